@@ -1,0 +1,23 @@
+//! Custos's domain and law, with no IO and no async.
+//!
+//! - [`values`]: identifiers and values parsed once at the edge (slugs, countries, e-mail
+//!   addresses, retention periods).
+//! - [`refdata`]: reference data compiled in from `data/` (countries and the EEA, adequacy
+//!   decisions, standard contractual clauses), all dated.
+//! - [`model`]: organisations, processing activities, contracts, engagements.
+//! - [`register`]: a validated register: every reference resolves and every chain is a tree.
+//! - [`chain`]: the chain of an activity at any depth, as of a date; its recipients; the
+//!   reverse lookup.
+//! - [`transfer`]: every cross-border transfer in a chain and whether its mechanism holds on a
+//!   date.
+//! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
+
+pub mod chain;
+pub mod manifest;
+pub mod model;
+pub mod refdata;
+pub mod register;
+pub mod transfer;
+pub mod values;
+
+pub use jiff::civil::Date;

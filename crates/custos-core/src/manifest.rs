@@ -1,0 +1,256 @@
+//! Manifests: the register as YAML files kept in git ("privacy as code").
+//!
+//! A register is one file or many; each file has `version: 1` and any of the sections
+//! `organisations`, `activities`, `contracts`, `engagements`. Every error names the file, the
+//! line and the column, and says what was expected; unknown keys and dangling ids are errors;
+//! nothing is accepted when any file is invalid. The format is documented in
+//! `docs/manifest.md` and described by the JSON Schema of [`json_schema`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::model::{Activity, Contract, Engagement, Organisation};
+use crate::register::{EntityKind, Register, RegisterParts};
+use crate::values::Slug;
+
+/// The manifest format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// Largest manifest file accepted, so a mistaken path cannot exhaust memory.
+pub const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
+
+/// One manifest file's name (as shown in errors) and text.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+/// A place in a manifest file; lines and columns count from 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestError {
+    pub location: SourceLocation,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// The whole manifest as written by `custos export` and described by `custos schema`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Custos register manifest")]
+pub struct Manifest<'a> {
+    /// Format version; must be 1.
+    pub version: u32,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub organisations: &'a [Organisation],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub activities: &'a [Activity],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub contracts: &'a [Contract],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub engagements: &'a [Engagement],
+}
+
+/// What a file holds, with where each entry starts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    version: Spanned<u32>,
+    #[serde(default)]
+    organisations: Vec<Spanned<Organisation>>,
+    #[serde(default)]
+    activities: Vec<Spanned<Activity>>,
+    #[serde(default)]
+    contracts: Vec<Spanned<Contract>>,
+    #[serde(default)]
+    engagements: Vec<Spanned<Engagement>>,
+}
+
+/// Parses and validates a register from its files.
+pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
+    let mut parts = RegisterParts::default();
+    let mut origins: HashMap<(EntityKind, Slug), SourceLocation> = HashMap::new();
+    let mut errors = Vec::new();
+    for source in sources {
+        if source.text.len() > MAX_FILE_BYTES {
+            errors.push(ManifestError {
+                location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+                message: format!("the file is larger than {MAX_FILE_BYTES} bytes"),
+            });
+            continue;
+        }
+        let file: ManifestFile = match serde_saphyr::from_str_with_options(&source.text, parse_options()) {
+            Ok(file) => file,
+            Err(error) => {
+                errors.push(syntax_error(&source.name, &error));
+                continue;
+            }
+        };
+        let at = |location: &serde_saphyr::Location| SourceLocation {
+            file: source.name.clone(),
+            line: location.line(),
+            column: location.column(),
+        };
+        if file.version.value != VERSION {
+            errors.push(ManifestError {
+                location: at(&file.version.referenced),
+                message: format!("version {} is not supported: expected version: {VERSION}", file.version.value),
+            });
+            continue;
+        }
+        let mut take = |kind: EntityKind, id: &Slug, location: &serde_saphyr::Location| {
+            let here = at(location);
+            match origins.entry((kind, id.clone())) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    errors.push(ManifestError {
+                        location: here,
+                        message: format!("{kind} {id} is defined twice: first at {}", first.get()),
+                    });
+                    false
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(here);
+                    true
+                }
+            }
+        };
+        for entry in file.organisations {
+            if take(EntityKind::Organisation, &entry.value.id, &entry.referenced) {
+                parts.organisations.push(entry.value);
+            }
+        }
+        for entry in file.activities {
+            if take(EntityKind::Activity, &entry.value.id, &entry.referenced) {
+                parts.activities.push(entry.value);
+            }
+        }
+        for entry in file.contracts {
+            if take(EntityKind::Contract, &entry.value.id, &entry.referenced) {
+                parts.contracts.push(entry.value);
+            }
+        }
+        for entry in file.engagements {
+            if take(EntityKind::Engagement, &entry.value.id, &entry.referenced) {
+                parts.engagements.push(entry.value);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Register::new(parts).map_err(|problems| {
+        problems
+            .into_iter()
+            .map(|problem| {
+                let location = origins
+                    .get(&(problem.kind, problem.id.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| SourceLocation { file: String::new(), line: 0, column: 0 });
+                ManifestError {
+                    location,
+                    message: format!("{} {}: {}", problem.kind, problem.id, problem.message),
+                }
+            })
+            .collect()
+    })
+}
+
+/// Parses the text of one file (a convenience for tests and the compiled-in examples).
+pub fn parse_str(name: &str, text: &str) -> Result<Register, Vec<ManifestError>> {
+    parse(&[Source { name: name.to_owned(), text: text.to_owned() }])
+}
+
+/// Writes the register as one manifest, entries in id order: applying it gives back the same
+/// register.
+pub fn to_yaml(parts: &RegisterParts) -> String {
+    let manifest = Manifest {
+        version: VERSION,
+        organisations: &parts.organisations,
+        activities: &parts.activities,
+        contracts: &parts.contracts,
+        engagements: &parts.engagements,
+    };
+    // Every type here serialises to plain maps, lists and strings; the fallback is never taken.
+    serde_saphyr::to_string(&manifest).unwrap_or_else(|error| format!("# export failed: {error}\n"))
+}
+
+/// The JSON Schema (2020-12) of a manifest file.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(Manifest<'static>);
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+fn parse_options() -> serde_saphyr::Options {
+    // The defaults suit configuration files; registers of a large group hold millions of
+    // entries, so the node and event budgets follow the file-size bound instead.
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: Some(MAX_FILE_BYTES),
+            max_events: 200_000_000,
+            max_nodes: 100_000_000,
+            max_total_scalar_bytes: MAX_FILE_BYTES,
+        },
+        emit_comments: false,
+        with_snippet: false,
+    }
+}
+
+fn syntax_error(file: &str, error: &serde_saphyr::Error) -> ManifestError {
+    let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
+    ManifestError {
+        location: SourceLocation { file: file.to_owned(), line, column },
+        message: plain_message(&error.to_string()),
+    }
+}
+
+/// The parser's message without the position it appends, which the location already gives.
+fn plain_message(message: &str) -> String {
+    let first_line = message.lines().next().unwrap_or(message);
+    match first_line.rfind(" at line ") {
+        Some(cut) => first_line[..cut].to_owned(),
+        None => first_line.to_owned(),
+    }
+}
+
+/// The worked examples of SPEC.md, compiled in for the demo and the tests.
+pub mod examples {
+    use super::Source;
+
+    pub const MARKETING_CHAIN: &str = include_str!("../../../examples/marketing-chain.yaml");
+    pub const COURIER_CHAIN: &str = include_str!("../../../examples/courier-chain.yaml");
+    pub const CARELESS_MIGRATION: &str = include_str!("../../../examples/careless-migration.yaml");
+
+    /// All three, as the files of one register.
+    pub fn sources() -> Vec<Source> {
+        [
+            ("examples/marketing-chain.yaml", MARKETING_CHAIN),
+            ("examples/courier-chain.yaml", COURIER_CHAIN),
+            ("examples/careless-migration.yaml", CARELESS_MIGRATION),
+        ]
+        .into_iter()
+        .map(|(name, text)| Source { name: name.to_owned(), text: text.to_owned() })
+        .collect()
+    }
+}

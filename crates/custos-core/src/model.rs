@@ -1,0 +1,524 @@
+//! The register: organisations, processing activities, contracts and engagements (the links of
+//! a processor chain). These types are also the manifest format (see `docs/manifest.md`) and the
+//! stored form, so one definition serves every edge. Fields that are optional in law are
+//! optional here; the checks (issue "Checks") say what is missing.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::Date;
+use crate::values::{CountryCode, Email, IsoDate, Retention, Slug};
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A legal person or body: controller in one activity, processor in another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    pub id: Slug,
+    /// Legal name.
+    pub name: String,
+    /// Where it is established (ISO 3166-1 alpha-2).
+    pub country: CountryCode,
+    #[serde(default, skip_serializing_if = "OrganisationKind::is_default")]
+    pub kind: OrganisationKind,
+    /// For an international organisation: the key of its adequacy decision, if any
+    /// (`european-patent-organisation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub international_organisation: Option<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The contact person (EDPB Opinion 22/2024: identity of every processor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo: Option<Contact>,
+    /// Business sector, used for recipient categories (Art. 13(1)(e)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    /// Certifications and frameworks: `iso27001`, `iso27701`, `eu-us-dpf`, `privacy-shield`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certifications: Vec<Certification>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes_of_conduct: Vec<String>,
+    /// Past breaches and fines, for the dossier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Incident>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrganisationKind {
+    #[default]
+    Company,
+    PublicBody,
+    NonProfit,
+    InternationalOrganisation,
+}
+
+impl OrganisationKind {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// A certification held over a period (`since`, `until` both optional, `until` inclusive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certification {
+    pub scheme: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub since: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub until: Option<Date>,
+}
+
+impl Certification {
+    pub fn held_on(&self, date: Date) -> bool {
+        self.since.is_none_or(|s| s <= date) && self.until.is_none_or(|u| date <= u)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    #[schemars(with = "IsoDate")]
+    pub date: Date,
+    pub kind: IncidentKind,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_eur: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IncidentKind {
+    Breach,
+    Fine,
+}
+
+/// A processing activity (Art. 30(1)): what is done with personal data, why, and by whom.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    pub id: Slug,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The controller: decides why and how (Art. 4(7)).
+    pub controller: Slug,
+    /// Joint controllers (Art. 26), with the arrangement between them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joint_controllers: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_arrangement: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purposes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lawful_basis: Option<LawfulBasis>,
+    /// The Art. 9(2) condition relied on for special categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub special_category_condition: Option<SpecialCategoryCondition>,
+    /// Categories of data subjects (`customers`, `employees`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subjects: Vec<Slug>,
+    /// Categories of personal data (`email`, `order-history`, `health`, `national-id`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Technical and organisational measures (Art. 32), as identifiers.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub measures: BTreeSet<Slug>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub large_scale: bool,
+    /// The DPIA (Art. 35) or prior risk analysis, when one was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_assessment: Option<RiskAssessment>,
+}
+
+impl Activity {
+    /// The controller and the joint controllers: the roots of the chain.
+    pub fn controllers(&self) -> impl Iterator<Item = &Slug> {
+        std::iter::once(&self.controller).chain(&self.joint_controllers)
+    }
+
+    /// Data categories that the law treats specially, with the article that says so.
+    pub fn special_data(&self) -> impl Iterator<Item = (&Slug, SpecialData)> {
+        self.data.iter().filter_map(|d| SpecialData::of(d).map(|s| (d, s)))
+    }
+}
+
+/// Art. 6(1)(a)–(f).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LawfulBasis {
+    Consent,
+    Contract,
+    LegalObligation,
+    VitalInterests,
+    PublicTask,
+    LegitimateInterests,
+}
+
+/// Art. 9(2)(a)–(j).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecialCategoryCondition {
+    ExplicitConsent,
+    Employment,
+    VitalInterests,
+    NotForProfitBody,
+    MadePublic,
+    LegalClaims,
+    SubstantialPublicInterest,
+    HealthOrSocialCare,
+    PublicHealth,
+    ArchivingOrResearch,
+}
+
+/// Data that the law singles out, recognised by the category id used in `data:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpecialData {
+    /// Art. 9(1).
+    SpecialCategory,
+    /// Art. 10.
+    CriminalOffences,
+    /// Art. 87.
+    NationalIdentifier,
+}
+
+impl SpecialData {
+    const SPECIAL_CATEGORIES: [&str; 10] = [
+        "racial-or-ethnic-origin",
+        "political-opinions",
+        "religious-or-philosophical-beliefs",
+        "trade-union-membership",
+        "genetic",
+        "biometric",
+        "health",
+        "sex-life",
+        "sexual-orientation",
+        "health-records",
+    ];
+
+    pub fn of(category: &Slug) -> Option<Self> {
+        let id = category.as_str();
+        if Self::SPECIAL_CATEGORIES.contains(&id) {
+            Some(Self::SpecialCategory)
+        } else if matches!(id, "criminal-convictions" | "criminal-offences") {
+            Some(Self::CriminalOffences)
+        } else if matches!(id, "national-id" | "national-identification-number") {
+            Some(Self::NationalIdentifier)
+        } else {
+            None
+        }
+    }
+
+    pub fn article(self) -> &'static str {
+        match self {
+            Self::SpecialCategory => "Art. 9(1)",
+            Self::CriminalOffences => "Art. 10",
+            Self::NationalIdentifier => "Art. 87",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiskAssessment {
+    pub kind: RiskAssessmentKind,
+    #[schemars(with = "IsoDate")]
+    pub date: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskAssessmentKind {
+    /// A data protection impact assessment (Art. 35).
+    Dpia,
+    /// A documented risk analysis that concluded no DPIA was needed.
+    RiskAnalysis,
+}
+
+/// A contract or DPA between two parties (Art. 28(3)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    pub id: Slug,
+    /// The engaging party first (controller or processor), the processor second.
+    pub between: [Slug; 2],
+    /// Whether the contract names the controller on whose behalf the data is processed.
+    #[serde(default)]
+    pub identifies_controller: bool,
+    /// The Art. 28(3)(a)–(h) clauses the contract contains.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub clauses: BTreeSet<Art28Clause>,
+    /// Concrete security measures the contract imposes, as identifiers.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub security: BTreeSet<Slug>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subprocessing: Option<SubprocessingTerms>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub signed: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// Art. 28(3)(a)–(h).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Art28Clause {
+    /// (a) documented instructions, including on transfers.
+    Instructions,
+    /// (b) confidentiality of the persons authorised.
+    Confidentiality,
+    /// (c) the measures of Art. 32.
+    Security,
+    /// (d) the conditions of 28(2) and 28(4) for sub-processors.
+    Subprocessing,
+    /// (e) assistance with data-subject rights.
+    DataSubjectAssistance,
+    /// (f) assistance with Arts 32–36.
+    ComplianceAssistance,
+    /// (g) deletion or return at the end.
+    DeletionOrReturn,
+    /// (h) information and audits.
+    Audits,
+}
+
+impl Art28Clause {
+    pub const ALL: [Art28Clause; 8] = [
+        Self::Instructions,
+        Self::Confidentiality,
+        Self::Security,
+        Self::Subprocessing,
+        Self::DataSubjectAssistance,
+        Self::ComplianceAssistance,
+        Self::DeletionOrReturn,
+        Self::Audits,
+    ];
+
+    pub fn point(self) -> &'static str {
+        match self {
+            Self::Instructions => "Art. 28(3)(a)",
+            Self::Confidentiality => "Art. 28(3)(b)",
+            Self::Security => "Art. 28(3)(c)",
+            Self::Subprocessing => "Art. 28(3)(d)",
+            Self::DataSubjectAssistance => "Art. 28(3)(e)",
+            Self::ComplianceAssistance => "Art. 28(3)(f)",
+            Self::DeletionOrReturn => "Art. 28(3)(g)",
+            Self::Audits => "Art. 28(3)(h)",
+        }
+    }
+}
+
+/// How the processor may engage sub-processors (Art. 28(2)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubprocessingTerms {
+    pub authorisation: AuthorisationMode,
+    /// The period to decide (specific) or to object (general), in days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice_channel: Option<NoticeChannel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub selection_criteria: Vec<SelectionCriterion>,
+    /// Sub-processors named and authorised in the contract itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preauthorised: Vec<Slug>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthorisationMode {
+    /// An explicit yes on each named candidate; until then, no.
+    Specific,
+    /// Prior notice of each candidate; silence until the deadline is a yes.
+    General,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeChannel {
+    Email,
+    Portal,
+    PublicPage,
+}
+
+/// A criterion a sub-processor must meet under the contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectionCriterion {
+    /// Processing only inside the EEA.
+    EeaOnly,
+    /// Processing only inside the EEA or in a country with an adequacy decision.
+    EeaOrAdequate,
+    /// Must hold the named certification (`iso27701`).
+    Certification(Slug),
+}
+
+/// One link of a chain: `processor` engaged by `engaged_by` for one activity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Engagement {
+    pub id: Slug,
+    pub activity: Slug,
+    /// The controller, or the processor above in the chain.
+    pub engaged_by: Slug,
+    pub processor: Slug,
+    /// What the processor does (the description of processing).
+    pub service: String,
+    /// The recipient category for notices (`E-mail delivery platform`); defaults to the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Where the processing happens; empty means the processor's own country.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<Location>,
+    /// The transfer mechanism for every location outside the EEA that names none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferMechanism>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<Slug>,
+    /// First day in force.
+    #[schemars(with = "IsoDate")]
+    pub since: Date,
+    /// Last day in force, inclusive; none while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub until: Option<Date>,
+    /// The decision that allowed this link, when one was needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorisation: Option<Authorisation>,
+}
+
+impl Engagement {
+    pub fn in_force_on(&self, date: Date) -> bool {
+        self.since <= date && self.until.is_none_or(|until| date <= until)
+    }
+
+    /// The recipient category for notices.
+    pub fn category(&self) -> &str {
+        self.category.as_deref().unwrap_or(&self.service)
+    }
+}
+
+/// A place of processing: a country, with its own transfer mechanism where it differs from the
+/// engagement's. Written `IL` or `{country: US, transfer: {scc: {module: 3}}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Location {
+    Country(CountryCode),
+    Detailed(DetailedLocation),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetailedLocation {
+    pub country: CountryCode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferMechanism>,
+}
+
+impl Location {
+    pub fn country(&self) -> CountryCode {
+        match self {
+            Self::Country(code) => *code,
+            Self::Detailed(detailed) => detailed.country,
+        }
+    }
+
+    pub fn transfer(&self) -> Option<&TransferMechanism> {
+        match self {
+            Self::Country(_) => None,
+            Self::Detailed(detailed) => detailed.transfer.as_ref(),
+        }
+    }
+}
+
+/// The ground a transfer outside the EEA relies on (Chapter V).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferMechanism {
+    /// An adequacy decision (Art. 45).
+    Adequacy,
+    /// Standard contractual clauses (Art. 46(2)(c)).
+    Scc(SccTerms),
+    /// Binding corporate rules (Arts 46(2)(b), 47).
+    Bcr,
+    /// An approved code of conduct with binding commitments (Art. 46(2)(e)).
+    CodeOfConduct,
+    /// An approved certification mechanism with binding commitments (Art. 46(2)(f)).
+    Certification,
+    /// A derogation for a specific situation (Art. 49(1)).
+    Derogation(Art49Ground),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SccTerms {
+    /// Module of Decision 2021/914: 1 C2C, 2 C2P, 3 P2P, 4 P2C.
+    pub module: u8,
+    /// The set of clauses (`scc-2021`); by default the one in force on the date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<Slug>,
+}
+
+/// Art. 49(1)(a)–(g).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Art49Ground {
+    ExplicitConsent,
+    ContractWithSubject,
+    ContractInSubjectsInterest,
+    PublicInterest,
+    LegalClaims,
+    VitalInterests,
+    PublicRegister,
+}
+
+/// The decision on a sub-processor, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authorisation {
+    /// The controller (or joint controller) who decided.
+    pub by: Slug,
+    pub decision: Decision,
+    #[schemars(with = "IsoDate")]
+    pub on: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Approved,
+    /// No objection within the window of a general authorisation.
+    DeemedApproved,
+    Objected,
+    Pending,
+}

@@ -1,0 +1,276 @@
+//! Reference data compiled in from `data/`: countries with EEA membership, adequacy decisions
+//! and standard contractual clauses. Every fact carries dates, so a transfer is judged as of a
+//! day; every entry names its legal act. The files are data, not code: a decision added or
+//! struck down is an edit to `data/adequacy.yaml`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::Date;
+use crate::values::{CountryCode, Slug};
+
+const COUNTRIES_YAML: &str = include_str!("../../../data/countries.yaml");
+const ADEQUACY_YAML: &str = include_str!("../../../data/adequacy.yaml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Country {
+    /// Shape-checked only: the list itself defines which codes exist.
+    code: String,
+    pub name: String,
+    pub eea_since: Option<Date>,
+    pub eea_until: Option<Date>,
+}
+
+impl Country {
+    /// Whether personal data moved freely to this country on `date` (EU or EEA member).
+    pub fn in_eea_on(&self, date: Date) -> bool {
+        self.eea_since.is_some_and(|since| since <= date)
+            && self.eea_until.is_none_or(|until| date <= until)
+    }
+
+    /// Whether the country is in the EEA today, for undated questions.
+    pub fn in_eea_now(&self) -> bool {
+        self.eea_since.is_some() && self.eea_until.is_none()
+    }
+}
+
+/// Whom an adequacy decision covers inside its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdequacyScope {
+    Whole,
+    /// Only organisations under the commercial data-protection law (Canada, PIPEDA).
+    Commercial,
+    /// Only the private sector (Japan, APPI business operators).
+    Private,
+    /// Only organisations holding a named certification (the US frameworks).
+    Certified,
+    /// An international organisation, named by `organisation`.
+    InternationalOrganisation,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdequacyDecision {
+    pub id: Slug,
+    country: Option<String>,
+    /// For a decision on an international organisation: its reference key.
+    pub organisation: Option<Slug>,
+    pub act: String,
+    pub adopted: Date,
+    /// Where the decision applies from a later day than its adoption.
+    pub in_force_from: Option<Date>,
+    /// The first day it no longer applied: struck down, repealed or expired.
+    pub ended: Option<Date>,
+    pub ended_by: Option<String>,
+    #[serde(default = "whole")]
+    pub scope: AdequacyScope,
+    pub certification: Option<Slug>,
+    pub note: Option<String>,
+}
+
+fn whole() -> AdequacyScope {
+    AdequacyScope::Whole
+}
+
+impl AdequacyDecision {
+    pub fn country(&self) -> Option<CountryCode> {
+        self.country.as_deref().and_then(CountryCode::from_reference)
+    }
+
+    pub fn in_force_on(&self, date: Date) -> bool {
+        self.in_force_from.unwrap_or(self.adopted) <= date && self.ended.is_none_or(|end| date < end)
+    }
+}
+
+/// A set of standard contractual clauses adopted by the Commission (Art. 46(2)(c)).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SccSet {
+    pub id: Slug,
+    pub act: String,
+    pub valid_from: Date,
+    pub valid_until: Option<Date>,
+    /// The modules of Decision 2021/914 that the set covers (1 C2C, 2 C2P, 3 P2P, 4 P2C).
+    pub modules: Vec<u8>,
+}
+
+impl SccSet {
+    pub fn valid_on(&self, date: Date) -> bool {
+        self.valid_from <= date && self.valid_until.is_none_or(|until| date < until)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CountriesFile {
+    countries: Vec<Country>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdequacyFile {
+    decisions: Vec<AdequacyDecision>,
+    standard_contractual_clauses: Vec<SccSet>,
+}
+
+#[derive(Debug)]
+pub struct ReferenceData {
+    countries: HashMap<CountryCode, Country>,
+    pub adequacy_decisions: Vec<AdequacyDecision>,
+    pub scc_sets: Vec<SccSet>,
+}
+
+impl ReferenceData {
+    /// The data compiled into this binary.
+    pub fn builtin() -> &'static ReferenceData {
+        static BUILTIN: OnceLock<ReferenceData> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            #[allow(clippy::expect_used)] // compiled-in files, parsed by the test below
+            Self::parse(COUNTRIES_YAML, ADEQUACY_YAML).expect("data/*.yaml must parse")
+        })
+    }
+
+    fn parse(countries_yaml: &str, adequacy_yaml: &str) -> Result<Self, String> {
+        let countries: CountriesFile =
+            serde_saphyr::from_str(countries_yaml).map_err(|e| format!("countries.yaml: {e}"))?;
+        let adequacy: AdequacyFile =
+            serde_saphyr::from_str(adequacy_yaml).map_err(|e| format!("adequacy.yaml: {e}"))?;
+        let mut by_code = HashMap::new();
+        for country in countries.countries {
+            let code = CountryCode::from_reference(&country.code)
+                .ok_or_else(|| format!("countries.yaml: bad code {:?}", country.code))?;
+            by_code.insert(code, country);
+        }
+        for decision in &adequacy.decisions {
+            let names_country = decision.country.is_some();
+            if names_country == decision.organisation.is_some() {
+                return Err(format!(
+                    "adequacy.yaml: decision {} must name exactly one of country or organisation",
+                    decision.id
+                ));
+            }
+            if decision.country.is_some() && decision.country().is_none() {
+                return Err(format!("adequacy.yaml: decision {} has a bad country", decision.id));
+            }
+            if (decision.scope == AdequacyScope::Certified) != decision.certification.is_some() {
+                return Err(format!(
+                    "adequacy.yaml: decision {}: scope certified and certification go together",
+                    decision.id
+                ));
+            }
+        }
+        Ok(Self {
+            countries: by_code,
+            adequacy_decisions: adequacy.decisions,
+            scc_sets: adequacy.standard_contractual_clauses,
+        })
+    }
+
+    pub fn country(&self, code: CountryCode) -> Option<&Country> {
+        self.countries.get(&code)
+    }
+
+    pub fn country_name(&self, code: CountryCode) -> String {
+        self.country(code).map_or_else(|| code.to_string(), |c| c.name.clone())
+    }
+
+    /// Whether `code` was inside the EEA on `date`; undated, whether it is today.
+    pub fn in_eea(&self, code: CountryCode, date: Option<Date>) -> bool {
+        self.country(code).is_some_and(|c| match date {
+            Some(date) => c.in_eea_on(date),
+            None => c.in_eea_now(),
+        })
+    }
+
+    /// The adequacy decisions ever adopted for a country, oldest first.
+    pub fn decisions_for_country(&self, code: CountryCode) -> impl Iterator<Item = &AdequacyDecision> {
+        self.adequacy_decisions.iter().filter(move |d| d.country() == Some(code))
+    }
+
+    pub fn decisions_for_organisation<'a>(
+        &'a self,
+        key: &'a Slug,
+    ) -> impl Iterator<Item = &'a AdequacyDecision> + 'a {
+        self.adequacy_decisions.iter().filter(move |d| d.organisation.as_ref() == Some(key))
+    }
+}
+
+impl CountryCode {
+    /// Shape check only, for reading the country list itself.
+    pub(crate) fn from_reference(raw: &str) -> Option<CountryCode> {
+        let bytes = raw.as_bytes();
+        (bytes.len() == 2 && bytes.iter().all(u8::is_ascii_uppercase))
+            .then(|| CountryCode::from_bytes([bytes[0], bytes[1]]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    fn cc(s: &str) -> CountryCode {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn builtin_reference_data_parses() {
+        let data = ReferenceData::parse(COUNTRIES_YAML, ADEQUACY_YAML).unwrap();
+        assert_eq!(data.countries.len(), 249);
+        let eea_now = data.countries.values().filter(|c| c.in_eea_now()).count();
+        assert_eq!(eea_now, 30, "27 EU states plus Iceland, Liechtenstein and Norway");
+    }
+
+    #[test]
+    fn eea_membership_is_dated() {
+        let data = ReferenceData::builtin();
+        assert!(data.in_eea(cc("ES"), Some(date("2026-01-01"))));
+        assert!(data.in_eea(cc("NO"), None));
+        assert!(!data.in_eea(cc("IL"), None));
+        assert!(data.in_eea(cc("GB"), Some(date("2020-12-31"))));
+        assert!(!data.in_eea(cc("GB"), Some(date("2021-01-01"))));
+        assert!(!data.in_eea(cc("HR"), Some(date("2013-06-30"))));
+    }
+
+    #[test]
+    fn us_decisions_follow_the_court() {
+        let data = ReferenceData::builtin();
+        let in_force = |on: &str| -> Vec<String> {
+            data.decisions_for_country(cc("US"))
+                .filter(|d| d.in_force_on(date(on)))
+                .map(|d| d.id.to_string())
+                .collect()
+        };
+        assert_eq!(in_force("2014-01-01"), ["us-safe-harbour"]);
+        assert!(in_force("2015-10-06").is_empty());
+        assert_eq!(in_force("2019-06-01"), ["us-privacy-shield"]);
+        assert!(in_force("2020-07-16").is_empty());
+        assert!(in_force("2022-01-01").is_empty());
+        assert_eq!(in_force("2026-11-24"), ["us-dpf"]);
+    }
+
+    #[test]
+    fn every_country_of_spec_list_is_adequate_today() {
+        let data = ReferenceData::builtin();
+        let today = date("2026-11-24");
+        for code in [
+            "AD", "AR", "BR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY",
+            "US",
+        ] {
+            assert!(
+                data.decisions_for_country(cc(code)).any(|d| d.in_force_on(today)),
+                "{code}"
+            );
+        }
+        assert!(!data.decisions_for_country(cc("IN")).any(|d| d.in_force_on(today)));
+        let epo: Slug = "european-patent-organisation".parse().unwrap();
+        assert!(data.decisions_for_organisation(&epo).any(|d| d.in_force_on(today)));
+    }
+}

@@ -1,0 +1,528 @@
+//! A validated register: ids are unique, every reference resolves, every contract on a link is
+//! between the link's parties, and the engagements of each activity form chains rooted at its
+//! controllers with no cycle. A [`Register`] exists only in that state.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::Date;
+use crate::model::{Activity, Contract, Engagement, Organisation};
+use crate::values::{MAX_TEXT_LEN, Slug};
+
+/// The four kinds of entry a register holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntityKind {
+    Organisation,
+    Activity,
+    Contract,
+    Engagement,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisation",
+            Self::Activity => "activity",
+            Self::Contract => "contract",
+            Self::Engagement => "engagement",
+        }
+    }
+
+    /// The manifest section that holds this kind.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::Organisation => "organisations",
+            Self::Activity => "activities",
+            Self::Contract => "contracts",
+            Self::Engagement => "engagements",
+        }
+    }
+}
+
+impl fmt::Display for EntityKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is wrong with one entry, and which entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: EntityKind,
+    pub id: Slug,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.kind, self.id, self.message)
+    }
+}
+
+/// The entries of a register before validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegisterParts {
+    pub organisations: Vec<Organisation>,
+    pub activities: Vec<Activity>,
+    pub contracts: Vec<Contract>,
+    pub engagements: Vec<Engagement>,
+}
+
+impl RegisterParts {
+    /// Puts every section in id order, the canonical order of exports and comparisons.
+    pub fn sort(&mut self) {
+        self.organisations.sort_by(|a, b| a.id.cmp(&b.id));
+        self.activities.sort_by(|a, b| a.id.cmp(&b.id));
+        self.contracts.sort_by(|a, b| a.id.cmp(&b.id));
+        self.engagements.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+}
+
+/// Index of an organisation in [`Register::organisations`].
+pub type OrgIx = u32;
+/// Index of an engagement in [`Register::engagements`].
+pub type EngagementIx = u32;
+
+#[derive(Debug, Clone)]
+pub struct Register {
+    parts: RegisterParts,
+    organisation_ix: HashMap<Slug, OrgIx>,
+    activity_ix: HashMap<Slug, u32>,
+    contract_ix: HashMap<Slug, u32>,
+    engagement_ix: HashMap<Slug, EngagementIx>,
+    /// Per activity (same index as `activities`), its engagements.
+    engagements_by_activity: Vec<Vec<EngagementIx>>,
+    /// Per engagement, the indices of engaged_by and processor.
+    link_parties: Vec<(OrgIx, OrgIx)>,
+    /// Per organisation, the engagements in which it is the processor.
+    engagements_as_processor: Vec<Vec<EngagementIx>>,
+}
+
+impl Default for Register {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl PartialEq for Register {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts == other.parts
+    }
+}
+
+impl Register {
+    pub fn empty() -> Self {
+        Self {
+            parts: RegisterParts::default(),
+            organisation_ix: HashMap::new(),
+            activity_ix: HashMap::new(),
+            contract_ix: HashMap::new(),
+            engagement_ix: HashMap::new(),
+            engagements_by_activity: Vec::new(),
+            link_parties: Vec::new(),
+            engagements_as_processor: Vec::new(),
+        }
+    }
+
+    /// Validates `parts`; on failure returns every problem found, not just the first.
+    pub fn new(mut parts: RegisterParts) -> Result<Self, Vec<Problem>> {
+        parts.sort();
+        let mut problems = Vec::new();
+        let organisation_ix = unique_ids(
+            EntityKind::Organisation,
+            parts.organisations.iter().map(|o| &o.id),
+            &mut problems,
+        );
+        let activity_ix = unique_ids(
+            EntityKind::Activity,
+            parts.activities.iter().map(|a| &a.id),
+            &mut problems,
+        );
+        let contract_ix = unique_ids(
+            EntityKind::Contract,
+            parts.contracts.iter().map(|c| &c.id),
+            &mut problems,
+        );
+        let engagement_ix = unique_ids(
+            EntityKind::Engagement,
+            parts.engagements.iter().map(|e| &e.id),
+            &mut problems,
+        );
+        let mut register = Self {
+            engagements_by_activity: vec![Vec::new(); parts.activities.len()],
+            engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
+            link_parties: Vec::with_capacity(parts.engagements.len()),
+            parts,
+            organisation_ix,
+            activity_ix,
+            contract_ix,
+            engagement_ix,
+        };
+        register.check_references(&mut problems);
+        if problems.is_empty() {
+            register.check_chains(&mut problems);
+        }
+        if problems.is_empty() {
+            Ok(register)
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn into_parts(self) -> RegisterParts {
+        self.parts
+    }
+
+    pub fn parts(&self) -> &RegisterParts {
+        &self.parts
+    }
+
+    pub fn organisations(&self) -> &[Organisation] {
+        &self.parts.organisations
+    }
+
+    pub fn activities(&self) -> &[Activity] {
+        &self.parts.activities
+    }
+
+    pub fn contracts(&self) -> &[Contract] {
+        &self.parts.contracts
+    }
+
+    pub fn engagements(&self) -> &[Engagement] {
+        &self.parts.engagements
+    }
+
+    pub fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.organisation_index(id).map(|ix| self.organisation_at(ix))
+    }
+
+    pub fn activity(&self, id: &str) -> Option<&Activity> {
+        self.activity_ix.get(id).map(|&ix| &self.parts.activities[ix as usize])
+    }
+
+    pub fn contract(&self, id: &str) -> Option<&Contract> {
+        self.contract_ix.get(id).map(|&ix| &self.parts.contracts[ix as usize])
+    }
+
+    pub fn engagement(&self, id: &str) -> Option<&Engagement> {
+        self.engagement_ix.get(id).map(|&ix| self.engagement_at(ix))
+    }
+
+    pub fn organisation_index(&self, id: &str) -> Option<OrgIx> {
+        self.organisation_ix.get(id).copied()
+    }
+
+    pub fn organisation_at(&self, ix: OrgIx) -> &Organisation {
+        &self.parts.organisations[ix as usize]
+    }
+
+    pub fn engagement_at(&self, ix: EngagementIx) -> &Engagement {
+        &self.parts.engagements[ix as usize]
+    }
+
+    pub(crate) fn activity_index(&self, id: &str) -> Option<u32> {
+        self.activity_ix.get(id).copied()
+    }
+
+    pub(crate) fn engagements_of_activity(&self, activity_ix: u32) -> &[EngagementIx] {
+        &self.engagements_by_activity[activity_ix as usize]
+    }
+
+    pub(crate) fn engagements_as_processor(&self, org: OrgIx) -> &[EngagementIx] {
+        &self.engagements_as_processor[org as usize]
+    }
+
+    /// (engaged_by, processor) of an engagement.
+    pub(crate) fn link_parties(&self, ix: EngagementIx) -> (OrgIx, OrgIx) {
+        self.link_parties[ix as usize]
+    }
+
+    fn check_references(&mut self, problems: &mut Vec<Problem>) {
+        let parts = &self.parts;
+        let org_exists = |id: &Slug| self.organisation_ix.contains_key(id);
+        let mut problem = |kind, id: &Slug, message: String| {
+            problems.push(Problem { kind, id: id.clone(), message });
+        };
+        for org in &parts.organisations {
+            for (field, text) in [("name", Some(&org.name)), ("address", org.address.as_ref())] {
+                if let Some(message) = text.and_then(|t| text_problem(field, t)) {
+                    problem(EntityKind::Organisation, &org.id, message);
+                }
+            }
+        }
+        for activity in &parts.activities {
+            if !org_exists(&activity.controller) {
+                problem(EntityKind::Activity, &activity.id, missing_org("controller", &activity.controller));
+            }
+            for joint in &activity.joint_controllers {
+                if !org_exists(joint) {
+                    problem(EntityKind::Activity, &activity.id, missing_org("joint_controllers", joint));
+                } else if joint == &activity.controller {
+                    problem(EntityKind::Activity, &activity.id, format!(
+                        "joint_controllers names the controller {joint} again"
+                    ));
+                }
+            }
+        }
+        for contract in &parts.contracts {
+            for party in &contract.between {
+                if !org_exists(party) {
+                    problem(EntityKind::Contract, &contract.id, missing_org("between", party));
+                }
+            }
+            if contract.between[0] == contract.between[1] {
+                problem(EntityKind::Contract, &contract.id, format!(
+                    "between names {} twice: a contract is between two different parties",
+                    contract.between[0]
+                ));
+            }
+            for named in contract.subprocessing.iter().flat_map(|s| &s.preauthorised) {
+                if !org_exists(named) {
+                    problem(EntityKind::Contract, &contract.id, missing_org("subprocessing.preauthorised", named));
+                }
+            }
+        }
+        for link in &parts.engagements {
+            let mut report = |message: String| problem(EntityKind::Engagement, &link.id, message);
+            let activity = self.activity_ix.get(&link.activity);
+            if activity.is_none() {
+                report(format!("activity {:?} is not an activity of the register", link.activity.as_str()));
+            }
+            for (field, org) in [("engaged_by", &link.engaged_by), ("processor", &link.processor)] {
+                if !org_exists(org) {
+                    report(missing_org(field, org));
+                }
+            }
+            if link.engaged_by == link.processor {
+                report(format!("{} cannot engage itself", link.processor));
+            }
+            if let Some(message) = text_problem("service", &link.service) {
+                report(message);
+            }
+            if link.until.is_some_and(|until| until < link.since) {
+                report(format!(
+                    "until ({}) is before since ({}): expected the last day in force, on or after since",
+                    link.until.map(|d| d.to_string()).unwrap_or_default(),
+                    link.since
+                ));
+            }
+            if let Some(contract_id) = &link.contract {
+                match self.contract_ix.get(contract_id) {
+                    None => report(format!("contract {:?} is not a contract of the register", contract_id.as_str())),
+                    Some(&ix) => {
+                        let between = &parts.contracts[ix as usize].between;
+                        let parties_match = (between[0] == link.engaged_by && between[1] == link.processor)
+                            || (between[1] == link.engaged_by && between[0] == link.processor);
+                        if !parties_match {
+                            report(format!(
+                                "contract {contract_id} is between {} and {}, not between the link's parties {} and {}",
+                                between[0], between[1], link.engaged_by, link.processor
+                            ));
+                        }
+                    }
+                }
+            }
+            if let (Some(authorisation), Some(&activity_ix)) = (&link.authorisation, activity) {
+                let activity = &parts.activities[activity_ix as usize];
+                if !activity.controllers().any(|c| c == &authorisation.by) {
+                    report(format!(
+                        "authorisation.by is {}, but only a controller of activity {} ({}) decides on its processors",
+                        authorisation.by,
+                        activity.id,
+                        activity.controllers().map(Slug::as_str).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            for (ix, link) in self.parts.engagements.iter().enumerate() {
+                let (Some(&by), Some(&processor), Some(&activity)) = (
+                    self.organisation_ix.get(&link.engaged_by),
+                    self.organisation_ix.get(&link.processor),
+                    self.activity_ix.get(&link.activity),
+                ) else {
+                    continue;
+                };
+                let ix = ix as EngagementIx;
+                self.link_parties.push((by, processor));
+                self.engagements_by_activity[activity as usize].push(ix);
+                self.engagements_as_processor[processor as usize].push(ix);
+            }
+        }
+    }
+
+    /// Per activity: every link hangs from a controller through other links of the activity,
+    /// no processor appears twice on one path, and no party is engaged twice by the same party
+    /// over overlapping periods.
+    fn check_chains(&self, problems: &mut Vec<Problem>) {
+        for (activity_ix, activity) in self.parts.activities.iter().enumerate() {
+            let links = &self.engagements_by_activity[activity_ix];
+            if links.is_empty() {
+                continue;
+            }
+            let roots: HashSet<OrgIx> = activity
+                .controllers()
+                .filter_map(|c| self.organisation_index(c.as_str()))
+                .collect();
+            let mut children: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
+            let processors: HashSet<OrgIx> = links.iter().map(|&l| self.link_parties(l).1).collect();
+            let mut problem = |link: EngagementIx, message: String| {
+                problems.push(Problem {
+                    kind: EntityKind::Engagement,
+                    id: self.engagement_at(link).id.clone(),
+                    message,
+                });
+            };
+            for &link in links {
+                let (by, processor) = self.link_parties(link);
+                let engagement = self.engagement_at(link);
+                if roots.contains(&processor) {
+                    problem(link, format!(
+                        "{} is a controller of activity {}: a controller cannot be its own processor in the chain",
+                        engagement.processor, activity.id
+                    ));
+                } else if !roots.contains(&by) && !processors.contains(&by) {
+                    problem(link, format!(
+                        "engaged_by {} is not in the chain of activity {}: it is neither its controller nor a processor engaged for it",
+                        engagement.engaged_by, activity.id
+                    ));
+                } else {
+                    children.entry(by).or_default().push(link);
+                }
+            }
+            self.check_duplicate_links(&children, &mut problem);
+            self.check_cycles(activity, &roots, &children, &mut problem);
+        }
+    }
+
+    fn check_duplicate_links(
+        &self,
+        children: &HashMap<OrgIx, Vec<EngagementIx>>,
+        problem: &mut impl FnMut(EngagementIx, String),
+    ) {
+        for siblings in children.values() {
+            let mut by_processor: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
+            for &link in siblings {
+                by_processor.entry(self.link_parties(link).1).or_default().push(link);
+            }
+            for same in by_processor.values().filter(|same| same.len() > 1) {
+                for (i, &first) in same.iter().enumerate() {
+                    for &second in &same[i + 1..] {
+                        let (a, b) = (self.engagement_at(first), self.engagement_at(second));
+                        let overlap = a.since <= b.until.unwrap_or(Date::MAX)
+                            && b.since <= a.until.unwrap_or(Date::MAX);
+                        if overlap {
+                            problem(second, format!(
+                                "{} engages {} twice for activity {} over overlapping periods (also engagement {})",
+                                b.engaged_by, b.processor, b.activity, a.id
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depth-first over the organisations of one activity: a link back to an organisation on
+    /// the current path is a cycle; links never reached hang from a cycle.
+    fn check_cycles(
+        &self,
+        activity: &Activity,
+        roots: &HashSet<OrgIx>,
+        children: &HashMap<OrgIx, Vec<EngagementIx>>,
+        problem: &mut impl FnMut(EngagementIx, String),
+    ) {
+        #[derive(Clone, Copy, PartialEq)]
+        enum State {
+            OnPath,
+            Done,
+        }
+        let mut state: HashMap<OrgIx, State> = HashMap::new();
+        let mut reached: HashSet<EngagementIx> = HashSet::new();
+        for &root in roots {
+            // (organisation, next child to visit); the stack is the current path.
+            let mut stack: Vec<(OrgIx, usize)> = vec![(root, 0)];
+            state.insert(root, State::OnPath);
+            while let Some(&mut (org, ref mut next)) = stack.last_mut() {
+                let kids = children.get(&org).map_or(&[][..], Vec::as_slice);
+                if let Some(&link) = kids.get(*next) {
+                    *next += 1;
+                    reached.insert(link);
+                    let processor = self.link_parties(link).1;
+                    match state.get(&processor) {
+                        Some(State::OnPath) => {
+                            let path: Vec<&str> = stack
+                                .iter()
+                                .map(|&(o, _)| self.organisation_at(o).id.as_str())
+                                .chain([self.organisation_at(processor).id.as_str()])
+                                .collect();
+                            problem(link, format!(
+                                "cycle in activity {}: {} appears twice on the path {}",
+                                activity.id,
+                                self.organisation_at(processor).id,
+                                path.join(" → ")
+                            ));
+                        }
+                        Some(State::Done) => {}
+                        None => {
+                            state.insert(processor, State::OnPath);
+                            stack.push((processor, 0));
+                        }
+                    }
+                } else {
+                    state.insert(org, State::Done);
+                    stack.pop();
+                }
+            }
+        }
+        for &link in children.values().flatten() {
+            if !reached.contains(&link) {
+                let engagement = self.engagement_at(link);
+                problem(link, format!(
+                    "{} → {} cannot be reached from the controller of activity {}: its engaged_by is only engaged inside a cycle",
+                    engagement.engaged_by, engagement.processor, activity.id
+                ));
+            }
+        }
+    }
+}
+
+
+fn unique_ids<'a>(
+    kind: EntityKind,
+    ids: impl Iterator<Item = &'a Slug>,
+    problems: &mut Vec<Problem>,
+) -> HashMap<Slug, u32> {
+    let mut index = HashMap::new();
+    for (position, id) in ids.enumerate() {
+        match index.entry(id.clone()) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(position as u32);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => problems.push(Problem {
+                kind,
+                id: id.clone(),
+                message: format!("the id {id} is used by another {kind} too: ids must be unique"),
+            }),
+        }
+    }
+    index
+}
+
+fn missing_org(field: &str, id: &Slug) -> String {
+    format!("{field} {:?} is not an organisation of the register", id.as_str())
+}
+
+fn text_problem(field: &str, text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        Some(format!("{field} is empty: expected text"))
+    } else if text.len() > MAX_TEXT_LEN {
+        Some(format!("{field} is {} bytes long: at most {MAX_TEXT_LEN} expected", text.len()))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,297 @@
+//! Values parsed once: a value of these types is valid by construction.
+
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::refdata::ReferenceData;
+
+/// Why a value was refused, phrased as what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(String);
+
+impl ValueError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Implements `Serialize`/`Deserialize` through `Display`/`FromStr`, so every value read from
+/// a manifest, a database row or a request goes through the one parser.
+macro_rules! string_value {
+    ($ty:ty, $schema_description:expr) => {
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "description": $schema_description})
+            }
+        }
+    };
+}
+
+/// A stable identifier written by people: `hypermarket-a`, `dpa-a-b`.
+///
+/// Lowercase ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit,
+/// at most 64 characters.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Slug(String);
+
+impl Slug {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Slug {
+    type Err = ValueError;
+
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        let valid_start = raw
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let valid_chars = raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        if !valid_start || !valid_chars || raw.len() > Self::MAX_LEN {
+            return Err(ValueError::new(format!(
+                "expected an id of lowercase letters, digits, '-', '_' or '.', starting with a \
+                 letter or digit, at most {} characters; got {raw:?}",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Slug {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Slug {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+string_value!(Slug, "A stable id: lowercase letters, digits, '-', '_' or '.'");
+
+/// An ISO 3166-1 alpha-2 country code that exists in the reference data (`ES`, `IL`, `US`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    pub(crate) const fn from_bytes(bytes: [u8; 2]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Both bytes are ASCII uppercase letters, checked in `from_str`.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl FromStr for CountryCode {
+    type Err = ValueError;
+
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        let bytes = raw.as_bytes();
+        let well_formed = bytes.len() == 2 && bytes.iter().all(u8::is_ascii_uppercase);
+        if !well_formed {
+            return Err(ValueError::new(format!(
+                "expected an ISO 3166-1 alpha-2 country code in capitals such as ES or US; got {raw:?}"
+            )));
+        }
+        let code = Self([bytes[0], bytes[1]]);
+        if ReferenceData::builtin().country(code).is_none() {
+            return Err(ValueError::new(format!(
+                "{raw:?} is not an ISO 3166-1 alpha-2 country code"
+            )));
+        }
+        Ok(code)
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+string_value!(CountryCode, "ISO 3166-1 alpha-2 country code, e.g. ES");
+
+/// An e-mail address, checked for shape only (one `@`, no spaces, a dot in the domain).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Email {
+    type Err = ValueError;
+
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        let shaped = match raw.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            }
+            None => false,
+        };
+        if !shaped || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_whitespace) {
+            return Err(ValueError::new(format!(
+                "expected an e-mail address such as dpo@example.com; got {raw:?}"
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+string_value!(Email, "An e-mail address");
+
+/// A retention period as an ISO 8601 duration (`P2Y`, `P6M`, `P30D`), kept as written.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Retention(String);
+
+impl Retention {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn span(&self) -> jiff::Span {
+        // Parsed successfully in `from_str`; the fallback is never taken.
+        self.0.parse().unwrap_or_default()
+    }
+}
+
+impl FromStr for Retention {
+    type Err = ValueError;
+
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        let span: jiff::Span = raw.parse().map_err(|_| {
+            ValueError::new(format!(
+                "expected an ISO 8601 duration such as P2Y, P6M or P30D; got {raw:?}"
+            ))
+        })?;
+        if span.is_negative() || span.is_zero() {
+            return Err(ValueError::new(format!(
+                "expected a positive retention period; got {raw:?}"
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for Retention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+string_value!(Retention, "An ISO 8601 duration, e.g. P2Y");
+
+/// The JSON Schema of a calendar date (`2025-03-01`), for fields of type [`crate::Date`].
+pub struct IsoDate;
+
+impl JsonSchema for IsoDate {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Date".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date", "description": "A calendar date, YYYY-MM-DD"})
+    }
+}
+
+/// Free text written by people (names, services, addresses), bounded so that no field can
+/// carry a document.
+pub const MAX_TEXT_LEN: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn slug_accepts_manifest_ids_and_refuses_others() {
+        for ok in ["hypermarket-a", "dpa-a-b", "a", "iso27001", "b.c_d"] {
+            assert!(ok.parse::<Slug>().is_ok(), "{ok}");
+        }
+        for bad in ["", "Agency", "-a", "a b", "é", &"x".repeat(65)] {
+            let err = bad.parse::<Slug>().unwrap_err();
+            assert!(err.to_string().contains("expected an id"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn country_codes_must_exist() {
+        assert_eq!("IL".parse::<CountryCode>().unwrap().as_str(), "IL");
+        assert!("il".parse::<CountryCode>().is_err());
+        assert!("ESP".parse::<CountryCode>().is_err());
+        let err = "XX".parse::<CountryCode>().unwrap_err();
+        assert!(err.to_string().contains("not an ISO 3166-1"), "{err}");
+    }
+
+    #[test]
+    fn emails_and_retention() {
+        assert!("dpo@a.example".parse::<Email>().is_ok());
+        for bad in ["dpo", "@a.example", "dpo@example", "d po@a.example", "a@b@c.d"] {
+            assert!(bad.parse::<Email>().is_err(), "{bad}");
+        }
+        assert_eq!("P2Y".parse::<Retention>().unwrap().span().get_years(), 2);
+        assert!("2 years".parse::<Retention>().is_err());
+        assert!("P0D".parse::<Retention>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn slug_round_trips(raw in "[a-z0-9][a-z0-9._-]{0,63}") {
+            let slug: Slug = raw.parse().unwrap();
+            prop_assert_eq!(slug.to_string(), raw);
+        }
+
+        #[test]
+        fn slug_never_accepts_uppercase(raw in "[a-z]{0,5}[A-Z][a-z]{0,5}") {
+            prop_assert!(raw.parse::<Slug>().is_err());
+        }
+    }
+}
