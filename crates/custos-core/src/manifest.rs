@@ -214,6 +214,8 @@ fn parse_options() -> serde_saphyr::Options {
         },
         emit_comments: false,
         with_snippet: false,
+        // YAML 1.2 booleans only: `NO` is Norway, not false.
+        strict_booleans: true,
     }
 }
 

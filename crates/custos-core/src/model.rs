@@ -428,7 +428,7 @@ impl Engagement {
 
 /// A place of processing: a country, with its own transfer mechanism where it differs from the
 /// engagement's. Written `IL` or `{country: US, transfer: {scc: {module: 3}}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Location {
     Country(CountryCode),
@@ -441,6 +441,28 @@ pub struct DetailedLocation {
     pub country: CountryCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferMechanism>,
+}
+
+/// By hand rather than `untagged`, so that an error inside the detailed form says what is
+/// wrong instead of "did not match any variant".
+impl<'de> Deserialize<'de> for Location {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LocationVisitor;
+        impl<'de> serde::de::Visitor<'de> for LocationVisitor {
+            type Value = Location;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a country code such as IL, or {country: US, transfer: ...}")
+            }
+            fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<Location, E> {
+                raw.parse().map(Location::Country).map_err(E::custom)
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Location, M::Error> {
+                DetailedLocation::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Location::Detailed)
+            }
+        }
+        deserializer.deserialize_any(LocationVisitor)
+    }
 }
 
 impl Location {

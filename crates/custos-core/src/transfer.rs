@@ -43,6 +43,9 @@ impl Assessment {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
+    /// Index of the link in [`Chain::links`].
+    #[serde(skip)]
+    pub link: usize,
     pub engagement: Slug,
     pub depth: u32,
     /// Organisation ids from the controller to the importer.
@@ -92,6 +95,7 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
         for (destination, mechanism) in destinations {
             let assessment = assess(reference, &destination, mechanism, importer, exporter_is_controller, on);
             found.push(Transfer {
+                link: index,
                 engagement: engagement.id.clone(),
                 depth: link.depth,
                 path: path.clone(),

@@ -200,15 +200,18 @@ impl Retention {
 
     pub fn span(&self) -> jiff::Span {
         // Parsed successfully in `from_str`; the fallback is never taken.
-        self.0.parse().unwrap_or_default()
+        ISO_DURATION.parse_span(&self.0).unwrap_or_default()
     }
 }
+
+/// ISO 8601 only: jiff's `Span::from_str` also takes "2 years", which a manifest must not.
+static ISO_DURATION: jiff::fmt::temporal::SpanParser = jiff::fmt::temporal::SpanParser::new();
 
 impl FromStr for Retention {
     type Err = ValueError;
 
     fn from_str(raw: &str) -> Result<Self, ValueError> {
-        let span: jiff::Span = raw.parse().map_err(|_| {
+        let span = ISO_DURATION.parse_span(raw).map_err(|_| {
             ValueError::new(format!(
                 "expected an ISO 8601 duration such as P2Y, P6M or P30D; got {raw:?}"
             ))
