@@ -1,1 +1,27 @@
+//! Custos's use cases. Each one that writes is one transaction over the store: validate,
+//! persist, commit — so a failure leaves the database as it was. The wall clock is read only
+//! through [`Clock`], so tests decide what "today" is.
 
+pub mod clock;
+pub mod manifest_files;
+pub mod register;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+
+use custos_core::manifest::ManifestError;
+use custos_core::register::Problem;
+use custos_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every error of every manifest file, located.
+    #[error("the manifest is invalid ({} error(s))", .0.len())]
+    Manifest(Vec<ManifestError>),
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    /// The stored register no longer validates: edited outside Custos.
+    #[error("the stored register is inconsistent: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    StoredRegister(Vec<Problem>),
+}

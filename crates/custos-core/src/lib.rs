@@ -10,11 +10,13 @@
 //!   reverse lookup.
 //! - [`transfer`]: every cross-border transfer in a chain and whether its mechanism holds on a
 //!   date.
+//! - [`plan`]: the difference between two registers, by kind and id.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
 pub mod chain;
 pub mod manifest;
 pub mod model;
+pub mod plan;
 pub mod refdata;
 pub mod register;
 pub mod transfer;

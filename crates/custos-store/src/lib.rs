@@ -1,1 +1,212 @@
+//! Custos storage: the register in SQLite (the embedded default) or PostgreSQL, through one
+//! interface.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver (numbered `$n` parameters work
+//! on both), so a query cannot drift between them; each backend has its own migrations,
+//! embedded in the binary and applied when the store opens. Every write happens inside a
+//! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
+mod register;
+pub mod testing;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor};
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(redact(url)))
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "unsupported database URL {0:?}: expected sqlite://PATH (embedded, the default) or postgres://USER@HOST/DATABASE"
+    )]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A row that no longer parses: the database was edited by hand or by a newer version.
+    #[error("{table} row {slug}: {reason}")]
+    Corrupt { table: &'static str, slug: String, reason: String },
+}
+
+/// A connection pool to the register's database, migrated.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating an SQLite file if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let backend = Backend::of(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // Per connection: enforce references, wait for the single writer
+                            // instead of failing, and fsync at checkpoints only (safe in WAL).
+                            connection
+                                .execute(
+                                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                     PRAGMA synchronous = NORMAL;",
+                                )
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&sqlite_url(url))
+                    .await?;
+                pool.execute("PRAGMA journal_mode = WAL;").await?;
+                pool
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction for a use case that writes. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so a read-then-write cannot fail halfway on a busy database.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(Tx { inner })
+    }
+
+    /// Starts a transaction that only reads: one consistent snapshot across tables.
+    pub async fn read(&self) -> Result<Tx, StoreError> {
+        let inner = match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?
+            }
+        };
+        Ok(Tx { inner })
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// One transaction; dropped without [`Tx::commit`], it rolls back.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+}
+
+impl fmt::Debug for Tx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.inner.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.inner.rollback().await?)
+    }
+}
+
+/// `sqlite://PATH` opens or creates the file; options already in the URL are kept.
+fn sqlite_url(url: &str) -> String {
+    if url.contains('?') || url.contains(":memory:") {
+        url.to_owned()
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+impl FromStr for Backend {
+    type Err = StoreError;
+    fn from_str(url: &str) -> Result<Self, StoreError> {
+        Self::of(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend_and_hide_passwords() {
+        assert_eq!(Backend::of("sqlite://custos.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
+        let error = Backend::of("mysql://root:secret@h/db").unwrap_err().to_string();
+        assert!(error.contains("expected sqlite://"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
+        assert_eq!(redact("postgres://u:p@h/db"), "postgres://u:***@h/db");
+        assert_eq!(sqlite_url("sqlite://x.db"), "sqlite://x.db?mode=rwc");
+    }
+}

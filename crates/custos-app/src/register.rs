@@ -1,0 +1,47 @@
+//! Use cases on the register: load it, plan a manifest against it, apply, export.
+
+use custos_core::manifest::{self, Source};
+use custos_core::plan::Plan;
+use custos_core::register::Register;
+use custos_store::Store;
+
+use crate::AppError;
+
+/// Parses and validates manifest sources.
+pub fn parse(sources: &[Source]) -> Result<Register, AppError> {
+    manifest::parse(sources).map_err(AppError::Manifest)
+}
+
+/// The stored register, validated.
+pub async fn load(store: &Store) -> Result<Register, AppError> {
+    let mut tx = store.read().await?;
+    let parts = tx.load_register().await?;
+    tx.rollback().await?;
+    Register::new(parts).map_err(AppError::StoredRegister)
+}
+
+/// What applying `desired` would change, without changing anything.
+pub async fn plan(store: &Store, desired: &Register) -> Result<Plan, AppError> {
+    let mut tx = store.read().await?;
+    let current = tx.load_register().await?;
+    tx.rollback().await?;
+    Ok(Plan::between(&current, desired.parts()))
+}
+
+/// Makes the stored register equal to `desired`, in one transaction; returns what changed.
+pub async fn apply(store: &Store, desired: &Register) -> Result<Plan, AppError> {
+    let mut tx = store.begin().await?;
+    let current = tx.load_register().await?;
+    let plan = Plan::between(&current, desired.parts());
+    if !plan.is_empty() {
+        tx.apply(&plan, desired).await?;
+    }
+    tx.commit().await?;
+    Ok(plan)
+}
+
+/// The stored register as one manifest: `apply` of it changes nothing.
+pub async fn export(store: &Store) -> Result<String, AppError> {
+    let register = load(store).await?;
+    Ok(manifest::to_yaml(register.parts()))
+}

@@ -1,0 +1,201 @@
+//! The register's rows: read the whole register, and apply a plan.
+
+use custos_core::model::{Activity, Contract, Engagement, Organisation};
+use custos_core::plan::{Action, Plan};
+use custos_core::register::{EntityKind, Register, RegisterParts};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyArguments;
+// SQL text here is built only from the constant table and column names of `Table` and
+// numbered placeholders; every value is bound.
+use sqlx::{Arguments, AssertSqlSafe, Row};
+
+use crate::{StoreError, Tx};
+
+/// Rows per multi-row INSERT: 9 columns x 500 rows stays under SQLite's 32766 parameters.
+const INSERT_BATCH: usize = 500;
+
+/// How one kind of entry maps to its table.
+trait Table: Serialize + DeserializeOwned {
+    const TABLE: &'static str;
+    /// Columns after `key`, `slug` and before `body`.
+    const COLUMNS: &'static [&'static str];
+    fn slug(&self) -> &str;
+    /// Values for [`Self::COLUMNS`], in order.
+    fn columns(&self) -> Vec<Option<String>>;
+}
+
+impl Table for Organisation {
+    const TABLE: &'static str = "organisations";
+    const COLUMNS: &'static [&'static str] = &["name", "country"];
+    fn slug(&self) -> &str {
+        self.id.as_str()
+    }
+    fn columns(&self) -> Vec<Option<String>> {
+        vec![Some(self.name.clone()), Some(self.country.to_string())]
+    }
+}
+
+impl Table for Activity {
+    const TABLE: &'static str = "activities";
+    const COLUMNS: &'static [&'static str] = &["controller"];
+    fn slug(&self) -> &str {
+        self.id.as_str()
+    }
+    fn columns(&self) -> Vec<Option<String>> {
+        vec![Some(self.controller.to_string())]
+    }
+}
+
+impl Table for Contract {
+    const TABLE: &'static str = "contracts";
+    const COLUMNS: &'static [&'static str] = &["party_a", "party_b"];
+    fn slug(&self) -> &str {
+        self.id.as_str()
+    }
+    fn columns(&self) -> Vec<Option<String>> {
+        vec![Some(self.between[0].to_string()), Some(self.between[1].to_string())]
+    }
+}
+
+impl Table for Engagement {
+    const TABLE: &'static str = "engagements";
+    const COLUMNS: &'static [&'static str] =
+        &["activity", "engaged_by", "processor", "contract", "since", "until"];
+    fn slug(&self) -> &str {
+        self.id.as_str()
+    }
+    fn columns(&self) -> Vec<Option<String>> {
+        vec![
+            Some(self.activity.to_string()),
+            Some(self.engaged_by.to_string()),
+            Some(self.processor.to_string()),
+            self.contract.as_ref().map(ToString::to_string),
+            Some(self.since.to_string()),
+            self.until.map(|d| d.to_string()),
+        ]
+    }
+}
+
+impl Tx {
+    /// The whole register as stored, every row parsed again (the database is an edge).
+    pub async fn load_register(&mut self) -> Result<RegisterParts, StoreError> {
+        Ok(RegisterParts {
+            organisations: self.load_table().await?,
+            activities: self.load_table().await?,
+            contracts: self.load_table().await?,
+            engagements: self.load_table().await?,
+        })
+    }
+
+    /// Carries out `plan`, taking the new entries from `desired`. Referenced rows go in
+    /// before the rows that reference them, and out after.
+    pub async fn apply(&mut self, plan: &Plan, desired: &Register) -> Result<(), StoreError> {
+        let removed = |kind| plan.ids(kind, |a| matches!(a, Action::Remove));
+        let added = |kind| plan.ids(kind, |a| matches!(a, Action::Add));
+        let changed = |kind| plan.ids(kind, |a| matches!(a, Action::Change { .. }));
+
+        self.delete::<Engagement>(removed(EntityKind::Engagement)).await?;
+        macro_rules! upsert {
+            ($kind:expr, $lookup:ident) => {{
+                let new: Vec<_> = added($kind).into_iter().filter_map(|id| desired.$lookup(id.as_str())).collect();
+                self.insert(&new).await?;
+                for id in changed($kind) {
+                    if let Some(entry) = desired.$lookup(id.as_str()) {
+                        self.update(entry).await?;
+                    }
+                }
+            }};
+        }
+        upsert!(EntityKind::Organisation, organisation);
+        upsert!(EntityKind::Activity, activity);
+        upsert!(EntityKind::Contract, contract);
+        upsert!(EntityKind::Engagement, engagement);
+        self.delete::<Contract>(removed(EntityKind::Contract)).await?;
+        self.delete::<Activity>(removed(EntityKind::Activity)).await?;
+        self.delete::<Organisation>(removed(EntityKind::Organisation)).await?;
+        Ok(())
+    }
+
+    async fn load_table<T: Table>(&mut self) -> Result<Vec<T>, StoreError> {
+        let sql = format!("SELECT slug, body FROM {} ORDER BY slug", T::TABLE);
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *self.inner).await?;
+        rows.iter()
+            .map(|row| {
+                let slug: String = row.try_get(0)?;
+                let body: String = row.try_get(1)?;
+                let entry: T = serde_json::from_str(&body).map_err(|error| StoreError::Corrupt {
+                    table: T::TABLE,
+                    slug: slug.clone(),
+                    reason: error.to_string(),
+                })?;
+                if entry.slug() != slug {
+                    return Err(StoreError::Corrupt {
+                        table: T::TABLE,
+                        slug,
+                        reason: format!("its body has the id {}", entry.slug()),
+                    });
+                }
+                Ok(entry)
+            })
+            .collect()
+    }
+
+    async fn insert<T: Table>(&mut self, entries: &[&T]) -> Result<(), StoreError> {
+        let width = 3 + T::COLUMNS.len();
+        for batch in entries.chunks(INSERT_BATCH) {
+            let rows: Vec<String> = (0..batch.len())
+                .map(|row| {
+                    let params: Vec<String> = (1..=width).map(|col| format!("${}", row * width + col)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} (key, slug, {}, body) VALUES {}",
+                T::TABLE,
+                T::COLUMNS.join(", "),
+                rows.join(", ")
+            );
+            let mut arguments = AnyArguments::default();
+            for entry in batch {
+                arguments.add(uuid::Uuid::now_v7().to_string()).map_err(sqlx::Error::Encode)?;
+                arguments.add(entry.slug().to_owned()).map_err(sqlx::Error::Encode)?;
+                for value in entry.columns() {
+                    arguments.add(value).map_err(sqlx::Error::Encode)?;
+                }
+                arguments.add(body(*entry)?).map_err(sqlx::Error::Encode)?;
+            }
+            sqlx::query_with(AssertSqlSafe(sql), arguments).execute(&mut *self.inner).await?;
+        }
+        Ok(())
+    }
+
+    async fn update<T: Table>(&mut self, entry: &T) -> Result<(), StoreError> {
+        let assignments: Vec<String> =
+            T::COLUMNS.iter().enumerate().map(|(i, column)| format!("{column} = ${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE {} SET {}, body = ${} WHERE slug = $1",
+            T::TABLE,
+            assignments.join(", "),
+            T::COLUMNS.len() + 2
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(entry.slug().to_owned());
+        for value in entry.columns() {
+            query = query.bind(value);
+        }
+        query.bind(body(entry)?).execute(&mut *self.inner).await?;
+        Ok(())
+    }
+
+    async fn delete<T: Table>(&mut self, slugs: impl IntoIterator<Item = &custos_core::values::Slug>) -> Result<(), StoreError> {
+        let sql = format!("DELETE FROM {} WHERE slug = $1", T::TABLE);
+        for slug in slugs {
+            sqlx::query(AssertSqlSafe(sql.clone())).bind(slug.to_string()).execute(&mut *self.inner).await?;
+        }
+        Ok(())
+    }
+}
+
+fn body<T: Serialize>(entry: &T) -> Result<String, StoreError> {
+    serde_json::to_string(entry).map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))
+}

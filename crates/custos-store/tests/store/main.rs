@@ -1,0 +1,226 @@
+//! The store suite: every scenario runs on SQLite, and on PostgreSQL when
+//! `CUSTOS_TEST_POSTGRES_URL` names a server (CI sets it).
+
+use std::future::Future;
+
+use custos_app::register as usecase;
+use custos_core::manifest;
+use custos_core::plan::{Action, Plan};
+use custos_core::register::{EntityKind, Register};
+use custos_store::testing::PostgresDatabase;
+use custos_store::{Backend, Store};
+use sqlx::{AnyConnection, Connection, Executor, Row};
+
+fn examples() -> Register {
+    manifest::parse(&manifest::examples::sources()).unwrap()
+}
+
+/// Runs `scenario` on a fresh SQLite file, then on a fresh PostgreSQL database if configured.
+async fn on_every_backend<F, Fut>(scenario: F)
+where
+    F: Fn(Store, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    scenario(store, url).await;
+
+    if let Some(database) = PostgresDatabase::create().await.unwrap() {
+        let store = Store::open(&database.url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        scenario(store.clone(), database.url.clone()).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+    }
+}
+
+async fn raw(url: &str) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(url).await.unwrap()
+}
+
+async fn count(url: &str, table: &str) -> i64 {
+    let mut connection = raw(url).await;
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    let row = connection.fetch_one(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    row.try_get::<i64, _>(0).unwrap()
+}
+
+#[tokio::test]
+async fn apply_then_load_gives_back_the_register() {
+    on_every_backend(|store, _| async move {
+        let register = examples();
+        let plan = usecase::apply(&store, &register).await.unwrap();
+        assert_eq!(plan.summary().added, 11 + 3 + 8 + 8);
+        assert_eq!(plan.summary().changed + plan.summary().removed, 0);
+        let loaded = usecase::load(&store).await.unwrap();
+        assert!(loaded == register);
+        assert!(usecase::plan(&store, &register).await.unwrap().is_empty(), "a second apply changes nothing");
+        let exported = usecase::export(&store).await.unwrap();
+        assert!(manifest::parse_str("export.yaml", &exported).unwrap() == register);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
+    on_every_backend(|store, url| async move {
+        usecase::apply(&store, &examples()).await.unwrap();
+        let key_of = |slug: &'static str| {
+            let url = url.clone();
+            async move {
+                let mut connection = raw(&url).await;
+                let row = connection
+                    .fetch_one(sqlx::query("SELECT key FROM organisations WHERE slug = $1").bind(slug))
+                    .await
+                    .unwrap();
+                row.try_get::<String, _>(0).unwrap()
+            }
+        };
+        let key_before = key_of("agency-b").await;
+        assert_eq!(uuid::Uuid::parse_str(&key_before).unwrap().get_version_num(), 7);
+
+        // Agency B moves to Valencia; the migration example goes; a new organisation comes.
+        let text = manifest::to_yaml(examples().parts())
+            .replace("Avinguda Diagonal 200, 08018 Barcelona, Spain", "Calle Colón 9, Valencia, Spain");
+        let mut parts = manifest::parse_str("x", &text).unwrap().into_parts();
+        parts.engagements.retain(|e| e.id.as_str() != "website-migration");
+        parts.contracts.retain(|c| c.id.as_str() != "generic-dpa");
+        parts.activities.retain(|a| a.id.as_str() != "customer-accounts");
+        parts.organisations.retain(|o| !["web-controller", "it-contractor"].contains(&o.id.as_str()));
+        let mut newcomer = parts.organisations[0].clone();
+        newcomer.id = "newcomer".parse().unwrap();
+        parts.organisations.push(newcomer);
+        let desired = Register::new(parts).unwrap();
+
+        let plan = usecase::plan(&store, &desired).await.unwrap();
+        let listed: Vec<String> = plan
+            .changes
+            .iter()
+            .map(|c| format!("{:?} {} {:?}", c.action, c.kind, c.id.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "Change { fields: [\"address\"] } organisation \"agency-b\"",
+                "Remove organisation \"it-contractor\"",
+                "Add organisation \"newcomer\"",
+                "Remove organisation \"web-controller\"",
+                "Remove activity \"customer-accounts\"",
+                "Remove contract \"generic-dpa\"",
+                "Remove engagement \"website-migration\"",
+            ]
+        );
+        let applied = usecase::apply(&store, &desired).await.unwrap();
+        assert_eq!(applied, plan);
+        assert!(usecase::load(&store).await.unwrap() == desired);
+        assert_eq!(key_of("agency-b").await, key_before, "an update keeps the row's key");
+        assert_eq!(count(&url, "organisations").await, 10);
+        assert_eq!(count(&url, "engagements").await, 7);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_register_erases_every_row() {
+    on_every_backend(|store, url| async move {
+        usecase::apply(&store, &examples()).await.unwrap();
+        let plan = usecase::apply(&store, &Register::empty()).await.unwrap();
+        assert_eq!(plan.summary().removed, 30);
+        for table in ["organisations", "activities", "contracts", "engagements"] {
+            assert_eq!(count(&url, table).await, 0, "{table}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_apply_leaves_the_database_as_it_was() {
+    on_every_backend(|store, url| async move {
+        // First the organisations and activities only.
+        let mut partial = examples().into_parts();
+        partial.engagements.clear();
+        partial.contracts.clear();
+        let partial = Register::new(partial).unwrap();
+        usecase::apply(&store, &partial).await.unwrap();
+
+        // Someone writes an engagement behind Custos's back, so the next apply, planned
+        // against what it read before, collides on a unique slug after other writes.
+        let full = examples();
+        let stale_plan = Plan::between(partial.parts(), full.parts());
+        let mut connection = raw(&url).await;
+        connection
+            .execute(
+                "INSERT INTO engagements (key, slug, activity, engaged_by, processor, since, body) \
+                 VALUES ('k', 'c2-c3', 'document-delivery', 'bank', 'courier-1', '2025-01-01', '{}')",
+            )
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+
+        let mut tx = store.begin().await.unwrap();
+        let error = tx.apply(&stale_plan, &full).await.unwrap_err();
+        assert!(error.to_string().to_lowercase().contains("unique"), "{error}");
+        drop(tx);
+
+        assert_eq!(count(&url, "contracts").await, 0, "contracts written before the failure are gone");
+        assert_eq!(count(&url, "engagements").await, 1, "only the row written outside");
+        assert_eq!(count(&url, "organisations").await, 11);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_named() {
+    on_every_backend(|store, url| async move {
+        usecase::apply(&store, &examples()).await.unwrap();
+        let mut connection = raw(&url).await;
+        connection
+            .execute("UPDATE organisations SET body = '{\"id\": \"mailer-c\", \"name\": \"M\", \"country\": \"ZZ\"}' WHERE slug = 'mailer-c'")
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+        let error = usecase::load(&store).await.unwrap_err().to_string();
+        assert!(error.contains("organisations row mailer-c"), "{error}");
+        assert!(error.contains("ISO 3166-1"), "{error}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_database_enforces_references_too() {
+    on_every_backend(|store, url| async move {
+        usecase::apply(&store, &examples()).await.unwrap();
+        let mut connection = raw(&url).await;
+        let orphan = connection
+            .execute(
+                "INSERT INTO engagements (key, slug, activity, engaged_by, processor, since, body) \
+                 VALUES ('k2', 'orphan', 'no-such-activity', 'bank', 'courier-1', '2025-01-01', '{}')",
+            )
+            .await;
+        assert!(orphan.is_err(), "a dangling activity must be refused by the database");
+        let deleting_a_referenced_organisation = connection.execute("DELETE FROM organisations WHERE slug = 'agency-b'").await;
+        assert!(deleting_a_referenced_organisation.is_err());
+        drop(store);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plan_actions_cover_every_kind() {
+    // Removing everything and adding it back touches each table in both directions.
+    on_every_backend(|store, _| async move {
+        usecase::apply(&store, &examples()).await.unwrap();
+        usecase::apply(&store, &Register::empty()).await.unwrap();
+        let plan = usecase::apply(&store, &examples()).await.unwrap();
+        for kind in [EntityKind::Organisation, EntityKind::Activity, EntityKind::Contract, EntityKind::Engagement] {
+            assert!(!plan.ids(kind, |a| matches!(a, Action::Add)).is_empty(), "{kind}");
+        }
+        assert!(usecase::load(&store).await.unwrap() == examples());
+    })
+    .await;
+}
