@@ -30,7 +30,10 @@ pub struct FixedClock(pub Timestamp);
 impl FixedClock {
     /// Midnight UTC of `date`.
     pub fn at_date(date: Date) -> Self {
-        let midnight = date.to_zoned_datetime(TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(Timestamp::UNIX_EPOCH);
+        let midnight = date
+            .to_zoned_datetime(TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .unwrap_or(Timestamp::UNIX_EPOCH);
         Self(midnight)
     }
 }

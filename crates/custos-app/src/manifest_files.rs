@@ -20,14 +20,20 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Source>, AppError> {
     }
     if files.is_empty() {
         return Err(AppError::Read {
-            path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            path: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             reason: "no manifest files (*.yaml, *.yml) found".into(),
         });
     }
     files
         .into_iter()
         .map(|path| {
-            let size = fs::metadata(&path).map_err(|e| read_error(&path, &e))?.len();
+            let size = fs::metadata(&path)
+                .map_err(|e| read_error(&path, &e))?
+                .len();
             if size > MAX_FILE_BYTES as u64 {
                 return Err(AppError::Read {
                     path: path.display().to_string(),
@@ -35,7 +41,10 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Source>, AppError> {
                 });
             }
             let text = fs::read_to_string(&path).map_err(|e| read_error(&path, &e))?;
-            Ok(Source { name: path.display().to_string(), text })
+            Ok(Source {
+                name: path.display().to_string(),
+                text,
+            })
         })
         .collect()
 }
@@ -47,13 +56,18 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), AppError> {
         .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
-        let hidden = entry.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
         if entry.is_dir() {
             collect_dir(&entry, files)?;
-        } else if entry.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+        } else if entry
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
             files.push(entry);
         }
     }
@@ -61,5 +75,8 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), AppError> {
 }
 
 fn read_error(path: &Path, error: &std::io::Error) -> AppError {
-    AppError::Read { path: path.display().to_string(), reason: error.to_string() }
+    AppError::Read {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    }
 }

@@ -1,1 +1,212 @@
-fn main() {}
+//! The `custos` command.
+
+mod cli;
+mod output;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use custos_app::register as usecase;
+use custos_app::{AppError, Clock, SystemClock, manifest_files};
+use custos_core::chain::{Chain, involvement};
+use custos_core::manifest;
+use custos_core::register::Register;
+use custos_core::transfer::transfers;
+use custos_store::Store;
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, Format, ManifestArgs, SourceArgs};
+
+/// Exit codes: 0 done, 1 done but something is wrong (an invalid transfer) or a failure,
+/// 2 bad input (arguments, manifests).
+const EXIT_FINDINGS: u8 = 1;
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli, &SystemClock).await {
+        Ok(code) => code,
+        Err(error) => {
+            if let Some(AppError::Manifest(errors)) = error.downcast_ref::<AppError>() {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "error: {} error(s) in the manifest; nothing was written",
+                    errors.len()
+                );
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+            eprintln!("error: {error:#}");
+            let bad_input = matches!(
+                error.downcast_ref::<AppError>(),
+                Some(AppError::Read { .. })
+            ) || error
+                .downcast_ref::<custos_core::chain::ChainError>()
+                .is_some();
+            ExitCode::from(if bad_input {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FINDINGS
+            })
+        }
+    }
+}
+
+async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&manifest::json_schema())?
+            );
+        }
+        Command::Plan(args) => {
+            let desired = parse_manifests(&args)?;
+            let store = open(&cli.database_url).await?;
+            let plan = usecase::plan(&store, &desired).await?;
+            emit(args.format, &plan, || output::plan_text(&plan, false))?;
+        }
+        Command::Apply(args) => {
+            let desired = parse_manifests(&args)?;
+            let store = open(&cli.database_url).await?;
+            let plan = usecase::apply(&store, &desired).await?;
+            emit(args.format, &plan, || output::plan_text(&plan, true))?;
+        }
+        Command::Export { output } => {
+            let store = open(&cli.database_url).await?;
+            let yaml = usecase::export(&store).await?;
+            match output {
+                Some(path) => std::fs::write(&path, yaml)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{yaml}"),
+            }
+        }
+        Command::Chain(args) => {
+            let (register, at) = register_for(&cli.database_url, &args.source, clock).await?;
+            let chain = Chain::derive(&register, &args.activity, at)?;
+            emit(args.source.format, &chain.view(), || {
+                output::chain_text(&chain)
+            })?;
+        }
+        Command::Recipients(args) => {
+            let (register, at) = register_for(&cli.database_url, &args.source, clock).await?;
+            let chain = Chain::derive(&register, &args.activity, at)?;
+            let recipients = chain.recipients();
+            emit(args.source.format, &recipients, || {
+                output::recipients_text(&args.activity, at, &recipients)
+            })?;
+        }
+        Command::Transfers(args) => {
+            let (register, at) = register_for(&cli.database_url, &args.source, clock).await?;
+            let chain = Chain::derive(&register, &args.activity, at)?;
+            let on = at.unwrap_or_else(|| clock.today());
+            let found = transfers(&chain, on);
+            emit(args.source.format, &found, || {
+                output::transfers_text(&args.activity, at, on, &found)
+            })?;
+            if found.iter().any(|t| !t.assessment.valid) {
+                return Ok(ExitCode::from(EXIT_FINDINGS));
+            }
+        }
+        Command::Upstream(args) => {
+            let (register, at) = register_for(&cli.database_url, &args.source, clock).await?;
+            let found = involvement(&register, &args.organisation, at)?;
+            emit(args.source.format, &found, || {
+                output::upstream_text(&args.organisation, at, &found)
+            })?;
+        }
+        Command::Demo(args) => demo(&args.demo_database_url, clock).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn open(url: &str) -> anyhow::Result<Store> {
+    Store::open(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", custos_store::redact(url)))
+}
+
+fn parse_manifests(args: &ManifestArgs) -> anyhow::Result<Register> {
+    let sources = manifest_files::read(&args.paths)?;
+    Ok(usecase::parse(&sources)?)
+}
+
+/// The register to ask (manifests with --from, else the database) and the day to ask about.
+async fn register_for(
+    database_url: &str,
+    source: &SourceArgs,
+    clock: &dyn Clock,
+) -> anyhow::Result<(Register, Option<custos_core::Date>)> {
+    let at = if source.all {
+        None
+    } else {
+        Some(source.at.unwrap_or_else(|| clock.today()))
+    };
+    let register = if source.from.is_empty() {
+        usecase::load(&open(database_url).await?).await?
+    } else {
+        usecase::parse(&manifest_files::read(&source.from)?)?
+    };
+    Ok((register, at))
+}
+
+fn emit<T: Serialize>(
+    format: Format,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Text => print!("{}", text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+    }
+    Ok(())
+}
+
+async fn demo(url: &str, clock: &dyn Clock) -> anyhow::Result<()> {
+    let store = open(url).await?;
+    let register = usecase::parse(&manifest::examples::sources())?;
+    let plan = usecase::apply(&store, &register).await?;
+    let register = usecase::load(&store).await?;
+    let today = clock.today();
+    let summary = plan.summary();
+    println!(
+        "Custos demo: the three worked examples of SPEC.md are in {} ({} organisations, {} activities, {} engagements; {} added, {} changed, {} removed now).\n",
+        custos_store::redact(url),
+        register.organisations().len(),
+        register.activities().len(),
+        register.engagements().len(),
+        summary.added,
+        summary.changed,
+        summary.removed
+    );
+    let chain = Chain::derive(&register, "customer-marketing", Some(today))?;
+    println!("{}", output::chain_text(&chain));
+    println!(
+        "{}",
+        output::recipients_text("customer-marketing", Some(today), &chain.recipients())
+    );
+    println!(
+        "{}",
+        output::transfers_text(
+            "customer-marketing",
+            Some(today),
+            today,
+            &transfers(&chain, today)
+        )
+    );
+    println!("Explore further (the same commands work on your own manifests with --from PATH):");
+    for command in [
+        "chain customer-marketing --at 2026-05-31      # before agency E joined",
+        "chain document-delivery                       # the courier chain: courier 3 unauthorised at depth 3",
+        "chain customer-accounts --all                 # the careless migration (ended in 2024)",
+        "upstream hosting-d                            # whom D's sub-processor requests must reach",
+        "transfers customer-marketing --format json",
+        "export",
+    ] {
+        println!("  custos --database-url {url} {command}");
+    }
+    Ok(())
+}

@@ -55,7 +55,11 @@ pub struct Chain<'r> {
 
 impl<'r> Chain<'r> {
     /// The chain of `activity` as it stood on `at` (every engagement when `at` is none).
-    pub fn derive(register: &'r Register, activity: &str, at: Option<Date>) -> Result<Self, ChainError> {
+    pub fn derive(
+        register: &'r Register,
+        activity: &str,
+        at: Option<Date>,
+    ) -> Result<Self, ChainError> {
         let activity_ix = register
             .activity_index(activity)
             .ok_or_else(|| ChainError::UnknownActivity(activity.to_owned()))?;
@@ -64,7 +68,10 @@ impl<'r> Chain<'r> {
         let mut in_force = 0usize;
         for &ix in register.engagements_of_activity(activity_ix) {
             if at.is_none_or(|date| register.engagement_at(ix).in_force_on(date)) {
-                children.entry(register.link_parties(ix).0).or_default().push(ix);
+                children
+                    .entry(register.link_parties(ix).0)
+                    .or_default()
+                    .push(ix);
                 in_force += 1;
             }
         }
@@ -87,10 +94,16 @@ impl<'r> Chain<'r> {
             while let Some((engagement, depth, parent)) = stack.pop() {
                 // Validation guarantees no cycles; unfolding shared processors is bounded here.
                 if links.len() >= MAX_CHAIN_LINKS {
-                    return Err(ChainError::TooLarge { activity: activity.id.clone() });
+                    return Err(ChainError::TooLarge {
+                        activity: activity.id.clone(),
+                    });
                 }
                 let index = links.len() as u32;
-                links.push(Link { engagement, depth, parent });
+                links.push(Link {
+                    engagement,
+                    depth,
+                    parent,
+                });
                 let processor = register.link_parties(engagement).1;
                 reached_orgs.insert(processor);
                 push_children(&mut stack, processor, depth, Some(index));
@@ -102,7 +115,13 @@ impl<'r> Chain<'r> {
             .flat_map(|(_, links)| links.iter().copied())
             .collect();
         detached.sort_unstable();
-        Ok(Self { register, activity, at, links, detached })
+        Ok(Self {
+            register,
+            activity,
+            at,
+            links,
+            detached,
+        })
     }
 
     pub fn engagement(&self, link: &Link) -> &'r Engagement {
@@ -110,7 +129,8 @@ impl<'r> Chain<'r> {
     }
 
     pub fn processor(&self, link: &Link) -> &'r Organisation {
-        self.register.organisation_at(self.register.link_parties(link.engagement).1)
+        self.register
+            .organisation_at(self.register.link_parties(link.engagement).1)
     }
 
     /// The organisations from the controller down to the link's processor.
@@ -124,7 +144,12 @@ impl<'r> Chain<'r> {
             top = index;
             current = link.parent;
         }
-        path.push(&self.register.engagement_at(self.links[top as usize].engagement).engaged_by);
+        path.push(
+            &self
+                .register
+                .engagement_at(self.links[top as usize].engagement)
+                .engaged_by,
+        );
         path.reverse();
         path
     }
@@ -152,14 +177,16 @@ impl<'r> Chain<'r> {
             let engagement = self.engagement(link);
             let organisation = self.processor(link);
             let depth = first_depth[&engagement.processor];
-            let recipient = by_org.entry((depth, &organisation.id)).or_insert_with(|| Recipient {
-                organisation,
-                depth,
-                services: BTreeSet::new(),
-                categories: BTreeSet::new(),
-                locations: BTreeSet::new(),
-                engagements: BTreeSet::new(),
-            });
+            let recipient = by_org
+                .entry((depth, &organisation.id))
+                .or_insert_with(|| Recipient {
+                    organisation,
+                    depth,
+                    services: BTreeSet::new(),
+                    categories: BTreeSet::new(),
+                    locations: BTreeSet::new(),
+                    engagements: BTreeSet::new(),
+                });
             recipient.services.insert(&engagement.service);
             recipient.categories.insert(engagement.category());
             recipient.locations.extend(self.locations(link));
@@ -168,11 +195,13 @@ impl<'r> Chain<'r> {
         let mut categories: BTreeMap<&'r str, RecipientCategory> = BTreeMap::new();
         for recipient in by_org.values() {
             for category in &recipient.categories {
-                let entry = categories.entry(category).or_insert_with(|| RecipientCategory {
-                    category: (*category).to_owned(),
-                    sectors: BTreeSet::new(),
-                    countries: BTreeSet::new(),
-                });
+                let entry = categories
+                    .entry(category)
+                    .or_insert_with(|| RecipientCategory {
+                        category: (*category).to_owned(),
+                        sectors: BTreeSet::new(),
+                        countries: BTreeSet::new(),
+                    });
                 entry.sectors.extend(recipient.organisation.sector.clone());
                 entry.countries.extend(recipient.locations.iter().copied());
             }
@@ -204,7 +233,8 @@ impl<'r> Chain<'r> {
                     country: processor.country,
                     service: engagement.service.clone(),
                     outside_eea: locations.iter().any(|&c| !reference.in_eea(c, self.at))
-                        || processor.kind == crate::model::OrganisationKind::InternationalOrganisation,
+                        || processor.kind
+                            == crate::model::OrganisationKind::InternationalOrganisation,
                     locations,
                     since: engagement.since,
                     until: engagement.until,
@@ -219,7 +249,11 @@ impl<'r> Chain<'r> {
             joint_controllers: self.activity.joint_controllers.clone(),
             at: self.at,
             links,
-            detached: self.detached.iter().map(|&ix| self.register.engagement_at(ix).id.clone()).collect(),
+            detached: self
+                .detached
+                .iter()
+                .map(|&ix| self.register.engagement_at(ix).id.clone())
+                .collect(),
         }
     }
 }
@@ -320,7 +354,11 @@ impl Serialize for Recipients<'_> {
             recipients: &'a [Recipient<'r>],
             categories: &'a [RecipientCategory],
         }
-        View { recipients: &self.recipients, categories: &self.categories }.serialize(serializer)
+        View {
+            recipients: &self.recipients,
+            categories: &self.categories,
+        }
+        .serialize(serializer)
     }
 }
 
@@ -339,7 +377,11 @@ pub struct Involvement {
 
 /// Every activity (and its controllers) whose chain on `at` passes through `organisation` as
 /// a processor: who must be asked when it wants a new sub-processor.
-pub fn involvement(register: &Register, organisation: &str, at: Option<Date>) -> Result<Vec<Involvement>, ChainError> {
+pub fn involvement(
+    register: &Register,
+    organisation: &str,
+    at: Option<Date>,
+) -> Result<Vec<Involvement>, ChainError> {
     let org = register
         .organisation_index(organisation)
         .ok_or_else(|| ChainError::UnknownOrganisation(organisation.to_owned()))?;

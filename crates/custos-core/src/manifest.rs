@@ -96,18 +96,23 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
     for source in sources {
         if source.text.len() > MAX_FILE_BYTES {
             errors.push(ManifestError {
-                location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+                location: SourceLocation {
+                    file: source.name.clone(),
+                    line: 1,
+                    column: 1,
+                },
                 message: format!("the file is larger than {MAX_FILE_BYTES} bytes"),
             });
             continue;
         }
-        let file: ManifestFile = match serde_saphyr::from_str_with_options(&source.text, parse_options()) {
-            Ok(file) => file,
-            Err(error) => {
-                errors.push(syntax_error(&source.name, &error));
-                continue;
-            }
-        };
+        let file: ManifestFile =
+            match serde_saphyr::from_str_with_options(&source.text, parse_options()) {
+                Ok(file) => file,
+                Err(error) => {
+                    errors.push(syntax_error(&source.name, &error));
+                    continue;
+                }
+            };
         let at = |location: &serde_saphyr::Location| SourceLocation {
             file: source.name.clone(),
             line: location.line(),
@@ -116,7 +121,10 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
         if file.version.value != VERSION {
             errors.push(ManifestError {
                 location: at(&file.version.referenced),
-                message: format!("version {} is not supported: expected version: {VERSION}", file.version.value),
+                message: format!(
+                    "version {} is not supported: expected version: {VERSION}",
+                    file.version.value
+                ),
             });
             continue;
         }
@@ -167,7 +175,11 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
                 let location = origins
                     .get(&(problem.kind, problem.id.clone()))
                     .cloned()
-                    .unwrap_or_else(|| SourceLocation { file: String::new(), line: 0, column: 0 });
+                    .unwrap_or_else(|| SourceLocation {
+                        file: String::new(),
+                        line: 0,
+                        column: 0,
+                    });
                 ManifestError {
                     location,
                     message: format!("{} {}: {}", problem.kind, problem.id, problem.message),
@@ -179,7 +191,10 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
 
 /// Parses the text of one file (a convenience for tests and the compiled-in examples).
 pub fn parse_str(name: &str, text: &str) -> Result<Register, Vec<ManifestError>> {
-    parse(&[Source { name: name.to_owned(), text: text.to_owned() }])
+    parse(&[Source {
+        name: name.to_owned(),
+        text: text.to_owned(),
+    }])
 }
 
 /// Writes the register as one manifest, entries in id order: applying it gives back the same
@@ -222,7 +237,11 @@ fn parse_options() -> serde_saphyr::Options {
 fn syntax_error(file: &str, error: &serde_saphyr::Error) -> ManifestError {
     let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
     ManifestError {
-        location: SourceLocation { file: file.to_owned(), line, column },
+        location: SourceLocation {
+            file: file.to_owned(),
+            line,
+            column,
+        },
         message: plain_message(&error.to_string()),
     }
 }
@@ -252,7 +271,10 @@ pub mod examples {
             ("examples/careless-migration.yaml", CARELESS_MIGRATION),
         ]
         .into_iter()
-        .map(|(name, text)| Source { name: name.to_owned(), text: text.to_owned() })
+        .map(|(name, text)| Source {
+            name: name.to_owned(),
+            text: text.to_owned(),
+        })
         .collect()
     }
 }

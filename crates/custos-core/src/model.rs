@@ -161,7 +161,9 @@ impl Activity {
 
     /// Data categories that the law treats specially, with the article that says so.
     pub fn special_data(&self) -> impl Iterator<Item = (&Slug, SpecialData)> {
-        self.data.iter().filter_map(|d| SpecialData::of(d).map(|s| (d, s)))
+        self.data
+            .iter()
+            .filter_map(|d| SpecialData::of(d).map(|s| (d, s)))
     }
 }
 

@@ -14,7 +14,9 @@ use crate::values::Slug;
 pub enum Action {
     Add,
     /// The top-level fields whose value differs.
-    Change { fields: Vec<String> },
+    Change {
+        fields: Vec<String>,
+    },
     Remove,
 }
 
@@ -43,10 +45,34 @@ impl Plan {
     /// What turns `current` into `desired`.
     pub fn between(current: &RegisterParts, desired: &RegisterParts) -> Self {
         let mut changes = Vec::new();
-        diff(EntityKind::Organisation, &current.organisations, &desired.organisations, |o| &o.id, &mut changes);
-        diff(EntityKind::Activity, &current.activities, &desired.activities, |a| &a.id, &mut changes);
-        diff(EntityKind::Contract, &current.contracts, &desired.contracts, |c| &c.id, &mut changes);
-        diff(EntityKind::Engagement, &current.engagements, &desired.engagements, |e| &e.id, &mut changes);
+        diff(
+            EntityKind::Organisation,
+            &current.organisations,
+            &desired.organisations,
+            |o| &o.id,
+            &mut changes,
+        );
+        diff(
+            EntityKind::Activity,
+            &current.activities,
+            &desired.activities,
+            |a| &a.id,
+            &mut changes,
+        );
+        diff(
+            EntityKind::Contract,
+            &current.contracts,
+            &desired.contracts,
+            |c| &c.id,
+            &mut changes,
+        );
+        diff(
+            EntityKind::Engagement,
+            &current.engagements,
+            &desired.engagements,
+            |e| &e.id,
+            &mut changes,
+        );
         Self { changes }
     }
 
@@ -78,7 +104,11 @@ impl Plan {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} to add, {} to change, {} to remove", self.added, self.changed, self.removed)
+        write!(
+            f,
+            "{} to add, {} to change, {} to remove",
+            self.added, self.changed, self.removed
+        )
     }
 }
 
@@ -109,17 +139,27 @@ fn diff<T: Serialize + PartialEq>(
     let after: BTreeMap<&Slug, &T> = desired.iter().map(|e| (id(e), e)).collect();
     for (slug, new) in &after {
         match before.get(slug) {
-            None => changes.push(Change { kind, id: (*slug).clone(), action: Action::Add }),
+            None => changes.push(Change {
+                kind,
+                id: (*slug).clone(),
+                action: Action::Add,
+            }),
             Some(old) if old != new => changes.push(Change {
                 kind,
                 id: (*slug).clone(),
-                action: Action::Change { fields: changed_fields(*old, *new) },
+                action: Action::Change {
+                    fields: changed_fields(*old, *new),
+                },
             }),
             Some(_) => {}
         }
     }
     for slug in before.keys().filter(|slug| !after.contains_key(*slug)) {
-        changes.push(Change { kind, id: (*slug).clone(), action: Action::Remove });
+        changes.push(Change {
+            kind,
+            id: (*slug).clone(),
+            action: Action::Remove,
+        });
     }
     changes[start..].sort_by(|a, b| a.id.cmp(&b.id));
 }
@@ -131,7 +171,10 @@ fn changed_fields<T: Serialize>(old: &T, new: &T) -> Vec<String> {
         return vec!["*".to_owned()];
     };
     let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
-    keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+    keys.into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

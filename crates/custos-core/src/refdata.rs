@@ -78,11 +78,14 @@ fn whole() -> AdequacyScope {
 
 impl AdequacyDecision {
     pub fn country(&self) -> Option<CountryCode> {
-        self.country.as_deref().and_then(CountryCode::from_reference)
+        self.country
+            .as_deref()
+            .and_then(CountryCode::from_reference)
     }
 
     pub fn in_force_on(&self, date: Date) -> bool {
-        self.in_force_from.unwrap_or(self.adopted) <= date && self.ended.is_none_or(|end| date < end)
+        self.in_force_from.unwrap_or(self.adopted) <= date
+            && self.ended.is_none_or(|end| date < end)
     }
 }
 
@@ -154,7 +157,10 @@ impl ReferenceData {
                 ));
             }
             if decision.country.is_some() && decision.country().is_none() {
-                return Err(format!("adequacy.yaml: decision {} has a bad country", decision.id));
+                return Err(format!(
+                    "adequacy.yaml: decision {} has a bad country",
+                    decision.id
+                ));
             }
             if (decision.scope == AdequacyScope::Certified) != decision.certification.is_some() {
                 return Err(format!(
@@ -175,7 +181,8 @@ impl ReferenceData {
     }
 
     pub fn country_name(&self, code: CountryCode) -> String {
-        self.country(code).map_or_else(|| code.to_string(), |c| c.name.clone())
+        self.country(code)
+            .map_or_else(|| code.to_string(), |c| c.name.clone())
     }
 
     /// Whether `code` was inside the EEA on `date`; undated, whether it is today.
@@ -187,15 +194,22 @@ impl ReferenceData {
     }
 
     /// The adequacy decisions ever adopted for a country, oldest first.
-    pub fn decisions_for_country(&self, code: CountryCode) -> impl Iterator<Item = &AdequacyDecision> {
-        self.adequacy_decisions.iter().filter(move |d| d.country() == Some(code))
+    pub fn decisions_for_country(
+        &self,
+        code: CountryCode,
+    ) -> impl Iterator<Item = &AdequacyDecision> {
+        self.adequacy_decisions
+            .iter()
+            .filter(move |d| d.country() == Some(code))
     }
 
     pub fn decisions_for_organisation<'a>(
         &'a self,
         key: &'a Slug,
     ) -> impl Iterator<Item = &'a AdequacyDecision> + 'a {
-        self.adequacy_decisions.iter().filter(move |d| d.organisation.as_ref() == Some(key))
+        self.adequacy_decisions
+            .iter()
+            .filter(move |d| d.organisation.as_ref() == Some(key))
     }
 }
 
@@ -225,7 +239,10 @@ mod tests {
         let data = ReferenceData::parse(COUNTRIES_YAML, ADEQUACY_YAML).unwrap();
         assert_eq!(data.countries.len(), 249);
         let eea_now = data.countries.values().filter(|c| c.in_eea_now()).count();
-        assert_eq!(eea_now, 30, "27 EU states plus Iceland, Liechtenstein and Norway");
+        assert_eq!(
+            eea_now, 30,
+            "27 EU states plus Iceland, Liechtenstein and Norway"
+        );
     }
 
     #[test]
@@ -261,16 +278,24 @@ mod tests {
         let data = ReferenceData::builtin();
         let today = date("2026-11-24");
         for code in [
-            "AD", "AR", "BR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB", "UY",
-            "US",
+            "AD", "AR", "BR", "CA", "FO", "GG", "IL", "IM", "JP", "JE", "NZ", "KR", "CH", "GB",
+            "UY", "US",
         ] {
             assert!(
-                data.decisions_for_country(cc(code)).any(|d| d.in_force_on(today)),
+                data.decisions_for_country(cc(code))
+                    .any(|d| d.in_force_on(today)),
                 "{code}"
             );
         }
-        assert!(!data.decisions_for_country(cc("IN")).any(|d| d.in_force_on(today)));
+        assert!(
+            !data
+                .decisions_for_country(cc("IN"))
+                .any(|d| d.in_force_on(today))
+        );
         let epo: Slug = "european-patent-organisation".parse().unwrap();
-        assert!(data.decisions_for_organisation(&epo).any(|d| d.in_force_on(today)));
+        assert!(
+            data.decisions_for_organisation(&epo)
+                .any(|d| d.in_force_on(today))
+        );
     }
 }

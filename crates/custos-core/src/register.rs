@@ -197,15 +197,20 @@ impl Register {
     }
 
     pub fn organisation(&self, id: &str) -> Option<&Organisation> {
-        self.organisation_index(id).map(|ix| self.organisation_at(ix))
+        self.organisation_index(id)
+            .map(|ix| self.organisation_at(ix))
     }
 
     pub fn activity(&self, id: &str) -> Option<&Activity> {
-        self.activity_ix.get(id).map(|&ix| &self.parts.activities[ix as usize])
+        self.activity_ix
+            .get(id)
+            .map(|&ix| &self.parts.activities[ix as usize])
     }
 
     pub fn contract(&self, id: &str) -> Option<&Contract> {
-        self.contract_ix.get(id).map(|&ix| &self.parts.contracts[ix as usize])
+        self.contract_ix
+            .get(id)
+            .map(|&ix| &self.parts.contracts[ix as usize])
     }
 
     pub fn engagement(&self, id: &str) -> Option<&Engagement> {
@@ -245,7 +250,11 @@ impl Register {
         let parts = &self.parts;
         let org_exists = |id: &Slug| self.organisation_ix.contains_key(id);
         let mut problem = |kind, id: &Slug, message: String| {
-            problems.push(Problem { kind, id: id.clone(), message });
+            problems.push(Problem {
+                kind,
+                id: id.clone(),
+                message,
+            });
         };
         for org in &parts.organisations {
             for (field, text) in [("name", Some(&org.name)), ("address", org.address.as_ref())] {
@@ -256,33 +265,55 @@ impl Register {
         }
         for activity in &parts.activities {
             if !org_exists(&activity.controller) {
-                problem(EntityKind::Activity, &activity.id, missing_org("controller", &activity.controller));
+                problem(
+                    EntityKind::Activity,
+                    &activity.id,
+                    missing_org("controller", &activity.controller),
+                );
             }
             for joint in &activity.joint_controllers {
                 if !org_exists(joint) {
-                    problem(EntityKind::Activity, &activity.id, missing_org("joint_controllers", joint));
+                    problem(
+                        EntityKind::Activity,
+                        &activity.id,
+                        missing_org("joint_controllers", joint),
+                    );
                 } else if joint == &activity.controller {
-                    problem(EntityKind::Activity, &activity.id, format!(
-                        "joint_controllers names the controller {joint} again"
-                    ));
+                    problem(
+                        EntityKind::Activity,
+                        &activity.id,
+                        format!("joint_controllers names the controller {joint} again"),
+                    );
                 }
             }
         }
         for contract in &parts.contracts {
             for party in &contract.between {
                 if !org_exists(party) {
-                    problem(EntityKind::Contract, &contract.id, missing_org("between", party));
+                    problem(
+                        EntityKind::Contract,
+                        &contract.id,
+                        missing_org("between", party),
+                    );
                 }
             }
             if contract.between[0] == contract.between[1] {
-                problem(EntityKind::Contract, &contract.id, format!(
-                    "between names {} twice: a contract is between two different parties",
-                    contract.between[0]
-                ));
+                problem(
+                    EntityKind::Contract,
+                    &contract.id,
+                    format!(
+                        "between names {} twice: a contract is between two different parties",
+                        contract.between[0]
+                    ),
+                );
             }
             for named in contract.subprocessing.iter().flat_map(|s| &s.preauthorised) {
                 if !org_exists(named) {
-                    problem(EntityKind::Contract, &contract.id, missing_org("subprocessing.preauthorised", named));
+                    problem(
+                        EntityKind::Contract,
+                        &contract.id,
+                        missing_org("subprocessing.preauthorised", named),
+                    );
                 }
             }
         }
@@ -290,9 +321,15 @@ impl Register {
             let mut report = |message: String| problem(EntityKind::Engagement, &link.id, message);
             let activity = self.activity_ix.get(&link.activity);
             if activity.is_none() {
-                report(format!("activity {:?} is not an activity of the register", link.activity.as_str()));
+                report(format!(
+                    "activity {:?} is not an activity of the register",
+                    link.activity.as_str()
+                ));
             }
-            for (field, org) in [("engaged_by", &link.engaged_by), ("processor", &link.processor)] {
+            for (field, org) in [
+                ("engaged_by", &link.engaged_by),
+                ("processor", &link.processor),
+            ] {
                 if !org_exists(org) {
                     report(missing_org(field, org));
                 }
@@ -312,10 +349,14 @@ impl Register {
             }
             if let Some(contract_id) = &link.contract {
                 match self.contract_ix.get(contract_id) {
-                    None => report(format!("contract {:?} is not a contract of the register", contract_id.as_str())),
+                    None => report(format!(
+                        "contract {:?} is not a contract of the register",
+                        contract_id.as_str()
+                    )),
                     Some(&ix) => {
                         let between = &parts.contracts[ix as usize].between;
-                        let parties_match = (between[0] == link.engaged_by && between[1] == link.processor)
+                        let parties_match = (between[0] == link.engaged_by
+                            && between[1] == link.processor)
                             || (between[1] == link.engaged_by && between[0] == link.processor);
                         if !parties_match {
                             report(format!(
@@ -333,7 +374,11 @@ impl Register {
                         "authorisation.by is {}, but only a controller of activity {} ({}) decides on its processors",
                         authorisation.by,
                         activity.id,
-                        activity.controllers().map(Slug::as_str).collect::<Vec<_>>().join(", ")
+                        activity
+                            .controllers()
+                            .map(Slug::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
             }
@@ -369,7 +414,8 @@ impl Register {
                 .filter_map(|c| self.organisation_index(c.as_str()))
                 .collect();
             let mut children: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
-            let processors: HashSet<OrgIx> = links.iter().map(|&l| self.link_parties(l).1).collect();
+            let processors: HashSet<OrgIx> =
+                links.iter().map(|&l| self.link_parties(l).1).collect();
             let mut problem = |link: EngagementIx, message: String| {
                 problems.push(Problem {
                     kind: EntityKind::Engagement,
@@ -381,15 +427,21 @@ impl Register {
                 let (by, processor) = self.link_parties(link);
                 let engagement = self.engagement_at(link);
                 if roots.contains(&processor) {
-                    problem(link, format!(
-                        "{} is a controller of activity {}: a controller cannot be its own processor in the chain",
-                        engagement.processor, activity.id
-                    ));
+                    problem(
+                        link,
+                        format!(
+                            "{} is a controller of activity {}: a controller cannot be its own processor in the chain",
+                            engagement.processor, activity.id
+                        ),
+                    );
                 } else if !roots.contains(&by) && !processors.contains(&by) {
-                    problem(link, format!(
-                        "engaged_by {} is not in the chain of activity {}: it is neither its controller nor a processor engaged for it",
-                        engagement.engaged_by, activity.id
-                    ));
+                    problem(
+                        link,
+                        format!(
+                            "engaged_by {} is not in the chain of activity {}: it is neither its controller nor a processor engaged for it",
+                            engagement.engaged_by, activity.id
+                        ),
+                    );
                 } else {
                     children.entry(by).or_default().push(link);
                 }
@@ -407,7 +459,10 @@ impl Register {
         for siblings in children.values() {
             let mut by_processor: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
             for &link in siblings {
-                by_processor.entry(self.link_parties(link).1).or_default().push(link);
+                by_processor
+                    .entry(self.link_parties(link).1)
+                    .or_default()
+                    .push(link);
             }
             for same in by_processor.values().filter(|same| same.len() > 1) {
                 for (i, &first) in same.iter().enumerate() {
@@ -416,10 +471,13 @@ impl Register {
                         let overlap = a.since <= b.until.unwrap_or(Date::MAX)
                             && b.since <= a.until.unwrap_or(Date::MAX);
                         if overlap {
-                            problem(second, format!(
-                                "{} engages {} twice for activity {} over overlapping periods (also engagement {})",
-                                b.engaged_by, b.processor, b.activity, a.id
-                            ));
+                            problem(
+                                second,
+                                format!(
+                                    "{} engages {} twice for activity {} over overlapping periods (also engagement {})",
+                                    b.engaged_by, b.processor, b.activity, a.id
+                                ),
+                            );
                         }
                     }
                 }
@@ -460,12 +518,15 @@ impl Register {
                                 .map(|&(o, _)| self.organisation_at(o).id.as_str())
                                 .chain([self.organisation_at(processor).id.as_str()])
                                 .collect();
-                            problem(link, format!(
-                                "cycle in activity {}: {} appears twice on the path {}",
-                                activity.id,
-                                self.organisation_at(processor).id,
-                                path.join(" → ")
-                            ));
+                            problem(
+                                link,
+                                format!(
+                                    "cycle in activity {}: {} appears twice on the path {}",
+                                    activity.id,
+                                    self.organisation_at(processor).id,
+                                    path.join(" → ")
+                                ),
+                            );
                         }
                         Some(State::Done) => {}
                         None => {
@@ -482,15 +543,17 @@ impl Register {
         for &link in children.values().flatten() {
             if !reached.contains(&link) {
                 let engagement = self.engagement_at(link);
-                problem(link, format!(
-                    "{} → {} cannot be reached from the controller of activity {}: its engaged_by is only engaged inside a cycle",
-                    engagement.engaged_by, engagement.processor, activity.id
-                ));
+                problem(
+                    link,
+                    format!(
+                        "{} → {} cannot be reached from the controller of activity {}: its engaged_by is only engaged inside a cycle",
+                        engagement.engaged_by, engagement.processor, activity.id
+                    ),
+                );
             }
         }
     }
 }
-
 
 fn unique_ids<'a>(
     kind: EntityKind,
@@ -514,14 +577,20 @@ fn unique_ids<'a>(
 }
 
 fn missing_org(field: &str, id: &Slug) -> String {
-    format!("{field} {:?} is not an organisation of the register", id.as_str())
+    format!(
+        "{field} {:?} is not an organisation of the register",
+        id.as_str()
+    )
 }
 
 fn text_problem(field: &str, text: &str) -> Option<String> {
     if text.trim().is_empty() {
         Some(format!("{field} is empty: expected text"))
     } else if text.len() > MAX_TEXT_LEN {
-        Some(format!("{field} is {} bytes long: at most {MAX_TEXT_LEN} expected", text.len()))
+        Some(format!(
+            "{field} is {} bytes long: at most {MAX_TEXT_LEN} expected",
+            text.len()
+        ))
     } else {
         None
     }

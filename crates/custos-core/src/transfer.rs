@@ -33,11 +33,21 @@ pub struct Assessment {
 
 impl Assessment {
     fn valid(basis: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { valid: true, basis: Some(basis.into()), reason: reason.into(), exceptional: false }
+        Self {
+            valid: true,
+            basis: Some(basis.into()),
+            reason: reason.into(),
+            exceptional: false,
+        }
     }
 
     fn invalid(reason: impl Into<String>) -> Self {
-        Self { valid: false, basis: None, reason: reason.into(), exceptional: false }
+        Self {
+            valid: false,
+            basis: None,
+            reason: reason.into(),
+            exceptional: false,
+        }
     }
 }
 
@@ -74,11 +84,20 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
         let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
         let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
         if importer.kind == OrganisationKind::InternationalOrganisation {
-            let key = importer.international_organisation.clone().unwrap_or_else(|| importer.id.clone());
-            destinations.push((Destination::InternationalOrganisation(key), engagement.transfer.as_ref()));
+            let key = importer
+                .international_organisation
+                .clone()
+                .unwrap_or_else(|| importer.id.clone());
+            destinations.push((
+                Destination::InternationalOrganisation(key),
+                engagement.transfer.as_ref(),
+            ));
         } else if engagement.locations.is_empty() {
             if !reference.in_eea(importer.country, Some(on)) {
-                destinations.push((Destination::Country(importer.country), engagement.transfer.as_ref()));
+                destinations.push((
+                    Destination::Country(importer.country),
+                    engagement.transfer.as_ref(),
+                ));
             }
         } else {
             for location in &engagement.locations {
@@ -93,7 +112,14 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
         }
         let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
         for (destination, mechanism) in destinations {
-            let assessment = assess(reference, &destination, mechanism, importer, exporter_is_controller, on);
+            let assessment = assess(
+                reference,
+                &destination,
+                mechanism,
+                importer,
+                exporter_is_controller,
+                on,
+            );
             found.push(Transfer {
                 link: index,
                 engagement: engagement.id.clone(),
@@ -132,7 +158,11 @@ pub fn assess(
         TransferMechanism::Scc(terms) => {
             let expected = if exporter_is_controller { 2 } else { 3 };
             if terms.module != expected {
-                let link = if exporter_is_controller { "controller-to-processor" } else { "processor-to-processor" };
+                let link = if exporter_is_controller {
+                    "controller-to-processor"
+                } else {
+                    "processor-to-processor"
+                };
                 return Assessment::invalid(format!(
                     "SCC module {} is recorded, but this is a {link} link: module {expected} applies",
                     terms.module
@@ -148,7 +178,10 @@ pub fn assess(
                 if set.valid_on(on) && set.modules.contains(&terms.module) {
                     return Assessment::valid(
                         set.act.clone(),
-                        format!("standard contractual clauses, module {} (Art. 46(2)(c))", terms.module),
+                        format!(
+                            "standard contractual clauses, module {} (Art. 46(2)(c))",
+                            terms.module
+                        ),
                     );
                 }
             }
@@ -181,7 +214,10 @@ pub fn assess(
             basis: Some("GDPR Art. 49(1)".to_owned()),
             reason: format!(
                 "derogation ({}): only for occasional transfers, never for systematic ones in a processing chain",
-                serde_json::to_value(ground).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+                serde_json::to_value(ground)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
             ),
             exceptional: true,
         },
@@ -196,22 +232,32 @@ fn assess_adequacy(
 ) -> Assessment {
     let decisions: Vec<&AdequacyDecision> = match destination {
         Destination::Country(code) => reference.decisions_for_country(*code).collect(),
-        Destination::InternationalOrganisation(key) => reference.decisions_for_organisation(key).collect(),
+        Destination::InternationalOrganisation(key) => {
+            reference.decisions_for_organisation(key).collect()
+        }
     };
     let destination_name = match destination {
         Destination::Country(code) => reference.country_name(*code),
         Destination::InternationalOrganisation(key) => key.to_string(),
     };
     let Some(decision) = decisions.iter().find(|d| d.in_force_on(on)) else {
-        let fallen = decisions.iter().filter(|d| d.ended.is_some_and(|end| end <= on)).last();
+        let fallen = decisions
+            .iter()
+            .filter(|d| d.ended.is_some_and(|end| end <= on))
+            .last();
         return Assessment::invalid(match fallen {
             Some(d) => format!(
                 "no adequacy decision for {destination_name} was in force on {on}: {} ended on {}{}",
                 d.act,
                 d.ended.map(|e| e.to_string()).unwrap_or_default(),
-                d.ended_by.as_ref().map(|why| format!(" ({why})")).unwrap_or_default()
+                d.ended_by
+                    .as_ref()
+                    .map(|why| format!(" ({why})"))
+                    .unwrap_or_default()
             ),
-            None => format!("there is no adequacy decision for {destination_name} in force on {on}"),
+            None => {
+                format!("there is no adequacy decision for {destination_name} in force on {on}")
+            }
         });
     };
     let in_scope = match decision.scope {
@@ -223,7 +269,11 @@ fn assess_adequacy(
                 Err(format!(
                     "{} covers only {} organisations, and {} is not a company",
                     decision.act,
-                    if decision.scope == AdequacyScope::Commercial { "commercial" } else { "private-sector" },
+                    if decision.scope == AdequacyScope::Commercial {
+                        "commercial"
+                    } else {
+                        "private-sector"
+                    },
                     importer.id
                 ))
             }

@@ -100,7 +100,10 @@ impl std::borrow::Borrow<str> for Slug {
     }
 }
 
-string_value!(Slug, "A stable id: lowercase letters, digits, '-', '_' or '.'");
+string_value!(
+    Slug,
+    "A stable id: lowercase letters, digits, '-', '_' or '.'"
+);
 
 /// An ISO 3166-1 alpha-2 country code that exists in the reference data (`ES`, `IL`, `US`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -277,7 +280,13 @@ mod tests {
     #[test]
     fn emails_and_retention() {
         assert!("dpo@a.example".parse::<Email>().is_ok());
-        for bad in ["dpo", "@a.example", "dpo@example", "d po@a.example", "a@b@c.d"] {
+        for bad in [
+            "dpo",
+            "@a.example",
+            "dpo@example",
+            "d po@a.example",
+            "a@b@c.d",
+        ] {
             assert!(bad.parse::<Email>().is_err(), "{bad}");
         }
         assert_eq!("P2Y".parse::<Retention>().unwrap().span().get_years(), 2);

@@ -56,7 +56,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A row that no longer parses: the database was edited by hand or by a newer version.
     #[error("{table} row {slug}: {reason}")]
-    Corrupt { table: &'static str, slug: String, reason: String },
+    Corrupt {
+        table: &'static str,
+        slug: String,
+        reason: String,
+    },
 }
 
 /// A connection pool to the register's database, migrated.
@@ -68,7 +72,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,7 +139,9 @@ impl Store {
         let inner = match self.backend {
             Backend::Sqlite => self.pool.begin().await?,
             Backend::Postgres => {
-                self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
             }
         };
         Ok(Tx { inner })
@@ -202,8 +210,13 @@ mod tests {
     #[test]
     fn urls_pick_the_backend_and_hide_passwords() {
         assert_eq!(Backend::of("sqlite://custos.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::of("postgres://u:p@h/db").unwrap(), Backend::Postgres);
-        let error = Backend::of("mysql://root:secret@h/db").unwrap_err().to_string();
+        assert_eq!(
+            Backend::of("postgres://u:p@h/db").unwrap(),
+            Backend::Postgres
+        );
+        let error = Backend::of("mysql://root:secret@h/db")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("expected sqlite://"), "{error}");
         assert!(!error.contains("secret"), "{error}");
         assert_eq!(redact("postgres://u:p@h/db"), "postgres://u:***@h/db");

@@ -54,14 +54,23 @@ impl Table for Contract {
         self.id.as_str()
     }
     fn columns(&self) -> Vec<Option<String>> {
-        vec![Some(self.between[0].to_string()), Some(self.between[1].to_string())]
+        vec![
+            Some(self.between[0].to_string()),
+            Some(self.between[1].to_string()),
+        ]
     }
 }
 
 impl Table for Engagement {
     const TABLE: &'static str = "engagements";
-    const COLUMNS: &'static [&'static str] =
-        &["activity", "engaged_by", "processor", "contract", "since", "until"];
+    const COLUMNS: &'static [&'static str] = &[
+        "activity",
+        "engaged_by",
+        "processor",
+        "contract",
+        "since",
+        "until",
+    ];
     fn slug(&self) -> &str {
         self.id.as_str()
     }
@@ -95,10 +104,14 @@ impl Tx {
         let added = |kind| plan.ids(kind, |a| matches!(a, Action::Add));
         let changed = |kind| plan.ids(kind, |a| matches!(a, Action::Change { .. }));
 
-        self.delete::<Engagement>(removed(EntityKind::Engagement)).await?;
+        self.delete::<Engagement>(removed(EntityKind::Engagement))
+            .await?;
         macro_rules! upsert {
             ($kind:expr, $lookup:ident) => {{
-                let new: Vec<_> = added($kind).into_iter().filter_map(|id| desired.$lookup(id.as_str())).collect();
+                let new: Vec<_> = added($kind)
+                    .into_iter()
+                    .filter_map(|id| desired.$lookup(id.as_str()))
+                    .collect();
                 self.insert(&new).await?;
                 for id in changed($kind) {
                     if let Some(entry) = desired.$lookup(id.as_str()) {
@@ -111,24 +124,30 @@ impl Tx {
         upsert!(EntityKind::Activity, activity);
         upsert!(EntityKind::Contract, contract);
         upsert!(EntityKind::Engagement, engagement);
-        self.delete::<Contract>(removed(EntityKind::Contract)).await?;
-        self.delete::<Activity>(removed(EntityKind::Activity)).await?;
-        self.delete::<Organisation>(removed(EntityKind::Organisation)).await?;
+        self.delete::<Contract>(removed(EntityKind::Contract))
+            .await?;
+        self.delete::<Activity>(removed(EntityKind::Activity))
+            .await?;
+        self.delete::<Organisation>(removed(EntityKind::Organisation))
+            .await?;
         Ok(())
     }
 
     async fn load_table<T: Table>(&mut self) -> Result<Vec<T>, StoreError> {
         let sql = format!("SELECT slug, body FROM {} ORDER BY slug", T::TABLE);
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *self.inner).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&mut *self.inner)
+            .await?;
         rows.iter()
             .map(|row| {
                 let slug: String = row.try_get(0)?;
                 let body: String = row.try_get(1)?;
-                let entry: T = serde_json::from_str(&body).map_err(|error| StoreError::Corrupt {
-                    table: T::TABLE,
-                    slug: slug.clone(),
-                    reason: error.to_string(),
-                })?;
+                let entry: T =
+                    serde_json::from_str(&body).map_err(|error| StoreError::Corrupt {
+                        table: T::TABLE,
+                        slug: slug.clone(),
+                        reason: error.to_string(),
+                    })?;
                 if entry.slug() != slug {
                     return Err(StoreError::Corrupt {
                         table: T::TABLE,
@@ -146,7 +165,9 @@ impl Tx {
         for batch in entries.chunks(INSERT_BATCH) {
             let rows: Vec<String> = (0..batch.len())
                 .map(|row| {
-                    let params: Vec<String> = (1..=width).map(|col| format!("${}", row * width + col)).collect();
+                    let params: Vec<String> = (1..=width)
+                        .map(|col| format!("${}", row * width + col))
+                        .collect();
                     format!("({})", params.join(", "))
                 })
                 .collect();
@@ -158,21 +179,30 @@ impl Tx {
             );
             let mut arguments = AnyArguments::default();
             for entry in batch {
-                arguments.add(uuid::Uuid::now_v7().to_string()).map_err(sqlx::Error::Encode)?;
-                arguments.add(entry.slug().to_owned()).map_err(sqlx::Error::Encode)?;
+                arguments
+                    .add(uuid::Uuid::now_v7().to_string())
+                    .map_err(sqlx::Error::Encode)?;
+                arguments
+                    .add(entry.slug().to_owned())
+                    .map_err(sqlx::Error::Encode)?;
                 for value in entry.columns() {
                     arguments.add(value).map_err(sqlx::Error::Encode)?;
                 }
                 arguments.add(body(*entry)?).map_err(sqlx::Error::Encode)?;
             }
-            sqlx::query_with(AssertSqlSafe(sql), arguments).execute(&mut *self.inner).await?;
+            sqlx::query_with(AssertSqlSafe(sql), arguments)
+                .execute(&mut *self.inner)
+                .await?;
         }
         Ok(())
     }
 
     async fn update<T: Table>(&mut self, entry: &T) -> Result<(), StoreError> {
-        let assignments: Vec<String> =
-            T::COLUMNS.iter().enumerate().map(|(i, column)| format!("{column} = ${}", i + 2)).collect();
+        let assignments: Vec<String> = T::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, column)| format!("{column} = ${}", i + 2))
+            .collect();
         let sql = format!(
             "UPDATE {} SET {}, body = ${} WHERE slug = $1",
             T::TABLE,
@@ -187,15 +217,22 @@ impl Tx {
         Ok(())
     }
 
-    async fn delete<T: Table>(&mut self, slugs: impl IntoIterator<Item = &custos_core::values::Slug>) -> Result<(), StoreError> {
+    async fn delete<T: Table>(
+        &mut self,
+        slugs: impl IntoIterator<Item = &custos_core::values::Slug>,
+    ) -> Result<(), StoreError> {
         let sql = format!("DELETE FROM {} WHERE slug = $1", T::TABLE);
         for slug in slugs {
-            sqlx::query(AssertSqlSafe(sql.clone())).bind(slug.to_string()).execute(&mut *self.inner).await?;
+            sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(slug.to_string())
+                .execute(&mut *self.inner)
+                .await?;
         }
         Ok(())
     }
 }
 
 fn body<T: Serialize>(entry: &T) -> Result<String, StoreError> {
-    serde_json::to_string(entry).map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))
+    serde_json::to_string(entry)
+        .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))
 }

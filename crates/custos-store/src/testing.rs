@@ -28,15 +28,26 @@ impl PostgresDatabase {
         install_default_drivers();
         let name = format!("custos_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin = AnyConnection::connect(&admin_url).await?;
-        admin.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+        admin
+            .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
         admin.close().await?;
-        Ok(Some(Self { url: with_database(&admin_url, &name), admin_url, name }))
+        Ok(Some(Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        }))
     }
 
     /// Drops the database; call it at the end of the test.
     pub async fn drop_database(self) -> Result<(), StoreError> {
         let mut admin = AnyConnection::connect(&self.admin_url).await?;
-        admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))).await?;
+        admin
+            .execute(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            )))
+            .await?;
         admin.close().await?;
         Ok(())
     }
@@ -63,8 +74,17 @@ fn with_database(url: &str, name: &str) -> String {
 mod tests {
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(super::with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(super::with_database("postgres://u@h", "t1"), "postgres://u@h/t1");
-        assert_eq!(super::with_database("postgres://u@h/x?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h", "t1"),
+            "postgres://u@h/t1"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h/x?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
     }
 }

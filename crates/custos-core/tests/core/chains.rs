@@ -10,31 +10,74 @@ fn marketing_recipients_name_b_c_d_with_identity_and_service() {
     let found: Vec<(&str, &str, u32)> = recipients
         .recipients
         .iter()
-        .map(|r| (r.organisation.id.as_str(), r.organisation.country.as_str(), r.depth))
+        .map(|r| {
+            (
+                r.organisation.id.as_str(),
+                r.organisation.country.as_str(),
+                r.depth,
+            )
+        })
         .collect();
-    assert_eq!(found, [("agency-b", "ES", 1), ("mailer-c", "IL", 2), ("hosting-d", "IL", 3)]);
+    assert_eq!(
+        found,
+        [
+            ("agency-b", "ES", 1),
+            ("mailer-c", "IL", 2),
+            ("hosting-d", "IL", 3)
+        ]
+    );
     let c = &recipients.recipients[1];
     assert_eq!(c.organisation.name, "Mailer C Ltd");
-    assert!(c.organisation.address.as_deref().unwrap().contains("Tel Aviv"));
-    assert_eq!(c.organisation.contact.as_ref().unwrap().name.as_deref(), Some("Noa Levi"));
+    assert!(
+        c.organisation
+            .address
+            .as_deref()
+            .unwrap()
+            .contains("Tel Aviv")
+    );
+    assert_eq!(
+        c.organisation.contact.as_ref().unwrap().name.as_deref(),
+        Some("Noa Levi")
+    );
     assert!(c.services.contains("Sending marketing e-mails"));
     let categories: Vec<(&str, Vec<&str>)> = recipients
         .categories
         .iter()
-        .map(|c| (c.category.as_str(), c.countries.iter().map(|c| c.as_str()).collect()))
+        .map(|c| {
+            (
+                c.category.as_str(),
+                c.countries.iter().map(|c| c.as_str()).collect(),
+            )
+        })
         .collect();
-    assert!(categories.contains(&("E-mail delivery platform", vec!["IL"])), "{categories:?}");
-    assert!(categories.contains(&("Hosting provider", vec!["IL"])), "{categories:?}");
+    assert!(
+        categories.contains(&("E-mail delivery platform", vec!["IL"])),
+        "{categories:?}"
+    );
+    assert!(
+        categories.contains(&("Hosting provider", vec!["IL"])),
+        "{categories:?}"
+    );
 }
 
 #[test]
 fn e_joins_the_marketing_chain_at_depth_two_only_from_its_start() {
     let register = examples();
     let before = Chain::derive(&register, "customer-marketing", Some(date("2026-05-31"))).unwrap();
-    assert!(!before.view().links.iter().any(|l| l.processor.as_str() == "agency-e"));
+    assert!(
+        !before
+            .view()
+            .links
+            .iter()
+            .any(|l| l.processor.as_str() == "agency-e")
+    );
     let after = Chain::derive(&register, "customer-marketing", Some(date("2026-06-01"))).unwrap();
     let view = after.view();
-    let e = view.links.iter().find(|l| l.processor.as_str() == "agency-e").unwrap();
+    let e = view
+        .links
+        .iter()
+        .find(|l| l.processor.as_str() == "agency-e")
+        .unwrap();
     assert_eq!(e.depth, 2);
     let path: Vec<&str> = e.path.iter().map(|s| s.as_str()).collect();
     assert_eq!(path, ["hypermarket-a", "agency-b", "agency-e"]);
@@ -46,7 +89,11 @@ fn links_come_depth_first_with_paths_from_the_controller() {
     let register = examples();
     let chain = Chain::derive(&register, "customer-marketing", Some(date("2026-07-01"))).unwrap();
     let view = chain.view();
-    let listing: Vec<(u32, &str)> = view.links.iter().map(|l| (l.depth, l.engagement.as_str())).collect();
+    let listing: Vec<(u32, &str)> = view
+        .links
+        .iter()
+        .map(|l| (l.depth, l.engagement.as_str()))
+        .collect();
     assert_eq!(listing, [(1, "a-b"), (2, "b-c"), (3, "c-d"), (2, "b-e")]);
     let d = &view.links[2];
     let path: Vec<&str> = d.path.iter().map(|s| s.as_str()).collect();
@@ -66,8 +113,14 @@ fn undated_chain_holds_every_engagement_ever_recorded() {
 #[test]
 fn courier_three_sits_at_depth_three_without_authorisation() {
     let register = examples();
-    let view = Chain::derive(&register, "document-delivery", Some(date("2024-01-01"))).unwrap().view();
-    let c3 = view.links.iter().find(|l| l.processor.as_str() == "courier-3").unwrap();
+    let view = Chain::derive(&register, "document-delivery", Some(date("2024-01-01")))
+        .unwrap()
+        .view();
+    let c3 = view
+        .links
+        .iter()
+        .find(|l| l.processor.as_str() == "courier-3")
+        .unwrap();
     assert_eq!(c3.depth, 3);
     assert!(c3.authorisation.is_none());
 }
@@ -80,7 +133,11 @@ fn involvement_names_every_controller_above() {
     assert_eq!(found[0].controller.as_str(), "hypermarket-a");
     let path: Vec<&str> = found[0].paths[0].iter().map(|s| s.as_str()).collect();
     assert_eq!(path, ["hypermarket-a", "agency-b", "mailer-c", "hosting-d"]);
-    assert!(involvement(&register, "hypermarket-a", None).unwrap().is_empty());
+    assert!(
+        involvement(&register, "hypermarket-a", None)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         involvement(&register, "nobody", None).unwrap_err(),
         ChainError::UnknownOrganisation("nobody".into())
@@ -105,10 +162,20 @@ engagements:
         .links
         .iter()
         .filter(|l| l.processor.as_str() == "p3")
-        .map(|l| l.path.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(">"))
+        .map(|l| {
+            l.path
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(">")
+        })
         .collect();
     assert_eq!(p3_paths, ["ctl>p1>p3", "ctl>p2>p3"]);
-    assert_eq!(chain.recipients().recipients.len(), 3, "p3 is one recipient");
+    assert_eq!(
+        chain.recipients().recipients.len(),
+        3,
+        "p3 is one recipient"
+    );
 }
 
 #[test]
@@ -123,7 +190,15 @@ engagements:
     ));
     let chain = Chain::derive(&register, "act", Some(date("2025-07-01"))).unwrap();
     assert!(chain.links.is_empty());
-    assert_eq!(chain.view().detached.iter().map(|s| s.as_str()).collect::<Vec<_>>(), ["l2"]);
+    assert_eq!(
+        chain
+            .view()
+            .detached
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        ["l2"]
+    );
 }
 
 const ORGS: &str = "version: 1
@@ -146,7 +221,10 @@ engagements:
 "
     ));
     assert_eq!(cycle.len(), 1, "{cycle:?}");
-    assert!(cycle[0].starts_with("test.yaml:12:5: engagement l3: cycle"), "{cycle:?}");
+    assert!(
+        cycle[0].starts_with("test.yaml:12:5: engagement l3: cycle"),
+        "{cycle:?}"
+    );
     assert!(cycle[0].contains("ctl → p1 → p2 → p1"), "{cycle:?}");
 
     let orphan = errors(&format!(
@@ -156,7 +234,10 @@ engagements:
   - {{id: l1, activity: act, engaged_by: p2, processor: p1, service: s, since: 2025-01-01}}
 "
     ));
-    assert!(orphan[0].contains("engaged_by p2 is not in the chain of activity act"), "{orphan:?}");
+    assert!(
+        orphan[0].contains("engaged_by p2 is not in the chain of activity act"),
+        "{orphan:?}"
+    );
 
     let back_to_controller = errors(&format!(
         "{ORGS}
@@ -166,7 +247,10 @@ engagements:
   - {{id: l2, activity: act, engaged_by: p1, processor: ctl, service: s, since: 2025-01-01}}
 "
     ));
-    assert!(back_to_controller[0].contains("engagement l2: ctl is a controller"), "{back_to_controller:?}");
+    assert!(
+        back_to_controller[0].contains("engagement l2: ctl is a controller"),
+        "{back_to_controller:?}"
+    );
 
     let twice = errors(&format!(
         "{ORGS}
@@ -188,7 +272,11 @@ engagements:
 "
     ));
     assert_eq!(disjoint_cycle.len(), 2, "{disjoint_cycle:?}");
-    assert!(disjoint_cycle.iter().all(|e| e.contains("cannot be reached from the controller")));
+    assert!(
+        disjoint_cycle
+            .iter()
+            .all(|e| e.contains("cannot be reached from the controller"))
+    );
 }
 
 #[test]

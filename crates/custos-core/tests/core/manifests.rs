@@ -16,18 +16,33 @@ fn export_then_parse_gives_back_the_same_register() {
     let yaml = manifest::to_yaml(register.parts());
     let again = manifest::parse_str("exported.yaml", &yaml).unwrap();
     assert!(again == register);
-    assert_eq!(manifest::to_yaml(again.parts()), yaml, "export is deterministic");
+    assert_eq!(
+        manifest::to_yaml(again.parts()),
+        yaml,
+        "export is deterministic"
+    );
 }
 
 #[test]
 fn errors_carry_file_line_and_column_and_say_what_was_expected() {
-    let unknown_key = errors("version: 1\norganisations:\n  - id: a\n    name: A\n    country: ES\n    colour: red\n");
+    let unknown_key = errors(
+        "version: 1\norganisations:\n  - id: a\n    name: A\n    country: ES\n    colour: red\n",
+    );
     assert_eq!(unknown_key.len(), 1);
-    assert!(unknown_key[0].starts_with("test.yaml:6:5: unknown field `colour`, expected one of"), "{unknown_key:?}");
+    assert!(
+        unknown_key[0].starts_with("test.yaml:6:5: unknown field `colour`, expected one of"),
+        "{unknown_key:?}"
+    );
 
     let bad_country = errors("version: 1\norganisations:\n  - {id: a, name: A, country: Spain}\n");
-    assert!(bad_country[0].starts_with("test.yaml:3:"), "{bad_country:?}");
-    assert!(bad_country[0].contains("ISO 3166-1 alpha-2"), "{bad_country:?}");
+    assert!(
+        bad_country[0].starts_with("test.yaml:3:"),
+        "{bad_country:?}"
+    );
+    assert!(
+        bad_country[0].contains("ISO 3166-1 alpha-2"),
+        "{bad_country:?}"
+    );
 
     let bad_date = errors(
         "version: 1\norganisations:\n  - {id: a, name: A, country: ES}\n  - {id: b, name: B, country: ES}\n\
@@ -36,14 +51,25 @@ fn errors_carry_file_line_and_column_and_say_what_was_expected() {
     );
     assert!(bad_date[0].starts_with("test.yaml:7:"), "{bad_date:?}");
 
-    let bad_retention = errors("version: 1\norganisations: [{id: a, name: A, country: ES}]\nactivities:\n  - {id: x, controller: a, retention: two years}\n");
-    assert!(bad_retention[0].contains("ISO 8601 duration"), "{bad_retention:?}");
+    let bad_retention = errors(
+        "version: 1\norganisations: [{id: a, name: A, country: ES}]\nactivities:\n  - {id: x, controller: a, retention: two years}\n",
+    );
+    assert!(
+        bad_retention[0].contains("ISO 8601 duration"),
+        "{bad_retention:?}"
+    );
 
     let version = errors("version: 3\n");
-    assert_eq!(version, ["test.yaml:1:10: version 3 is not supported: expected version: 1"]);
+    assert_eq!(
+        version,
+        ["test.yaml:1:10: version 3 is not supported: expected version: 1"]
+    );
 
     let missing_version = errors("organisations: []\n");
-    assert!(missing_version[0].contains("version"), "{missing_version:?}");
+    assert!(
+        missing_version[0].contains("version"),
+        "{missing_version:?}"
+    );
 
     let syntax = errors("version: 1\norganisations: [\n");
     assert!(syntax[0].starts_with("test.yaml:2:"), "{syntax:?}");
@@ -71,7 +97,10 @@ engagements:
         "test.yaml:9:5: engagement l: contract \"none\" is not a contract",
     ];
     for start in expected_starts {
-        assert!(found.iter().any(|e| e.starts_with(start)), "{start}\n{found:#?}");
+        assert!(
+            found.iter().any(|e| e.starts_with(start)),
+            "{start}\n{found:#?}"
+        );
     }
 }
 
@@ -89,7 +118,12 @@ engagements:
   - {id: l, activity: x, engaged_by: a, processor: b, service: s, since: 2025-01-01, contract: dpa-a-c}
 ",
     );
-    assert!(found[0].contains("contract dpa-a-c is between a and c, not between the link's parties a and b"), "{found:?}");
+    assert!(
+        found[0].contains(
+            "contract dpa-a-c is between a and c, not between the link's parties a and b"
+        ),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -107,7 +141,10 @@ engagements:
      authorisation: {by: b, decision: approved, on: 2025-01-01}}
 ",
     );
-    assert!(found[0].contains("only a controller of activity x (a) decides"), "{found:?}");
+    assert!(
+        found[0].contains("only a controller of activity x (a) decides"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -137,8 +174,14 @@ fn a_register_in_many_files_with_duplicates_across_them() {
 #[test]
 fn every_error_of_every_file_is_reported_at_once() {
     let sources = [
-        Source { name: "a.yaml".into(), text: "version: 1\norganisations: [{id: A, name: A, country: ES}]\n".into() },
-        Source { name: "b.yaml".into(), text: "version: 1\nactivities: [{id: x}]\n".into() },
+        Source {
+            name: "a.yaml".into(),
+            text: "version: 1\norganisations: [{id: A, name: A, country: ES}]\n".into(),
+        },
+        Source {
+            name: "b.yaml".into(),
+            text: "version: 1\nactivities: [{id: x}]\n".into(),
+        },
     ];
     let found = manifest::parse(&sources).unwrap_err();
     assert_eq!(found.len(), 2, "{found:#?}");
@@ -152,12 +195,25 @@ fn json_schema_describes_the_format_strictly() {
     let schema = manifest::json_schema();
     assert_eq!(schema["title"], "Custos register manifest");
     let defs = schema["$defs"].as_object().unwrap();
-    for kind in ["Organisation", "Activity", "Contract", "Engagement", "TransferMechanism"] {
+    for kind in [
+        "Organisation",
+        "Activity",
+        "Contract",
+        "Engagement",
+        "TransferMechanism",
+    ] {
         assert!(defs.contains_key(kind), "{kind}");
     }
     assert_eq!(defs["Engagement"]["additionalProperties"], false);
     let required = defs["Engagement"]["required"].as_array().unwrap();
-    for field in ["id", "activity", "engaged_by", "processor", "service", "since"] {
+    for field in [
+        "id",
+        "activity",
+        "engaged_by",
+        "processor",
+        "service",
+        "since",
+    ] {
         assert!(required.iter().any(|r| r == field), "{field}");
     }
 }

@@ -70,11 +70,17 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
         nodes.push(vec![(a, 0)]);
         edges.push(HashMap::new());
     }
-    for (n, &(parent_pick, processor_pick, activity_pick, location_pick)) in choices.iter().enumerate() {
+    for (n, &(parent_pick, processor_pick, activity_pick, location_pick)) in
+        choices.iter().enumerate()
+    {
         let a = activity_pick as usize % ACTIVITIES;
         let (parent, depth) = nodes[a][parent_pick as usize % nodes[a].len()];
         let processor = ACTIVITIES + processor_pick as usize % (ORGS - ACTIVITIES);
-        if depth >= MAX_DEPTH || edges[a].get(&parent).is_some_and(|kids| kids.contains(&processor)) {
+        if depth >= MAX_DEPTH
+            || edges[a]
+                .get(&parent)
+                .is_some_and(|kids| kids.contains(&processor))
+        {
             continue;
         }
         // Adding parent -> processor closes a cycle when processor already reaches parent.
@@ -98,7 +104,11 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             nodes[a].push((processor, depth + 1));
         }
         let locations = match location_pick % 4 {
-            0 => vec![Location::Country(COUNTRIES[location_pick as usize % COUNTRIES.len()].parse().unwrap())],
+            0 => vec![Location::Country(
+                COUNTRIES[location_pick as usize % COUNTRIES.len()]
+                    .parse()
+                    .unwrap(),
+            )],
             _ => vec![],
         };
         parts.engagements.push(Engagement {
@@ -124,11 +134,20 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
 
 /// Paths from a controller to `org` in the activity's organisation graph, counted without
 /// the chain code: the number of links of an engagement engaged by `org` in the unfolded tree.
-fn paths_to(register: &Register, activity: &str, org: &str, memo: &mut HashMap<String, usize>) -> usize {
+fn paths_to(
+    register: &Register,
+    activity: &str,
+    org: &str,
+    memo: &mut HashMap<String, usize>,
+) -> usize {
     if let Some(&n) = memo.get(org) {
         return n;
     }
-    let is_controller = register.activity(activity).unwrap().controllers().any(|c| c.as_str() == org);
+    let is_controller = register
+        .activity(activity)
+        .unwrap()
+        .controllers()
+        .any(|c| c.as_str() == org);
     let n = if is_controller {
         1
     } else {

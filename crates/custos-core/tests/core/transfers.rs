@@ -15,10 +15,20 @@ fn marketing_transfers_are_the_two_links_to_israel_on_adequacy() {
         .collect();
     assert_eq!(summary, [("b-c", 2, true), ("c-d", 3, true)]);
     for transfer in &found {
-        assert_eq!(transfer.destination, Destination::Country("IL".parse().unwrap()));
-        assert_eq!(transfer.assessment.basis.as_deref(), Some("Commission Decision 2011/61/EU"));
+        assert_eq!(
+            transfer.destination,
+            Destination::Country("IL".parse().unwrap())
+        );
+        assert_eq!(
+            transfer.assessment.basis.as_deref(),
+            Some("Commission Decision 2011/61/EU")
+        );
     }
-    assert_eq!(found[1].exporter.as_str(), "mailer-c", "an onward transfer inside Israel is still a transfer");
+    assert_eq!(
+        found[1].exporter.as_str(),
+        "mailer-c",
+        "an onward transfer inside Israel is still a transfer"
+    );
 }
 
 fn us_register(certifications: &str, mechanism: &str) -> custos_core::register::Register {
@@ -41,7 +51,10 @@ fn assess(register: &custos_core::register::Register, on: &str) -> (bool, String
     let chain = Chain::derive(register, "act", Some(on)).unwrap();
     let found = transfers(&chain, on);
     assert_eq!(found.len(), 1);
-    (found[0].assessment.valid, found[0].assessment.reason.clone())
+    (
+        found[0].assessment.valid,
+        found[0].assessment.reason.clone(),
+    )
 }
 
 #[test]
@@ -51,14 +64,20 @@ fn us_adequacy_needs_dpf_certification() {
     assert!(!valid);
     assert!(reason.contains("eu-us-dpf"), "{reason}");
 
-    let certified = us_register(", certifications: [{scheme: eu-us-dpf, since: 2023-09-01}]", "adequacy");
+    let certified = us_register(
+        ", certifications: [{scheme: eu-us-dpf, since: 2023-09-01}]",
+        "adequacy",
+    );
     assert!(assess(&certified, "2026-11-24").0);
     assert!(!assess(&certified, "2023-08-31").0, "not certified yet");
 }
 
 #[test]
 fn privacy_shield_holds_in_2019_and_falls_on_16_july_2020() {
-    let shielded = us_register(", certifications: [{scheme: privacy-shield, since: 2017-01-01}]", "adequacy");
+    let shielded = us_register(
+        ", certifications: [{scheme: privacy-shield, since: 2017-01-01}]",
+        "adequacy",
+    );
     assert!(assess(&shielded, "2019-06-01").0);
     assert!(assess(&shielded, "2020-07-15").0);
     let (valid, reason) = assess(&shielded, "2020-07-16");
@@ -127,7 +146,11 @@ engagements:
         .iter()
         .map(|t| (format!("{:?}", t.destination), t.assessment.valid))
         .collect();
-    assert_eq!(summary.len(), 2, "IE and NO are inside the EEA: {summary:?}");
+    assert_eq!(
+        summary.len(),
+        2,
+        "IE and NO are inside the EEA: {summary:?}"
+    );
     assert!(found.iter().all(|t| t.assessment.valid), "{found:#?}");
 }
 

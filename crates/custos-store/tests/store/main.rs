@@ -46,7 +46,10 @@ async fn raw(url: &str) -> AnyConnection {
 async fn count(url: &str, table: &str) -> i64 {
     let mut connection = raw(url).await;
     let sql = format!("SELECT COUNT(*) FROM {table}");
-    let row = connection.fetch_one(sqlx::AssertSqlSafe(sql)).await.unwrap();
+    let row = connection
+        .fetch_one(sqlx::AssertSqlSafe(sql))
+        .await
+        .unwrap();
     row.try_get::<i64, _>(0).unwrap()
 }
 
@@ -59,7 +62,10 @@ async fn apply_then_load_gives_back_the_register() {
         assert_eq!(plan.summary().changed + plan.summary().removed, 0);
         let loaded = usecase::load(&store).await.unwrap();
         assert!(loaded == register);
-        assert!(usecase::plan(&store, &register).await.unwrap().is_empty(), "a second apply changes nothing");
+        assert!(
+            usecase::plan(&store, &register).await.unwrap().is_empty(),
+            "a second apply changes nothing"
+        );
         let exported = usecase::export(&store).await.unwrap();
         assert!(manifest::parse_str("export.yaml", &exported).unwrap() == register);
     })
@@ -75,23 +81,38 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
             async move {
                 let mut connection = raw(&url).await;
                 let row = connection
-                    .fetch_one(sqlx::query("SELECT key FROM organisations WHERE slug = $1").bind(slug))
+                    .fetch_one(
+                        sqlx::query("SELECT key FROM organisations WHERE slug = $1").bind(slug),
+                    )
                     .await
                     .unwrap();
                 row.try_get::<String, _>(0).unwrap()
             }
         };
         let key_before = key_of("agency-b").await;
-        assert_eq!(uuid::Uuid::parse_str(&key_before).unwrap().get_version_num(), 7);
+        assert_eq!(
+            uuid::Uuid::parse_str(&key_before)
+                .unwrap()
+                .get_version_num(),
+            7
+        );
 
         // Agency B moves to Valencia; the migration example goes; a new organisation comes.
-        let text = manifest::to_yaml(examples().parts())
-            .replace("Avinguda Diagonal 200, 08018 Barcelona, Spain", "Calle Colón 9, Valencia, Spain");
+        let text = manifest::to_yaml(examples().parts()).replace(
+            "Avinguda Diagonal 200, 08018 Barcelona, Spain",
+            "Calle Colón 9, Valencia, Spain",
+        );
         let mut parts = manifest::parse_str("x", &text).unwrap().into_parts();
-        parts.engagements.retain(|e| e.id.as_str() != "website-migration");
+        parts
+            .engagements
+            .retain(|e| e.id.as_str() != "website-migration");
         parts.contracts.retain(|c| c.id.as_str() != "generic-dpa");
-        parts.activities.retain(|a| a.id.as_str() != "customer-accounts");
-        parts.organisations.retain(|o| !["web-controller", "it-contractor"].contains(&o.id.as_str()));
+        parts
+            .activities
+            .retain(|a| a.id.as_str() != "customer-accounts");
+        parts
+            .organisations
+            .retain(|o| !["web-controller", "it-contractor"].contains(&o.id.as_str()));
         let mut newcomer = parts.organisations[0].clone();
         newcomer.id = "newcomer".parse().unwrap();
         parts.organisations.push(newcomer);
@@ -118,7 +139,11 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
         let applied = usecase::apply(&store, &desired).await.unwrap();
         assert_eq!(applied, plan);
         assert!(usecase::load(&store).await.unwrap() == desired);
-        assert_eq!(key_of("agency-b").await, key_before, "an update keeps the row's key");
+        assert_eq!(
+            key_of("agency-b").await,
+            key_before,
+            "an update keeps the row's key"
+        );
         assert_eq!(count(&url, "organisations").await, 10);
         assert_eq!(count(&url, "engagements").await, 7);
     })
@@ -217,8 +242,16 @@ async fn plan_actions_cover_every_kind() {
         usecase::apply(&store, &examples()).await.unwrap();
         usecase::apply(&store, &Register::empty()).await.unwrap();
         let plan = usecase::apply(&store, &examples()).await.unwrap();
-        for kind in [EntityKind::Organisation, EntityKind::Activity, EntityKind::Contract, EntityKind::Engagement] {
-            assert!(!plan.ids(kind, |a| matches!(a, Action::Add)).is_empty(), "{kind}");
+        for kind in [
+            EntityKind::Organisation,
+            EntityKind::Activity,
+            EntityKind::Contract,
+            EntityKind::Engagement,
+        ] {
+            assert!(
+                !plan.ids(kind, |a| matches!(a, Action::Add)).is_empty(),
+                "{kind}"
+            );
         }
         assert!(usecase::load(&store).await.unwrap() == examples());
     })

@@ -1,0 +1,175 @@
+//! The command line: what each command does, with an example, as `--help` shows it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use custos_core::Date;
+
+/// Custos: who processes which personal data on whose behalf, along the whole chain of
+/// processors and sub-processors, and what the GDPR makes of it.
+///
+/// The register (organisations, processing activities, contracts, engagements) is kept in a
+/// database, SQLite by default, and written as YAML manifests kept in git. Questions about a
+/// chain can be asked of the database or, with --from, of manifest files directly.
+#[derive(Debug, Parser)]
+#[command(
+    name = "custos",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Where the register is stored: sqlite://PATH (created if missing) or postgres://...
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTOS_DATABASE_URL",
+        default_value = "sqlite://custos.db",
+        hide_env_values = true,
+        help_heading = "Database"
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load the worked examples into a demo database and tour the marketing chain.
+    ///
+    /// Applies the three worked examples (the marketing chain, the courier chain, the careless
+    /// migration) to the demo database, then prints the marketing chain, its recipients and
+    /// its transfers, and the commands to explore further.
+    #[command(
+        after_help = "Example:\n  custos demo\n  custos demo --database-url sqlite:///tmp/demo.db"
+    )]
+    Demo(DemoArgs),
+
+    /// Show what applying manifests would change in the database, without changing it.
+    ///
+    /// Lists, by kind and id, the entries to add (+), change (~, with the fields) and remove
+    /// (-). Manifests are checked first: any error, in any file, stops it with exit code 2.
+    #[command(
+        after_help = "Example:\n  custos plan register/\n  custos plan org.yaml activities.yaml --format json"
+    )]
+    Plan(ManifestArgs),
+
+    /// Make the database hold exactly the register of the manifests.
+    ///
+    /// The manifests are the whole truth: entries missing from them are removed. Everything
+    /// happens in one transaction: on any error nothing is written. Prints what changed.
+    #[command(
+        after_help = "Example:\n  custos plan register/    # look first\n  custos apply register/"
+    )]
+    Apply(ManifestArgs),
+
+    /// Write the stored register as one manifest (to standard output, or --output FILE).
+    ///
+    /// Entries come in id order; applying the export changes nothing.
+    #[command(after_help = "Example:\n  custos export --output register.yaml")]
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+
+    /// Show the chain of a processing activity: every processor at every depth, with paths.
+    ///
+    /// Depth 1 is a processor engaged by the controller; each link shows its processor,
+    /// country, service, contract and authorisation, and marks transfers outside the EEA.
+    #[command(
+        after_help = "Example:\n  custos chain customer-marketing\n  custos chain customer-marketing --at 2026-05-31 --format json\n  custos chain customer-marketing --from examples/"
+    )]
+    Chain(QueryArgs),
+
+    /// List the recipients of an activity: every processor at every level, with its identity.
+    ///
+    /// Name, address, country, contact person and service of each (Arts 13(1)(e), 15(1)(c);
+    /// EDPB Opinion 22/2024), then the recipient categories with sector and location.
+    #[command(after_help = "Example:\n  custos recipients customer-marketing")]
+    Recipients(QueryArgs),
+
+    /// List every transfer outside the EEA in an activity's chain, at any depth.
+    ///
+    /// Each with exporter, importer, destination and mechanism, and whether the mechanism
+    /// holds on the date (adequacy decisions, SCC modules and sets, certifications such as
+    /// the EU-US Data Privacy Framework). Exit code 1 when any transfer is not valid.
+    #[command(
+        after_help = "Example:\n  custos transfers customer-marketing\n  custos transfers customer-marketing --at 2019-06-01"
+    )]
+    Transfers(QueryArgs),
+
+    /// Show where an organisation sits: every activity and controller whose chain passes
+    /// through it, with the paths.
+    ///
+    /// These are the controllers a processor must ask before it engages a new sub-processor
+    /// (Art. 28(2), 28(4)).
+    #[command(after_help = "Example:\n  custos upstream hosting-d")]
+    Upstream(UpstreamArgs),
+
+    /// Print the JSON Schema of manifest files.
+    #[command(after_help = "Example:\n  custos schema > custos-manifest.schema.json")]
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to keep the demo register (recreated from the examples at each run).
+    #[arg(long, value_name = "URL", default_value = "sqlite://custos-demo.db")]
+    pub demo_database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// Manifest files or directories (every *.yaml and *.yml inside, at any depth).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The processing activity's id.
+    pub activity: String,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpstreamArgs {
+    /// The organisation's id.
+    pub organisation: String,
+
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The day to look at (YYYY-MM-DD); default today. Engagements in force that day only.
+    #[arg(long, value_name = "DATE", conflicts_with = "all")]
+    pub at: Option<Date>,
+
+    /// Every engagement ever recorded, whatever its dates (transfers are judged today).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Read the register from these manifest files instead of the database.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub from: Vec<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For programs: one JSON document on standard output.
+    Json,
+}

@@ -1,0 +1,454 @@
+//! The `custos` binary, run as a user would: the acceptance criteria of the foundation on the
+//! worked examples, on SQLite and (when `CUSTOS_TEST_POSTGRES_URL` is set) PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use custos_store::testing::PostgresDatabase;
+use serde_json::Value;
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn custos(database_url: &str, args: &[&str]) -> Run {
+    let output: Output = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .env("CUSTOS_DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn json(run: &Run) -> Value {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("custos.db").display())
+}
+
+#[test]
+fn recipients_of_the_marketing_chain_with_identity_and_service() {
+    let examples = examples_dir();
+    let examples = examples.to_str().unwrap();
+    let run = custos(
+        "sqlite://unused.db",
+        &[
+            "recipients",
+            "customer-marketing",
+            "--from",
+            examples,
+            "--at",
+            "2026-01-01",
+            "--format",
+            "json",
+        ],
+    );
+    let found = json(&run);
+    let recipients = found["recipients"].as_array().unwrap();
+    let summary: Vec<(&str, &str, u64)> = recipients
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap(),
+                r["country"].as_str().unwrap(),
+                r["depth"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("agency-b", "ES", 1),
+            ("mailer-c", "IL", 2),
+            ("hosting-d", "IL", 3)
+        ]
+    );
+    assert_eq!(recipients[1]["name"], "Mailer C Ltd");
+    assert_eq!(recipients[1]["contact"]["name"], "Noa Levi");
+    assert_eq!(recipients[1]["services"][0], "Sending marketing e-mails");
+    assert!(
+        recipients[2]["address"]
+            .as_str()
+            .unwrap()
+            .contains("Herzliya")
+    );
+
+    let text = custos(
+        "sqlite://unused.db",
+        &[
+            "recipients",
+            "customer-marketing",
+            "--from",
+            examples,
+            "--at",
+            "2026-01-01",
+        ],
+    );
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("mailer-c · Mailer C Ltd · depth 2"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("E-mail delivery platform (E-mail delivery) · Israel"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !Path::new("unused.db").exists(),
+        "--from must not touch the database"
+    );
+}
+
+#[test]
+fn transfers_of_the_marketing_chain_are_the_two_israeli_links() {
+    let examples = examples_dir();
+    let run = custos(
+        "sqlite://unused.db",
+        &[
+            "transfers",
+            "customer-marketing",
+            "--from",
+            examples.to_str().unwrap(),
+            "--at",
+            "2026-11-24",
+            "--format",
+            "json",
+        ],
+    );
+    let found = json(&run);
+    let transfers = found.as_array().unwrap();
+    assert_eq!(transfers.len(), 2);
+    for (transfer, (engagement, depth)) in transfers.iter().zip([("b-c", 2), ("c-d", 3)]) {
+        assert_eq!(transfer["engagement"], engagement);
+        assert_eq!(transfer["depth"], depth);
+        assert_eq!(transfer["destination"]["country"], "IL");
+        assert_eq!(transfer["mechanism"], "adequacy");
+        assert_eq!(transfer["assessment"]["valid"], true);
+        assert_eq!(
+            transfer["assessment"]["basis"],
+            "Commission Decision 2011/61/EU"
+        );
+    }
+}
+
+#[test]
+fn agency_e_is_in_the_chain_only_from_june_2026() {
+    let examples = examples_dir();
+    let examples = examples.to_str().unwrap();
+    let processors = |at: &str| -> Vec<(String, u64)> {
+        let view = json(&custos(
+            "sqlite://unused.db",
+            &[
+                "chain",
+                "customer-marketing",
+                "--from",
+                examples,
+                "--at",
+                at,
+                "--format",
+                "json",
+            ],
+        ));
+        view["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["processor"].as_str().unwrap().to_owned(),
+                    l["depth"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert!(
+        !processors("2026-05-31")
+            .iter()
+            .any(|(p, _)| p == "agency-e")
+    );
+    assert!(processors("2026-06-01").contains(&("agency-e".to_owned(), 2)));
+}
+
+#[test]
+fn a_us_transfer_without_dpf_is_reported_invalid_with_exit_code_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("us.yaml");
+    std::fs::write(
+        &manifest,
+        "version: 1
+organisations:
+  - {id: ctl, name: Controller GmbH, country: DE}
+  - {id: crm-us, name: CRM Inc, country: US, certifications: [{scheme: privacy-shield, since: 2017-01-01}]}
+activities: [{id: sales, controller: ctl}]
+engagements:
+  - {id: ctl-crm, activity: sales, engaged_by: ctl, processor: crm-us, service: CRM, since: 2018-01-01, transfer: adequacy}
+",
+    )
+    .unwrap();
+    let path = manifest.to_str().unwrap();
+    let today = custos(
+        "sqlite://unused.db",
+        &["transfers", "sales", "--from", path, "--at", "2026-11-24"],
+    );
+    assert_eq!(today.code, 1, "{}", today.stdout);
+    assert!(today.stdout.contains("NOT VALID"), "{}", today.stdout);
+    let in_2019 = custos(
+        "sqlite://unused.db",
+        &["transfers", "sales", "--from", path, "--at", "2019-06-01"],
+    );
+    assert_eq!(in_2019.code, 0, "{}", in_2019.stdout);
+    assert!(in_2019.stdout.contains("2016/1250"), "{}", in_2019.stdout);
+    let after_schrems_ii = custos(
+        "sqlite://unused.db",
+        &["transfers", "sales", "--from", path, "--at", "2020-07-16"],
+    );
+    assert_eq!(after_schrems_ii.code, 1);
+    assert!(
+        after_schrems_ii.stdout.contains("C-311/18"),
+        "{}",
+        after_schrems_ii.stdout
+    );
+}
+
+/// plan, apply, export, apply again: on the given database.
+fn database_round_trip(url: &str) {
+    let examples = examples_dir();
+    let examples = examples.to_str().unwrap();
+    let plan = custos(url, &["plan", examples]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains("+ engagement c2-c3"),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        plan.stdout
+            .contains("Plan: 30 added, 0 changed, 0 removed."),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        custos(url, &["export"]).stdout.trim() == "version: 1",
+        "plan wrote nothing"
+    );
+
+    let apply = custos(url, &["apply", examples]);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert!(
+        apply.stdout.contains("Applied: 30 added"),
+        "{}",
+        apply.stdout
+    );
+
+    let chain = json(&custos(
+        url,
+        &[
+            "chain",
+            "document-delivery",
+            "--at",
+            "2024-01-01",
+            "--format",
+            "json",
+        ],
+    ));
+    let courier_3 = chain["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["processor"] == "courier-3")
+        .unwrap();
+    assert_eq!(courier_3["depth"], 3);
+    assert_eq!(courier_3["authorisation"], Value::Null);
+
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("register.yaml");
+    let export = custos(url, &["export", "--output", exported.to_str().unwrap()]);
+    assert_eq!(export.code, 0, "{}", export.stderr);
+    let again = custos(url, &["apply", exported.to_str().unwrap()]);
+    assert_eq!(
+        again.stdout,
+        "No changes: the database already holds this register.\n"
+    );
+
+    // An invalid manifest is refused whole, with located errors, and nothing is written.
+    let broken = dir.path().join("broken.yaml");
+    let text = std::fs::read_to_string(&exported)
+        .unwrap()
+        .replace("processor: courier-3", "processor: courier-9");
+    std::fs::write(&broken, text).unwrap();
+    let refused = custos(url, &["apply", broken.to_str().unwrap()]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("broken.yaml:"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("engagement c2-c3: processor \"courier-9\" is not an organisation"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        custos(url, &["plan", exported.to_str().unwrap()]).stdout,
+        "No changes: the database already holds this register.\n"
+    );
+
+    let upstream = json(&custos(url, &["upstream", "hosting-d", "--format", "json"]));
+    assert_eq!(upstream[0]["controller"], "hypermarket-a");
+    assert_eq!(
+        upstream[0]["paths"][0],
+        serde_json::json!(["hypermarket-a", "agency-b", "mailer-c", "hosting-d"])
+    );
+}
+
+#[test]
+fn plan_apply_export_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    database_round_trip(&sqlite_url(&dir));
+}
+
+#[tokio::test]
+async fn plan_apply_export_on_postgres() {
+    let Some(database) = PostgresDatabase::create().await.unwrap() else {
+        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        return;
+    };
+    let url = database.url.clone();
+    tokio::task::spawn_blocking(move || database_round_trip(&url))
+        .await
+        .unwrap();
+    database.drop_database().await.unwrap();
+}
+
+#[test]
+fn bad_input_exits_2_and_says_what_was_expected() {
+    let unknown = custos(
+        "sqlite://unused.db",
+        &["chain", "nope", "--from", examples_dir().to_str().unwrap()],
+    );
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("there is no activity \"nope\""),
+        "{}",
+        unknown.stderr
+    );
+    let bad_date = custos("sqlite://unused.db", &["chain", "x", "--at", "2026-13-01"]);
+    assert_eq!(bad_date.code, 2);
+    assert!(bad_date.stderr.contains("--at"), "{}", bad_date.stderr);
+    let missing = custos("sqlite://unused.db", &["plan", "/no/such/dir"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("cannot read /no/such/dir"),
+        "{}",
+        missing.stderr
+    );
+    let bad_url = custos("mysql://root:hunter2@db/custos", &["export"]);
+    assert_eq!(bad_url.code, 1);
+    assert!(
+        bad_url.stderr.contains("expected sqlite://PATH"),
+        "{}",
+        bad_url.stderr
+    );
+    assert!(
+        !bad_url.stderr.contains("hunter2"),
+        "the password must not be printed: {}",
+        bad_url.stderr
+    );
+}
+
+#[test]
+fn schema_prints_the_json_schema() {
+    let schema = json(&custos("sqlite://unused.db", &["schema"]));
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(schema["$defs"]["Engagement"]["properties"]["engaged_by"].is_object());
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    for command in [
+        "demo",
+        "plan",
+        "apply",
+        "export",
+        "chain",
+        "recipients",
+        "transfers",
+        "upstream",
+        "schema",
+    ] {
+        let help = custos("sqlite://unused.db", &[command, "--help"]);
+        assert_eq!(help.code, 0, "{command}");
+        assert!(
+            help.stdout.contains("Example:"),
+            "{command}: {}",
+            help.stdout
+        );
+        assert!(
+            help.stdout.contains(&format!("custos {command}")),
+            "{command}: {}",
+            help.stdout
+        );
+        assert!(
+            help.stdout.contains("CUSTOS_DATABASE_URL"),
+            "{command}: {}",
+            help.stdout
+        );
+    }
+}
+
+#[test]
+fn demo_loads_the_examples_and_tours_the_marketing_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let demo = custos("sqlite://unused.db", &["demo", "--demo-database-url", &url]);
+    assert_eq!(demo.code, 0, "{}", demo.stderr);
+    assert!(
+        demo.stdout
+            .contains("11 organisations, 3 activities, 8 engagements"),
+        "{}",
+        demo.stdout
+    );
+    assert!(
+        demo.stdout
+            .contains("[3] hosting-d · Hosting D Ltd (IL*) · TRANSFER outside the EEA"),
+        "{}",
+        demo.stdout
+    );
+    assert!(
+        demo.stdout.contains("valid: adequacy decision for Israel"),
+        "{}",
+        demo.stdout
+    );
+    let again = custos("sqlite://unused.db", &["demo", "--demo-database-url", &url]);
+    assert!(
+        again.stdout.contains("0 added, 0 changed, 0 removed"),
+        "the demo is rerunnable: {}",
+        again.stdout
+    );
+}
