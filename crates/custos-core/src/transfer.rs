@@ -243,8 +243,7 @@ fn assess_adequacy(
     let Some(decision) = decisions.iter().find(|d| d.in_force_on(on)) else {
         let fallen = decisions
             .iter()
-            .filter(|d| d.ended.is_some_and(|end| end <= on))
-            .last();
+            .rfind(|d| d.ended.is_some_and(|end| end <= on));
         return Assessment::invalid(match fallen {
             Some(d) => format!(
                 "no adequacy decision for {destination_name} was in force on {on}: {} ended on {}{}",

@@ -1,6 +1,9 @@
 //! The `custos` binary, run as a user would: the acceptance criteria of the foundation on the
 //! worked examples, on SQLite and (when `CUSTOS_TEST_POSTGRES_URL` is set) PostgreSQL.
 
+// A test fails by panicking; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

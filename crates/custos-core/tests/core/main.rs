@@ -2,6 +2,9 @@
 //! fixtures, located manifest errors, bad graphs, transfers on dates, and properties of random
 //! chains.
 
+// A test fails by panicking; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod chains;
 mod manifests;
 mod properties;

@@ -1,6 +1,9 @@
 //! The store suite: every scenario runs on SQLite, and on PostgreSQL when
 //! `CUSTOS_TEST_POSTGRES_URL` names a server (CI sets it).
 
+// A test fails by panicking; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::future::Future;
 
 use custos_app::register as usecase;
