@@ -1,1 +1,200 @@
+//! Synthetic registers for the benchmarks of docs/benchmarks.md: many organisations, many
+//! activities, and chains up to a given depth, made deterministically from a seed so that
+//! anyone can reproduce the figures.
 
+// Generated values are valid by construction: a failed parse is a bug in the generator.
+#![allow(clippy::expect_used)]
+
+use std::collections::HashSet;
+
+use custos_core::Date;
+use custos_core::model::{
+    Activity, Contact, Engagement, LawfulBasis, Location, Organisation, OrganisationKind, SccTerms,
+    TransferMechanism,
+};
+use custos_core::register::RegisterParts;
+use custos_core::values::{CountryCode, Slug};
+
+/// The shape of a synthetic register.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub organisations: usize,
+    pub engagements: usize,
+    pub engagements_per_activity: usize,
+    pub max_depth: u32,
+    pub seed: u64,
+}
+
+impl Shape {
+    /// The register of the performance targets: 100k organisations, 1M engagements, chains up
+    /// to depth 8.
+    pub const TARGET: Shape = Shape {
+        organisations: 100_000,
+        engagements: 1_000_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 2026,
+    };
+
+    /// A hundredth of it, for quick runs.
+    pub const SMALL: Shape = Shape {
+        organisations: 1_000,
+        engagements: 10_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 2026,
+    };
+}
+
+/// splitmix64: a few lines, deterministic across platforms and versions, which is all a
+/// benchmark generator needs (a `rand` dependency would add nothing here).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+const EEA: [&str; 8] = ["DE", "FR", "ES", "IT", "NL", "IE", "PL", "SE"];
+const OUTSIDE: [&str; 6] = ["US", "IL", "IN", "JP", "GB", "BR"];
+
+fn slug(s: String) -> Slug {
+    s.parse()
+        .expect("generated ids are lowercase letters, digits and '-'")
+}
+
+fn country(code: &str) -> CountryCode {
+    code.parse()
+        .expect("the country lists above hold ISO codes")
+}
+
+/// Generates a valid register of the given shape.
+pub fn generate(shape: Shape) -> RegisterParts {
+    let mut rng = Rng(shape.seed);
+    let since: Date = Date::constant(2025, 1, 1);
+    let organisations: Vec<Organisation> = (0..shape.organisations)
+        .map(|i| {
+            let outside = rng.below(10) == 0;
+            let code = if outside {
+                OUTSIDE[rng.below(OUTSIDE.len())]
+            } else {
+                EEA[rng.below(EEA.len())]
+            };
+            Organisation {
+                id: slug(format!("org-{i}")),
+                name: format!("Organisation {i} Ltd"),
+                country: country(code),
+                kind: OrganisationKind::Company,
+                international_organisation: None,
+                address: Some(format!("{i} Example Street, {code}")),
+                contact: Some(Contact {
+                    name: Some(format!("Contact {i}")),
+                    email: format!("privacy@org-{i}.example").parse().ok(),
+                    phone: None,
+                }),
+                dpo: None,
+                sector: Some(
+                    ["Hosting", "Marketing", "Payments", "Logistics", "Analytics"][i % 5]
+                        .to_owned(),
+                ),
+                certifications: vec![],
+                codes_of_conduct: vec![],
+                history: vec![],
+            }
+        })
+        .collect();
+    let activity_count = shape.engagements.div_ceil(shape.engagements_per_activity);
+    let mut activities = Vec::with_capacity(activity_count);
+    let mut engagements = Vec::with_capacity(shape.engagements);
+    for a in 0..activity_count {
+        let controller = rng.below(shape.organisations);
+        activities.push(Activity {
+            id: slug(format!("activity-{a}")),
+            name: Some(format!("Processing activity {a}")),
+            controller: organisations[controller].id.clone(),
+            joint_controllers: vec![],
+            joint_arrangement: None,
+            purposes: vec!["Provide the service".to_owned()],
+            lawful_basis: Some(LawfulBasis::Contract),
+            special_category_condition: None,
+            subjects: vec![slug("customers".to_owned())],
+            data: vec![slug("email".to_owned()), slug("name".to_owned())],
+            retention: "P2Y".parse().ok(),
+            measures: Default::default(),
+            large_scale: false,
+            risk_assessment: None,
+        });
+        // (organisation, depth) of each node of this activity's tree; organisations are
+        // distinct within an activity, so no cycle can form.
+        let mut nodes: Vec<(usize, u32)> = vec![(controller, 0)];
+        let mut used: HashSet<usize> = HashSet::from([controller]);
+        let count = shape
+            .engagements_per_activity
+            .min(shape.engagements - engagements.len());
+        for _ in 0..count {
+            let (parent, depth) = loop {
+                // Half the time continue the newest branch, so chains reach the full depth.
+                let pick = if rng.below(2) == 0 {
+                    nodes.len() - 1
+                } else {
+                    rng.below(nodes.len())
+                };
+                if nodes[pick].1 < shape.max_depth {
+                    break nodes[pick];
+                }
+            };
+            let processor = loop {
+                let candidate = rng.below(shape.organisations);
+                if used.insert(candidate) {
+                    break candidate;
+                }
+            };
+            nodes.push((processor, depth + 1));
+            let processor_country = organisations[processor].country;
+            let outside = OUTSIDE.contains(&processor_country.as_str());
+            let transfer = outside.then(|| {
+                if rng.below(3) == 0 {
+                    TransferMechanism::Adequacy
+                } else {
+                    TransferMechanism::Scc(SccTerms {
+                        module: if depth == 0 { 2 } else { 3 },
+                        set: None,
+                    })
+                }
+            });
+            engagements.push(Engagement {
+                id: slug(format!("link-{}", engagements.len())),
+                activity: slug(format!("activity-{a}")),
+                engaged_by: organisations[parent].id.clone(),
+                processor: organisations[processor].id.clone(),
+                service: "Processing on behalf of the engaging party".to_owned(),
+                category: None,
+                locations: if outside {
+                    vec![Location::Country(processor_country)]
+                } else {
+                    vec![]
+                },
+                transfer,
+                contract: None,
+                since,
+                until: None,
+                authorisation: None,
+            });
+        }
+    }
+    RegisterParts {
+        organisations,
+        activities,
+        contracts: vec![],
+        engagements,
+    }
+}

@@ -170,10 +170,10 @@ pub fn recipients_text(activity: &str, at: Option<Date>, recipients: &Recipients
                 .as_deref()
                 .unwrap_or("(not recorded)")
         );
-        let services: Vec<&str> = recipient.services.iter().copied().collect();
+        let services = recipient.services();
         let _ = writeln!(out, "  service:  {}", services.join("; "));
         let locations: Vec<String> = recipient
-            .locations
+            .locations()
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -182,7 +182,7 @@ pub fn recipients_text(activity: &str, at: Option<Date>, recipients: &Recipients
     if !recipients.categories.is_empty() {
         let _ = writeln!(out, "\nCategories of recipients, with sector and location:");
         for category in &recipients.categories {
-            let sectors: Vec<&str> = category.sectors.iter().map(String::as_str).collect();
+            let sectors = &category.sectors;
             let countries: Vec<String> = category
                 .countries
                 .iter()

@@ -5,7 +5,11 @@
 //! A processor engaged by two processors of the same activity appears under both: each path
 //! is a way the data reaches it, and each is shown.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 use serde::Serialize;
 
@@ -64,7 +68,7 @@ impl<'r> Chain<'r> {
             .activity_index(activity)
             .ok_or_else(|| ChainError::UnknownActivity(activity.to_owned()))?;
         let activity = &register.activities()[activity_ix as usize];
-        let mut children: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
+        let mut children: FastMap<OrgIx, Vec<EngagementIx>> = FastMap::default();
         let mut in_force = 0usize;
         for &ix in register.engagements_of_activity(activity_ix) {
             if at.is_none_or(|date| register.engagement_at(ix).in_force_on(date)) {
@@ -76,7 +80,7 @@ impl<'r> Chain<'r> {
             }
         }
         let mut links: Vec<Link> = Vec::with_capacity(in_force);
-        let mut reached_orgs: HashSet<OrgIx> = HashSet::new();
+        let mut reached_orgs: FastSet<OrgIx> = FastSet::default();
         for controller in activity.controllers() {
             let Some(root) = register.organisation_index(controller.as_str()) else {
                 continue;
@@ -166,49 +170,60 @@ impl<'r> Chain<'r> {
 
     /// Every processor at every level, once each, with what it does and where.
     pub fn recipients(&self) -> Recipients<'r> {
-        let mut by_org: BTreeMap<(u32, &'r Slug), Recipient<'r>> = BTreeMap::new();
-        let mut first_depth: HashMap<&'r Slug, u32> = HashMap::new();
-        for link in &self.links {
-            let id = &self.engagement(link).processor;
-            let depth = first_depth.entry(id).or_insert(link.depth);
-            *depth = (*depth).min(link.depth);
-        }
-        for link in &self.links {
-            let engagement = self.engagement(link);
-            let organisation = self.processor(link);
-            let depth = first_depth[&engagement.processor];
-            let recipient = by_org
-                .entry((depth, &organisation.id))
-                .or_insert_with(|| Recipient {
-                    organisation,
-                    depth,
-                    services: BTreeSet::new(),
-                    categories: BTreeSet::new(),
-                    locations: BTreeSet::new(),
-                    engagements: BTreeSet::new(),
+        // Keyed by organisation index: a chain of a large register touches many scattered
+        // organisations, and hashing a u32 is cheaper than hashing an id.
+        let mut position: FastMap<OrgIx, usize> = FastMap::default();
+        let mut recipients: Vec<Recipient<'r>> = Vec::new();
+        let mut categories: Vec<RecipientCategory<'r>> = Vec::new();
+        let mut category_position: FastMap<&'r str, usize> = FastMap::default();
+        for (index, link) in self.links.iter().enumerate() {
+            let processor_ix = self.register.link_parties(link.engagement).1;
+            let processor = self.register.organisation_at(processor_ix);
+            let at = *position.entry(processor_ix).or_insert_with(|| {
+                recipients.push(Recipient {
+                    chain_register: self.register,
+                    organisation: processor,
+                    organisation_ix: processor_ix,
+                    depth: link.depth,
+                    links: Vec::with_capacity(1),
                 });
-            recipient.services.insert(&engagement.service);
-            recipient.categories.insert(engagement.category());
-            recipient.locations.extend(self.locations(link));
-            recipient.engagements.insert(&engagement.id);
-        }
-        let mut categories: BTreeMap<&'r str, RecipientCategory> = BTreeMap::new();
-        for recipient in by_org.values() {
-            for category in &recipient.categories {
-                let entry = categories
-                    .entry(category)
-                    .or_insert_with(|| RecipientCategory {
-                        category: (*category).to_owned(),
-                        sectors: BTreeSet::new(),
-                        countries: BTreeSet::new(),
-                    });
-                entry.sectors.extend(recipient.organisation.sector.clone());
-                entry.countries.extend(recipient.locations.iter().copied());
+                recipients.len() - 1
+            });
+            let recipient = &mut recipients[at];
+            recipient.depth = recipient.depth.min(link.depth);
+            recipient.links.push((link.engagement, index as u32));
+
+            let engagement = self.engagement(link);
+            let category = engagement.category();
+            let at = *category_position.entry(category).or_insert_with(|| {
+                categories.push(RecipientCategory {
+                    category,
+                    sectors: Vec::new(),
+                    countries: Vec::new(),
+                });
+                categories.len() - 1
+            });
+            let entry = &mut categories[at];
+            if let Some(sector) = &processor.sector {
+                push_unique(&mut entry.sectors, sector.as_str());
+            }
+            if engagement.locations.is_empty() {
+                push_unique(&mut entry.countries, processor.country);
+            }
+            for location in &engagement.locations {
+                push_unique(&mut entry.countries, location.country());
             }
         }
+        // Organisations are stored in id order, so their index orders them by id.
+        recipients.sort_unstable_by_key(|r| (r.depth, r.organisation_ix));
+        for category in &mut categories {
+            category.sectors.sort_unstable();
+            category.countries.sort_unstable();
+        }
+        categories.sort_unstable_by(|a, b| a.category.cmp(b.category));
         Recipients {
-            recipients: by_org.into_values().collect(),
-            categories: categories.into_values().collect(),
+            recipients,
+            categories,
         }
     }
 
@@ -292,28 +307,79 @@ pub struct LinkView {
 /// A processor of the chain, once, however many links lead to it.
 #[derive(Debug, Clone)]
 pub struct Recipient<'r> {
+    chain_register: &'r Register,
     pub organisation: &'r Organisation,
+    organisation_ix: OrgIx,
     /// The smallest depth at which it appears.
     pub depth: u32,
-    pub services: BTreeSet<&'r str>,
-    pub categories: BTreeSet<&'r str>,
-    pub locations: BTreeSet<CountryCode>,
-    pub engagements: BTreeSet<&'r Slug>,
+    /// (engagement, index in the chain's links) of every link that reaches it.
+    links: Vec<(EngagementIx, u32)>,
+}
+
+impl<'r> Recipient<'r> {
+    fn engagements_iter(&self) -> impl Iterator<Item = &'r Engagement> + '_ {
+        self.links
+            .iter()
+            .map(|&(ix, _)| self.chain_register.engagement_at(ix))
+    }
+
+    /// What it does, each description once, sorted.
+    pub fn services(&self) -> Vec<&'r str> {
+        sorted_unique(self.engagements_iter().map(|e| e.service.as_str()))
+    }
+
+    /// Its recipient categories (Art. 13(1)(e)), sorted.
+    pub fn categories(&self) -> Vec<&'r str> {
+        sorted_unique(self.engagements_iter().map(Engagement::category))
+    }
+
+    /// Where it processes, sorted.
+    pub fn locations(&self) -> Vec<CountryCode> {
+        let country = self.organisation.country;
+        sorted_unique(self.engagements_iter().flat_map(|e| {
+            let own = e.locations.is_empty().then_some(country);
+            own.into_iter()
+                .chain(e.locations.iter().map(|l| l.country()))
+        }))
+    }
+
+    /// The engagements that make it a recipient, sorted.
+    pub fn engagements(&self) -> Vec<&'r Slug> {
+        sorted_unique(self.engagements_iter().map(|e| &e.id))
+    }
+
+    /// Indices in [`Chain::links`] of the links that reach it.
+    pub fn link_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.links.iter().map(|&(_, index)| index as usize)
+    }
+}
+
+fn sorted_unique<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut list: Vec<T> = items.collect();
+    list.sort_unstable();
+    list.dedup();
+    list
 }
 
 /// A recipient category for a notice (Art. 13(1)(e)), with sector and location.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecipientCategory {
-    pub category: String,
-    pub sectors: BTreeSet<String>,
-    pub countries: BTreeSet<CountryCode>,
+pub struct RecipientCategory<'r> {
+    pub category: &'r str,
+    pub sectors: Vec<&'r str>,
+    pub countries: Vec<CountryCode>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Recipients<'r> {
     /// By depth, then id.
     pub recipients: Vec<Recipient<'r>>,
-    pub categories: Vec<RecipientCategory>,
+    pub categories: Vec<RecipientCategory<'r>>,
+}
+
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
+    if !list.contains(&value) {
+        list.push(value);
+    }
 }
 
 impl Serialize for Recipient<'_> {
@@ -326,10 +392,10 @@ impl Serialize for Recipient<'_> {
             address: Option<&'a str>,
             contact: Option<&'a crate::model::Contact>,
             depth: u32,
-            services: &'a BTreeSet<&'a str>,
-            categories: &'a BTreeSet<&'a str>,
-            locations: &'a BTreeSet<CountryCode>,
-            engagements: &'a BTreeSet<&'a Slug>,
+            services: Vec<&'a str>,
+            categories: Vec<&'a str>,
+            locations: Vec<CountryCode>,
+            engagements: Vec<&'a Slug>,
         }
         View {
             id: &self.organisation.id,
@@ -338,10 +404,10 @@ impl Serialize for Recipient<'_> {
             address: self.organisation.address.as_deref(),
             contact: self.organisation.contact.as_ref(),
             depth: self.depth,
-            services: &self.services,
-            categories: &self.categories,
-            locations: &self.locations,
-            engagements: &self.engagements,
+            services: self.services(),
+            categories: self.categories(),
+            locations: self.locations(),
+            engagements: self.engagements(),
         }
         .serialize(serializer)
     }
@@ -352,7 +418,7 @@ impl Serialize for Recipients<'_> {
         #[derive(Serialize)]
         struct View<'a, 'r> {
             recipients: &'a [Recipient<'r>],
-            categories: &'a [RecipientCategory],
+            categories: &'a [RecipientCategory<'r>],
         }
         View {
             recipients: &self.recipients,

@@ -3,7 +3,6 @@
 //! day; every entry names its legal act. The files are data, not code: a decision added or
 //! struck down is an edit to `data/adequacy.yaml`.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -122,7 +121,8 @@ struct AdequacyFile {
 
 #[derive(Debug)]
 pub struct ReferenceData {
-    countries: HashMap<CountryCode, Country>,
+    /// Indexed by [`country_slot`]: asked once per link of every chain, so no hashing.
+    countries: Vec<Option<Country>>,
     pub adequacy_decisions: Vec<AdequacyDecision>,
     pub scc_sets: Vec<SccSet>,
 }
@@ -142,11 +142,11 @@ impl ReferenceData {
             serde_saphyr::from_str(countries_yaml).map_err(|e| format!("countries.yaml: {e}"))?;
         let adequacy: AdequacyFile =
             serde_saphyr::from_str(adequacy_yaml).map_err(|e| format!("adequacy.yaml: {e}"))?;
-        let mut by_code = HashMap::new();
+        let mut by_code: Vec<Option<Country>> = vec![None; 26 * 26];
         for country in countries.countries {
             let code = CountryCode::from_reference(&country.code)
                 .ok_or_else(|| format!("countries.yaml: bad code {:?}", country.code))?;
-            by_code.insert(code, country);
+            by_code[country_slot(code)] = Some(country);
         }
         for decision in &adequacy.decisions {
             let names_country = decision.country.is_some();
@@ -177,7 +177,9 @@ impl ReferenceData {
     }
 
     pub fn country(&self, code: CountryCode) -> Option<&Country> {
-        self.countries.get(&code)
+        self.countries
+            .get(country_slot(code))
+            .and_then(Option::as_ref)
     }
 
     pub fn country_name(&self, code: CountryCode) -> String {
@@ -213,6 +215,14 @@ impl ReferenceData {
     }
 }
 
+/// AA..ZZ as 0..676.
+fn country_slot(code: CountryCode) -> usize {
+    let [a, b] = code.as_str().as_bytes() else {
+        return 0;
+    };
+    usize::from(a.saturating_sub(b'A')) * 26 + usize::from(b.saturating_sub(b'A'))
+}
+
 impl CountryCode {
     /// Shape check only, for reading the country list itself.
     pub(crate) fn from_reference(raw: &str) -> Option<CountryCode> {
@@ -237,8 +247,13 @@ mod tests {
     #[test]
     fn builtin_reference_data_parses() {
         let data = ReferenceData::parse(COUNTRIES_YAML, ADEQUACY_YAML).unwrap();
-        assert_eq!(data.countries.len(), 249);
-        let eea_now = data.countries.values().filter(|c| c.in_eea_now()).count();
+        assert_eq!(data.countries.iter().flatten().count(), 249);
+        let eea_now = data
+            .countries
+            .iter()
+            .flatten()
+            .filter(|c| c.in_eea_now())
+            .count();
         assert_eq!(
             eea_now, 30,
             "27 EU states plus Iceland, Liechtenstein and Norway"

@@ -74,10 +74,16 @@ pub struct RegisterParts {
 impl RegisterParts {
     /// Puts every section in id order, the canonical order of exports and comparisons.
     pub fn sort(&mut self) {
-        self.organisations.sort_by(|a, b| a.id.cmp(&b.id));
-        self.activities.sort_by(|a, b| a.id.cmp(&b.id));
-        self.contracts.sort_by(|a, b| a.id.cmp(&b.id));
-        self.engagements.sort_by(|a, b| a.id.cmp(&b.id));
+        // Registers read back from an export or a database usually come sorted already.
+        fn sort_by_id<T>(entries: &mut [T], id: fn(&T) -> &Slug) {
+            if !entries.is_sorted_by(|a, b| id(a) <= id(b)) {
+                entries.sort_by(|a, b| id(a).cmp(id(b)));
+            }
+        }
+        sort_by_id(&mut self.organisations, |o| &o.id);
+        sort_by_id(&mut self.activities, |a| &a.id);
+        sort_by_id(&mut self.contracts, |c| &c.id);
+        sort_by_id(&mut self.engagements, |e| &e.id);
     }
 }
 
@@ -242,7 +248,7 @@ impl Register {
     }
 
     /// (engaged_by, processor) of an engagement.
-    pub(crate) fn link_parties(&self, ix: EngagementIx) -> (OrgIx, OrgIx) {
+    pub fn link_parties(&self, ix: EngagementIx) -> (OrgIx, OrgIx) {
         self.link_parties[ix as usize]
     }
 

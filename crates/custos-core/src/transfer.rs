@@ -78,10 +78,6 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
     for (index, link) in chain.links.iter().enumerate() {
         let engagement = chain.engagement(link);
         let importer = chain.processor(link);
-        let Some(exporter) = register.organisation(engagement.engaged_by.as_str()) else {
-            continue;
-        };
-        let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
         let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
         if importer.kind == OrganisationKind::InternationalOrganisation {
             let key = importer
@@ -110,6 +106,8 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
         if destinations.is_empty() {
             continue;
         }
+        let exporter = register.organisation_at(register.link_parties(link.engagement).0);
+        let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
         let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
         for (destination, mechanism) in destinations {
             let assessment = assess(

@@ -39,16 +39,11 @@ fn marketing_recipients_name_b_c_d_with_identity_and_service() {
         c.organisation.contact.as_ref().unwrap().name.as_deref(),
         Some("Noa Levi")
     );
-    assert!(c.services.contains("Sending marketing e-mails"));
+    assert_eq!(c.services(), ["Sending marketing e-mails"]);
     let categories: Vec<(&str, Vec<&str>)> = recipients
         .categories
         .iter()
-        .map(|c| {
-            (
-                c.category.as_str(),
-                c.countries.iter().map(|c| c.as_str()).collect(),
-            )
-        })
+        .map(|c| (c.category, c.countries.iter().map(|c| c.as_str()).collect()))
         .collect();
     assert!(
         categories.contains(&("E-mail delivery platform", vec!["IL"])),

@@ -1,0 +1,129 @@
+//! `custos-bench`: writes the synthetic register as manifest files, and times the in-memory
+//! derivations on it. See docs/benchmarks.md.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use custos_bench::{Shape, generate};
+use custos_core::Date;
+use custos_core::chain::Chain;
+use custos_core::manifest;
+use custos_core::register::{Register, RegisterParts};
+use custos_core::transfer::transfers;
+
+const USAGE: &str = "usage: custos-bench generate DIR [--small] | custos-bench derive [--small]
+
+  generate DIR   write the synthetic register as manifest files under DIR
+                 (organisations.yaml, activities.yaml, engagements-NNN.yaml)
+  derive         build the register in memory and time chains, recipients and transfers
+                 of every activity
+  --small        a hundredth of the target shape (1k organisations, 10k engagements)";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let shape = if args.iter().any(|a| a == "--small") {
+        Shape::SMALL
+    } else {
+        Shape::TARGET
+    };
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    match positional.as_slice() {
+        [command, dir] if command.as_str() == "generate" => {
+            write_manifests(shape, PathBuf::from(dir))
+        }
+        [command] if command.as_str() == "derive" => derive(shape),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn write_manifests(shape: Shape, dir: PathBuf) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let parts = generate(shape);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let write = |name: String, parts: RegisterParts| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, manifest::to_yaml(&parts))
+            .with_context(|| format!("cannot write {}", path.display()))
+    };
+    write(
+        "organisations.yaml".into(),
+        RegisterParts {
+            organisations: parts.organisations,
+            ..Default::default()
+        },
+    )?;
+    write(
+        "activities.yaml".into(),
+        RegisterParts {
+            activities: parts.activities,
+            ..Default::default()
+        },
+    )?;
+    for (n, chunk) in parts.engagements.chunks(50_000).enumerate() {
+        write(
+            format!("engagements-{n:03}.yaml"),
+            RegisterParts {
+                engagements: chunk.to_vec(),
+                ..Default::default()
+            },
+        )?;
+    }
+    println!(
+        "wrote {} organisations and {} engagements to {} in {:.1?}",
+        shape.organisations,
+        shape.engagements,
+        dir.display(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn derive(shape: Shape) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let parts = generate(shape);
+    println!("generated in {:.2?}", started.elapsed());
+    let started = Instant::now();
+    let register =
+        Register::new(parts).map_err(|problems| anyhow::anyhow!("{} problems", problems.len()))?;
+    println!("validated and indexed in {:.2?}", started.elapsed());
+    let on = Date::constant(2026, 11, 24);
+    if std::env::var_os("CUSTOS_BENCH_BREAKDOWN").is_some() {
+        let t = Instant::now();
+        let chains: Vec<Chain<'_>> = register
+            .activities()
+            .iter()
+            .map(|a| Chain::derive(&register, a.id.as_str(), Some(on)))
+            .collect::<Result<_, _>>()?;
+        println!("  chains {:.2?}", t.elapsed());
+        let t = Instant::now();
+        let n: usize = chains.iter().map(|c| c.recipients().recipients.len()).sum();
+        println!("  recipients {:.2?} {n}", t.elapsed());
+        let t = Instant::now();
+        let n: usize = chains.iter().map(|c| transfers(c, on).len()).sum();
+        println!("  transfers {:.2?} {n}", t.elapsed());
+    }
+    let started = Instant::now();
+    let (links, recipients, found) = derive_all(&register, on)?;
+    println!(
+        "derived {} chains ({links} links, {recipients} recipients, {found} transfers) in {:.2?}",
+        register.activities().len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Chains, recipients and transfers of every activity, as of `on`.
+pub fn derive_all(register: &Register, on: Date) -> anyhow::Result<(usize, usize, usize)> {
+    let (mut links, mut recipients, mut found) = (0, 0, 0);
+    for activity in register.activities() {
+        let chain = Chain::derive(register, activity.id.as_str(), Some(on))?;
+        links += chain.links.len();
+        recipients += chain.recipients().recipients.len();
+        found += transfers(&chain, on).len();
+    }
+    Ok((links, recipients, found))
+}
