@@ -88,105 +88,184 @@ struct ManifestFile {
     engagements: Vec<Spanned<Engagement>>,
 }
 
-/// Parses and validates a register from its files.
+/// Parses and validates a register from its files. Files are parsed in parallel; every error
+/// of every file is reported, located.
 pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
+    let parsed = parse_files(sources);
     let mut parts = RegisterParts::default();
-    let mut origins: HashMap<(EntityKind, Slug), SourceLocation> = HashMap::new();
+    // Where each entry starts, in the order of `parts`, keyed by a hash of (kind, id): ids are
+    // only looked up when there is an error to locate, so none is copied here.
+    let mut origins: Vec<(u64, EntityKind, Position)> = Vec::new();
     let mut errors = Vec::new();
-    for source in sources {
-        if source.text.len() > MAX_FILE_BYTES {
-            errors.push(ManifestError {
-                location: SourceLocation {
-                    file: source.name.clone(),
-                    line: 1,
-                    column: 1,
-                },
-                message: format!("the file is larger than {MAX_FILE_BYTES} bytes"),
-            });
-            continue;
-        }
-        let file: ManifestFile =
-            match serde_saphyr::from_str_with_options(&source.text, parse_options()) {
-                Ok(file) => file,
-                Err(error) => {
-                    errors.push(syntax_error(&source.name, &error));
-                    continue;
-                }
-            };
-        let at = |location: &serde_saphyr::Location| SourceLocation {
-            file: source.name.clone(),
+    for (file, result) in parsed.into_iter().enumerate() {
+        let file_index = file as u32;
+        let manifest = match result {
+            Ok(manifest) => manifest,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        let position = |location: &serde_saphyr::Location| Position {
+            file: file_index,
             line: location.line(),
             column: location.column(),
         };
-        if file.version.value != VERSION {
+        if manifest.version.value != VERSION {
             errors.push(ManifestError {
-                location: at(&file.version.referenced),
+                location: position(&manifest.version.referenced).resolve(sources),
                 message: format!(
                     "version {} is not supported: expected version: {VERSION}",
-                    file.version.value
+                    manifest.version.value
                 ),
             });
             continue;
         }
-        let mut take = |kind: EntityKind, id: &Slug, location: &serde_saphyr::Location| {
-            let here = at(location);
-            match origins.entry((kind, id.clone())) {
-                std::collections::hash_map::Entry::Occupied(first) => {
-                    errors.push(ManifestError {
-                        location: here,
-                        message: format!("{kind} {id} is defined twice: first at {}", first.get()),
-                    });
-                    false
+        macro_rules! take {
+            ($section:ident, $kind:expr) => {
+                origins.reserve(manifest.$section.len());
+                parts.$section.reserve(manifest.$section.len());
+                for entry in manifest.$section {
+                    origins.push((entry_key($kind, &entry.value.id), $kind, position(&entry.referenced)));
+                    parts.$section.push(entry.value);
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(here);
-                    true
-                }
-            }
-        };
-        for entry in file.organisations {
-            if take(EntityKind::Organisation, &entry.value.id, &entry.referenced) {
-                parts.organisations.push(entry.value);
-            }
+            };
         }
-        for entry in file.activities {
-            if take(EntityKind::Activity, &entry.value.id, &entry.referenced) {
-                parts.activities.push(entry.value);
-            }
-        }
-        for entry in file.contracts {
-            if take(EntityKind::Contract, &entry.value.id, &entry.referenced) {
-                parts.contracts.push(entry.value);
-            }
-        }
-        for entry in file.engagements {
-            if take(EntityKind::Engagement, &entry.value.id, &entry.referenced) {
-                parts.engagements.push(entry.value);
-            }
-        }
+        take!(organisations, EntityKind::Organisation);
+        take!(activities, EntityKind::Activity);
+        take!(contracts, EntityKind::Contract);
+        take!(engagements, EntityKind::Engagement);
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Register::new(parts).map_err(|problems| {
-        problems
-            .into_iter()
-            .map(|problem| {
-                let location = origins
-                    .get(&(problem.kind, problem.id.clone()))
-                    .cloned()
-                    .unwrap_or_else(|| SourceLocation {
-                        file: String::new(),
-                        line: 0,
-                        column: 0,
-                    });
+    Register::new(parts).map_err(|problems| locate(problems, &origins, sources))
+}
+
+/// A place in a file, by index into the sources.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    file: u32,
+    line: u64,
+    column: u64,
+}
+
+impl Position {
+    fn resolve(self, sources: &[Source]) -> SourceLocation {
+        SourceLocation {
+            file: sources.get(self.file as usize).map(|s| s.name.clone()).unwrap_or_default(),
+            line: self.line,
+            column: self.column,
+        }
+    }
+}
+
+fn entry_key(kind: EntityKind, id: &Slug) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // DefaultHasher::new() has fixed keys: the same (kind, id) hashes alike across calls.
+    let mut hasher = std::hash::DefaultHasher::new();
+    kind.hash(&mut hasher);
+    id.as_str().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Turns register problems into located errors; a duplicate points at the later definition
+/// and names the first.
+fn locate(
+    problems: Vec<crate::register::Problem>,
+    origins: &[(u64, EntityKind, Position)],
+    sources: &[Source],
+) -> Vec<ManifestError> {
+    let mut duplicates_seen: HashMap<u64, usize> = HashMap::new();
+    problems
+        .into_iter()
+        .map(|problem| {
+            let key = entry_key(problem.kind, &problem.id);
+            let places: Vec<Position> = origins
+                .iter()
+                .filter(|(k, kind, _)| *k == key && *kind == problem.kind)
+                .map(|(_, _, p)| *p)
+                .collect();
+            let first = places.first().map(|p| p.resolve(sources));
+            let unknown = || SourceLocation { file: String::new(), line: 0, column: 0 };
+            if problem.duplicate {
+                let nth = duplicates_seen.entry(key).or_insert(0);
+                *nth += 1;
+                let here = places.get(*nth).map(|p| p.resolve(sources)).unwrap_or_else(unknown);
                 ManifestError {
-                    location,
+                    location: here,
+                    message: format!(
+                        "{} {} is defined twice: first at {}",
+                        problem.kind,
+                        problem.id,
+                        first.map(|f| f.to_string()).unwrap_or_default()
+                    ),
+                }
+            } else {
+                ManifestError {
+                    location: first.unwrap_or_else(unknown),
                     message: format!("{} {}: {}", problem.kind, problem.id, problem.message),
                 }
+            }
+        })
+        .collect()
+}
+
+/// Parses every file, on as many threads as there are cores (YAML parsing dominates the
+/// apply of a large register).
+fn parse_files(sources: &[Source]) -> Vec<Result<ManifestFile, ManifestError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len()).max(1);
+    if threads == 1 {
+        return sources.iter().map(parse_file).collect();
+    }
+    let mut results: Vec<Option<Result<ManifestFile, ManifestError>>> = Vec::new();
+    results.resize_with(sources.len(), || None);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(source) = sources.get(index) else { break };
+                        done.push((index, parse_file(source)));
+                    }
+                    done
+                })
             })
-            .collect()
-    })
+            .collect();
+        for worker in workers {
+            // A worker only parses; it cannot panic short of a bug in the parser.
+            if let Ok(done) = worker.join() {
+                for (index, result) in done {
+                    results[index] = Some(result);
+                }
+            }
+        }
+    });
+    results
+        .into_iter()
+        .zip(sources)
+        .map(|(result, source)| {
+            result.unwrap_or_else(|| {
+                Err(ManifestError {
+                    location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+                    message: "the parser failed on this file".to_owned(),
+                })
+            })
+        })
+        .collect()
+}
+
+fn parse_file(source: &Source) -> Result<ManifestFile, ManifestError> {
+    if source.text.len() > MAX_FILE_BYTES {
+        return Err(ManifestError {
+            location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+            message: format!("the file is larger than {MAX_FILE_BYTES} bytes"),
+        });
+    }
+    serde_saphyr::from_str_with_options(&source.text, parse_options()).map_err(|error| syntax_error(&source.name, &error))
 }
 
 /// Parses the text of one file (a convenience for tests and the compiled-in examples).

@@ -53,6 +53,8 @@ impl fmt::Display for EntityKind {
 pub struct Problem {
     pub kind: EntityKind,
     pub id: Slug,
+    /// The id is used by an earlier entry of the same kind; this problem is about a later one.
+    pub duplicate: bool,
     pub message: String,
 }
 
@@ -75,9 +77,11 @@ impl RegisterParts {
     /// Puts every section in id order, the canonical order of exports and comparisons.
     pub fn sort(&mut self) {
         // Registers read back from an export or a database usually come sorted already.
+        // Entries are large: sorting them moves each many times, so sort (id, index) pairs and
+        // move each entry into place once (`sort_by_cached_key`, stable).
         fn sort_by_id<T>(entries: &mut [T], id: fn(&T) -> &Slug) {
             if !entries.is_sorted_by(|a, b| id(a) <= id(b)) {
-                entries.sort_by(|a, b| id(a).cmp(id(b)));
+                entries.sort_by_cached_key(|entry| id(entry).clone());
             }
         }
         sort_by_id(&mut self.organisations, |o| &o.id);
@@ -259,6 +263,7 @@ impl Register {
             problems.push(Problem {
                 kind,
                 id: id.clone(),
+                duplicate: false,
                 message,
             });
         };
@@ -426,6 +431,7 @@ impl Register {
                 problems.push(Problem {
                     kind: EntityKind::Engagement,
                     id: self.engagement_at(link).id.clone(),
+                    duplicate: false,
                     message,
                 });
             };
@@ -575,6 +581,7 @@ fn unique_ids<'a>(
             std::collections::hash_map::Entry::Occupied(_) => problems.push(Problem {
                 kind,
                 id: id.clone(),
+                duplicate: true,
                 message: format!("the id {id} is used by another {kind} too: ids must be unique"),
             }),
         }

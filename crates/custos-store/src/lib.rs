@@ -90,11 +90,13 @@ impl Store {
                     .after_connect(|connection, _| {
                         Box::pin(async move {
                             // Per connection: enforce references, wait for the single writer
-                            // instead of failing, and fsync at checkpoints only (safe in WAL).
+                            // instead of failing, fsync at checkpoints only (safe in WAL), and
+                            // keep 64 MiB of pages so the indexes of a large register stay in
+                            // memory while it is written (the default is 2 MiB).
                             connection
                                 .execute(
                                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                     PRAGMA synchronous = NORMAL;",
+                                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
                                 )
                                 .await?;
                             Ok(())
@@ -131,7 +133,7 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner })
+        Ok(Tx { inner, backend: self.backend })
     }
 
     /// Starts a transaction that only reads: one consistent snapshot across tables.
@@ -144,7 +146,7 @@ impl Store {
                     .await?
             }
         };
-        Ok(Tx { inner })
+        Ok(Tx { inner, backend: self.backend })
     }
 
     pub async fn close(self) {
@@ -155,6 +157,7 @@ impl Store {
 /// One transaction; dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     inner: sqlx::Transaction<'static, Any>,
+    backend: Backend,
 }
 
 impl fmt::Debug for Tx {
