@@ -126,7 +126,11 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
                 origins.reserve(manifest.$section.len());
                 parts.$section.reserve(manifest.$section.len());
                 for entry in manifest.$section {
-                    origins.push((entry_key($kind, &entry.value.id), $kind, position(&entry.referenced)));
+                    origins.push((
+                        entry_key($kind, &entry.value.id),
+                        $kind,
+                        position(&entry.referenced),
+                    ));
                     parts.$section.push(entry.value);
                 }
             };
@@ -153,7 +157,10 @@ struct Position {
 impl Position {
     fn resolve(self, sources: &[Source]) -> SourceLocation {
         SourceLocation {
-            file: sources.get(self.file as usize).map(|s| s.name.clone()).unwrap_or_default(),
+            file: sources
+                .get(self.file as usize)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
             line: self.line,
             column: self.column,
         }
@@ -187,11 +194,18 @@ fn locate(
                 .map(|(_, _, p)| *p)
                 .collect();
             let first = places.first().map(|p| p.resolve(sources));
-            let unknown = || SourceLocation { file: String::new(), line: 0, column: 0 };
+            let unknown = || SourceLocation {
+                file: String::new(),
+                line: 0,
+                column: 0,
+            };
             if problem.duplicate {
                 let nth = duplicates_seen.entry(key).or_insert(0);
                 *nth += 1;
-                let here = places.get(*nth).map(|p| p.resolve(sources)).unwrap_or_else(unknown);
+                let here = places
+                    .get(*nth)
+                    .map(|p| p.resolve(sources))
+                    .unwrap_or_else(unknown);
                 ManifestError {
                     location: here,
                     message: format!(
@@ -214,7 +228,10 @@ fn locate(
 /// Parses every file, on as many threads as there are cores (YAML parsing dominates the
 /// apply of a large register).
 fn parse_files(sources: &[Source]) -> Vec<Result<ManifestFile, ManifestError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(sources.len()).max(1);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len())
+        .max(1);
     if threads == 1 {
         return sources.iter().map(parse_file).collect();
     }
@@ -228,7 +245,9 @@ fn parse_files(sources: &[Source]) -> Vec<Result<ManifestFile, ManifestError>> {
                     let mut done = Vec::new();
                     loop {
                         let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(source) = sources.get(index) else { break };
+                        let Some(source) = sources.get(index) else {
+                            break;
+                        };
                         done.push((index, parse_file(source)));
                     }
                     done
@@ -250,7 +269,11 @@ fn parse_files(sources: &[Source]) -> Vec<Result<ManifestFile, ManifestError>> {
         .map(|(result, source)| {
             result.unwrap_or_else(|| {
                 Err(ManifestError {
-                    location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+                    location: SourceLocation {
+                        file: source.name.clone(),
+                        line: 1,
+                        column: 1,
+                    },
                     message: "the parser failed on this file".to_owned(),
                 })
             })
@@ -261,11 +284,16 @@ fn parse_files(sources: &[Source]) -> Vec<Result<ManifestFile, ManifestError>> {
 fn parse_file(source: &Source) -> Result<ManifestFile, ManifestError> {
     if source.text.len() > MAX_FILE_BYTES {
         return Err(ManifestError {
-            location: SourceLocation { file: source.name.clone(), line: 1, column: 1 },
+            location: SourceLocation {
+                file: source.name.clone(),
+                line: 1,
+                column: 1,
+            },
             message: format!("the file is larger than {MAX_FILE_BYTES} bytes"),
         });
     }
-    serde_saphyr::from_str_with_options(&source.text, parse_options()).map_err(|error| syntax_error(&source.name, &error))
+    serde_saphyr::from_str_with_options(&source.text, parse_options())
+        .map_err(|error| syntax_error(&source.name, &error))
 }
 
 /// Parses the text of one file (a convenience for tests and the compiled-in examples).

@@ -133,7 +133,10 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { inner, backend: self.backend })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     /// Starts a transaction that only reads: one consistent snapshot across tables.
@@ -146,7 +149,10 @@ impl Store {
                     .await?
             }
         };
-        Ok(Tx { inner, backend: self.backend })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     pub async fn close(self) {
