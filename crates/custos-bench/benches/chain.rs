@@ -1,5 +1,8 @@
 //! Criterion benchmarks of the chain derivations (docs/benchmarks.md).
 
+// A benchmark stops on a broken fixture by panicking, like a test.
+#![allow(clippy::expect_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use custos_bench::{Shape, generate};
 use custos_core::Date;
