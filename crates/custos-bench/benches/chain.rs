@@ -4,11 +4,11 @@
 #![allow(clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use custos_bench::{Shape, generate};
 use custos_core::Date;
 use custos_core::chain::Chain;
 use custos_core::manifest;
 use custos_core::register::Register;
+use custos_core::synthetic::{Shape, generate};
 use custos_core::transfer::transfers;
 
 fn derive_all(register: &Register, on: Date) -> usize {

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use custos_bench::{Shape, generate};
 use custos_core::Date;
 use custos_core::chain::Chain;
 use custos_core::manifest;
 use custos_core::register::{Register, RegisterParts};
+use custos_core::synthetic::{Shape, generate};
 use custos_core::transfer::transfers;
 
 const USAGE: &str = "usage: custos-bench generate DIR [--small] | custos-bench derive [--small]

@@ -11,6 +11,7 @@
 //! - [`transfer`]: every cross-border transfer in a chain and whether its mechanism holds on a
 //!   date.
 //! - [`plan`]: the difference between two registers, by kind and id.
+//! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
 pub mod chain;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod plan;
 pub mod refdata;
 pub mod register;
+pub mod synthetic;
 pub mod transfer;
 pub mod values;
 

@@ -260,3 +260,44 @@ async fn plan_actions_cover_every_kind() {
     })
     .await;
 }
+
+mod round_trip {
+    use custos_core::synthetic::{Shape, generate};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn small(seed: u64) -> Register {
+        Register::new(generate(Shape {
+            organisations: 40,
+            engagements: 120,
+            engagements_per_activity: 12,
+            max_depth: 6,
+            seed,
+        }))
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+        /// apply then export gives back the register; applying another register on top
+        /// leaves exactly that one.
+        #[test]
+        fn apply_then_export_gives_back_the_register(first in any::<u64>(), second in any::<u64>()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(on_every_backend(|store, _| async move {
+                let register = small(first);
+                usecase::apply(&store, &register).await.unwrap();
+                let exported = usecase::export(&store).await.unwrap();
+                let parsed = manifest::parse_str("export.yaml", &exported).unwrap();
+                assert!(parsed == register, "export differs from what was applied");
+                assert!(usecase::plan(&store, &parsed).await.unwrap().is_empty());
+
+                let other = small(second);
+                usecase::apply(&store, &other).await.unwrap();
+                assert!(usecase::load(&store).await.unwrap() == other);
+            }));
+        }
+    }
+}

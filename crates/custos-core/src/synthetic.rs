@@ -1,19 +1,16 @@
-//! Synthetic registers for the benchmarks of docs/benchmarks.md: many organisations, many
-//! activities, and chains up to a given depth, made deterministically from a seed so that
-//! anyone can reproduce the figures.
-
-// Generated values are valid by construction: a failed parse is a bug in the generator.
-#![allow(clippy::expect_used)]
+//! Synthetic registers, for the benchmarks of docs/benchmarks.md and for property tests: many
+//! organisations, many activities, chains up to a given depth, made deterministically from a
+//! seed so that anyone can reproduce the figures.
 
 use std::collections::HashSet;
 
-use custos_core::Date;
-use custos_core::model::{
+use crate::Date;
+use crate::model::{
     Activity, Contact, Engagement, LawfulBasis, Location, Organisation, OrganisationKind, SccTerms,
     TransferMechanism,
 };
-use custos_core::register::RegisterParts;
-use custos_core::values::{CountryCode, Slug};
+use crate::register::RegisterParts;
+use crate::values::{CountryCode, Slug};
 
 /// The shape of a synthetic register.
 #[derive(Debug, Clone, Copy)]
@@ -67,11 +64,13 @@ impl Rng {
 const EEA: [&str; 8] = ["DE", "FR", "ES", "IT", "NL", "IE", "PL", "SE"];
 const OUTSIDE: [&str; 6] = ["US", "IL", "IN", "JP", "GB", "BR"];
 
+#[allow(clippy::expect_used)] // generated ids are valid by construction
 fn slug(s: String) -> Slug {
     s.parse()
         .expect("generated ids are lowercase letters, digits and '-'")
 }
 
+#[allow(clippy::expect_used)] // the lists above hold ISO codes
 fn country(code: &str) -> CountryCode {
     code.parse()
         .expect("the country lists above hold ISO codes")
@@ -79,6 +78,9 @@ fn country(code: &str) -> CountryCode {
 
 /// Generates a valid register of the given shape.
 pub fn generate(shape: Shape) -> RegisterParts {
+    if shape.organisations == 0 {
+        return RegisterParts::default();
+    }
     let mut rng = Rng(shape.seed);
     let since: Date = Date::constant(2025, 1, 1);
     let organisations: Vec<Organisation> = (0..shape.organisations)
@@ -112,7 +114,9 @@ pub fn generate(shape: Shape) -> RegisterParts {
             }
         })
         .collect();
-    let activity_count = shape.engagements.div_ceil(shape.engagements_per_activity);
+    let activity_count = shape
+        .engagements
+        .div_ceil(shape.engagements_per_activity.max(1));
     let mut activities = Vec::with_capacity(activity_count);
     let mut engagements = Vec::with_capacity(shape.engagements);
     for a in 0..activity_count {
@@ -137,9 +141,11 @@ pub fn generate(shape: Shape) -> RegisterParts {
         // distinct within an activity, so no cycle can form.
         let mut nodes: Vec<(usize, u32)> = vec![(controller, 0)];
         let mut used: HashSet<usize> = HashSet::from([controller]);
+        // Processors are distinct within an activity, so at most all other organisations.
         let count = shape
             .engagements_per_activity
-            .min(shape.engagements - engagements.len());
+            .min(shape.engagements - engagements.len())
+            .min(shape.organisations.saturating_sub(1));
         for _ in 0..count {
             let (parent, depth) = loop {
                 // Half the time continue the newest branch, so chains reach the full depth.
@@ -196,5 +202,43 @@ pub fn generate(shape: Shape) -> RegisterParts {
         activities,
         contracts: vec![],
         engagements,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+    use crate::register::Register;
+
+    #[test]
+    fn generated_registers_are_valid_and_have_the_shape_asked() {
+        let shape = Shape {
+            organisations: 300,
+            engagements: 2_000,
+            engagements_per_activity: 40,
+            max_depth: 8,
+            seed: 7,
+        };
+        let register = Register::new(generate(shape)).unwrap();
+        assert_eq!(register.organisations().len(), 300);
+        assert_eq!(register.engagements().len(), 2_000);
+        assert_eq!(register.activities().len(), 50);
+        let deepest = register
+            .activities()
+            .iter()
+            .flat_map(|a| Chain::derive(&register, a.id.as_str(), None).unwrap().links)
+            .map(|l| l.depth)
+            .max();
+        assert_eq!(deepest, Some(8));
+        assert!(
+            generate(Shape {
+                organisations: 0,
+                ..shape
+            })
+            .engagements
+            .is_empty()
+        );
+        assert_eq!(generate(shape), generate(shape), "deterministic");
     }
 }
