@@ -85,45 +85,38 @@ fn write_manifests(shape: Shape, dir: PathBuf) -> anyhow::Result<()> {
 fn derive(shape: Shape) -> anyhow::Result<()> {
     let started = Instant::now();
     let parts = generate(shape);
-    println!("generated in {:.2?}", started.elapsed());
+    println!("generated                 {:>9.2?}", started.elapsed());
     let started = Instant::now();
     let register =
         Register::new(parts).map_err(|problems| anyhow::anyhow!("{} problems", problems.len()))?;
-    println!("validated and indexed in {:.2?}", started.elapsed());
+    println!("validated and indexed     {:>9.2?}", started.elapsed());
     let on = Date::constant(2026, 11, 24);
-    if std::env::var_os("CUSTOS_BENCH_BREAKDOWN").is_some() {
-        let t = Instant::now();
-        let chains: Vec<Chain<'_>> = register
-            .activities()
-            .iter()
-            .map(|a| Chain::derive(&register, a.id.as_str(), Some(on)))
-            .collect::<Result<_, _>>()?;
-        println!("  chains {:.2?}", t.elapsed());
-        let t = Instant::now();
-        let n: usize = chains.iter().map(|c| c.recipients().recipients.len()).sum();
-        println!("  recipients {:.2?} {n}", t.elapsed());
-        let t = Instant::now();
-        let n: usize = chains.iter().map(|c| transfers(c, on).len()).sum();
-        println!("  transfers {:.2?} {n}", t.elapsed());
-    }
+
+    let total = Instant::now();
     let started = Instant::now();
-    let (links, recipients, found) = derive_all(&register, on)?;
+    let chains: Vec<Chain<'_>> = register
+        .activities()
+        .iter()
+        .map(|activity| Chain::derive(&register, activity.id.as_str(), Some(on)))
+        .collect::<Result<_, _>>()?;
+    let links: usize = chains.iter().map(|c| c.links.len()).sum();
     println!(
-        "derived {} chains ({links} links, {recipients} recipients, {found} transfers) in {:.2?}",
-        register.activities().len(),
+        "{:>6} chains            {:>9.2?}  ({links} links)",
+        chains.len(),
         started.elapsed()
     );
+    let started = Instant::now();
+    let recipients: usize = chains.iter().map(|c| c.recipients().recipients.len()).sum();
+    println!(
+        "recipients                {:>9.2?}  ({recipients} recipients)",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let found: usize = chains.iter().map(|c| transfers(c, on).len()).sum();
+    println!(
+        "transfers                 {:>9.2?}  ({found} transfers)",
+        started.elapsed()
+    );
+    println!("chains+recipients+transfers {:>7.2?}", total.elapsed());
     Ok(())
-}
-
-/// Chains, recipients and transfers of every activity, as of `on`.
-pub fn derive_all(register: &Register, on: Date) -> anyhow::Result<(usize, usize, usize)> {
-    let (mut links, mut recipients, mut found) = (0, 0, 0);
-    for activity in register.activities() {
-        let chain = Chain::derive(register, activity.id.as_str(), Some(on))?;
-        links += chain.links.len();
-        recipients += chain.recipients().recipients.len();
-        found += transfers(&chain, on).len();
-    }
-    Ok((links, recipients, found))
 }

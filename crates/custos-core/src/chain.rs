@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::Date;
 use crate::model::{Activity, Authorisation, Engagement, Organisation};
 use crate::refdata::ReferenceData;
-use crate::register::{EngagementIx, OrgIx, Register};
+use crate::register::{EngagementIx, Facts, OrgIx, Register};
 use crate::values::{CountryCode, Slug};
 
 /// Links in one derived chain at most; only a register built to explode (processors shared
@@ -71,7 +71,7 @@ impl<'r> Chain<'r> {
         let mut children: FastMap<OrgIx, Vec<EngagementIx>> = FastMap::default();
         let mut in_force = 0usize;
         for &ix in register.engagements_of_activity(activity_ix) {
-            if at.is_none_or(|date| register.engagement_at(ix).in_force_on(date)) {
+            if at.is_none_or(|date| register.facts().links[ix as usize].in_force_on(date)) {
                 children
                     .entry(register.link_parties(ix).0)
                     .or_default()
@@ -174,15 +174,19 @@ impl<'r> Chain<'r> {
         // organisations, and hashing a u32 is cheaper than hashing an id.
         let mut position: FastMap<OrgIx, usize> = FastMap::default();
         let mut recipients: Vec<Recipient<'r>> = Vec::new();
-        let mut categories: Vec<RecipientCategory<'r>> = Vec::new();
-        let mut category_position: FastMap<&'r str, usize> = FastMap::default();
+        // Category aggregation works on interned ids (see `register::Facts`); entries are
+        // read only for links with explicit locations.
+        let facts = self.register.facts();
+        let mut category_ids: Vec<u32> = Vec::new();
+        let mut category_sectors: Vec<Vec<u32>> = Vec::new();
+        let mut category_countries: Vec<Vec<CountryCode>> = Vec::new();
+        let mut category_position: FastMap<u32, usize> = FastMap::default();
         for (index, link) in self.links.iter().enumerate() {
             let processor_ix = self.register.link_parties(link.engagement).1;
-            let processor = self.register.organisation_at(processor_ix);
             let at = *position.entry(processor_ix).or_insert_with(|| {
                 recipients.push(Recipient {
                     chain_register: self.register,
-                    organisation: processor,
+                    organisation: self.register.organisation_at(processor_ix),
                     organisation_ix: processor_ix,
                     depth: link.depth,
                     links: Vec::with_capacity(1),
@@ -193,27 +197,41 @@ impl<'r> Chain<'r> {
             recipient.depth = recipient.depth.min(link.depth);
             recipient.links.push((link.engagement, index as u32));
 
-            let engagement = self.engagement(link);
-            let category = engagement.category();
-            let at = *category_position.entry(category).or_insert_with(|| {
-                categories.push(RecipientCategory {
-                    category,
-                    sectors: Vec::new(),
-                    countries: Vec::new(),
+            let link_facts = &facts.links[link.engagement as usize];
+            let at = *category_position
+                .entry(link_facts.category)
+                .or_insert_with(|| {
+                    category_ids.push(link_facts.category);
+                    category_sectors.push(Vec::new());
+                    category_countries.push(Vec::new());
+                    category_ids.len() - 1
                 });
-                categories.len() - 1
-            });
-            let entry = &mut categories[at];
-            if let Some(sector) = &processor.sector {
-                push_unique(&mut entry.sectors, sector.as_str());
+            let sector = facts.org_sector[processor_ix as usize];
+            if sector != Facts::NONE {
+                push_unique(&mut category_sectors[at], sector);
             }
-            if engagement.locations.is_empty() {
-                push_unique(&mut entry.countries, processor.country);
-            }
-            for location in &engagement.locations {
-                push_unique(&mut entry.countries, location.country());
+            if link_facts.has_locations {
+                for location in &self.engagement(link).locations {
+                    push_unique(&mut category_countries[at], location.country());
+                }
+            } else {
+                push_unique(
+                    &mut category_countries[at],
+                    facts.org_country[processor_ix as usize],
+                );
             }
         }
+        let text = |ix: u32| facts.texts[ix as usize].as_str();
+        let mut categories: Vec<RecipientCategory<'r>> = category_ids
+            .into_iter()
+            .zip(category_sectors)
+            .zip(category_countries)
+            .map(|((category, sectors), countries)| RecipientCategory {
+                category: text(category),
+                sectors: sectors.into_iter().map(text).collect(),
+                countries,
+            })
+            .collect();
         // Organisations are stored in id order, so their index orders them by id.
         recipients.sort_unstable_by_key(|r| (r.depth, r.organisation_ix));
         for category in &mut categories {

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::Date;
-use crate::model::{Activity, Contract, Engagement, Organisation};
-use crate::values::{MAX_TEXT_LEN, Slug};
+use crate::model::{Activity, Contract, Engagement, Organisation, OrganisationKind};
+use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
 
 /// The four kinds of entry a register holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -109,6 +109,89 @@ pub struct Register {
     link_parties: Vec<(OrgIx, OrgIx)>,
     /// Per organisation, the engagements in which it is the processor.
     engagements_as_processor: Vec<Vec<EngagementIx>>,
+    facts: Facts,
+}
+
+/// Compact copies of the few fields that chain derivation reads for every link, so that a
+/// walk over a large register reads small dense arrays instead of whole scattered entries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Facts {
+    /// Sectors and recipient categories, each text once.
+    pub texts: Vec<String>,
+    pub org_country: Vec<CountryCode>,
+    /// Index into `texts`, or [`Facts::NONE`].
+    pub org_sector: Vec<u32>,
+    pub org_is_international: Vec<bool>,
+    pub links: Vec<LinkFacts>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkFacts {
+    pub since: Date,
+    /// Last day in force; `Date::MAX` while it lasts.
+    pub until: Date,
+    /// Index into [`Facts::texts`] of the recipient category.
+    pub category: u32,
+    pub has_locations: bool,
+}
+
+impl Facts {
+    pub const NONE: u32 = u32::MAX;
+
+    fn build(parts: &RegisterParts) -> Self {
+        let mut interner = Interner::default();
+        let org_sector: Vec<u32> = parts
+            .organisations
+            .iter()
+            .map(|o| {
+                o.sector
+                    .as_deref()
+                    .map_or(Self::NONE, |s| interner.intern(s))
+            })
+            .collect();
+        let links = parts
+            .engagements
+            .iter()
+            .map(|e| LinkFacts {
+                since: e.since,
+                until: e.until.unwrap_or(Date::MAX),
+                category: interner.intern(e.category()),
+                has_locations: !e.locations.is_empty(),
+            })
+            .collect();
+        Self {
+            texts: interner.texts,
+            org_country: parts.organisations.iter().map(|o| o.country).collect(),
+            org_sector,
+            org_is_international: parts
+                .organisations
+                .iter()
+                .map(|o| o.kind == OrganisationKind::InternationalOrganisation)
+                .collect(),
+            links,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Interner<'a> {
+    texts: Vec<String>,
+    index: HashMap<&'a str, u32>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, text: &'a str) -> u32 {
+        *self.index.entry(text).or_insert_with(|| {
+            self.texts.push(text.to_owned());
+            (self.texts.len() - 1) as u32
+        })
+    }
+}
+
+impl LinkFacts {
+    pub fn in_force_on(&self, date: Date) -> bool {
+        self.since <= date && date <= self.until
+    }
 }
 
 impl Default for Register {
@@ -134,6 +217,7 @@ impl Register {
             engagements_by_activity: Vec::new(),
             link_parties: Vec::new(),
             engagements_as_processor: Vec::new(),
+            facts: Facts::default(),
         }
     }
 
@@ -165,6 +249,7 @@ impl Register {
             engagements_by_activity: vec![Vec::new(); parts.activities.len()],
             engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
             link_parties: Vec::with_capacity(parts.engagements.len()),
+            facts: Facts::default(),
             parts,
             organisation_ix,
             activity_ix,
@@ -174,6 +259,9 @@ impl Register {
         register.check_references(&mut problems);
         if problems.is_empty() {
             register.check_chains(&mut problems);
+        }
+        if problems.is_empty() {
+            register.facts = Facts::build(&register.parts);
         }
         if problems.is_empty() {
             Ok(register)
@@ -252,6 +340,10 @@ impl Register {
     }
 
     /// (engaged_by, processor) of an engagement.
+    pub(crate) fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
     pub fn link_parties(&self, ix: EngagementIx) -> (OrgIx, OrgIx) {
         self.link_parties[ix as usize]
     }

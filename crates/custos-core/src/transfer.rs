@@ -75,7 +75,16 @@ pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
     let reference = ReferenceData::builtin();
     let register = chain.register;
     let mut found = Vec::new();
+    let facts = register.facts();
     for (index, link) in chain.links.iter().enumerate() {
+        // Most links stay inside the EEA: decide that from the compact facts alone.
+        let processor_ix = register.link_parties(link.engagement).1 as usize;
+        let plainly_inside = !facts.links[link.engagement as usize].has_locations
+            && !facts.org_is_international[processor_ix]
+            && reference.in_eea(facts.org_country[processor_ix], Some(on));
+        if plainly_inside {
+            continue;
+        }
         let engagement = chain.engagement(link);
         let importer = chain.processor(link);
         let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
