@@ -12,6 +12,9 @@ use sqlx::{Arguments, AssertSqlSafe, Row};
 
 use crate::{Backend, StoreError, Tx};
 
+/// From this many new rows into an empty table, secondary indexes are built after the load.
+const BULK_LOAD_ROWS: usize = 20_000;
+
 /// Rows per multi-row INSERT: 9 columns x 500 rows stays under SQLite's 32766 parameters.
 const INSERT_BATCH: usize = 500;
 
@@ -112,7 +115,7 @@ impl Tx {
                     .into_iter()
                     .filter_map(|id| desired.$lookup(id.as_str()))
                     .collect();
-                self.insert(&new).await?;
+                self.bulk_insert(&new).await?;
                 for id in changed($kind) {
                     if let Some(entry) = desired.$lookup(id.as_str()) {
                         self.update(entry).await?;
@@ -157,6 +160,62 @@ impl Tx {
                 }
                 Ok(entry)
             })
+            .collect()
+    }
+
+    /// Inserts many rows. Into an empty table, a large load drops the table's non-unique
+    /// indexes and builds them again afterwards, in the same transaction: building an index
+    /// once from sorted keys is far cheaper than maintaining it row by row. Unique indexes and
+    /// references stay enforced throughout.
+    async fn bulk_insert<T: Table>(&mut self, entries: &[&T]) -> Result<(), StoreError> {
+        if entries.len() < BULK_LOAD_ROWS || !self.table_is_empty(T::TABLE).await? {
+            return self.insert(entries).await;
+        }
+        let indexes = self.secondary_indexes(T::TABLE).await?;
+        for (name, _) in &indexes {
+            let sql = format!("DROP INDEX {name}");
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        self.insert(entries).await?;
+        for (_, definition) in indexes {
+            sqlx::query(AssertSqlSafe(definition))
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn table_is_empty(&mut self, table: &'static str) -> Result<bool, StoreError> {
+        let sql = format!("SELECT 1 FROM {table} LIMIT 1");
+        Ok(sqlx::query(AssertSqlSafe(sql))
+            .fetch_optional(&mut *self.inner)
+            .await?
+            .is_none())
+    }
+
+    /// (name, CREATE statement) of the table's non-unique indexes, as the database holds them.
+    async fn secondary_indexes(
+        &mut self,
+        table: &'static str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 \
+                 AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND tablename = $1 AND indexdef NOT LIKE 'CREATE UNIQUE%' ORDER BY indexname"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(table)
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?)))
             .collect()
     }
 

@@ -301,3 +301,54 @@ mod round_trip {
         }
     }
 }
+
+/// The names of the indexes on `table`, as the database holds them.
+async fn index_names(url: &str, table: &str) -> Vec<String> {
+    let sql = if url.starts_with("sqlite:") {
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 ORDER BY name"
+    } else {
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY indexname"
+    };
+    let mut connection = raw(url).await;
+    let rows = connection
+        .fetch_all(sqlx::query(sql).bind(table))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
+    use custos_core::synthetic::{Shape, generate};
+    let large = Register::new(generate(Shape {
+        organisations: 2_000,
+        engagements: 25_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 11,
+    }))
+    .unwrap();
+    on_every_backend(|store, url| {
+        let large = large.clone();
+        async move {
+            let before = index_names(&url, "engagements").await;
+            assert!(before.iter().any(|n| n == "engagements_by_activity"), "{before:?}");
+            usecase::apply(&store, &large).await.unwrap();
+            assert_eq!(index_names(&url, "engagements").await, before);
+            assert_eq!(count(&url, "engagements").await, 25_000);
+            assert!(usecase::load(&store).await.unwrap() == large);
+            // The references are still enforced after the load.
+            let mut connection = raw(&url).await;
+            let orphan = connection
+                .execute(
+                    "INSERT INTO engagements (key, slug, activity, engaged_by, processor, since, body) \
+                     VALUES ('k3', 'orphan', 'no-such-activity', 'org-1', 'org-2', '2025-01-01', '{}')",
+                )
+                .await;
+            assert!(orphan.is_err());
+        }
+    })
+    .await;
+}
