@@ -288,12 +288,15 @@ pub fn upstream_text(organisation: &str, at: Option<Date>, found: &[Involvement]
     out
 }
 
+/// A terminal shows this many changes of a plan; JSON has them all.
+const MAX_LISTED_CHANGES: usize = 1000;
+
 pub fn plan_text(plan: &Plan, applied: bool) -> String {
     if plan.is_empty() {
         return "No changes: the database already holds this register.\n".to_owned();
     }
     let mut out = String::new();
-    for change in &plan.changes {
+    for change in plan.changes.iter().take(MAX_LISTED_CHANGES) {
         let _ = match &change.action {
             Action::Add => writeln!(out, "+ {} {}", change.kind, change.id),
             Action::Remove => writeln!(out, "- {} {}", change.kind, change.id),
@@ -305,6 +308,13 @@ pub fn plan_text(plan: &Plan, applied: bool) -> String {
                 fields.join(", ")
             ),
         };
+    }
+    if plan.changes.len() > MAX_LISTED_CHANGES {
+        let _ = writeln!(
+            out,
+            "... and {} more (--format json lists every change)",
+            plan.changes.len() - MAX_LISTED_CHANGES
+        );
     }
     let summary = plan.summary();
     let _ = writeln!(

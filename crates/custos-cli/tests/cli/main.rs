@@ -455,3 +455,43 @@ fn demo_loads_the_examples_and_tours_the_marketing_chain() {
         again.stdout
     );
 }
+
+#[test]
+fn a_long_plan_is_cut_in_text_and_whole_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("many.yaml");
+    let organisations: String = (0..1_005)
+        .map(|i| format!("  - {{id: org-{i:04}, name: Organisation {i}, country: DE}}\n"))
+        .collect();
+    std::fs::write(
+        &manifest,
+        format!("version: 1\norganisations:\n{organisations}"),
+    )
+    .unwrap();
+    let url = sqlite_url(&dir);
+    let text = custos(&url, &["plan", manifest.to_str().unwrap()]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(
+        text.stdout.lines().filter(|l| l.starts_with("+ ")).count(),
+        1_000
+    );
+    assert!(
+        text.stdout
+            .contains("... and 5 more (--format json lists every change)"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .ends_with("Plan: 1005 added, 0 changed, 0 removed.\n")
+    );
+    let json = json(&custos(
+        &url,
+        &["plan", manifest.to_str().unwrap(), "--format", "json"],
+    ));
+    assert_eq!(json["changes"].as_array().unwrap().len(), 1_005);
+    assert_eq!(
+        json["changes"][0],
+        serde_json::json!({"kind": "organisation", "id": "org-0000", "action": "add"})
+    );
+}

@@ -2,7 +2,8 @@
 -- Each row keeps a UUIDv7 key beside the manifest slug, the columns that queries and
 -- constraints need, and the whole entry as JSON text in `body` (the one serde definition of
 -- custos-core), so that export gives back exactly what was applied.
--- Keys and bodies are TEXT on both backends: the queries are shared through sqlx's Any driver.
+-- Keys and bodies are TEXT, and this file runs on both SQLite and PostgreSQL: the queries are
+-- shared through sqlx's Any driver.
 
 CREATE TABLE organisations (
     key TEXT PRIMARY KEY,
