@@ -7,10 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
-
 use serde::Serialize;
 
 use crate::Date;
@@ -18,6 +14,10 @@ use crate::model::{Activity, Authorisation, Engagement, Organisation};
 use crate::refdata::ReferenceData;
 use crate::register::{EngagementIx, Facts, OrgIx, Register};
 use crate::values::{CountryCode, Slug};
+
+/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// Links in one derived chain at most; only a register built to explode (processors shared
 /// by many processors at many levels) reaches it.
@@ -160,12 +160,9 @@ impl<'r> Chain<'r> {
 
     /// Where the link's processor processes: its locations, or its own country.
     pub fn locations(&self, link: &Link) -> Vec<CountryCode> {
-        let engagement = self.engagement(link);
-        if engagement.locations.is_empty() {
-            vec![self.processor(link).country]
-        } else {
-            engagement.locations.iter().map(|l| l.country()).collect()
-        }
+        self.engagement(link)
+            .countries(self.processor(link).country)
+            .collect()
     }
 
     /// Every processor at every level, once each, with what it does and where.
@@ -354,11 +351,7 @@ impl<'r> Recipient<'r> {
     /// Where it processes, sorted.
     pub fn locations(&self) -> Vec<CountryCode> {
         let country = self.organisation.country;
-        sorted_unique(self.engagements_iter().flat_map(|e| {
-            let own = e.locations.is_empty().then_some(country);
-            own.into_iter()
-                .chain(e.locations.iter().map(|l| l.country()))
-        }))
+        sorted_unique(self.engagements_iter().flat_map(|e| e.countries(country)))
     }
 
     /// The engagements that make it a recipient, sorted.

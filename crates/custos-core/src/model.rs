@@ -426,6 +426,16 @@ impl Engagement {
     pub fn category(&self) -> &str {
         self.category.as_deref().unwrap_or(&self.service)
     }
+
+    /// Where the processing happens: the recorded locations, or else the processor's country.
+    pub fn countries(
+        &self,
+        processor_country: CountryCode,
+    ) -> impl Iterator<Item = CountryCode> + '_ {
+        let own = self.locations.is_empty().then_some(processor_country);
+        own.into_iter()
+            .chain(self.locations.iter().map(Location::country))
+    }
 }
 
 /// A place of processing: a country, with its own transfer mechanism where it differs from the
