@@ -495,3 +495,101 @@ fn a_long_plan_is_cut_in_text_and_whole_in_json() {
         serde_json::json!({"kind": "organisation", "id": "org-0000", "action": "add"})
     );
 }
+
+/// Applies a large register and kills the process with SIGKILL at growing delays: every time,
+/// the database holds either nothing or the whole register, never part of it.
+fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
+    use custos_core::synthetic::{Shape, generate};
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("large.yaml");
+    let parts = generate(Shape {
+        organisations: 3_000,
+        engagements: 30_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 5,
+    });
+    let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
+    std::fs::write(&manifest, custos_core::manifest::to_yaml(&parts)).unwrap();
+    let mut outcomes = Vec::new();
+    for (attempt, delay_ms) in [50u64, 150, 300, 600, 1_200, 2_400, 60_000]
+        .into_iter()
+        .enumerate()
+    {
+        let url = url_for(attempt);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+            .args(["apply", manifest.to_str().unwrap()])
+            .env("CUSTOS_DATABASE_URL", &url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Real time must pass for the process to get somewhere before it is killed.
+        #[allow(clippy::disallowed_methods)]
+        let finished = (0..delay_ms / 10).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            child.try_wait().unwrap().is_some()
+        });
+        if !finished {
+            child.kill().unwrap(); // SIGKILL on Unix
+        }
+        child.wait().unwrap();
+        let exported = custos(&url, &["export"]);
+        assert_eq!(exported.code, 0, "attempt {attempt}: {}", exported.stderr);
+        let rows = exported.stdout.matches("\n- id: ").count();
+        assert!(
+            rows == 0 || rows == total_rows,
+            "attempt {attempt}: {rows} of {total_rows} rows after a kill"
+        );
+        outcomes.push((finished, rows));
+        if finished {
+            break;
+        }
+    }
+    eprintln!("(finished, rows) per attempt: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|&(finished, rows)| finished && rows == total_rows),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|&(finished, _)| !finished),
+        "no apply was killed: {outcomes:?}"
+    );
+}
+
+#[test]
+fn sigkill_during_apply_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    killed_applies_leave_all_or_nothing(&|attempt| {
+        format!(
+            "sqlite://{}",
+            path.join(format!("kill-{attempt}.db")).display()
+        )
+    });
+}
+
+#[tokio::test]
+async fn sigkill_during_apply_on_postgres() {
+    let mut databases = Vec::new();
+    for _ in 0..7 {
+        match PostgresDatabase::create().await.unwrap() {
+            Some(database) => databases.push(database),
+            None => {
+                eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+                return;
+            }
+        }
+    }
+    let urls: Vec<String> = databases.iter().map(|d| d.url.clone()).collect();
+    tokio::task::spawn_blocking(move || {
+        killed_applies_leave_all_or_nothing(&|attempt| urls[attempt].clone())
+    })
+    .await
+    .unwrap();
+    for database in databases {
+        database.drop_database().await.unwrap();
+    }
+}
