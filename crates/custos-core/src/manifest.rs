@@ -95,7 +95,7 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
     let mut parts = RegisterParts::default();
     // Where each entry starts, in the order of `parts`, keyed by a hash of (kind, id): ids are
     // only looked up when there is an error to locate, so none is copied here.
-    let mut origins: Vec<(u64, EntityKind, Position)> = Vec::new();
+    let mut origins: Vec<(u64, Position)> = Vec::new();
     let mut errors = Vec::new();
     for (file, result) in parsed.into_iter().enumerate() {
         let file_index = file as u32;
@@ -128,7 +128,6 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
                 for entry in manifest.$section {
                     origins.push((
                         entry_key($kind, &entry.value.id),
-                        $kind,
                         position(&entry.referenced),
                     ));
                     parts.$section.push(entry.value);
@@ -180,19 +179,20 @@ fn entry_key(kind: EntityKind, id: &Slug) -> u64 {
 /// and names the first.
 fn locate(
     problems: Vec<crate::register::Problem>,
-    origins: &[(u64, EntityKind, Position)],
+    origins: &[(u64, Position)],
     sources: &[Source],
 ) -> Vec<ManifestError> {
+    // One pass over the entries, so that a register with many problems is located quickly.
+    let mut places_of: HashMap<u64, Vec<Position>> = HashMap::new();
+    for (key, position) in origins {
+        places_of.entry(*key).or_default().push(*position);
+    }
     let mut duplicates_seen: HashMap<u64, usize> = HashMap::new();
     problems
         .into_iter()
         .map(|problem| {
             let key = entry_key(problem.kind, &problem.id);
-            let places: Vec<Position> = origins
-                .iter()
-                .filter(|(k, kind, _)| *k == key && *kind == problem.kind)
-                .map(|(_, _, p)| *p)
-                .collect();
+            let places = places_of.get(&key).map_or(&[][..], Vec::as_slice);
             let first = places.first().map(|p| p.resolve(sources));
             let unknown = || SourceLocation {
                 file: String::new(),
