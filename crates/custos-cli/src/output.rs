@@ -91,7 +91,7 @@ pub fn chain_text(chain: &Chain<'_>) -> String {
                     Decision::Pending => "PENDING",
                 },
                 a.by,
-                a.on
+                a.date
             ),
         };
         let _ = writeln!(

@@ -63,13 +63,13 @@ impl fmt::Display for ManifestError {
 pub struct Manifest<'a> {
     /// Format version; must be 1.
     pub version: u32,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub organisations: &'a [Organisation],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub activities: &'a [Activity],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub contracts: &'a [Contract],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
     pub engagements: &'a [Engagement],
 }
 

@@ -542,7 +542,7 @@ pub struct Authorisation {
     pub by: Slug,
     pub decision: Decision,
     #[schemars(with = "IsoDate")]
-    pub on: Date,
+    pub date: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
 }

@@ -138,7 +138,7 @@ activities: [{id: x, controller: a}]
 engagements:
   - {id: l1, activity: x, engaged_by: a, processor: b, service: s, since: 2025-01-01}
   - {id: l2, activity: x, engaged_by: b, processor: c, service: s, since: 2025-01-01,
-     authorisation: {by: b, decision: approved, on: 2025-01-01}}
+     authorisation: {by: b, decision: approved, date: 2025-01-01}}
 ",
     );
     assert!(
@@ -194,6 +194,11 @@ fn every_error_of_every_file_is_reported_at_once() {
 fn json_schema_describes_the_format_strictly() {
     let schema = manifest::json_schema();
     assert_eq!(schema["title"], "Custos register manifest");
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["version"]),
+        "every section is optional"
+    );
     let defs = schema["$defs"].as_object().unwrap();
     for kind in [
         "Organisation",
