@@ -30,16 +30,6 @@ impl EntityKind {
             Self::Engagement => "engagement",
         }
     }
-
-    /// The manifest section that holds this kind.
-    pub fn section(self) -> &'static str {
-        match self {
-            Self::Organisation => "organisations",
-            Self::Activity => "activities",
-            Self::Contract => "contracts",
-            Self::Engagement => "engagements",
-        }
-    }
 }
 
 impl fmt::Display for EntityKind {

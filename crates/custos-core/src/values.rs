@@ -19,10 +19,16 @@ impl ValueError {
     }
 }
 
-/// Implements `Serialize`/`Deserialize` through `Display`/`FromStr`, so every value read from
-/// a manifest, a database row or a request goes through the one parser.
+/// Implements `Display` through `as_str`, and `Serialize`/`Deserialize` through
+/// `Display`/`FromStr`, so every value read from a manifest, a database row or a request goes
+/// through the one parser.
 macro_rules! string_value {
     ($ty:ty, $schema_description:expr) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_str(self)
@@ -82,12 +88,6 @@ impl FromStr for Slug {
     }
 }
 
-impl fmt::Display for Slug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl AsRef<str> for Slug {
     fn as_ref(&self) -> &str {
         &self.0
@@ -141,12 +141,6 @@ impl FromStr for CountryCode {
     }
 }
 
-impl fmt::Display for CountryCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 string_value!(CountryCode, "ISO 3166-1 alpha-2 country code, e.g. ES");
 
 /// An e-mail address, checked for shape only (one `@`, no spaces, a dot in the domain).
@@ -181,12 +175,6 @@ impl FromStr for Email {
             )));
         }
         Ok(Self(raw.to_owned()))
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -225,12 +213,6 @@ impl FromStr for Retention {
             )));
         }
         Ok(Self(raw.to_owned()))
-    }
-}
-
-impl fmt::Display for Retention {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
