@@ -141,16 +141,12 @@ fn involvement_names_every_controller_above() {
 
 #[test]
 fn a_processor_shared_by_two_processors_appears_on_each_path() {
-    let register = register(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01}}
-  - {{id: l2, activity: act, engaged_by: ctl, processor: p2, service: s, since: 2025-01-01}}
-  - {{id: l3, activity: act, engaged_by: p1, processor: p3, service: s, since: 2025-01-01}}
-  - {{id: l4, activity: act, engaged_by: p2, processor: p3, service: s, since: 2025-01-01}}
-"
-    ));
+    let register = register(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01"),
+        ("l2", "ctl", "p2", "since: 2025-01-01"),
+        ("l3", "p1", "p3", "since: 2025-01-01"),
+        ("l4", "p2", "p3", "since: 2025-01-01"),
+    ]));
     let chain = Chain::derive(&register, "act", None).unwrap();
     let view = chain.view();
     let p3_paths: Vec<String> = view
@@ -175,14 +171,10 @@ engagements:
 
 #[test]
 fn a_link_whose_parent_ended_is_detached_on_that_day() {
-    let register = register(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01, until: 2025-06-30}}
-  - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-01-01}}
-"
-    ));
+    let register = register(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01, until: 2025-06-30"),
+        ("l2", "p1", "p2", "since: 2025-01-01"),
+    ]));
     let chain = Chain::derive(&register, "act", Some(date("2025-07-01"))).unwrap();
     assert!(chain.links.is_empty());
     assert_eq!(
@@ -196,6 +188,18 @@ engagements:
     );
 }
 
+/// The organisations of [`ORGS`], one activity `act` controlled by `ctl`, and these links:
+/// (id, engaged_by, processor, dates). Links start on line 10.
+fn chain_manifest(links: &[(&str, &str, &str, &str)]) -> String {
+    let rows: String = links
+        .iter()
+        .map(|(id, by, processor, dates)| {
+            format!("  - {{id: {id}, activity: act, engaged_by: {by}, processor: {processor}, service: s, {dates}}}\n")
+        })
+        .collect();
+    format!("{ORGS}\nactivities: [{{id: act, controller: ctl}}]\nengagements:\n{rows}")
+}
+
 const ORGS: &str = "version: 1
 organisations:
   - {id: ctl, name: Controller, country: ES}
@@ -206,15 +210,11 @@ organisations:
 
 #[test]
 fn bad_graphs_are_errors_naming_the_links() {
-    let cycle = errors(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01}}
-  - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-01-01}}
-  - {{id: l3, activity: act, engaged_by: p2, processor: p1, service: s, since: 2025-01-01}}
-"
-    ));
+    let cycle = errors(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01"),
+        ("l2", "p1", "p2", "since: 2025-01-01"),
+        ("l3", "p2", "p1", "since: 2025-01-01"),
+    ]));
     assert_eq!(cycle.len(), 1, "{cycle:?}");
     assert!(
         cycle[0].starts_with("test.yaml:12:5: engagement l3: cycle"),
@@ -222,50 +222,32 @@ engagements:
     );
     assert!(cycle[0].contains("ctl → p1 → p2 → p1"), "{cycle:?}");
 
-    let orphan = errors(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: p2, processor: p1, service: s, since: 2025-01-01}}
-"
-    ));
+    let orphan = errors(&chain_manifest(&[("l1", "p2", "p1", "since: 2025-01-01")]));
     assert!(
         orphan[0].contains("engaged_by p2 is not in the chain of activity act"),
         "{orphan:?}"
     );
 
-    let back_to_controller = errors(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01}}
-  - {{id: l2, activity: act, engaged_by: p1, processor: ctl, service: s, since: 2025-01-01}}
-"
-    ));
+    let back_to_controller = errors(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01"),
+        ("l2", "p1", "ctl", "since: 2025-01-01"),
+    ]));
     assert!(
         back_to_controller[0].contains("engagement l2: ctl is a controller"),
         "{back_to_controller:?}"
     );
 
-    let twice = errors(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01}}
-  - {{id: l2, activity: act, engaged_by: ctl, processor: p1, service: t, since: 2025-06-01}}
-"
-    ));
+    let twice = errors(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01"),
+        ("l2", "ctl", "p1", "since: 2025-06-01"),
+    ]));
     assert!(twice[0].contains("ctl engages p1 twice"), "{twice:?}");
 
-    let disjoint_cycle = errors(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l0, activity: act, engaged_by: ctl, processor: p3, service: s, since: 2025-01-01}}
-  - {{id: l1, activity: act, engaged_by: p2, processor: p1, service: s, since: 2025-01-01}}
-  - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-01-01}}
-"
-    ));
+    let disjoint_cycle = errors(&chain_manifest(&[
+        ("l0", "ctl", "p3", "since: 2025-01-01"),
+        ("l1", "p2", "p1", "since: 2025-01-01"),
+        ("l2", "p1", "p2", "since: 2025-01-01"),
+    ]));
     assert_eq!(disjoint_cycle.len(), 2, "{disjoint_cycle:?}");
     assert!(
         disjoint_cycle
@@ -276,14 +258,10 @@ engagements:
 
 #[test]
 fn sequential_engagements_of_the_same_processor_are_fine() {
-    let register = register(&format!(
-        "{ORGS}
-activities: [{{id: act, controller: ctl}}]
-engagements:
-  - {{id: l1, activity: act, engaged_by: ctl, processor: p1, service: s, since: 2025-01-01, until: 2025-05-31}}
-  - {{id: l2, activity: act, engaged_by: ctl, processor: p1, service: t, since: 2025-06-01}}
-"
-    ));
+    let register = register(&chain_manifest(&[
+        ("l1", "ctl", "p1", "since: 2025-01-01, until: 2025-05-31"),
+        ("l2", "ctl", "p1", "since: 2025-06-01"),
+    ]));
     let chain = Chain::derive(&register, "act", Some(date("2025-06-01"))).unwrap();
     assert_eq!(chain.links.len(), 1);
     assert_eq!(chain.engagement(&chain.links[0]).id.as_str(), "l2");
