@@ -6,7 +6,7 @@ use std::fmt::Write;
 use custos_core::Date;
 use custos_core::chain::{Chain, Involvement, Recipients};
 use custos_core::model::Decision;
-use custos_core::plan::{Action, Plan};
+use custos_core::plan::Plan;
 use custos_core::refdata::ReferenceData;
 use custos_core::transfer::{Destination, Transfer};
 
@@ -297,17 +297,7 @@ pub fn plan_text(plan: &Plan, applied: bool) -> String {
     }
     let mut out = String::new();
     for change in plan.changes.iter().take(MAX_LISTED_CHANGES) {
-        let _ = match &change.action {
-            Action::Add => writeln!(out, "+ {} {}", change.kind, change.id),
-            Action::Remove => writeln!(out, "- {} {}", change.kind, change.id),
-            Action::Change { fields } => writeln!(
-                out,
-                "~ {} {} ({})",
-                change.kind,
-                change.id,
-                fields.join(", ")
-            ),
-        };
+        let _ = writeln!(out, "{change}");
     }
     if plan.changes.len() > MAX_LISTED_CHANGES {
         let _ = writeln!(

@@ -112,16 +112,23 @@ impl fmt::Display for Summary {
     }
 }
 
+/// One line: `+ organisation c`, `- engagement x`, `~ organisation a (country, name)`.
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.action {
+            Action::Add => write!(f, "+ {} {}", self.kind, self.id),
+            Action::Remove => write!(f, "- {} {}", self.kind, self.id),
+            Action::Change { fields } => {
+                write!(f, "~ {} {} ({})", self.kind, self.id, fields.join(", "))
+            }
+        }
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for change in &self.changes {
-            match &change.action {
-                Action::Add => writeln!(f, "+ {} {}", change.kind, change.id)?,
-                Action::Remove => writeln!(f, "- {} {}", change.kind, change.id)?,
-                Action::Change { fields } => {
-                    writeln!(f, "~ {} {} ({})", change.kind, change.id, fields.join(", "))?
-                }
-            }
+            writeln!(f, "{change}")?;
         }
         write!(f, "{}", self.summary())
     }
