@@ -410,6 +410,10 @@ impl Register {
                 }
             }
         }
+        // (engaged_by, processor, activity) of each engagement, resolved once here and kept
+        // for the indexes below.
+        let mut resolved: Vec<Option<(OrgIx, OrgIx, u32)>> =
+            Vec::with_capacity(parts.engagements.len());
         for link in &parts.engagements {
             let mut report = |message: String| problem(EntityKind::Engagement, &link.id, message);
             let activity = self.activity_ix.get(&link.activity);
@@ -419,14 +423,20 @@ impl Register {
                     link.activity.as_str()
                 ));
             }
-            for (field, org) in [
-                ("engaged_by", &link.engaged_by),
-                ("processor", &link.processor),
+            let by = self.organisation_ix.get(&link.engaged_by).copied();
+            let processor = self.organisation_ix.get(&link.processor).copied();
+            for (field, org, found) in [
+                ("engaged_by", &link.engaged_by, by),
+                ("processor", &link.processor, processor),
             ] {
-                if !org_exists(org) {
+                if found.is_none() {
                     report(missing_org(field, org));
                 }
             }
+            resolved.push(match (by, processor, activity) {
+                (Some(by), Some(processor), Some(&activity)) => Some((by, processor, activity)),
+                _ => None,
+            });
             if link.engaged_by == link.processor {
                 report(format!("{} cannot engage itself", link.processor));
             }
@@ -477,12 +487,8 @@ impl Register {
             }
         }
         if problems.is_empty() {
-            for (ix, link) in self.parts.engagements.iter().enumerate() {
-                let (Some(&by), Some(&processor), Some(&activity)) = (
-                    self.organisation_ix.get(&link.engaged_by),
-                    self.organisation_ix.get(&link.processor),
-                    self.activity_ix.get(&link.activity),
-                ) else {
+            for (ix, parties) in resolved.into_iter().enumerate() {
+                let Some((by, processor, activity)) = parties else {
                     continue;
                 };
                 let ix = ix as EngagementIx;
