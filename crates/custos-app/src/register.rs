@@ -2,7 +2,7 @@
 
 use custos_core::manifest::{self, Source};
 use custos_core::plan::Plan;
-use custos_core::register::Register;
+use custos_core::register::{Register, RegisterParts};
 use custos_store::Store;
 
 use crate::AppError;
@@ -14,18 +14,20 @@ pub fn parse(sources: &[Source]) -> Result<Register, AppError> {
 
 /// The stored register, validated.
 pub async fn load(store: &Store) -> Result<Register, AppError> {
-    let mut tx = store.read().await?;
-    let parts = tx.load_register().await?;
-    tx.rollback().await?;
-    Register::new(parts).map_err(AppError::StoredRegister)
+    Register::new(read_stored(store).await?).map_err(AppError::StoredRegister)
 }
 
 /// What applying `desired` would change, without changing anything.
 pub async fn plan(store: &Store, desired: &Register) -> Result<Plan, AppError> {
+    Ok(Plan::between(&read_stored(store).await?, desired.parts()))
+}
+
+/// The stored entries, as one consistent snapshot, not yet validated.
+async fn read_stored(store: &Store) -> Result<RegisterParts, AppError> {
     let mut tx = store.read().await?;
-    let current = tx.load_register().await?;
+    let parts = tx.load_register().await?;
     tx.rollback().await?;
-    Ok(Plan::between(&current, desired.parts()))
+    Ok(parts)
 }
 
 /// Makes the stored register equal to `desired`, in one transaction; returns what changed.
