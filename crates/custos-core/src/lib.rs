@@ -10,11 +10,14 @@
 //!   reverse lookup.
 //! - [`transfer`]: every cross-border transfer in a chain and whether its mechanism holds on a
 //!   date.
+//! - [`checks`]: the rules that find what breaks the law in every chain, with the articles
+//!   they rest on and what to do.
 //! - [`plan`]: the difference between two registers, by kind and id.
 //! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
 pub mod chain;
+pub mod checks;
 pub mod manifest;
 pub mod model;
 pub mod plan;

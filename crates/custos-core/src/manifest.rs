@@ -91,6 +91,44 @@ struct ManifestFile {
 /// Parses and validates a register from its files. Files are parsed in parallel; every error
 /// of every file is reported, located.
 pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
+    parse_with_origins(sources).map(|(register, _)| register)
+}
+
+/// Where each entry of a parsed register starts, to point findings at their manifest line.
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    files: Vec<String>,
+    /// The first definition of each (kind, id), keyed by [`entry_key`].
+    places: HashMap<u64, Position>,
+}
+
+impl SourceMap {
+    pub fn locate(&self, kind: EntityKind, id: &str) -> Option<SourceLocation> {
+        let place = self.places.get(&entry_key_str(kind, id))?;
+        Some(SourceLocation {
+            file: self.files.get(place.file as usize)?.clone(),
+            line: place.line,
+            column: place.column,
+        })
+    }
+}
+
+/// Like [`parse`], and also where each entry starts.
+pub fn parse_located(sources: &[Source]) -> Result<(Register, SourceMap), Vec<ManifestError>> {
+    let (register, origins) = parse_with_origins(sources)?;
+    let mut places = HashMap::with_capacity(origins.len());
+    for (key, position) in origins {
+        places.entry(key).or_insert(position);
+    }
+    let files = sources.iter().map(|s| s.name.clone()).collect();
+    Ok((register, SourceMap { files, places }))
+}
+
+/// The register and, in the order of its entries, the hash of each entry's (kind, id) with
+/// where it starts.
+fn parse_with_origins(
+    sources: &[Source],
+) -> Result<(Register, Vec<(u64, Position)>), Vec<ManifestError>> {
     let parsed = parse_files(sources);
     let mut parts = RegisterParts::default();
     // Where each entry starts, in the order of `parts`, keyed by a hash of (kind, id): ids are
@@ -142,7 +180,8 @@ pub fn parse(sources: &[Source]) -> Result<Register, Vec<ManifestError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Register::new(parts).map_err(|problems| locate(problems, &origins, sources))
+    let register = Register::new(parts).map_err(|problems| locate(problems, &origins, sources))?;
+    Ok((register, origins))
 }
 
 /// A place in a file, by index into the sources.
@@ -167,11 +206,15 @@ impl Position {
 }
 
 fn entry_key(kind: EntityKind, id: &Slug) -> u64 {
+    entry_key_str(kind, id.as_str())
+}
+
+fn entry_key_str(kind: EntityKind, id: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     // DefaultHasher::new() has fixed keys: the same (kind, id) hashes alike across calls.
     let mut hasher = std::hash::DefaultHasher::new();
     kind.hash(&mut hasher);
-    id.as_str().hash(&mut hasher);
+    id.hash(&mut hasher);
     hasher.finish()
 }
 

@@ -48,6 +48,9 @@ pub struct Organisation {
     /// Past breaches and fines, for the dossier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Incident>,
+    /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledgements: Vec<Acknowledgement>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -151,6 +154,9 @@ pub struct Activity {
     /// The DPIA (Art. 35) or prior risk analysis, when one was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_assessment: Option<RiskAssessment>,
+    /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledgements: Vec<Acknowledgement>,
 }
 
 impl Activity {
@@ -285,6 +291,9 @@ pub struct Contract {
     pub signed: Option<Date>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledgements: Vec<Acknowledgement>,
 }
 
 /// Art. 28(3)(a)–(h).
@@ -352,6 +361,11 @@ pub struct SubprocessingTerms {
     /// Sub-processors named and authorised in the contract itself.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preauthorised: Vec<Slug>,
+    /// Kinds of sub-processor the contract claims to authorise without naming them
+    /// ("courier companies"). Recorded so that the checks can say it is void: the controller
+    /// decides on named candidates only (Art. 28(2)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preauthorised_categories: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -415,6 +429,9 @@ pub struct Engagement {
     /// The decision that allowed this link, when one was needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorisation: Option<Authorisation>,
+    /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledgements: Vec<Acknowledgement>,
 }
 
 impl Engagement {
@@ -555,4 +572,29 @@ pub enum Decision {
     DeemedApproved,
     Objected,
     Pending,
+}
+
+/// A finding of the checks that the organisation has looked at and accepts for a while: the
+/// rule, why, and until when. It is part of the entry, so it shows in plans, exports and
+/// the audit trail; the finding is still reported, marked acknowledged, and counts again
+/// once the acknowledgement expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    /// The rule's id (`custos check --list-rules`).
+    pub rule: Slug,
+    /// Why the finding is accepted for now.
+    pub reason: String,
+    /// Last day the acknowledgement holds, inclusive.
+    #[schemars(with = "IsoDate")]
+    pub until: Date,
+    /// Who accepted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+impl Acknowledgement {
+    pub fn holds_on(&self, date: Date) -> bool {
+        date <= self.until
+    }
 }

@@ -349,6 +349,45 @@ impl Register {
                 message,
             });
         };
+        let entries_acknowledging = parts
+            .organisations
+            .iter()
+            .map(|o| (EntityKind::Organisation, &o.id, &o.acknowledgements))
+            .chain(
+                parts
+                    .activities
+                    .iter()
+                    .map(|a| (EntityKind::Activity, &a.id, &a.acknowledgements)),
+            )
+            .chain(
+                parts
+                    .contracts
+                    .iter()
+                    .map(|c| (EntityKind::Contract, &c.id, &c.acknowledgements)),
+            )
+            .chain(
+                parts
+                    .engagements
+                    .iter()
+                    .map(|e| (EntityKind::Engagement, &e.id, &e.acknowledgements)),
+            );
+        for (kind, id, acknowledgements) in entries_acknowledging {
+            for acknowledgement in acknowledgements {
+                if crate::checks::rules::rule(acknowledgement.rule.as_str()).is_none() {
+                    problem(
+                        kind,
+                        id,
+                        format!(
+                            "acknowledgements: {:?} is not a rule of the checks (custos check --list-rules)",
+                            acknowledgement.rule.as_str()
+                        ),
+                    );
+                }
+                if let Some(message) = text_problem("acknowledgements.reason", &acknowledgement.reason) {
+                    problem(kind, id, message);
+                }
+            }
+        }
         for org in &parts.organisations {
             for (field, text) in [("name", Some(&org.name)), ("address", org.address.as_ref())] {
                 if let Some(message) = text.and_then(|t| text_problem(field, t)) {

@@ -6,8 +6,9 @@ use std::collections::HashSet;
 
 use crate::Date;
 use crate::model::{
-    Activity, Contact, Engagement, LawfulBasis, Location, Organisation, OrganisationKind, SccTerms,
-    TransferMechanism,
+    Activity, Art28Clause, Authorisation, AuthorisationMode, Contact, Contract, Decision,
+    Engagement, LawfulBasis, Location, NoticeChannel, Organisation, OrganisationKind, SccTerms,
+    SubprocessingTerms, TransferMechanism,
 };
 use crate::register::RegisterParts;
 use crate::values::{CountryCode, Slug};
@@ -20,6 +21,10 @@ pub struct Shape {
     pub engagements_per_activity: usize,
     pub max_depth: u32,
     pub seed: u64,
+    /// Give every link a complete DPA and every sub-processor the controller's approval (but
+    /// one in a hundred, so that the checks have something to find). Without contracts, every
+    /// link is a finding.
+    pub contracts: bool,
 }
 
 impl Shape {
@@ -31,6 +36,7 @@ impl Shape {
         engagements_per_activity: 50,
         max_depth: 8,
         seed: 2026,
+        contracts: false,
     };
 
     /// A hundredth of it, for quick runs.
@@ -40,6 +46,7 @@ impl Shape {
         engagements_per_activity: 50,
         max_depth: 8,
         seed: 2026,
+        contracts: false,
     };
 }
 
@@ -111,6 +118,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 certifications: vec![],
                 codes_of_conduct: vec![],
                 history: vec![],
+                acknowledgements: vec![],
             }
         })
         .collect();
@@ -119,6 +127,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
         .div_ceil(shape.engagements_per_activity.max(1));
     let mut activities = Vec::with_capacity(activity_count);
     let mut engagements = Vec::with_capacity(shape.engagements);
+    let mut contracts = Vec::new();
     for a in 0..activity_count {
         let controller = rng.below(shape.organisations);
         activities.push(Activity {
@@ -136,6 +145,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
             measures: Default::default(),
             large_scale: false,
             risk_assessment: None,
+            acknowledgements: vec![],
         });
         // (organisation, depth) of each node of this activity's tree; organisations are
         // distinct within an activity, so no cycle can form.
@@ -177,8 +187,25 @@ pub fn generate(shape: Shape) -> RegisterParts {
                     })
                 }
             });
+            let number = engagements.len();
+            let contract = shape.contracts.then(|| {
+                contracts.push(complete_contract(
+                    slug(format!("dpa-{number}")),
+                    organisations[parent].id.clone(),
+                    organisations[processor].id.clone(),
+                ));
+                slug(format!("dpa-{number}"))
+            });
+            let authorisation = (shape.contracts && depth >= 1 && rng.below(100) != 0).then(|| {
+                Authorisation {
+                    by: organisations[controller].id.clone(),
+                    decision: Decision::Approved,
+                    date: Date::constant(2024, 12, 1),
+                    reference: None,
+                }
+            });
             engagements.push(Engagement {
-                id: slug(format!("link-{}", engagements.len())),
+                id: slug(format!("link-{number}")),
                 activity: slug(format!("activity-{a}")),
                 engaged_by: organisations[parent].id.clone(),
                 processor: organisations[processor].id.clone(),
@@ -190,18 +217,44 @@ pub fn generate(shape: Shape) -> RegisterParts {
                     vec![]
                 },
                 transfer,
-                contract: None,
+                contract,
                 since,
                 until: None,
-                authorisation: None,
+                authorisation,
+                acknowledgements: vec![],
             });
         }
     }
     RegisterParts {
         organisations,
         activities,
-        contracts: vec![],
+        contracts,
         engagements,
+    }
+}
+
+/// A DPA with every Art. 28(3) clause, concrete security and specific authorisation.
+fn complete_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
+    Contract {
+        id,
+        between: [engaging, processor],
+        identifies_controller: true,
+        clauses: Art28Clause::ALL.into_iter().collect(),
+        security: ["encryption-at-rest", "encryption-in-transit", "access-logging"]
+            .into_iter()
+            .map(|m| slug(m.to_owned()))
+            .collect(),
+        subprocessing: Some(SubprocessingTerms {
+            authorisation: AuthorisationMode::Specific,
+            decision_days: Some(14),
+            notice_channel: Some(NoticeChannel::Email),
+            selection_criteria: vec![],
+            preauthorised: vec![],
+            preauthorised_categories: vec![],
+        }),
+        signed: Some(Date::constant(2024, 12, 15)),
+        reference: None,
+        acknowledgements: vec![],
     }
 }
 
@@ -219,6 +272,7 @@ mod tests {
             engagements_per_activity: 40,
             max_depth: 8,
             seed: 7,
+            contracts: false,
         };
         let register = Register::new(generate(shape)).unwrap();
         assert_eq!(register.organisations().len(), 300);

@@ -72,78 +72,85 @@ pub struct Transfer {
 
 /// Every transfer in `chain`, judged on `on` (the chain's own date when it has one).
 pub fn transfers(chain: &Chain<'_>, on: Date) -> Vec<Transfer> {
-    let reference = ReferenceData::builtin();
-    let register = chain.register;
     let mut found = Vec::new();
-    let facts = register.facts();
-    for (index, link) in chain.links.iter().enumerate() {
-        // Most links stay inside the EEA: decide that from the compact facts alone.
-        let processor_ix = register.link_parties(link.engagement).1 as usize;
-        let plainly_inside = !facts.links[link.engagement as usize].has_locations
-            && !facts.org_is_international[processor_ix]
-            && reference.in_eea(facts.org_country[processor_ix], Some(on));
-        if plainly_inside {
-            continue;
-        }
-        let engagement = chain.engagement(link);
-        let importer = chain.processor(link);
-        let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
-        if importer.kind == OrganisationKind::InternationalOrganisation {
-            let key = importer
-                .international_organisation
-                .clone()
-                .unwrap_or_else(|| importer.id.clone());
-            destinations.push((
-                Destination::InternationalOrganisation(key),
-                engagement.transfer.as_ref(),
-            ));
-        } else if engagement.locations.is_empty() {
-            if !reference.in_eea(importer.country, Some(on)) {
-                destinations.push((
-                    Destination::Country(importer.country),
-                    engagement.transfer.as_ref(),
-                ));
-            }
-        } else {
-            for location in &engagement.locations {
-                if !reference.in_eea(location.country(), Some(on)) {
-                    let mechanism = location.transfer().or(engagement.transfer.as_ref());
-                    destinations.push((Destination::Country(location.country()), mechanism));
-                }
-            }
-        }
-        if destinations.is_empty() {
-            continue;
-        }
-        let exporter = register.organisation_at(register.link_parties(link.engagement).0);
-        let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
-        let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
-        for (destination, mechanism) in destinations {
-            let assessment = assess(
-                reference,
-                &destination,
-                mechanism,
-                importer,
-                exporter_is_controller,
-                on,
-            );
-            found.push(Transfer {
-                link: index,
-                engagement: engagement.id.clone(),
-                depth: link.depth,
-                path: path.clone(),
-                exporter: exporter.id.clone(),
-                exporter_country: exporter.country,
-                importer: importer.id.clone(),
-                importer_name: importer.name.clone(),
-                destination,
-                mechanism: mechanism.cloned(),
-                assessed_on: on,
-                assessment,
-            });
-        }
+    for index in 0..chain.links.len() {
+        transfers_of_link(chain, index, on, &mut found);
     }
     found
+}
+
+/// The transfers made by one link of `chain` (its index in [`Chain::links`]), judged on `on`,
+/// appended to `found`.
+pub fn transfers_of_link(chain: &Chain<'_>, index: usize, on: Date, found: &mut Vec<Transfer>) {
+    let reference = ReferenceData::builtin();
+    let register = chain.register;
+    let facts = register.facts();
+    let link = &chain.links[index];
+    // Most links stay inside the EEA: decide that from the compact facts alone.
+    let processor_ix = register.link_parties(link.engagement).1 as usize;
+    let plainly_inside = !facts.links[link.engagement as usize].has_locations
+        && !facts.org_is_international[processor_ix]
+        && reference.in_eea(facts.org_country[processor_ix], Some(on));
+    if plainly_inside {
+        return;
+    }
+    let engagement = chain.engagement(link);
+    let importer = chain.processor(link);
+    let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
+    if importer.kind == OrganisationKind::InternationalOrganisation {
+        let key = importer
+            .international_organisation
+            .clone()
+            .unwrap_or_else(|| importer.id.clone());
+        destinations.push((
+            Destination::InternationalOrganisation(key),
+            engagement.transfer.as_ref(),
+        ));
+    } else if engagement.locations.is_empty() {
+        if !reference.in_eea(importer.country, Some(on)) {
+            destinations.push((
+                Destination::Country(importer.country),
+                engagement.transfer.as_ref(),
+            ));
+        }
+    } else {
+        for location in &engagement.locations {
+            if !reference.in_eea(location.country(), Some(on)) {
+                let mechanism = location.transfer().or(engagement.transfer.as_ref());
+                destinations.push((Destination::Country(location.country()), mechanism));
+            }
+        }
+    }
+    if destinations.is_empty() {
+        return;
+    }
+    let exporter = register.organisation_at(register.link_parties(link.engagement).0);
+    let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
+    let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
+    for (destination, mechanism) in destinations {
+        let assessment = assess(
+            reference,
+            &destination,
+            mechanism,
+            importer,
+            exporter_is_controller,
+            on,
+        );
+        found.push(Transfer {
+            link: index,
+            engagement: engagement.id.clone(),
+            depth: link.depth,
+            path: path.clone(),
+            exporter: exporter.id.clone(),
+            exporter_country: exporter.country,
+            importer: importer.id.clone(),
+            importer_name: importer.name.clone(),
+            destination,
+            mechanism: mechanism.cloned(),
+            assessed_on: on,
+            assessment,
+        });
+    }
 }
 
 /// Judges one transfer on one day.

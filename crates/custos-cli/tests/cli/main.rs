@@ -508,6 +508,7 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
         engagements_per_activity: 50,
         max_depth: 8,
         seed: 5,
+        contracts: false,
     });
     let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
     std::fs::write(&manifest, custos_core::manifest::to_yaml(&parts)).unwrap();

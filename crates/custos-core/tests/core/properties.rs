@@ -37,6 +37,7 @@ fn organisation(i: usize) -> Organisation {
         certifications: vec![],
         codes_of_conduct: vec![],
         history: vec![],
+        acknowledgements: vec![],
     }
 }
 
@@ -66,6 +67,7 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             measures: Default::default(),
             large_scale: false,
             risk_assessment: None,
+            acknowledgements: vec![],
         });
         nodes.push(vec![(a, 0)]);
         edges.push(HashMap::new());
@@ -124,6 +126,7 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             since: date("2025-01-01"),
             until: None,
             authorisation: None,
+            acknowledgements: vec![],
         });
     }
     match Register::new(parts) {

@@ -274,6 +274,7 @@ mod round_trip {
             engagements_per_activity: 12,
             max_depth: 6,
             seed,
+            contracts: false,
         }))
         .unwrap()
     }
@@ -328,6 +329,7 @@ async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
         engagements_per_activity: 50,
         max_depth: 8,
         seed: 11,
+        contracts: false,
     }))
     .unwrap();
     on_every_backend(|store, url| {

@@ -1,0 +1,1004 @@
+//! The checks: rules that find, in a register, every link of every chain that breaks the law,
+//! before a regulator does. Each finding names its rule, the objects involved (the link, its
+//! depth and its path from the controller) and the entry to fix.
+//!
+//! Every engagement ever recorded is checked, each judged on one day: `on` (today, normally)
+//! when it is in force then, its last day when it has ended, its first day when it has not
+//! started yet — so a planned link is checked before it starts, and a past one stays on
+//! record as it was.
+//!
+//! A processor that sits under several processors of one activity is reached by several
+//! paths; its link is checked once, on the first path in chain order.
+
+pub mod rules;
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::Date;
+use crate::chain::{Chain, ChainError, Link};
+use crate::model::{
+    Acknowledgement, Activity, Art28Clause, AuthorisationMode, Contract, Decision, Engagement,
+    Organisation, RiskAssessmentKind, SelectionCriterion, SpecialData, SubprocessingTerms,
+    TransferMechanism,
+};
+use crate::refdata::ReferenceData;
+use crate::register::{EngagementIx, EntityKind, OrgIx, Register};
+use crate::transfer::{self, Destination, Transfer};
+use crate::values::Slug;
+
+pub use rules::{Rule, Severity};
+
+/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// The register entry a finding is about: where it is fixed, located and acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ObjectRef {
+    pub kind: EntityKind,
+    pub id: Slug,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    /// The entry to fix.
+    pub object: ObjectRef,
+    /// The processing activity whose chain shows the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Slug>,
+    /// The link of the chain, when the finding is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engagement: Option<Slug>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// Organisations from the controller down to the link's processor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<Slug>,
+    /// What is wrong, naming the objects involved.
+    pub message: String,
+    /// The acknowledgement in force that covers this finding: reported, but not counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+    /// The last day of an acknowledgement of this finding that has run out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledgement_expired: Option<Date>,
+}
+
+impl Finding {
+    fn new(rule: &'static Rule, object: ObjectRef, message: String) -> Self {
+        Self {
+            rule: rule.id,
+            severity: rule.severity,
+            title: rule.title,
+            object,
+            activity: None,
+            engagement: None,
+            depth: None,
+            path: Vec::new(),
+            message,
+            acknowledged: None,
+            acknowledgement_expired: None,
+        }
+    }
+
+    /// Whether the finding counts (towards `--fail-on`): it is not acknowledged.
+    pub fn counts(&self) -> bool {
+        self.acknowledged.is_none()
+    }
+
+    pub fn rule(&self) -> Option<&'static Rule> {
+        rules::rule(self.rule)
+    }
+}
+
+/// Which findings to keep (the API's query, the CLI's options).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub activity: Option<String>,
+    /// Findings about the organisation, on a path through it, or in an activity it controls.
+    pub organisation: Option<String>,
+    /// At this severity or above.
+    pub severity: Option<Severity>,
+    pub rule: Option<String>,
+}
+
+impl Filter {
+    pub fn matches(&self, finding: &Finding, register: &Register) -> bool {
+        let activity_ok = self
+            .activity
+            .as_deref()
+            .is_none_or(|id| finding.activity.as_ref().is_some_and(|a| a.as_str() == id));
+        let organisation_ok = self.organisation.as_deref().is_none_or(|org| {
+            (finding.object.kind == EntityKind::Organisation && finding.object.id.as_str() == org)
+                || finding.path.iter().any(|p| p.as_str() == org)
+                || finding
+                    .activity
+                    .as_ref()
+                    .and_then(|a| register.activity(a.as_str()))
+                    .is_some_and(|a| a.controllers().any(|c| c.as_str() == org))
+        });
+        let severity_ok = self.severity.is_none_or(|s| finding.severity >= s);
+        let rule_ok = self.rule.as_deref().is_none_or(|r| finding.rule == r);
+        activity_ok && organisation_ok && severity_ok && rule_ok
+    }
+}
+
+/// Counts of the findings that count, by severity, and of the acknowledged ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    pub acknowledged: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The day the register was judged on.
+    pub on: Date,
+    pub summary: Summary,
+    /// By activity (register-wide findings last), then severity (errors first), then depth.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Whether any finding that counts is at `threshold` or above.
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.counts() && f.severity >= threshold)
+    }
+
+    /// Keeps only the findings `filter` matches, and counts again.
+    pub fn retain(&mut self, filter: &Filter, register: &Register) {
+        self.findings.retain(|f| filter.matches(f, register));
+        self.summary = summarise(&self.findings);
+    }
+}
+
+/// Runs every rule over `register`, judged on `on`.
+pub fn check(register: &Register, on: Date) -> Result<Report, ChainError> {
+    let activities = register.activities();
+    // Activities are independent: split them over the cores.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(activities.len().div_ceil(64))
+        .max(1);
+    let chunk = activities.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Finding>, ChainError>> = if threads == 1 {
+        vec![check_activities(register, activities, on)]
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = activities
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || check_activities(register, part, on)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Ok(Vec::new())))
+                .collect()
+        })
+    };
+    let mut findings = Vec::new();
+    for result in results {
+        findings.extend(result?);
+    }
+    apply_acknowledgements(register, on, &mut findings);
+    sort(&mut findings);
+    Ok(Report {
+        on,
+        summary: summarise(&findings),
+        findings,
+    })
+}
+
+fn check_activities(
+    register: &Register,
+    activities: &[Activity],
+    on: Date,
+) -> Result<Vec<Finding>, ChainError> {
+    let mut findings = Vec::new();
+    for activity in activities {
+        ActivityCheck::run(register, activity, on, &mut findings)?;
+    }
+    Ok(findings)
+}
+
+fn summarise(findings: &[Finding]) -> Summary {
+    let mut summary = Summary::default();
+    for finding in findings {
+        if !finding.counts() {
+            summary.acknowledged += 1;
+            continue;
+        }
+        match finding.severity {
+            Severity::Error => summary.errors += 1,
+            Severity::Warning => summary.warnings += 1,
+            Severity::Info => summary.infos += 1,
+        }
+    }
+    summary
+}
+
+fn sort(findings: &mut [Finding]) {
+    let rule_order = |id: &str| rules::ALL.iter().position(|r| r.id == id);
+    findings.sort_by_cached_key(|f| {
+        (
+            // Register-wide findings after every activity's.
+            f.activity
+                .as_ref()
+                .map_or((1, String::new()), |a| (0, a.to_string())),
+            std::cmp::Reverse(f.severity),
+            f.depth.unwrap_or(0),
+            f.engagement.clone(),
+            rule_order(f.rule),
+            f.object.id.clone(),
+        )
+    });
+}
+
+/// The day a link is judged on: `on` while it is in force, else the nearest day it was.
+fn judged_on(engagement: &Engagement, on: Date) -> Date {
+    if on < engagement.since {
+        engagement.since
+    } else {
+        match engagement.until {
+            Some(until) if until < on => until,
+            _ => on,
+        }
+    }
+}
+
+/// The rules over one activity and its chain.
+struct ActivityCheck<'r, 'o> {
+    register: &'r Register,
+    activity: &'r Activity,
+    chain: Chain<'r>,
+    on: Date,
+    out: &'o mut Vec<Finding>,
+    /// (rule, object) already reported in this activity: one finding each, on the first link.
+    reported: HashSet<(&'static str, EntityKind, &'r Slug)>,
+    controllers: String,
+}
+
+impl<'r, 'o> ActivityCheck<'r, 'o> {
+    fn run(
+        register: &'r Register,
+        activity: &'r Activity,
+        on: Date,
+        out: &'o mut Vec<Finding>,
+    ) -> Result<(), ChainError> {
+        let chain = Chain::derive(register, activity.id.as_str(), None)?;
+        let mut check = ActivityCheck {
+            register,
+            activity,
+            chain,
+            on,
+            out,
+            reported: HashSet::new(),
+            controllers: activity
+                .controllers()
+                .map(Slug::as_str)
+                .collect::<Vec<_>>()
+                .join(" and "),
+        };
+        let mut seen_links: FastSet<EngagementIx> = FastSet::default();
+        let mut seen_processors: FastSet<OrgIx> = FastSet::default();
+        let mut first_link: Option<&'r Engagement> = None;
+        let mut transfers = Vec::new();
+        for index in 0..check.chain.links.len() {
+            let link = check.chain.links[index];
+            if !seen_links.insert(link.engagement) {
+                continue;
+            }
+            let engagement = check.chain.engagement(&link);
+            if first_link.is_none_or(|first| engagement.since < first.since) {
+                first_link = Some(engagement);
+            }
+            let at = LinkAt {
+                index,
+                link,
+                engagement,
+                processor: check.chain.processor(&link),
+                date: judged_on(engagement, on),
+            };
+            check.contract_rules(&at);
+            if link.depth >= 2 {
+                check.authorisation_rule(&at);
+                check.selection_criteria_rule(&at);
+            }
+            check.transfer_rules(&at, &mut transfers);
+            if seen_processors.insert(register.link_parties(link.engagement).1) {
+                check.processor_rules(&at);
+            }
+        }
+        check.activity_rules(first_link);
+        Ok(())
+    }
+
+    fn contract_of(&self, engagement: &Engagement) -> Option<&'r Contract> {
+        engagement
+            .contract
+            .as_ref()
+            .and_then(|id| self.register.contract(id.as_str()))
+    }
+
+    fn parent(&self, link: &Link) -> Option<(usize, Link)> {
+        link.parent
+            .map(|p| (p as usize, self.chain.links[p as usize]))
+    }
+
+    /// Reports a finding at a link, once per (rule, object) in this activity.
+    fn at_link(&mut self, rule: &'static Rule, at: &LinkAt<'r>, object: Object<'r>, message: String) {
+        let (kind, id) = object.key();
+        if !self.reported.insert((rule.id, kind, id)) {
+            return;
+        }
+        let mut finding = Finding::new(
+            rule,
+            ObjectRef {
+                kind,
+                id: id.clone(),
+            },
+            message,
+        );
+        finding.activity = Some(self.activity.id.clone());
+        finding.engagement = Some(at.engagement.id.clone());
+        finding.depth = Some(at.link.depth);
+        finding.path = self.chain.path(at.index).into_iter().cloned().collect();
+        self.out.push(finding);
+    }
+
+    fn about_activity(&mut self, rule: &'static Rule, message: String) {
+        let mut finding = Finding::new(
+            rule,
+            ObjectRef {
+                kind: EntityKind::Activity,
+                id: self.activity.id.clone(),
+            },
+            message,
+        );
+        finding.activity = Some(self.activity.id.clone());
+        self.out.push(finding);
+    }
+
+    fn contract_rules(&mut self, at: &LinkAt<'r>) {
+        let engagement = at.engagement;
+        let Some(contract) = self.contract_of(engagement) else {
+            self.at_link(
+                &rules::NO_CONTRACT,
+                at,
+                Object::Engagement(engagement),
+                format!(
+                    "{} processes for {} on behalf of {} with no contract recorded",
+                    engagement.processor, engagement.engaged_by, self.controllers
+                ),
+            );
+            return;
+        };
+        if at.link.depth >= 2 && !contract.identifies_controller {
+            self.at_link(
+                &rules::CONTROLLER_NOT_IDENTIFIED,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} between {} and {} does not identify {} as the controller on whose behalf {} processes",
+                    contract.id,
+                    contract.between[0],
+                    contract.between[1],
+                    self.controllers,
+                    engagement.processor
+                ),
+            );
+        }
+        let upstream = self
+            .parent(&at.link)
+            .and_then(|(_, parent)| self.contract_of(self.chain.engagement(&parent)));
+        // Clauses missing here that the contract above has are one defect (Art. 28(4)), reported
+        // once as weaker-than-upstream, not again as dpa-incomplete.
+        let mut explained: Vec<Art28Clause> = Vec::new();
+        let mut security_explained = false;
+        if let Some(upstream) = upstream {
+            let missing_clauses: Vec<Art28Clause> =
+                upstream.clauses.difference(&contract.clauses).copied().collect();
+            let missing_security: Vec<&Slug> =
+                upstream.security.difference(&contract.security).collect();
+            if !missing_clauses.is_empty() || !missing_security.is_empty() {
+                let mut lacks = Vec::new();
+                if !missing_clauses.is_empty() {
+                    lacks.push(format!("the clauses {}", clause_list(&missing_clauses)));
+                }
+                if !missing_security.is_empty() {
+                    lacks.push(format!(
+                        "the security measures {}",
+                        missing_security
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                self.at_link(
+                    &rules::WEAKER_THAN_UPSTREAM,
+                    at,
+                    Object::Contract(contract),
+                    format!(
+                        "contract {} ({} → {}) lacks {} that contract {} above it ({} → {}) imposes",
+                        contract.id,
+                        contract.between[0],
+                        contract.between[1],
+                        lacks.join(" and "),
+                        upstream.id,
+                        upstream.between[0],
+                        upstream.between[1]
+                    ),
+                );
+                explained = missing_clauses;
+                security_explained = contract.security.is_empty();
+            }
+        }
+        let missing: Vec<Art28Clause> = Art28Clause::ALL
+            .into_iter()
+            .filter(|c| !contract.clauses.contains(c) && !explained.contains(c))
+            .collect();
+        let no_security = contract.security.is_empty() && !security_explained;
+        if !missing.is_empty() || no_security {
+            let mut lacks = Vec::new();
+            if !missing.is_empty() {
+                lacks.push(format!("lacks {}", clause_list(&missing)));
+            }
+            if no_security {
+                lacks.push("names no concrete security measure".to_owned());
+            }
+            self.at_link(
+                &rules::DPA_INCOMPLETE,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} between {} and {} {}",
+                    contract.id,
+                    contract.between[0],
+                    contract.between[1],
+                    lacks.join(" and ")
+                ),
+            );
+        }
+        if let Some(terms) = &contract.subprocessing {
+            if let Some(gap) = blanket_gap(terms) {
+                self.at_link(
+                    &rules::BLANKET_GENERAL_AUTHORISATION,
+                    at,
+                    Object::Contract(contract),
+                    format!(
+                        "contract {} gives {} a general authorisation to engage sub-processors with {gap}: a consent to any sub-processor, void",
+                        contract.id, contract.between[1]
+                    ),
+                );
+            }
+            if !terms.preauthorised_categories.is_empty() {
+                self.at_link(
+                    &rules::CATEGORY_AUTHORISATION,
+                    at,
+                    Object::Contract(contract),
+                    format!(
+                        "contract {} pre-authorises {} as categories ({}): only named organisations can be authorised",
+                        contract.id,
+                        contract.between[1],
+                        terms
+                            .preauthorised_categories
+                            .iter()
+                            .map(|c| format!("{c:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Art. 28(2): was the controller's prior authorisation obtained, in the mode the
+    /// controller's own contract (the one at depth 1 of this path) sets?
+    fn authorisation_rule(&mut self, at: &LinkAt<'r>) {
+        let mut root = at.link;
+        while let Some((_, parent)) = self.parent(&root) {
+            root = parent;
+        }
+        let root_contract = self.contract_of(self.chain.engagement(&root));
+        let terms = root_contract.and_then(|c| c.subprocessing.as_ref());
+        let engagement = at.engagement;
+        if terms.is_some_and(|t| t.preauthorised.contains(&engagement.processor)) {
+            return;
+        }
+        // Without terms, or with a void general clause, only a specific approval allows it.
+        let mode = match terms {
+            Some(t) if t.authorisation == AuthorisationMode::General && blanket_gap(t).is_none() => {
+                AuthorisationMode::General
+            }
+            _ => AuthorisationMode::Specific,
+        };
+        let who = &self.controllers;
+        let since = engagement.since;
+        let problem = match (&engagement.authorisation, mode) {
+            (None, AuthorisationMode::Specific) => Some(format!(
+                "no prior specific authorisation by {who} is recorded"
+            )),
+            (None, AuthorisationMode::General) => Some(format!(
+                "{who} was not informed in advance (no notice recorded) as the general authorisation requires"
+            )),
+            (Some(a), mode) => match a.decision {
+                Decision::Approved if a.date > since => Some(format!(
+                    "{} approved it on {}, after the link started on {since}: the authorisation must be prior",
+                    a.by, a.date
+                )),
+                Decision::Approved => None,
+                Decision::DeemedApproved if mode == AuthorisationMode::Specific => Some(format!(
+                    "the controller's contract requires a specific authorisation, and only a deemed approval (silence) of {} is recorded",
+                    a.by
+                )),
+                Decision::DeemedApproved if a.date > since => Some(format!(
+                    "the objection period ended on {}, after the link started on {since}",
+                    a.date
+                )),
+                Decision::DeemedApproved => None,
+                Decision::Objected => Some(format!(
+                    "{} objected on {}: the objection binds the processor",
+                    a.by, a.date
+                )),
+                Decision::Pending => match mode {
+                    AuthorisationMode::Specific => Some(format!(
+                        "the request of {} to {} is still pending",
+                        a.date, a.by
+                    )),
+                    AuthorisationMode::General => {
+                        let days = terms.and_then(|t| t.decision_days).unwrap_or(0);
+                        let deadline = a
+                            .date
+                            .checked_add(jiff::Span::new().days(i64::from(days)))
+                            .unwrap_or(Date::MAX);
+                        (since < deadline).then(|| {
+                            format!(
+                                "{} was informed on {}, and the link started on {since}, inside the objection period that ends on {deadline}",
+                                a.by, a.date
+                            )
+                        })
+                    }
+                },
+            },
+        };
+        if let Some(problem) = problem {
+            let message = format!(
+                "{} engaged {} at depth {} on {since}: {problem}",
+                engagement.engaged_by, engagement.processor, at.link.depth
+            );
+            self.at_link(
+                &rules::UNAUTHORISED_SUBPROCESSOR,
+                at,
+                Object::Engagement(engagement),
+                message,
+            );
+        }
+    }
+
+    /// Criteria of every contract above the link bind its processor (Art. 28(4) flows them down).
+    fn selection_criteria_rule(&mut self, at: &LinkAt<'r>) {
+        let mut above = self.parent(&at.link);
+        while let Some((_, ancestor)) = above {
+            above = self.parent(&ancestor);
+            let Some(contract) = self.contract_of(self.chain.engagement(&ancestor)) else {
+                continue;
+            };
+            let Some(terms) = &contract.subprocessing else {
+                continue;
+            };
+            for criterion in &terms.selection_criteria {
+                if let Some(problem) = self.violation(criterion, at) {
+                    let message = format!(
+                        "contract {} ({} → {}) admits only sub-processors {}; {problem}",
+                        contract.id,
+                        contract.between[0],
+                        contract.between[1],
+                        criterion_text(criterion)
+                    );
+                    self.at_link(
+                        &rules::SELECTION_CRITERIA_VIOLATED,
+                        at,
+                        Object::Engagement(at.engagement),
+                        message,
+                    );
+                }
+            }
+        }
+    }
+
+    fn violation(&self, criterion: &SelectionCriterion, at: &LinkAt<'r>) -> Option<String> {
+        let reference = ReferenceData::builtin();
+        let date = at.date;
+        let countries: Vec<_> = at.engagement.countries(at.processor.country).collect();
+        let name = &at.processor.id;
+        match criterion {
+            SelectionCriterion::EeaOnly => {
+                let outside: Vec<String> = countries
+                    .iter()
+                    .filter(|&&c| !reference.in_eea(c, Some(date)))
+                    .map(|c| c.to_string())
+                    .collect();
+                (!outside.is_empty()).then(|| {
+                    format!("{name} processes outside the EEA ({}) on {date}", outside.join(", "))
+                })
+            }
+            SelectionCriterion::EeaOrAdequate => {
+                let lacking: Vec<String> = countries
+                    .iter()
+                    .filter(|&&c| {
+                        !reference.in_eea(c, Some(date))
+                            && !transfer::assess(
+                                reference,
+                                &Destination::Country(c),
+                                Some(&TransferMechanism::Adequacy),
+                                at.processor,
+                                false,
+                                date,
+                            )
+                            .valid
+                    })
+                    .map(|c| c.to_string())
+                    .collect();
+                (!lacking.is_empty()).then(|| {
+                    format!(
+                        "{name} processes in {} on {date}, outside the EEA and without an adequacy decision covering it",
+                        lacking.join(", ")
+                    )
+                })
+            }
+            SelectionCriterion::Certification(scheme) => {
+                let held = at
+                    .processor
+                    .certifications
+                    .iter()
+                    .any(|c| &c.scheme == scheme && c.held_on(date));
+                (!held).then(|| format!("{name} does not hold {scheme} on {date}"))
+            }
+        }
+    }
+
+    fn transfer_rules(&mut self, at: &LinkAt<'r>, found: &mut Vec<Transfer>) {
+        found.clear();
+        transfer::transfers_of_link(&self.chain, at.index, at.date, found);
+        for transfer in found.iter() {
+            let destination = match &transfer.destination {
+                Destination::Country(code) => {
+                    ReferenceData::builtin().country_name(*code).to_string()
+                }
+                Destination::InternationalOrganisation(key) => {
+                    format!("the international organisation {key}")
+                }
+            };
+            let prefix = format!(
+                "{} → {} ({destination}) on {}",
+                transfer.exporter, transfer.importer, transfer.assessed_on
+            );
+            let (rule, message) = if transfer.mechanism.is_none() {
+                (&rules::TRANSFER_NO_MECHANISM, format!("{prefix}: no transfer mechanism is recorded"))
+            } else if !transfer.assessment.valid {
+                (
+                    &rules::TRANSFER_MECHANISM_INVALID,
+                    format!("{prefix}: {}", transfer.assessment.reason),
+                )
+            } else if transfer.assessment.exceptional {
+                (
+                    &rules::TRANSFER_DEROGATION_SYSTEMATIC,
+                    format!(
+                        "{prefix}: relies on an Art. 49 derogation, but the engagement transfers systematically from {} on",
+                        at.engagement.since
+                    ),
+                )
+            } else {
+                continue;
+            };
+            self.at_link(rule, at, Object::Engagement(at.engagement), message);
+        }
+    }
+
+    /// Rules about the processor itself, once per activity, at its first link.
+    fn processor_rules(&mut self, at: &LinkAt<'r>) {
+        let processor = at.processor;
+        let mut gaps = Vec::new();
+        if processor.address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+            gaps.push("no address");
+        }
+        let reachable = processor.contact.as_ref().is_some_and(|c| {
+            c.name.as_deref().is_some_and(|n| !n.trim().is_empty())
+                || c.email.is_some()
+                || c.phone.as_deref().is_some_and(|p| !p.trim().is_empty())
+        });
+        if !reachable {
+            gaps.push("no contact person");
+        }
+        if !gaps.is_empty() {
+            self.at_link(
+                &rules::PROCESSOR_IDENTITY_INCOMPLETE,
+                at,
+                Object::Organisation(processor),
+                format!(
+                    "{} ({}) has {} on record",
+                    processor.id,
+                    processor.name,
+                    gaps.join(" and ")
+                ),
+            );
+        }
+        // Only links still in force (or to come) rely on the processor's guarantees now.
+        let current = at.engagement.until.is_none_or(|until| until >= self.on);
+        if current {
+            let expired: Vec<String> = processor
+                .certifications
+                .iter()
+                .filter(|c| c.until.is_some_and(|until| until < self.on))
+                .filter(|c| {
+                    !processor
+                        .certifications
+                        .iter()
+                        .any(|other| other.scheme == c.scheme && other.held_on(self.on))
+                })
+                .map(|c| {
+                    format!(
+                        "{} (expired {})",
+                        c.scheme,
+                        c.until.map(|u| u.to_string()).unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !expired.is_empty() {
+                self.at_link(
+                    &rules::CERTIFICATION_EXPIRED,
+                    at,
+                    Object::Organisation(processor),
+                    format!(
+                        "{} holds no current {} on {}",
+                        processor.id,
+                        expired.join(", "),
+                        self.on
+                    ),
+                );
+            }
+        }
+    }
+
+    fn activity_rules(&mut self, first_link: Option<&'r Engagement>) {
+        let activity = self.activity;
+        if activity.lawful_basis.is_none() {
+            self.about_activity(
+                &rules::LAWFUL_BASIS_MISSING,
+                format!("activity {} records no lawful basis (Art. 6(1)(a)-(f))", activity.id),
+            );
+        }
+        if activity.retention.is_none() {
+            self.about_activity(
+                &rules::RETENTION_MISSING,
+                format!("activity {} records no retention period", activity.id),
+            );
+        }
+        let special: Vec<&Slug> = activity
+            .special_data()
+            .filter(|(_, kind)| *kind == SpecialData::SpecialCategory)
+            .map(|(category, _)| category)
+            .collect();
+        if !special.is_empty() && activity.special_category_condition.is_none() {
+            self.about_activity(
+                &rules::SPECIAL_CATEGORY_WITHOUT_CONDITION,
+                format!(
+                    "activity {} processes special categories ({}) with no Art. 9(2) condition recorded",
+                    activity.id,
+                    special.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        self.dpia_rule(first_link);
+    }
+
+    fn dpia_rule(&mut self, first_link: Option<&'r Engagement>) {
+        let activity = self.activity;
+        let mut triggers: Vec<String> = activity
+            .special_data()
+            .map(|(category, kind)| format!("{category} ({})", kind.article()))
+            .collect();
+        let sensitive = activity
+            .special_data()
+            .any(|(_, kind)| kind != SpecialData::NationalIdentifier);
+        if activity.large_scale {
+            triggers.push("large scale".to_owned());
+        }
+        if triggers.is_empty() {
+            return;
+        }
+        let triggers = triggers.join(", ");
+        let start = first_link.map(|e| {
+            format!(
+                " before the first processor was engaged ({} → {}, engagement {}, since {})",
+                e.engaged_by, e.processor, e.id, e.since
+            )
+        });
+        let problem = match &activity.risk_assessment {
+            None => Some(format!(
+                "no DPIA or risk analysis is recorded{}",
+                start.unwrap_or_default()
+            )),
+            Some(assessment) => match first_link {
+                Some(first) if assessment.date > first.since => Some(format!(
+                    "the assessment of {} came after the first processor was engaged ({} → {}, engagement {}, since {})",
+                    assessment.date, first.engaged_by, first.processor, first.id, first.since
+                )),
+                _ if sensitive
+                    && activity.large_scale
+                    && assessment.kind == RiskAssessmentKind::RiskAnalysis =>
+                {
+                    Some(
+                        "only a risk analysis is recorded, and special or criminal data on a large scale requires a DPIA (Art. 35(3)(b))"
+                            .to_owned(),
+                    )
+                }
+                _ => None,
+            },
+        };
+        if let Some(problem) = problem {
+            self.about_activity(
+                &rules::DPIA_MISSING,
+                format!("activity {} processes {triggers}: {problem}", activity.id),
+            );
+        }
+    }
+}
+
+/// One link as the rules see it.
+struct LinkAt<'r> {
+    index: usize,
+    link: Link,
+    engagement: &'r Engagement,
+    processor: &'r Organisation,
+    /// The day the link is judged on.
+    date: Date,
+}
+
+/// The entry a finding points at.
+enum Object<'r> {
+    Organisation(&'r Organisation),
+    Contract(&'r Contract),
+    Engagement(&'r Engagement),
+}
+
+impl<'r> Object<'r> {
+    fn key(&self) -> (EntityKind, &'r Slug) {
+        match self {
+            Self::Organisation(o) => (EntityKind::Organisation, &o.id),
+            Self::Contract(c) => (EntityKind::Contract, &c.id),
+            Self::Engagement(e) => (EntityKind::Engagement, &e.id),
+        }
+    }
+}
+
+/// What a general authorisation lacks to be more than a blanket consent, if anything.
+fn blanket_gap(terms: &SubprocessingTerms) -> Option<&'static str> {
+    if terms.authorisation != AuthorisationMode::General {
+        return None;
+    }
+    match (terms.notice_channel.is_some(), terms.decision_days.is_some_and(|d| d > 0)) {
+        (true, true) => None,
+        (false, true) => Some("no channel to inform the controller of each candidate"),
+        (true, false) => Some("no period for the controller to object"),
+        (false, false) => {
+            Some("no channel to inform the controller of each candidate and no period to object")
+        }
+    }
+}
+
+fn clause_list(clauses: &[Art28Clause]) -> String {
+    clauses
+        .iter()
+        .map(|c| {
+            format!(
+                "{} ({})",
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                c.point()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn criterion_text(criterion: &SelectionCriterion) -> String {
+    match criterion {
+        SelectionCriterion::EeaOnly => "processing inside the EEA".to_owned(),
+        SelectionCriterion::EeaOrAdequate => {
+            "processing inside the EEA or in countries with an adequacy decision".to_owned()
+        }
+        SelectionCriterion::Certification(scheme) => format!("certified {scheme}"),
+    }
+}
+
+/// The acknowledgements recorded on an entry.
+fn acknowledgements_of<'r>(register: &'r Register, object: &ObjectRef) -> &'r [Acknowledgement] {
+    let id = object.id.as_str();
+    match object.kind {
+        EntityKind::Organisation => register.organisation(id).map(|o| &o.acknowledgements[..]),
+        EntityKind::Activity => register.activity(id).map(|a| &a.acknowledgements[..]),
+        EntityKind::Contract => register.contract(id).map(|c| &c.acknowledgements[..]),
+        EntityKind::Engagement => register.engagement(id).map(|e| &e.acknowledgements[..]),
+    }
+    .unwrap_or(&[])
+}
+
+/// Marks findings covered by an acknowledgement in force, notes the expired ones, and reports
+/// acknowledgements in force that cover nothing.
+fn apply_acknowledgements(register: &Register, on: Date, findings: &mut Vec<Finding>) {
+    let mut used: HashSet<(EntityKind, Slug, Slug)> = HashSet::new();
+    for finding in findings.iter_mut() {
+        let acknowledgements = acknowledgements_of(register, &finding.object);
+        for acknowledgement in acknowledgements
+            .iter()
+            .filter(|a| a.rule.as_str() == finding.rule)
+        {
+            if acknowledgement.holds_on(on) {
+                finding.acknowledged = Some(acknowledgement.clone());
+                used.insert((
+                    finding.object.kind,
+                    finding.object.id.clone(),
+                    acknowledgement.rule.clone(),
+                ));
+            } else {
+                finding.acknowledgement_expired = Some(acknowledgement.until);
+            }
+        }
+        if finding.acknowledged.is_some() {
+            finding.acknowledgement_expired = None;
+        }
+    }
+    let entries = register
+        .organisations()
+        .iter()
+        .map(|o| (EntityKind::Organisation, &o.id, None, &o.acknowledgements))
+        .chain(
+            register
+                .activities()
+                .iter()
+                .map(|a| (EntityKind::Activity, &a.id, Some(&a.id), &a.acknowledgements)),
+        )
+        .chain(
+            register
+                .contracts()
+                .iter()
+                .map(|c| (EntityKind::Contract, &c.id, None, &c.acknowledgements)),
+        )
+        .chain(
+            register
+                .engagements()
+                .iter()
+                .map(|e| (EntityKind::Engagement, &e.id, Some(&e.activity), &e.acknowledgements)),
+        );
+    for (kind, id, activity, acknowledgements) in entries {
+        for acknowledgement in acknowledgements.iter().filter(|a| a.holds_on(on)) {
+            if used.contains(&(kind, id.clone(), acknowledgement.rule.clone())) {
+                continue;
+            }
+            let mut finding = Finding::new(
+                &rules::ACKNOWLEDGEMENT_UNUSED,
+                ObjectRef {
+                    kind,
+                    id: id.clone(),
+                },
+                format!(
+                    "{kind} {id} acknowledges {} until {}, but that rule finds nothing there",
+                    acknowledgement.rule, acknowledgement.until
+                ),
+            );
+            finding.activity = activity.cloned();
+            findings.push(finding);
+        }
+    }
+}

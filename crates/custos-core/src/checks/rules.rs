@@ -1,0 +1,270 @@
+//! The catalogue of rules: what each finds, on what law it rests, and what to do about it.
+//! `docs/rules.md` is generated from this list (`custos check --list-rules --format markdown`),
+//! so the documentation cannot drift from the code.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// How bad a finding is. Ordered: `Info < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Worth knowing; nothing is unlawful by itself.
+    Info,
+    /// Likely a gap the controller must close, or a record to complete.
+    Warning,
+    /// The register shows processing that breaks the law as it stands.
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "info" => Ok(Self::Info),
+            "warning" => Ok(Self::Warning),
+            "error" => Ok(Self::Error),
+            other => Err(format!(
+                "unknown severity {other:?}: expected error, warning or info"
+            )),
+        }
+    }
+}
+
+/// One rule of the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// Stable id, used in acknowledgements, filters and SARIF.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// The articles or sources the rule rests on.
+    pub sources: &'static [&'static str],
+    /// What the rule finds and why it matters.
+    pub description: &'static str,
+    /// What to do about a finding.
+    pub remediation: &'static str,
+}
+
+macro_rules! rules {
+    ($($name:ident = {
+        id: $id:literal,
+        title: $title:literal,
+        severity: $severity:ident,
+        sources: [$($source:literal),* $(,)?],
+        description: $description:literal,
+        remediation: $remediation:literal $(,)?
+    }),* $(,)?) => {
+        $(pub const $name: Rule = Rule {
+            id: $id,
+            title: $title,
+            severity: Severity::$severity,
+            sources: &[$($source),*],
+            description: $description,
+            remediation: $remediation,
+        };)*
+        /// Every rule, in the order of `docs/rules.md`.
+        pub const ALL: &[Rule] = &[$($name),*];
+    };
+}
+
+rules! {
+    UNAUTHORISED_SUBPROCESSOR = {
+        id: "unauthorised-subprocessor",
+        title: "Sub-processor engaged without the controller's authorisation",
+        severity: Error,
+        sources: ["GDPR Art. 28(2)", "GDPR Art. 28(4)", "EDPB Opinion 22/2024"],
+        description: "A processor engaged another processor (depth 2 or deeper) without the prior authorisation that the controller's contract requires. Under a specific authorisation only an explicit approval of the named candidate, or its name in the controller's contract, allows the link. Under a general authorisation the controller must have been informed in advance and the objection period must have run out without objection. An objection binds the processor; an approval given after the link started is not prior.",
+        remediation: "Suspend the link or obtain the controller's decision on the named sub-processor with a dossier (identity, processing, locations, measures). Record the decision in the engagement's `authorisation` with its date.",
+    },
+    BLANKET_GENERAL_AUTHORISATION = {
+        id: "blanket-general-authorisation",
+        title: "General authorisation without a notice mechanism (blanket consent)",
+        severity: Error,
+        sources: ["GDPR Art. 28(2)", "EDPB Opinion 22/2024"],
+        description: "A contract grants a general authorisation to engage sub-processors but sets no channel to inform the controller of each intended addition or replacement, or no period to object. Such a clause is a consent to any sub-processor of the processor's choosing: void from the start. Links below it count as unauthorised unless the controller approved each one specifically.",
+        remediation: "Amend the contract: set `subprocessing.notice_channel` (e-mail, portal or public page) and `subprocessing.decision_days`, the period within which the controller may object.",
+    },
+    CATEGORY_AUTHORISATION = {
+        id: "category-authorisation",
+        title: "Sub-processors authorised as a category instead of by name",
+        severity: Error,
+        sources: ["GDPR Art. 28(2)", "EDPB Opinion 22/2024"],
+        description: "The controller decides on a specific, named candidate, never on a category (\"courier companies\", \"e-mail platforms\"). A clause pre-authorising a category of sub-processors authorises nobody.",
+        remediation: "Replace the category by the named organisations the controller has assessed (`subprocessing.preauthorised`), or have each candidate decided when it is proposed.",
+    },
+    NO_CONTRACT = {
+        id: "no-contract",
+        title: "Processing without a contract",
+        severity: Error,
+        sources: ["GDPR Art. 28(3)", "GDPR Art. 28(4)"],
+        description: "Processing by a processor, at any depth, must be governed by a contract or legal act binding it. No contract is recorded for this link.",
+        remediation: "Sign a data processing agreement between the link's parties with the Art. 28(3) terms and record it as the engagement's `contract`.",
+    },
+    CONTROLLER_NOT_IDENTIFIED = {
+        id: "controller-not-identified",
+        title: "Sub-processing contract does not identify the controller",
+        severity: Error,
+        sources: ["GDPR Art. 28(3)", "GDPR Art. 28(4)", "EDPB Guidelines 07/2020"],
+        description: "A contract between two processors does not name the controller on whose behalf the data is processed. The sub-processor cannot know whose instructions bind it, whom to assist with data-subject requests and breaches, and that it acts as a processor, not as a controller.",
+        remediation: "Amend the sub-processing contract to name the controller (and set `identifies_controller: true`).",
+    },
+    WEAKER_THAN_UPSTREAM = {
+        id: "weaker-than-upstream",
+        title: "Sub-processing contract weaker than the contract above it",
+        severity: Error,
+        sources: ["GDPR Art. 28(4)"],
+        description: "Art. 28(4) requires the same data-protection obligations as in the contract above to be imposed on every sub-processor, down to the last link. This contract lacks Art. 28(3) clauses or security measures that the contract of the link above it contains.",
+        remediation: "Flow the missing clauses and security measures down into the sub-processing contract.",
+    },
+    DPA_INCOMPLETE = {
+        id: "dpa-incomplete",
+        title: "Data processing agreement missing Art. 28(3) terms or concrete security",
+        severity: Error,
+        sources: ["GDPR Art. 28(3)(a)-(h)", "GDPR Art. 32"],
+        description: "The contract lacks clauses that Art. 28(3) requires: (a) documented instructions, (b) confidentiality, (c) security under Art. 32, (d) the sub-processing conditions, (e) assistance with data-subject rights, (f) assistance with Arts 32-36, (g) deletion or return at the end, (h) information and audits; or it names no concrete security measure (a generic template).",
+        remediation: "Complete the agreement with the missing clauses and an annex of concrete technical and organisational measures (`security`).",
+    },
+    PROCESSOR_IDENTITY_INCOMPLETE = {
+        id: "processor-identity-incomplete",
+        title: "Processor identity incomplete",
+        severity: Warning,
+        sources: ["GDPR Art. 28(2)", "GDPR Art. 13(1)(e)", "GDPR Art. 15(1)(c)", "EDPB Opinion 22/2024"],
+        description: "The identity of every processor at every level (name, address, contact person, description of the processing) must always be available to the controller, to name recipients in notices and access answers and to exercise control.",
+        remediation: "Record the processor's `address` and `contact` (a person's name or an e-mail address or phone).",
+    },
+    TRANSFER_NO_MECHANISM = {
+        id: "transfer-no-mechanism",
+        title: "Transfer outside the EEA with no mechanism",
+        severity: Error,
+        sources: ["GDPR Art. 44", "GDPR Art. 45", "GDPR Art. 46"],
+        description: "A link processes data outside the EEA (where the processor is established, or where the data is processed or accessed from) and records no transfer mechanism: no adequacy decision, appropriate safeguard or derogation.",
+        remediation: "Record the mechanism relied on (`transfer`: adequacy, scc with its module, bcr, ...) or stop the transfer.",
+    },
+    TRANSFER_MECHANISM_INVALID = {
+        id: "transfer-mechanism-invalid",
+        title: "Transfer mechanism not valid on the date",
+        severity: Error,
+        sources: ["GDPR Art. 45", "GDPR Art. 46", "CJEU C-311/18 (Schrems II)"],
+        description: "The recorded mechanism does not hold on the day the link is judged: an adequacy decision not in force or struck down, a recipient outside the decision's scope (a US organisation without Data Privacy Framework certification), or standard contractual clauses of the wrong module or of a set no longer valid.",
+        remediation: "Rely on a mechanism that holds (for example SCC module 2 or 3 of Decision 2021/914 with a transfer impact assessment), or obtain the certification the decision requires.",
+    },
+    TRANSFER_DEROGATION_SYSTEMATIC = {
+        id: "transfer-derogation-systematic",
+        title: "Art. 49 derogation used for a systematic transfer",
+        severity: Error,
+        sources: ["GDPR Art. 49(1)", "EDPB Guidelines 2/2018"],
+        description: "Derogations of Art. 49 are for occasional, non-repetitive transfers in specific situations. A processor engaged in a chain transfers systematically for as long as the engagement lasts, so a derogation cannot be its ground.",
+        remediation: "Put an Art. 45 or Art. 46 mechanism in place (adequacy, SCC, BCR) for the link.",
+    },
+    SELECTION_CRITERIA_VIOLATED = {
+        id: "selection-criteria-violated",
+        title: "Sub-processor does not meet the contract's selection criteria",
+        severity: Error,
+        sources: ["GDPR Art. 28(1)", "GDPR Art. 28(4)"],
+        description: "A contract above this link sets criteria every sub-processor must meet (only inside the EEA, only inside the EEA or adequate countries, only holders of a certification such as ISO 27701), and this link's processor does not meet one on the day it is judged.",
+        remediation: "Replace the sub-processor by one that meets the criteria, or have the controller agree a change of the contract.",
+    },
+    DPIA_MISSING = {
+        id: "dpia-missing",
+        title: "No DPIA or risk analysis before the processing started",
+        severity: Error,
+        sources: ["GDPR Art. 35(1)", "GDPR Art. 35(3)(b)", "GDPR Art. 32", "GDPR Art. 87"],
+        description: "The activity processes special categories (Art. 9), criminal data (Art. 10), national identification numbers (Art. 87) or data on a large scale, and no DPIA or documented risk analysis was recorded before the first processor was engaged. Special or criminal data on a large scale always requires a DPIA (Art. 35(3)(b)).",
+        remediation: "Carry out the DPIA (or the risk analysis) before engaging processors and record it in the activity's `risk_assessment` with its date.",
+    },
+    SPECIAL_CATEGORY_WITHOUT_CONDITION = {
+        id: "special-category-without-condition",
+        title: "Special categories without an Art. 9(2) condition",
+        severity: Error,
+        sources: ["GDPR Art. 9(1)", "GDPR Art. 9(2)"],
+        description: "Processing of special categories of data is prohibited unless one of the conditions of Art. 9(2) applies, and none is recorded for the activity.",
+        remediation: "Record the Art. 9(2) condition relied on (`special_category_condition`), or stop processing the special categories.",
+    },
+    LAWFUL_BASIS_MISSING = {
+        id: "lawful-basis-missing",
+        title: "No lawful basis",
+        severity: Error,
+        sources: ["GDPR Art. 6(1)", "GDPR Art. 13(1)(c)"],
+        description: "Processing is lawful only on one of the grounds of Art. 6(1), and the notice must state it. The activity records none.",
+        remediation: "Record the activity's `lawful_basis`.",
+    },
+    RETENTION_MISSING = {
+        id: "retention-missing",
+        title: "No retention period",
+        severity: Warning,
+        sources: ["GDPR Art. 5(1)(e)", "GDPR Art. 13(2)(a)", "GDPR Art. 30(1)(f)"],
+        description: "Data must be kept no longer than necessary; the notice and the record of processing state the period. The activity records none.",
+        remediation: "Record the activity's `retention` as an ISO 8601 duration (P2Y).",
+    },
+    CERTIFICATION_EXPIRED = {
+        id: "certification-expired",
+        title: "Processor's certification expired",
+        severity: Warning,
+        sources: ["GDPR Art. 28(1)", "GDPR Art. 28(5)", "GDPR Art. 42"],
+        description: "A processor in the chain held a certification that has expired and holds no renewal of it: the guarantees the controller relied on may no longer be there.",
+        remediation: "Obtain the renewed certificate (and record it), or reassess the processor's guarantees.",
+    },
+    ACKNOWLEDGEMENT_UNUSED = {
+        id: "acknowledgement-unused",
+        title: "Acknowledgement that matches no finding",
+        severity: Info,
+        sources: ["GDPR Art. 5(2)"],
+        description: "An entry acknowledges a rule that finds nothing there any more. Stale acknowledgements would hide a future finding without anyone having looked at it.",
+        remediation: "Remove the acknowledgement from the entry.",
+    },
+}
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    ALL.iter().find(|rule| rule.id == id)
+}
+
+/// The catalogue as Markdown: the text of `docs/rules.md`.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Rules of the checks\n\n\
+         Generated from the code by `custos check --list-rules --format markdown`; do not edit by\n\
+         hand. Each finding names the rule, the objects involved (the link, its depth and path)\n\
+         and the entry of the manifest where it can be fixed or acknowledged (see\n\
+         docs/manifest.md, *acknowledgements*).\n\n\
+         | id | severity | title |\n| --- | --- | --- |\n",
+    );
+    for rule in ALL {
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} |",
+            rule.id, rule.id, rule.severity, rule.title
+        );
+    }
+    for rule in ALL {
+        let _ = write!(
+            out,
+            "\n## {}\n\n**{}** ({}). Rests on: {}.\n\n{}\n\n*Remediation:* {}\n",
+            rule.id,
+            rule.title,
+            rule.severity,
+            rule.sources.join("; "),
+            rule.description,
+            rule.remediation
+        );
+    }
+    out
+}
