@@ -108,6 +108,24 @@ pub enum Command {
     #[command(after_help = "Example:\n  custos upstream hosting-d")]
     Upstream(UpstreamArgs),
 
+    /// Check the register against the rules: every link of every chain that breaks the law.
+    ///
+    /// Offline over manifest files (PATH...; no database needed), or over the stored register
+    /// when no PATH is given. Each finding names its rule, severity and the articles it rests
+    /// on, the link with its depth and path from the controller, the manifest entry to fix
+    /// (file:line:column) and the remediation. Findings acknowledged on their entry (with a
+    /// reason and an expiry; see docs/manifest.md) are shown but do not count.
+    ///
+    /// Every engagement ever recorded is checked, each judged on --at (default today) while in
+    /// force, else on its last day if it has ended or its first day if it has not started.
+    ///
+    /// Exit codes: 0 no finding counts at or above --fail-on; 1 at least one does; 2 the
+    /// manifests, the arguments or the database could not be read.
+    #[command(
+        after_help = "Examples:\n  custos check register/\n  custos check register/ --format sarif > custos.sarif\n  custos check register/ --fail-on warning --activity customer-marketing\n  custos check --database-url postgres://custos@db/custos\n  custos check --list-rules --format markdown > docs/rules.md"
+    )]
+    Check(CheckArgs),
+
     /// Print the JSON Schema of manifest files.
     #[command(after_help = "Example:\n  custos schema > custos-manifest.schema.json")]
     Schema,
@@ -172,4 +190,76 @@ pub enum Format {
     Text,
     /// For programs: one JSON document on standard output.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest files or directories; none to check the stored register.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The day to judge the register on (YYYY-MM-DD); default today.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<Date>,
+
+    /// Exit with code 1 when a finding that counts is at this severity or above.
+    #[arg(long, value_enum, value_name = "SEVERITY", default_value_t = SeverityArg::Error)]
+    pub fail_on: SeverityArg,
+
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// Only findings in the chain of this activity.
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub activity: Option<String>,
+
+    /// Only findings about this organisation, on a path through it, or in an activity it
+    /// controls.
+    #[arg(long, value_name = "ID", help_heading = "Filters")]
+    pub organisation: Option<String>,
+
+    /// Only findings at this severity or above.
+    #[arg(long, value_enum, value_name = "SEVERITY", help_heading = "Filters")]
+    pub severity: Option<SeverityArg>,
+
+    /// Only findings of this rule (see --list-rules).
+    #[arg(long, value_name = "RULE", help_heading = "Filters")]
+    pub rule: Option<String>,
+
+    /// Print the rules (id, severity, articles, what they find, remediation) instead of
+    /// checking; --format text, json or markdown.
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// The register shows processing that breaks the law.
+    Error,
+    /// A gap to close or a record to complete.
+    Warning,
+    /// Worth knowing.
+    Info,
+}
+
+impl From<SeverityArg> for custos_core::checks::Severity {
+    fn from(value: SeverityArg) -> Self {
+        match value {
+            SeverityArg::Error => Self::Error,
+            SeverityArg::Warning => Self::Warning,
+            SeverityArg::Info => Self::Info,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// For people: findings grouped by activity.
+    Text,
+    /// For programs: the report as one JSON document.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools that annotate the manifest lines.
+    Sarif,
+    /// Markdown (with --list-rules: the text of docs/rules.md).
+    Markdown,
 }

@@ -1,5 +1,6 @@
 //! The `custos` command.
 
+mod check;
 mod cli;
 mod output;
 
@@ -16,7 +17,7 @@ use custos_core::transfer::transfers;
 use custos_store::Store;
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, Format, ManifestArgs, SourceArgs};
+use crate::cli::{CheckArgs, Cli, Command, Format, ManifestArgs, SourceArgs};
 
 /// Exit codes: 0 done, 1 done but something is wrong (an invalid transfer) or a failure,
 /// 2 bad input (arguments, manifests).
@@ -26,6 +27,9 @@ const EXIT_BAD_INPUT: u8 = 2;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // For check, exit code 1 means findings: any failure to check is 2, so CI cannot mistake
+    // a database outage for a finding.
+    let checking = matches!(cli.command, Command::Check(_));
     match run(cli, &SystemClock).await {
         Ok(code) => code,
         Err(error) => {
@@ -40,10 +44,12 @@ async fn main() -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
             eprintln!("error: {error:#}");
-            let bad_input = matches!(
-                error.downcast_ref::<AppError>(),
-                Some(AppError::Read { .. })
-            ) || error
+            let bad_input = checking
+                || matches!(
+                    error.downcast_ref::<AppError>(),
+                    Some(AppError::Read { .. })
+                )
+                || error
                 .downcast_ref::<custos_core::chain::ChainError>()
                 .is_some();
             ExitCode::from(if bad_input {
@@ -119,8 +125,53 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
             })?;
         }
         Command::Demo(args) => demo(&args.demo_database_url, clock).await?,
+        Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `custos check`: exit 0 clean, 1 findings at or above --fail-on, 2 when it could not check.
+async fn check_command(
+    database_url: &str,
+    args: &CheckArgs,
+    clock: &dyn Clock,
+) -> anyhow::Result<ExitCode> {
+    if args.list_rules {
+        print!("{}", check::rules_listing(args.format)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(rule) = &args.rule {
+        check::known_rule(rule).map_err(anyhow::Error::msg)?;
+    }
+    let on = args.at.unwrap_or_else(|| clock.today());
+    let filter = custos_core::checks::Filter {
+        activity: args.activity.clone(),
+        organisation: args.organisation.clone(),
+        severity: args.severity.map(Into::into),
+        rule: args.rule.clone(),
+    };
+    let redacted = custos_store::redact(database_url);
+    let (register, sources) = if args.paths.is_empty() {
+        let store = open(database_url).await?;
+        (usecase::load(&store).await?, None)
+    } else {
+        let sources = manifest_files::read(&args.paths)?;
+        let (register, map) =
+            manifest::parse_located(&sources).map_err(AppError::Manifest)?;
+        (register, Some(map))
+    };
+    let origin = match &sources {
+        Some(map) => check::Origin::Manifests(map),
+        None => check::Origin::Database(&redacted),
+    };
+    let report = custos_core::checks::check(&register, on)?;
+    let report = check::filtered(report, &filter, &register);
+    print!("{}", check::render(args.format, &report, &register, &origin)?);
+    Ok(if report.fails_at(args.fail_on.into()) {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn open(url: &str) -> anyhow::Result<Store> {
