@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod check;
+
 use custos_store::testing::PostgresDatabase;
 use serde_json::Value;
 
