@@ -50,8 +50,8 @@ async fn main() -> ExitCode {
                     Some(AppError::Read { .. })
                 )
                 || error
-                .downcast_ref::<custos_core::chain::ChainError>()
-                .is_some();
+                    .downcast_ref::<custos_core::chain::ChainError>()
+                    .is_some();
             ExitCode::from(if bad_input {
                 EXIT_BAD_INPUT
             } else {
@@ -156,8 +156,7 @@ async fn check_command(
         (usecase::load(&store).await?, None)
     } else {
         let sources = manifest_files::read(&args.paths)?;
-        let (register, map) =
-            manifest::parse_located(&sources).map_err(AppError::Manifest)?;
+        let (register, map) = manifest::parse_located(&sources).map_err(AppError::Manifest)?;
         (register, Some(map))
     };
     let origin = match &sources {
@@ -166,7 +165,10 @@ async fn check_command(
     };
     let report = custos_core::checks::check(&register, on)?;
     let report = check::filtered(report, &filter, &register);
-    print!("{}", check::render(args.format, &report, &register, &origin)?);
+    print!(
+        "{}",
+        check::render(args.format, &report, &register, &origin)?
+    );
     Ok(if report.fails_at(args.fail_on.into()) {
         ExitCode::from(EXIT_FINDINGS)
     } else {

@@ -124,16 +124,18 @@ pub fn parse_located(sources: &[Source]) -> Result<(Register, SourceMap), Vec<Ma
     Ok((register, SourceMap { files, places }))
 }
 
-/// The register and, in the order of its entries, the hash of each entry's (kind, id) with
-/// where it starts.
+/// The hash of an entry's (kind, id) and where the entry starts.
+type Origin = (u64, Position);
+
+/// The register and, in the order of its entries, where each entry starts.
 fn parse_with_origins(
     sources: &[Source],
-) -> Result<(Register, Vec<(u64, Position)>), Vec<ManifestError>> {
+) -> Result<(Register, Vec<Origin>), Vec<ManifestError>> {
     let parsed = parse_files(sources);
     let mut parts = RegisterParts::default();
     // Where each entry starts, in the order of `parts`, keyed by a hash of (kind, id): ids are
     // only looked up when there is an error to locate, so none is copied here.
-    let mut origins: Vec<(u64, Position)> = Vec::new();
+    let mut origins: Vec<Origin> = Vec::new();
     let mut errors = Vec::new();
     for (file, result) in parsed.into_iter().enumerate() {
         let file_index = file as u32;
@@ -222,7 +224,7 @@ fn entry_key_str(kind: EntityKind, id: &str) -> u64 {
 /// and names the first.
 fn locate(
     problems: Vec<crate::register::Problem>,
-    origins: &[(u64, Position)],
+    origins: &[Origin],
     sources: &[Source],
 ) -> Vec<ManifestError> {
     // One pass over the entries, so that a register with many problems is located quickly.

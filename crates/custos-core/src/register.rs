@@ -383,7 +383,9 @@ impl Register {
                         ),
                     );
                 }
-                if let Some(message) = text_problem("acknowledgements.reason", &acknowledgement.reason) {
+                if let Some(message) =
+                    text_problem("acknowledgements.reason", &acknowledgement.reason)
+                {
                     problem(kind, id, message);
                 }
             }

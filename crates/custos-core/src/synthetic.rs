@@ -196,14 +196,13 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 ));
                 slug(format!("dpa-{number}"))
             });
-            let authorisation = (shape.contracts && depth >= 1 && rng.below(100) != 0).then(|| {
-                Authorisation {
+            let authorisation =
+                (shape.contracts && depth >= 1 && rng.below(100) != 0).then(|| Authorisation {
                     by: organisations[controller].id.clone(),
                     decision: Decision::Approved,
                     date: Date::constant(2024, 12, 1),
                     reference: None,
-                }
-            });
+                });
             engagements.push(Engagement {
                 id: slug(format!("link-{number}")),
                 activity: slug(format!("activity-{a}")),
@@ -240,10 +239,14 @@ fn complete_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         between: [engaging, processor],
         identifies_controller: true,
         clauses: Art28Clause::ALL.into_iter().collect(),
-        security: ["encryption-at-rest", "encryption-in-transit", "access-logging"]
-            .into_iter()
-            .map(|m| slug(m.to_owned()))
-            .collect(),
+        security: [
+            "encryption-at-rest",
+            "encryption-in-transit",
+            "access-logging",
+        ]
+        .into_iter()
+        .map(|m| slug(m.to_owned()))
+        .collect(),
         subprocessing: Some(SubprocessingTerms {
             authorisation: AuthorisationMode::Specific,
             decision_days: Some(14),

@@ -74,7 +74,11 @@ fn check_of_the_examples_names_each_finding_with_its_manifest_line() {
         "fix: ",
         "5 error(s), 0 warning(s)",
     ] {
-        assert!(text.stdout.contains(expected), "{expected}:\n{}", text.stdout);
+        assert!(
+            text.stdout.contains(expected),
+            "{expected}:\n{}",
+            text.stdout
+        );
     }
 
     let json = custos_in(root, &["check", "examples", "--at", ON, "--format", "json"]);
@@ -94,13 +98,23 @@ fn check_of_the_examples_names_each_finding_with_its_manifest_line() {
         unauthorised["path"],
         serde_json::json!(["bank", "courier-1", "courier-2", "courier-3"])
     );
-    assert_eq!(unauthorised["location"]["file"], "examples/courier-chain.yaml");
+    assert_eq!(
+        unauthorised["location"]["file"],
+        "examples/courier-chain.yaml"
+    );
     assert_eq!(unauthorised["location"]["line"], c2_c3);
 
     // The marketing chain alone is clean: exit 0.
-    let marketing = custos_in(root, &["check", "examples/marketing-chain.yaml", "--at", ON]);
+    let marketing = custos_in(
+        root,
+        &["check", "examples/marketing-chain.yaml", "--at", ON],
+    );
     assert_eq!(marketing.code, 0, "{}", marketing.stdout);
-    assert!(marketing.stdout.contains("0 error(s), 0 warning(s), 0 info"));
+    assert!(
+        marketing
+            .stdout
+            .contains("0 error(s), 0 warning(s), 0 info")
+    );
 }
 
 #[test]
@@ -115,7 +129,11 @@ fn fail_on_sets_the_threshold_and_filters_narrow_the_report() {
         args.extend_from_slice(extra);
         custos("sqlite://unused.db", &args).code
     };
-    assert_eq!(code(&[]), 0, "a warning does not fail at the default threshold");
+    assert_eq!(
+        code(&[]),
+        0,
+        "a warning does not fail at the default threshold"
+    );
     assert_eq!(code(&["--fail-on", "warning"]), 1);
     assert_eq!(code(&["--fail-on", "info"]), 1);
     assert_eq!(code(&["--fail-on", "error"]), 0);
@@ -139,15 +157,19 @@ fn fail_on_sets_the_threshold_and_filters_narrow_the_report() {
             "weaker-than-upstream"
         ]
     );
-    assert_eq!(
-        filtered(&["--rule", "dpia-missing"]),
-        ["dpia-missing"]
-    );
+    assert_eq!(filtered(&["--rule", "dpia-missing"]), ["dpia-missing"]);
     assert_eq!(filtered(&["--severity", "warning"]).len(), 5);
     // A filter that leaves nothing also leaves nothing to fail on.
     let none = custos(
         "sqlite://unused.db",
-        &["check", examples, "--at", ON, "--activity", "customer-marketing"],
+        &[
+            "check",
+            examples,
+            "--at",
+            ON,
+            "--activity",
+            "customer-marketing",
+        ],
     );
     assert_eq!(none.code, 0, "{}", none.stdout);
 }
@@ -302,13 +324,27 @@ fn bad_input_to_check_exits_2_with_a_located_message() {
         &["check", examples_dir().to_str().unwrap(), "--rule", "nope"],
     );
     assert_eq!(rule.code, 2);
-    assert!(rule.stderr.contains("--rule \"nope\" is not a rule"), "{}", rule.stderr);
+    assert!(
+        rule.stderr.contains("--rule \"nope\" is not a rule"),
+        "{}",
+        rule.stderr
+    );
 
     let unreachable = custos("postgres://custos:hunter2@127.0.0.1:1/none", &["check"]);
-    assert_eq!(unreachable.code, 2, "a database that cannot be read is not a finding");
-    assert!(!unreachable.stderr.contains("hunter2"), "{}", unreachable.stderr);
+    assert_eq!(
+        unreachable.code, 2,
+        "a database that cannot be read is not a finding"
+    );
+    assert!(
+        !unreachable.stderr.contains("hunter2"),
+        "{}",
+        unreachable.stderr
+    );
 
-    let sarif_rules = custos("sqlite://unused.db", &["check", "--list-rules", "--format", "sarif"]);
+    let sarif_rules = custos(
+        "sqlite://unused.db",
+        &["check", "--list-rules", "--format", "sarif"],
+    );
     assert_eq!(sarif_rules.code, 2);
 }
 
@@ -332,4 +368,53 @@ fn list_rules_prints_the_catalogue_of_docs_rules_md() {
     );
     let committed = std::fs::read_to_string(repo_root().join("docs/rules.md")).unwrap();
     assert_eq!(markdown.stdout, committed);
+}
+
+#[test]
+fn broken_manifests_exit_2_and_every_message_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let courier = std::fs::read_to_string(examples_dir().join("courier-chain.yaml")).unwrap();
+    // Deterministic damage of kinds people make: a cut file, a lost colon, a bad indent, a
+    // stray bracket, a dangling id, a bad date.
+    let broken = [
+        courier[..courier.len() / 2].to_owned(),
+        courier.replacen("processor: courier-3", "processor courier-3", 1),
+        courier.replacen("    service: Last-mile", "  service: Last-mile", 1),
+        courier.replacen(
+            "clauses: [instructions, confidentiality]",
+            "clauses: [instructions, confidentiality",
+            1,
+        ),
+        courier.replacen("processor: courier-3", "processor: courier-9", 1),
+        courier.replacen("since: 2023-12-01", "since: 2023-13-01", 1),
+        courier.replacen("version: 1", "version: 7", 1),
+        courier.replacen(
+            "identifies_controller: false",
+            "identifies_controller: no",
+            1,
+        ),
+    ];
+    for (index, text) in broken.iter().enumerate() {
+        assert_ne!(text, &courier, "case {index} changed nothing");
+        let path = dir.path().join(format!("case-{index}.yaml"));
+        std::fs::write(&path, text).unwrap();
+        let run = custos("sqlite://unused.db", &["check", path.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "case {index}: {}{}", run.stdout, run.stderr);
+        let prefix = format!("{}:", path.display());
+        let located: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("error: "))
+            .collect();
+        assert!(!located.is_empty(), "case {index}: {}", run.stderr);
+        for line in located {
+            let rest = line
+                .strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("case {index}: {line}"));
+            let mut parts = rest.splitn(3, ':');
+            let line_no: u64 = parts.next().unwrap().parse().unwrap();
+            let column: u64 = parts.next().unwrap().parse().unwrap();
+            assert!(line_no >= 1 && column >= 1, "case {index}: {line}");
+        }
+    }
 }

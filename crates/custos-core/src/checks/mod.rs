@@ -333,7 +333,13 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
     }
 
     /// Reports a finding at a link, once per (rule, object) in this activity.
-    fn at_link(&mut self, rule: &'static Rule, at: &LinkAt<'r>, object: Object<'r>, message: String) {
+    fn at_link(
+        &mut self,
+        rule: &'static Rule,
+        at: &LinkAt<'r>,
+        object: Object<'r>,
+        message: String,
+    ) {
         let (kind, id) = object.key();
         if !self.reported.insert((rule.id, kind, id)) {
             return;
@@ -403,8 +409,11 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         let mut explained: Vec<Art28Clause> = Vec::new();
         let mut security_explained = false;
         if let Some(upstream) = upstream {
-            let missing_clauses: Vec<Art28Clause> =
-                upstream.clauses.difference(&contract.clauses).copied().collect();
+            let missing_clauses: Vec<Art28Clause> = upstream
+                .clauses
+                .difference(&contract.clauses)
+                .copied()
+                .collect();
             let missing_security: Vec<&Slug> =
                 upstream.security.difference(&contract.security).collect();
             if !missing_clauses.is_empty() || !missing_security.is_empty() {
@@ -515,7 +524,9 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         }
         // Without terms, or with a void general clause, only a specific approval allows it.
         let mode = match terms {
-            Some(t) if t.authorisation == AuthorisationMode::General && blanket_gap(t).is_none() => {
+            Some(t)
+                if t.authorisation == AuthorisationMode::General && blanket_gap(t).is_none() =>
+            {
                 AuthorisationMode::General
             }
             _ => AuthorisationMode::Specific,
@@ -627,7 +638,10 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                     .map(|c| c.to_string())
                     .collect();
                 (!outside.is_empty()).then(|| {
-                    format!("{name} processes outside the EEA ({}) on {date}", outside.join(", "))
+                    format!(
+                        "{name} processes outside the EEA ({}) on {date}",
+                        outside.join(", ")
+                    )
                 })
             }
             SelectionCriterion::EeaOrAdequate => {
@@ -682,7 +696,10 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                 transfer.exporter, transfer.importer, transfer.assessed_on
             );
             let (rule, message) = if transfer.mechanism.is_none() {
-                (&rules::TRANSFER_NO_MECHANISM, format!("{prefix}: no transfer mechanism is recorded"))
+                (
+                    &rules::TRANSFER_NO_MECHANISM,
+                    format!("{prefix}: no transfer mechanism is recorded"),
+                )
             } else if !transfer.assessment.valid {
                 (
                     &rules::TRANSFER_MECHANISM_INVALID,
@@ -707,7 +724,11 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
     fn processor_rules(&mut self, at: &LinkAt<'r>) {
         let processor = at.processor;
         let mut gaps = Vec::new();
-        if processor.address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+        if processor
+            .address
+            .as_deref()
+            .is_none_or(|a| a.trim().is_empty())
+        {
             gaps.push("no address");
         }
         let reachable = processor.contact.as_ref().is_some_and(|c| {
@@ -773,7 +794,10 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         if activity.lawful_basis.is_none() {
             self.about_activity(
                 &rules::LAWFUL_BASIS_MISSING,
-                format!("activity {} records no lawful basis (Art. 6(1)(a)-(f))", activity.id),
+                format!(
+                    "activity {} records no lawful basis (Art. 6(1)(a)-(f))",
+                    activity.id
+                ),
             );
         }
         if activity.retention.is_none() {
@@ -885,7 +909,10 @@ fn blanket_gap(terms: &SubprocessingTerms) -> Option<&'static str> {
     if terms.authorisation != AuthorisationMode::General {
         return None;
     }
-    match (terms.notice_channel.is_some(), terms.decision_days.is_some_and(|d| d > 0)) {
+    match (
+        terms.notice_channel.is_some(),
+        terms.decision_days.is_some_and(|d| d > 0),
+    ) {
         (true, true) => None,
         (false, true) => Some("no channel to inform the controller of each candidate"),
         (true, false) => Some("no period for the controller to object"),
@@ -963,24 +990,28 @@ fn apply_acknowledgements(register: &Register, on: Date, findings: &mut Vec<Find
         .organisations()
         .iter()
         .map(|o| (EntityKind::Organisation, &o.id, None, &o.acknowledgements))
-        .chain(
-            register
-                .activities()
-                .iter()
-                .map(|a| (EntityKind::Activity, &a.id, Some(&a.id), &a.acknowledgements)),
-        )
+        .chain(register.activities().iter().map(|a| {
+            (
+                EntityKind::Activity,
+                &a.id,
+                Some(&a.id),
+                &a.acknowledgements,
+            )
+        }))
         .chain(
             register
                 .contracts()
                 .iter()
                 .map(|c| (EntityKind::Contract, &c.id, None, &c.acknowledgements)),
         )
-        .chain(
-            register
-                .engagements()
-                .iter()
-                .map(|e| (EntityKind::Engagement, &e.id, Some(&e.activity), &e.acknowledgements)),
-        );
+        .chain(register.engagements().iter().map(|e| {
+            (
+                EntityKind::Engagement,
+                &e.id,
+                Some(&e.activity),
+                &e.acknowledgements,
+            )
+        }));
     for (kind, id, activity, acknowledgements) in entries {
         for acknowledgement in acknowledgements.iter().filter(|a| a.holds_on(on)) {
             if used.contains(&(kind, id.clone(), acknowledgement.rule.clone())) {

@@ -40,7 +40,10 @@ fn courier_chain_shows_exactly_the_three_defects_at_courier_3() {
     );
     for finding in &found {
         assert_eq!(finding.severity, Severity::Error);
-        assert_eq!(finding.activity.as_ref().unwrap().as_str(), "document-delivery");
+        assert_eq!(
+            finding.activity.as_ref().unwrap().as_str(),
+            "document-delivery"
+        );
         assert_eq!(finding.engagement.as_ref().unwrap().as_str(), "c2-c3");
         assert_eq!(finding.depth, Some(3));
         assert_eq!(
@@ -65,7 +68,11 @@ fn courier_chain_shows_exactly_the_three_defects_at_courier_3() {
         .find(|f| f.rule == "weaker-than-upstream")
         .unwrap();
     assert_eq!(weaker.object.id.as_str(), "contract-c2-c3");
-    for expected in ["subprocessing (Art. 28(3)(d))", "sealed-transport", "dpa-c1-c2"] {
+    for expected in [
+        "subprocessing (Art. 28(3)(d))",
+        "sealed-transport",
+        "dpa-c1-c2",
+    ] {
         assert!(weaker.message.contains(expected), "{}", weaker.message);
     }
 }
@@ -81,12 +88,20 @@ fn careless_migration_shows_the_generic_dpa_and_the_missing_risk_analysis() {
         assert_eq!(ids, ["dpa-incomplete", "dpia-missing"], "{found:#?}");
         let dpa = found.iter().find(|f| f.rule == "dpa-incomplete").unwrap();
         assert_eq!(dpa.object.id.as_str(), "generic-dpa");
-        assert_eq!(dpa.engagement.as_ref().unwrap().as_str(), "website-migration");
+        assert_eq!(
+            dpa.engagement.as_ref().unwrap().as_str(),
+            "website-migration"
+        );
         assert!(dpa.message.contains("names no concrete security measure"));
         assert!(dpa.message.contains("audits (Art. 28(3)(h))"));
         let dpia = found.iter().find(|f| f.rule == "dpia-missing").unwrap();
         assert_eq!(dpia.object.kind, EntityKind::Activity);
-        for expected in ["national-id (Art. 87)", "large scale", "website-migration", "2024-04-15"] {
+        for expected in [
+            "national-id (Art. 87)",
+            "large scale",
+            "website-migration",
+            "2024-04-15",
+        ] {
             assert!(dpia.message.contains(expected), "{}", dpia.message);
         }
     }
@@ -217,13 +232,19 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         ),
         (
             "blanket-general-authorisation",
-            variant_general("decision_days: 14, notice_channel: email,\n                    selection", "selection"),
+            variant_general(
+                "decision_days: 14, notice_channel: email,\n                    selection",
+                "selection",
+            ),
             "dpa-1",
             "no channel to inform the controller of each candidate and no period to object",
         ),
         (
             "category-authorisation",
-            variant("preauthorised: [p2]", "preauthorised: [p2], preauthorised_categories: [Courier companies]"),
+            variant(
+                "preauthorised: [p2]",
+                "preauthorised: [p2], preauthorised_categories: [Courier companies]",
+            ),
             "dpa-1",
             "\"Courier companies\"",
         ),
@@ -235,7 +256,10 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         ),
         (
             "controller-not-identified",
-            variant("between: [p2, p3]\n    identifies_controller: true", "between: [p2, p3]"),
+            variant(
+                "between: [p2, p3]\n    identifies_controller: true",
+                "between: [p2, p3]",
+            ),
             "dpa-3",
             "does not identify ctrl as the controller",
         ),
@@ -265,7 +289,10 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         ),
         (
             "transfer-no-mechanism",
-            variant("since: 2025-01-01,\n     transfer: adequacy}", "since: 2025-01-01}"),
+            variant(
+                "since: 2025-01-01,\n     transfer: adequacy}",
+                "since: 2025-01-01}",
+            ),
             "l2",
             "no transfer mechanism is recorded",
         ),
@@ -281,7 +308,10 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         ),
         (
             "transfer-derogation-systematic",
-            variant("transfer: adequacy", "transfer: {derogation: explicit-consent}"),
+            variant(
+                "transfer: adequacy",
+                "transfer: {derogation: explicit-consent}",
+            ),
             "l2",
             "systematically from 2025-01-01",
         ),
@@ -306,7 +336,10 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         ),
         (
             "dpia-missing",
-            variant("data: [email]", "data: [email, health]\n    special_category_condition: explicit-consent"),
+            variant(
+                "data: [email]",
+                "data: [email, health]\n    special_category_condition: explicit-consent",
+            ),
             "act",
             "health (Art. 9(1)): no DPIA or risk analysis is recorded before the first processor was engaged",
         ),
@@ -396,7 +429,6 @@ fn variant_general(from: &str, to: &str) -> Register {
     assert!(general.contains(from), "the fixture has no {from:?}");
     register(&general.replacen(from, to, 1))
 }
-
 
 #[test]
 fn general_authorisation_after_a_silent_window_and_preauthorised_names_are_authorised() {

@@ -7,6 +7,7 @@
 
 mod chains;
 mod checks;
+mod fuzz;
 mod manifests;
 mod properties;
 mod transfers;

@@ -260,3 +260,45 @@ proptest! {
         prop_assert!(again == register);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Random chains have no contracts and no authorisations: every link lacks a contract,
+    /// every sub-processor is unauthorised, every link outside the EEA lacks a mechanism, and
+    /// each finding sits where its path says.
+    #[test]
+    fn checks_find_every_gap_of_random_chains_where_the_path_says(choices in choices()) {
+        let register = build(&choices);
+        let report = custos_core::checks::check(&register, date("2026-01-01")).unwrap();
+        let mut no_contract = BTreeSet::new();
+        let mut unauthorised = BTreeSet::new();
+        for finding in &report.findings {
+            let Some(engagement) = &finding.engagement else { continue };
+            let link = register.engagement(engagement.as_str()).unwrap();
+            let depth = finding.depth.unwrap();
+            prop_assert_eq!(finding.path.len() as u32, depth + 1);
+            prop_assert_eq!(finding.path.last(), Some(&link.processor));
+            prop_assert_eq!(&finding.path[finding.path.len() - 2], &link.engaged_by);
+            prop_assert_eq!(finding.activity.as_ref(), Some(&link.activity));
+            match finding.rule {
+                "no-contract" => { no_contract.insert(engagement.clone()); }
+                "unauthorised-subprocessor" => {
+                    prop_assert!(depth >= 2);
+                    unauthorised.insert(engagement.clone());
+                }
+                _ => {}
+            }
+        }
+        let all: BTreeSet<Slug> = register.engagements().iter().map(|e| e.id.clone()).collect();
+        prop_assert_eq!(no_contract, all);
+        let controllers: BTreeSet<&Slug> = register.activities().iter().map(|a| &a.controller).collect();
+        let below: BTreeSet<Slug> = register
+            .engagements()
+            .iter()
+            .filter(|e| !controllers.contains(&e.engaged_by))
+            .map(|e| e.id.clone())
+            .collect();
+        prop_assert_eq!(unauthorised, below);
+    }
+}
