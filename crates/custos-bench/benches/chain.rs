@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the chain derivations (docs/benchmarks.md).
+//! Criterion benchmarks of the chain derivations and the checks (docs/benchmarks.md).
 
 // A benchmark stops on a broken fixture by panicking, like a test.
 #![allow(clippy::expect_used)]
@@ -62,6 +62,26 @@ fn benches(c: &mut Criterion) {
                 |parts| Register::new(parts).map(|r| r.engagements().len()),
                 criterion::BatchSize::LargeInput,
             )
+        },
+    );
+    drop(register);
+    let with_contracts = Register::new(generate(Shape {
+        contracts: true,
+        ..shape
+    }))
+    .expect("the generator makes valid registers");
+    group.bench_function(
+        format!(
+            "{} orgs, {} engagements with contracts: every rule of the checks",
+            shape.organisations, shape.engagements
+        ),
+        |b| {
+            b.iter(|| {
+                custos_core::checks::check(&with_contracts, on)
+                    .expect("chains derive")
+                    .findings
+                    .len()
+            })
         },
     );
     group.finish();

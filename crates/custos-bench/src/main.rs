@@ -12,27 +12,53 @@ use custos_core::register::{Register, RegisterParts};
 use custos_core::synthetic::{Shape, generate};
 use custos_core::transfer::transfers;
 
-const USAGE: &str = "usage: custos-bench generate DIR [--small] | custos-bench derive [--small]
+const USAGE: &str =
+    "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS]
 
   generate DIR   write the synthetic register as manifest files under DIR
-                 (organisations.yaml, activities.yaml, engagements-NNN.yaml)
+                 (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
   derive         build the register in memory and time chains, recipients and transfers
                  of every activity
-  --small        a hundredth of the target shape (1k organisations, 10k engagements)";
+  check          build the register (with contracts) in memory and time every rule of the
+                 checks over it
+  --small        a hundredth of the target shape (1k organisations, 10k engagements)
+  --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
+  --contracts    give every link a complete DPA and every sub-processor an approval
+                 (always on for check; --no-contracts there for the worst case)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let shape = if args.iter().any(|a| a == "--small") {
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let mut shape = if flag("--small") {
         Shape::SMALL
     } else {
         Shape::TARGET
     };
-    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--engagements")
+        .and_then(|i| args.get(i + 1))
+    {
+        let engagements: usize = n.parse().context("--engagements expects a number")?;
+        shape.engagements = engagements;
+        shape.organisations = (engagements / 10).max(60);
+    }
+    shape.contracts = flag("--contracts");
+    let positional: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--engagements"))
+        .map(|(_, a)| a)
+        .collect();
     match positional.as_slice() {
         [command, dir] if command.as_str() == "generate" => {
             write_manifests(shape, PathBuf::from(dir))
         }
         [command] if command.as_str() == "derive" => derive(shape),
+        [command] if command.as_str() == "check" => check(Shape {
+            contracts: !flag("--no-contracts"),
+            ..shape
+        }),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -63,6 +89,15 @@ fn write_manifests(shape: Shape, dir: PathBuf) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
+    if !parts.contracts.is_empty() {
+        write(
+            "contracts.yaml".into(),
+            RegisterParts {
+                contracts: parts.contracts,
+                ..Default::default()
+            },
+        )?;
+    }
     for (n, chunk) in parts.engagements.chunks(50_000).enumerate() {
         write(
             format!("engagements-{n:03}.yaml"),
@@ -118,5 +153,33 @@ fn derive(shape: Shape) -> anyhow::Result<()> {
         started.elapsed()
     );
     println!("chains+recipients+transfers {:>7.2?}", total.elapsed());
+    Ok(())
+}
+
+fn check(shape: Shape) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let parts = generate(shape);
+    println!(
+        "generated                 {:>9.2?}  ({} engagements, {} contracts)",
+        started.elapsed(),
+        parts.engagements.len(),
+        parts.contracts.len()
+    );
+    let started = Instant::now();
+    let register =
+        Register::new(parts).map_err(|problems| anyhow::anyhow!("{} problems", problems.len()))?;
+    println!("validated and indexed     {:>9.2?}", started.elapsed());
+    let on = Date::constant(2026, 11, 24);
+    for run in 1..=3 {
+        let started = Instant::now();
+        let report = custos_core::checks::check(&register, on)?;
+        println!(
+            "check, run {run}              {:>9.2?}  ({} errors, {} warnings, {} info)",
+            started.elapsed(),
+            report.summary.errors,
+            report.summary.warnings,
+            report.summary.infos
+        );
+    }
     Ok(())
 }

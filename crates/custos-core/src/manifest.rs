@@ -128,9 +128,7 @@ pub fn parse_located(sources: &[Source]) -> Result<(Register, SourceMap), Vec<Ma
 type Origin = (u64, Position);
 
 /// The register and, in the order of its entries, where each entry starts.
-fn parse_with_origins(
-    sources: &[Source],
-) -> Result<(Register, Vec<Origin>), Vec<ManifestError>> {
+fn parse_with_origins(sources: &[Source]) -> Result<(Register, Vec<Origin>), Vec<ManifestError>> {
     let parsed = parse_files(sources);
     let mut parts = RegisterParts::default();
     // Where each entry starts, in the order of `parts`, keyed by a hash of (kind, id): ids are

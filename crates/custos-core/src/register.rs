@@ -97,6 +97,8 @@ pub struct Register {
     engagements_by_activity: Vec<Vec<EngagementIx>>,
     /// Per engagement, the indices of engaged_by and processor.
     link_parties: Vec<(OrgIx, OrgIx)>,
+    /// Per engagement, the index of its contract in `contracts`, or [`Facts::NONE`].
+    link_contracts: Vec<u32>,
     /// Per organisation, the engagements in which it is the processor.
     engagements_as_processor: Vec<Vec<EngagementIx>>,
     facts: Facts,
@@ -206,6 +208,7 @@ impl Register {
             engagement_ix: HashMap::new(),
             engagements_by_activity: Vec::new(),
             link_parties: Vec::new(),
+            link_contracts: Vec::new(),
             engagements_as_processor: Vec::new(),
             facts: Facts::default(),
         }
@@ -239,6 +242,7 @@ impl Register {
             engagements_by_activity: vec![Vec::new(); parts.activities.len()],
             engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
             link_parties: Vec::with_capacity(parts.engagements.len()),
+            link_contracts: Vec::with_capacity(parts.engagements.len()),
             facts: Facts::default(),
             parts,
             organisation_ix,
@@ -317,7 +321,7 @@ impl Register {
         &self.parts.engagements[ix as usize]
     }
 
-    pub(crate) fn activity_index(&self, id: &str) -> Option<u32> {
+    pub fn activity_index(&self, id: &str) -> Option<u32> {
         self.activity_ix.get(id).copied()
     }
 
@@ -336,6 +340,13 @@ impl Register {
 
     pub fn link_parties(&self, ix: EngagementIx) -> (OrgIx, OrgIx) {
         self.link_parties[ix as usize]
+    }
+
+    /// The contract of an engagement, found without hashing its id.
+    pub fn link_contract(&self, ix: EngagementIx) -> Option<&Contract> {
+        self.link_contracts
+            .get(ix as usize)
+            .and_then(|&c| self.parts.contracts.get(c as usize))
     }
 
     fn check_references(&mut self, problems: &mut Vec<Problem>) {
@@ -528,6 +539,16 @@ impl Register {
             }
         }
         if problems.is_empty() {
+            self.link_contracts = parts
+                .engagements
+                .iter()
+                .map(|link| {
+                    link.contract
+                        .as_ref()
+                        .and_then(|id| self.contract_ix.get(id).copied())
+                        .unwrap_or(Facts::NONE)
+                })
+                .collect();
             for (ix, parties) in resolved.into_iter().enumerate() {
                 let Some((by, processor, activity)) = parties else {
                     continue;

@@ -188,7 +188,7 @@ pub fn check(register: &Register, on: Date) -> Result<Report, ChainError> {
         findings.extend(result?);
     }
     apply_acknowledgements(register, on, &mut findings);
-    sort(&mut findings);
+    sort(register, &mut findings);
     Ok(Report {
         on,
         summary: summarise(&findings),
@@ -224,19 +224,19 @@ fn summarise(findings: &[Finding]) -> Summary {
     summary
 }
 
-fn sort(findings: &mut [Finding]) {
-    let rule_order = |id: &str| rules::ALL.iter().position(|r| r.id == id);
+/// By activity (register-wide findings last), then severity (errors first), depth and rule;
+/// within that, findings keep the chain's depth-first order. Keys are small integers: a
+/// register with every link broken has millions of findings.
+fn sort(register: &Register, findings: &mut [Finding]) {
     findings.sort_by_cached_key(|f| {
         (
-            // Register-wide findings after every activity's.
             f.activity
                 .as_ref()
-                .map_or((1, String::new()), |a| (0, a.to_string())),
+                .and_then(|a| register.activity_index(a.as_str()))
+                .unwrap_or(u32::MAX),
             std::cmp::Reverse(f.severity),
             f.depth.unwrap_or(0),
-            f.engagement.clone(),
-            rule_order(f.rule),
-            f.object.id.clone(),
+            rules::ALL.iter().position(|r| r.id == f.rule),
         )
     });
 }
@@ -260,7 +260,8 @@ struct ActivityCheck<'r, 'o> {
     chain: Chain<'r>,
     on: Date,
     out: &'o mut Vec<Finding>,
-    /// (rule, object) already reported in this activity: one finding each, on the first link.
+    /// (rule, contract or organisation) already reported in this activity: one finding each,
+    /// on the first link.
     reported: HashSet<(&'static str, EntityKind, &'r Slug)>,
     controllers: String,
 }
@@ -320,11 +321,8 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         Ok(())
     }
 
-    fn contract_of(&self, engagement: &Engagement) -> Option<&'r Contract> {
-        engagement
-            .contract
-            .as_ref()
-            .and_then(|id| self.register.contract(id.as_str()))
+    fn contract_of(&self, link: &Link) -> Option<&'r Contract> {
+        self.register.link_contract(link.engagement)
     }
 
     fn parent(&self, link: &Link) -> Option<(usize, Link)> {
@@ -341,7 +339,9 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         message: String,
     ) {
         let (kind, id) = object.key();
-        if !self.reported.insert((rule.id, kind, id)) {
+        // A link is visited once, and reports each rule at most once; a contract or a
+        // processor can sit on many links.
+        if kind != EntityKind::Engagement && !self.reported.insert((rule.id, kind, id)) {
             return;
         }
         let mut finding = Finding::new(
@@ -374,7 +374,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
 
     fn contract_rules(&mut self, at: &LinkAt<'r>) {
         let engagement = at.engagement;
-        let Some(contract) = self.contract_of(engagement) else {
+        let Some(contract) = self.contract_of(&at.link) else {
             self.at_link(
                 &rules::NO_CONTRACT,
                 at,
@@ -403,7 +403,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         }
         let upstream = self
             .parent(&at.link)
-            .and_then(|(_, parent)| self.contract_of(self.chain.engagement(&parent)));
+            .and_then(|(_, parent)| self.contract_of(&parent));
         // Clauses missing here that the contract above has are one defect (Art. 28(4)), reported
         // once as weaker-than-upstream, not again as dpa-incomplete.
         let mut explained: Vec<Art28Clause> = Vec::new();
@@ -516,7 +516,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         while let Some((_, parent)) = self.parent(&root) {
             root = parent;
         }
-        let root_contract = self.contract_of(self.chain.engagement(&root));
+        let root_contract = self.contract_of(&root);
         let terms = root_contract.and_then(|c| c.subprocessing.as_ref());
         let engagement = at.engagement;
         if terms.is_some_and(|t| t.preauthorised.contains(&engagement.processor)) {
@@ -594,12 +594,14 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         }
     }
 
-    /// Criteria of every contract above the link bind its processor (Art. 28(4) flows them down).
+    /// Criteria of every contract above the link bind its processor (Art. 28(4) flows them
+    /// down); every criterion it fails is named in one finding.
     fn selection_criteria_rule(&mut self, at: &LinkAt<'r>) {
+        let mut problems = Vec::new();
         let mut above = self.parent(&at.link);
         while let Some((_, ancestor)) = above {
             above = self.parent(&ancestor);
-            let Some(contract) = self.contract_of(self.chain.engagement(&ancestor)) else {
+            let Some(contract) = self.contract_of(&ancestor) else {
                 continue;
             };
             let Some(terms) = &contract.subprocessing else {
@@ -607,21 +609,23 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
             };
             for criterion in &terms.selection_criteria {
                 if let Some(problem) = self.violation(criterion, at) {
-                    let message = format!(
+                    problems.push(format!(
                         "contract {} ({} → {}) admits only sub-processors {}; {problem}",
                         contract.id,
                         contract.between[0],
                         contract.between[1],
                         criterion_text(criterion)
-                    );
-                    self.at_link(
-                        &rules::SELECTION_CRITERIA_VIOLATED,
-                        at,
-                        Object::Engagement(at.engagement),
-                        message,
-                    );
+                    ));
                 }
             }
+        }
+        if !problems.is_empty() {
+            self.at_link(
+                &rules::SELECTION_CRITERIA_VIOLATED,
+                at,
+                Object::Engagement(at.engagement),
+                problems.join("; "),
+            );
         }
     }
 
@@ -679,14 +683,14 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         }
     }
 
+    /// One finding per rule for the link, naming every destination it concerns.
     fn transfer_rules(&mut self, at: &LinkAt<'r>, found: &mut Vec<Transfer>) {
         found.clear();
         transfer::transfers_of_link(&self.chain, at.index, at.date, found);
+        let mut by_rule: Vec<(&'static Rule, Vec<String>)> = Vec::new();
         for transfer in found.iter() {
             let destination = match &transfer.destination {
-                Destination::Country(code) => {
-                    ReferenceData::builtin().country_name(*code).to_string()
-                }
+                Destination::Country(code) => ReferenceData::builtin().country_name(*code),
                 Destination::InternationalOrganisation(key) => {
                     format!("the international organisation {key}")
                 }
@@ -716,7 +720,18 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
             } else {
                 continue;
             };
-            self.at_link(rule, at, Object::Engagement(at.engagement), message);
+            match by_rule.iter_mut().find(|(r, _)| r.id == rule.id) {
+                Some((_, messages)) => messages.push(message),
+                None => by_rule.push((rule, vec![message])),
+            }
+        }
+        for (rule, messages) in by_rule {
+            self.at_link(
+                rule,
+                at,
+                Object::Engagement(at.engagement),
+                messages.join("; "),
+            );
         }
     }
 
@@ -964,6 +979,37 @@ fn acknowledgements_of<'r>(register: &'r Register, object: &ObjectRef) -> &'r [A
 /// Marks findings covered by an acknowledgement in force, notes the expired ones, and reports
 /// acknowledgements in force that cover nothing.
 fn apply_acknowledgements(register: &Register, on: Date, findings: &mut Vec<Finding>) {
+    let entries = || {
+        register
+            .organisations()
+            .iter()
+            .map(|o| (EntityKind::Organisation, &o.id, None, &o.acknowledgements))
+            .chain(register.activities().iter().map(|a| {
+                (
+                    EntityKind::Activity,
+                    &a.id,
+                    Some(&a.id),
+                    &a.acknowledgements,
+                )
+            }))
+            .chain(
+                register
+                    .contracts()
+                    .iter()
+                    .map(|c| (EntityKind::Contract, &c.id, None, &c.acknowledgements)),
+            )
+            .chain(register.engagements().iter().map(|e| {
+                (
+                    EntityKind::Engagement,
+                    &e.id,
+                    Some(&e.activity),
+                    &e.acknowledgements,
+                )
+            }))
+    };
+    if entries().all(|(_, _, _, acknowledgements)| acknowledgements.is_empty()) {
+        return;
+    }
     let mut used: HashSet<(EntityKind, Slug, Slug)> = HashSet::new();
     for finding in findings.iter_mut() {
         let acknowledgements = acknowledgements_of(register, &finding.object);
@@ -986,33 +1032,7 @@ fn apply_acknowledgements(register: &Register, on: Date, findings: &mut Vec<Find
             finding.acknowledgement_expired = None;
         }
     }
-    let entries = register
-        .organisations()
-        .iter()
-        .map(|o| (EntityKind::Organisation, &o.id, None, &o.acknowledgements))
-        .chain(register.activities().iter().map(|a| {
-            (
-                EntityKind::Activity,
-                &a.id,
-                Some(&a.id),
-                &a.acknowledgements,
-            )
-        }))
-        .chain(
-            register
-                .contracts()
-                .iter()
-                .map(|c| (EntityKind::Contract, &c.id, None, &c.acknowledgements)),
-        )
-        .chain(register.engagements().iter().map(|e| {
-            (
-                EntityKind::Engagement,
-                &e.id,
-                Some(&e.activity),
-                &e.acknowledgements,
-            )
-        }));
-    for (kind, id, activity, acknowledgements) in entries {
+    for (kind, id, activity, acknowledgements) in entries() {
         for acknowledgement in acknowledgements.iter().filter(|a| a.holds_on(on)) {
             if used.contains(&(kind, id.clone(), acknowledgement.rule.clone())) {
                 continue;
