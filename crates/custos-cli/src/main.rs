@@ -256,6 +256,7 @@ async fn demo(url: &str, clock: &dyn Clock) -> anyhow::Result<()> {
         "chain document-delivery                       # the courier chain: courier 3 unauthorised at depth 3",
         "chain customer-accounts --all                 # the careless migration (ended in 2024)",
         "upstream hosting-d                            # whom D's sub-processor requests must reach",
+        "check                                         # every rule: what the courier and migration cases break",
         "transfers customer-marketing --format json",
         "export",
     ] {
