@@ -2,10 +2,13 @@
 //! persist, commit — so a failure leaves the database as it was. The wall clock is read only
 //! through [`Clock`], so tests decide what "today" is.
 
+pub mod audit;
 pub mod clock;
 pub mod manifest_files;
+pub mod people;
 pub mod register;
 
+pub use audit::Actor;
 pub use clock::{Clock, FixedClock, SystemClock};
 
 use custos_core::manifest::ManifestError;
@@ -19,6 +22,9 @@ pub enum AppError {
     /// Every error of every manifest file, located.
     #[error("the manifest is invalid ({} error(s))", .0.len())]
     Manifest(Vec<ManifestError>),
+    /// Input refused, naming the field and what was expected.
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     /// The stored register no longer validates: edited outside Custos.

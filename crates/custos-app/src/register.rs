@@ -6,6 +6,7 @@ use custos_core::register::{Register, RegisterParts};
 use custos_store::Store;
 
 use crate::AppError;
+use crate::audit::{Actor, plan_entries};
 
 /// Parses and validates manifest sources.
 pub fn parse(sources: &[Source]) -> Result<Register, AppError> {
@@ -30,13 +31,16 @@ async fn read_stored(store: &Store) -> Result<RegisterParts, AppError> {
     Ok(parts)
 }
 
-/// Makes the stored register equal to `desired`, in one transaction; returns what changed.
-pub async fn apply(store: &Store, desired: &Register) -> Result<Plan, AppError> {
+/// Makes the stored register equal to `desired`, in one transaction with the audit entries of
+/// every change (who, when, before, after); returns what changed.
+pub async fn apply(store: &Store, desired: &Register, actor: &Actor) -> Result<Plan, AppError> {
     let mut tx = store.begin().await?;
     let current = tx.load_register().await?;
     let plan = Plan::between(&current, desired.parts());
     if !plan.is_empty() {
         tx.apply(&plan, desired).await?;
+        tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
+            .await?;
     }
     tx.commit().await?;
     Ok(plan)

@@ -126,6 +126,15 @@ pub enum Command {
     )]
     Check(CheckArgs),
 
+    /// The audit log: every write (apply, users, and the server's writes) with who, when,
+    /// before and after, hash-chained.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
+    /// Users of the server: who may sign in, and their roles in organisations.
+    #[command(subcommand)]
+    User(UserCommand),
+
     /// Print the JSON Schema of manifest files.
     #[command(after_help = "Example:\n  custos schema > custos-manifest.schema.json")]
     Schema,
@@ -262,4 +271,46 @@ pub enum CheckFormat {
     Sarif,
     /// Markdown (with --list-rules: the text of docs/rules.md).
     Markdown,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit log's hash chain and name the first altered, inserted or deleted
+    /// entry.
+    ///
+    /// Each entry's hash covers the previous entry's hash and every field of the entry; the
+    /// head (last entry and hash) is kept apart, so deleting the last entries is found too.
+    /// Prints the number of entries and the head hash: record it elsewhere to anchor the log.
+    /// Exit code 0 intact, 1 broken, 2 the database could not be read.
+    #[command(after_help = "Example:\n  custos audit verify\n  custos audit verify --format json")]
+    Verify {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user. The password is read from standard input (one line), or asked for
+    /// without echo on a terminal; at least 12 characters. It is stored only as an argon2id
+    /// hash.
+    #[command(
+        after_help = "Examples:\n  custos user create --admin dpo@hypermarket-a.example\n  echo \"$PASSWORD\" | custos user create jordi@agency-b.example --member agency-b=portal"
+    )]
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreateArgs {
+    /// The user's e-mail address, with which they sign in.
+    pub email: String,
+
+    /// An instance administrator: sees and may change everything.
+    #[arg(long)]
+    pub admin: bool,
+
+    /// A role in an organisation, ORGANISATION=ROLE with ROLE one of admin, editor, viewer,
+    /// portal (a processor's staff); repeat for several organisations.
+    #[arg(long = "member", value_name = "ORGANISATION=ROLE")]
+    pub members: Vec<String>,
 }

@@ -17,7 +17,10 @@ use custos_core::transfer::transfers;
 use custos_store::Store;
 use serde::Serialize;
 
-use crate::cli::{CheckArgs, Cli, Command, Format, ManifestArgs, SourceArgs};
+use crate::cli::{
+    AuditCommand, CheckArgs, Cli, Command, Format, ManifestArgs, SourceArgs, UserCommand,
+    UserCreateArgs,
+};
 
 /// Exit codes: 0 done, 1 done but something is wrong (an invalid transfer) or a failure,
 /// 2 bad input (arguments, manifests).
@@ -47,7 +50,7 @@ async fn main() -> ExitCode {
             let bad_input = checking
                 || matches!(
                     error.downcast_ref::<AppError>(),
-                    Some(AppError::Read { .. })
+                    Some(AppError::Read { .. } | AppError::Invalid(_))
                 )
                 || error
                     .downcast_ref::<custos_core::chain::ChainError>()
@@ -78,7 +81,7 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => {
             let desired = parse_manifests(&args)?;
             let store = open(&cli.database_url).await?;
-            let plan = usecase::apply(&store, &desired).await?;
+            let plan = usecase::apply(&store, &desired, &cli_actor(clock)).await?;
             emit(args.format, &plan, || output::plan_text(&plan, true))?;
         }
         Command::Export { output } => {
@@ -126,6 +129,19 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => demo(&args.demo_database_url, clock).await?,
         Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
+        Command::Audit(AuditCommand::Verify { format }) => {
+            let store = open(&cli.database_url).await?;
+            let verification = custos_app::audit::verify(&store).await?;
+            emit(format, &verification, || {
+                output::verification_text(&verification)
+            })?;
+            if matches!(verification, custos_app::audit::Verification::Broken(_)) {
+                return Ok(ExitCode::from(EXIT_FINDINGS));
+            }
+        }
+        Command::User(UserCommand::Create(args)) => {
+            create_user(&cli.database_url, &args, clock).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -176,6 +192,69 @@ async fn check_command(
     })
 }
 
+/// The actor of the CLI's writes: the operating-system user who ran it.
+fn cli_actor(clock: &dyn Clock) -> custos_app::Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    custos_app::Actor::new(format!("cli:{user}"), clock.now())
+}
+
+async fn create_user(
+    database_url: &str,
+    args: &UserCreateArgs,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let mut memberships = Vec::new();
+    for member in &args.members {
+        let (organisation, role) = member.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--member {member:?}: expected ORGANISATION=ROLE, e.g. agency-b=portal")
+        })?;
+        let role = custos_store::Role::parse(role).ok_or_else(|| {
+            anyhow::anyhow!("--member {member:?}: the role must be admin, editor, viewer or portal")
+        })?;
+        memberships.push((organisation.to_owned(), role));
+    }
+    let password = read_password()?;
+    let store = open(database_url).await?;
+    let user = custos_app::people::create_user(
+        &store,
+        custos_app::people::NewUser {
+            email: args.email.clone(),
+            password,
+            is_admin: args.admin,
+            memberships,
+        },
+        &cli_actor(clock),
+    )
+    .await?;
+    println!(
+        "Created {}{} in {}.",
+        user.email,
+        if user.is_admin {
+            " (administrator)"
+        } else {
+            ""
+        },
+        custos_store::redact(database_url)
+    );
+    Ok(())
+}
+
+/// The password: asked for without echo on a terminal, else one line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    Ok(password)
+}
+
 async fn open(url: &str) -> anyhow::Result<Store> {
     Store::open(url)
         .await
@@ -221,7 +300,7 @@ fn emit<T: Serialize>(
 async fn demo(url: &str, clock: &dyn Clock) -> anyhow::Result<()> {
     let store = open(url).await?;
     let register = usecase::parse(&manifest::examples::sources())?;
-    let plan = usecase::apply(&store, &register).await?;
+    let plan = usecase::apply(&store, &register, &cli_actor(clock)).await?;
     let register = usecase::load(&store).await?;
     let today = clock.today();
     let summary = plan.summary();

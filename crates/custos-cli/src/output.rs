@@ -317,3 +317,15 @@ pub fn plan_text(plan: &Plan, applied: bool) -> String {
     );
     out
 }
+
+pub fn verification_text(verification: &custos_app::audit::Verification) -> String {
+    match verification {
+        custos_app::audit::Verification::Intact(verified) => format!(
+            "The audit log is intact: {} entries; head hash {}.\n",
+            verified.entries, verified.head
+        ),
+        custos_app::audit::Verification::Broken(broken) => {
+            format!("The audit log is BROKEN: {broken}.\n")
+        }
+    }
+}

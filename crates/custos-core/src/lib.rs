@@ -1,5 +1,6 @@
 //! Custos's domain and law, with no IO and no async.
 //!
+//! - [`audit`]: the audit log's hash chain and its verification.
 //! - [`values`]: identifiers and values parsed once at the edge (slugs, countries, e-mail
 //!   addresses, retention periods).
 //! - [`refdata`]: reference data compiled in from `data/` (countries and the EEA, adequacy
@@ -16,6 +17,7 @@
 //! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
+pub mod audit;
 pub mod chain;
 pub mod checks;
 pub mod manifest;

@@ -6,8 +6,18 @@
 //! and applied when the store opens. Every write happens inside a
 //! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
+mod audit;
+mod people;
 mod register;
 pub mod testing;
+
+pub use people::{Membership, NewToken, Role, Scope, Session, TokenRecord, User};
+
+/// sqlx's error, for the layers above that wrap their own failures into `StoreError`.
+pub use sqlx::Error as SqlxError;
+
+/// How many audit entries to read at a time when walking the log.
+pub const AUDIT_PAGE: u32 = 10_000;
 
 use std::fmt;
 use std::str::FromStr;
@@ -54,6 +64,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A unique value taken already (an e-mail address), said as the user should hear it.
+    #[error("{0}")]
+    Duplicate(String),
     /// A row that no longer parses: the database was edited by hand or by a newer version.
     #[error("{table} row {slug}: {reason}")]
     Corrupt {
@@ -180,6 +193,24 @@ impl Tx {
     pub async fn rollback(self) -> Result<(), StoreError> {
         Ok(self.inner.rollback().await?)
     }
+}
+
+/// The `VALUES` rows of a multi-row INSERT of `rows` rows of `width` columns. SQLite looks a
+/// numbered parameter's name up by a linear scan, which makes a 4,500-parameter statement
+/// quadratic: anonymous `?` parameters bind directly there; PostgreSQL needs `$n`.
+pub(crate) fn values_rows(backend: Backend, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=width)
+                .map(|col| match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${}", row * width + col),
+                })
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `sqlite://PATH` opens or creates the file; options already in the URL are kept.

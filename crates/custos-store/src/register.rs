@@ -222,24 +222,11 @@ impl Tx {
     async fn insert<T: Table>(&mut self, entries: &[&T]) -> Result<(), StoreError> {
         let width = 3 + T::COLUMNS.len();
         for batch in entries.chunks(INSERT_BATCH) {
-            // SQLite looks a numbered parameter's name up by a linear scan, which makes a
-            // 4,500-parameter statement quadratic; anonymous `?` parameters bind directly.
-            let rows: Vec<String> = (0..batch.len())
-                .map(|row| {
-                    let params: Vec<String> = (1..=width)
-                        .map(|col| match self.backend {
-                            Backend::Sqlite => "?".to_owned(),
-                            Backend::Postgres => format!("${}", row * width + col),
-                        })
-                        .collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO {} (key, slug, {}, body) VALUES {}",
                 T::TABLE,
                 T::COLUMNS.join(", "),
-                rows.join(", ")
+                crate::values_rows(self.backend, batch.len(), width)
             );
             let mut arguments = AnyArguments::default();
             for entry in batch {

@@ -18,6 +18,10 @@ fn examples() -> Register {
     manifest::parse(&manifest::examples::sources()).unwrap()
 }
 
+fn actor() -> custos_app::Actor {
+    custos_app::Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap())
+}
+
 /// Runs `scenario` on a fresh SQLite file, then on a fresh PostgreSQL database if configured.
 async fn on_every_backend<F, Fut>(scenario: F)
 where
@@ -60,7 +64,7 @@ async fn count(url: &str, table: &str) -> i64 {
 async fn apply_then_load_gives_back_the_register() {
     on_every_backend(|store, _| async move {
         let register = examples();
-        let plan = usecase::apply(&store, &register).await.unwrap();
+        let plan = usecase::apply(&store, &register, &actor()).await.unwrap();
         assert_eq!(plan.summary().added, 11 + 3 + 8 + 8);
         assert_eq!(plan.summary().changed + plan.summary().removed, 0);
         let loaded = usecase::load(&store).await.unwrap();
@@ -78,7 +82,7 @@ async fn apply_then_load_gives_back_the_register() {
 #[tokio::test]
 async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples()).await.unwrap();
+        usecase::apply(&store, &examples(), &actor()).await.unwrap();
         let key_of = |slug: &'static str| {
             let url = url.clone();
             async move {
@@ -139,7 +143,7 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
                 "Remove engagement \"website-migration\"",
             ]
         );
-        let applied = usecase::apply(&store, &desired).await.unwrap();
+        let applied = usecase::apply(&store, &desired, &actor()).await.unwrap();
         assert_eq!(applied, plan);
         assert!(usecase::load(&store).await.unwrap() == desired);
         assert_eq!(
@@ -156,8 +160,10 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
 #[tokio::test]
 async fn an_empty_register_erases_every_row() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples()).await.unwrap();
-        let plan = usecase::apply(&store, &Register::empty()).await.unwrap();
+        usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        let plan = usecase::apply(&store, &Register::empty(), &actor())
+            .await
+            .unwrap();
         assert_eq!(plan.summary().removed, 30);
         for table in ["organisations", "activities", "contracts", "engagements"] {
             assert_eq!(count(&url, table).await, 0, "{table}");
@@ -174,7 +180,7 @@ async fn a_failed_apply_leaves_the_database_as_it_was() {
         partial.engagements.clear();
         partial.contracts.clear();
         let partial = Register::new(partial).unwrap();
-        usecase::apply(&store, &partial).await.unwrap();
+        usecase::apply(&store, &partial, &actor()).await.unwrap();
 
         // Someone writes an engagement behind Custos's back, so the next apply, planned
         // against what it read before, collides on a unique slug after other writes.
@@ -205,7 +211,7 @@ async fn a_failed_apply_leaves_the_database_as_it_was() {
 #[tokio::test]
 async fn a_corrupt_row_is_named() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples()).await.unwrap();
+        usecase::apply(&store, &examples(), &actor()).await.unwrap();
         let mut connection = raw(&url).await;
         connection
             .execute("UPDATE organisations SET body = '{\"id\": \"mailer-c\", \"name\": \"M\", \"country\": \"ZZ\"}' WHERE slug = 'mailer-c'")
@@ -222,7 +228,7 @@ async fn a_corrupt_row_is_named() {
 #[tokio::test]
 async fn the_database_enforces_references_too() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples()).await.unwrap();
+        usecase::apply(&store, &examples(), &actor()).await.unwrap();
         let mut connection = raw(&url).await;
         let orphan = connection
             .execute(
@@ -242,9 +248,11 @@ async fn the_database_enforces_references_too() {
 async fn plan_actions_cover_every_kind() {
     // Removing everything and adding it back touches each table in both directions.
     on_every_backend(|store, _| async move {
-        usecase::apply(&store, &examples()).await.unwrap();
-        usecase::apply(&store, &Register::empty()).await.unwrap();
-        let plan = usecase::apply(&store, &examples()).await.unwrap();
+        usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        usecase::apply(&store, &Register::empty(), &actor())
+            .await
+            .unwrap();
+        let plan = usecase::apply(&store, &examples(), &actor()).await.unwrap();
         for kind in [
             EntityKind::Organisation,
             EntityKind::Activity,
@@ -289,14 +297,14 @@ mod round_trip {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(on_every_backend(|store, _| async move {
                 let register = small(first);
-                usecase::apply(&store, &register).await.unwrap();
+                usecase::apply(&store, &register, &actor()).await.unwrap();
                 let exported = usecase::export(&store).await.unwrap();
                 let parsed = manifest::parse_str("export.yaml", &exported).unwrap();
                 assert!(parsed == register, "export differs from what was applied");
                 assert!(usecase::plan(&store, &parsed).await.unwrap().is_empty());
 
                 let other = small(second);
-                usecase::apply(&store, &other).await.unwrap();
+                usecase::apply(&store, &other, &actor()).await.unwrap();
                 assert!(usecase::load(&store).await.unwrap() == other);
             }));
         }
@@ -337,7 +345,7 @@ async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
         async move {
             let before = index_names(&url, "engagements").await;
             assert!(before.iter().any(|n| n == "engagements_by_activity"), "{before:?}");
-            usecase::apply(&store, &large).await.unwrap();
+            usecase::apply(&store, &large, &actor()).await.unwrap();
             assert_eq!(index_names(&url, "engagements").await, before);
             assert_eq!(count(&url, "engagements").await, 25_000);
             assert!(usecase::load(&store).await.unwrap() == large);
@@ -351,6 +359,287 @@ async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
                 .await;
             assert!(orphan.is_err());
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn every_apply_is_audited_and_the_chain_verifies() {
+    use custos_app::audit::{Verification, verify};
+    on_every_backend(|store, _| async move {
+        assert_eq!(
+            verify(&store).await.unwrap(),
+            Verification::Intact(custos_core::audit::Verified {
+                entries: 0,
+                head: custos_core::audit::GENESIS.to_owned()
+            })
+        );
+        let first = usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        let text = manifest::to_yaml(examples().parts()).replace(
+            "Avinguda Diagonal 200, 08018 Barcelona, Spain",
+            "Calle Colón 9, Valencia, Spain",
+        );
+        let moved = manifest::parse_str("x", &text).unwrap();
+        let second = usecase::apply(&store, &moved, &actor()).await.unwrap();
+        assert_eq!(second.changes.len(), 1);
+        let Verification::Intact(verified) = verify(&store).await.unwrap() else {
+            panic!("the log must verify")
+        };
+        assert_eq!(verified.entries as usize, first.changes.len() + 1);
+
+        let mut tx = store.read().await.unwrap();
+        let entries = tx.audit_entries(0, 1000).await.unwrap();
+        tx.rollback().await.unwrap();
+        let last = entries.last().unwrap();
+        assert_eq!(
+            (
+                last.action.as_str(),
+                last.object_kind.as_str(),
+                last.object_id.as_str()
+            ),
+            ("update", "organisation", "agency-b")
+        );
+        assert_eq!(last.actor, "test");
+        assert_eq!(last.at, "2026-11-25T10:00:00Z");
+        assert!(last.before.as_deref().unwrap().contains("Barcelona"));
+        assert!(last.after.as_deref().unwrap().contains("Valencia"));
+        let link = entries.iter().find(|e| e.object_id == "c2-c3").unwrap();
+        assert_eq!(link.action, "create");
+        assert!(link.before.is_none());
+        assert_eq!(link.scope, "bank courier-2 courier-3");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn editing_any_audit_row_in_the_database_is_found_and_named() {
+    use custos_app::audit::{Verification, verify};
+    use custos_core::audit::ChainBreak;
+    on_every_backend(|store, url| async move {
+        usecase::apply(
+            &store,
+            &manifest::parse_str("m", manifest::examples::MARKETING_CHAIN).unwrap(),
+            &actor(),
+        )
+        .await
+        .unwrap();
+        let entries = count(&url, "audit_log").await;
+        assert!(entries >= 10);
+        let mut connection = raw(&url).await;
+        let columns = [
+            "at",
+            "actor",
+            "action",
+            "object_kind",
+            "object_id",
+            "scope",
+            "before_body",
+            "after_body",
+            "prev_hash",
+            "hash",
+        ];
+        for seq in 1..=entries {
+            for column in columns {
+                let update = |value: &str| {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE audit_log SET {column} = $1 WHERE seq = $2"
+                    )))
+                    .bind(value.to_owned())
+                    .bind(seq)
+                };
+                let original: Option<String> = connection
+                    .fetch_one(
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SELECT {column} FROM audit_log WHERE seq = $1"
+                        )))
+                        .bind(seq),
+                    )
+                    .await
+                    .unwrap()
+                    .try_get(0)
+                    .unwrap();
+                let tampered = format!("{}x", original.clone().unwrap_or_default());
+                connection.execute(update(&tampered)).await.unwrap();
+                let found = verify(&store).await.unwrap();
+                let seq = seq as u64;
+                let named = match &found {
+                    Verification::Broken(ChainBreak::Altered { seq: s }) => *s == seq,
+                    Verification::Broken(ChainBreak::Unlinked { seq: s, .. }) => {
+                        *s == seq && column == "prev_hash"
+                    }
+                    _ => false,
+                };
+                assert!(named, "{column} of entry {seq}: {found:?}");
+                let restore = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE audit_log SET {column} = $1 WHERE seq = $2"
+                )))
+                .bind(original)
+                .bind(seq as i64);
+                connection.execute(restore).await.unwrap();
+            }
+        }
+        assert!(matches!(
+            verify(&store).await.unwrap(),
+            Verification::Intact(_)
+        ));
+
+        // A deleted entry in the middle, and deleted last entries.
+        connection
+            .execute(sqlx::query("DELETE FROM audit_log WHERE seq = 3"))
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&store).await.unwrap(),
+            Verification::Broken(ChainBreak::Missing {
+                previous: 2,
+                expected: 3,
+                found: 4
+            })
+        );
+        connection
+            .execute(sqlx::query("DELETE FROM audit_log WHERE seq >= 3"))
+            .await
+            .unwrap();
+        assert_eq!(
+            verify(&store).await.unwrap(),
+            Verification::Broken(ChainBreak::Truncated {
+                last: 2,
+                head: entries as u64
+            })
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_memberships_sessions_and_tokens_keep_only_hashes() {
+    use custos_app::people::{NewUser, create_user, password_matches};
+    use custos_store::{NewToken, Role, Scope};
+    on_every_backend(|store, url| async move {
+        let user = create_user(
+            &store,
+            NewUser {
+                email: "  Jordi@Agency-B.example ".into(),
+                password: "correct horse battery".into(),
+                is_admin: false,
+                memberships: vec![("agency-b".into(), Role::Portal)],
+            },
+            &actor(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(user.email, "jordi@agency-b.example");
+        assert!(user.password_hash.starts_with("$argon2id$"));
+        assert!(password_matches(
+            "correct horse battery",
+            &user.password_hash
+        ));
+        assert!(!password_matches(
+            "correct horse battery!",
+            &user.password_hash
+        ));
+
+        let duplicate = create_user(
+            &store,
+            NewUser {
+                email: "jordi@agency-b.example".into(),
+                password: "another long password".into(),
+                is_admin: true,
+                memberships: vec![],
+            },
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            duplicate.to_string().contains("exists already"),
+            "{duplicate}"
+        );
+        let short = create_user(
+            &store,
+            NewUser {
+                email: "x@y.example".into(),
+                password: "short".into(),
+                is_admin: false,
+                memberships: vec![],
+            },
+            &actor(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            short.to_string().contains("at least 12 characters"),
+            "{short}"
+        );
+
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.count_users().await.unwrap(), 1);
+        assert_eq!(
+            tx.memberships(&user.key).await.unwrap(),
+            [custos_store::Membership {
+                organisation: "agency-b".into(),
+                role: Role::Portal
+            }]
+        );
+        tx.insert_session(
+            "session-hash",
+            &user.key,
+            "csrf",
+            "2026-11-25T10:00:00Z",
+            "2026-11-26T10:00:00Z",
+        )
+        .await
+        .unwrap();
+        let session = tx.session("session-hash").await.unwrap().unwrap();
+        assert_eq!(session.user.email, user.email);
+        tx.delete_session("session-hash").await.unwrap();
+        assert!(tx.session("session-hash").await.unwrap().is_none());
+        let token = tx
+            .insert_token(
+                &user.key,
+                &NewToken {
+                    name: "ci".into(),
+                    token_hash: "token-hash".into(),
+                    scopes: vec![Scope::Read],
+                    created_at: "2026-11-25T10:00:00Z".into(),
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap();
+        let (found, owner) = tx.token_by_hash("token-hash").await.unwrap().unwrap();
+        assert_eq!(
+            (found.name.as_str(), owner.key.as_str()),
+            ("ci", user.key.as_str())
+        );
+        assert_eq!(found.scopes, [Scope::Read]);
+        assert!(
+            tx.revoke_token(&user.key, &token.key, "2026-11-25T11:00:00Z")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !tx.revoke_token(&user.key, &token.key, "2026-11-25T11:00:00Z")
+                .await
+                .unwrap()
+        );
+        let (revoked, _) = tx.token_by_hash("token-hash").await.unwrap().unwrap();
+        assert!(revoked.revoked_at.is_some());
+        tx.commit().await.unwrap();
+
+        // The user's creation is audited without its password hash.
+        assert_eq!(count(&url, "audit_log").await, 1);
+        let mut connection = raw(&url).await;
+        let after: String = connection
+            .fetch_one(sqlx::query(
+                "SELECT after_body FROM audit_log WHERE seq = 1",
+            ))
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert!(after.contains("jordi@agency-b.example") && after.contains("portal"));
+        assert!(!after.contains("argon2"));
     })
     .await;
 }

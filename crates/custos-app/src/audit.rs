@@ -1,0 +1,175 @@
+//! Who does what, recorded: the audit entries of the use cases, and the verification of the
+//! whole log.
+
+use custos_core::audit::{ChainBreak, ChainVerifier, NewAuditEntry, Verified};
+use custos_core::plan::{Action, Plan};
+use custos_core::register::{EntityKind, RegisterParts};
+use custos_core::values::Slug;
+use custos_store::{AUDIT_PAGE, Store, StoreError};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::AppError;
+
+/// Who acts, and when: every write records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `cli:USER`, `user:EMAIL`, `token:NAME`.
+    pub name: String,
+    pub at: Timestamp,
+}
+
+impl Actor {
+    pub fn new(name: impl Into<String>, at: Timestamp) -> Self {
+        Self {
+            name: name.into(),
+            at,
+        }
+    }
+
+    pub(crate) fn entry(
+        &self,
+        action: &str,
+        object_kind: &str,
+        object_id: &str,
+        scope: String,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            at: self.at.to_string(),
+            actor: self.name.clone(),
+            action: action.to_owned(),
+            object_kind: object_kind.to_owned(),
+            object_id: object_id.to_owned(),
+            scope,
+            before,
+            after,
+        }
+    }
+}
+
+/// One entry per entry of the register that `plan` adds, changes or removes, with its body
+/// before and after.
+pub(crate) fn plan_entries(
+    actor: &Actor,
+    plan: &Plan,
+    current: &RegisterParts,
+    desired: &RegisterParts,
+) -> Result<Vec<NewAuditEntry>, AppError> {
+    plan.changes
+        .iter()
+        .map(|change| {
+            let before = body_of(current, change.kind, &change.id)?;
+            let after = body_of(desired, change.kind, &change.id)?;
+            let action = match change.action {
+                Action::Add => "create",
+                Action::Change { .. } => "update",
+                Action::Remove => "delete",
+            };
+            let scope = scope_of(desired, change.kind, &change.id)
+                .or_else(|| scope_of(current, change.kind, &change.id))
+                .unwrap_or_default();
+            Ok(actor.entry(
+                action,
+                change.kind.as_str(),
+                change.id.as_str(),
+                scope,
+                before,
+                after,
+            ))
+        })
+        .collect()
+}
+
+fn find<'a, T>(entries: &'a [T], id: &Slug, id_of: fn(&T) -> &Slug) -> Option<&'a T> {
+    // Register parts are kept in id order.
+    entries
+        .binary_search_by(|e| id_of(e).cmp(id))
+        .ok()
+        .map(|i| &entries[i])
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string(value).map_err(|e| AppError::Store(StoreError::Database(sqlx_encode(e))))
+}
+
+fn sqlx_encode(error: serde_json::Error) -> custos_store::SqlxError {
+    custos_store::SqlxError::Encode(Box::new(error))
+}
+
+fn body_of(parts: &RegisterParts, kind: EntityKind, id: &Slug) -> Result<Option<String>, AppError> {
+    match kind {
+        EntityKind::Organisation => find(&parts.organisations, id, |o| &o.id).map(json),
+        EntityKind::Activity => find(&parts.activities, id, |a| &a.id).map(json),
+        EntityKind::Contract => find(&parts.contracts, id, |c| &c.id).map(json),
+        EntityKind::Engagement => find(&parts.engagements, id, |e| &e.id).map(json),
+    }
+    .transpose()
+}
+
+/// The organisations whose users may see an entry about this object: the organisation
+/// itself, the controllers of an activity, the parties of a contract, and for an engagement
+/// the controllers of its activity and both parties.
+fn scope_of(parts: &RegisterParts, kind: EntityKind, id: &Slug) -> Option<String> {
+    let controllers = |activity: &Slug| {
+        find(&parts.activities, activity, |a| &a.id)
+            .map(|a| {
+                a.controllers()
+                    .map(Slug::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    match kind {
+        EntityKind::Organisation => {
+            find(&parts.organisations, id, |o| &o.id).map(|o| o.id.to_string())
+        }
+        EntityKind::Activity => find(&parts.activities, id, |a| &a.id).map(|a| controllers(&a.id)),
+        EntityKind::Contract => find(&parts.contracts, id, |c| &c.id)
+            .map(|c| format!("{} {}", c.between[0], c.between[1])),
+        EntityKind::Engagement => find(&parts.engagements, id, |e| &e.id).map(|e| {
+            format!(
+                "{} {} {}",
+                controllers(&e.activity),
+                e.engaged_by,
+                e.processor
+            )
+        }),
+    }
+}
+
+/// The outcome of `custos audit verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Verification {
+    Intact(Verified),
+    Broken(ChainBreak),
+}
+
+/// Recomputes the whole chain, a page at a time, and compares its end with the head.
+pub async fn verify(store: &Store) -> Result<Verification, AppError> {
+    let mut tx = store.read().await?;
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = tx.audit_entries(after, AUDIT_PAGE).await?;
+        for entry in &page {
+            if let Err(broken) = verifier.check(entry) {
+                tx.rollback().await?;
+                return Ok(Verification::Broken(broken));
+            }
+        }
+        match page.last() {
+            Some(last) => after = last.seq,
+            None => break,
+        }
+    }
+    let (seq, hash) = tx.audit_head().await?;
+    tx.rollback().await?;
+    Ok(match verifier.finish(Some((seq, &hash))) {
+        Ok(verified) => Verification::Intact(verified),
+        Err(broken) => Verification::Broken(broken),
+    })
+}

@@ -1,0 +1,131 @@
+//! `custos audit verify` and `custos user create` as an operator runs them.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use sqlx::{AnyConnection, Connection, Executor};
+
+use crate::{Run, custos, examples_dir, sqlite_url};
+
+fn custos_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .env("CUSTOS_DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_passes_after_applies_and_names_an_edited_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let examples = examples_dir();
+    assert_eq!(custos(&url, &["apply", examples.to_str().unwrap()]).code, 0);
+    let created = custos_with_stdin(
+        &url,
+        &["user", "create", "dpo@hypermarket-a.example", "--admin"],
+        "a long enough password\n",
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(
+        created
+            .stdout
+            .contains("Created dpo@hypermarket-a.example (administrator)")
+    );
+    assert!(!created.stdout.contains("long enough"));
+
+    let intact = custos(&url, &["audit", "verify"]);
+    assert_eq!(intact.code, 0, "{}", intact.stderr);
+    assert!(
+        intact
+            .stdout
+            .contains("The audit log is intact: 31 entries"),
+        "{}",
+        intact.stdout
+    );
+
+    sqlx::any::install_default_drivers();
+    let mut connection = AnyConnection::connect(&url).await.unwrap();
+    connection
+        .execute(sqlx::query(
+            "UPDATE audit_log SET actor = 'someone else' WHERE seq = 7",
+        ))
+        .await
+        .unwrap();
+    let broken = custos(&url, &["audit", "verify", "--format", "json"]);
+    assert_eq!(broken.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&broken.stdout).unwrap();
+    assert_eq!(report["result"], "broken");
+    assert_eq!(report["problem"], "altered");
+    assert_eq!(report["seq"], 7);
+    let text = custos(&url, &["audit", "verify"]);
+    assert!(
+        text.stdout.contains("entry 7 was altered"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn user_create_refuses_bad_input_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let short = custos_with_stdin(&url, &["user", "create", "a@b.example"], "short\n");
+    assert_eq!(short.code, 2);
+    assert!(
+        short.stderr.contains("at least 12 characters"),
+        "{}",
+        short.stderr
+    );
+    let role = custos_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "a@b.example",
+            "--member",
+            "agency-b=owner",
+        ],
+        "a long enough password\n",
+    );
+    assert_ne!(role.code, 0);
+    assert!(
+        role.stderr.contains("admin, editor, viewer or portal"),
+        "{}",
+        role.stderr
+    );
+    let ok = custos_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "a@b.example",
+            "--member",
+            "agency-b=portal",
+        ],
+        "a long enough password\n",
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let again = custos_with_stdin(
+        &url,
+        &["user", "create", "A@B.example"],
+        "a long enough password\n",
+    );
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}

@@ -1,0 +1,356 @@
+//! The people who use Custos: users (argon2id password hashes, made in custos-app), their
+//! roles in organisations, server-side sessions and API tokens. Secrets are stored only as
+//! hashes; a session id or a token is shown once, to its owner.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{StoreError, Tx};
+
+/// What a user may do in one organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A processor's staff: sees its own links and what they engage below.
+    Portal,
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Portal => "portal",
+            Self::Viewer => "viewer",
+            Self::Editor => "editor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "portal" => Some(Self::Portal),
+            "viewer" => Some(Self::Viewer),
+            "editor" => Some(Self::Editor),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether the role may change the register.
+    pub fn writes(self) -> bool {
+        matches!(self, Self::Editor | Self::Admin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub key: String,
+    pub email: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    /// An instance administrator: sees and may change everything.
+    pub is_admin: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub organisation: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: String,
+}
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub name: String,
+    pub token_hash: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub key: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const USER_COLUMNS: &str =
+    "users.key, users.email, users.password_hash, users.is_admin, users.created_at";
+
+fn user(row: &AnyRow) -> Result<User, StoreError> {
+    let is_admin: i32 = row.try_get(3)?;
+    Ok(User {
+        key: row.try_get(0)?,
+        email: row.try_get(1)?,
+        password_hash: row.try_get(2)?,
+        is_admin: is_admin != 0,
+        created_at: row.try_get(4)?,
+    })
+}
+
+fn scopes_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| match s {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn parse_scopes(text: &str) -> Vec<Scope> {
+    text.split(' ')
+        .filter_map(|s| match s {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Tx {
+    /// Adds a user; `Duplicate` when the e-mail address is taken.
+    pub async fn insert_user(
+        &mut self,
+        email: &str,
+        password_hash: &str,
+        is_admin: bool,
+        created_at: &str,
+    ) -> Result<User, StoreError> {
+        if self.user_by_email(email).await?.is_some() {
+            return Err(StoreError::Duplicate(format!(
+                "a user with the e-mail address {email} exists already"
+            )));
+        }
+        let key = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO users (key, email, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.clone())
+        .bind(email.to_owned())
+        .bind(password_hash.to_owned())
+        .bind(i32::from(is_admin))
+        .bind(created_at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(User {
+            key,
+            email: email.to_owned(),
+            password_hash: password_hash.to_owned(),
+            is_admin,
+            created_at: created_at.to_owned(),
+        })
+    }
+
+    pub async fn user_by_email(&mut self, email: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(email.to_owned())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.as_ref().map(user).transpose()
+    }
+
+    pub async fn count_users(&mut self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *self.inner)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Gives the user `role` in `organisation` (replacing any role it had there).
+    pub async fn set_membership(
+        &mut self,
+        user_key: &str,
+        organisation: &str,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM memberships WHERE user_key = $1 AND organisation = $2")
+            .bind(user_key.to_owned())
+            .bind(organisation.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        sqlx::query("INSERT INTO memberships (user_key, organisation, role) VALUES ($1, $2, $3)")
+            .bind(user_key.to_owned())
+            .bind(organisation.to_owned())
+            .bind(role.as_str())
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn memberships(&mut self, user_key: &str) -> Result<Vec<Membership>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT organisation, role FROM memberships WHERE user_key = $1 ORDER BY organisation",
+        )
+        .bind(user_key.to_owned())
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let organisation: String = row.try_get(0)?;
+                let role: String = row.try_get(1)?;
+                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+                    table: "memberships",
+                    slug: organisation.clone(),
+                    reason: format!("unknown role {role:?}"),
+                })?;
+                Ok(Membership { organisation, role })
+            })
+            .collect()
+    }
+
+    pub async fn insert_session(
+        &mut self,
+        id_hash: &str,
+        user_key: &str,
+        csrf_token: &str,
+        created_at: &str,
+        expires_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_key, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash.to_owned())
+        .bind(user_key.to_owned())
+        .bind(csrf_token.to_owned())
+        .bind(created_at.to_owned())
+        .bind(expires_at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this id hash, with its user; expiry is the caller's to judge.
+    pub async fn session(&mut self, id_hash: &str) -> Result<Option<Session>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, sessions.csrf_token, sessions.expires_at FROM sessions \
+             JOIN users ON users.key = sessions.user_key WHERE sessions.id_hash = $1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash.to_owned())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.map(|row| {
+            Ok(Session {
+                user: user(&row)?,
+                csrf_token: row.try_get(5)?,
+                expires_at: row.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_token(
+        &mut self,
+        user_key: &str,
+        token: &NewToken,
+    ) -> Result<TokenRecord, StoreError> {
+        let key = uuid::Uuid::now_v7().to_string();
+        sqlx::query(
+            "INSERT INTO api_tokens (key, user_key, name, token_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.clone())
+        .bind(user_key.to_owned())
+        .bind(token.name.clone())
+        .bind(token.token_hash.clone())
+        .bind(scopes_text(&token.scopes))
+        .bind(token.created_at.clone())
+        .bind(token.expires_at.clone())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(TokenRecord {
+            key,
+            name: token.name.clone(),
+            scopes: token.scopes.clone(),
+            created_at: token.created_at.clone(),
+            expires_at: token.expires_at.clone(),
+            revoked_at: None,
+        })
+    }
+
+    /// The token with this hash and its user; expiry and revocation are the caller's to judge.
+    pub async fn token_by_hash(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<(TokenRecord, User)>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, t.key, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
+             FROM api_tokens t JOIN users ON users.key = t.user_key WHERE t.token_hash = $1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash.to_owned())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.map(|row| {
+            let scopes: String = row.try_get(7)?;
+            Ok((
+                TokenRecord {
+                    key: row.try_get(5)?,
+                    name: row.try_get(6)?,
+                    scopes: parse_scopes(&scopes),
+                    created_at: row.try_get(8)?,
+                    expires_at: row.try_get(9)?,
+                    revoked_at: row.try_get(10)?,
+                },
+                user(&row)?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Revokes one of the user's tokens; false when the user has no such token.
+    pub async fn revoke_token(
+        &mut self,
+        user_key: &str,
+        token_key: &str,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $3 WHERE user_key = $1 AND key = $2 \
+             AND revoked_at IS NULL",
+        )
+        .bind(user_key.to_owned())
+        .bind(token_key.to_owned())
+        .bind(at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
