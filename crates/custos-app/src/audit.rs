@@ -27,7 +27,8 @@ impl Actor {
         }
     }
 
-    pub(crate) fn entry(
+    /// An entry by this actor now; `scope` lists the organisations whose users may see it.
+    pub fn entry(
         &self,
         action: &str,
         object_kind: &str,

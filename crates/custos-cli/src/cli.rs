@@ -36,15 +36,28 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load the worked examples into a demo database and tour the marketing chain.
+    /// Serve the worked examples: a demo database, a demo administrator and a portal user.
     ///
     /// Applies the three worked examples (the marketing chain, the courier chain, the careless
-    /// migration) to the demo database, then prints the marketing chain, its recipients and
-    /// its transfers, and the commands to explore further.
+    /// migration) to the demo database, creates the demo administrator and a portal user for
+    /// agency B, prints the marketing chain, its recipients and its transfers, then serves the
+    /// API on --listen and prints the URL and both logins. Stop it with Ctrl-C.
     #[command(
-        after_help = "Example:\n  custos demo\n  custos demo --database-url sqlite:///tmp/demo.db"
+        after_help = "Example:\n  custos demo\n  custos demo --listen 127.0.0.1:9000\n  custos demo --no-serve    # the tour only"
     )]
     Demo(DemoArgs),
+
+    /// Serve the JSON API (and its OpenAPI description) over the database.
+    ///
+    /// /api/v1 needs a session (POST /api/v1/session) or a bearer API token; /api/docs is an
+    /// interactive page over /api/v1/openapi.json; /healthz and /readyz are for probes. Stops
+    /// on SIGTERM or Ctrl-C after the requests in flight. When no user exists yet, it prints a
+    /// one-time link to create the first administrator (or use custos user create --admin).
+    /// Logs go to standard error (CUSTOS_LOG=debug for more).
+    #[command(
+        after_help = "Example:\n  custos serve --listen 0.0.0.0:8080 --database-url postgres://custos@db/custos"
+    )]
+    Serve(ServeArgs),
 
     /// Show what applying manifests would change in the database, without changing it.
     ///
@@ -145,6 +158,25 @@ pub struct DemoArgs {
     /// Where to keep the demo register (recreated from the examples at each run).
     #[arg(long, value_name = "URL", default_value = "sqlite://custos-demo.db")]
     pub demo_database_url: String,
+
+    /// Where the demo server listens (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Print the tour and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address and port to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR", env = "CUSTOS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Mark cookies Secure: set it when the server is reached over TLS (behind a proxy).
+    #[arg(long, env = "CUSTOS_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Args)]

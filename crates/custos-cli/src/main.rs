@@ -27,7 +27,7 @@ use crate::cli::{
 const EXIT_FINDINGS: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // For check, exit code 1 means findings: any failure to check is 2, so CI cannot mistake
@@ -127,7 +127,8 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
                 output::upstream_text(&args.organisation, at, &found)
             })?;
         }
-        Command::Demo(args) => demo(&args.demo_database_url, clock).await?,
+        Command::Demo(args) => demo(&args, clock).await?,
+        Command::Serve(args) => serve(&cli.database_url, &args).await?,
         Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
         Command::Audit(AuditCommand::Verify { format }) => {
             let store = open(&cli.database_url).await?;
@@ -297,7 +298,12 @@ fn emit<T: Serialize>(
     Ok(())
 }
 
-async fn demo(url: &str, clock: &dyn Clock) -> anyhow::Result<()> {
+/// The demo's logins: printed at start, fixed so that a rerun keeps them.
+const DEMO_ADMIN: (&str, &str) = ("admin@custos.demo", "custos-demo-admin");
+const DEMO_PORTAL: (&str, &str) = ("portal@agency-b.demo", "custos-demo-portal");
+
+async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
+    let url = args.demo_database_url.as_str();
     let store = open(url).await?;
     let register = usecase::parse(&manifest::examples::sources())?;
     let plan = usecase::apply(&store, &register, &cli_actor(clock)).await?;
@@ -341,5 +347,118 @@ async fn demo(url: &str, clock: &dyn Clock) -> anyhow::Result<()> {
     ] {
         println!("  custos --database-url {url} {command}");
     }
+    if args.no_serve {
+        return Ok(());
+    }
+    for ((email, password), is_admin, memberships) in [
+        (DEMO_ADMIN, true, vec![]),
+        (
+            DEMO_PORTAL,
+            false,
+            vec![("agency-b".to_owned(), custos_store::Role::Portal)],
+        ),
+    ] {
+        let created = custos_app::people::create_user(
+            &store,
+            custos_app::people::NewUser {
+                email: email.to_owned(),
+                password: password.to_owned(),
+                is_admin,
+                memberships,
+            },
+            &cli_actor(clock),
+        )
+        .await;
+        match created {
+            Ok(_) | Err(AppError::Store(custos_store::StoreError::Duplicate(_))) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    init_logging();
+    let server = custos_web::Server::bind(
+        &custos_web::Config {
+            listen: args.listen,
+            secure_cookies: false,
+        },
+        store,
+        std::sync::Arc::new(custos_app::SystemClock),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let address = server.local_addr()?;
+    println!("\nCustos is serving the demo at http://{address}/");
+    println!("  API explorer: http://{address}/api/docs");
+    println!(
+        "  administrator: {} / {}  (sees everything)",
+        DEMO_ADMIN.0, DEMO_ADMIN.1
+    );
+    println!(
+        "  portal user of agency B: {} / {}  (sees B's links and what B engaged)",
+        DEMO_PORTAL.0, DEMO_PORTAL.1
+    );
+    println!("Stop with Ctrl-C.");
+    server.serve(shutdown_signal()).await?;
     Ok(())
+}
+
+async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let store = open(database_url).await?;
+    let server = custos_web::Server::bind(
+        &custos_web::Config {
+            listen: args.listen,
+            secure_cookies: args.secure_cookies,
+        },
+        store,
+        std::sync::Arc::new(custos_app::SystemClock),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let address = server.local_addr()?;
+    println!(
+        "Custos serves {} at http://{address}/ (API explorer at /api/docs)",
+        custos_store::redact(database_url)
+    );
+    if let Some(secret) = server.setup_secret().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        println!(
+            "No user exists yet. Create the first administrator, once, with:\n  curl -X POST http://{address}/api/v1/setup -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{secret}\", \"email\": \"you@example.org\", \"password\": \"...\"}}'\nor stop the server and run: custos user create --admin you@example.org"
+        );
+    }
+    server.serve(shutdown_signal()).await?;
+    println!("Stopped.");
+    Ok(())
+}
+
+/// Structured logs on standard error; CUSTOS_LOG sets the filter (default info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, finish what is in flight.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

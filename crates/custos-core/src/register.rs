@@ -309,6 +309,10 @@ impl Register {
         self.engagement_ix.get(id).map(|&ix| self.engagement_at(ix))
     }
 
+    pub fn engagement_index(&self, id: &str) -> Option<EngagementIx> {
+        self.engagement_ix.get(id).copied()
+    }
+
     pub fn organisation_index(&self, id: &str) -> Option<OrgIx> {
         self.organisation_ix.get(id).copied()
     }
@@ -325,11 +329,11 @@ impl Register {
         self.activity_ix.get(id).copied()
     }
 
-    pub(crate) fn engagements_of_activity(&self, activity_ix: u32) -> &[EngagementIx] {
+    pub fn engagements_of_activity(&self, activity_ix: u32) -> &[EngagementIx] {
         &self.engagements_by_activity[activity_ix as usize]
     }
 
-    pub(crate) fn engagements_as_processor(&self, org: OrgIx) -> &[EngagementIx] {
+    pub fn engagements_as_processor(&self, org: OrgIx) -> &[EngagementIx] {
         &self.engagements_as_processor[org as usize]
     }
 

@@ -1,0 +1,85 @@
+//! The audit log, as far as the caller may see it: administrators all of it, others the
+//! entries about their organisations.
+
+use axum::Json;
+use axum::extract::State;
+use custos_core::audit::AuditEntry;
+use serde::{Deserialize, Serialize};
+
+use super::{MAX_PAGE, Params};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// The `next_cursor` of the previous page (an entry's seq).
+    pub cursor: Option<u64>,
+    /// Entries per page, 1 to 1000; 100 by default.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<u64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries the caller may see, oldest first, with their hashes"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(query): Params<AuditQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let limit = match query.limit {
+        None => 100,
+        Some(n) if (1..=MAX_PAGE).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit is {n}: expected 1 to {MAX_PAGE}"),
+            ));
+        }
+    };
+    let organisations: Vec<&str> = principal
+        .memberships
+        .iter()
+        .map(|m| m.organisation.as_str())
+        .collect();
+    let visible = |entry: &AuditEntry| {
+        principal.user.is_admin || organisations.iter().any(|o| entry.concerns(o))
+    };
+    let mut items = Vec::new();
+    let mut after = query.cursor.unwrap_or(0);
+    let mut tx = state.store.read().await?;
+    let mut next_cursor = None;
+    'pages: loop {
+        let page = tx.audit_entries(after, custos_store::AUDIT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for entry in page {
+            if !visible(&entry) {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = items.last().map(|e: &AuditEntry| e.seq);
+                break 'pages;
+            }
+            items.push(entry);
+        }
+    }
+    tx.rollback().await?;
+    Ok(Json(AuditPage { items, next_cursor }))
+}

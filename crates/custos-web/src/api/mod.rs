@@ -1,0 +1,128 @@
+//! The JSON API under `/api/v1`: extractors that refuse bad input as problem details, cursor
+//! pages, and the routes.
+
+pub mod audit;
+pub mod people;
+pub mod register;
+pub mod views;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use custos_core::Date;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Query parameters, refused as a 422 problem naming what was wrong.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Params(value))
+            .map_err(|rejection: QueryRejection| ApiError::Invalid {
+                detail: rejection.body_text(),
+                field: None,
+            })
+    }
+}
+
+/// A JSON body, refused as a 422 problem naming what was wrong.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| Body(value))
+            .map_err(|rejection: JsonRejection| ApiError::Invalid {
+                detail: rejection.body_text(),
+                field: None,
+            })
+    }
+}
+
+/// `?cursor=ID&limit=N`: the page after the entry with id `cursor`, in id order.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Entries per page, 1 to 1000; 100 by default.
+    pub limit: Option<u32>,
+}
+
+pub const MAX_PAGE: u32 = 1000;
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as usize),
+            Some(n) => Err(ApiError::invalid(
+                "limit",
+                format!("limit is {n}: expected 1 to {MAX_PAGE}"),
+            )),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The page of `entries` (in id order, already filtered) after the cursor.
+    pub fn of<'a, E: 'a>(
+        entries: impl Iterator<Item = &'a E>,
+        id: impl Fn(&E) -> &str,
+        query: &PageQuery,
+        convert: impl Fn(&E) -> T,
+    ) -> Result<Self, ApiError> {
+        let limit = query.limit()?;
+        let mut items: Vec<(&E, T)> = Vec::with_capacity(limit.min(128));
+        let mut next_cursor = None;
+        let after = query.cursor.as_deref();
+        for entry in entries.filter(|e| after.is_none_or(|c| id(e) > c)) {
+            if items.len() == limit {
+                next_cursor = items.last().map(|(last, _)| id(last).to_owned());
+                break;
+            }
+            items.push((entry, convert(entry)));
+        }
+        Ok(Self {
+            items: items.into_iter().map(|(_, item)| item).collect(),
+            next_cursor,
+        })
+    }
+}
+
+/// `?at=YYYY-MM-DD`: the day to look at; today when absent.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AtQuery {
+    /// The day to look at (YYYY-MM-DD); default today.
+    pub at: Option<String>,
+}
+
+pub fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<Date>, ApiError> {
+    raw.map(|raw| {
+        raw.parse::<Date>().map_err(|_| {
+            ApiError::invalid(field, format!("{field} is {raw:?}: expected a date YYYY-MM-DD"))
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,364 @@
+//! Signing in and out (a server-side session in a cookie), who am I, and API tokens.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custos_store::{Membership, NewToken, Scope, TokenRecord};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::Body;
+use crate::auth::{Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, hash_secret, new_secret};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// How long a session lasts.
+pub const SESSION_HOURS: i64 = 12;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub email: String,
+    pub is_admin: bool,
+    #[schema(value_type = Vec<Object>)]
+    pub memberships: Vec<Membership>,
+    /// Send it back in the `X-CSRF-Token` header of every write made with the session cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+fn me(principal: &Principal) -> Me {
+    Me {
+        email: principal.user.email.clone(),
+        is_admin: principal.user.is_admin,
+        memberships: principal.memberships.clone(),
+        csrf_token: match &principal.via {
+            Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
+            Via::Token { .. } => None,
+        },
+    }
+}
+
+/// The same answer, and about the same time, for an unknown address and a wrong password.
+const BAD_CREDENTIALS: &str = "the e-mail address or the password is not right";
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/session",
+    tag = "people",
+    request_body = SignIn,
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set", body = Me),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts for this address", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Body(form): Body<SignIn>,
+) -> Result<Response, ApiError> {
+    let email = form.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > 320 {
+        return Err(ApiError::invalid("email", "email: expected an e-mail address"));
+    }
+    if form.password.len() > custos_app::people::MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid("password", "password: too long"));
+    }
+    let now = state.clock.now();
+    if let Some(retry_after) = state.throttle.wait(&email, now.as_second()) {
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
+    let mut tx = state.store.begin().await?;
+    let user = tx.user_by_email(&email).await?;
+    // Verify against a fixed hash when the address is unknown, so timing says nothing.
+    let stored_owned = match &user {
+        Some(user) => user.password_hash.clone(),
+        None => dummy_hash()?.to_owned(),
+    };
+    let password = form.password.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        custos_app::people::password_matches(&password, &stored_owned)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(user) = user.filter(|_| matches) else {
+        state.throttle.failed(&email, now.as_second());
+        return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
+    };
+    state.throttle.succeeded(&email);
+    let (session_id, id_hash) = new_secret()?;
+    let (csrf_token, _) = new_secret()?;
+    let expires = now
+        .checked_add(SignedDuration::from_hours(SESSION_HOURS))
+        .unwrap_or(Timestamp::MAX);
+    tx.insert_session(
+        &id_hash,
+        &user.key,
+        &csrf_token,
+        &now.to_string(),
+        &expires.to_string(),
+    )
+    .await?;
+    let memberships = tx.memberships(&user.key).await?;
+    tx.commit().await?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        SESSION_HOURS * 3600,
+        if state.secure_cookies { "; Secure" } else { "" }
+    );
+    let body = Me {
+        email: user.email,
+        is_admin: user.is_admin,
+        memberships,
+        csrf_token: Some(csrf_token),
+    };
+    let mut response = Json(body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// An argon2id hash of a password nobody has, verified against when an address is unknown.
+fn dummy_hash() -> Result<&'static str, ApiError> {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(hash) = HASH.get() {
+        return Ok(hash);
+    }
+    let (secret, _) = new_secret()?;
+    let hash = custos_app::people::hash_password(&secret)?;
+    Ok(HASH.get_or_init(|| hash))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/session",
+    tag = "people",
+    responses(
+        (status = 204, description = "Signed out: the session is deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    if let Via::Session { id_hash, .. } = &principal.via {
+        let mut tx = state.store.begin().await?;
+        tx.delete_session(id_hash).await?;
+        tx.commit().await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("custos_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "people",
+    responses(
+        (status = 200, description = "The caller and its roles", body = Me),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn who_am_i(principal: Principal) -> Json<Me> {
+    Json(me(&principal))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewTokenRequest {
+    /// A name to recognise the token by (`ci`, `erp-connector`).
+    pub name: String,
+    /// `read`, `write`; read by default.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Vec<Scope>,
+    /// Days until it expires; none for no expiry.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    /// The token: shown this once, stored only as a hash.
+    pub token: String,
+    #[schema(value_type = Object)]
+    pub record: TokenRecord,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "people",
+    request_body = NewTokenRequest,
+    responses(
+        (status = 201, description = "The new token, shown once", body = CreatedToken),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(request): Body<NewTokenRequest>,
+) -> Result<Response, ApiError> {
+    if !matches!(principal.via, Via::Session { .. }) {
+        return Err(ApiError::Forbidden(
+            "tokens are created from a signed-in session, not with another token".to_owned(),
+        ));
+    }
+    let name = request.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::invalid("name", "name: expected 1 to 100 characters"));
+    }
+    if request.expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
+        return Err(ApiError::invalid(
+            "expires_in_days",
+            "expires_in_days: expected 1 to 3650",
+        ));
+    }
+    let scopes = if request.scopes.is_empty() {
+        vec![Scope::Read]
+    } else {
+        request.scopes
+    };
+    let (secret, _) = new_secret()?;
+    let token = format!("{TOKEN_PREFIX}{secret}");
+    let now = state.clock.now();
+    let expires_at = request.expires_in_days.and_then(|days| {
+        now.checked_add(SignedDuration::from_hours(i64::from(days) * 24))
+            .ok()
+            .map(|t| t.to_string())
+    });
+    let mut tx = state.store.begin().await?;
+    let record = tx
+        .insert_token(
+            &principal.user.key,
+            &NewToken {
+                name: name.to_owned(),
+                token_hash: hash_secret(&token),
+                scopes,
+                created_at: now.to_string(),
+                expires_at,
+            },
+        )
+        .await?;
+    let after = serde_json::to_string(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
+    tx.append_audit(vec![principal.actor(now).entry(
+        "create",
+        "api-token",
+        &record.key,
+        String::new(),
+        None,
+        Some(after),
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { token, record })).into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{key}",
+    tag = "people",
+    params(("key" = String, Path, description = "The token's key")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = state.clock.now();
+    let mut tx = state.store.begin().await?;
+    if !tx
+        .revoke_token(&principal.user.key, &key, &now.to_string())
+        .await?
+    {
+        return Err(ApiError::not_found(format!("token {key:?}")));
+    }
+    tx.append_audit(vec![principal.actor(now).entry(
+        "revoke",
+        "api-token",
+        &key,
+        String::new(),
+        None,
+        None,
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct FirstAdmin {
+    /// The one-time secret the server printed at start.
+    pub setup_token: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/setup",
+    tag = "people",
+    request_body = FirstAdmin,
+    responses(
+        (status = 201, description = "The first administrator exists; sign in with it", body = Me),
+        (status = 404, description = "No setup is pending: users exist already", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn first_admin(
+    State(state): State<AppState>,
+    Body(request): Body<FirstAdmin>,
+) -> Result<Response, ApiError> {
+    let pending = state
+        .setup
+        .lock()
+        .map_err(|_| ApiError::Internal("setup lock poisoned".to_owned()))?
+        .clone();
+    let Some(expected) = pending else {
+        return Err(ApiError::NotFound("no setup is pending".to_owned()));
+    };
+    if hash_secret(request.setup_token.trim()) != expected {
+        return Err(ApiError::Forbidden("the setup token is not right".to_owned()));
+    }
+    let now = state.clock.now();
+    let user = custos_app::people::create_user(
+        &state.store,
+        custos_app::people::NewUser {
+            email: request.email,
+            password: request.password,
+            is_admin: true,
+            memberships: vec![],
+        },
+        &custos_app::Actor::new("setup", now),
+    )
+    .await?;
+    if let Ok(mut setup) = state.setup.lock() {
+        *setup = None;
+    }
+    let body = Me {
+        email: user.email,
+        is_admin: true,
+        memberships: vec![],
+        csrf_token: None,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

@@ -1,0 +1,228 @@
+//! What the register means: the chain of an activity, its recipients and transfers, where an
+//! organisation sits, and the findings of the checks — each restricted to what the caller sees.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use custos_core::chain::{Chain, ChainView, involvement};
+use custos_core::checks::{Filter, Finding, Severity, Summary, check};
+use custos_core::transfer::{Transfer, transfers};
+use serde::{Deserialize, Serialize};
+
+use super::{AtQuery, Params, parse_date};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::visibility::Visibility;
+
+/// The caller's view of an activity's chain on a day.
+async fn visible_chain<T>(
+    state: &AppState,
+    principal: &Principal,
+    activity: &str,
+    at: Option<&str>,
+    answer: impl FnOnce(&Chain<'_>, custos_core::Date) -> T,
+) -> Result<T, ApiError> {
+    let on = parse_date("at", at)?.unwrap_or_else(|| state.clock.today());
+    let register = state.register().await;
+    let visibility = Visibility::of(principal, &register)?;
+    if !visibility.activity(&register, activity) {
+        return Err(ApiError::not_found(format!("activity {activity:?}")));
+    }
+    let chain = visibility.restrict(Chain::derive(&register, activity, Some(on))?);
+    Ok(answer(&chain, on))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/activities/{id}/chain",
+    tag = "chain",
+    params(("id" = String, Path, description = "The activity's id"), AtQuery),
+    responses(
+        (status = 200, description = "Every link the caller sees, depth first, with depth and path"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn chain(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Params(query): Params<AtQuery>,
+) -> Result<Json<ChainView>, ApiError> {
+    visible_chain(&state, &principal, &id, query.at.as_deref(), |chain, _| {
+        chain.view()
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/activities/{id}/recipients",
+    tag = "chain",
+    params(("id" = String, Path, description = "The activity's id"), AtQuery),
+    responses(
+        (status = 200, description = "Every processor at every level with its identity, and the recipient categories"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn recipients(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Params(query): Params<AtQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    visible_chain(&state, &principal, &id, query.at.as_deref(), |chain, _| {
+        serde_json::to_value(chain.recipients())
+    })
+    .await?
+    .map(Json)
+    .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/activities/{id}/transfers",
+    tag = "chain",
+    params(("id" = String, Path, description = "The activity's id"), AtQuery),
+    responses(
+        (status = 200, description = "Every transfer outside the EEA in the chain and whether its mechanism holds on the day"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn transfers_of(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Params(query): Params<AtQuery>,
+) -> Result<Json<Vec<Transfer>>, ApiError> {
+    visible_chain(&state, &principal, &id, query.at.as_deref(), |chain, on| {
+        transfers(chain, on)
+    })
+    .await
+    .map(Json)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/organisations/{id}/upstream",
+    tag = "chain",
+    params(("id" = String, Path, description = "The organisation's id"), AtQuery),
+    responses(
+        (status = 200, description = "Every activity and controller whose chain passes through the organisation, with the paths"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn upstream(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Params(query): Params<AtQuery>,
+) -> Result<Json<Vec<custos_core::chain::Involvement>>, ApiError> {
+    let on = parse_date("at", query.at.as_deref())?.unwrap_or_else(|| state.clock.today());
+    let register = state.register().await;
+    let visibility = Visibility::of(&principal, &register)?;
+    if !visibility.organisation(&id) {
+        return Err(ApiError::not_found(format!("organisation {id:?}")));
+    }
+    let mut found = involvement(&register, &id, Some(on))?;
+    found.retain(|i| {
+        i.engagements
+            .iter()
+            .any(|e| visibility.engagement(&register, e.as_str()))
+    });
+    for involvement in &mut found {
+        involvement
+            .engagements
+            .retain(|e| visibility.engagement(&register, e.as_str()));
+        if !visibility.controls(&register, involvement.activity.as_str()) {
+            // A processor learns who engaged it, not the links above that.
+            for path in &mut involvement.paths {
+                let keep = path.len().min(2);
+                path.drain(..path.len() - keep);
+            }
+            involvement.paths.dedup();
+        }
+    }
+    Ok(Json(found))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindingsQuery {
+    /// Only findings in this activity's chain.
+    pub activity: Option<String>,
+    /// Only findings about this organisation, on a path through it, or in an activity it
+    /// controls.
+    pub organisation: Option<String>,
+    /// At this severity or above: error, warning or info.
+    pub severity: Option<String>,
+    /// Only this rule (docs/rules.md).
+    pub rule: Option<String>,
+    /// The day to judge on (YYYY-MM-DD); default today.
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingsAnswer {
+    pub on: custos_core::Date,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/findings",
+    tag = "checks",
+    params(FindingsQuery),
+    responses(
+        (status = 200, description = "The findings of the checks the caller may see, by activity, errors first"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn findings(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(query): Params<FindingsQuery>,
+) -> Result<Json<FindingsAnswer>, ApiError> {
+    let on = parse_date("at", query.at.as_deref())?.unwrap_or_else(|| state.clock.today());
+    let severity = query
+        .severity
+        .as_deref()
+        .map(|s| s.parse::<Severity>().map_err(|e| ApiError::invalid("severity", e)))
+        .transpose()?;
+    if let Some(rule) = &query.rule
+        && custos_core::checks::rules::rule(rule).is_none()
+    {
+        return Err(ApiError::invalid(
+            "rule",
+            format!("rule is {rule:?}: not a rule of the checks (docs/rules.md)"),
+        ));
+    }
+    let register = state.register().await;
+    let visibility = Visibility::of(&principal, &register)?;
+    let mut report = check(&register, on)?;
+    report.findings.retain(|f| visibility.finding(&register, f));
+    report.retain(
+        &Filter {
+            activity: query.activity,
+            organisation: query.organisation,
+            severity,
+            rule: query.rule,
+        },
+        &register,
+    );
+    Ok(Json(FindingsAnswer {
+        on: report.on,
+        summary: report.summary,
+        findings: report.findings,
+    }))
+}

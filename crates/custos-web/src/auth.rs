@@ -1,0 +1,174 @@
+//! Who is asking: a bearer API token, or a session cookie set at sign-in. Secrets (session ids,
+//! tokens) are random 256-bit values shown once; the database keeps their SHA-256 only.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use custos_store::{Membership, Role, Scope, User};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "custos_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const TOKEN_PREFIX: &str = "custos_";
+
+/// A signed-in caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { csrf_token: String, id_hash: String },
+    Token { name: String, scopes: Vec<Scope> },
+}
+
+impl Principal {
+    /// The audit log's name for the caller.
+    pub fn actor(&self, at: Timestamp) -> custos_app::Actor {
+        let name = match &self.via {
+            Via::Session { .. } => format!("user:{}", self.user.email),
+            Via::Token { name, .. } => format!("token:{name} of user:{}", self.user.email),
+        };
+        custos_app::Actor::new(name, at)
+    }
+
+    /// The organisations the caller belongs to, with the role there.
+    pub fn role_in(&self, organisation: &str) -> Option<Role> {
+        self.memberships
+            .iter()
+            .find(|m| m.organisation == organisation)
+            .map(|m| m.role)
+    }
+
+    /// Writes need a session or a token with the write scope.
+    pub fn may_write(&self) -> bool {
+        match &self.via {
+            Via::Session { .. } => true,
+            Via::Token { scopes, .. } => scopes.contains(&Scope::Write),
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "only an instance administrator may do this".to_owned(),
+            ))
+        }
+    }
+}
+
+/// A new secret and the hash to store.
+pub fn new_secret() -> Result<(String, String), ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness available: {e}")))?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = hash_secret(&secret);
+    Ok((secret, hash))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn expired(expires_at: Option<&str>, now: Timestamp) -> bool {
+    expires_at.is_some_and(|at| at.parse::<Timestamp>().map_or(true, |at| at <= now))
+}
+
+fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let now = state.clock.now();
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let mut tx = state.store.read().await?;
+        let principal = if let Some(token) = bearer {
+            let Some((record, user)) = tx.token_by_hash(&hash_secret(token.trim())).await? else {
+                return Err(ApiError::Unauthenticated(
+                    "the API token is not valid".to_owned(),
+                ));
+            };
+            if record.revoked_at.is_some() || expired(record.expires_at.as_deref(), now) {
+                return Err(ApiError::Unauthenticated(
+                    "the API token was revoked or has expired".to_owned(),
+                ));
+            }
+            let memberships = tx.memberships(&user.key).await?;
+            Principal {
+                user,
+                memberships,
+                via: Via::Token {
+                    name: record.name,
+                    scopes: record.scopes,
+                },
+            }
+        } else if let Some(id) = cookie(parts, SESSION_COOKIE) {
+            let id_hash = hash_secret(id);
+            let Some(session) = tx.session(&id_hash).await? else {
+                return Err(ApiError::Unauthenticated(
+                    "the session has ended: sign in again".to_owned(),
+                ));
+            };
+            if expired(Some(&session.expires_at), now) {
+                return Err(ApiError::Unauthenticated(
+                    "the session has expired: sign in again".to_owned(),
+                ));
+            }
+            // A request that changes something must carry the session's CSRF token.
+            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                if sent != Some(session.csrf_token.as_str()) {
+                    return Err(ApiError::Forbidden(format!(
+                        "the {CSRF_HEADER} header must carry the session's CSRF token"
+                    )));
+                }
+            }
+            let memberships = tx.memberships(&session.user.key).await?;
+            Principal {
+                user: session.user,
+                memberships,
+                via: Via::Session {
+                    csrf_token: session.csrf_token,
+                    id_hash,
+                },
+            }
+        } else {
+            return Err(ApiError::Unauthenticated(
+                "sign in (POST /api/v1/session) or send Authorization: Bearer <token>".to_owned(),
+            ));
+        };
+        tx.rollback().await?;
+        Ok(principal)
+    }
+}

@@ -1,0 +1,295 @@
+//! The Custos server: the JSON API under `/api/v1`, described by OpenAPI 3.1 at
+//! `/api/v1/openapi.json` with an interactive page at `/api/docs`, health at `/healthz` and
+//! `/readyz`. Every request is authenticated (session cookie or bearer token) except sign-in,
+//! health and the API description; what a caller sees follows the chain ([`visibility`]).
+//!
+//! [`Server::bind`] binds the listener (port 0 in tests) and [`Server::serve`] runs until the
+//! shutdown future completes, finishing the requests in flight.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+mod explorer;
+pub mod state;
+pub mod visibility;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use custos_app::Clock;
+use custos_store::Store;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::error::{ApiError, PROBLEM_JSON};
+use crate::state::AppState;
+
+/// Largest request body accepted: a manifest of a large group fits.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Longest a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Set `Secure` on cookies: the server is reached over TLS (behind a proxy).
+    pub secure_cookies: bool,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Custos API",
+        description = "Who processes which personal data on whose behalf, along the whole chain of processors, and what the GDPR makes of it. Errors are RFC 9457 problem details. Sign in with POST /api/v1/session (cookie, and X-CSRF-Token on writes) or send a bearer API token.",
+        license(name = "AGPL-3.0-or-later")
+    ),
+    paths(
+        api::people::sign_in,
+        api::people::first_admin,
+        api::people::sign_out,
+        api::people::who_am_i,
+        api::people::create_token,
+        api::people::revoke_token,
+        api::register::list_organisations,
+        api::register::get_organisation,
+        api::register::list_activities,
+        api::register::get_activity,
+        api::register::list_contracts,
+        api::register::get_contract,
+        api::register::list_engagements,
+        api::register::get_engagement,
+        api::register::get_manifest,
+        api::register::post_manifest,
+        api::views::chain,
+        api::views::recipients,
+        api::views::transfers_of,
+        api::views::upstream,
+        api::views::findings,
+        api::audit::list,
+    ),
+    components(schemas(error::Problem)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "people", description = "Signing in, the caller, API tokens"),
+        (name = "register", description = "Organisations, activities, contracts, engagements; manifests"),
+        (name = "chain", description = "Chains, recipients, transfers, reverse lookup"),
+        (name = "checks", description = "Findings of the rules (docs/rules.md)"),
+        (name = "audit", description = "The hash-chained audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            utoipa::openapi::security::SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            utoipa::openapi::security::SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The API's description, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Every route, with its state.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/session",
+            post(api::people::sign_in).delete(api::people::sign_out),
+        )
+        .route("/me", get(api::people::who_am_i))
+        .route("/setup", post(api::people::first_admin))
+        .route("/tokens", post(api::people::create_token))
+        .route("/tokens/{key}", delete(api::people::revoke_token))
+        .route("/organisations", get(api::register::list_organisations))
+        .route("/organisations/{id}", get(api::register::get_organisation))
+        .route("/organisations/{id}/upstream", get(api::views::upstream))
+        .route("/activities", get(api::register::list_activities))
+        .route("/activities/{id}", get(api::register::get_activity))
+        .route("/activities/{id}/chain", get(api::views::chain))
+        .route("/activities/{id}/recipients", get(api::views::recipients))
+        .route("/activities/{id}/transfers", get(api::views::transfers_of))
+        .route("/contracts", get(api::register::list_contracts))
+        .route("/contracts/{id}", get(api::register::get_contract))
+        .route("/engagements", get(api::register::list_engagements))
+        .route("/engagements/{id}", get(api::register::get_engagement))
+        .route(
+            "/manifest",
+            get(api::register::get_manifest).post(api::register::post_manifest),
+        )
+        .route("/findings", get(api::views::findings))
+        .route("/audit", get(api::audit::list))
+        .route("/openapi.json", get(openapi_json));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/docs", get(explorer::page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &Request<Body>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings are not logged.
+                tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+            },
+        ))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn openapi_json() -> Response {
+    match openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, Response> {
+    let ready = async {
+        let tx = state.store.read().await?;
+        tx.rollback().await
+    };
+    match ready.await {
+        Ok(()) => Ok("ready"),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            let mut response = ApiError::Internal(error.to_string()).into_response();
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            Err(response)
+        }
+    }
+}
+
+/// Errors made outside the handlers (unknown method, body too large, time-out) become
+/// problem details too.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let detail = match status {
+            StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed here".to_owned(),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+            }
+            StatusCode::REQUEST_TIMEOUT => "the request took too long".to_owned(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                "expected Content-Type: application/json".to_owned()
+            }
+            other => other.canonical_reason().unwrap_or("error").to_owned(),
+        };
+        let problem = error::Problem {
+            kind: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            field: None,
+        };
+        let mut replaced = (status, axum::Json(problem)).into_response();
+        replaced
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+            if let Some(value) = response.headers().get(&name) {
+                replaced.headers_mut().insert(name, value.clone());
+            }
+        }
+        return replaced;
+    }
+    response
+}
+
+/// A bound server, ready to serve.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Server {
+    /// Loads the register and binds the listener.
+    pub async fn bind(
+        config: &Config,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ApiError> {
+        let state = AppState::new(store, clock, config.secure_cookies).await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| ApiError::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    /// When no user exists: a one-time secret for `POST /api/v1/setup`, which creates the
+    /// first administrator; none otherwise.
+    pub async fn setup_secret(&self) -> Result<Option<String>, ApiError> {
+        let mut tx = self.state.store.read().await?;
+        let users = tx.count_users().await?;
+        tx.rollback().await?;
+        if users > 0 {
+            return Ok(None);
+        }
+        let (secret, hash) = auth::new_secret()?;
+        if let Ok(mut setup) = self.state.setup.lock() {
+            *setup = Some(hash);
+        }
+        Ok(Some(secret))
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,96 @@
+//! What every request shares: the store, the clock, and the validated register kept in memory
+//! so that a chain question costs microseconds; it is reloaded after each write.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use custos_app::Clock;
+use custos_core::register::Register;
+use custos_store::Store;
+use tokio::sync::RwLock;
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    register: Arc<RwLock<Arc<Register>>>,
+    pub throttle: Arc<LoginThrottle>,
+    /// Cookies get `Secure` (the server runs behind TLS).
+    pub secure_cookies: bool,
+    /// The hash of the one-time setup secret, while no user exists.
+    pub setup: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl AppState {
+    pub async fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        secure_cookies: bool,
+    ) -> Result<Self, ApiError> {
+        let register = custos_app::register::load(&store).await?;
+        Ok(Self {
+            store,
+            clock,
+            register: Arc::new(RwLock::new(Arc::new(register))),
+            throttle: Arc::new(LoginThrottle::default()),
+            secure_cookies,
+            setup: Arc::new(std::sync::Mutex::new(None)),
+        })
+    }
+
+    /// The register as of the last write.
+    pub async fn register(&self) -> Arc<Register> {
+        self.register.read().await.clone()
+    }
+
+    /// Reads the register again after a write.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        let register = custos_app::register::load(&self.store).await?;
+        *self.register.write().await = Arc::new(register);
+        Ok(())
+    }
+}
+
+/// Failed sign-ins per e-mail address: after [`LoginThrottle::FREE_ATTEMPTS`] failures, each
+/// further attempt waits twice as long as the last, up to 15 minutes; a success clears it.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+impl LoginThrottle {
+    pub const FREE_ATTEMPTS: u32 = 5;
+    const MAX_WAIT_SECONDS: i64 = 15 * 60;
+    /// Addresses remembered at most, so that a flood of made-up addresses cannot fill memory.
+    const MAX_TRACKED: usize = 100_000;
+
+    /// Seconds to wait before `email` may try again, if any (`now` in Unix seconds).
+    pub fn wait(&self, email: &str, now: i64) -> Option<u64> {
+        let failures = self.failures.lock().ok()?;
+        let &(_, until) = failures.get(email)?;
+        (until > now).then(|| u64::try_from(until - now).unwrap_or(0))
+    }
+
+    pub fn failed(&self, email: &str, now: i64) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if failures.len() >= Self::MAX_TRACKED {
+            failures.retain(|_, (_, until)| *until > now);
+        }
+        let entry = failures.entry(email.to_owned()).or_insert((0, now));
+        entry.0 += 1;
+        if entry.0 >= Self::FREE_ATTEMPTS {
+            let doublings = (entry.0 - Self::FREE_ATTEMPTS).min(10);
+            entry.1 = now + (1i64 << doublings).min(Self::MAX_WAIT_SECONDS);
+        }
+    }
+
+    pub fn succeeded(&self, email: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(email);
+        }
+    }
+}

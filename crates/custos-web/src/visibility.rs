@@ -1,0 +1,184 @@
+//! Visibility follows the chain. A user of an organisation sees the activities it controls with
+//! their whole chains, and, where it is a processor, the link that engaged it and every link
+//! below it; the organisations and contracts on what it sees; nothing else. An instance
+//! administrator sees everything. Whatever is not visible does not exist for the caller (404).
+
+use std::collections::HashSet;
+
+use custos_core::chain::{Chain, ChainError, Link};
+use custos_core::checks::Finding;
+use custos_core::register::{EngagementIx, EntityKind, Register};
+
+use crate::auth::Principal;
+
+#[derive(Debug, Clone)]
+pub struct Visibility {
+    all: bool,
+    /// Activities whose whole chain is visible (the caller controls them).
+    controlled: HashSet<u32>,
+    /// Every visible engagement, including those of controlled activities.
+    engagements: HashSet<EngagementIx>,
+    /// Activities of which at least one link is visible.
+    activities: HashSet<u32>,
+    organisations: HashSet<String>,
+    contracts: HashSet<String>,
+}
+
+impl Visibility {
+    pub fn of(principal: &Principal, register: &Register) -> Result<Self, ChainError> {
+        let mut visibility = Self {
+            all: principal.user.is_admin,
+            controlled: HashSet::new(),
+            engagements: HashSet::new(),
+            activities: HashSet::new(),
+            organisations: HashSet::new(),
+            contracts: HashSet::new(),
+        };
+        if visibility.all {
+            return Ok(visibility);
+        }
+        let members: HashSet<&str> = principal
+            .memberships
+            .iter()
+            .map(|m| m.organisation.as_str())
+            .collect();
+        for (ix, activity) in register.activities().iter().enumerate() {
+            if activity.controllers().any(|c| members.contains(c.as_str())) {
+                let ix = ix as u32;
+                visibility.controlled.insert(ix);
+                visibility.activities.insert(ix);
+                visibility
+                    .engagements
+                    .extend(register.engagements_of_activity(ix).iter().copied());
+            }
+        }
+        // As a processor: its links and everything below them, activity by activity.
+        let mut partial: HashSet<u32> = HashSet::new();
+        for member in &members {
+            if let Some(org) = register.organisation_index(member) {
+                for &link in register.engagements_as_processor(org) {
+                    let activity = &register.engagement_at(link).activity;
+                    if let Some(ix) = register.activity_index(activity.as_str())
+                        && !visibility.controlled.contains(&ix)
+                    {
+                        partial.insert(ix);
+                    }
+                }
+            }
+        }
+        for ix in partial {
+            let activity = &register.activities()[ix as usize];
+            let chain = Chain::derive(register, activity.id.as_str(), None)?;
+            let mut below: Vec<bool> = vec![false; chain.links.len()];
+            for (index, link) in chain.links.iter().enumerate() {
+                let processor = &register.engagement_at(link.engagement).processor;
+                let under_visible = link.parent.is_some_and(|p| below[p as usize]);
+                if under_visible || members.contains(processor.as_str()) {
+                    below[index] = true;
+                    visibility.engagements.insert(link.engagement);
+                }
+            }
+            visibility.activities.insert(ix);
+        }
+        for &ix in &visibility.engagements {
+            let engagement = register.engagement_at(ix);
+            visibility
+                .organisations
+                .insert(engagement.engaged_by.to_string());
+            visibility
+                .organisations
+                .insert(engagement.processor.to_string());
+            if let Some(contract) = &engagement.contract {
+                visibility.contracts.insert(contract.to_string());
+            }
+        }
+        for &ix in &visibility.activities {
+            for controller in register.activities()[ix as usize].controllers() {
+                visibility.organisations.insert(controller.to_string());
+            }
+        }
+        visibility
+            .organisations
+            .extend(members.iter().map(|m| (*m).to_owned()));
+        for contract in register.contracts() {
+            if contract.between.iter().any(|p| members.contains(p.as_str())) {
+                visibility.contracts.insert(contract.id.to_string());
+            }
+        }
+        Ok(visibility)
+    }
+
+    pub fn sees_everything(&self) -> bool {
+        self.all
+    }
+
+    pub fn organisation(&self, id: &str) -> bool {
+        self.all || self.organisations.contains(id)
+    }
+
+    pub fn contract(&self, id: &str) -> bool {
+        self.all || self.contracts.contains(id)
+    }
+
+    pub fn activity(&self, register: &Register, id: &str) -> bool {
+        self.all
+            || register
+                .activity_index(id)
+                .is_some_and(|ix| self.activities.contains(&ix))
+    }
+
+    /// Whether the caller controls the activity (and so sees its whole chain).
+    pub fn controls(&self, register: &Register, id: &str) -> bool {
+        self.all
+            || register
+                .activity_index(id)
+                .is_some_and(|ix| self.controlled.contains(&ix))
+    }
+
+    pub fn engagement(&self, register: &Register, id: &str) -> bool {
+        self.all
+            || register
+                .engagement_index(id)
+                .is_some_and(|ix| self.engagements.contains(&ix))
+    }
+
+    /// The chain restricted to what the caller sees: a processor's view starts at its own link.
+    pub fn restrict<'r>(&self, mut chain: Chain<'r>) -> Chain<'r> {
+        if self.all {
+            return chain;
+        }
+        let mut new_index: Vec<Option<u32>> = vec![None; chain.links.len()];
+        let mut kept: Vec<Link> = Vec::new();
+        for (index, link) in chain.links.iter().enumerate() {
+            if self.engagements.contains(&link.engagement) {
+                new_index[index] = Some(kept.len() as u32);
+                kept.push(Link {
+                    parent: link.parent.and_then(|p| new_index[p as usize]),
+                    ..*link
+                });
+            }
+        }
+        chain.links = kept;
+        chain
+            .detached
+            .retain(|ix| self.engagements.contains(ix));
+        chain
+    }
+
+    /// Whether a finding is about something the caller sees.
+    pub fn finding(&self, register: &Register, finding: &Finding) -> bool {
+        if self.all {
+            return true;
+        }
+        match (&finding.engagement, &finding.activity) {
+            (Some(engagement), _) => self.engagement(register, engagement.as_str()),
+            (None, Some(activity)) => self.controls(register, activity.as_str()),
+            (None, None) => match finding.object.kind {
+                EntityKind::Organisation => self.organisation(finding.object.id.as_str()),
+                EntityKind::Contract => self.contract(finding.object.id.as_str()),
+                EntityKind::Activity => self.controls(register, finding.object.id.as_str()),
+                EntityKind::Engagement => self.engagement(register, finding.object.id.as_str()),
+            },
+        }
+    }
+}
