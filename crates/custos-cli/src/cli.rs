@@ -171,7 +171,12 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address and port to listen on (port 0: any free port).
-    #[arg(long, value_name = "ADDR", env = "CUSTOS_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "CUSTOS_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: std::net::SocketAddr,
 
     /// Mark cookies Secure: set it when the server is reached over TLS (behind a proxy).

@@ -419,7 +419,11 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
         "Custos serves {} at http://{address}/ (API explorer at /api/docs)",
         custos_store::redact(database_url)
     );
-    if let Some(secret) = server.setup_secret().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    if let Some(secret) = server
+        .setup_secret()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
         println!(
             "No user exists yet. Create the first administrator, once, with:\n  curl -X POST http://{address}/api/v1/setup -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{secret}\", \"email\": \"you@example.org\", \"password\": \"...\"}}'\nor stop the server and run: custos user create --admin you@example.org"
         );

@@ -144,10 +144,7 @@ impl FromRequestParts<AppState> for Principal {
             }
             // A request that changes something must carry the session's CSRF token.
             if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                let sent = parts
-                    .headers
-                    .get(CSRF_HEADER)
-                    .and_then(|v| v.to_str().ok());
+                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                 if sent != Some(session.csrf_token.as_str()) {
                     return Err(ApiError::Forbidden(format!(
                         "the {CSRF_HEADER} header must carry the session's CSRF token"

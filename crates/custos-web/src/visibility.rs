@@ -101,7 +101,11 @@ impl Visibility {
             .organisations
             .extend(members.iter().map(|m| (*m).to_owned()));
         for contract in register.contracts() {
-            if contract.between.iter().any(|p| members.contains(p.as_str())) {
+            if contract
+                .between
+                .iter()
+                .any(|p| members.contains(p.as_str()))
+            {
                 visibility.contracts.insert(contract.id.to_string());
             }
         }
@@ -159,9 +163,7 @@ impl Visibility {
             }
         }
         chain.links = kept;
-        chain
-            .detached
-            .retain(|ix| self.engagements.contains(ix));
+        chain.detached.retain(|ix| self.engagements.contains(ix));
         chain
     }
 

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 mod audit;
 mod check;
+mod serve;
 
 use custos_store::testing::PostgresDatabase;
 use serde_json::Value;
@@ -398,20 +399,27 @@ fn schema_prints_the_json_schema() {
 #[test]
 fn every_command_explains_itself_with_an_example() {
     for command in [
-        "demo",
-        "plan",
-        "apply",
-        "export",
-        "chain",
-        "recipients",
-        "transfers",
-        "upstream",
-        "schema",
+        &["demo"][..],
+        &["serve"],
+        &["plan"],
+        &["apply"],
+        &["export"],
+        &["chain"],
+        &["recipients"],
+        &["transfers"],
+        &["upstream"],
+        &["check"],
+        &["audit", "verify"],
+        &["user", "create"],
+        &["schema"],
     ] {
-        let help = custos("sqlite://unused.db", &[command, "--help"]);
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = custos("sqlite://unused.db", &args);
+        let command = command.join(" ");
         assert_eq!(help.code, 0, "{command}");
         assert!(
-            help.stdout.contains("Example:"),
+            help.stdout.contains("Example"),
             "{command}: {}",
             help.stdout
         );
@@ -432,7 +440,10 @@ fn every_command_explains_itself_with_an_example() {
 fn demo_loads_the_examples_and_tours_the_marketing_chain() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let demo = custos("sqlite://unused.db", &["demo", "--demo-database-url", &url]);
+    let demo = custos(
+        "sqlite://unused.db",
+        &["demo", "--demo-database-url", &url, "--no-serve"],
+    );
     assert_eq!(demo.code, 0, "{}", demo.stderr);
     assert!(
         demo.stdout
@@ -451,7 +462,10 @@ fn demo_loads_the_examples_and_tours_the_marketing_chain() {
         "{}",
         demo.stdout
     );
-    let again = custos("sqlite://unused.db", &["demo", "--demo-database-url", &url]);
+    let again = custos(
+        "sqlite://unused.db",
+        &["demo", "--demo-database-url", &url, "--no-serve"],
+    );
     assert!(
         again.stdout.contains("0 added, 0 changed, 0 removed"),
         "the demo is rerunnable: {}",

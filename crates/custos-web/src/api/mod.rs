@@ -121,7 +121,10 @@ pub struct AtQuery {
 pub fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<Date>, ApiError> {
     raw.map(|raw| {
         raw.parse::<Date>().map_err(|_| {
-            ApiError::invalid(field, format!("{field} is {raw:?}: expected a date YYYY-MM-DD"))
+            ApiError::invalid(
+                field,
+                format!("{field} is {raw:?}: expected a date YYYY-MM-DD"),
+            )
         })
     })
     .transpose()

@@ -66,7 +66,10 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     let email = form.email.trim().to_lowercase();
     if email.is_empty() || email.len() > 320 {
-        return Err(ApiError::invalid("email", "email: expected an e-mail address"));
+        return Err(ApiError::invalid(
+            "email",
+            "email: expected an e-mail address",
+        ));
     }
     if form.password.len() > custos_app::people::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "password: too long"));
@@ -220,7 +223,10 @@ pub async fn create_token(
     }
     let name = request.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::invalid("name", "name: expected 1 to 100 characters"));
+        return Err(ApiError::invalid(
+            "name",
+            "name: expected 1 to 100 characters",
+        ));
     }
     if request.expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
         return Err(ApiError::invalid(
@@ -337,7 +343,9 @@ pub async fn first_admin(
         return Err(ApiError::NotFound("no setup is pending".to_owned()));
     };
     if hash_secret(request.setup_token.trim()) != expected {
-        return Err(ApiError::Forbidden("the setup token is not right".to_owned()));
+        return Err(ApiError::Forbidden(
+            "the setup token is not right".to_owned(),
+        ));
     }
     let now = state.clock.now();
     let user = custos_app::people::create_user(

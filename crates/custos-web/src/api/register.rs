@@ -91,7 +91,8 @@ list_and_get!(
     activity,
     "activity",
     "/api/v1/activities",
-    |v: &Visibility, r: &custos_core::register::Register, e: &Activity| v.activity(r, e.id.as_str())
+    |v: &Visibility, r: &custos_core::register::Register, e: &Activity| v
+        .activity(r, e.id.as_str())
 );
 list_and_get!(
     list_contracts,

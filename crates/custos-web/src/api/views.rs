@@ -197,7 +197,10 @@ pub async fn findings(
     let severity = query
         .severity
         .as_deref()
-        .map(|s| s.parse::<Severity>().map_err(|e| ApiError::invalid("severity", e)))
+        .map(|s| {
+            s.parse::<Severity>()
+                .map_err(|e| ApiError::invalid("severity", e))
+        })
         .transpose()?;
     if let Some(rule) = &query.rule
         && custos_core::checks::rules::rule(rule).is_none()

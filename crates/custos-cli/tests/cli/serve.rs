@@ -1,0 +1,209 @@
+//! `custos demo` and `custos serve` as processes: they print where they serve and how to
+//! sign in, answer over HTTP, and stop cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use crate::sqlite_url;
+
+/// Starts custos with `args`, and reads its standard output up to the line with `until`;
+/// returns the process, what it printed, and the address of the first `http://` URL.
+// The child goes back to the caller, which waits for it; on a path that panics the test has
+// failed and the harness ends its processes.
+#[allow(clippy::zombie_processes)]
+fn start(args: &[&str], until: &str) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let mut address = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ended before {until:?}: {printed}");
+        }
+        printed.push_str(&line);
+        if address.is_none()
+            && let Some(rest) = line.split("http://").nth(1)
+        {
+            address = Some(rest.split('/').next().unwrap().to_owned());
+        }
+        if line.contains(until) {
+            // Keep draining in the background so the server never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                let _ = reader.read_to_string(&mut sink);
+            });
+            return (child, printed, address.unwrap());
+        }
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; the status and the body.
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn terminate(mut child: Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "a SIGTERM stops the server cleanly: {status}"
+    );
+}
+
+#[test]
+fn demo_serves_the_examples_with_an_admin_and_a_portal_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let (child, printed, address) = start(
+        &[
+            "demo",
+            "--demo-database-url",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "Stop with Ctrl-C",
+    );
+    assert!(
+        printed.contains("administrator: admin@custos.demo / custos-demo-admin"),
+        "{printed}"
+    );
+    assert!(printed.contains("portal user of agency B: portal@agency-b.demo / custos-demo-portal"));
+    let (status, _, _) = http(&address, "GET", "/healthz", &[], "");
+    assert_eq!(status, 200);
+    let (status, head, body) = http(
+        &address,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        r#"{"email": "portal@agency-b.demo", "password": "custos-demo-portal"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, chain) = http(
+        &address,
+        "GET",
+        "/api/v1/activities/customer-marketing/chain?at=2026-11-25",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 200);
+    for processor in ["agency-b", "mailer-c", "hosting-d", "agency-e"] {
+        assert!(chain.contains(processor), "{chain}");
+    }
+    let (status, _, _) = http(
+        &address,
+        "GET",
+        "/api/v1/activities/document-delivery",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 404, "agency B sees nothing of the bank");
+    terminate(child);
+
+    // A second run keeps the database and the users.
+    let (child, _, address) = start(
+        &[
+            "demo",
+            "--demo-database-url",
+            &url,
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "Stop with Ctrl-C",
+    );
+    let (status, _, _) = http(
+        &address,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        r#"{"email": "admin@custos.demo", "password": "custos-demo-admin"}"#,
+    );
+    assert_eq!(status, 200);
+    terminate(child);
+}
+
+#[test]
+fn serve_offers_a_one_time_setup_when_no_user_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let (child, printed, address) = start(
+        &["--database-url", &url, "serve", "--listen", "127.0.0.1:0"],
+        "custos user create --admin",
+    );
+    let token = printed
+        .split("\"setup_token\": \"")
+        .nth(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no setup token printed: {printed}"));
+    let body = format!(
+        r#"{{"setup_token": "{token}", "email": "first@admin.test", "password": "a long first password"}}"#
+    );
+    let (status, _, created) = http(
+        &address,
+        "POST",
+        "/api/v1/setup",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(status, 201, "{created}");
+    let (again, _, _) = http(
+        &address,
+        "POST",
+        "/api/v1/setup",
+        &[("Content-Type", "application/json")],
+        &body,
+    );
+    assert_eq!(again, 404, "the setup works once");
+    let (status, _, _) = http(
+        &address,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        r#"{"email": "first@admin.test", "password": "a long first password"}"#,
+    );
+    assert_eq!(status, 200);
+    terminate(child);
+}

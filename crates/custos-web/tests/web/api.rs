@@ -1,0 +1,407 @@
+//! Sign-in, CSRF, tokens, throttling, problem details, pages, manifests over HTTP, and the
+//! OpenAPI document.
+
+use serde_json::{Value, json};
+
+use crate::{TestServer, ids, on_every_backend, start};
+
+async fn sqlite_server() -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let server = start(custos_store::Store::open(&url).await.unwrap()).await;
+    (server, dir)
+}
+
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_csrf_tokens_and_sign_out() {
+    on_every_backend(|server: TestServer| async move {
+        let sign_in = |password: &'static str| {
+            server
+                .client
+                .post(server.url("/api/v1/session"))
+                .json(&json!({"email": "Staff@Agency-B.test", "password": password}))
+                .send()
+        };
+        let wrong = sign_in("nope").await.unwrap();
+        assert_eq!(wrong.status().as_u16(), 401);
+        let problem: Value = wrong.json().await.unwrap();
+        assert_eq!(
+            problem["detail"],
+            "the e-mail address or the password is not right"
+        );
+        let unknown = server
+            .client
+            .post(server.url("/api/v1/session"))
+            .json(&json!({"email": "nobody@nowhere.test", "password": "whatever it is"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unknown.status().as_u16(), 401);
+        let unknown: Value = unknown.json().await.unwrap();
+        assert_eq!(
+            unknown["detail"], problem["detail"],
+            "no difference for unknown addresses"
+        );
+
+        let response = sign_in("password of agency-b").await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let cookie = session_cookie(&response);
+        let me: Value = response.json().await.unwrap();
+        assert_eq!(me["email"], "staff@agency-b.test");
+        assert_eq!(me["memberships"][0]["role"], "portal");
+        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+
+        let with_cookie =
+            |request: reqwest::RequestBuilder| request.header("cookie", cookie.clone());
+        let me_again: Value = with_cookie(server.client.get(server.url("/api/v1/me")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me_again["email"], "staff@agency-b.test");
+
+        // A write with the cookie but without the CSRF token is refused.
+        let token_request = json!({"name": "ci", "scopes": ["read"], "expires_in_days": 30});
+        let refused = with_cookie(server.client.post(server.url("/api/v1/tokens")))
+            .json(&token_request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status().as_u16(), 403);
+        let created = with_cookie(server.client.post(server.url("/api/v1/tokens")))
+            .header("x-csrf-token", &csrf)
+            .json(&token_request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        let created: Value = created.json().await.unwrap();
+        let token = created["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("custos_"));
+        assert!(created["record"].get("token_hash").is_none());
+        let key = created["record"]["key"].as_str().unwrap().to_owned();
+
+        // The token reads as agency B sees, and cannot mint tokens itself.
+        let page: Value = server
+            .client
+            .get(server.url("/api/v1/activities"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ids(&page), crate::set(&["customer-marketing"]));
+        let minted = server
+            .client
+            .post(server.url("/api/v1/tokens"))
+            .bearer_auth(&token)
+            .json(&token_request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(minted.status().as_u16(), 403);
+
+        let revoked = with_cookie(
+            server
+                .client
+                .delete(server.url(&format!("/api/v1/tokens/{key}"))),
+        )
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(revoked.status().as_u16(), 204);
+        let after = server
+            .client
+            .get(server.url("/api/v1/activities"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status().as_u16(), 401);
+
+        let signed_out = with_cookie(server.client.delete(server.url("/api/v1/session")))
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_out.status().as_u16(), 204);
+        let gone = with_cookie(server.client.get(server.url("/api/v1/me")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status().as_u16(), 401);
+
+        // The token's creation and revocation are in the audit log.
+        let (_, audit) = server.get(Some("admin"), "/api/v1/audit?limit=1000").await;
+        let actions: Vec<(String, String)> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["object_kind"] == "api-token")
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_owned(),
+                    e["actor"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("create".to_owned(), "user:staff@agency-b.test".to_owned()),
+                ("revoke".to_owned(), "user:staff@agency-b.test".to_owned())
+            ]
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_throttled() {
+    let (server, _dir) = sqlite_server().await;
+    let attempt = |password: &'static str| {
+        server
+            .client
+            .post(server.url("/api/v1/session"))
+            .json(&json!({"email": "privacy@bank.test", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("wrong password").await.unwrap().status().as_u16(),
+            401
+        );
+    }
+    let throttled = attempt("password of bank").await.unwrap();
+    assert_eq!(
+        throttled.status().as_u16(),
+        429,
+        "even the right password waits"
+    );
+    assert!(throttled.headers().get("retry-after").is_some());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn errors_are_problem_details_that_name_the_field() {
+    let (server, _dir) = sqlite_server().await;
+    let cases = [
+        (
+            "/api/v1/activities/customer-marketing/chain?at=2026-13-01",
+            422,
+            Some("at"),
+        ),
+        ("/api/v1/organisations?limit=0", 422, Some("limit")),
+        ("/api/v1/organisations?limit=many", 422, None),
+        ("/api/v1/findings?severity=fatal", 422, Some("severity")),
+        ("/api/v1/findings?rule=no-such-rule", 422, Some("rule")),
+        ("/api/v1/activities/nope", 404, None),
+        ("/api/v1/no-such-endpoint", 404, None),
+    ];
+    for (path, status, field) in cases {
+        let response = server
+            .client
+            .get(server.url(path))
+            .bearer_auth(TestServer::token("admin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        assert!(response.headers().get("x-request-id").is_some());
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], status);
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{path}: {problem}");
+        }
+    }
+    let method = server
+        .client
+        .put(server.url("/api/v1/activities"))
+        .bearer_auth(TestServer::token("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(method.status().as_u16(), 405);
+    assert_eq!(method.headers()["content-type"], "application/problem+json");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lists_page_by_cursor_in_id_order() {
+    let (server, _dir) = sqlite_server().await;
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/organisations?limit=4".to_owned();
+    loop {
+        let (status, page) = server.get(Some("admin"), &path).await;
+        assert_eq!(status, 200);
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 4);
+        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/organisations?limit=4&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 11);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_manifest_is_planned_then_applied_over_http_and_audited() {
+    let (server, _dir) = sqlite_server().await;
+    let (_, yaml) = (
+        200,
+        server
+            .client
+            .get(server.url("/api/v1/manifest"))
+            .bearer_auth(TestServer::token("admin"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let moved = yaml.replace(
+        "Avinguda Diagonal 200, 08018 Barcelona, Spain",
+        "Calle Colón 9, Valencia, Spain",
+    );
+    assert_ne!(moved, yaml);
+    let post = |dry_run: bool, body: String, user: &str| {
+        server
+            .client
+            .post(server.url(&format!("/api/v1/manifest?dry_run={dry_run}")))
+            .bearer_auth(TestServer::token(user))
+            .header("content-type", "application/yaml")
+            .body(body)
+            .send()
+    };
+    let refused = post(true, moved.clone(), "hypermarket").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let planned: Value = post(true, moved.clone(), "admin")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        planned["changes"],
+        json!([{"kind": "organisation", "id": "agency-b", "action": "change", "fields": ["address"]}])
+    );
+    let (_, before) = server
+        .get(Some("admin"), "/api/v1/organisations/agency-b")
+        .await;
+    assert!(
+        before["address"].as_str().unwrap().contains("Barcelona"),
+        "a dry run changes nothing"
+    );
+    let applied = post(false, moved, "admin").await.unwrap();
+    assert_eq!(applied.status().as_u16(), 200);
+    let (_, after) = server
+        .get(Some("admin"), "/api/v1/organisations/agency-b")
+        .await;
+    assert!(after["address"].as_str().unwrap().contains("Valencia"));
+    let (_, audit) = server
+        .get(Some("agency-b"), "/api/v1/audit?limit=1000")
+        .await;
+    let last = audit["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "update");
+    assert_eq!(last["object_id"], "agency-b");
+    assert_eq!(last["actor"], "token:admin-tests of user:admin@custos.test");
+
+    let broken = post(
+        false,
+        "version: 1\norganisations:\n  - id: x\n".to_owned(),
+        "admin",
+    )
+    .await
+    .unwrap();
+    assert_eq!(broken.status().as_u16(), 422);
+    let problem: Value = broken.json().await.unwrap();
+    assert_eq!(problem["field"], "body");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("manifest:3:"),
+        "{problem}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let (server, _dir) = sqlite_server().await;
+    let (status, doc) = server.get(None, "/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/session", &["post", "delete"][..]),
+        ("/api/v1/setup", &["post"]),
+        ("/api/v1/me", &["get"]),
+        ("/api/v1/tokens", &["post"]),
+        ("/api/v1/tokens/{key}", &["delete"]),
+        ("/api/v1/organisations", &["get"]),
+        ("/api/v1/organisations/{id}", &["get"]),
+        ("/api/v1/organisations/{id}/upstream", &["get"]),
+        ("/api/v1/activities", &["get"]),
+        ("/api/v1/activities/{id}", &["get"]),
+        ("/api/v1/activities/{id}/chain", &["get"]),
+        ("/api/v1/activities/{id}/recipients", &["get"]),
+        ("/api/v1/activities/{id}/transfers", &["get"]),
+        ("/api/v1/contracts", &["get"]),
+        ("/api/v1/contracts/{id}", &["get"]),
+        ("/api/v1/engagements", &["get"]),
+        ("/api/v1/engagements/{id}", &["get"]),
+        ("/api/v1/manifest", &["get", "post"]),
+        ("/api/v1/findings", &["get"]),
+        ("/api/v1/audit", &["get"]),
+    ] {
+        for method in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is not described"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let page = server
+        .client
+        .get(server.url("/api/docs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("/api/v1/openapi.json"));
+    let (health, _) = server.get(None, "/healthz").await;
+    let (ready, _) = server.get(None, "/readyz").await;
+    assert_eq!((health, ready), (200, 200));
+    server.stop().await;
+}

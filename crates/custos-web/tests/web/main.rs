@@ -1,0 +1,184 @@
+//! The server over real HTTP on a loopback port, on SQLite and (when
+//! `CUSTOS_TEST_POSTGRES_URL` is set) PostgreSQL: who sees what, sign-in, tokens, problems,
+//! pagination, the OpenAPI document.
+
+// A test fails by panicking; helpers here are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod access;
+mod api;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use custos_app::{Actor, FixedClock};
+use custos_core::manifest;
+use custos_store::testing::PostgresDatabase;
+use custos_store::{NewToken, Role, Scope, Store};
+use custos_web::{Config, Server};
+use serde_json::Value;
+
+/// A test user: its name in the tests, its e-mail, and its organisation and role (none for
+/// the instance administrator).
+pub type TestUser = (&'static str, &'static str, Option<(&'static str, Role)>);
+
+/// The users of the access tests; each signs its requests with [`TestServer::token`].
+pub const USERS: [TestUser; 5] = [
+    ("admin", "admin@custos.test", None),
+    (
+        "hypermarket",
+        "dpo@hypermarket-a.test",
+        Some(("hypermarket-a", Role::Editor)),
+    ),
+    (
+        "agency-b",
+        "staff@agency-b.test",
+        Some(("agency-b", Role::Portal)),
+    ),
+    ("bank", "privacy@bank.test", Some(("bank", Role::Viewer))),
+    (
+        "courier-3",
+        "office@courier-3.test",
+        Some(("courier-3", Role::Portal)),
+    ),
+];
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn token(user: &str) -> String {
+        format!("custos_test-token-of-{user}")
+    }
+
+    /// GET as `user` (None: anonymous); the status and the JSON body (or null).
+    pub async fn get(&self, user: Option<&str>, path: &str) -> (u16, Value) {
+        let mut request = self.client.get(self.url(path));
+        if let Some(user) = user {
+            request = request.bearer_auth(Self::token(user));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// A server on a fresh store holding the worked examples and the users of [`USERS`], each
+/// with a read-and-write API token; the clock stands on 2026-11-25.
+pub async fn start(store: Store) -> TestServer {
+    let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
+    let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+    custos_app::register::apply(&store, &examples, &actor)
+        .await
+        .unwrap();
+    for (name, email, membership) in USERS {
+        let user = custos_app::people::create_user(
+            &store,
+            custos_app::people::NewUser {
+                email: email.to_owned(),
+                password: format!("password of {name}"),
+                is_admin: membership.is_none(),
+                memberships: membership
+                    .map(|(org, role)| vec![(org.to_owned(), role)])
+                    .unwrap_or_default(),
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_token(
+            &user.key,
+            &NewToken {
+                name: format!("{name}-tests"),
+                token_hash: custos_web::auth::hash_secret(&TestServer::token(name)),
+                scopes: vec![Scope::Read, Scope::Write],
+                created_at: "2026-11-25T10:00:00Z".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let clock = Arc::new(FixedClock::at_date("2026-11-25".parse().unwrap()));
+    let server = Server::bind(
+        &Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            secure_cookies: false,
+        },
+        store,
+        clock,
+    )
+    .await
+    .unwrap();
+    let address = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    TestServer {
+        base: format!("http://{address}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// Runs `scenario` against a server on SQLite, then on PostgreSQL if configured.
+pub async fn on_every_backend<F, Fut>(scenario: F)
+where
+    F: Fn(TestServer) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    scenario(start(Store::open(&url).await.unwrap()).await).await;
+    if let Some(database) = PostgresDatabase::create().await.unwrap() {
+        let store = Store::open(&database.url).await.unwrap();
+        scenario(start(store.clone()).await).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+    }
+}
+
+pub fn ids(page: &Value) -> BTreeSet<String> {
+    page["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a page: {page}"))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
