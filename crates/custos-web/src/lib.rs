@@ -1,6 +1,6 @@
 //! The Custos server: the JSON API under `/api/v1`, described by OpenAPI 3.1 at
 //! `/api/v1/openapi.json` with an interactive page at `/api/docs`, health at `/healthz` and
-//! `/readyz`. Every request is authenticated (session cookie or bearer token) except sign-in,
+//! `/readyz`, and the web UI's pages (`/activities`, `/organisations`, `/findings`, `/login`). Every request is authenticated (session cookie or bearer token) except sign-in,
 //! health and the API description; what a caller sees follows the chain ([`visibility`]).
 //!
 //! [`Server::bind`] binds the listener (port 0 in tests) and [`Server::serve`] runs until the
@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 mod explorer;
 pub mod state;
+pub mod ui;
 pub mod visibility;
 
 use std::future::Future;
@@ -151,6 +152,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/api/docs", get(explorer::page))
+        .route("/", get(ui::home))
+        .route("/login", get(ui::login_form).post(ui::login))
+        .route("/logout", post(ui::logout))
+        .route("/activities", get(ui::activities))
+        .route("/activities/{id}", get(ui::activity))
+        .route("/organisations", get(ui::organisations))
+        .route("/organisations/{id}", get(ui::organisation))
+        .route("/findings", get(ui::findings))
+        .route("/static/custos.css", get(ui::stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
@@ -204,11 +214,12 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, Response>
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
+    // Bare: no body type, or the plain text of a framework rejection (pages keep their HTML).
+    let bare = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if (status.is_client_error() || status.is_server_error()) && bare {
         let detail = match status {
             StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed here".to_owned(),
             StatusCode::PAYLOAD_TOO_LARGE => {

@@ -64,14 +64,55 @@ pub async fn sign_in(
     State(state): State<AppState>,
     Body(form): Body<SignIn>,
 ) -> Result<Response, ApiError> {
-    let email = form.email.trim().to_lowercase();
+    let started = start_session(&state, &form.email, &form.password).await?;
+    let mut response = Json(Me {
+        email: started.user.email.clone(),
+        is_admin: started.user.is_admin,
+        memberships: started.memberships.clone(),
+        csrf_token: Some(started.csrf_token.clone()),
+    })
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// A session just started: the secret for the cookie, and what the page or the client needs.
+pub struct StartedSession {
+    pub session_id: String,
+    pub csrf_token: String,
+    pub user: custos_store::User,
+    pub memberships: Vec<Membership>,
+}
+
+impl StartedSession {
+    /// The `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure behind TLS.
+    pub fn cookie(&self, secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            self.session_id,
+            SESSION_HOURS * 3600,
+            if secure { "; Secure" } else { "" }
+        )
+    }
+}
+
+/// Checks the credentials (throttled per address, the same answer for an unknown address and a
+/// wrong password) and stores a new session.
+pub async fn start_session(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> Result<StartedSession, ApiError> {
+    let email = email.trim().to_lowercase();
     if email.is_empty() || email.len() > 320 {
         return Err(ApiError::invalid(
             "email",
             "email: expected an e-mail address",
         ));
     }
-    if form.password.len() > custos_app::people::MAX_PASSWORD_BYTES {
+    if password.len() > custos_app::people::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "password: too long"));
     }
     let now = state.clock.now();
@@ -80,14 +121,14 @@ pub async fn sign_in(
     }
     let mut tx = state.store.begin().await?;
     let user = tx.user_by_email(&email).await?;
-    // Verify against a fixed hash when the address is unknown, so timing says nothing.
-    let stored_owned = match &user {
+    // Verify against a hash nobody matches when the address is unknown, so timing says nothing.
+    let stored = match &user {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash()?.to_owned(),
     };
-    let password = form.password.clone();
+    let password = password.to_owned();
     let matches = tokio::task::spawn_blocking(move || {
-        custos_app::people::password_matches(&password, &stored_owned)
+        custos_app::people::password_matches(&password, &stored)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -111,22 +152,12 @@ pub async fn sign_in(
     .await?;
     let memberships = tx.memberships(&user.key).await?;
     tx.commit().await?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        SESSION_HOURS * 3600,
-        if state.secure_cookies { "; Secure" } else { "" }
-    );
-    let body = Me {
-        email: user.email,
-        is_admin: user.is_admin,
+    Ok(StartedSession {
+        session_id,
+        csrf_token,
+        user,
         memberships,
-        csrf_token: Some(csrf_token),
-    };
-    let mut response = Json(body).into_response();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
+    })
 }
 
 /// An argon2id hash of a password nobody has, verified against when an address is unknown.

@@ -7,6 +7,7 @@
 
 mod access;
 mod api;
+mod browser;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,0 +1,820 @@
+//! The web UI: pages rendered on the server (askama), a stylesheet, no script. Signing in sets
+//! the same server-side session as the API; every form carries a CSRF token; a page asked for
+//! without a session sends the browser to the sign-in page. Pages show what the API shows to
+//! the same user: visibility follows the chain here too.
+
+pub mod chain_svg;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use custos_core::Date;
+use custos_core::chain::{Chain, involvement};
+use custos_core::checks::{Filter, Finding, Severity, check, rules};
+use custos_core::model::Decision;
+use custos_core::refdata::ReferenceData;
+use custos_core::transfer::{Destination, transfers};
+use serde::Deserialize;
+
+use crate::api::people::start_session;
+use crate::auth::{Principal, SESSION_COOKIE, Via, hash_secret, new_secret};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::visibility::Visibility;
+use chain_svg::{Badge, Node, Tone};
+
+const LOGIN_CSRF_COOKIE: &str = "custos_login_csrf";
+
+/// A signed-in browser; without a session, the browser is sent to the sign-in page.
+pub struct Viewer {
+    principal: Principal,
+    csrf: String,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match Principal::from_request_parts(parts, state).await {
+            Ok(principal) => {
+                let csrf = match &principal.via {
+                    Via::Session { csrf_token, .. } => csrf_token.clone(),
+                    Via::Token { .. } => String::new(),
+                };
+                Ok(Self { principal, csrf })
+            }
+            Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
+            Err(other) => Err(other.into_response()),
+        }
+    }
+}
+
+fn page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => ApiError::Internal(format!("template: {error}")).into_response(),
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/custos.css"),
+    )
+}
+
+pub async fn home() -> Redirect {
+    Redirect::to("/activities")
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn login_page(status: StatusCode, email: String, error: Option<String>) -> Response {
+    let Ok((csrf, _)) = new_secret() else {
+        return ApiError::Internal("no randomness".to_owned()).into_response();
+    };
+    let mut response = page(&LoginPage {
+        csrf: csrf.clone(),
+        email,
+        error,
+    });
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub async fn login_form() -> Response {
+    login_page(StatusCode::OK, String::new(), None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    // The form's token must match the cookie set with the form (double submit).
+    if cookie(&headers, LOGIN_CSRF_COOKIE) != Some(form.csrf.as_str()) {
+        return login_page(
+            StatusCode::FORBIDDEN,
+            form.email,
+            Some("The form had expired: please sign in again.".to_owned()),
+        );
+    }
+    match start_session(&state, &form.email, &form.password).await {
+        Ok(started) => {
+            let mut response = Redirect::to("/activities").into_response();
+            if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(error @ (ApiError::Unauthenticated(_) | ApiError::TooManyRequests { .. })) => {
+            let status = match error {
+                ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            login_page(
+                status,
+                form.email,
+                Some(format!("{}.", capitalise(&error.to_string()))),
+            )
+        }
+        Err(error @ ApiError::Invalid { .. }) => login_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form.email,
+            Some(error.to_string()),
+        ),
+        Err(other) => other.into_response(),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, ApiError> {
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        let id_hash = hash_secret(id);
+        let mut tx = state.store.begin().await?;
+        if let Some(session) = tx.session(&id_hash).await? {
+            if session.csrf_token != form.csrf {
+                return Err(ApiError::Forbidden(
+                    "the form's CSRF token is not right".to_owned(),
+                ));
+            }
+            tx.delete_session(&id_hash).await?;
+        }
+        tx.commit().await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("custos_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct AtParam {
+    at: Option<String>,
+}
+
+fn day(state: &AppState, raw: Option<&str>) -> Result<Date, ApiError> {
+    Ok(crate::api::parse_date("at", raw.filter(|s| !s.is_empty()))?
+        .unwrap_or_else(|| state.clock.today()))
+}
+
+struct ActivityRow {
+    id: String,
+    name: String,
+    controller: String,
+    links: usize,
+    transfers: usize,
+    errors: usize,
+    warnings: usize,
+}
+
+#[derive(Template)]
+#[template(path = "activities.html")]
+struct ActivitiesPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    on: Date,
+    rows: Vec<ActivityRow>,
+}
+
+pub async fn activities(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<AtParam>,
+) -> Result<Response, ApiError> {
+    let on = day(&state, query.at.as_deref())?;
+    let register = state.register().await;
+    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let report = check(&register, on)?;
+    let mut rows = Vec::new();
+    for activity in register.activities() {
+        if !visibility.activity(&register, activity.id.as_str()) {
+            continue;
+        }
+        let chain = visibility.restrict(Chain::derive(&register, activity.id.as_str(), Some(on))?);
+        let count = |severity: Severity| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.counts() && f.severity == severity)
+                .filter(|f| f.activity.as_ref() == Some(&activity.id))
+                .filter(|f| visibility.finding(&register, f))
+                .count()
+        };
+        rows.push(ActivityRow {
+            id: activity.id.to_string(),
+            name: activity
+                .name
+                .clone()
+                .unwrap_or_else(|| activity.id.to_string()),
+            controller: activity.controller.to_string(),
+            links: chain.links.len(),
+            transfers: transfers(&chain, on).len(),
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+        });
+    }
+    Ok(page(&ActivitiesPage {
+        section: "activities",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf,
+        on,
+        rows,
+    }))
+}
+
+/// A finding as a page shows it.
+struct FindingRow {
+    severity: &'static str,
+    rule: &'static str,
+    title: &'static str,
+    message: String,
+    link: Option<String>,
+    object: String,
+    sources: String,
+    remediation: &'static str,
+    acknowledged: Option<String>,
+}
+
+fn finding_row(finding: &Finding) -> FindingRow {
+    let rule = rules::rule(finding.rule);
+    FindingRow {
+        severity: finding.severity.as_str(),
+        rule: finding.rule,
+        title: finding.title,
+        message: finding.message.clone(),
+        link: finding.engagement.as_ref().map(|e| {
+            format!(
+                "link {e} at depth {}: {}",
+                finding.depth.unwrap_or(0),
+                finding
+                    .path
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            )
+        }),
+        object: format!("{} {}", finding.object.kind, finding.object.id),
+        sources: rule.map(|r| r.sources.join("; ")).unwrap_or_default(),
+        remediation: rule.map_or("", |r| r.remediation),
+        acknowledged: finding
+            .acknowledged
+            .as_ref()
+            .map(|a| format!("until {}: {}", a.until, a.reason)),
+    }
+}
+
+struct RecipientRow {
+    id: String,
+    name: String,
+    country: String,
+    depth: u32,
+    services: String,
+    contact: String,
+}
+
+struct TransferRow {
+    engagement: String,
+    depth: u32,
+    route: String,
+    destination: String,
+    mechanism: String,
+    valid: bool,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    on: Date,
+    id: String,
+    name: String,
+    controller: String,
+    purposes: String,
+    lawful_basis: String,
+    data: String,
+    subjects: String,
+    retention: String,
+    svg: String,
+    recipients: Vec<RecipientRow>,
+    transfers: Vec<TransferRow>,
+    findings: Vec<FindingRow>,
+}
+
+fn plain<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "—".to_owned()
+    } else {
+        text
+    }
+}
+
+pub async fn activity(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(query): Query<AtParam>,
+) -> Result<Response, ApiError> {
+    let on = day(&state, query.at.as_deref())?;
+    let register = state.register().await;
+    let visibility = Visibility::of(&viewer.principal, &register)?;
+    if !visibility.activity(&register, &id) {
+        return Err(ApiError::not_found(format!("activity {id:?}")));
+    }
+    let Some(activity) = register.activity(&id) else {
+        return Err(ApiError::not_found(format!("activity {id:?}")));
+    };
+    let chain = visibility.restrict(Chain::derive(&register, &id, Some(on))?);
+    let found_transfers = transfers(&chain, on);
+    let mut report = check(&register, on)?;
+    report.findings.retain(|f| visibility.finding(&register, f));
+    report.retain(
+        &Filter {
+            activity: Some(id.clone()),
+            ..Filter::default()
+        },
+        &register,
+    );
+    let mut findings_at: HashMap<&str, usize> = HashMap::new();
+    for finding in report.findings.iter().filter(|f| f.counts()) {
+        if let Some(engagement) = &finding.engagement {
+            *findings_at.entry(engagement.as_str()).or_default() += 1;
+        }
+    }
+    let reference = ReferenceData::builtin();
+    let controller = register.organisation(activity.controller.as_str());
+    let mut nodes = vec![Node {
+        title: controller.map_or_else(|| activity.controller.to_string(), |c| c.name.clone()),
+        subtitle: format!(
+            "{} · {} · controller",
+            activity.controller,
+            controller
+                .map(|c| c.country.to_string())
+                .unwrap_or_default()
+        ),
+        detail: activity.purposes.join("; "),
+        parent: None,
+        depth: 0,
+        badges: vec![],
+        findings: 0,
+        href: format!("/organisations/{}", activity.controller),
+    }];
+    for (index, link) in chain.links.iter().enumerate() {
+        let engagement = chain.engagement(link);
+        let processor = chain.processor(link);
+        let mut badges = Vec::new();
+        let unauthorised = report.findings.iter().any(|f| {
+            f.counts()
+                && f.rule == rules::UNAUTHORISED_SUBPROCESSOR.id
+                && f.engagement.as_ref() == Some(&engagement.id)
+        });
+        if link.depth >= 2 {
+            badges.push(if unauthorised {
+                Badge {
+                    text: "not authorised".into(),
+                    tone: Tone::Bad,
+                }
+            } else {
+                match &engagement.authorisation {
+                    Some(a)
+                        if matches!(a.decision, Decision::Approved | Decision::DeemedApproved) =>
+                    {
+                        Badge {
+                            text: format!("approved {}", a.date),
+                            tone: Tone::Good,
+                        }
+                    }
+                    Some(a) => Badge {
+                        text: plain(&a.decision),
+                        tone: Tone::Warn,
+                    },
+                    None => Badge {
+                        text: "pre-authorised".into(),
+                        tone: Tone::Good,
+                    },
+                }
+            });
+        }
+        for transfer in found_transfers.iter().filter(|t| t.link == index) {
+            let destination = match &transfer.destination {
+                Destination::Country(code) => code.to_string(),
+                Destination::InternationalOrganisation(key) => key.to_string(),
+            };
+            badges.push(Badge {
+                text: format!("transfer → {destination}"),
+                tone: if transfer.assessment.valid {
+                    Tone::Warn
+                } else {
+                    Tone::Bad
+                },
+            });
+        }
+        let locations: Vec<String> = chain
+            .locations(link)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        nodes.push(Node {
+            title: processor.name.clone(),
+            subtitle: format!(
+                "{} · {} · depth {}",
+                processor.id,
+                locations.join(", "),
+                link.depth
+            ),
+            detail: engagement.service.clone(),
+            // Row 0 is the controller; a link whose parent is hidden hangs from it.
+            parent: Some(link.parent.map_or(0, |p| p as usize + 1)),
+            depth: link.depth,
+            badges,
+            findings: findings_at
+                .get(engagement.id.as_str())
+                .copied()
+                .unwrap_or(0),
+            href: format!("/organisations/{}", processor.id),
+        });
+    }
+    let recipients = chain
+        .recipients()
+        .recipients
+        .iter()
+        .map(|r| RecipientRow {
+            id: r.organisation.id.to_string(),
+            name: r.organisation.name.clone(),
+            country: reference.country_name(r.organisation.country),
+            depth: r.depth,
+            services: r.services().join("; "),
+            contact: or_dash(
+                r.organisation
+                    .contact
+                    .as_ref()
+                    .map(|c| {
+                        [c.name.clone(), c.email.as_ref().map(|e| e.to_string())]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+            ),
+        })
+        .collect();
+    let transfer_rows = found_transfers
+        .iter()
+        .map(|t| TransferRow {
+            engagement: t.engagement.to_string(),
+            depth: t.depth,
+            route: format!("{} → {}", t.exporter, t.importer),
+            destination: match &t.destination {
+                Destination::Country(code) => reference.country_name(*code),
+                Destination::InternationalOrganisation(key) => key.to_string(),
+            },
+            mechanism: t
+                .mechanism
+                .as_ref()
+                .map(|m| match plain(m) {
+                    text if text.is_empty() => serde_json::to_string(m).unwrap_or_default(),
+                    text => text,
+                })
+                .unwrap_or_else(|| "none".to_owned()),
+            valid: t.assessment.valid,
+            reason: t.assessment.reason.clone(),
+        })
+        .collect();
+    let name = activity.name.clone().unwrap_or_else(|| id.clone());
+    let svg = chain_svg::render(&format!("Chain of {name} as of {on}"), &nodes);
+    Ok(page(&ActivityPage {
+        section: "activities",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf,
+        on,
+        id: id.clone(),
+        name,
+        controller: activity.controller.to_string(),
+        purposes: or_dash(activity.purposes.join("; ")),
+        lawful_basis: or_dash(
+            activity
+                .lawful_basis
+                .as_ref()
+                .map(plain)
+                .unwrap_or_default(),
+        ),
+        data: or_dash(
+            activity
+                .data
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        subjects: or_dash(
+            activity
+                .subjects
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        retention: or_dash(
+            activity
+                .retention
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ),
+        svg,
+        recipients,
+        transfers: transfer_rows,
+        findings: report.findings.iter().map(finding_row).collect(),
+    }))
+}
+
+struct OrganisationRow {
+    id: String,
+    name: String,
+    country: String,
+    sector: String,
+    certifications: String,
+}
+
+#[derive(Template)]
+#[template(path = "organisations.html")]
+struct OrganisationsPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    rows: Vec<OrganisationRow>,
+}
+
+fn certifications(organisation: &custos_core::model::Organisation) -> String {
+    organisation
+        .certifications
+        .iter()
+        .map(|c| match c.until {
+            Some(until) => format!("{} (until {until})", c.scheme),
+            None => c.scheme.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub async fn organisations(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, ApiError> {
+    let register = state.register().await;
+    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let reference = ReferenceData::builtin();
+    let rows = register
+        .organisations()
+        .iter()
+        .filter(|o| visibility.organisation(o.id.as_str()))
+        .map(|o| OrganisationRow {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            country: reference.country_name(o.country),
+            sector: o.sector.clone().unwrap_or_default(),
+            certifications: or_dash(certifications(o)),
+        })
+        .collect();
+    Ok(page(&OrganisationsPage {
+        section: "organisations",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf,
+        rows,
+    }))
+}
+
+struct UpstreamRow {
+    activity: String,
+    controller: String,
+    paths: String,
+}
+
+#[derive(Template)]
+#[template(path = "organisation.html")]
+struct OrganisationPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    id: String,
+    name: String,
+    country: String,
+    address: String,
+    contact: String,
+    dpo: String,
+    sector: String,
+    certifications: String,
+    history: String,
+    upstream: Vec<UpstreamRow>,
+}
+
+fn contact_text(contact: Option<&custos_core::model::Contact>) -> String {
+    or_dash(
+        contact
+            .map(|c| {
+                [
+                    c.name.clone(),
+                    c.email.as_ref().map(|e| e.to_string()),
+                    c.phone.clone(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
+            })
+            .unwrap_or_default(),
+    )
+}
+
+pub async fn organisation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let register = state.register().await;
+    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let Some(organisation) = register
+        .organisation(&id)
+        .filter(|o| visibility.organisation(o.id.as_str()))
+    else {
+        return Err(ApiError::not_found(format!("organisation {id:?}")));
+    };
+    let on = state.clock.today();
+    let upstream = involvement(&register, &id, Some(on))?
+        .into_iter()
+        .filter(|i| visibility.controls(&register, i.activity.as_str()))
+        .map(|i| UpstreamRow {
+            activity: i.activity.to_string(),
+            controller: i.controller.to_string(),
+            paths: i
+                .paths
+                .iter()
+                .map(|p| p.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" → "))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+        .collect();
+    Ok(page(&OrganisationPage {
+        section: "organisations",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf,
+        id: organisation.id.to_string(),
+        name: organisation.name.clone(),
+        country: ReferenceData::builtin().country_name(organisation.country),
+        address: or_dash(organisation.address.clone().unwrap_or_default()),
+        contact: contact_text(organisation.contact.as_ref()),
+        dpo: contact_text(organisation.dpo.as_ref()),
+        sector: or_dash(organisation.sector.clone().unwrap_or_default()),
+        certifications: or_dash(certifications(organisation)),
+        history: or_dash(
+            organisation
+                .history
+                .iter()
+                .map(|h| format!("{} {}: {}", h.date, plain(&h.kind), h.description))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        upstream,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct FindingsParams {
+    activity: Option<String>,
+    severity: Option<String>,
+    at: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "findings.html")]
+struct FindingsPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    on: Date,
+    errors: usize,
+    warnings: usize,
+    infos: usize,
+    acknowledged: usize,
+    activities: Vec<String>,
+    activity: String,
+    severity: String,
+    findings: Vec<FindingRow>,
+}
+
+pub async fn findings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<FindingsParams>,
+) -> Result<Response, ApiError> {
+    let on = day(&state, query.at.as_deref())?;
+    let activity = query.activity.filter(|a| !a.is_empty());
+    let severity_text = query.severity.filter(|s| !s.is_empty());
+    let severity = severity_text
+        .as_deref()
+        .map(|s| {
+            s.parse::<Severity>()
+                .map_err(|e| ApiError::invalid("severity", e))
+        })
+        .transpose()?;
+    let register = state.register().await;
+    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let mut report = check(&register, on)?;
+    report.findings.retain(|f| visibility.finding(&register, f));
+    report.retain(
+        &Filter {
+            activity: activity.clone(),
+            severity,
+            ..Filter::default()
+        },
+        &register,
+    );
+    let activities = register
+        .activities()
+        .iter()
+        .filter(|a| visibility.activity(&register, a.id.as_str()))
+        .map(|a| a.id.to_string())
+        .collect();
+    Ok(page(&FindingsPage {
+        section: "findings",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf,
+        on,
+        errors: report.summary.errors,
+        warnings: report.summary.warnings,
+        infos: report.summary.infos,
+        acknowledged: report.summary.acknowledged,
+        activities,
+        activity: activity.unwrap_or_default(),
+        severity: severity_text.unwrap_or_default(),
+        findings: report.findings.iter().map(finding_row).collect(),
+    }))
+}

@@ -1,0 +1,81 @@
+// The web UI in Debian's Chromium, driven by playwright-core: sign in, open the marketing
+// chain, see B, C, D and the transfer to Israel on the picture and in the tables; a portal
+// user sees nothing of the bank; the keyboard reaches the sign-in form through its labels.
+// Usage: node ui.mjs BASE_URL SCREENSHOT_DIR (the web test binary starts it).
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const [base, shots] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+
+  // A page without a session leads to the sign-in form; its fields have labels.
+  await page.goto(`${base}/activities`);
+  assert.match(page.url(), /\/login$/);
+  await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
+  await page.getByLabel('Password').fill('wrong password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /not right/);
+  // Keyboard only: the e-mail address is kept, Tab reaches the password, Enter submits.
+  await page.getByLabel('Password').focus();
+  await page.keyboard.type('password of hypermarket');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${base}/activities`);
+
+  const rows = await page.locator('tbody tr').allInnerTexts();
+  assert.equal(rows.length, 1, `the hypermarket sees its one activity: ${rows}`);
+  await page.getByRole('link', { name: 'Customer segmentation and marketing e-mails' }).click();
+  await page.waitForURL(/\/activities\/customer-marketing/);
+  await page.getByLabel('Chain as of').fill('2026-05-31');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/at=2026-05-31/);
+
+  const picture = page.locator('svg.chain');
+  const drawn = await picture.textContent();
+  for (const expected of ['Hypermarket A S.L.', 'Agency B S.L.', 'Mailer C Ltd', 'Hosting D Ltd', 'transfer → IL']) {
+    assert.ok(drawn.includes(expected), `the chain picture shows ${expected}: ${drawn}`);
+  }
+  assert.ok(!drawn.includes('Analytics E'), 'E joined in June 2026');
+  assert.equal(await picture.locator('g.link').count(), 4);
+  const recipients = await page.locator('h2:has-text("Recipients") + table').innerText();
+  for (const expected of ['Agency B S.L.', 'Mailer C Ltd', 'Hosting D Ltd', 'Israel', 'Spain']) {
+    assert.ok(recipients.includes(expected), `recipients list ${expected}`);
+  }
+  const transfers = await page.locator('h2:has-text("Transfers") + table').innerText();
+  assert.ok(transfers.includes('Israel') && transfers.includes('valid'), transfers);
+  assert.ok(transfers.includes('adequacy decision for Israel'), transfers);
+  await page.screenshot({ path: `${shots}/marketing-chain.png`, fullPage: true });
+
+  // Findings appear on the picture at their link: the bank's courier chain.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${base}/login`);
+  await page.getByLabel('E-mail address').fill('privacy@bank.test');
+  await page.getByLabel('Password').fill('password of bank');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.goto(`${base}/activities/document-delivery`);
+  const courier = page.locator('svg.chain');
+  assert.ok((await courier.textContent()).includes('not authorised'));
+  assert.equal(await courier.locator('circle').count(), 1, 'one link carries findings');
+  assert.equal(await page.locator('.finding.error').count(), 3);
+  await page.screenshot({ path: `${shots}/courier-chain.png`, fullPage: true });
+  await page.goto(`${base}/findings`);
+  assert.equal(await page.locator('.finding').count(), 3);
+
+  // Agency B's portal user sees nothing of the bank.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('staff@agency-b.test');
+  await page.getByLabel('Password').fill('password of agency-b');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  const response = await page.goto(`${base}/activities/document-delivery`);
+  assert.equal(response.status(), 404);
+  console.log('browser checks passed');
+} finally {
+  await browser.close();
+}

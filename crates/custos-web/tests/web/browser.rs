@@ -1,0 +1,56 @@
+//! The web UI in real headless Chromium (Debian's `chromium`, driven by `playwright-core`
+//! from npm; see tests/browser/ui.mjs). Skipped, loudly, where Chromium or the npm package is
+//! missing, unless `CUSTOS_REQUIRE_BROWSER` is set, as CI sets it (and installs both).
+
+use std::path::Path;
+
+use crate::start;
+
+#[tokio::test]
+async fn sign_in_and_see_the_marketing_chain_in_chromium() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CUSTOS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let missing: Vec<String> = [
+        (
+            Path::new(&chromium).exists(),
+            format!("Chromium at {chromium} (apt-get install chromium)"),
+        ),
+        (
+            scripts.join("node_modules/playwright-core").exists(),
+            format!("playwright-core (npm ci --prefix {})", scripts.display()),
+        ),
+    ]
+    .into_iter()
+    .filter(|(present, _)| !present)
+    .map(|(_, what)| what)
+    .collect();
+    if !missing.is_empty() {
+        assert!(
+            std::env::var_os("CUSTOS_REQUIRE_BROWSER").is_none(),
+            "browser tests required, but missing: {missing:?}"
+        );
+        eprintln!("browser test skipped, missing: {missing:?}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let server = start(custos_store::Store::open(&url).await.unwrap()).await;
+    let base = server.base.clone();
+    let shots = env!("CARGO_TARGET_TMPDIR").to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(scripts.join("ui.mjs"))
+            .arg(&base)
+            .arg(&shots)
+            .env("CUSTOS_CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("browser checks passed"), "{stdout}");
+    server.stop().await;
+}
