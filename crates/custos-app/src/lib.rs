@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod entries;
 pub mod manifest_files;
 pub mod people;
 pub mod register;
@@ -25,6 +26,21 @@ pub enum AppError {
     /// Input refused, naming the field and what was expected.
     #[error("{0}")]
     Invalid(String),
+    /// The change would leave the register invalid: every problem.
+    #[error("the change is refused: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rejected(Vec<Problem>),
+    /// Not found (or not visible).
+    #[error("{0} does not exist")]
+    NotFound(String),
+    /// Exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller's version is stale.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     /// The stored register no longer validates: edited outside Custos.

@@ -11,7 +11,7 @@ mod people;
 mod register;
 pub mod testing;
 
-pub use people::{Membership, NewToken, Role, Scope, Session, TokenRecord, User};
+pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.
 pub use sqlx::Error as SqlxError;

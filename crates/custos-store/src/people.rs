@@ -354,3 +354,58 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// The first answer to a request made with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentAnswer {
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+impl Tx {
+    pub async fn idempotent_answer(
+        &mut self,
+        user_key: &str,
+        key: &str,
+    ) -> Result<Option<IdempotentAnswer>, StoreError> {
+        let row = sqlx::query(
+            "SELECT request_hash, status, body FROM idempotency_keys WHERE user_key = $1 AND key = $2",
+        )
+        .bind(user_key.to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.map(|row| {
+            let status: i32 = row.try_get(1)?;
+            Ok(IdempotentAnswer {
+                request_hash: row.try_get(0)?,
+                status: u16::try_from(status).unwrap_or(500),
+                body: row.try_get(2)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn record_idempotent_answer(
+        &mut self,
+        user_key: &str,
+        key: &str,
+        answer: &IdempotentAnswer,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_key, key, request_hash, status, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_key.to_owned())
+        .bind(key.to_owned())
+        .bind(answer.request_hash.clone())
+        .bind(i32::from(answer.status))
+        .bind(answer.body.clone())
+        .bind(created_at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+}

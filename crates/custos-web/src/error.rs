@@ -30,6 +30,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// The `If-Match` tag is stale: someone changed the entry since it was read.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// An update or a delete without `If-Match`.
+    #[error("{0}")]
+    PreconditionRequired(String),
     #[error("too many attempts: try again in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     /// The server's own failure: logged, never shown.
@@ -56,6 +62,8 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +140,18 @@ impl From<AppError> for ApiError {
                 field: Some("manifest".to_owned()),
             },
             AppError::Store(custos_store::StoreError::Duplicate(detail)) => Self::Conflict(detail),
+            AppError::Rejected(problems) => Self::Invalid {
+                detail: problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                field: None,
+            },
+            AppError::NotFound(what) => Self::not_found(what),
+            AppError::Conflict(detail) => Self::Conflict(detail),
+            AppError::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            AppError::Forbidden(detail) => Self::Forbidden(detail),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -63,6 +63,18 @@ pub struct Config {
         api::people::who_am_i,
         api::people::create_token,
         api::people::revoke_token,
+        api::entries::create_organisation,
+        api::entries::replace_organisation,
+        api::entries::delete_organisation,
+        api::entries::create_activity,
+        api::entries::replace_activity,
+        api::entries::delete_activity,
+        api::entries::create_contract,
+        api::entries::replace_contract,
+        api::entries::delete_contract,
+        api::entries::create_engagement,
+        api::entries::replace_engagement,
+        api::entries::delete_engagement,
         api::register::list_organisations,
         api::register::get_organisation,
         api::register::list_activities,
@@ -129,18 +141,50 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", post(api::people::first_admin))
         .route("/tokens", post(api::people::create_token))
         .route("/tokens/{key}", delete(api::people::revoke_token))
-        .route("/organisations", get(api::register::list_organisations))
-        .route("/organisations/{id}", get(api::register::get_organisation))
+        .route(
+            "/organisations",
+            get(api::register::list_organisations).post(api::entries::create_organisation),
+        )
+        .route(
+            "/organisations/{id}",
+            get(api::register::get_organisation)
+                .put(api::entries::replace_organisation)
+                .delete(api::entries::delete_organisation),
+        )
         .route("/organisations/{id}/upstream", get(api::views::upstream))
-        .route("/activities", get(api::register::list_activities))
-        .route("/activities/{id}", get(api::register::get_activity))
+        .route(
+            "/activities",
+            get(api::register::list_activities).post(api::entries::create_activity),
+        )
+        .route(
+            "/activities/{id}",
+            get(api::register::get_activity)
+                .put(api::entries::replace_activity)
+                .delete(api::entries::delete_activity),
+        )
         .route("/activities/{id}/chain", get(api::views::chain))
         .route("/activities/{id}/recipients", get(api::views::recipients))
         .route("/activities/{id}/transfers", get(api::views::transfers_of))
-        .route("/contracts", get(api::register::list_contracts))
-        .route("/contracts/{id}", get(api::register::get_contract))
-        .route("/engagements", get(api::register::list_engagements))
-        .route("/engagements/{id}", get(api::register::get_engagement))
+        .route(
+            "/contracts",
+            get(api::register::list_contracts).post(api::entries::create_contract),
+        )
+        .route(
+            "/contracts/{id}",
+            get(api::register::get_contract)
+                .put(api::entries::replace_contract)
+                .delete(api::entries::delete_contract),
+        )
+        .route(
+            "/engagements",
+            get(api::register::list_engagements).post(api::entries::create_engagement),
+        )
+        .route(
+            "/engagements/{id}",
+            get(api::register::get_engagement)
+                .put(api::entries::replace_engagement)
+                .delete(api::entries::delete_engagement),
+        )
         .route(
             "/manifest",
             get(api::register::get_manifest).post(api::register::post_manifest),

@@ -2,6 +2,7 @@
 //! pages, and the routes.
 
 pub mod audit;
+pub mod entries;
 pub mod people;
 pub mod register;
 pub mod views;

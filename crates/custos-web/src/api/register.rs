@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use custos_core::model::{Activity, Contract, Engagement, Organisation};
 use custos_core::plan::Plan;
@@ -49,7 +49,7 @@ macro_rules! list_and_get {
             tag = "register",
             params(("id" = String, Path, description = concat!("The ", $what, "'s id"))),
             responses(
-                (status = 200, description = concat!("The ", $what)),
+                (status = 200, description = concat!("The ", $what, ", with its ETag")),
                 (status = 401, body = Problem, content_type = "application/problem+json"),
                 (status = 404, body = Problem, content_type = "application/problem+json"),
             )
@@ -58,16 +58,20 @@ macro_rules! list_and_get {
             State(state): State<AppState>,
             principal: Principal,
             Path(id): Path<String>,
-        ) -> Result<Json<$ty>, ApiError> {
+        ) -> Result<Response, ApiError> {
             let register = state.register().await;
             let visibility = Visibility::of(&principal, &register)?;
             let visible = $visible;
-            register
+            let entry = register
                 .$lookup(&id)
                 .filter(|e| visible(&visibility, &register, e))
-                .cloned()
-                .map(Json)
-                .ok_or_else(|| ApiError::not_found(format!(concat!($what, " {:?}"), id)))
+                .ok_or_else(|| ApiError::not_found(format!(concat!($what, " {:?}"), id)))?;
+            let mut response = Json(entry).into_response();
+            // The version to send back in If-Match when replacing or deleting it.
+            if let Ok(tag) = HeaderValue::from_str(&custos_app::entries::tag_of(entry)) {
+                response.headers_mut().insert(header::ETAG, tag);
+            }
+            Ok(response)
         }
     };
 }

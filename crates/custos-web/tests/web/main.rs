@@ -8,6 +8,7 @@
 mod access;
 mod api;
 mod browser;
+mod writes;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -1,0 +1,244 @@
+//! Writing one entry of the register (create, replace, delete) in one transaction: the
+//! caller's precondition is checked against the stored version (its tag), the whole register
+//! is validated with the change, and the change is audited. Nothing is written on any failure.
+
+use custos_core::model::{Activity, Contract, Engagement, Organisation};
+use custos_core::plan::Plan;
+use custos_core::register::{EntityKind, Register, RegisterParts};
+use custos_core::values::Slug;
+use custos_store::Store;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::AppError;
+use crate::audit::{Actor, plan_entries};
+
+/// One entry of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Organisation(Organisation),
+    Activity(Activity),
+    Contract(Contract),
+    Engagement(Engagement),
+}
+
+impl Entry {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Self::Organisation(_) => EntityKind::Organisation,
+            Self::Activity(_) => EntityKind::Activity,
+            Self::Contract(_) => EntityKind::Contract,
+            Self::Engagement(_) => EntityKind::Engagement,
+        }
+    }
+
+    pub fn id(&self) -> &Slug {
+        match self {
+            Self::Organisation(e) => &e.id,
+            Self::Activity(e) => &e.id,
+            Self::Contract(e) => &e.id,
+            Self::Engagement(e) => &e.id,
+        }
+    }
+
+    /// The entry as JSON, its stored form.
+    pub fn json(&self) -> Result<String, AppError> {
+        let json = match self {
+            Self::Organisation(e) => serde_json::to_string(e),
+            Self::Activity(e) => serde_json::to_string(e),
+            Self::Contract(e) => serde_json::to_string(e),
+            Self::Engagement(e) => serde_json::to_string(e),
+        };
+        json.map_err(|e| AppError::Invalid(e.to_string()))
+    }
+
+    /// The entry's version tag: a digest of its stored form, quoted as an HTTP entity tag.
+    pub fn tag(&self) -> String {
+        match self {
+            Self::Organisation(e) => tag_of(e),
+            Self::Activity(e) => tag_of(e),
+            Self::Contract(e) => tag_of(e),
+            Self::Engagement(e) => tag_of(e),
+        }
+    }
+}
+
+/// The version tag of any entry: a digest of its stored form, quoted as an HTTP entity tag.
+pub fn tag_of<T: Serialize>(entry: &T) -> String {
+    let body = serde_json::to_vec(entry).unwrap_or_default();
+    let digest = Sha256::digest(&body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// The stored entry of `kind` with `id`, if any.
+pub fn find(parts: &RegisterParts, kind: EntityKind, id: &str) -> Option<Entry> {
+    fn pick<T: Clone>(entries: &[T], id: &str, id_of: fn(&T) -> &Slug) -> Option<T> {
+        entries
+            .binary_search_by(|e| id_of(e).as_str().cmp(id))
+            .ok()
+            .map(|i| entries[i].clone())
+    }
+    match kind {
+        EntityKind::Organisation => {
+            pick(&parts.organisations, id, |e| &e.id).map(Entry::Organisation)
+        }
+        EntityKind::Activity => pick(&parts.activities, id, |e| &e.id).map(Entry::Activity),
+        EntityKind::Contract => pick(&parts.contracts, id, |e| &e.id).map(Entry::Contract),
+        EntityKind::Engagement => pick(&parts.engagements, id, |e| &e.id).map(Entry::Engagement),
+    }
+}
+
+/// What the caller expects of the stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// It must not exist (a create).
+    Absent,
+    /// It must exist with this tag (`If-Match`).
+    Tag(String),
+}
+
+/// The change to make.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put(Box<Entry>),
+    Delete(EntityKind, Slug),
+}
+
+impl Write {
+    fn target(&self) -> (EntityKind, &Slug) {
+        match self {
+            Self::Put(entry) => (entry.kind(), entry.id()),
+            Self::Delete(kind, id) => (*kind, id),
+        }
+    }
+}
+
+/// What a write did: the plan (one change), and the entry after it (none after a delete).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub plan: Plan,
+    pub after: Option<Entry>,
+    /// The first answer to the same request with the same idempotency key, given again.
+    pub replayed: Option<String>,
+}
+
+/// A create made with an `Idempotency-Key`: the key, per user, and a digest of the request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub user_key: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// A digest of a request body, to tell a retry from a different request with the same key.
+pub fn request_hash(body: &[u8]) -> String {
+    Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Carries out `write` if the stored entry meets `expect` and `allowed` accepts the entry
+/// before and after; `allowed` is called inside the transaction, with the stored versions.
+pub async fn write(
+    store: &Store,
+    write: Write,
+    expect: Expect,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+    allowed: impl Fn(Option<&Entry>, Option<&Entry>) -> Result<(), AppError>,
+) -> Result<Written, AppError> {
+    let mut tx = store.begin().await?;
+    if let Some(idempotency) = idempotency
+        && let Some(answer) = tx
+            .idempotent_answer(&idempotency.user_key, &idempotency.key)
+            .await?
+    {
+        tx.rollback().await?;
+        if answer.request_hash != idempotency.request_hash {
+            return Err(AppError::Invalid(format!(
+                "Idempotency-Key {:?} was used for a different request: use a new key for a new request",
+                idempotency.key
+            )));
+        }
+        return Ok(Written {
+            plan: Plan::default(),
+            after: None,
+            replayed: Some(answer.body),
+        });
+    }
+    let current = tx.load_register().await?;
+    let (kind, id) = write.target();
+    let before = find(&current, kind, id.as_str());
+    match (&expect, &before) {
+        (Expect::Absent, Some(_)) => {
+            return Err(AppError::Conflict(format!("{kind} {id} exists already")));
+        }
+        (Expect::Tag(_), None) => {
+            return Err(AppError::NotFound(format!("{kind} {id}")));
+        }
+        (Expect::Tag(tag), Some(stored)) if &stored.tag() != tag => {
+            return Err(AppError::PreconditionFailed(format!(
+                "{kind} {id} was changed since it was read: its tag is now {}; read it again and redo the change",
+                stored.tag()
+            )));
+        }
+        _ => {}
+    }
+    let after = match &write {
+        Write::Put(entry) => Some((**entry).clone()),
+        Write::Delete(..) => None,
+    };
+    allowed(before.as_ref(), after.as_ref())?;
+    let mut desired = current.clone();
+    remove(&mut desired, kind, id);
+    if let Some(entry) = &after {
+        insert(&mut desired, entry.clone());
+    }
+    let desired = Register::new(desired).map_err(AppError::Rejected)?;
+    let plan = Plan::between(&current, desired.parts());
+    if !plan.is_empty() {
+        tx.apply(&plan, &desired).await?;
+        tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
+            .await?;
+    }
+    if let (Some(idempotency), Some(entry)) = (idempotency, &after) {
+        let answer = custos_store::IdempotentAnswer {
+            request_hash: idempotency.request_hash.clone(),
+            status: 201,
+            body: entry.json()?,
+        };
+        tx.record_idempotent_answer(
+            &idempotency.user_key,
+            &idempotency.key,
+            &answer,
+            &actor.at.to_string(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Written {
+        plan,
+        after,
+        replayed: None,
+    })
+}
+
+fn remove(parts: &mut RegisterParts, kind: EntityKind, id: &Slug) {
+    match kind {
+        EntityKind::Organisation => parts.organisations.retain(|e| &e.id != id),
+        EntityKind::Activity => parts.activities.retain(|e| &e.id != id),
+        EntityKind::Contract => parts.contracts.retain(|e| &e.id != id),
+        EntityKind::Engagement => parts.engagements.retain(|e| &e.id != id),
+    }
+}
+
+fn insert(parts: &mut RegisterParts, entry: Entry) {
+    match entry {
+        Entry::Organisation(e) => parts.organisations.push(e),
+        Entry::Activity(e) => parts.activities.push(e),
+        Entry::Contract(e) => parts.contracts.push(e),
+        Entry::Engagement(e) => parts.engagements.push(e),
+    }
+}

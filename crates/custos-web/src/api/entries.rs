@@ -1,0 +1,387 @@
+//! Create, replace and delete one entry of the register. A create may carry an
+//! `Idempotency-Key` (a retry gets the first answer again); a replace or a delete must carry
+//! `If-Match` with the entry's `ETag` (a stale one gets 412, and nothing is lost). Every write
+//! validates the whole register and is audited with the caller as actor.
+//!
+//! Who may write: an instance administrator anything; an editor or admin of an organisation
+//! the organisation itself, the activities it controls, the contracts it is party to, the
+//! engagements it makes and every engagement of the activities it controls, and new
+//! organisations; what the caller cannot see is 404, what it sees but may not change 403.
+
+use std::collections::HashSet;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use custos_app::AppError;
+use custos_app::entries::{Entry, Expect, Idempotency, Write, request_hash, write};
+use custos_core::model::{Activity, Contract, Engagement, Organisation};
+use custos_core::register::{EntityKind, Register};
+use custos_core::values::Slug;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use crate::visibility::Visibility;
+
+/// The organisations the caller may write for.
+fn writable(principal: &Principal) -> HashSet<&str> {
+    principal
+        .memberships
+        .iter()
+        .filter(|m| m.role.writes())
+        .map(|m| m.organisation.as_str())
+        .collect()
+}
+
+/// Whether the caller may have `entry` as it is (before or after the change).
+fn may_write(principal: &Principal, register: &Register, entry: &Entry) -> bool {
+    if principal.user.is_admin {
+        return true;
+    }
+    let mine = writable(principal);
+    let controls = |activity: &Slug| {
+        register
+            .activity(activity.as_str())
+            .is_some_and(|a| a.controllers().any(|c| mine.contains(c.as_str())))
+    };
+    match entry {
+        Entry::Organisation(o) => {
+            mine.contains(o.id.as_str())
+                || register
+                    .organisation_index(o.id.as_str())
+                    .is_some_and(|ix| {
+                        register
+                            .engagements_as_processor(ix)
+                            .iter()
+                            .any(|&e| controls(&register.engagement_at(e).activity))
+                    })
+        }
+        Entry::Activity(a) => a.controllers().any(|c| mine.contains(c.as_str())),
+        Entry::Contract(c) => c.between.iter().any(|p| mine.contains(p.as_str())),
+        Entry::Engagement(e) => mine.contains(e.engaged_by.as_str()) || controls(&e.activity),
+    }
+}
+
+fn visible(visibility: &Visibility, register: &Register, entry: &Entry) -> bool {
+    let id = entry.id().as_str();
+    match entry.kind() {
+        EntityKind::Organisation => visibility.organisation(id),
+        EntityKind::Activity => visibility.activity(register, id),
+        EntityKind::Contract => visibility.contract(id),
+        EntityKind::Engagement => visibility.engagement(register, id),
+    }
+}
+
+fn if_match(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("W/").to_owned())
+        .ok_or_else(|| {
+            ApiError::PreconditionRequired(
+                "send If-Match with the entry's ETag (from GET): changes to a stale version are refused"
+                    .to_owned(),
+            )
+        })
+}
+
+fn with_tag(status: StatusCode, body: String, tag: Option<String>) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(value) = tag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    change: Write,
+    expect: Expect,
+    idempotency: Option<Idempotency>,
+) -> Result<custos_app::entries::Written, ApiError> {
+    if !principal.may_write() {
+        return Err(ApiError::Forbidden(
+            "this token has no write scope".to_owned(),
+        ));
+    }
+    let register = state.register().await;
+    let visibility = Visibility::of(principal, &register)?;
+    let written = write(
+        &state.store,
+        change,
+        expect,
+        &principal.actor(state.clock.now()),
+        idempotency.as_ref(),
+        |before, after| {
+            if let Some(before) = before {
+                if !visible(&visibility, &register, before) {
+                    return Err(AppError::NotFound(format!("{} {}", before.kind(), before.id())));
+                }
+                if !may_write(principal, &register, before) {
+                    return Err(AppError::Forbidden(format!(
+                        "you may not change {} {}",
+                        before.kind(),
+                        before.id()
+                    )));
+                }
+            }
+            // A new organisation (a processor to be engaged) may be added by any editor.
+            let new_organisation = before.is_none()
+                && matches!(after, Some(Entry::Organisation(_)))
+                && (principal.user.is_admin || !writable(principal).is_empty());
+            if let Some(after) = after
+                && !new_organisation
+                && !may_write(principal, &register, after)
+            {
+                return Err(AppError::Forbidden(format!(
+                    "you may not write {} {} like this: it must stay with an organisation you edit for",
+                    after.kind(),
+                    after.id()
+                )));
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    if written.replayed.is_none() && !written.plan.is_empty() {
+        state.reload().await?;
+    }
+    Ok(written)
+}
+
+async fn create_entry(
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+    entry: Entry,
+    collection: &str,
+) -> Result<Response, ApiError> {
+    let idempotency = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|key| {
+            if key.is_empty() || key.len() > 255 {
+                Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "Idempotency-Key: expected 1 to 255 characters",
+                ))
+            } else {
+                Ok(Idempotency {
+                    user_key: principal.user.key.clone(),
+                    key: key.to_owned(),
+                    request_hash: request_hash(&body),
+                })
+            }
+        })
+        .transpose()?;
+    let id = entry.id().to_string();
+    let written = run(
+        &state,
+        &principal,
+        Write::Put(Box::new(entry)),
+        Expect::Absent,
+        idempotency,
+    )
+    .await?;
+    if let Some(first) = written.replayed {
+        return Ok(with_tag(StatusCode::CREATED, first, None));
+    }
+    let after = written
+        .after
+        .ok_or_else(|| ApiError::Internal("a create wrote nothing".to_owned()))?;
+    let mut response = with_tag(StatusCode::CREATED, after.json()?, Some(after.tag()));
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/{collection}/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn replace_entry(
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    path_id: &str,
+    entry: Entry,
+) -> Result<Response, ApiError> {
+    if entry.id().as_str() != path_id {
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "id is {:?}, but the path names {path_id:?}: an entry keeps its id",
+                entry.id().as_str()
+            ),
+        ));
+    }
+    let tag = if_match(&headers)?;
+    let written = run(
+        &state,
+        &principal,
+        Write::Put(Box::new(entry)),
+        Expect::Tag(tag),
+        None,
+    )
+    .await?;
+    let after = written
+        .after
+        .ok_or_else(|| ApiError::Internal("a replace wrote nothing".to_owned()))?;
+    Ok(with_tag(StatusCode::OK, after.json()?, Some(after.tag())))
+}
+
+async fn delete_entry(
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    kind: EntityKind,
+    id: &str,
+) -> Result<StatusCode, ApiError> {
+    let id: Slug = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("{kind} {id:?}")))?;
+    let tag = if_match(&headers)?;
+    run(
+        &state,
+        &principal,
+        Write::Delete(kind, id),
+        Expect::Tag(tag),
+        None,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Invalid {
+        detail: format!("the body is not a valid entry: {e}"),
+        field: None,
+    })
+}
+
+macro_rules! write_endpoints {
+    ($create:ident, $replace:ident, $delete:ident, $ty:ty, $variant:ident, $kind:expr, $collection:literal, $what:literal) => {
+        #[utoipa::path(
+            post,
+            path = concat!("/api/v1/", $collection),
+            tag = "register",
+            request_body(content = Object, description = concat!("The new ", $what, " (the manifest's form: `custos schema`)")),
+            params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
+            responses(
+                (status = 201, description = concat!("Created; the ", $what, " with its ETag")),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "An entry with this id exists", body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Invalid, or the register would be (every problem named)", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        pub async fn $create(
+            State(state): State<AppState>,
+            principal: Principal,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Result<Response, ApiError> {
+            let entry: $ty = parse(&body)?;
+            create_entry(state, principal, headers, body, Entry::$variant(entry), $collection).await
+        }
+
+        #[utoipa::path(
+            put,
+            path = concat!("/api/v1/", $collection, "/{id}"),
+            tag = "register",
+            request_body(content = Object, description = concat!("The whole ", $what, " as it should be")),
+            params(
+                ("id" = String, Path, description = concat!("The ", $what, "'s id")),
+                ("If-Match" = String, Header, description = "The ETag of the version read"),
+            ),
+            responses(
+                (status = 200, description = concat!("Replaced; the ", $what, " with its new ETag")),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 412, description = "Changed since it was read", body = Problem, content_type = "application/problem+json"),
+                (status = 422, body = Problem, content_type = "application/problem+json"),
+                (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        pub async fn $replace(
+            State(state): State<AppState>,
+            principal: Principal,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> Result<Response, ApiError> {
+            let entry: $ty = parse(&body)?;
+            replace_entry(state, principal, headers, &id, Entry::$variant(entry)).await
+        }
+
+        #[utoipa::path(
+            delete,
+            path = concat!("/api/v1/", $collection, "/{id}"),
+            tag = "register",
+            params(
+                ("id" = String, Path, description = concat!("The ", $what, "'s id")),
+                ("If-Match" = String, Header, description = "The ETag of the version read"),
+            ),
+            responses(
+                (status = 204, description = "Deleted"),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 412, body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Other entries still refer to it", body = Problem, content_type = "application/problem+json"),
+                (status = 428, body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        pub async fn $delete(
+            State(state): State<AppState>,
+            principal: Principal,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+        ) -> Result<StatusCode, ApiError> {
+            delete_entry(state, principal, headers, $kind, &id).await
+        }
+    };
+}
+
+write_endpoints!(
+    create_organisation,
+    replace_organisation,
+    delete_organisation,
+    Organisation,
+    Organisation,
+    EntityKind::Organisation,
+    "organisations",
+    "organisation"
+);
+write_endpoints!(
+    create_activity,
+    replace_activity,
+    delete_activity,
+    Activity,
+    Activity,
+    EntityKind::Activity,
+    "activities",
+    "activity"
+);
+write_endpoints!(
+    create_contract,
+    replace_contract,
+    delete_contract,
+    Contract,
+    Contract,
+    EntityKind::Contract,
+    "contracts",
+    "contract"
+);
+write_endpoints!(
+    create_engagement,
+    replace_engagement,
+    delete_engagement,
+    Engagement,
+    Engagement,
+    EntityKind::Engagement,
+    "engagements",
+    "engagement"
+);
