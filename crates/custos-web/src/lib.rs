@@ -209,6 +209,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
         .layer(middleware::from_fn(problem_for_bare_errors))
+        // axum's own 2 MB default would refuse a large manifest; the layer below bounds bodies.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -207,3 +207,152 @@ fn serve_offers_a_one_time_setup_when_no_user_exists() {
     assert_eq!(status, 200);
     terminate(child);
 }
+
+/// Like [`http`], but a connection the server drops (it was killed) is `None`.
+fn try_http(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
+    use custos_core::synthetic::{Shape, generate};
+    let parts = generate(Shape {
+        organisations: 3_000,
+        engagements: 30_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 9,
+        contracts: false,
+    });
+    let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
+    let manifest = custos_core::manifest::to_yaml(&parts);
+    let mut outcomes = Vec::new();
+    for (attempt, delay_ms) in [100u64, 300, 700, 1_500, 3_000, 60_000]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url(&dir);
+        let mut admin = Command::new(env!("CARGO_BIN_EXE_custos"))
+            .args([
+                "--database-url",
+                &url,
+                "user",
+                "create",
+                "--admin",
+                "a@custos.test",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        admin
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long admin password\n")
+            .unwrap();
+        assert!(admin.wait().unwrap().success());
+        let (mut child, _, address) = start(
+            &["--database-url", &url, "serve", "--listen", "127.0.0.1:0"],
+            "Custos serves",
+        );
+        let (status, head, me) = http(
+            &address,
+            "POST",
+            "/api/v1/session",
+            &[("Content-Type", "application/json")],
+            r#"{"email": "a@custos.test", "password": "a long admin password"}"#,
+        );
+        assert_eq!(status, 200);
+        let cookie = head
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = me
+            .split("\"csrf_token\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let headers = vec![
+            ("Cookie".to_owned(), cookie),
+            ("X-CSRF-Token".to_owned(), csrf),
+            ("Content-Type".to_owned(), "application/yaml".to_owned()),
+        ];
+        let body = manifest.clone();
+        let posting = {
+            let address = address.clone();
+            std::thread::spawn(move || {
+                try_http(&address, "POST", "/api/v1/manifest", &headers, &body)
+            })
+        };
+        // Real time must pass for the server to get somewhere before it is killed.
+        #[allow(clippy::disallowed_methods)]
+        let finished = (0..delay_ms / 10).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            posting.is_finished()
+        });
+        if finished {
+            assert_eq!(posting.join().unwrap(), Some(200), "attempt {attempt}");
+            terminate(child);
+        } else {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            let _ = posting.join();
+        }
+        let exported = crate::custos(&url, &["export"]);
+        assert_eq!(exported.code, 0, "attempt {attempt}: {}", exported.stderr);
+        let rows = exported.stdout.matches("\n- id: ").count();
+        assert!(
+            rows == 0 || rows == total_rows,
+            "attempt {attempt}: {rows} of {total_rows} rows after a kill"
+        );
+        let verified = crate::custos(&url, &["audit", "verify"]);
+        assert_eq!(
+            verified.code, 0,
+            "attempt {attempt}: the audit log stays whole: {}",
+            verified.stdout
+        );
+        outcomes.push((finished, rows));
+        if finished {
+            break;
+        }
+    }
+    eprintln!("(finished, rows) per attempt: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|&(finished, rows)| finished && rows == total_rows),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|&(finished, _)| !finished),
+        "no apply was killed: {outcomes:?}"
+    );
+}
