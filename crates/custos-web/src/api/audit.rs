@@ -17,6 +17,7 @@ pub struct AuditQuery {
     /// The `next_cursor` of the previous page (an entry's seq).
     pub cursor: Option<u64>,
     /// Entries per page, 1 to 1000; 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

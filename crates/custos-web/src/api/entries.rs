@@ -207,6 +207,15 @@ async fn replace_entry(
     path_id: &str,
     entry: Entry,
 ) -> Result<Response, ApiError> {
+    let tag = if_match(&headers)?;
+    // What the caller cannot see is 404 before anything is said about the body.
+    let register = state.register().await;
+    let visibility = Visibility::of(&principal, &register)?;
+    let exists = custos_app::entries::find(register.parts(), entry.kind(), path_id)
+        .is_some_and(|stored| visible(&visibility, &register, &stored));
+    if !exists {
+        return Err(ApiError::not_found(format!("{} {path_id:?}", entry.kind())));
+    }
     if entry.id().as_str() != path_id {
         return Err(ApiError::invalid(
             "id",
@@ -216,7 +225,6 @@ async fn replace_entry(
             ),
         ));
     }
-    let tag = if_match(&headers)?;
     let written = run(
         &state,
         &principal,

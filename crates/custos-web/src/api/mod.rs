@@ -58,6 +58,7 @@ pub struct PageQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Entries per page, 1 to 1000; 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -116,7 +117,24 @@ impl<T> Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct AtQuery {
     /// The day to look at (YYYY-MM-DD); default today.
+    #[param(format = Date)]
     pub at: Option<String>,
+}
+
+/// The ids of the rules, for the `rule` parameter's schema.
+pub fn rule_ids_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(custos_core::checks::rules::ALL.iter().map(|r| r.id)))
+        .build()
+}
+
+/// `error`, `warning`, `info`.
+pub fn severity_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["error", "warning", "info"]))
+        .build()
 }
 
 pub fn parse_date(field: &str, raw: Option<&str>) -> Result<Option<Date>, ApiError> {

@@ -18,7 +18,9 @@ pub const SESSION_HOURS: i64 = 12;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignIn {
+    #[schema(min_length = 1, max_length = 320, pattern = r"\S")]
     pub email: String,
+    #[schema(max_length = 1024)]
     pub password: String,
 }
 
@@ -213,13 +215,24 @@ pub async fn who_am_i(principal: Principal) -> Json<Me> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewTokenRequest {
     /// A name to recognise the token by (`ci`, `erp-connector`).
+    #[schema(min_length = 1, max_length = 100, pattern = r"^\S(.*\S)?$")]
     pub name: String,
     /// `read`, `write`; read by default.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<ScopeName>)]
     pub scopes: Vec<Scope>,
     /// Days until it expires; none for no expiry.
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<u32>,
+}
+
+/// What a token allows (the schema of `custos_store::Scope`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)] // describes the API only
+pub enum ScopeName {
+    Read,
+    Write,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -346,7 +359,9 @@ pub async fn revoke_token(
 pub struct FirstAdmin {
     /// The one-time secret the server printed at start.
     pub setup_token: String,
+    #[schema(min_length = 1, max_length = 320)]
     pub email: String,
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 

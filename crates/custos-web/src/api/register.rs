@@ -126,7 +126,7 @@ list_and_get!(
     path = "/api/v1/manifest",
     tag = "register",
     responses(
-        (status = 200, description = "The register as one manifest", content_type = "application/yaml", body = String),
+        (status = 200, description = "The register as one manifest (docs/manifest.md; `custos schema`)", content_type = "application/yaml", body = serde_json::Value),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
     )

@@ -163,10 +163,13 @@ pub struct FindingsQuery {
     /// controls.
     pub organisation: Option<String>,
     /// At this severity or above: error, warning or info.
+    #[param(schema_with = super::severity_schema)]
     pub severity: Option<String>,
     /// Only this rule (docs/rules.md).
+    #[param(schema_with = super::rule_ids_schema)]
     pub rule: Option<String>,
     /// The day to judge on (YYYY-MM-DD); default today.
+    #[param(format = Date)]
     pub at: Option<String>,
 }
 
