@@ -79,7 +79,7 @@ pub enum StoreError {
 /// A connection pool to the register's database, migrated.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 

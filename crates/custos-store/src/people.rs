@@ -206,24 +206,7 @@ impl Tx {
     }
 
     pub async fn memberships(&mut self, user_key: &str) -> Result<Vec<Membership>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT organisation, role FROM memberships WHERE user_key = $1 ORDER BY organisation",
-        )
-        .bind(user_key.to_owned())
-        .fetch_all(&mut *self.inner)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let organisation: String = row.try_get(0)?;
-                let role: String = row.try_get(1)?;
-                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
-                    table: "memberships",
-                    slug: organisation.clone(),
-                    reason: format!("unknown role {role:?}"),
-                })?;
-                Ok(Membership { organisation, role })
-            })
-            .collect()
+        memberships_on(&mut *self.inner, user_key).await
     }
 
     pub async fn insert_session(
@@ -250,22 +233,7 @@ impl Tx {
 
     /// The session with this id hash, with its user; expiry is the caller's to judge.
     pub async fn session(&mut self, id_hash: &str) -> Result<Option<Session>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, sessions.csrf_token, sessions.expires_at FROM sessions \
-             JOIN users ON users.key = sessions.user_key WHERE sessions.id_hash = $1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id_hash.to_owned())
-            .fetch_optional(&mut *self.inner)
-            .await?;
-        row.map(|row| {
-            Ok(Session {
-                user: user(&row)?,
-                csrf_token: row.try_get(5)?,
-                expires_at: row.try_get(6)?,
-            })
-        })
-        .transpose()
+        session_on(&mut *self.inner, id_hash).await
     }
 
     pub async fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError> {
@@ -310,29 +278,7 @@ impl Tx {
         &mut self,
         token_hash: &str,
     ) -> Result<Option<(TokenRecord, User)>, StoreError> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, t.key, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
-             FROM api_tokens t JOIN users ON users.key = t.user_key WHERE t.token_hash = $1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash.to_owned())
-            .fetch_optional(&mut *self.inner)
-            .await?;
-        row.map(|row| {
-            let scopes: String = row.try_get(7)?;
-            Ok((
-                TokenRecord {
-                    key: row.try_get(5)?,
-                    name: row.try_get(6)?,
-                    scopes: parse_scopes(&scopes),
-                    created_at: row.try_get(8)?,
-                    expires_at: row.try_get(9)?,
-                    revoked_at: row.try_get(10)?,
-                },
-                user(&row)?,
-            ))
-        })
-        .transpose()
+        token_on(&mut *self.inner, token_hash).await
     }
 
     /// Revokes one of the user's tokens; false when the user has no such token.
@@ -352,6 +298,104 @@ impl Tx {
         .execute(&mut *self.inner)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+// Queries that run in a transaction (`Tx`) or straight on the pool (`Store`, for the
+// per-request look-ups of authentication, which need no transaction).
+
+async fn memberships_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    user_key: &str,
+) -> Result<Vec<Membership>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT organisation, role FROM memberships WHERE user_key = $1 ORDER BY organisation",
+    )
+    .bind(user_key.to_owned())
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let organisation: String = row.try_get(0)?;
+            let role: String = row.try_get(1)?;
+            let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+                table: "memberships",
+                slug: organisation.clone(),
+                reason: format!("unknown role {role:?}"),
+            })?;
+            Ok(Membership { organisation, role })
+        })
+        .collect()
+}
+
+async fn session_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    id_hash: &str,
+) -> Result<Option<Session>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, sessions.csrf_token, sessions.expires_at FROM sessions \
+             JOIN users ON users.key = sessions.user_key WHERE sessions.id_hash = $1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id_hash.to_owned())
+        .fetch_optional(executor)
+        .await?;
+    row.map(|row| {
+        Ok(Session {
+            user: user(&row)?,
+            csrf_token: row.try_get(5)?,
+            expires_at: row.try_get(6)?,
+        })
+    })
+    .transpose()
+}
+
+async fn token_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    token_hash: &str,
+) -> Result<Option<(TokenRecord, User)>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, t.key, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
+             FROM api_tokens t JOIN users ON users.key = t.user_key WHERE t.token_hash = $1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash.to_owned())
+        .fetch_optional(executor)
+        .await?;
+    row.map(|row| {
+        let scopes: String = row.try_get(7)?;
+        Ok((
+            TokenRecord {
+                key: row.try_get(5)?,
+                name: row.try_get(6)?,
+                scopes: parse_scopes(&scopes),
+                created_at: row.try_get(8)?,
+                expires_at: row.try_get(9)?,
+                revoked_at: row.try_get(10)?,
+            },
+            user(&row)?,
+        ))
+    })
+    .transpose()
+}
+
+impl crate::Store {
+    /// The session with this id hash, read without a transaction.
+    pub async fn session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
+        session_on(&self.pool, id_hash).await
+    }
+
+    /// The token with this hash and its user, read without a transaction.
+    pub async fn token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(TokenRecord, User)>, StoreError> {
+        token_on(&self.pool, token_hash).await
+    }
+
+    /// The user's roles, read without a transaction.
+    pub async fn memberships(&self, user_key: &str) -> Result<Vec<Membership>, StoreError> {
+        memberships_on(&self.pool, user_key).await
     }
 }
 

@@ -109,63 +109,88 @@ impl FromRequestParts<AppState> for Principal {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let mut tx = state.store.read().await?;
+        // Straight on the pool: two small reads need no transaction, and this runs on every
+        // request.
+        let store = &state.store;
         let principal = if let Some(token) = bearer {
-            let Some((record, user)) = tx.token_by_hash(&hash_secret(token.trim())).await? else {
-                return Err(ApiError::Unauthenticated(
-                    "the API token is not valid".to_owned(),
-                ));
-            };
-            if record.revoked_at.is_some() || expired(record.expires_at.as_deref(), now) {
-                return Err(ApiError::Unauthenticated(
-                    "the API token was revoked or has expired".to_owned(),
-                ));
-            }
-            let memberships = tx.memberships(&user.key).await?;
-            Principal {
-                user,
-                memberships,
-                via: Via::Token {
-                    name: record.name,
-                    scopes: record.scopes,
-                },
+            let hash = hash_secret(token.trim());
+            let key = format!("token:{hash}");
+            match state.auth_cache.get(&key, now) {
+                Some(principal) => principal,
+                None => {
+                    let Some((record, user)) = store.token_by_hash(&hash).await? else {
+                        return Err(ApiError::Unauthenticated(
+                            "the API token is not valid".to_owned(),
+                        ));
+                    };
+                    if record.revoked_at.is_some() || expired(record.expires_at.as_deref(), now) {
+                        return Err(ApiError::Unauthenticated(
+                            "the API token was revoked or has expired".to_owned(),
+                        ));
+                    }
+                    let memberships = store.memberships(&user.key).await?;
+                    let principal = Principal {
+                        user,
+                        memberships,
+                        via: Via::Token {
+                            name: record.name,
+                            scopes: record.scopes,
+                        },
+                    };
+                    let expires = record.expires_at.and_then(|at| at.parse().ok());
+                    state.auth_cache.put(key, &principal, expires, now);
+                    principal
+                }
             }
         } else if let Some(id) = cookie(parts, SESSION_COOKIE) {
             let id_hash = hash_secret(id);
-            let Some(session) = tx.session(&id_hash).await? else {
-                return Err(ApiError::Unauthenticated(
-                    "the session has ended: sign in again".to_owned(),
-                ));
+            let key = format!("session:{id_hash}");
+            let principal = match state.auth_cache.get(&key, now) {
+                Some(principal) => principal,
+                None => {
+                    let Some(session) = store.session(&id_hash).await? else {
+                        return Err(ApiError::Unauthenticated(
+                            "the session has ended: sign in again".to_owned(),
+                        ));
+                    };
+                    if expired(Some(&session.expires_at), now) {
+                        return Err(ApiError::Unauthenticated(
+                            "the session has expired: sign in again".to_owned(),
+                        ));
+                    }
+                    let memberships = store.memberships(&session.user.key).await?;
+                    let principal = Principal {
+                        user: session.user,
+                        memberships,
+                        via: Via::Session {
+                            csrf_token: session.csrf_token,
+                            id_hash,
+                        },
+                    };
+                    let expires = session.expires_at.parse().ok();
+                    state.auth_cache.put(key, &principal, expires, now);
+                    principal
+                }
             };
-            if expired(Some(&session.expires_at), now) {
-                return Err(ApiError::Unauthenticated(
-                    "the session has expired: sign in again".to_owned(),
-                ));
-            }
             // A request that changes something must carry the session's CSRF token.
             if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-                if sent != Some(session.csrf_token.as_str()) {
+                let expected = match &principal.via {
+                    Via::Session { csrf_token, .. } => Some(csrf_token.as_str()),
+                    Via::Token { .. } => None,
+                };
+                if sent.is_none() || sent != expected {
                     return Err(ApiError::Forbidden(format!(
                         "the {CSRF_HEADER} header must carry the session's CSRF token"
                     )));
                 }
             }
-            let memberships = tx.memberships(&session.user.key).await?;
-            Principal {
-                user: session.user,
-                memberships,
-                via: Via::Session {
-                    csrf_token: session.csrf_token,
-                    id_hash,
-                },
-            }
+            principal
         } else {
             return Err(ApiError::Unauthenticated(
                 "sign in (POST /api/v1/session) or send Authorization: Bearer <token>".to_owned(),
             ));
         };
-        tx.rollback().await?;
         Ok(principal)
     }
 }

@@ -21,6 +21,7 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The hash of the one-time setup secret, while no user exists.
     pub setup: Arc<std::sync::Mutex<Option<String>>>,
+    pub auth_cache: Arc<AuthCache>,
 }
 
 impl AppState {
@@ -37,6 +38,7 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::default()),
             secure_cookies,
             setup: Arc::new(std::sync::Mutex::new(None)),
+            auth_cache: Arc::new(AuthCache::default()),
         })
     }
 
@@ -91,6 +93,64 @@ impl LoginThrottle {
     pub fn succeeded(&self, email: &str) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(email);
+        }
+    }
+}
+
+/// Who a session or a token is, remembered for a moment so that a busy client does not cost
+/// two database reads per request. Signing out and revoking a token clear it at once in this
+/// process; another process sees such a change within [`AuthCache::TTL_MS`].
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<String, CachedPrincipal>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedPrincipal {
+    principal: crate::auth::Principal,
+    /// When the session or token expires, if it does.
+    expires: Option<jiff::Timestamp>,
+    fetched: jiff::Timestamp,
+}
+
+impl AuthCache {
+    pub const TTL_MS: i64 = 2_000;
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn get(&self, key: &str, now: jiff::Timestamp) -> Option<crate::auth::Principal> {
+        let entries = self.entries.lock().ok()?;
+        let cached = entries.get(key)?;
+        let fresh = now.as_millisecond() - cached.fetched.as_millisecond() < Self::TTL_MS;
+        let valid = cached.expires.is_none_or(|expires| now < expires);
+        (fresh && valid).then(|| cached.principal.clone())
+    }
+
+    pub fn put(
+        &self,
+        key: String,
+        principal: &crate::auth::Principal,
+        expires: Option<jiff::Timestamp>,
+        now: jiff::Timestamp,
+    ) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(
+                key,
+                CachedPrincipal {
+                    principal: principal.clone(),
+                    expires,
+                    fetched: now,
+                },
+            );
+        }
+    }
+
+    /// After a sign-out or a revocation.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
         }
     }
 }

@@ -190,6 +190,7 @@ pub async fn sign_out(
         let mut tx = state.store.begin().await?;
         tx.delete_session(id_hash).await?;
         tx.commit().await?;
+        state.auth_cache.clear();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -352,6 +353,7 @@ pub async fn revoke_token(
     )])
     .await?;
     tx.commit().await?;
+    state.auth_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

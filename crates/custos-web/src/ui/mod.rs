@@ -194,6 +194,7 @@ pub async fn logout(
             tx.delete_session(&id_hash).await?;
         }
         tx.commit().await?;
+        state.auth_cache.clear();
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(
