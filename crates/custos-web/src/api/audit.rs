@@ -35,8 +35,8 @@ pub struct AuditPage {
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries the caller may see, oldest first, with their hashes"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(

@@ -278,8 +278,8 @@ macro_rules! write_endpoints {
             params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
             responses(
                 (status = 201, description = concat!("Created; the ", $what, " with its ETag")),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "An entry with this id exists", body = Problem, content_type = "application/problem+json"),
                 (status = 422, description = "Invalid, or the register would be (every problem named)", body = Problem, content_type = "application/problem+json"),
             )
@@ -305,11 +305,11 @@ macro_rules! write_endpoints {
             ),
             responses(
                 (status = 200, description = concat!("Replaced; the ", $what, " with its new ETag")),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 403, body = Problem, content_type = "application/problem+json"),
-                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
                 (status = 412, description = "Changed since it was read", body = Problem, content_type = "application/problem+json"),
-                (status = 422, body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
                 (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
             )
         )]
@@ -334,12 +334,12 @@ macro_rules! write_endpoints {
             ),
             responses(
                 (status = 204, description = "Deleted"),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 403, body = Problem, content_type = "application/problem+json"),
-                (status = 404, body = Problem, content_type = "application/problem+json"),
-                (status = 412, body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+                (status = 412, description = "Changed since it was read", body = Problem, content_type = "application/problem+json"),
                 (status = 422, description = "Other entries still refer to it", body = Problem, content_type = "application/problem+json"),
-                (status = 428, body = Problem, content_type = "application/problem+json"),
+                (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
             )
         )]
         pub async fn $delete(

@@ -57,8 +57,8 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is not right";
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in: the session cookie is set", body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this address", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -179,7 +179,7 @@ fn dummy_hash() -> Result<&'static str, ApiError> {
     tag = "people",
     responses(
         (status = 204, description = "Signed out: the session is deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn sign_out(
@@ -206,7 +206,7 @@ pub async fn sign_out(
     tag = "people",
     responses(
         (status = 200, description = "The caller and its roles", body = Me),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn who_am_i(principal: Principal) -> Json<Me> {
@@ -251,9 +251,9 @@ pub struct CreatedToken {
     request_body = NewTokenRequest,
     responses(
         (status = 201, description = "The new token, shown once", body = CreatedToken),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_token(
@@ -326,8 +326,8 @@ pub async fn create_token(
     params(("key" = String, Path, description = "The token's key")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn revoke_token(
@@ -375,7 +375,7 @@ pub struct FirstAdmin {
     responses(
         (status = 201, description = "The first administrator exists; sign in with it", body = Me),
         (status = 404, description = "No setup is pending: users exist already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn first_admin(

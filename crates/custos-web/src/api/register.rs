@@ -24,8 +24,8 @@ macro_rules! list_and_get {
             params(PageQuery),
             responses(
                 (status = 200, description = concat!("A page of ", $what, "s the caller sees, in id order")),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 422, body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
             )
         )]
         pub async fn $list(
@@ -50,8 +50,8 @@ macro_rules! list_and_get {
             params(("id" = String, Path, description = concat!("The ", $what, "'s id"))),
             responses(
                 (status = 200, description = concat!("The ", $what, ", with its ETag")),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
             )
         )]
         pub async fn $get(
@@ -127,8 +127,8 @@ list_and_get!(
     tag = "register",
     responses(
         (status = 200, description = "The register as one manifest (docs/manifest.md; `custos schema`)", content_type = "application/yaml", body = serde_json::Value),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_manifest(
@@ -159,8 +159,8 @@ pub struct ApplyQuery {
     request_body(content = String, content_type = "application/yaml", description = "A manifest (docs/manifest.md)"),
     responses(
         (status = 200, description = "The plan: what changed (or would change)"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The manifest is invalid; every error located", body = Problem, content_type = "application/problem+json"),
     )
 )]

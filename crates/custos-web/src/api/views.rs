@@ -39,9 +39,9 @@ async fn visible_chain<T>(
     params(("id" = String, Path, description = "The activity's id"), AtQuery),
     responses(
         (status = 200, description = "Every link the caller sees, depth first, with depth and path"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn chain(
@@ -64,9 +64,9 @@ pub async fn chain(
     params(("id" = String, Path, description = "The activity's id"), AtQuery),
     responses(
         (status = 200, description = "Every processor at every level with its identity, and the recipient categories"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn recipients(
@@ -90,9 +90,9 @@ pub async fn recipients(
     params(("id" = String, Path, description = "The activity's id"), AtQuery),
     responses(
         (status = 200, description = "Every transfer outside the EEA in the chain and whether its mechanism holds on the day"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn transfers_of(
@@ -115,9 +115,9 @@ pub async fn transfers_of(
     params(("id" = String, Path, description = "The organisation's id"), AtQuery),
     responses(
         (status = 200, description = "Every activity and controller whose chain passes through the organisation, with the paths"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn upstream(
@@ -187,8 +187,8 @@ pub struct FindingsAnswer {
     params(FindingsQuery),
     responses(
         (status = 200, description = "The findings of the checks the caller may see, by activity, errors first"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn findings(
