@@ -281,6 +281,30 @@ impl Tx {
         token_on(&mut *self.inner, token_hash).await
     }
 
+    /// The user's tokens, newest first (never their secrets).
+    pub async fn tokens_of(&mut self, user_key: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key, name, scopes, created_at, expires_at, revoked_at FROM api_tokens \
+             WHERE user_key = $1 ORDER BY created_at DESC, key DESC",
+        )
+        .bind(user_key.to_owned())
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let scopes: String = row.try_get(2)?;
+                Ok(TokenRecord {
+                    key: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    scopes: parse_scopes(&scopes),
+                    created_at: row.try_get(3)?,
+                    expires_at: row.try_get(4)?,
+                    revoked_at: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
     /// Revokes one of the user's tokens; false when the user has no such token.
     pub async fn revoke_token(
         &mut self,

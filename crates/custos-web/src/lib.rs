@@ -62,6 +62,7 @@ pub struct Config {
         api::people::sign_out,
         api::people::who_am_i,
         api::people::create_token,
+        api::people::list_tokens,
         api::people::revoke_token,
         api::entries::create_organisation,
         api::entries::replace_organisation,
@@ -139,7 +140,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/me", get(api::people::who_am_i))
         .route("/setup", post(api::people::first_admin))
-        .route("/tokens", post(api::people::create_token))
+        .route(
+            "/tokens",
+            get(api::people::list_tokens).post(api::people::create_token),
+        )
         .route("/tokens/{key}", delete(api::people::revoke_token))
         .route(
             "/organisations",

@@ -418,3 +418,22 @@ pub async fn first_admin(
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "people",
+    responses(
+        (status = 200, description = "The caller's API tokens, newest first, without their secrets"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+    let mut tx = state.store.read().await?;
+    let tokens = tx.tokens_of(&principal.user.key).await?;
+    tx.rollback().await?;
+    Ok(Json(tokens))
+}

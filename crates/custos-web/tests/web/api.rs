@@ -95,6 +95,21 @@ async fn sign_in_csrf_tokens_and_sign_out() {
         assert!(token.starts_with("custos_"));
         assert!(created["record"].get("token_hash").is_none());
         let key = created["record"]["key"].as_str().unwrap().to_owned();
+        let listed: Value = with_cookie(server.client.get(server.url("/api/v1/tokens")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mine = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key.as_str())
+            .unwrap();
+        assert_eq!(mine["name"], "ci");
+        assert!(mine.get("token").is_none() && mine.get("token_hash").is_none());
 
         // The token reads as agency B sees, and cannot mint tokens itself.
         let page: Value = server
@@ -365,7 +380,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/session", &["post", "delete"][..]),
         ("/api/v1/setup", &["post"]),
         ("/api/v1/me", &["get"]),
-        ("/api/v1/tokens", &["post"]),
+        ("/api/v1/tokens", &["get", "post"]),
         ("/api/v1/tokens/{key}", &["delete"]),
         ("/api/v1/organisations", &["get", "post"]),
         ("/api/v1/organisations/{id}", &["get", "put", "delete"]),
@@ -403,5 +418,44 @@ async fn the_openapi_document_describes_every_route() {
     let (health, _) = server.get(None, "/healthz").await;
     let (ready, _) = server.get(None, "/readyz").await;
     assert_eq!((health, ready), (200, 200));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn findings_filter_by_activity_organisation_severity_and_rule() {
+    let (server, _dir) = sqlite_server().await;
+    let count = |query: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = server
+                .get(
+                    Some("admin"),
+                    &format!("/api/v1/findings?at=2026-11-25{query}"),
+                )
+                .await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body["findings"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("").await, 5);
+    assert_eq!(count("&activity=customer-accounts").await, 2);
+    assert_eq!(count("&activity=customer-marketing").await, 0);
+    assert_eq!(count("&organisation=courier-2").await, 3);
+    assert_eq!(count("&rule=weaker-than-upstream").await, 1);
+    assert_eq!(count("&severity=error").await, 5);
+    assert_eq!(count("&severity=warning&rule=dpia-missing").await, 1);
+    let (_, body) = server
+        .get(
+            Some("admin"),
+            "/api/v1/findings?at=2026-11-25&rule=unauthorised-subprocessor",
+        )
+        .await;
+    let finding = &body["findings"][0];
+    assert_eq!(finding["engagement"], "c2-c3");
+    assert_eq!(finding["depth"], 3);
+    assert_eq!(
+        finding["path"],
+        json!(["bank", "courier-1", "courier-2", "courier-3"])
+    );
     server.stop().await;
 }
