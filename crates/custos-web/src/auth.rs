@@ -87,9 +87,9 @@ fn expired(expires_at: Option<&str>, now: Timestamp) -> bool {
     expires_at.is_some_and(|at| at.parse::<Timestamp>().map_or(true, |at| at <= now))
 }
 
-fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The value of the cookie `name` among the request's headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -142,7 +142,7 @@ impl FromRequestParts<AppState> for Principal {
                     principal
                 }
             }
-        } else if let Some(id) = cookie(parts, SESSION_COOKIE) {
+        } else if let Some(id) = cookie(&parts.headers, SESSION_COOKIE) {
             let id_hash = hash_secret(id);
             let key = format!("session:{id_hash}");
             let principal = match state.auth_cache.get(&key, now) {

@@ -42,6 +42,16 @@ fn json(run: &Run) -> Value {
     serde_json::from_str(&run.stdout).unwrap()
 }
 
+/// Whether `done` holds within `delay_ms`, asked every 10 ms. Real time must pass for a
+/// process to get somewhere before a test kills it.
+#[allow(clippy::disallowed_methods)]
+fn done_within(delay_ms: u64, mut done: impl FnMut() -> bool) -> bool {
+    (0..delay_ms / 10).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        done()
+    })
+}
+
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("custos.db").display())
 }
@@ -542,12 +552,7 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Real time must pass for the process to get somewhere before it is killed.
-        #[allow(clippy::disallowed_methods)]
-        let finished = (0..delay_ms / 10).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            child.try_wait().unwrap().is_some()
-        });
+        let finished = done_within(delay_ms, || child.try_wait().unwrap().is_some());
         if !finished {
             child.kill().unwrap(); // SIGKILL on Unix
         }

@@ -72,6 +72,23 @@ fn http(
     (status, head.to_owned(), body.to_owned())
 }
 
+/// Signs in over HTTP: the status, the session cookie (`name=value`) and the answer's body.
+fn sign_in(address: &str, email: &str, password: &str) -> (u16, Option<String>, String) {
+    let (status, head, body) = http(
+        address,
+        "POST",
+        "/api/v1/session",
+        &[("Content-Type", "application/json")],
+        &format!(r#"{{"email": "{email}", "password": "{password}"}}"#),
+    );
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned);
+    (status, cookie, body)
+}
+
 fn terminate(mut child: Child) {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -106,22 +123,9 @@ fn demo_serves_the_examples_with_an_admin_and_a_portal_user() {
     assert!(printed.contains("portal user of agency B: portal@agency-b.demo / custos-demo-portal"));
     let (status, _, _) = http(&address, "GET", "/healthz", &[], "");
     assert_eq!(status, 200);
-    let (status, head, body) = http(
-        &address,
-        "POST",
-        "/api/v1/session",
-        &[("Content-Type", "application/json")],
-        r#"{"email": "portal@agency-b.demo", "password": "custos-demo-portal"}"#,
-    );
+    let (status, cookie, body) = sign_in(&address, "portal@agency-b.demo", "custos-demo-portal");
     assert_eq!(status, 200, "{body}");
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = cookie.unwrap();
     let (status, _, chain) = http(
         &address,
         "GET",
@@ -154,13 +158,7 @@ fn demo_serves_the_examples_with_an_admin_and_a_portal_user() {
         ],
         "Stop with Ctrl-C",
     );
-    let (status, _, _) = http(
-        &address,
-        "POST",
-        "/api/v1/session",
-        &[("Content-Type", "application/json")],
-        r#"{"email": "admin@custos.demo", "password": "custos-demo-admin"}"#,
-    );
+    let (status, _, _) = sign_in(&address, "admin@custos.demo", "custos-demo-admin");
     assert_eq!(status, 200);
     terminate(child);
 }
@@ -197,13 +195,7 @@ fn serve_offers_a_one_time_setup_when_no_user_exists() {
         &body,
     );
     assert_eq!(again, 404, "the setup works once");
-    let (status, _, _) = http(
-        &address,
-        "POST",
-        "/api/v1/session",
-        &[("Content-Type", "application/json")],
-        r#"{"email": "first@admin.test", "password": "a long first password"}"#,
-    );
+    let (status, _, _) = sign_in(&address, "first@admin.test", "a long first password");
     assert_eq!(status, 200);
     terminate(child);
 }
@@ -276,22 +268,9 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
             &["--database-url", &url, "serve", "--listen", "127.0.0.1:0"],
             "Custos serves",
         );
-        let (status, head, me) = http(
-            &address,
-            "POST",
-            "/api/v1/session",
-            &[("Content-Type", "application/json")],
-            r#"{"email": "a@custos.test", "password": "a long admin password"}"#,
-        );
+        let (status, cookie, me) = sign_in(&address, "a@custos.test", "a long admin password");
         assert_eq!(status, 200);
-        let cookie = head
-            .lines()
-            .find_map(|l| l.strip_prefix("set-cookie: "))
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let cookie = cookie.unwrap();
         let csrf = me
             .split("\"csrf_token\":\"")
             .nth(1)
@@ -312,12 +291,7 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
                 try_http(&address, "POST", "/api/v1/manifest", &headers, &body)
             })
         };
-        // Real time must pass for the server to get somewhere before it is killed.
-        #[allow(clippy::disallowed_methods)]
-        let finished = (0..delay_ms / 10).any(|_| {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-            posting.is_finished()
-        });
+        let finished = crate::done_within(delay_ms, || posting.is_finished());
         if finished {
             assert_eq!(posting.join().unwrap(), Some(200), "attempt {attempt}");
             terminate(child);

@@ -6,7 +6,7 @@ use axum::extract::State;
 use custos_core::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
 
-use super::{MAX_PAGE, Params};
+use super::Params;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -44,16 +44,7 @@ pub async fn list(
     principal: Principal,
     Params(query): Params<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = match query.limit {
-        None => 100,
-        Some(n) if (1..=MAX_PAGE).contains(&n) => n as usize,
-        Some(n) => {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("limit is {n}: expected 1 to {MAX_PAGE}"),
-            ));
-        }
-    };
+    let limit = super::page_limit(query.limit)?;
     let organisations: Vec<&str> = principal
         .memberships
         .iter()

@@ -66,14 +66,19 @@ pub const MAX_PAGE: u32 = 1000;
 
 impl PageQuery {
     pub fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(100),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as usize),
-            Some(n) => Err(ApiError::invalid(
-                "limit",
-                format!("limit is {n}: expected 1 to {MAX_PAGE}"),
-            )),
-        }
+        page_limit(self.limit)
+    }
+}
+
+/// Entries per page: `limit` checked against 1 to [`MAX_PAGE`], 100 when absent.
+pub fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::invalid(
+            "limit",
+            format!("limit is {n}: expected 1 to {MAX_PAGE}"),
+        )),
     }
 }
 

@@ -22,7 +22,7 @@ use custos_core::transfer::{Destination, transfers};
 use serde::Deserialize;
 
 use crate::api::people::start_session;
-use crate::auth::{Principal, SESSION_COOKIE, Via, hash_secret, new_secret};
+use crate::auth::{Principal, SESSION_COOKIE, Via, cookie, hash_secret, new_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::visibility::Visibility;
@@ -59,17 +59,6 @@ fn page(template: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(error) => ApiError::Internal(format!("template: {error}")).into_response(),
     }
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
 
 pub async fn stylesheet() -> impl IntoResponse {
