@@ -167,6 +167,18 @@ impl Visibility {
         chain
     }
 
+    /// A finding as the caller may read it: a processor's view of a path starts at the party
+    /// that engaged it, as in its chain.
+    pub fn redact(&self, register: &Register, finding: &mut Finding) {
+        let controlled = finding
+            .activity
+            .as_ref()
+            .is_some_and(|a| self.controls(register, a.as_str()));
+        if !controlled && finding.path.len() > 2 {
+            finding.path.drain(..finding.path.len() - 2);
+        }
+    }
+
     /// Whether a finding is about something the caller sees.
     pub fn finding(&self, register: &Register, finding: &Finding) -> bool {
         if self.all {

@@ -177,9 +177,13 @@ pub fn check(register: &Register, on: Date) -> Result<Report, ChainError> {
                 .chunks(chunk)
                 .map(|part| scope.spawn(move || check_activities(register, part, on)))
                 .collect();
+            // A worker that panicked must not pass for a clean register: its panic goes on.
             workers
                 .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| Ok(Vec::new())))
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+                })
                 .collect()
         })
     };

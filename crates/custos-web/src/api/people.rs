@@ -395,6 +395,16 @@ pub async fn first_admin(
             "the setup token is not right".to_owned(),
         ));
     }
+    // A user made meanwhile (custos user create) ends the setup.
+    let mut tx = state.store.read().await?;
+    let users = tx.count_users().await?;
+    tx.rollback().await?;
+    if users > 0 {
+        if let Ok(mut setup) = state.setup.lock() {
+            *setup = None;
+        }
+        return Err(ApiError::NotFound("no setup is pending".to_owned()));
+    }
     let now = state.clock.now();
     let user = custos_app::people::create_user(
         &state.store,

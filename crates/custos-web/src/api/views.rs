@@ -217,6 +217,9 @@ pub async fn findings(
     let visibility = Visibility::of(&principal, &register)?;
     let mut report = check(&register, on)?;
     report.findings.retain(|f| visibility.finding(&register, f));
+    for finding in &mut report.findings {
+        visibility.redact(&register, finding);
+    }
     report.retain(
         &Filter {
             activity: query.activity,

@@ -385,6 +385,9 @@ pub async fn activity(
     let found_transfers = transfers(&chain, on);
     let mut report = check(&register, on)?;
     report.findings.retain(|f| visibility.finding(&register, f));
+    for finding in &mut report.findings {
+        visibility.redact(&register, finding);
+    }
     report.retain(
         &Filter {
             activity: Some(id.clone()),
@@ -779,6 +782,9 @@ pub async fn findings(
     let visibility = Visibility::of(&viewer.principal, &register)?;
     let mut report = check(&register, on)?;
     report.findings.retain(|f| visibility.finding(&register, f));
+    for finding in &mut report.findings {
+        visibility.redact(&register, finding);
+    }
     report.retain(
         &Filter {
             activity: activity.clone(),

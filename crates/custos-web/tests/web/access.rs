@@ -300,6 +300,16 @@ async fn a_processor_sees_its_chain_from_its_own_link_down() {
             serde_json::json!([["courier-2", "courier-3"]])
         );
 
+        let (_, findings) = server
+            .get(Some("courier-3"), "/api/v1/findings?at=2026-11-25")
+            .await;
+        for finding in findings["findings"].as_array().unwrap() {
+            assert_eq!(
+                finding["path"],
+                serde_json::json!(["courier-2", "courier-3"]),
+                "a processor's findings show the path from who engaged it"
+            );
+        }
         let (_, recipients) = server
             .get(
                 Some("agency-b"),
