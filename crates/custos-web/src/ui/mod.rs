@@ -54,6 +54,54 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
+/// An error on a page: the same statuses as the API, shown as a page.
+pub struct UiError(ApiError);
+
+impl From<ApiError> for UiError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl From<custos_core::chain::ChainError> for UiError {
+    fn from(error: custos_core::chain::ChainError) -> Self {
+        Self(error.into())
+    }
+}
+
+impl From<custos_store::StoreError> for UiError {
+    fn from(error: custos_store::StoreError) -> Self {
+        Self(error.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: String,
+    detail: String,
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        // The API's answer says the status and the words; the page shows them.
+        let detail = self.0.to_string();
+        let api = self.0.into_response();
+        let status = api.status();
+        let detail = if status.is_server_error() {
+            "Something went wrong on our side; it has been logged.".to_owned()
+        } else {
+            capitalise(&detail) + "."
+        };
+        let mut response = page(&ErrorPage {
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            detail,
+        });
+        *response.status_mut() = status;
+        response
+    }
+}
+
 fn page(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
@@ -170,15 +218,15 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         let id_hash = hash_secret(id);
         let mut tx = state.store.begin().await?;
         if let Some(session) = tx.session(&id_hash).await? {
             if session.csrf_token != form.csrf {
-                return Err(ApiError::Forbidden(
+                return Err(UiError::from(ApiError::Forbidden(
                     "the form's CSRF token is not right".to_owned(),
-                ));
+                )));
             }
             tx.delete_session(&id_hash).await?;
         }
@@ -227,7 +275,7 @@ pub async fn activities(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(query): Query<AtParam>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
@@ -371,15 +419,19 @@ pub async fn activity(
     viewer: Viewer,
     Path(id): Path<String>,
     Query(query): Query<AtParam>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
     if !visibility.activity(&register, &id) {
-        return Err(ApiError::not_found(format!("activity {id:?}")));
+        return Err(UiError::from(ApiError::not_found(format!(
+            "activity {id:?}"
+        ))));
     }
     let Some(activity) = register.activity(&id) else {
-        return Err(ApiError::not_found(format!("activity {id:?}")));
+        return Err(UiError::from(ApiError::not_found(format!(
+            "activity {id:?}"
+        ))));
     };
     let chain = visibility.restrict(Chain::derive(&register, &id, Some(on))?);
     let found_transfers = transfers(&chain, on);
@@ -621,7 +673,7 @@ fn certifications(organisation: &custos_core::model::Organisation) -> String {
 pub async fn organisations(
     State(state): State<AppState>,
     viewer: Viewer,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
     let reference = ReferenceData::builtin();
@@ -691,14 +743,16 @@ pub async fn organisation(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
     let Some(organisation) = register
         .organisation(&id)
         .filter(|o| visibility.organisation(o.id.as_str()))
     else {
-        return Err(ApiError::not_found(format!("organisation {id:?}")));
+        return Err(UiError::from(ApiError::not_found(format!(
+            "organisation {id:?}"
+        ))));
     };
     let on = state.clock.today();
     let upstream = involvement(&register, &id, Some(on))?
@@ -767,7 +821,7 @@ pub async fn findings(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(query): Query<FindingsParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
     let activity = query.activity.filter(|a| !a.is_empty());
     let severity_text = query.severity.filter(|s| !s.is_empty());

@@ -75,6 +75,7 @@ try {
   await page.waitForURL(`${base}/activities`);
   const response = await page.goto(`${base}/activities/document-delivery`);
   assert.equal(response.status(), 404);
+  assert.match(await page.locator('main').innerText(), /does not exist or is not visible to you/);
   console.log('browser checks passed');
 } finally {
   await browser.close();
