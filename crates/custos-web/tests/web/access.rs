@@ -327,3 +327,93 @@ async fn a_processor_sees_its_chain_from_its_own_link_down() {
     })
     .await;
 }
+
+/// What each user may change: writing an entry back unchanged, with its current ETag, is 200
+/// where the user may write it, 403 where it sees but may not, 404 where it does not see.
+fn may_write(user: &str, kind: &str, id: &str) -> bool {
+    let marketing_orgs = [
+        "hypermarket-a",
+        "agency-b",
+        "mailer-c",
+        "hosting-d",
+        "agency-e",
+    ];
+    match user {
+        "admin" => true,
+        // An editor of the hypermarket: itself and the processors of its chain, its activity,
+        // the contracts it is party to, every link of its activity.
+        "hypermarket" => match kind {
+            "organisations" => marketing_orgs.contains(&id),
+            "activities" => id == "customer-marketing",
+            "contracts" => id == "dpa-a-b",
+            "engagements" => ["a-b", "b-c", "c-d", "b-e"].contains(&id),
+            _ => false,
+        },
+        // Portal users and viewers write nothing.
+        _ => false,
+    }
+}
+
+#[tokio::test]
+async fn every_user_may_change_exactly_what_its_role_and_the_chain_allow() {
+    on_every_backend(|server: TestServer| async move {
+        let list = |kind: &'static str| {
+            let server = &server;
+            async move {
+                ids(&server
+                    .get(Some("admin"), &format!("/api/v1/{kind}?limit=1000"))
+                    .await
+                    .1)
+            }
+        };
+        let all = Lists {
+            activities: list("activities").await,
+            engagements: list("engagements").await,
+            organisations: list("organisations").await,
+            contracts: list("contracts").await,
+        };
+        for (user, _, _) in USERS {
+            let sees = expected(user, &all);
+            for (kind, every, visible) in [
+                ("organisations", &all.organisations, &sees.organisations),
+                ("activities", &all.activities, &sees.activities),
+                ("contracts", &all.contracts, &sees.contracts),
+                ("engagements", &all.engagements, &sees.engagements),
+            ] {
+                for id in every {
+                    let path = format!("/api/v1/{kind}/{id}");
+                    let current = server
+                        .client
+                        .get(server.url(&path))
+                        .bearer_auth(TestServer::token("admin"))
+                        .send()
+                        .await
+                        .unwrap();
+                    let tag = current.headers()["etag"].to_str().unwrap().to_owned();
+                    let body: Value = current.json().await.unwrap();
+                    let status = server
+                        .client
+                        .put(server.url(&path))
+                        .bearer_auth(TestServer::token(user))
+                        .header("if-match", tag)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16();
+                    let expected_status = if !visible.contains(id) {
+                        404
+                    } else if may_write(user, kind, id) {
+                        200
+                    } else {
+                        403
+                    };
+                    assert_eq!(status, expected_status, "{user} writes {kind}/{id}");
+                }
+            }
+        }
+        server.stop().await;
+    })
+    .await;
+}
