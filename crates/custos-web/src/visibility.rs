@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use custos_core::chain::{Chain, ChainError, Link};
+use custos_core::chain::{Chain, ChainError, Involvement, Link};
 use custos_core::checks::Finding;
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
@@ -177,6 +177,29 @@ impl Visibility {
         if !controlled && finding.path.len() > 2 {
             finding.path.drain(..finding.path.len() - 2);
         }
+    }
+
+    /// Where an organisation sits, as far as the caller sees: the activities with a link it
+    /// sees; for those it does not control, paths start at the party that engaged the link.
+    pub fn upstream(&self, register: &Register, mut found: Vec<Involvement>) -> Vec<Involvement> {
+        found.retain(|i| {
+            i.engagements
+                .iter()
+                .any(|e| self.engagement(register, e.as_str()))
+        });
+        for involvement in &mut found {
+            involvement
+                .engagements
+                .retain(|e| self.engagement(register, e.as_str()));
+            if !self.controls(register, involvement.activity.as_str()) {
+                for path in &mut involvement.paths {
+                    let keep = path.len().min(2);
+                    path.drain(..path.len() - keep);
+                }
+                involvement.paths.dedup();
+            }
+        }
+        found
     }
 
     /// Whether a finding is about something the caller sees.

@@ -132,25 +132,7 @@ pub async fn upstream(
     if !visibility.organisation(&id) {
         return Err(ApiError::not_found(format!("organisation {id:?}")));
     }
-    let mut found = involvement(&register, &id, Some(on))?;
-    found.retain(|i| {
-        i.engagements
-            .iter()
-            .any(|e| visibility.engagement(&register, e.as_str()))
-    });
-    for involvement in &mut found {
-        involvement
-            .engagements
-            .retain(|e| visibility.engagement(&register, e.as_str()));
-        if !visibility.controls(&register, involvement.activity.as_str()) {
-            // A processor learns who engaged it, not the links above that.
-            for path in &mut involvement.paths {
-                let keep = path.len().min(2);
-                path.drain(..path.len() - keep);
-            }
-            involvement.paths.dedup();
-        }
-    }
+    let found = visibility.upstream(&register, involvement(&register, &id, Some(on))?);
     Ok(Json(found))
 }
 

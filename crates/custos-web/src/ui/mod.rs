@@ -755,9 +755,9 @@ pub async fn organisation(
         ))));
     };
     let on = state.clock.today();
-    let upstream = involvement(&register, &id, Some(on))?
+    let upstream = visibility
+        .upstream(&register, involvement(&register, &id, Some(on))?)
         .into_iter()
-        .filter(|i| visibility.controls(&register, i.activity.as_str()))
         .map(|i| UpstreamRow {
             activity: i.activity.to_string(),
             controller: i.controller.to_string(),
