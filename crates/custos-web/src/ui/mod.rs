@@ -406,6 +406,13 @@ fn plain<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+fn join_ids(ids: &[custos_core::values::Slug]) -> String {
+    ids.iter()
+        .map(|id| id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn or_dash(text: String) -> String {
     if text.is_empty() {
         "—".to_owned()
@@ -611,22 +618,8 @@ pub async fn activity(
                 .map(plain)
                 .unwrap_or_default(),
         ),
-        data: or_dash(
-            activity
-                .data
-                .iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        subjects: or_dash(
-            activity
-                .subjects
-                .iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        data: or_dash(join_ids(&activity.data)),
+        subjects: or_dash(join_ids(&activity.subjects)),
         retention: or_dash(
             activity
                 .retention

@@ -37,6 +37,24 @@ struct Lists {
     contracts: BTreeSet<String>,
 }
 
+impl Lists {
+    /// Every id of every kind, as the administrator lists them.
+    async fn of(server: &TestServer) -> Self {
+        let list = |kind: &'static str| async move {
+            ids(&server
+                .get(Some("admin"), &format!("/api/v1/{kind}?limit=1000"))
+                .await
+                .1)
+        };
+        Self {
+            activities: list("activities").await,
+            engagements: list("engagements").await,
+            organisations: list("organisations").await,
+            contracts: list("contracts").await,
+        }
+    }
+}
+
 fn expected(user: &str, all: &Lists) -> Sees {
     let marketing_orgs = set(&[
         "hypermarket-a",
@@ -92,21 +110,7 @@ fn status_for(visible: bool) -> u16 {
 #[tokio::test]
 async fn every_user_gets_exactly_what_the_chain_allows_on_every_endpoint() {
     on_every_backend(|server: TestServer| async move {
-        let list = |kind: &'static str| {
-            let server = &server;
-            async move {
-                ids(&server
-                    .get(Some("admin"), &format!("/api/v1/{kind}?limit=1000"))
-                    .await
-                    .1)
-            }
-        };
-        let all = Lists {
-            activities: list("activities").await,
-            engagements: list("engagements").await,
-            organisations: list("organisations").await,
-            contracts: list("contracts").await,
-        };
+        let all = Lists::of(&server).await;
         assert_eq!(all.activities.len(), 3);
         assert_eq!(all.engagements.len(), 8);
         assert_eq!(all.organisations.len(), 11);
@@ -357,21 +361,7 @@ fn may_write(user: &str, kind: &str, id: &str) -> bool {
 #[tokio::test]
 async fn every_user_may_change_exactly_what_its_role_and_the_chain_allow() {
     on_every_backend(|server: TestServer| async move {
-        let list = |kind: &'static str| {
-            let server = &server;
-            async move {
-                ids(&server
-                    .get(Some("admin"), &format!("/api/v1/{kind}?limit=1000"))
-                    .await
-                    .1)
-            }
-        };
-        let all = Lists {
-            activities: list("activities").await,
-            engagements: list("engagements").await,
-            organisations: list("organisations").await,
-            contracts: list("contracts").await,
-        };
+        let all = Lists::of(&server).await;
         for (user, _, _) in USERS {
             let sees = expected(user, &all);
             for (kind, every, visible) in [
