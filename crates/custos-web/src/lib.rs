@@ -236,11 +236,58 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn openapi_json() -> Response {
-    match openapi().to_json() {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+/// The API's description as served: utoipa's document, with the register's entries described
+/// by the manifest's own JSON Schema (one definition for manifests, storage and the API).
+pub fn openapi_document() -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut doc = serde_json::to_value(openapi()).unwrap_or(Value::Null);
+    // The manifest's definitions, with their references moved to the components.
+    let manifest = custos_core::manifest::json_schema();
+    let definitions = manifest
+        .get("$defs")
+        .and_then(|defs| serde_json::to_string(defs).ok())
+        .map(|text| text.replace("#/$defs/", "#/components/schemas/"))
+        .and_then(|text| serde_json::from_str::<serde_json::Map<String, Value>>(&text).ok())
+        .unwrap_or_default();
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(definitions);
     }
+    for (collection, name) in [
+        ("organisations", "Organisation"),
+        ("activities", "Activity"),
+        ("contracts", "Contract"),
+        ("engagements", "Engagement"),
+    ] {
+        let entry = json!({"$ref": format!("#/components/schemas/{name}")});
+        let list = format!("/api/v1/{collection}");
+        let item = format!("/api/v1/{collection}/{{id}}");
+        let paths = &mut doc["paths"];
+        for (path, method) in [(&list, "post"), (&item, "put")] {
+            paths[path.as_str()][method]["requestBody"]["content"]["application/json"]["schema"] =
+                entry.clone();
+        }
+        for (path, method, status) in [
+            (&list, "post", "201"),
+            (&item, "get", "200"),
+            (&item, "put", "200"),
+        ] {
+            paths[path.as_str()][method]["responses"][status]["content"]["application/json"]["schema"] =
+                entry.clone();
+        }
+        paths[list.as_str()]["get"]["responses"]["200"]["content"]["application/json"]["schema"] = json!({
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": {"type": "array", "items": entry},
+                "next_cursor": {"type": "string"},
+            },
+        });
+    }
+    doc
+}
+
+async fn openapi_json() -> Response {
+    axum::Json(openapi_document()).into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, Response> {

@@ -406,6 +406,21 @@ async fn the_openapi_document_describes_every_route() {
         }
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // The register's entries are described by the manifest's own schema.
+    assert_eq!(
+        doc["components"]["schemas"]["Organisation"]["properties"]["country"]["$ref"],
+        "#/components/schemas/CountryCode"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/engagements"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/Engagement"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/activities"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/Activity"
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let page = server
         .client
