@@ -91,7 +91,8 @@ fn find<'a, T>(entries: &'a [T], id: &Slug, id_of: fn(&T) -> &Slug) -> Option<&'
         .map(|i| &entries[i])
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String, AppError> {
+/// An entry's stored form: JSON text. Our types always serialise; a failure is a store error.
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::Store(StoreError::Database(sqlx_encode(e))))
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppError;
-use crate::audit::{Actor, plan_entries};
+use crate::audit::{Actor, json, plan_entries};
 
 /// One entry of any kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,13 +43,12 @@ impl Entry {
 
     /// The entry as JSON, its stored form.
     pub fn json(&self) -> Result<String, AppError> {
-        let json = match self {
-            Self::Organisation(e) => serde_json::to_string(e),
-            Self::Activity(e) => serde_json::to_string(e),
-            Self::Contract(e) => serde_json::to_string(e),
-            Self::Engagement(e) => serde_json::to_string(e),
-        };
-        json.map_err(|e| AppError::Invalid(e.to_string()))
+        match self {
+            Self::Organisation(e) => json(e),
+            Self::Activity(e) => json(e),
+            Self::Contract(e) => json(e),
+            Self::Engagement(e) => json(e),
+        }
     }
 
     /// The entry's version tag: a digest of its stored form, quoted as an HTTP entity tag.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use custos_core::checks::{Filter, Finding, Report, Rule, Severity, rules};
+use custos_core::checks::{Finding, Report, Rule, Severity, rules};
 use custos_core::manifest::{SourceLocation, SourceMap};
 use custos_core::register::Register;
 use serde_json::{Value, json};
@@ -39,11 +39,6 @@ pub fn known_rule(id: &str) -> Result<(), String> {
                 .join(", ")
         ))
     }
-}
-
-pub fn filtered(mut report: Report, filter: &Filter, register: &Register) -> Report {
-    report.retain(filter, register);
-    report
 }
 
 pub fn render(

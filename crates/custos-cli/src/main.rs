@@ -180,8 +180,8 @@ async fn check_command(
         Some(map) => check::Origin::Manifests(map),
         None => check::Origin::Database(&redacted),
     };
-    let report = custos_core::checks::check(&register, on)?;
-    let report = check::filtered(report, &filter, &register);
+    let mut report = custos_core::checks::check(&register, on)?;
+    report.retain(&filter, &register);
     print!(
         "{}",
         check::render(args.format, &report, &register, &origin)?

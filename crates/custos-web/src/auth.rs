@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use custos_store::{Membership, Role, Scope, User};
+use custos_store::{Membership, Scope, User};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -37,14 +37,6 @@ impl Principal {
             Via::Token { name, .. } => format!("token:{name} of user:{}", self.user.email),
         };
         custos_app::Actor::new(name, at)
-    }
-
-    /// The organisations the caller belongs to, with the role there.
-    pub fn role_in(&self, organisation: &str) -> Option<Role> {
-        self.memberships
-            .iter()
-            .find(|m| m.organisation == organisation)
-            .map(|m| m.role)
     }
 
     /// Writes need a session or a token with the write scope.

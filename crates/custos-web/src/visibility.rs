@@ -5,8 +5,9 @@
 
 use std::collections::HashSet;
 
+use custos_core::Date;
 use custos_core::chain::{Chain, ChainError, Involvement, Link};
-use custos_core::checks::Finding;
+use custos_core::checks::{Filter, Finding, Report, check};
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
 use crate::auth::Principal;
@@ -112,10 +113,6 @@ impl Visibility {
         Ok(visibility)
     }
 
-    pub fn sees_everything(&self) -> bool {
-        self.all
-    }
-
     pub fn organisation(&self, id: &str) -> bool {
         self.all || self.organisations.contains(id)
     }
@@ -167,9 +164,26 @@ impl Visibility {
         chain
     }
 
+    /// The checks as the caller may read them: the findings it sees, paths redacted, then
+    /// `filter`; the summary counts what is left.
+    pub fn findings(
+        &self,
+        register: &Register,
+        on: Date,
+        filter: &Filter,
+    ) -> Result<Report, ChainError> {
+        let mut report = check(register, on)?;
+        report.findings.retain(|f| self.finding(register, f));
+        for finding in &mut report.findings {
+            self.redact(register, finding);
+        }
+        report.retain(filter, register);
+        Ok(report)
+    }
+
     /// A finding as the caller may read it: a processor's view of a path starts at the party
     /// that engaged it, as in its chain.
-    pub fn redact(&self, register: &Register, finding: &mut Finding) {
+    fn redact(&self, register: &Register, finding: &mut Finding) {
         let controlled = finding
             .activity
             .as_ref()

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use custos_store::testing::PostgresDatabase;
 use serde_json::Value;
 
 use crate::{Run, custos, examples_dir, sqlite_url};
@@ -290,15 +289,7 @@ fn check_of_the_stored_register_on_sqlite() {
 
 #[tokio::test]
 async fn check_of_the_stored_register_on_postgres() {
-    let Some(database) = PostgresDatabase::create().await.unwrap() else {
-        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
-        return;
-    };
-    let url = database.url.clone();
-    tokio::task::spawn_blocking(move || check_the_stored_register(&url))
-        .await
-        .unwrap();
-    database.drop_database().await.unwrap();
+    crate::on_postgres(check_the_stored_register).await;
 }
 
 #[test]

@@ -347,17 +347,22 @@ fn plan_apply_export_on_sqlite() {
     database_round_trip(&sqlite_url(&dir));
 }
 
-#[tokio::test]
-async fn plan_apply_export_on_postgres() {
+/// Runs `scenario` on a fresh PostgreSQL database when `CUSTOS_TEST_POSTGRES_URL` is set.
+async fn on_postgres(scenario: fn(&str)) {
     let Some(database) = PostgresDatabase::create().await.unwrap() else {
         eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
         return;
     };
     let url = database.url.clone();
-    tokio::task::spawn_blocking(move || database_round_trip(&url))
+    tokio::task::spawn_blocking(move || scenario(&url))
         .await
         .unwrap();
     database.drop_database().await.unwrap();
+}
+
+#[tokio::test]
+async fn plan_apply_export_on_postgres() {
+    on_postgres(database_round_trip).await;
 }
 
 #[test]
@@ -557,18 +562,29 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
             child.kill().unwrap(); // SIGKILL on Unix
         }
         child.wait().unwrap();
-        let exported = custos(&url, &["export"]);
-        assert_eq!(exported.code, 0, "attempt {attempt}: {}", exported.stderr);
-        let rows = exported.stdout.matches("\n- id: ").count();
-        assert!(
-            rows == 0 || rows == total_rows,
-            "attempt {attempt}: {rows} of {total_rows} rows after a kill"
-        );
+        let rows = stored_rows_all_or_nothing(&url, total_rows, attempt);
         outcomes.push((finished, rows));
         if finished {
             break;
         }
     }
+    one_finished_one_killed(&outcomes, total_rows);
+}
+
+/// The rows stored after an apply that may have been killed: none or all of them.
+fn stored_rows_all_or_nothing(url: &str, total_rows: usize, attempt: usize) -> usize {
+    let exported = custos(url, &["export"]);
+    assert_eq!(exported.code, 0, "attempt {attempt}: {}", exported.stderr);
+    let rows = exported.stdout.matches("\n- id: ").count();
+    assert!(
+        rows == 0 || rows == total_rows,
+        "attempt {attempt}: {rows} of {total_rows} rows after a kill"
+    );
+    rows
+}
+
+/// Of the attempts (finished, rows stored), one finished whole and one was killed.
+fn one_finished_one_killed(outcomes: &[(bool, usize)], total_rows: usize) {
     eprintln!("(finished, rows) per attempt: {outcomes:?}");
     assert!(
         outcomes

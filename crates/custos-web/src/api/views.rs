@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use custos_core::chain::{Chain, ChainView, involvement};
-use custos_core::checks::{Filter, Finding, Severity, Summary, check};
+use custos_core::checks::{Filter, Finding, Severity, Summary};
 use custos_core::transfer::{Transfer, transfers};
 use serde::{Deserialize, Serialize};
 
@@ -197,20 +197,16 @@ pub async fn findings(
     }
     let register = state.register().await;
     let visibility = Visibility::of(&principal, &register)?;
-    let mut report = check(&register, on)?;
-    report.findings.retain(|f| visibility.finding(&register, f));
-    for finding in &mut report.findings {
-        visibility.redact(&register, finding);
-    }
-    report.retain(
+    let report = visibility.findings(
+        &register,
+        on,
         &Filter {
             activity: query.activity,
             organisation: query.organisation,
             severity,
             rule: query.rule,
         },
-        &register,
-    );
+    )?;
     Ok(Json(FindingsAnswer {
         on: report.on,
         summary: report.summary,

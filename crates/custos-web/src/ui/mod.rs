@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use custos_core::Date;
 use custos_core::chain::{Chain, involvement};
-use custos_core::checks::{Filter, Finding, Severity, check, rules};
+use custos_core::checks::{Filter, Finding, Severity, rules};
 use custos_core::model::Decision;
 use custos_core::refdata::ReferenceData;
 use custos_core::transfer::{Destination, transfers};
@@ -279,7 +279,16 @@ pub async fn activities(
     let on = day(&state, query.at.as_deref())?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
-    let report = check(&register, on)?;
+    // Counted once per activity, over the findings the viewer sees.
+    let mut counts: HashMap<(&str, Severity), usize> = HashMap::new();
+    let report = visibility.findings(&register, on, &Filter::default())?;
+    for finding in report.findings.iter().filter(|f| f.counts()) {
+        if let Some(activity) = &finding.activity {
+            *counts
+                .entry((activity.as_str(), finding.severity))
+                .or_default() += 1;
+        }
+    }
     let mut rows = Vec::new();
     for activity in register.activities() {
         if !visibility.activity(&register, activity.id.as_str()) {
@@ -287,13 +296,10 @@ pub async fn activities(
         }
         let chain = visibility.restrict(Chain::derive(&register, activity.id.as_str(), Some(on))?);
         let count = |severity: Severity| {
-            report
-                .findings
-                .iter()
-                .filter(|f| f.counts() && f.severity == severity)
-                .filter(|f| f.activity.as_ref() == Some(&activity.id))
-                .filter(|f| visibility.finding(&register, f))
-                .count()
+            counts
+                .get(&(activity.id.as_str(), severity))
+                .copied()
+                .unwrap_or(0)
         };
         rows.push(ActivityRow {
             id: activity.id.to_string(),
@@ -442,18 +448,14 @@ pub async fn activity(
     };
     let chain = visibility.restrict(Chain::derive(&register, &id, Some(on))?);
     let found_transfers = transfers(&chain, on);
-    let mut report = check(&register, on)?;
-    report.findings.retain(|f| visibility.finding(&register, f));
-    for finding in &mut report.findings {
-        visibility.redact(&register, finding);
-    }
-    report.retain(
+    let report = visibility.findings(
+        &register,
+        on,
         &Filter {
             activity: Some(id.clone()),
             ..Filter::default()
         },
-        &register,
-    );
+    )?;
     let mut findings_at: HashMap<&str, usize> = HashMap::new();
     for finding in report.findings.iter().filter(|f| f.counts()) {
         if let Some(engagement) = &finding.engagement {
@@ -827,19 +829,15 @@ pub async fn findings(
         .transpose()?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
-    let mut report = check(&register, on)?;
-    report.findings.retain(|f| visibility.finding(&register, f));
-    for finding in &mut report.findings {
-        visibility.redact(&register, finding);
-    }
-    report.retain(
+    let report = visibility.findings(
+        &register,
+        on,
         &Filter {
             activity: activity.clone(),
             severity,
             ..Filter::default()
         },
-        &register,
-    );
+    )?;
     let activities = register
         .activities()
         .iter()
