@@ -19,6 +19,8 @@ pub struct Country {
     /// Shape-checked only: the list itself defines which codes exist.
     code: String,
     pub name: String,
+    /// The name in Spanish, for documents in Spanish.
+    pub es: Option<String>,
     pub eea_since: Option<Date>,
     pub eea_until: Option<Date>,
 }
@@ -185,6 +187,14 @@ impl ReferenceData {
     pub fn country_name(&self, code: CountryCode) -> String {
         self.country(code)
             .map_or_else(|| code.to_string(), |c| c.name.clone())
+    }
+
+    /// The country's name in `language` (`en`, `es`), English where no translation exists.
+    pub fn country_name_in(&self, code: CountryCode, language: &str) -> String {
+        match (self.country(code), language) {
+            (Some(Country { es: Some(es), .. }), "es") => es.clone(),
+            _ => self.country_name(code),
+        }
     }
 
     /// Whether `code` was inside the EEA on `date`; undated, whether it is today.

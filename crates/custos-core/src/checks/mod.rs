@@ -23,6 +23,7 @@ use crate::model::{
     Organisation, RiskAssessmentKind, SelectionCriterion, SpecialData, SubprocessingTerms,
     TransferMechanism,
 };
+use crate::notice::{self, PublishedNotice};
 use crate::refdata::ReferenceData;
 use crate::register::{EngagementIx, EntityKind, OrgIx, Register};
 use crate::transfer::{self, Destination, Transfer};
@@ -162,6 +163,16 @@ impl Report {
 
 /// Runs every rule over `register`, judged on `on`.
 pub fn check(register: &Register, on: Date) -> Result<Report, ChainError> {
+    check_with_notices(register, on, &[])
+}
+
+/// Runs every rule over `register`, and judges the latest published version of each notice
+/// in `published` against it (`notice-out-of-date`).
+pub fn check_with_notices(
+    register: &Register,
+    on: Date,
+    published: &[PublishedNotice],
+) -> Result<Report, ChainError> {
     let activities = register.activities();
     // Activities are independent: split them over the cores.
     let threads = std::thread::available_parallelism()
@@ -191,6 +202,7 @@ pub fn check(register: &Register, on: Date) -> Result<Report, ChainError> {
     for result in results {
         findings.extend(result?);
     }
+    findings.extend(notice_findings(register, on, published));
     apply_acknowledgements(register, on, &mut findings);
     sort(register, &mut findings);
     Ok(Report {
@@ -210,6 +222,55 @@ fn check_activities(
         ActivityCheck::run(register, activity, on, &mut findings)?;
     }
     Ok(findings)
+}
+
+/// `notice-out-of-date`, on the controller, for each published notice the register has
+/// outgrown. `published` holds latest versions; an older version of the same notice is skipped.
+fn notice_findings(register: &Register, on: Date, published: &[PublishedNotice]) -> Vec<Finding> {
+    let mut latest: std::collections::BTreeMap<(&Slug, &Slug), &PublishedNotice> =
+        std::collections::BTreeMap::new();
+    for notice in published {
+        let slot = latest
+            .entry((&notice.controller, &notice.name))
+            .or_insert(notice);
+        if notice.version > slot.version {
+            *slot = notice;
+        }
+    }
+    let mut findings = Vec::new();
+    for notice in latest.into_values() {
+        let Some(stale) = notice::out_of_date(register, notice, on) else {
+            continue;
+        };
+        let mut message = format!(
+            "The notice {:?} of {} (version {}, published {}) is out of date",
+            notice.name.as_str(),
+            notice.controller,
+            notice.version,
+            notice.notice.on
+        );
+        match (&stale.broken, stale.since) {
+            (Some(reason), _) => {
+                message.push_str(&format!(": it can no longer be generated ({reason})"))
+            }
+            (None, since) => {
+                if let Some(since) = since {
+                    message.push_str(&format!(" since {since}"));
+                }
+                message.push_str(": ");
+                message.push_str(&stale.diff.lines().join("; "));
+            }
+        }
+        findings.push(Finding::new(
+            &rules::NOTICE_OUT_OF_DATE,
+            ObjectRef {
+                kind: EntityKind::Organisation,
+                id: notice.controller.clone(),
+            },
+            message,
+        ));
+    }
+    findings
 }
 
 fn summarise(findings: &[Finding]) -> Summary {

@@ -222,6 +222,14 @@ rules! {
         description: "A processor in the chain held a certification that has expired and holds no renewal of it: the guarantees the controller relied on may no longer be there.",
         remediation: "Obtain the renewed certificate (and record it), or reassess the processor's guarantees.",
     },
+    NOTICE_OUT_OF_DATE = {
+        id: "notice-out-of-date",
+        title: "Published privacy notice out of date",
+        severity: Warning,
+        sources: ["GDPR Art. 13(1)(e)", "GDPR Art. 13(1)(f)", "GDPR Art. 14(1)(e)", "GDPR Art. 14(1)(f)", "GDPR Art. 12(1)"],
+        description: "The latest published version of a controller's privacy notice no longer matches what the register says: a recipient joined or left a chain, a category changed, or a transfer appeared, moved or lost its safeguard. Data subjects are being told something that is no longer true. Checked only where notices are published through Custos (the database), not over manifest files alone.",
+        remediation: "Review the generated notice (`custos notice generate`, or the organisation's page), publish a new version, and update the notice where it is shown to data subjects.",
+    },
     ACKNOWLEDGEMENT_UNUSED = {
         id: "acknowledgement-unused",
         title: "Acknowledgement that matches no finding",

@@ -9,6 +9,7 @@ mod chains;
 mod checks;
 mod fuzz;
 mod manifests;
+mod notices;
 mod properties;
 mod transfers;
 

@@ -1,0 +1,182 @@
+//! A notice's sections as text: the built-in templates (English and Spanish, HTML and
+//! Markdown) or an organisation's own, with the same context (`notice`) and filters
+//! (`country`: a country code as a name in the document's language; `date`).
+
+use custos_core::Date;
+use custos_core::notice::Notice;
+use custos_core::refdata::ReferenceData;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, Value};
+
+use crate::{Language, RenderError};
+
+/// How a notice is written out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeFormat {
+    Html,
+    Markdown,
+    Json,
+}
+
+impl std::str::FromStr for NoticeFormat {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "html" => Ok(Self::Html),
+            "markdown" | "md" => Ok(Self::Markdown),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown notice format {other:?}: expected html, markdown or json"
+            )),
+        }
+    }
+}
+
+/// The templates an organisation may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TemplateKind {
+    NoticeHtml,
+    NoticeMarkdown,
+}
+
+impl TemplateKind {
+    pub const ALL: [Self; 2] = [Self::NoticeHtml, Self::NoticeMarkdown];
+
+    /// The name templates are stored and addressed by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoticeHtml => "notice.html",
+            Self::NoticeMarkdown => "notice.md",
+        }
+    }
+
+    pub fn of_format(format: NoticeFormat) -> Option<Self> {
+        match format {
+            NoticeFormat::Html => Some(Self::NoticeHtml),
+            NoticeFormat::Markdown => Some(Self::NoticeMarkdown),
+            NoticeFormat::Json => None,
+        }
+    }
+
+    /// The template Custos ships for this kind and language.
+    pub fn builtin(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Self::NoticeHtml, Language::En) => include_str!("templates/notice.en.html"),
+            (Self::NoticeHtml, Language::Es) => include_str!("templates/notice.es.html"),
+            (Self::NoticeMarkdown, Language::En) => include_str!("templates/notice.en.md"),
+            (Self::NoticeMarkdown, Language::Es) => include_str!("templates/notice.es.md"),
+        }
+    }
+}
+
+impl std::str::FromStr for TemplateKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == raw)
+            .ok_or_else(|| format!("unknown template {raw:?}: expected notice.html or notice.md"))
+    }
+}
+
+/// `notice` in `format` and `language`, through `custom` (an organisation's template) when
+/// given, else the built-in one.
+pub fn render(
+    notice: &Notice,
+    format: NoticeFormat,
+    language: Language,
+    custom: Option<&str>,
+) -> Result<String, RenderError> {
+    let Some(kind) = TemplateKind::of_format(format) else {
+        let mut json = serde_json::to_string_pretty(notice).map_err(|e| RenderError::Template {
+            name: "json".to_owned(),
+            detail: e.to_string(),
+        })?;
+        json.push('\n');
+        return Ok(json);
+    };
+    let source = custom.unwrap_or_else(|| kind.builtin(language));
+    let env = environment(language);
+    let template = env.template_from_named_str(kind.name(), source)?;
+    let mut text = template.render(minijinja::context! { notice => Value::from(Serde(notice)) })?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Checks that `source` compiles and renders a notice with recipients, categories and
+/// transfers of every kind, so that a broken template is refused when it is saved rather
+/// than when a notice is next made. The error names the line.
+pub fn validate(
+    kind: TemplateKind,
+    source: &str,
+    language: Language,
+    sample: &Notice,
+) -> Result<(), RenderError> {
+    let format = match kind {
+        TemplateKind::NoticeHtml => NoticeFormat::Html,
+        TemplateKind::NoticeMarkdown => NoticeFormat::Markdown,
+    };
+    render(sample, format, language, Some(source)).map(|_| ())
+}
+
+fn environment(language: Language) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.add_filter("country", move |code: String| -> String {
+        match code.parse() {
+            Ok(code) => ReferenceData::builtin().country_name_in(code, language.as_str()),
+            Err(_) => code,
+        }
+    });
+    env.add_filter("date", move |raw: String| -> String {
+        raw.parse::<Date>()
+            .map_or(raw, |date| long_date(date, language))
+    });
+    env
+}
+
+/// `1 June 2026`, `1 de junio de 2026`.
+pub fn long_date(date: Date, language: Language) -> String {
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const ES: [&str; 12] = [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ];
+    let month = usize::try_from(date.month() - 1).unwrap_or(0);
+    match language {
+        Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
+        Language::Es => format!("{} de {} de {}", date.day(), ES[month], date.year()),
+    }
+}

@@ -1,0 +1,435 @@
+//! Art. 30 records as documents: a [`Document`] is a title, the organisation's details and
+//! sections that are tables; it becomes CSV (one section), XLSX (a sheet per section), HTML
+//! (a printable page) or PDF.
+
+use std::fmt::Write as _;
+
+use custos_core::Date;
+use custos_core::notice::Party;
+use custos_core::records::{ControllerRecord, ProcessorRecord, TransferRow};
+use custos_core::refdata::ReferenceData;
+use rust_xlsxwriter::{Format, Workbook};
+
+use crate::{Language, RenderError};
+
+/// Which record: the controller's (Art. 30(1)) or the processor's (Art. 30(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Controller,
+    Processor,
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "controller" => Ok(Self::Controller),
+            "processor" => Ok(Self::Processor),
+            other => Err(format!(
+                "unknown record {other:?}: expected controller or processor"
+            )),
+        }
+    }
+}
+
+/// A record ready to be written in any format.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub title: String,
+    /// The legal basis of the document, under the title.
+    pub subtitle: String,
+    pub organisation: Party,
+    pub on: Date,
+    /// A version or reference shown on the title page.
+    pub version: String,
+    pub sections: Vec<Section>,
+}
+
+/// One table of a record.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Short, used for the sheet name and to choose a CSV (`activities`).
+    pub id: &'static str,
+    pub title: &'static str,
+    pub columns: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+fn list(items: &[String]) -> String {
+    items.join("; ")
+}
+
+fn country(code: custos_core::values::CountryCode) -> String {
+    ReferenceData::builtin().country_name(code)
+}
+
+fn countries(codes: &[custos_core::values::CountryCode]) -> String {
+    codes
+        .iter()
+        .map(|&c| country(c))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn opt(value: Option<&str>) -> String {
+    value.unwrap_or("").to_owned()
+}
+
+fn transfers_section(rows: &[TransferRow]) -> Section {
+    Section {
+        id: "transfers",
+        title: "Transfers to third countries or international organisations",
+        columns: vec![
+            "Activity",
+            "Link",
+            "Depth",
+            "Exporter",
+            "Importer",
+            "Destination",
+            "Mechanism",
+            "Legal act",
+            "Valid",
+            "Assessment",
+        ],
+        rows: rows
+            .iter()
+            .map(|t| {
+                let destination = t
+                    .destination
+                    .parse()
+                    .map_or_else(|_| t.destination.clone(), country);
+                vec![
+                    t.activity.to_string(),
+                    t.engagement.to_string(),
+                    t.depth.to_string(),
+                    t.exporter.clone(),
+                    t.importer.clone(),
+                    destination,
+                    t.mechanism.clone(),
+                    opt(t.basis.as_deref()),
+                    if t.valid { "yes" } else { "no" }.to_owned(),
+                    t.assessment.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+impl Document {
+    pub fn controller(record: &ControllerRecord, version: impl Into<String>) -> Self {
+        let activities = Section {
+            id: "activities",
+            title: "Processing activities",
+            columns: vec![
+                "Activity",
+                "Name",
+                "Role",
+                "Joint controllers",
+                "Joint arrangement",
+                "Purposes",
+                "Lawful basis",
+                "Art. 9 condition",
+                "Data subjects",
+                "Personal data",
+                "Special data",
+                "Categories of recipients",
+                "Retention",
+                "Security measures",
+                "Risk assessment",
+            ],
+            rows: record
+                .activities
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.id.to_string(),
+                        a.name.clone(),
+                        a.role.to_owned(),
+                        list(&a.joint_controllers),
+                        opt(a.joint_arrangement.as_deref()),
+                        list(&a.purposes),
+                        opt(a.lawful_basis.as_deref()),
+                        opt(a.special_category_condition.as_deref()),
+                        list(&a.subjects),
+                        list(&a.data),
+                        list(&a.special_data),
+                        list(&a.recipient_categories),
+                        opt(a.retention.as_deref()),
+                        list(&a.measures),
+                        opt(a.risk_assessment.as_deref()),
+                    ]
+                })
+                .collect(),
+        };
+        let recipients = Section {
+            id: "recipients",
+            title: "Recipients (catalogue of actual recipients per activity)",
+            columns: vec![
+                "Activity",
+                "Link",
+                "Depth",
+                "Recipient",
+                "Country",
+                "Engaged by",
+                "Service",
+                "Category",
+                "Locations",
+                "Since",
+                "Until",
+                "Contract",
+            ],
+            rows: record
+                .recipients
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.activity.to_string(),
+                        r.engagement.to_string(),
+                        r.depth.to_string(),
+                        r.name.clone(),
+                        country(r.country),
+                        r.engaged_by.clone(),
+                        r.service.clone(),
+                        r.category.clone(),
+                        countries(&r.locations),
+                        r.since.to_string(),
+                        r.until.map(|u| u.to_string()).unwrap_or_default(),
+                        r.contract
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        };
+        Self {
+            title: "Record of processing activities".to_owned(),
+            subtitle: "Controller's record, GDPR Art. 30(1)".to_owned(),
+            organisation: record.organisation.clone(),
+            on: record.on,
+            version: version.into(),
+            sections: vec![activities, recipients, transfers_section(&record.transfers)],
+        }
+    }
+
+    pub fn processor(record: &ProcessorRecord, version: impl Into<String>) -> Self {
+        let processing = Section {
+            id: "processing",
+            title: "Processing carried out on behalf of each controller",
+            columns: vec![
+                "Controller",
+                "Controller contact",
+                "Controller DPO",
+                "Joint controllers",
+                "Activity",
+                "Link",
+                "Engaged by",
+                "Category of processing",
+                "Locations",
+                "Since",
+                "Until",
+                "Security measures",
+            ],
+            rows: record
+                .processing
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.controller.name.clone(),
+                        opt(p.controller.contact_email.as_deref()),
+                        opt(p.controller.dpo_email.as_deref()),
+                        list(&p.joint_controllers),
+                        p.activity_name.clone(),
+                        p.engagement.to_string(),
+                        p.engaged_by.clone(),
+                        p.service.clone(),
+                        countries(&p.locations),
+                        p.since.to_string(),
+                        p.until.map(|u| u.to_string()).unwrap_or_default(),
+                        list(&p.measures),
+                    ]
+                })
+                .collect(),
+        };
+        Self {
+            title: "Record of processing activities".to_owned(),
+            subtitle: "Processor's record, GDPR Art. 30(2)".to_owned(),
+            organisation: record.organisation.clone(),
+            on: record.on,
+            version: version.into(),
+            sections: vec![processing, transfers_section(&record.transfers)],
+        }
+    }
+
+    /// The organisation's details, as label and value, for title pages and sheet heads.
+    pub fn details(&self) -> Vec<(&'static str, String)> {
+        let o = &self.organisation;
+        let mut details = vec![
+            ("Organisation", o.name.clone()),
+            ("Country", country(o.country)),
+        ];
+        if let Some(address) = &o.address {
+            details.push(("Address", address.clone()));
+        }
+        if let Some(email) = &o.contact_email {
+            details.push(("Contact", email.clone()));
+        }
+        if let Some(email) = &o.dpo_email {
+            details.push(("Data protection officer", email.clone()));
+        }
+        details.push(("As of", crate::notice::long_date(self.on, Language::En)));
+        details.push(("Version", self.version.clone()));
+        details
+    }
+
+    fn section(&self, id: &str) -> Result<&Section, RenderError> {
+        self.sections
+            .iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| RenderError::UnknownSection(id.to_owned()))
+    }
+
+    /// One section as CSV (RFC 4180, a header row), the first when `section` is none.
+    pub fn csv(&self, section: Option<&str>) -> Result<Vec<u8>, RenderError> {
+        let section = match section {
+            Some(id) => self.section(id)?,
+            None => self.section(self.sections.first().map_or("", |s| s.id))?,
+        };
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(&section.columns)?;
+        for row in &section.rows {
+            writer.write_record(row)?;
+        }
+        writer
+            .into_inner()
+            .map_err(|e| RenderError::Io(e.into_error()))
+    }
+
+    /// A workbook: a sheet with the organisation's details, then a sheet per section with its
+    /// header row frozen, filters on, and columns as wide as their content (within reason).
+    pub fn xlsx(&self) -> Result<Vec<u8>, RenderError> {
+        let mut workbook = Workbook::new();
+        let bold = Format::new().set_bold();
+        let wrap = Format::new()
+            .set_text_wrap()
+            .set_align(rust_xlsxwriter::FormatAlign::Top);
+        let sheet = workbook.add_worksheet().set_name("Organisation")?;
+        sheet.write_string_with_format(0, 0, &self.title, &bold)?;
+        sheet.write_string(1, 0, &self.subtitle)?;
+        for (row, (label, value)) in self.details().iter().enumerate() {
+            let row = row as u32 + 3;
+            sheet.write_string_with_format(row, 0, *label, &bold)?;
+            sheet.write_string(row, 1, value)?;
+        }
+        sheet.set_column_width(0, 26)?;
+        sheet.set_column_width(1, 60)?;
+        for section in &self.sections {
+            let sheet = workbook.add_worksheet().set_name(section.id)?;
+            let mut widths: Vec<usize> =
+                section.columns.iter().map(|c| c.chars().count()).collect();
+            for (col, title) in section.columns.iter().enumerate() {
+                sheet.write_string_with_format(0, col as u16, *title, &bold)?;
+            }
+            for (row, cells) in section.rows.iter().enumerate() {
+                for (col, value) in cells.iter().enumerate() {
+                    if value.is_empty() {
+                        continue;
+                    }
+                    sheet.write_string_with_format(row as u32 + 1, col as u16, value, &wrap)?;
+                    if let Some(width) = widths.get_mut(col) {
+                        *width = (*width).max(value.chars().count());
+                    }
+                }
+            }
+            for (col, width) in widths.iter().enumerate() {
+                // Readable: at least the header, at most about a sentence; longer text wraps.
+                sheet.set_column_width(col as u16, (*width).clamp(8, 60) as f64 + 2.0)?;
+            }
+            sheet.set_freeze_panes(1, 0)?;
+            let last_row = section.rows.len() as u32;
+            let last_col = section.columns.len().saturating_sub(1) as u16;
+            sheet.autofilter(0, 0, last_row.max(1), last_col)?;
+        }
+        Ok(workbook.save_to_buffer()?)
+    }
+
+    /// A self-contained HTML page with a title page and a print stylesheet.
+    pub fn html(&self) -> String {
+        let mut page = String::with_capacity(64 * 1024);
+        let _ = write!(
+            page,
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} — {}</title>\n<style>{}</style>\n</head>\n<body>\n<section class=\"title-page\">\n<h1>{}</h1>\n<p class=\"subtitle\">{}</p>\n<dl>\n",
+            escape(&self.title),
+            escape(&self.organisation.name),
+            PRINT_CSS,
+            escape(&self.title),
+            escape(&self.subtitle),
+        );
+        for (label, value) in self.details() {
+            let _ = writeln!(
+                page,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(label),
+                escape(&value)
+            );
+        }
+        page.push_str("</dl>\n</section>\n");
+        for section in &self.sections {
+            let _ = write!(
+                page,
+                "<section class=\"record-section\" id=\"{}\">\n<h2>{}</h2>\n",
+                section.id,
+                escape(section.title)
+            );
+            if section.rows.is_empty() {
+                page.push_str("<p>None.</p>\n</section>\n");
+                continue;
+            }
+            page.push_str("<table>\n<thead><tr>");
+            for column in &section.columns {
+                let _ = write!(page, "<th scope=\"col\">{}</th>", escape(column));
+            }
+            page.push_str("</tr></thead>\n<tbody>\n");
+            for row in &section.rows {
+                page.push_str("<tr>");
+                for cell in row {
+                    let _ = write!(page, "<td>{}</td>", escape(cell));
+                }
+                page.push_str("</tr>\n");
+            }
+            page.push_str("</tbody>\n</table>\n</section>\n");
+        }
+        page.push_str("</body>\n</html>\n");
+        page
+    }
+
+    /// A PDF: title page, then each section as a table (landscape A4, headers repeated on
+    /// every page, page numbers).
+    pub fn pdf(&self) -> Vec<u8> {
+        crate::pdf::render(self)
+    }
+}
+
+const PRINT_CSS: &str = "body{font:10pt/1.35 system-ui,sans-serif;margin:2em;color:#111}\
+h1{font-size:20pt;margin:0 0 .2em}h2{font-size:13pt;margin:1.5em 0 .5em}\
+.title-page{margin-bottom:2em}.subtitle{color:#444;margin:0 0 1.5em}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1.5em}dt{font-weight:600}dd{margin:0}\
+table{border-collapse:collapse;width:100%;font-size:8.5pt}th,td{border:1px solid #bbb;padding:.25em .4em;text-align:left;vertical-align:top}\
+th{background:#eee}\
+@page{size:A4 landscape;margin:12mm}\
+@media print{body{margin:0}.title-page{page-break-after:always;padding-top:30vh}.record-section{page-break-before:always}thead{display:table-header-group}tr{page-break-inside:avoid}}";
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,287 @@
+//! Documents from the worked examples: notice sections (snapshots in both languages and every
+//! format), the Art. 30 records (snapshots of their tables), the spreadsheet read back with
+//! calamine, and the PDF read back with pdftotext.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use calamine::{Reader, Xlsx};
+use custos_core::Date;
+use custos_core::manifest;
+use custos_core::notice::{NoticeOptions, NoticeStyle, build};
+use custos_core::records::{controller_record, processor_record};
+use custos_core::register::Register;
+use custos_render::notice::{TemplateKind, render, validate};
+use custos_render::{Document, Language, NoticeFormat};
+
+fn examples() -> Register {
+    manifest::parse(&manifest::examples::sources()).unwrap()
+}
+
+fn date(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+fn notice(style: NoticeStyle, controller: &str, on: &str) -> custos_core::notice::Notice {
+    let options = NoticeOptions {
+        style,
+        activities: Vec::new(),
+    };
+    build(&examples(), controller, &options, date(on)).unwrap()
+}
+
+#[test]
+fn notices_of_the_three_examples() {
+    let marketing = notice(NoticeStyle::Named, "hypermarket-a", "2026-01-15");
+    insta::assert_snapshot!(
+        "marketing_named_en_html",
+        render(&marketing, NoticeFormat::Html, Language::En, None).unwrap()
+    );
+    insta::assert_snapshot!(
+        "marketing_named_es_html",
+        render(&marketing, NoticeFormat::Html, Language::Es, None).unwrap()
+    );
+    insta::assert_snapshot!(
+        "marketing_named_en_md",
+        render(&marketing, NoticeFormat::Markdown, Language::En, None).unwrap()
+    );
+    let categories = notice(NoticeStyle::Categories, "hypermarket-a", "2026-01-15");
+    insta::assert_snapshot!(
+        "marketing_categories_en_md",
+        render(&categories, NoticeFormat::Markdown, Language::En, None).unwrap()
+    );
+    insta::assert_snapshot!(
+        "marketing_categories_es_md",
+        render(&categories, NoticeFormat::Markdown, Language::Es, None).unwrap()
+    );
+    let courier = notice(NoticeStyle::Named, "bank", "2024-01-15");
+    insta::assert_snapshot!(
+        "courier_named_en_md",
+        render(&courier, NoticeFormat::Markdown, Language::En, None).unwrap()
+    );
+    let migration = notice(NoticeStyle::Named, "web-controller", "2024-05-01");
+    insta::assert_snapshot!(
+        "migration_named_en_md",
+        render(&migration, NoticeFormat::Markdown, Language::En, None).unwrap()
+    );
+}
+
+#[test]
+fn json_notice_is_the_model() {
+    let marketing = notice(NoticeStyle::Named, "hypermarket-a", "2026-01-15");
+    let json = render(&marketing, NoticeFormat::Json, Language::En, None).unwrap();
+    let back: custos_core::notice::Notice = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, marketing);
+}
+
+#[test]
+fn html_escapes_what_the_register_says() {
+    let mut marketing = notice(NoticeStyle::Named, "hypermarket-a", "2026-01-15");
+    marketing.recipients[0].name = "<script>alert(1)</script>".to_owned();
+    let html = render(&marketing, NoticeFormat::Html, Language::En, None).unwrap();
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&lt;script&gt;"));
+}
+
+#[test]
+fn an_organisations_template_replaces_the_builtin_one_and_a_broken_one_is_refused_with_its_line() {
+    let marketing = notice(NoticeStyle::Named, "hypermarket-a", "2026-01-15");
+    let custom = "Our partners:{% for r in notice.recipients %} {{ r.name }} ({{ r.country|country }}){% endfor %}";
+    let text = render(
+        &marketing,
+        NoticeFormat::Markdown,
+        Language::Es,
+        Some(custom),
+    )
+    .unwrap();
+    assert_eq!(
+        text,
+        "Our partners: Agency B S.L. (España) Mailer C Ltd (Israel) Hosting D Ltd (Israel)\n"
+    );
+    let broken = "line one\n{% for r in notice.recipients %}{{ r.name }";
+    let error = validate(
+        TemplateKind::NoticeMarkdown,
+        broken,
+        Language::En,
+        &marketing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("line 2"), "{error}");
+    // A field that does not exist is an error, not an empty string in a published notice.
+    let unknown = "{{ notice.recipient_list }}";
+    assert!(validate(TemplateKind::NoticeHtml, unknown, Language::En, &marketing).is_err());
+}
+
+fn controller_document(controller: &str, on: &str) -> Document {
+    Document::controller(
+        &controller_record(&examples(), controller, date(on)).unwrap(),
+        "test",
+    )
+}
+
+#[test]
+fn records_of_the_three_examples() {
+    for (name, controller, on) in [
+        ("marketing", "hypermarket-a", "2026-07-01"),
+        ("courier", "bank", "2024-01-15"),
+        ("migration", "web-controller", "2024-05-01"),
+    ] {
+        let document = controller_document(controller, on);
+        for section in ["activities", "recipients", "transfers"] {
+            let csv = String::from_utf8(document.csv(Some(section)).unwrap()).unwrap();
+            insta::assert_snapshot!(format!("{name}_controller_{section}_csv"), csv);
+        }
+    }
+    let processor = Document::processor(
+        &processor_record(&examples(), "mailer-c", date("2026-07-01")).unwrap(),
+        "test",
+    );
+    insta::assert_snapshot!(
+        "mailer_processor_processing_csv",
+        String::from_utf8(processor.csv(None).unwrap()).unwrap()
+    );
+    assert!(
+        controller_document("bank", "2024-01-15")
+            .csv(Some("nothing"))
+            .is_err()
+    );
+}
+
+#[test]
+fn the_spreadsheet_reads_back_with_a_sheet_per_section() {
+    let document = controller_document("hypermarket-a", "2026-07-01");
+    let bytes = document.xlsx().unwrap();
+    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(
+        workbook.sheet_names(),
+        ["Organisation", "activities", "recipients", "transfers"]
+    );
+    let recipients = workbook.worksheet_range("recipients").unwrap();
+    let rows: Vec<Vec<String>> = recipients
+        .rows()
+        .map(|row| row.iter().map(ToString::to_string).collect())
+        .collect();
+    assert_eq!(rows[0][3], "Recipient");
+    let names: Vec<&str> = rows[1..].iter().map(|r| r[3].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Agency B S.L.",
+            "Mailer C Ltd",
+            "Hosting D Ltd",
+            "Analytics E S.L."
+        ]
+    );
+    let countries: Vec<&str> = rows[1..].iter().map(|r| r[4].as_str()).collect();
+    assert_eq!(countries, ["Spain", "Israel", "Israel", "Spain"]);
+    let transfers = workbook.worksheet_range("transfers").unwrap();
+    assert_eq!(
+        transfers.height(),
+        3,
+        "a header and the two links into Israel"
+    );
+    let organisation = workbook.worksheet_range("Organisation").unwrap();
+    assert_eq!(
+        organisation.get_value((3, 1)).unwrap().to_string(),
+        "Hypermarket A S.L."
+    );
+}
+
+#[test]
+fn the_html_record_is_a_printable_page() {
+    let html = controller_document("hypermarket-a", "2026-07-01").html();
+    assert!(html.contains("@media print"));
+    assert!(html.contains("<h1>Record of processing activities</h1>"));
+    for name in [
+        "Agency B S.L.",
+        "Mailer C Ltd",
+        "Hosting D Ltd",
+        "Analytics E S.L.",
+    ] {
+        assert!(html.contains(&format!("<td>{name}</td>")), "{name}");
+    }
+}
+
+/// pdftotext (Debian's poppler-utils) reads the PDF back; CI installs it and sets
+/// CUSTOS_REQUIRE_PDFTOTEXT so that a missing tool fails there instead of skipping.
+fn pdftotext(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile_dir();
+    let path = dir.join("record.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let output = match std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) if std::env::var_os("CUSTOS_REQUIRE_PDFTOTEXT").is_none() => {
+            eprintln!("SKIPPED: pdftotext is not installed (apt-get install poppler-utils)");
+            return None;
+        }
+        Err(error) => panic!("pdftotext: {error}"),
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).unwrap())
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("custos-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_pdf_names_every_recipient() {
+    let document = controller_document("hypermarket-a", "2026-07-01");
+    let pdf = document.pdf();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let Some(text) = pdftotext(&pdf) else { return };
+    for expected in [
+        "Record of processing activities",
+        "Hypermarket A S.L.",
+        "Agency B S.L.",
+        "Mailer C Ltd",
+        "Hosting D Ltd",
+        "Analytics E S.L.",
+        "Commission Decision 2011/61/EU",
+        "Calle Mayor 1, 28013 Madrid, Spain",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+    // Accents survive (WinAnsi): the DPO's name is not in the record, the address of E is.
+    assert!(text.contains("Valencia") || text.contains("Analytics"));
+}
+
+#[test]
+fn a_long_record_breaks_into_pages_with_the_header_on_each() {
+    let mut document = controller_document("hypermarket-a", "2026-07-01");
+    let template = document.sections[1].rows[0].clone();
+    document.sections[1].rows = (0..400)
+        .map(|i| {
+            let mut row = template.clone();
+            row[3] = format!("Recipient number {i}");
+            row
+        })
+        .collect();
+    let Some(text) = pdftotext(&document.pdf()) else {
+        return;
+    };
+    let pages: Vec<&str> = text
+        .split('\u{c}')
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    assert!(pages.len() > 5, "{} pages", pages.len());
+    // Every page of the recipients table starts with the header row again.
+    let table_pages: Vec<&&str> = pages
+        .iter()
+        .filter(|p| p.contains("Recipient number"))
+        .collect();
+    assert!(table_pages.len() > 3);
+    assert!(table_pages.iter().all(|p| p.contains("Engaged by")));
+    assert!(text.contains("Recipient number 0") && text.contains("Recipient number 399"));
+}
