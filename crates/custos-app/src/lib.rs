@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clock;
 pub mod entries;
 pub mod manifest_files;
+pub mod notices;
 pub mod people;
 pub mod register;
 

@@ -139,6 +139,28 @@ pub enum Command {
     )]
     Check(CheckArgs),
 
+    /// Privacy-notice sections (recipients, transfers): generate, publish versions, compare.
+    ///
+    /// The "Recipients" and "Transfers" sections of a controller's privacy notice (GDPR Arts
+    /// 13(1)(e)(f), 14(1)(e)(f)), generated from the chains of its activities: every processor
+    /// at every level, named or as categories with sector and location, and every transfer
+    /// outside the EEA wherever it happens in a chain, with its safeguard.
+    #[command(subcommand)]
+    Notice(NoticeCommand),
+
+    /// The record of processing activities (GDPR Art. 30) of an organisation.
+    ///
+    /// As controller (Art. 30(1), the default): each activity with purposes, categories of
+    /// subjects, data and recipients, retention and measures, the catalogue of actual
+    /// recipients (every link of every chain) and the transfers with their safeguards. As
+    /// processor (--processor, Art. 30(2)): each controller it acts for, the processing, the
+    /// transfers and the security measures. CSV gives one section (--section); XLSX a sheet per
+    /// section; HTML a printable page; PDF a document to hand to an auditor.
+    #[command(
+        after_help = "Examples:\n  custos ropa hypermarket-a --format xlsx --output ropa.xlsx\n  custos ropa hypermarket-a --format pdf --output ropa.pdf\n  custos ropa mailer-c --processor --format csv\n  custos ropa hypermarket-a --format csv --section recipients --from examples/"
+    )]
+    Ropa(RopaArgs),
+
     /// The audit log: every write (apply, users, and the server's writes) with who, when,
     /// before and after, hash-chained.
     #[command(subcommand)]
@@ -151,6 +173,158 @@ pub enum Command {
     /// Print the JSON Schema of manifest files.
     #[command(after_help = "Example:\n  custos schema > custos-manifest.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NoticeCommand {
+    /// Print a controller's notice sections as they stand (nothing is stored).
+    #[command(
+        after_help = "Examples:\n  custos notice generate hypermarket-a\n  custos notice generate hypermarket-a --style categories --lang es --format markdown\n  custos notice generate hypermarket-a --template my-notice.html --from examples/"
+    )]
+    Generate(NoticeGenerateArgs),
+
+    /// Publish the notice as it stands today: the next immutable version, audited.
+    ///
+    /// The checks then report `notice-out-of-date` as soon as the register says something
+    /// else (a recipient added or removed, a transfer changed).
+    #[command(
+        after_help = "Example:\n  custos notice publish hypermarket-a --name website --lang es"
+    )]
+    Publish(NoticePublishArgs),
+
+    /// List the published versions of a controller's notices.
+    #[command(after_help = "Example:\n  custos notice versions hypermarket-a")]
+    Versions {
+        /// The controller's id.
+        organisation: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+
+    /// Show what a version changed from the one before it (default: the latest version).
+    #[command(
+        after_help = "Example:\n  custos notice diff hypermarket-a --name website --version 2"
+    )]
+    Diff {
+        /// The controller's id.
+        organisation: String,
+        /// The notice's name.
+        #[arg(long, default_value = "website")]
+        name: String,
+        /// The version to compare with the one before it; default the latest.
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NoticeSelection {
+    /// The controller's id.
+    pub organisation: String,
+
+    /// Name recipients (the default), or give their categories with sector and location.
+    #[arg(long, value_enum, default_value_t = NoticeStyleArg::Named)]
+    pub style: NoticeStyleArg,
+
+    /// Cover only this activity (repeat for several); default every activity it controls.
+    #[arg(long = "activity", value_name = "ID")]
+    pub activities: Vec<String>,
+
+    /// The language of the text.
+    #[arg(long, value_enum, default_value_t = LanguageArg::En)]
+    pub lang: LanguageArg,
+}
+
+#[derive(Debug, Args)]
+pub struct NoticeGenerateArgs {
+    #[command(flatten)]
+    pub selection: NoticeSelection,
+
+    #[arg(long, value_enum, default_value_t = NoticeFormatArg::Html)]
+    pub format: NoticeFormatArg,
+
+    /// The day the notice describes (YYYY-MM-DD); default today.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<Date>,
+
+    /// Use this minijinja template instead of the organisation's or the built-in one
+    /// (context: `notice`; filters `country` and `date`; see docs/notices.md).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+
+    /// Read the register from these manifest files instead of the database.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub from: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NoticePublishArgs {
+    #[command(flatten)]
+    pub selection: NoticeSelection,
+
+    /// The notice's name: a controller may keep several (one per website or app).
+    #[arg(long, default_value = "website")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoticeStyleArg {
+    Named,
+    Categories,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LanguageArg {
+    En,
+    Es,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoticeFormatArg {
+    Html,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RopaArgs {
+    /// The organisation's id.
+    pub organisation: String,
+
+    /// The processor's record (Art. 30(2)) instead of the controller's (Art. 30(1)).
+    #[arg(long)]
+    pub processor: bool,
+
+    #[arg(long, value_enum, default_value_t = RopaFormat::Html)]
+    pub format: RopaFormat,
+
+    /// For CSV, the section to write: activities, recipients, transfers (controller);
+    /// processing, transfers (processor). Default the first.
+    #[arg(long, value_name = "SECTION")]
+    pub section: Option<String>,
+
+    /// The day the record describes (YYYY-MM-DD); default today.
+    #[arg(long, value_name = "DATE")]
+    pub at: Option<Date>,
+
+    /// Write to this file instead of standard output (needed for xlsx and pdf on a terminal).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Read the register from these manifest files instead of the database.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub from: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RopaFormat {
+    Html,
+    Pdf,
+    Xlsx,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod documents;
 mod output;
 
 use std::process::ExitCode;
@@ -130,6 +131,8 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo(&args, clock).await?,
         Command::Serve(args) => serve(&cli.database_url, &args).await?,
         Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
+        Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
+        Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
         Command::Audit(AuditCommand::Verify { format }) => {
             let store = open(&cli.database_url).await?;
             let verification = custos_app::audit::verify(&store).await?;
@@ -180,7 +183,11 @@ async fn check_command(
         Some(map) => check::Origin::Manifests(map),
         None => check::Origin::Database(&redacted),
     };
-    let mut report = custos_core::checks::check(&register, on)?;
+    // From the database, published notices are judged too (notice-out-of-date).
+    let mut report = match &sources {
+        Some(_) => custos_core::checks::check(&register, on)?,
+        None => custos_app::notices::check(&open(database_url).await?, &register, on).await?,
+    };
     report.retain(&filter, &register);
     print!(
         "{}",

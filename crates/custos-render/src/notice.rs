@@ -105,25 +105,23 @@ pub fn render(
     Ok(text)
 }
 
-/// Checks that `source` compiles and renders a notice with recipients, categories and
-/// transfers of every kind, so that a broken template is refused when it is saved rather
-/// than when a notice is next made. The error names the line.
-pub fn validate(
-    kind: TemplateKind,
-    source: &str,
-    language: Language,
-    sample: &Notice,
-) -> Result<(), RenderError> {
+/// Checks that `source` compiles and renders every [`samples`] notice, so that a broken
+/// template is refused when it is saved rather than when a notice is next made. The error
+/// names the line.
+pub fn validate(kind: TemplateKind, source: &str, language: Language) -> Result<(), RenderError> {
     let format = match kind {
         TemplateKind::NoticeHtml => NoticeFormat::Html,
         TemplateKind::NoticeMarkdown => NoticeFormat::Markdown,
     };
-    render(sample, format, language, Some(source)).map(|_| ())
+    for sample in samples() {
+        render(&sample, format, language, Some(source))?;
+    }
+    Ok(())
 }
 
 fn environment(language: Language) -> Environment<'static> {
     let mut env = Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html
@@ -179,4 +177,59 @@ pub fn long_date(date: Date, language: Language) -> String {
         Language::En => format!("{} {} {}", date.day(), EN[month], date.year()),
         Language::Es => format!("{} de {} de {}", date.day(), ES[month], date.year()),
     }
+}
+
+/// Notices that exercise every part of a template (both styles, every kind of safeguard, an
+/// international organisation, nothing to tell), for checking an organisation's template
+/// before it is saved.
+pub fn samples() -> Vec<Notice> {
+    let kinds = [
+        "adequacy",
+        "scc",
+        "bcr",
+        "code-of-conduct",
+        "certification",
+        "derogation",
+        "none",
+    ];
+    let transfers: Vec<serde_json::Value> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let mut transfer = serde_json::json!({
+                "safeguard": {"kind": kind, "article": "Art. 46", "valid": i != 6},
+                "recipients": ["Example Ltd"],
+            });
+            if i == 0 {
+                transfer["international_organisation"] = "epo".into();
+            } else {
+                transfer["country"] = "US".into();
+                transfer["safeguard"]["act"] = "Decision (EU) 2021/914".into();
+            }
+            transfer
+        })
+        .collect();
+    let named = serde_json::json!({
+        "controller": {"id": "example-controller", "name": "Example Controller S.L.", "country": "ES",
+                       "address": "Calle Ejemplo 1, Madrid", "contact_email": "privacy@example.org"},
+        "on": "2026-01-01",
+        "style": "named",
+        "activities": [{"id": "example-activity", "name": "Example activity", "purposes": ["An example purpose"]}],
+        "recipients": [{"id": "example-processor", "name": "Example Processor Ltd", "country": "US",
+                        "services": ["Hosting"], "activities": ["example-activity"]}],
+        "categories": [],
+        "transfers": transfers,
+    });
+    let mut categories = named.clone();
+    categories["style"] = "categories".into();
+    categories["recipients"] = serde_json::json!([]);
+    categories["categories"] = serde_json::json!([{"category": "Hosting provider", "sectors": ["Hosting"], "countries": ["US"]}]);
+    let mut empty = named.clone();
+    empty["recipients"] = serde_json::json!([]);
+    empty["transfers"] = serde_json::json!([]);
+    empty["controller"]["contact_email"] = serde_json::Value::Null;
+    [named, categories, empty]
+        .into_iter()
+        .filter_map(|value| serde_json::from_value(value).ok())
+        .collect()
 }

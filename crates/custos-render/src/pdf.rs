@@ -132,33 +132,50 @@ impl Writer {
     }
 }
 
-/// Column widths: each column's natural width (its widest cell, capped), scaled to the page.
+/// Widest word of `text`: what a column needs so that words are not cut.
+fn longest_word(text: &str, bold: bool) -> f32 {
+    text.split(' ')
+        .map(|w| width(&encode(w), bold, CELL_SIZE))
+        .fold(0.0, f32::max)
+}
+
+/// Column widths: every column gets at least its longest word (header words whole, cell words
+/// up to a limit); what is left of the page is shared in proportion to what each column's
+/// widest cell (capped) would want beyond that.
 fn column_widths(section: &Section) -> Vec<f32> {
+    const MAX_WORD: f32 = 60.0;
     let available = PAGE_WIDTH - 2.0 * MARGIN;
-    let mut natural: Vec<f32> = section
+    let extra = 2.0 * PADDING + 1.0;
+    let mut minimum: Vec<f32> = section
         .columns
         .iter()
-        .map(|title| {
-            // A header wraps between words, so its longest word is what it needs.
-            title
-                .split(' ')
-                .map(|w| width(&encode(w), true, CELL_SIZE))
-                .fold(0.0, f32::max)
-        })
+        .map(|title| longest_word(title, true))
         .collect();
+    let mut natural = minimum.clone();
     for row in &section.rows {
         for (col, cell) in row.iter().enumerate() {
-            if let Some(slot) = natural.get_mut(col) {
-                let w = width(&encode(cell), false, CELL_SIZE).min(MAX_NATURAL);
-                *slot = slot.max(w);
+            if let (Some(min), Some(nat)) = (minimum.get_mut(col), natural.get_mut(col)) {
+                *min = min.max(longest_word(cell, false).min(MAX_WORD));
+                *nat = nat.max(width(&encode(cell), false, CELL_SIZE).min(MAX_NATURAL));
             }
         }
     }
-    let padded: Vec<f32> = natural.iter().map(|w| w + 2.0 * PADDING + 1.0).collect();
-    let total: f32 = padded.iter().sum();
-    padded
+    let minimum: Vec<f32> = minimum.iter().map(|w| w + extra).collect();
+    let natural: Vec<f32> = natural
         .iter()
-        .map(|w| w * available / total.max(1.0))
+        .zip(&minimum)
+        .map(|(n, m)| (n + extra).max(*m))
+        .collect();
+    let floor: f32 = minimum.iter().sum();
+    if floor >= available {
+        return minimum.iter().map(|w| w * available / floor).collect();
+    }
+    let wanted: f32 = natural.iter().zip(&minimum).map(|(n, m)| n - m).sum();
+    let share = (available - floor) / wanted.max(1.0);
+    natural
+        .iter()
+        .zip(&minimum)
+        .map(|(n, m)| m + (n - m) * share)
         .collect()
 }
 

@@ -7,10 +7,12 @@
 //! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
 mod audit;
+mod notices;
 mod people;
 mod register;
 pub mod testing;
 
+pub use notices::{StoredNotice, StoredTemplate};
 pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.

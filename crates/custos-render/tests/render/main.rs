@@ -66,6 +66,20 @@ fn notices_of_the_three_examples() {
 }
 
 #[test]
+fn the_builtin_templates_pass_their_own_validation() {
+    assert_eq!(
+        custos_render::notice::samples().len(),
+        3,
+        "every sample parses"
+    );
+    for kind in TemplateKind::ALL {
+        for language in Language::ALL {
+            validate(kind, kind.builtin(language), language).unwrap();
+        }
+    }
+}
+
+#[test]
 fn json_notice_is_the_model() {
     let marketing = notice(NoticeStyle::Named, "hypermarket-a", "2026-01-15");
     let json = render(&marketing, NoticeFormat::Json, Language::En, None).unwrap();
@@ -98,18 +112,13 @@ fn an_organisations_template_replaces_the_builtin_one_and_a_broken_one_is_refuse
         "Our partners: Agency B S.L. (España) Mailer C Ltd (Israel) Hosting D Ltd (Israel)\n"
     );
     let broken = "line one\n{% for r in notice.recipients %}{{ r.name }";
-    let error = validate(
-        TemplateKind::NoticeMarkdown,
-        broken,
-        Language::En,
-        &marketing,
-    )
-    .unwrap_err()
-    .to_string();
+    let error = validate(TemplateKind::NoticeMarkdown, broken, Language::En)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("line 2"), "{error}");
     // A field that does not exist is an error, not an empty string in a published notice.
     let unknown = "{{ notice.recipient_list }}";
-    assert!(validate(TemplateKind::NoticeHtml, unknown, Language::En, &marketing).is_err());
+    assert!(validate(TemplateKind::NoticeHtml, unknown, Language::En).is_err());
 }
 
 fn controller_document(controller: &str, on: &str) -> Document {

@@ -1,0 +1,267 @@
+//! Privacy notices and Art. 30 records as use cases: generate a notice (through the
+//! organisation's own template where it wrote one), publish it as an immutable version with its
+//! audit entry, keep templates, and the checks with the published notices taken into account.
+
+use custos_core::Date;
+use custos_core::checks::{Report, check_with_notices};
+use custos_core::notice::{self, Notice, NoticeDiff, NoticeError, NoticeOptions};
+use custos_core::records::{self, RecordError};
+use custos_core::register::Register;
+use custos_core::values::Slug;
+use custos_render::notice::{TemplateKind, render, validate};
+use custos_render::{Document, Language, NoticeFormat, RecordKind};
+use custos_store::{Store, StoredNotice, StoredTemplate};
+use serde_json::json;
+
+use crate::AppError;
+use crate::audit::Actor;
+
+/// Longest template accepted.
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+
+impl From<NoticeError> for AppError {
+    fn from(error: NoticeError) -> Self {
+        match error {
+            NoticeError::UnknownOrganisation(id) => Self::NotFound(format!("organisation {id}")),
+            NoticeError::UnknownActivity(id) => {
+                Self::Invalid(format!("activities: no activity {id:?}"))
+            }
+            other @ (NoticeError::NotController { .. } | NoticeError::NoActivities(_)) => {
+                Self::Invalid(other.to_string())
+            }
+            NoticeError::Chain(e) => Self::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<RecordError> for AppError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::UnknownOrganisation(id) => Self::NotFound(format!("organisation {id}")),
+            RecordError::Chain(e) => Self::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<custos_render::RenderError> for AppError {
+    fn from(error: custos_render::RenderError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
+
+/// The notice of `controller` under `options` as of `on`.
+pub fn generate(
+    register: &Register,
+    controller: &str,
+    options: &NoticeOptions,
+    on: Date,
+) -> Result<Notice, AppError> {
+    Ok(notice::build(register, controller, options, on)?)
+}
+
+/// `notice` as text, through the template of its controller for that format and language
+/// when it wrote one.
+pub async fn render_notice(
+    store: &Store,
+    notice: &Notice,
+    format: NoticeFormat,
+    language: Language,
+) -> Result<String, AppError> {
+    let custom = match TemplateKind::of_format(format) {
+        Some(kind) => {
+            let mut tx = store.read().await?;
+            tx.template(
+                notice.controller.id.as_str(),
+                kind.name(),
+                language.as_str(),
+            )
+            .await?
+            .map(|t| t.body)
+        }
+        None => None,
+    };
+    Ok(render(notice, format, language, custom.as_deref())?)
+}
+
+/// Publishes the notice `name` of `controller` as it stands on the actor's day: the next
+/// version, stored with its audit entry in one transaction.
+pub async fn publish(
+    store: &Store,
+    register: &Register,
+    controller: &str,
+    name: &str,
+    language: Language,
+    options: &NoticeOptions,
+    actor: &Actor,
+) -> Result<StoredNotice, AppError> {
+    let name: Slug = name
+        .parse()
+        .map_err(|e| AppError::Invalid(format!("name: {e}")))?;
+    let on = actor.at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let notice = generate(register, controller, options, on)?;
+    let controller_id = notice.controller.id.clone();
+    let mut tx = store.begin().await?;
+    let stored = tx
+        .insert_notice_version(
+            &controller_id,
+            &name,
+            language.as_str(),
+            options,
+            &notice,
+            &actor.at.to_string(),
+            &actor.name,
+        )
+        .await?;
+    let after = json!({
+        "version": stored.published.version,
+        "language": language.as_str(),
+        "options": options,
+        "notice": notice,
+    });
+    tx.append_audit(vec![actor.entry(
+        "publish",
+        "notice",
+        &format!("{controller_id}/{name}/{}", stored.published.version),
+        controller_id.to_string(),
+        None,
+        Some(after.to_string()),
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Every published version of `controller`'s notices.
+pub async fn versions(store: &Store, controller: &str) -> Result<Vec<StoredNotice>, AppError> {
+    Ok(store.read().await?.notice_versions(controller).await?)
+}
+
+/// A version, and what changed since the version before it (none for the first).
+pub async fn version_with_diff(
+    store: &Store,
+    controller: &str,
+    name: &str,
+    version: u32,
+) -> Result<(StoredNotice, Option<NoticeDiff>), AppError> {
+    let mut tx = store.read().await?;
+    let found = tx
+        .notice_version(controller, name, version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("version {version} of notice {name}")))?;
+    let previous = match version.checked_sub(1).filter(|&v| v > 0) {
+        Some(before) => tx.notice_version(controller, name, before).await?,
+        None => None,
+    };
+    let changes = previous.map(|p| notice::diff(&p.published.notice, &found.published.notice));
+    Ok((found, changes))
+}
+
+/// The checks, with `notice-out-of-date` judged on the published notices.
+pub async fn check(store: &Store, register: &Register, on: Date) -> Result<Report, AppError> {
+    let published = store.read().await?.latest_notices().await?;
+    check_with_notices(register, on, &published).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// Saves an organisation's template after checking that it renders every kind of notice.
+pub async fn put_template(
+    store: &Store,
+    register: &Register,
+    organisation: &str,
+    kind: TemplateKind,
+    language: Language,
+    body: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    if register.organisation(organisation).is_none() {
+        return Err(AppError::NotFound(format!("organisation {organisation}")));
+    }
+    if body.len() > MAX_TEMPLATE_BYTES {
+        return Err(AppError::Invalid(format!(
+            "template: expected at most {MAX_TEMPLATE_BYTES} bytes"
+        )));
+    }
+    validate(kind, body, language)?;
+    let mut tx = store.begin().await?;
+    let before = tx
+        .template(organisation, kind.name(), language.as_str())
+        .await?
+        .map(|t| t.body);
+    tx.put_template(&StoredTemplate {
+        organisation: organisation.to_owned(),
+        name: kind.name().to_owned(),
+        language: language.as_str().to_owned(),
+        body: body.to_owned(),
+        updated_at: actor.at.to_string(),
+        updated_by: actor.name.clone(),
+    })
+    .await?;
+    tx.append_audit(vec![actor.entry(
+        if before.is_some() { "update" } else { "create" },
+        "template",
+        &format!("{organisation}/{}/{language}", kind.name()),
+        organisation.to_owned(),
+        before,
+        Some(body.to_owned()),
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes an organisation's template: the built-in one applies again.
+pub async fn delete_template(
+    store: &Store,
+    organisation: &str,
+    kind: TemplateKind,
+    language: Language,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let mut tx = store.begin().await?;
+    let before = tx
+        .template(organisation, kind.name(), language.as_str())
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "template {} ({language}) of {organisation}",
+                kind.name()
+            ))
+        })?;
+    tx.delete_template(organisation, kind.name(), language.as_str())
+        .await?;
+    tx.append_audit(vec![actor.entry(
+        "delete",
+        "template",
+        &format!("{organisation}/{}/{language}", kind.name()),
+        organisation.to_owned(),
+        Some(before.body),
+        None,
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The organisation's templates (those it wrote).
+pub async fn templates(store: &Store, organisation: &str) -> Result<Vec<StoredTemplate>, AppError> {
+    Ok(store.read().await?.templates_of(organisation).await?)
+}
+
+/// The Art. 30 record of `organisation` as controller or processor, as of `on`.
+pub fn record(
+    register: &Register,
+    organisation: &str,
+    kind: RecordKind,
+    on: Date,
+) -> Result<Document, AppError> {
+    let version = format!("generated {on}");
+    Ok(match kind {
+        RecordKind::Controller => Document::controller(
+            &records::controller_record(register, organisation, on)?,
+            version,
+        ),
+        RecordKind::Processor => Document::processor(
+            &records::processor_record(register, organisation, on)?,
+            version,
+        ),
+    })
+}
