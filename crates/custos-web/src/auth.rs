@@ -95,94 +95,100 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let now = state.clock.now();
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Straight on the pool: two small reads need no transaction, and this runs on every
-        // request.
-        let store = &state.store;
-        let principal = if let Some(token) = bearer {
-            let hash = hash_secret(token.trim());
-            let key = format!("token:{hash}");
-            match state.auth_cache.get(&key, now) {
-                Some(principal) => principal,
-                None => {
-                    let Some((record, user)) = store.token_by_hash(&hash).await? else {
-                        return Err(ApiError::Unauthenticated(
-                            "the API token is not valid".to_owned(),
-                        ));
-                    };
-                    if record.revoked_at.is_some() || expired(record.expires_at.as_deref(), now) {
-                        return Err(ApiError::Unauthenticated(
-                            "the API token was revoked or has expired".to_owned(),
-                        ));
-                    }
-                    let memberships = store.memberships(&user.key).await?;
-                    let principal = Principal {
-                        user,
-                        memberships,
-                        via: Via::Token {
-                            name: record.name,
-                            scopes: record.scopes,
-                        },
-                    };
-                    let expires = record.expires_at.and_then(|at| at.parse().ok());
-                    state.auth_cache.put(key, &principal, expires, now);
-                    principal
-                }
+        let principal = authenticate(parts, state).await?;
+        // A request that changes something in a session must carry its CSRF token (a bearer
+        // token is not sent by browsers on their own).
+        if let Via::Session { csrf_token, .. } = &principal.via
+            && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if sent != Some(csrf_token.as_str()) {
+                return Err(ApiError::Forbidden(format!(
+                    "the {CSRF_HEADER} header must carry the session's CSRF token"
+                )));
             }
-        } else if let Some(id) = cookie(&parts.headers, SESSION_COOKIE) {
-            let id_hash = hash_secret(id);
-            let key = format!("session:{id_hash}");
-            let principal = match state.auth_cache.get(&key, now) {
-                Some(principal) => principal,
-                None => {
-                    let Some(session) = store.session(&id_hash).await? else {
-                        return Err(ApiError::Unauthenticated(
-                            "the session has ended: sign in again".to_owned(),
-                        ));
-                    };
-                    if expired(Some(&session.expires_at), now) {
-                        return Err(ApiError::Unauthenticated(
-                            "the session has expired: sign in again".to_owned(),
-                        ));
-                    }
-                    let memberships = store.memberships(&session.user.key).await?;
-                    let principal = Principal {
-                        user: session.user,
-                        memberships,
-                        via: Via::Session {
-                            csrf_token: session.csrf_token,
-                            id_hash,
-                        },
-                    };
-                    let expires = session.expires_at.parse().ok();
-                    state.auth_cache.put(key, &principal, expires, now);
-                    principal
-                }
-            };
-            // A request that changes something must carry the session's CSRF token.
-            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-                let expected = match &principal.via {
-                    Via::Session { csrf_token, .. } => Some(csrf_token.as_str()),
-                    Via::Token { .. } => None,
-                };
-                if sent.is_none() || sent != expected {
-                    return Err(ApiError::Forbidden(format!(
-                        "the {CSRF_HEADER} header must carry the session's CSRF token"
-                    )));
-                }
-            }
-            principal
-        } else {
-            return Err(ApiError::Unauthenticated(
-                "sign in (POST /api/v1/session) or send Authorization: Bearer <token>".to_owned(),
-            ));
-        };
+        }
         Ok(principal)
     }
+}
+
+/// Who the caller is, from a bearer token or the session cookie, without the CSRF check of
+/// writes: a form posted by a page checks its hidden field instead.
+pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let now = state.clock.now();
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Straight on the pool: two small reads need no transaction, and this runs on every
+    // request.
+    let store = &state.store;
+    let principal = if let Some(token) = bearer {
+        let hash = hash_secret(token.trim());
+        let key = format!("token:{hash}");
+        match state.auth_cache.get(&key, now) {
+            Some(principal) => principal,
+            None => {
+                let Some((record, user)) = store.token_by_hash(&hash).await? else {
+                    return Err(ApiError::Unauthenticated(
+                        "the API token is not valid".to_owned(),
+                    ));
+                };
+                if record.revoked_at.is_some() || expired(record.expires_at.as_deref(), now) {
+                    return Err(ApiError::Unauthenticated(
+                        "the API token was revoked or has expired".to_owned(),
+                    ));
+                }
+                let memberships = store.memberships(&user.key).await?;
+                let principal = Principal {
+                    user,
+                    memberships,
+                    via: Via::Token {
+                        name: record.name,
+                        scopes: record.scopes,
+                    },
+                };
+                let expires = record.expires_at.and_then(|at| at.parse().ok());
+                state.auth_cache.put(key, &principal, expires, now);
+                principal
+            }
+        }
+    } else if let Some(id) = cookie(&parts.headers, SESSION_COOKIE) {
+        let id_hash = hash_secret(id);
+        let key = format!("session:{id_hash}");
+        let principal = match state.auth_cache.get(&key, now) {
+            Some(principal) => principal,
+            None => {
+                let Some(session) = store.session(&id_hash).await? else {
+                    return Err(ApiError::Unauthenticated(
+                        "the session has ended: sign in again".to_owned(),
+                    ));
+                };
+                if expired(Some(&session.expires_at), now) {
+                    return Err(ApiError::Unauthenticated(
+                        "the session has expired: sign in again".to_owned(),
+                    ));
+                }
+                let memberships = store.memberships(&session.user.key).await?;
+                let principal = Principal {
+                    user: session.user,
+                    memberships,
+                    via: Via::Session {
+                        csrf_token: session.csrf_token,
+                        id_hash,
+                    },
+                };
+                let expires = session.expires_at.parse().ok();
+                state.auth_cache.put(key, &principal, expires, now);
+                principal
+            }
+        };
+        principal
+    } else {
+        return Err(ApiError::Unauthenticated(
+            "sign in (POST /api/v1/session) or send Authorization: Bearer <token>".to_owned(),
+        ));
+    };
+    Ok(principal)
 }

@@ -92,6 +92,14 @@ pub struct Config {
         api::views::upstream,
         api::views::findings,
         api::audit::list,
+        api::notices::generate,
+        api::notices::publish,
+        api::notices::versions,
+        api::notices::version,
+        api::notices::records,
+        api::notices::get_template,
+        api::notices::put_template,
+        api::notices::delete_template,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecuritySchemes),
@@ -101,6 +109,7 @@ pub struct Config {
         (name = "chain", description = "Chains, recipients, transfers, reverse lookup"),
         (name = "checks", description = "Findings of the rules (docs/rules.md)"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "notices", description = "Privacy-notice sections, their published versions and templates; Art. 30 records"),
     )
 )]
 pub struct ApiDoc;
@@ -156,6 +165,22 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::entries::delete_organisation),
         )
         .route("/organisations/{id}/upstream", get(api::views::upstream))
+        .route("/organisations/{id}/notice", get(api::notices::generate))
+        .route(
+            "/organisations/{id}/notices",
+            get(api::notices::versions).post(api::notices::publish),
+        )
+        .route(
+            "/organisations/{id}/notices/{name}/versions/{version}",
+            get(api::notices::version),
+        )
+        .route("/organisations/{id}/records", get(api::notices::records))
+        .route(
+            "/organisations/{id}/templates/{name}",
+            get(api::notices::get_template)
+                .put(api::notices::put_template)
+                .delete(api::notices::delete_template),
+        )
         .route(
             "/activities",
             get(api::register::list_activities).post(api::entries::create_activity),

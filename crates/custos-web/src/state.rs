@@ -47,6 +47,21 @@ impl AppState {
         self.register.read().await.clone()
     }
 
+    /// The latest version of every published notice, for the checks.
+    pub async fn published_notices(
+        &self,
+    ) -> Result<Vec<custos_core::notice::PublishedNotice>, ApiError> {
+        let mut tx = self
+            .store
+            .read()
+            .await
+            .map_err(custos_app::AppError::from)?;
+        Ok(tx
+            .latest_notices()
+            .await
+            .map_err(custos_app::AppError::from)?)
+    }
+
     /// Reads the register again after a write.
     pub async fn reload(&self) -> Result<(), ApiError> {
         let register = custos_app::register::load(&self.store).await?;

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use custos_core::Date;
 use custos_core::chain::{Chain, ChainError, Involvement, Link};
-use custos_core::checks::{Filter, Finding, Report, check};
+use custos_core::checks::{Filter, Finding, Report, check_with_notices, rules};
+use custos_core::notice::PublishedNotice;
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
 use crate::auth::Principal;
@@ -23,6 +24,8 @@ pub struct Visibility {
     activities: HashSet<u32>,
     organisations: HashSet<String>,
     contracts: HashSet<String>,
+    /// The organisations the caller is a member of.
+    members: HashSet<String>,
 }
 
 impl Visibility {
@@ -34,6 +37,11 @@ impl Visibility {
             activities: HashSet::new(),
             organisations: HashSet::new(),
             contracts: HashSet::new(),
+            members: principal
+                .memberships
+                .iter()
+                .map(|m| m.organisation.clone())
+                .collect(),
         };
         if visibility.all {
             return Ok(visibility);
@@ -113,6 +121,11 @@ impl Visibility {
         Ok(visibility)
     }
 
+    /// Whether the caller belongs to the organisation (or administers the instance).
+    pub fn member_of(&self, id: &str) -> bool {
+        self.all || self.members.contains(id)
+    }
+
     pub fn organisation(&self, id: &str) -> bool {
         self.all || self.organisations.contains(id)
     }
@@ -170,9 +183,10 @@ impl Visibility {
         &self,
         register: &Register,
         on: Date,
+        published: &[PublishedNotice],
         filter: &Filter,
     ) -> Result<Report, ChainError> {
-        let mut report = check(register, on)?;
+        let mut report = check_with_notices(register, on, published)?;
         report.findings.retain(|f| self.finding(register, f));
         for finding in &mut report.findings {
             self.redact(register, finding);
@@ -220,6 +234,10 @@ impl Visibility {
     pub fn finding(&self, register: &Register, finding: &Finding) -> bool {
         if self.all {
             return true;
+        }
+        // What a controller publishes is its own business until it publishes again.
+        if finding.rule == rules::NOTICE_OUT_OF_DATE.id {
+            return self.member_of(finding.object.id.as_str());
         }
         match (&finding.engagement, &finding.activity) {
             (Some(engagement), _) => self.engagement(register, engagement.as_str()),

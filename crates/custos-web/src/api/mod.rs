@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod entries;
+pub mod notices;
 pub mod people;
 pub mod register;
 pub mod views;

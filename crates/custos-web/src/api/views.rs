@@ -197,9 +197,11 @@ pub async fn findings(
     }
     let register = state.register().await;
     let visibility = Visibility::of(&principal, &register)?;
+    let published = state.published_notices().await?;
     let report = visibility.findings(
         &register,
         on,
+        &published,
         &Filter {
             activity: query.activity,
             organisation: query.organisation,

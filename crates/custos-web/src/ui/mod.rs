@@ -281,7 +281,8 @@ pub async fn activities(
     let visibility = Visibility::of(&viewer.principal, &register)?;
     // Counted once per activity, over the findings the viewer sees.
     let mut counts: HashMap<(&str, Severity), usize> = HashMap::new();
-    let report = visibility.findings(&register, on, &Filter::default())?;
+    // Notices are not about one activity: the counts per activity leave them out.
+    let report = visibility.findings(&register, on, &[], &Filter::default())?;
     for finding in report.findings.iter().filter(|f| f.counts()) {
         if let Some(activity) = &finding.activity {
             *counts
@@ -451,6 +452,7 @@ pub async fn activity(
     let report = visibility.findings(
         &register,
         on,
+        &[],
         &Filter {
             activity: Some(id.clone()),
             ..Filter::default()
@@ -829,9 +831,11 @@ pub async fn findings(
         .transpose()?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
+    let published = state.published_notices().await?;
     let report = visibility.findings(
         &register,
         on,
+        &published,
         &Filter {
             activity: activity.clone(),
             severity,

@@ -8,6 +8,7 @@
 mod access;
 mod api;
 mod browser;
+mod notices;
 mod writes;
 
 use std::collections::BTreeSet;
@@ -183,4 +184,34 @@ pub fn ids(page: &Value) -> BTreeSet<String> {
 
 pub fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A request as `user` with `headers` and a JSON body: the status, headers and JSON body.
+pub async fn send(
+    server: &TestServer,
+    user: &str,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(TestServer::token(user));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }

@@ -3,36 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{TestServer, on_every_backend};
-
-async fn send(
-    server: &TestServer,
-    user: &str,
-    method: reqwest::Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut request = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(TestServer::token(user));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
-}
+use crate::{TestServer, on_every_backend, send};
 
 fn agency_f() -> Value {
     json!({"id": "agency-f", "name": "Agency F S.L.", "country": "ES",
