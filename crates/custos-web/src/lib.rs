@@ -232,6 +232,10 @@ pub fn router(state: AppState) -> Router {
         .route("/activities/{id}", get(ui::activity))
         .route("/organisations", get(ui::organisations))
         .route("/organisations/{id}", get(ui::organisation))
+        .route(
+            "/organisations/{id}/notice",
+            get(ui::notices::notice_page).post(ui::notices::publish),
+        )
         .route("/findings", get(ui::findings))
         .route("/static/custos.css", get(ui::stylesheet))
         .route("/healthz", get(|| async { "ok" }))

@@ -4,6 +4,7 @@
 //! the same user: visibility follows the chain here too.
 
 pub mod chain_svg;
+pub mod notices;
 
 use std::collections::HashMap;
 
@@ -716,6 +717,10 @@ struct OrganisationPage {
     certifications: String,
     history: String,
     upstream: Vec<UpstreamRow>,
+    /// The viewer belongs to the organisation: its documents are offered.
+    member: bool,
+    controls: bool,
+    processes: bool,
 }
 
 fn contact_text(contact: Option<&custos_core::model::Contact>) -> String {
@@ -787,6 +792,14 @@ pub async fn organisation(
                 .join("; "),
         ),
         upstream,
+        member: visibility.member_of(&id),
+        controls: register
+            .activities()
+            .iter()
+            .any(|a| a.controllers().any(|c| c.as_str() == id)),
+        processes: register
+            .organisation_index(&id)
+            .is_some_and(|ix| !register.engagements_as_processor(ix).is_empty()),
     }))
 }
 

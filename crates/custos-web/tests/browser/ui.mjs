@@ -51,6 +51,31 @@ try {
   assert.ok(transfers.includes('adequacy decision for Israel'), transfers);
   await page.screenshot({ path: `${shots}/marketing-chain.png`, fullPage: true });
 
+  // The controller's documents: the notice as it stands, in Spanish, published as version 1;
+  // the records download as PDF and XLSX with the session.
+  await page.goto(`${base}/organisations/hypermarket-a`);
+  await page.getByRole('link', { name: 'Privacy notice: recipients and transfers' }).click();
+  await page.waitForURL(/\/organisations\/hypermarket-a\/notice/);
+  await page.getByLabel('Language').selectOption('es');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/lang=es/);
+  const preview = page.frameLocator('iframe.notice-preview');
+  const notice = await preview.locator('body').innerText();
+  for (const expected of ['Quién recibe sus datos personales', 'Agency B S.L.', 'Mailer C Ltd', 'Hosting D Ltd', 'Israel', 'decisión de adecuación']) {
+    assert.ok(notice.includes(expected), `the notice preview shows ${expected}: ${notice}`);
+  }
+  await page.getByRole('button', { name: 'Publish this version' }).click();
+  await page.waitForURL(/\/organisations\/hypermarket-a\/notice\?style=named&lang=es/);
+  const versions = await page.locator('h2:has-text("Published versions") + table').innerText();
+  assert.ok(versions.includes('v1') && versions.includes('first version'), versions);
+  await page.screenshot({ path: `${shots}/notice.png`, fullPage: true });
+  const pdf = await page.request.get(`${base}/api/v1/organisations/hypermarket-a/records?format=pdf`);
+  assert.equal(pdf.status(), 200);
+  assert.equal(pdf.headers()['content-type'], 'application/pdf');
+  assert.ok((await pdf.body()).subarray(0, 5).toString() === '%PDF-');
+  const xlsx = await page.request.get(`${base}/api/v1/organisations/hypermarket-a/records?format=xlsx`);
+  assert.equal(xlsx.status(), 200);
+
   // Findings appear on the picture at their link: the bank's courier chain.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${base}/login`);
