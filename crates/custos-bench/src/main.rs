@@ -13,7 +13,7 @@ use custos_core::synthetic::{Shape, generate};
 use custos_core::transfer::transfers;
 
 const USAGE: &str =
-    "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS]
+    "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -21,6 +21,8 @@ const USAGE: &str =
                  of every activity
   check          build the register (with contracts) in memory and time every rule of the
                  checks over it
+  records        one controller with 1,000 activities and 50k engagements: time its Art. 30
+                 record as XLSX and as PDF (writes ropa-bench.xlsx and ropa-bench.pdf here)
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
             write_manifests(shape, PathBuf::from(dir))
         }
         [command] if command.as_str() == "derive" => derive(shape),
+        [command] if command.as_str() == "records" => records(),
         [command] if command.as_str() == "check" => check(Shape {
             contracts: !flag("--no-contracts"),
             ..shape
@@ -113,6 +116,51 @@ fn write_manifests(shape: Shape, dir: PathBuf) -> anyhow::Result<()> {
         shape.engagements,
         dir.display(),
         started.elapsed()
+    );
+    Ok(())
+}
+
+/// The records target: a controller with 1,000 activities and 50k engagements.
+fn records() -> anyhow::Result<()> {
+    let shape = Shape {
+        organisations: 5_000,
+        engagements: 50_000,
+        engagements_per_activity: 50,
+        max_depth: 8,
+        seed: 2026,
+        contracts: true,
+        single_controller: true,
+    };
+    let register = Register::new(generate(shape))
+        .map_err(|problems| anyhow::anyhow!("{} problems", problems.len()))?;
+    let on = Date::constant(2026, 11, 24);
+    let started = Instant::now();
+    let record = custos_core::records::controller_record(&register, "org-0", on)?;
+    let document = custos_render::Document::controller(&record, "benchmark");
+    let model = started.elapsed();
+    println!(
+        "record of org-0: {} activities, {} recipient rows, {} transfers  {model:>9.2?}",
+        record.activities.len(),
+        record.recipients.len(),
+        record.transfers.len()
+    );
+    let started = Instant::now();
+    let xlsx = document.xlsx()?;
+    let xlsx_time = started.elapsed();
+    let started = Instant::now();
+    let pdf = document.pdf();
+    let pdf_time = started.elapsed();
+    std::fs::write("ropa-bench.xlsx", &xlsx)?;
+    std::fs::write("ropa-bench.pdf", &pdf)?;
+    println!(
+        "xlsx {:>6} KiB  {xlsx_time:>9.2?}  (with the record: {:.2?})",
+        xlsx.len() / 1024,
+        model + xlsx_time
+    );
+    println!(
+        "pdf  {:>6} KiB  {pdf_time:>9.2?}  (with the record: {:.2?})",
+        pdf.len() / 1024,
+        model + pdf_time
     );
     Ok(())
 }

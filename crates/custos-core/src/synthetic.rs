@@ -25,6 +25,9 @@ pub struct Shape {
     /// one in a hundred, so that the checks have something to find). Without contracts, every
     /// link is a finding.
     pub contracts: bool,
+    /// One organisation (`org-0`) controls every activity, as for a large controller's
+    /// records; otherwise each activity's controller is drawn at random.
+    pub single_controller: bool,
 }
 
 impl Shape {
@@ -37,6 +40,7 @@ impl Shape {
         max_depth: 8,
         seed: 2026,
         contracts: false,
+        single_controller: false,
     };
 
     /// A hundredth of it, for quick runs.
@@ -47,6 +51,7 @@ impl Shape {
         max_depth: 8,
         seed: 2026,
         contracts: false,
+        single_controller: false,
     };
 }
 
@@ -129,7 +134,11 @@ pub fn generate(shape: Shape) -> RegisterParts {
     let mut engagements = Vec::with_capacity(shape.engagements);
     let mut contracts = Vec::new();
     for a in 0..activity_count {
-        let controller = rng.below(shape.organisations);
+        let controller = if shape.single_controller {
+            0
+        } else {
+            rng.below(shape.organisations)
+        };
         activities.push(Activity {
             id: slug(format!("activity-{a}")),
             name: Some(format!("Processing activity {a}")),
@@ -276,6 +285,7 @@ mod tests {
             max_depth: 8,
             seed: 7,
             contracts: false,
+            single_controller: false,
         };
         let register = Register::new(generate(shape)).unwrap();
         assert_eq!(register.organisations().len(), 300);

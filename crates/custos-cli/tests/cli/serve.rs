@@ -234,6 +234,7 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
         max_depth: 8,
         seed: 9,
         contracts: false,
+        single_controller: false,
     });
     let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
     let manifest = custos_core::manifest::to_yaml(&parts);

@@ -283,6 +283,7 @@ mod round_trip {
             max_depth: 6,
             seed,
             contracts: false,
+            single_controller: false,
         }))
         .unwrap()
     }
@@ -338,6 +339,7 @@ async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
         max_depth: 8,
         seed: 11,
         contracts: false,
+        single_controller: false,
     }))
     .unwrap();
     on_every_backend(|store, url| {
