@@ -203,6 +203,7 @@ pub enum NoticeCommand {
 
     /// Show what a version changed from the one before it (default: the latest version).
     #[command(
+        disable_version_flag = true,
         after_help = "Example:\n  custos notice diff hypermarket-a --name website --version 2"
     )]
     Diff {
@@ -524,4 +525,15 @@ pub struct UserCreateArgs {
     /// portal (a processor's staff); repeat for several organisations.
     #[arg(long = "member", value_name = "ORGANISATION=ROLE")]
     pub members: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks the whole command tree (unique names, valid defaults) only when asked: a
+    /// clash would otherwise surface as a panic the first time a user runs that subcommand.
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 mod audit;
 mod check;
+mod documents;
 mod serve;
 
 use custos_store::testing::PostgresDatabase;
@@ -541,6 +542,7 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
         max_depth: 8,
         seed: 5,
         contracts: false,
+        single_controller: false,
     });
     let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
     std::fs::write(&manifest, custos_core::manifest::to_yaml(&parts)).unwrap();
