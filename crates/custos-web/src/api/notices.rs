@@ -351,10 +351,14 @@ pub struct VersionAnswer {
 pub async fn version(
     State(state): State<AppState>,
     principal: Principal,
-    Path((id, name, version)): Path<(String, String, u32)>,
+    Path((id, name, version)): Path<(String, String, String)>,
     Params(query): Params<VersionQuery>,
 ) -> Result<Response, ApiError> {
     may_read(&state, &principal, &id).await?;
+    // Versions are numbered from 1: anything else names no version.
+    let version: u32 = version
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("version {version:?} of notice {name:?}")))?;
     let format =
         parse::<NoticeFormat>("format", query.format.as_deref())?.unwrap_or(NoticeFormat::Json);
     let (stored, changes) = notices::version_with_diff(&state.store, &id, &name, version).await?;
