@@ -10,7 +10,7 @@ use custos_core::register::Register;
 use custos_core::values::Slug;
 use custos_render::notice::{TemplateKind, render, validate};
 use custos_render::{Document, Language, NoticeFormat, RecordKind};
-use custos_store::{Store, StoredNotice, StoredTemplate};
+use custos_store::{NewNoticeVersion, Store, StoredNotice, StoredTemplate};
 use serde_json::json;
 
 use crate::AppError;
@@ -102,15 +102,15 @@ pub async fn publish(
     let controller_id = notice.controller.id.clone();
     let mut tx = store.begin().await?;
     let stored = tx
-        .insert_notice_version(
-            &controller_id,
-            &name,
-            language.as_str(),
+        .insert_notice_version(NewNoticeVersion {
+            controller: &controller_id,
+            name: &name,
+            language: language.as_str(),
             options,
-            &notice,
-            &actor.at.to_string(),
-            &actor.name,
-        )
+            notice: &notice,
+            published_at: &actor.at.to_string(),
+            published_by: &actor.name,
+        })
         .await?;
     let after = json!({
         "version": stored.published.version,

@@ -12,7 +12,7 @@ mod people;
 mod register;
 pub mod testing;
 
-pub use notices::{StoredNotice, StoredTemplate};
+pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
 pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.

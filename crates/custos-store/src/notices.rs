@@ -69,18 +69,33 @@ fn stored_notice(row: &AnyRow) -> Result<StoredNotice, StoreError> {
     })
 }
 
+/// A notice about to be published; its version number is the store's to give.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNoticeVersion<'a> {
+    pub controller: &'a Slug,
+    pub name: &'a Slug,
+    pub language: &'a str,
+    pub options: &'a NoticeOptions,
+    pub notice: &'a Notice,
+    pub published_at: &'a str,
+    pub published_by: &'a str,
+}
+
 impl Tx {
     /// Stores the next version of the notice `name` of `controller`.
     pub async fn insert_notice_version(
         &mut self,
-        controller: &Slug,
-        name: &Slug,
-        language: &str,
-        options: &NoticeOptions,
-        notice: &Notice,
-        published_at: &str,
-        published_by: &str,
+        new: NewNoticeVersion<'_>,
     ) -> Result<StoredNotice, StoreError> {
+        let NewNoticeVersion {
+            controller,
+            name,
+            language,
+            options,
+            notice,
+            published_at,
+            published_by,
+        } = new;
         let last: Option<i64> = sqlx::query(
             "SELECT MAX(version) FROM notice_versions WHERE controller = $1 AND name = $2",
         )

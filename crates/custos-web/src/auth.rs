@@ -157,7 +157,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
     } else if let Some(id) = cookie(&parts.headers, SESSION_COOKIE) {
         let id_hash = hash_secret(id);
         let key = format!("session:{id_hash}");
-        let principal = match state.auth_cache.get(&key, now) {
+        match state.auth_cache.get(&key, now) {
             Some(principal) => principal,
             None => {
                 let Some(session) = store.session(&id_hash).await? else {
@@ -183,8 +183,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 state.auth_cache.put(key, &principal, expires, now);
                 principal
             }
-        };
-        principal
+        }
     } else {
         return Err(ApiError::Unauthenticated(
             "sign in (POST /api/v1/session) or send Authorization: Bearer <token>".to_owned(),
