@@ -5,7 +5,7 @@
 use custos_core::Date;
 use custos_core::checks::{Report, check_with_notices};
 use custos_core::notice::{self, Notice, NoticeDiff, NoticeError, NoticeOptions};
-use custos_core::records::{self, RecordError};
+use custos_core::records::{self, Record, RecordError};
 use custos_core::register::Register;
 use custos_core::values::Slug;
 use custos_render::notice::{TemplateKind, render, validate};
@@ -252,16 +252,11 @@ pub fn record(
     organisation: &str,
     kind: RecordKind,
     on: Date,
-) -> Result<Document, AppError> {
-    let version = format!("generated {on}");
-    Ok(match kind {
-        RecordKind::Controller => Document::controller(
-            &records::controller_record(register, organisation, on)?,
-            version,
-        ),
-        RecordKind::Processor => Document::processor(
-            &records::processor_record(register, organisation, on)?,
-            version,
-        ),
-    })
+) -> Result<Record, AppError> {
+    Ok(records::record(register, organisation, kind, on)?)
+}
+
+/// The record as a document for the files (the version line says the day it describes).
+pub fn document(record: &Record, on: Date) -> Document {
+    Document::of(record, format!("generated {on}"))
 }

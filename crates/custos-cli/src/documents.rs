@@ -203,21 +203,15 @@ pub async fn ropa(database_url: &str, args: &RopaArgs, clock: &dyn Clock) -> any
     } else {
         RecordKind::Controller
     };
-    let document = notices::record(&register, &args.organisation, kind, on)?;
+    let record = notices::record(&register, &args.organisation, kind, on)?;
+    let document = || notices::document(&record, on);
     let bytes = match args.format {
-        RopaFormat::Html => document.html().into_bytes(),
-        RopaFormat::Pdf => document.pdf(),
-        RopaFormat::Xlsx => document.xlsx()?,
-        RopaFormat::Csv => document.csv(args.section.as_deref())?,
+        RopaFormat::Html => document().html().into_bytes(),
+        RopaFormat::Pdf => document().pdf(),
+        RopaFormat::Xlsx => document().xlsx()?,
+        RopaFormat::Csv => document().csv(args.section.as_deref())?,
         RopaFormat::Json => {
-            let mut json = match kind {
-                RecordKind::Controller => serde_json::to_string_pretty(
-                    &custos_core::records::controller_record(&register, &args.organisation, on)?,
-                )?,
-                RecordKind::Processor => serde_json::to_string_pretty(
-                    &custos_core::records::processor_record(&register, &args.organisation, on)?,
-                )?,
-            };
+            let mut json = serde_json::to_string_pretty(&record)?;
             json.push('\n');
             json.into_bytes()
         }

@@ -22,6 +22,58 @@ pub enum RecordError {
     Chain(#[from] ChainError),
 }
 
+/// Which record: the controller's (Art. 30(1)) or the processor's (Art. 30(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Controller,
+    Processor,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Controller => "controller",
+            Self::Processor => "processor",
+        }
+    }
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "controller" => Ok(Self::Controller),
+            "processor" => Ok(Self::Processor),
+            other => Err(format!(
+                "unknown record {other:?}: expected controller or processor"
+            )),
+        }
+    }
+}
+
+/// Either record, as asked.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Record {
+    Controller(ControllerRecord),
+    Processor(ProcessorRecord),
+}
+
+/// The record of `organisation` of the `kind` asked, as of `on`.
+pub fn record(
+    register: &Register,
+    organisation: &str,
+    kind: RecordKind,
+    on: Date,
+) -> Result<Record, RecordError> {
+    Ok(match kind {
+        RecordKind::Controller => {
+            Record::Controller(controller_record(register, organisation, on)?)
+        }
+        RecordKind::Processor => Record::Processor(processor_record(register, organisation, on)?),
+    })
+}
+
 /// Art. 30(1): the record a controller keeps.
 #[derive(Debug, Clone, Serialize)]
 pub struct ControllerRecord {

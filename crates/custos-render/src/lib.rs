@@ -9,8 +9,9 @@ pub mod notice;
 mod pdf;
 pub mod records;
 
+pub use custos_core::records::RecordKind;
 pub use notice::{NoticeFormat, TemplateKind};
-pub use records::{Document, RecordKind, Section};
+pub use records::{Document, Section};
 
 /// The language of a document. Notices ship in English and Spanish.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -75,4 +76,20 @@ impl From<minijinja::Error> for RenderError {
         };
         Self::Template { name, detail }
     }
+}
+
+/// Text for HTML content or a quoted attribute value.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

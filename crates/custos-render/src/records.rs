@@ -6,31 +6,11 @@ use std::fmt::Write as _;
 
 use custos_core::Date;
 use custos_core::notice::Party;
-use custos_core::records::{ControllerRecord, ProcessorRecord, TransferRow};
+use custos_core::records::{ControllerRecord, ProcessorRecord, Record, TransferRow};
 use custos_core::refdata::ReferenceData;
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::{Language, RenderError};
-
-/// Which record: the controller's (Art. 30(1)) or the processor's (Art. 30(2)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    Controller,
-    Processor,
-}
-
-impl std::str::FromStr for RecordKind {
-    type Err = String;
-    fn from_str(raw: &str) -> Result<Self, String> {
-        match raw {
-            "controller" => Ok(Self::Controller),
-            "processor" => Ok(Self::Processor),
-            other => Err(format!(
-                "unknown record {other:?}: expected controller or processor"
-            )),
-        }
-    }
-}
+use crate::{Language, RenderError, escape_html as escape};
 
 /// A record ready to be written in any format.
 #[derive(Debug, Clone)]
@@ -116,6 +96,14 @@ fn transfers_section(rows: &[TransferRow]) -> Section {
 }
 
 impl Document {
+    /// The document of either record.
+    pub fn of(record: &Record, version: impl Into<String>) -> Self {
+        match record {
+            Record::Controller(record) => Self::controller(record, version),
+            Record::Processor(record) => Self::processor(record, version),
+        }
+    }
+
     pub fn controller(record: &ControllerRecord, version: impl Into<String>) -> Self {
         let activities = Section {
             id: "activities",
@@ -418,18 +406,3 @@ table{border-collapse:collapse;width:100%;font-size:8.5pt}th,td{border:1px solid
 th{background:#eee}\
 @page{size:A4 landscape;margin:12mm}\
 @media print{body{margin:0}.title-page{page-break-after:always;padding-top:30vh}.record-section{page-break-before:always}thead{display:table-header-group}tr{page-break-inside:avoid}}";
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

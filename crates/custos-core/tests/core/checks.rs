@@ -414,6 +414,34 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
         );
         covered.push(rule);
     }
+    // notice-out-of-date needs a published notice: one that left a recipient out.
+    let compliant = register(COMPLIANT);
+    let options = custos_core::notice::NoticeOptions::default();
+    let mut notice = custos_core::notice::build(&compliant, "ctrl", &options, date(ON)).unwrap();
+    let left_out = notice.recipients.pop().unwrap();
+    let published = custos_core::notice::PublishedNotice {
+        controller: "ctrl".parse().unwrap(),
+        name: "website".parse().unwrap(),
+        version: 1,
+        language: "en".to_owned(),
+        options,
+        notice,
+    };
+    let found = custos_core::checks::check_with_notices(&compliant, date(ON), &[published])
+        .unwrap()
+        .findings;
+    let hit = found
+        .iter()
+        .find(|f| f.rule == "notice-out-of-date")
+        .unwrap_or_else(|| panic!("notice-out-of-date did not fire: {found:#?}"));
+    assert_eq!(hit.object.id.as_str(), "ctrl");
+    assert!(
+        hit.message.contains(&format!("+ {}", left_out.name)),
+        "{}",
+        hit.message
+    );
+    assert_eq!(hit.severity, rules::NOTICE_OUT_OF_DATE.severity);
+    covered.push("notice-out-of-date");
     for rule in rules::ALL {
         assert!(covered.contains(&rule.id), "no case triggers {}", rule.id);
     }

@@ -427,56 +427,41 @@ pub async fn records(
         parse::<RecordKind>("kind", query.kind.as_deref())?.unwrap_or(RecordKind::Controller);
     let format = query.format.as_deref().unwrap_or("json");
     let register = state.register().await;
-    let kind_name = match kind {
-        RecordKind::Controller => "controller",
-        RecordKind::Processor => "processor",
-    };
+    if !["json", "html", "pdf", "xlsx", "csv"].contains(&format) {
+        return Err(ApiError::invalid(
+            "format",
+            format!("format is {format:?}: expected json, html, pdf, xlsx or csv"),
+        ));
+    }
+    let record = notices::record(&register, &id, kind, on)?;
     let file = |extension: &str| {
-        format!("attachment; filename=\"ropa-{id}-{kind_name}-{on}.{extension}\"")
+        format!(
+            "attachment; filename=\"ropa-{id}-{}-{on}.{extension}\"",
+            kind.as_str()
+        )
     };
+    let document = || notices::document(&record, on);
     let (media, disposition, bytes) = match format {
-        "json" => {
-            let value = match kind {
-                RecordKind::Controller => serde_json::to_vec(
-                    &custos_core::records::controller_record(&register, &id, on)
-                        .map_err(custos_app::AppError::from)?,
-                ),
-                RecordKind::Processor => serde_json::to_vec(
-                    &custos_core::records::processor_record(&register, &id, on)
-                        .map_err(custos_app::AppError::from)?,
-                ),
-            };
-            (
-                "application/json",
-                None,
-                value.map_err(|e| ApiError::Internal(e.to_string()))?,
-            )
-        }
-        "html" => {
-            let document = notices::record(&register, &id, kind, on)?;
-            (
-                "text/html; charset=utf-8",
-                None,
-                document.html().into_bytes(),
-            )
-        }
-        "pdf" => {
-            let document = notices::record(&register, &id, kind, on)?;
-            ("application/pdf", Some(file("pdf")), document.pdf())
-        }
-        "xlsx" => {
-            let document = notices::record(&register, &id, kind, on)?;
-            let bytes = document
+        "json" => (
+            "application/json",
+            None,
+            serde_json::to_vec(&record).map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            None,
+            document().html().into_bytes(),
+        ),
+        "pdf" => ("application/pdf", Some(file("pdf")), document().pdf()),
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Some(file("xlsx")),
+            document()
                 .xlsx()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            (
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                Some(file("xlsx")),
-                bytes,
-            )
-        }
-        "csv" => {
-            let document = notices::record(&register, &id, kind, on)?;
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+        _ => {
+            let document = document();
             let bytes = document
                 .csv(query.section.as_deref())
                 .map_err(|e| match e {
@@ -495,12 +480,6 @@ pub async fn records(
                     other => ApiError::Internal(other.to_string()),
                 })?;
             ("text/csv; charset=utf-8", Some(file("csv")), bytes)
-        }
-        other => {
-            return Err(ApiError::invalid(
-                "format",
-                format!("format is {other:?}: expected json, html, pdf, xlsx or csv"),
-            ));
         }
     };
     let mut response = (

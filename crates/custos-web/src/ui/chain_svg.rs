@@ -3,6 +3,7 @@
 //! a file tree. Each link shows its processor, country, depth, authorisation state, transfer
 //! flag and the number of findings at it.
 
+use custos_render::escape_html as escape;
 use std::fmt::Write;
 
 /// What one box of the picture says.
@@ -68,21 +69,6 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 const MARGIN: u32 = 8;
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The picture of `nodes` (row 0 is the controller), titled for screen readers.
 pub fn render(title: &str, nodes: &[Node]) -> String {
