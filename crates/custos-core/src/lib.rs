@@ -19,6 +19,7 @@
 
 pub mod audit;
 pub mod chain;
+pub mod change;
 pub mod checks;
 pub mod manifest;
 pub mod model;

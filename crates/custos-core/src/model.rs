@@ -48,6 +48,13 @@ pub struct Organisation {
     /// Past breaches and fines, for the dossier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Incident>,
+    /// Publish its sub-processors (current and announced) on a public page with a feed: the
+    /// channel through which it gives notice of changes. Off unless asked for.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public_subprocessor_page: bool,
+    /// The language its people read notifications in (`en`, `es`); English when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,
@@ -366,6 +373,10 @@ pub struct SubprocessingTerms {
     /// decides on named candidates only (Art. 28(2)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preauthorised_categories: Vec<String>,
+    /// Whether the controller's request for more information about a candidate stops the
+    /// objection period until the processor answers (otherwise it keeps running).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub information_pauses: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

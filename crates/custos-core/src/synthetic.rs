@@ -123,6 +123,8 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 certifications: vec![],
                 codes_of_conduct: vec![],
                 history: vec![],
+                public_subprocessor_page: false,
+                language: None,
                 acknowledgements: vec![],
             }
         })
@@ -257,6 +259,7 @@ fn complete_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         .map(|m| slug(m.to_owned()))
         .collect(),
         subprocessing: Some(SubprocessingTerms {
+            information_pauses: false,
             authorisation: AuthorisationMode::Specific,
             decision_days: Some(14),
             notice_channel: Some(NoticeChannel::Email),

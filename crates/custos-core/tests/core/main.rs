@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod chains;
+mod changes;
 mod checks;
 mod fuzz;
 mod manifests;

@@ -37,6 +37,8 @@ fn organisation(i: usize) -> Organisation {
         certifications: vec![],
         codes_of_conduct: vec![],
         history: vec![],
+        public_subprocessor_page: false,
+        language: None,
         acknowledgements: vec![],
     }
 }
