@@ -43,3 +43,56 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A time as stored where order matters (deadlines, due times): UTC with microseconds, fixed
+/// width, so that the text order of two stamps is their time order on every backend.
+pub fn stamp(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// Reads a stamp back.
+pub fn parse_stamp(raw: &str) -> Option<Timestamp> {
+    raw.parse().ok()
+}
+
+/// A clock that tests move by hand (objection windows run out, retries fall due).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<Timestamp>);
+
+impl ManualClock {
+    pub fn new(at: Timestamp) -> Self {
+        Self(std::sync::Mutex::new(at))
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        if let Ok(mut now) = self.0.lock() {
+            *now = at;
+        }
+    }
+
+    pub fn advance(&self, by: jiff::SignedDuration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now = now.checked_add(by).unwrap_or(*now);
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.0.lock().map_or(Timestamp::UNIX_EPOCH, |now| *now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_sort_as_times() {
+        let earlier: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
+        let later: Timestamp = "2026-11-25T10:00:00.5Z".parse().unwrap();
+        assert_eq!(stamp(earlier), "2026-11-25T10:00:00.000000Z");
+        assert!(stamp(earlier) < stamp(later));
+        assert_eq!(parse_stamp(&stamp(later)), Some(later));
+    }
+}

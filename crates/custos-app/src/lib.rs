@@ -3,15 +3,17 @@
 //! through [`Clock`], so tests decide what "today" is.
 
 pub mod audit;
+pub mod changes;
 pub mod clock;
 pub mod entries;
 pub mod manifest_files;
 pub mod notices;
+pub mod outbox;
 pub mod people;
 pub mod register;
 
 pub use audit::Actor;
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, ManualClock, SystemClock, stamp};
 
 use custos_core::manifest::ManifestError;
 use custos_core::register::Problem;

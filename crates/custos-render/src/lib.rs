@@ -4,6 +4,7 @@
 //!
 //! Pure functions from core values to bytes: no IO, no clock, no database.
 
+pub mod mail;
 mod metrics;
 pub mod notice;
 mod pdf;

@@ -37,16 +37,31 @@ impl std::str::FromStr for NoticeFormat {
 pub enum TemplateKind {
     NoticeHtml,
     NoticeMarkdown,
+    /// The e-mail to a controller that a sub-processor change request reached.
+    MailFiled,
+    /// The reminder before a controller's decision period ends.
+    MailReminder,
+    /// The e-mail to the requester about a controller's decision (or deemed approval).
+    MailDecided,
 }
 
 impl TemplateKind {
-    pub const ALL: [Self; 2] = [Self::NoticeHtml, Self::NoticeMarkdown];
+    pub const ALL: [Self; 5] = [
+        Self::NoticeHtml,
+        Self::NoticeMarkdown,
+        Self::MailFiled,
+        Self::MailReminder,
+        Self::MailDecided,
+    ];
 
     /// The name templates are stored and addressed by.
     pub fn name(self) -> &'static str {
         match self {
             Self::NoticeHtml => "notice.html",
             Self::NoticeMarkdown => "notice.md",
+            Self::MailFiled => "mail.filed.txt",
+            Self::MailReminder => "mail.reminder.txt",
+            Self::MailDecided => "mail.decided.txt",
         }
     }
 
@@ -65,6 +80,12 @@ impl TemplateKind {
             (Self::NoticeHtml, Language::Es) => include_str!("templates/notice.es.html"),
             (Self::NoticeMarkdown, Language::En) => include_str!("templates/notice.en.md"),
             (Self::NoticeMarkdown, Language::Es) => include_str!("templates/notice.es.md"),
+            (Self::MailFiled, Language::En) => include_str!("templates/mail.filed.en.txt"),
+            (Self::MailFiled, Language::Es) => include_str!("templates/mail.filed.es.txt"),
+            (Self::MailReminder, Language::En) => include_str!("templates/mail.reminder.en.txt"),
+            (Self::MailReminder, Language::Es) => include_str!("templates/mail.reminder.es.txt"),
+            (Self::MailDecided, Language::En) => include_str!("templates/mail.decided.en.txt"),
+            (Self::MailDecided, Language::Es) => include_str!("templates/mail.decided.es.txt"),
         }
     }
 }
@@ -75,7 +96,13 @@ impl std::str::FromStr for TemplateKind {
         Self::ALL
             .into_iter()
             .find(|kind| kind.name() == raw)
-            .ok_or_else(|| format!("unknown template {raw:?}: expected notice.html or notice.md"))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown template {raw:?}: expected one of {}",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -112,6 +139,9 @@ pub fn validate(kind: TemplateKind, source: &str, language: Language) -> Result<
     let format = match kind {
         TemplateKind::NoticeHtml => NoticeFormat::Html,
         TemplateKind::NoticeMarkdown => NoticeFormat::Markdown,
+        TemplateKind::MailFiled | TemplateKind::MailReminder | TemplateKind::MailDecided => {
+            return crate::mail::validate(kind, source, language);
+        }
     };
     for sample in samples() {
         render(&sample, format, language, Some(source))?;
@@ -119,7 +149,7 @@ pub fn validate(kind: TemplateKind, source: &str, language: Language) -> Result<
     Ok(())
 }
 
-fn environment(language: Language) -> Environment<'static> {
+pub(crate) fn environment(language: Language) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     env.set_auto_escape_callback(|name| {

@@ -7,12 +7,18 @@
 //! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
 mod audit;
+mod changes;
 mod notices;
+mod outbox;
 mod people;
 mod register;
 pub mod testing;
 
+pub use changes::{HistoryEntry, StoredParty, StoredRequest};
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
+pub use outbox::{
+    AttemptOutcome, ClaimedDelivery, DeliveryRecord, NewDelivery, NewEvent, Subscription, Timer,
+};
 pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.

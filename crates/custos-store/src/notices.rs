@@ -257,6 +257,19 @@ impl Tx {
         .collect()
     }
 
+    /// Every organisation's templates.
+    pub async fn all_templates(&mut self) -> Result<Vec<StoredTemplate>, StoreError> {
+        sqlx::query(
+            "SELECT organisation, name, language, body, updated_at, updated_by FROM templates \
+             ORDER BY organisation, name, language",
+        )
+        .fetch_all(&mut *self.inner)
+        .await?
+        .iter()
+        .map(stored_template)
+        .collect()
+    }
+
     /// Removes an organisation's template (the built-in one applies again); whether it existed.
     pub async fn delete_template(
         &mut self,

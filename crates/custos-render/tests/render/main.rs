@@ -214,12 +214,12 @@ fn the_html_record_is_a_printable_page() {
 /// pdftotext (Debian's poppler-utils) reads the PDF back; CI installs it and sets
 /// CUSTOS_REQUIRE_PDFTOTEXT so that a missing tool fails there instead of skipping.
 fn pdftotext(pdf: &[u8]) -> Option<String> {
-    let dir = tempfile_dir();
-    let path = dir.join("record.pdf");
-    std::fs::write(&path, pdf).unwrap();
+    // Tests run on parallel threads: each reads its own file.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
     let output = match std::process::Command::new("pdftotext")
         .args(["-layout"])
-        .arg(&path)
+        .arg(file.path())
         .arg("-")
         .output()
     {
@@ -236,12 +236,6 @@ fn pdftotext(pdf: &[u8]) -> Option<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     Some(String::from_utf8(output.stdout).unwrap())
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("custos-render-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

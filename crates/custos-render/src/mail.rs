@@ -1,0 +1,84 @@
+//! E-mails of the sub-processor workflow: plain text from templates (English and Spanish, or
+//! the organisation's own), the first line `Subject: ...`, then a blank line and the body.
+//! The context is the event's payload with `link` (where to act) added.
+
+use minijinja::Value;
+use minijinja::value::Serde;
+use serde_json::json;
+
+use crate::notice::{TemplateKind, environment};
+use crate::{Language, RenderError};
+
+/// A rendered e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+/// The e-mail of `kind` for `context`, through `custom` when the organisation wrote one.
+pub fn render(
+    kind: TemplateKind,
+    context: &serde_json::Value,
+    language: Language,
+    custom: Option<&str>,
+) -> Result<Mail, RenderError> {
+    let source = custom.unwrap_or_else(|| kind.builtin(language));
+    let env = environment(language);
+    let template = env.template_from_named_str(kind.name(), source)?;
+    let text = template.render(Value::from(Serde(context)))?;
+    let (first, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    let subject = first
+        .strip_prefix("Subject:")
+        .ok_or_else(|| RenderError::Template {
+            name: kind.name().to_owned(),
+            detail: "line 1: an e-mail template starts with `Subject: ...`".to_owned(),
+        })?
+        .trim()
+        .to_owned();
+    Ok(Mail {
+        subject,
+        body: body.trim_start_matches('\n').trim_end().to_owned() + "\n",
+    })
+}
+
+/// A context with every field the workflow's e-mails use, for checking a template.
+pub fn sample(decision: &str) -> serde_json::Value {
+    json!({
+        "request": "01900000-0000-7000-8000-000000000000",
+        "requester": {"id": "agency-b", "name": "Agency B S.L."},
+        "candidate": {"id": "agency-e", "name": "Analytics E S.L.", "country": "ES"},
+        "controller": {"id": "hypermarket-a", "name": "Hypermarket A S.L."},
+        "service": "Additional purchase-preference analysis",
+        "mode": "general",
+        "deadline": "2026-06-01T00:00:00.000000Z",
+        "paths": [["hypermarket-a", "agency-b"]],
+        "activities": ["customer-marketing"],
+        "criteria": [{"contract": "dpa-a-b", "criterion": "certified iso27701", "met": false,
+                      "problem": "Analytics E S.L. does not hold iso27701"}],
+        "preauthorised_by": null,
+        "decision": decision,
+        "reasons": "Reasons given",
+        "link": "https://custos.example/change-requests/01900000",
+    })
+}
+
+pub(crate) fn validate(
+    kind: TemplateKind,
+    source: &str,
+    language: Language,
+) -> Result<(), RenderError> {
+    for decision in [
+        "approve",
+        "object",
+        "request-information",
+        "deemed-approved",
+    ] {
+        for mode in ["general", "specific"] {
+            let mut context = sample(decision);
+            context["mode"] = mode.into();
+            render(kind, &context, language, Some(source))?;
+        }
+    }
+    Ok(())
+}
