@@ -129,6 +129,12 @@ pub async fn write(
     Ok(())
 }
 
+/// Installs rustls' ring provider for the process: every HTTPS client (webhooks, and any
+/// reqwest client of the same build) needs one. A second install is refused, harmlessly.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A new endpoint secret: `whsec_` and 32 random bytes in base64.
 pub fn new_secret() -> Result<String, AppError> {
     let mut bytes = [0u8; 32];
@@ -195,6 +201,9 @@ pub struct Dispatcher {
     pub public_url: String,
     /// Deliveries claimed and sent at once.
     pub batch: u32,
+    /// How long a claimed delivery is reserved; cut short (the process died), it is sent
+    /// again after this.
+    pub lease: SignedDuration,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -218,6 +227,7 @@ struct Sent {
 
 impl Dispatcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>, mailer: Mailer) -> Result<Self, AppError> {
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
@@ -232,14 +242,23 @@ impl Dispatcher {
             mail_from: "Custos <custos@localhost>".to_owned(),
             public_url: String::new(),
             batch: 256,
+            lease: LEASE,
         })
+    }
+
+    /// The public URL for links, unless `CUSTOS_PUBLIC_URL` set one already.
+    pub fn with_public_url(mut self, url: String) -> Self {
+        if self.public_url.is_empty() {
+            self.public_url = url;
+        }
+        self
     }
 
     /// Claims due deliveries, sends them concurrently, records the outcomes. Returns how many
     /// were attempted: zero when nothing was due.
     pub async fn run_once(&self) -> Result<usize, AppError> {
         let now = self.clock.now();
-        let lease_until = now.checked_add(LEASE).unwrap_or(now);
+        let lease_until = now.checked_add(self.lease).unwrap_or(now);
         let claimed = {
             let mut tx = self.store.begin().await?;
             let claimed = tx

@@ -382,6 +382,10 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         }
     }
     init_logging();
+    let mail_dir =
+        std::env::var("CUSTOS_MAIL_DIR").unwrap_or_else(|_| "custos-demo-mail".to_owned());
+    std::fs::create_dir_all(&mail_dir).with_context(|| format!("cannot create {mail_dir}"))?;
+    let dispatcher = dispatcher(&store, Some(std::path::PathBuf::from(&mail_dir)))?;
     let server = custos_web::Server::bind(
         &custos_web::Config {
             listen: args.listen,
@@ -403,14 +407,57 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         "  portal user of agency B: {} / {}  (sees B's links and what B engaged)",
         DEMO_PORTAL.0, DEMO_PORTAL.1
     );
+    println!("  e-mails are written to {mail_dir}/ as .eml files");
     println!("Stop with Ctrl-C.");
-    server.serve(shutdown_signal()).await?;
+    server
+        .serve_with_workers(
+            dispatcher.with_public_url(format!("http://{address}")),
+            shutdown_signal(),
+        )
+        .await?;
     Ok(())
+}
+
+/// The outbox dispatcher of a server, configured from the environment: `CUSTOS_SMTP_URL`
+/// (SMTP), else `CUSTOS_MAIL_DIR` (.eml files), else `mail_dir`; `CUSTOS_MAIL_FROM`;
+/// `CUSTOS_PUBLIC_URL` (links in e-mails); `CUSTOS_DELIVERY_LEASE_SECONDS`.
+fn dispatcher(
+    store: &Store,
+    mail_dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<custos_app::outbox::Dispatcher> {
+    use custos_app::outbox::{Dispatcher, Mailer};
+    let mailer = match (
+        std::env::var("CUSTOS_SMTP_URL"),
+        std::env::var("CUSTOS_MAIL_DIR"),
+    ) {
+        (Ok(url), _) => Mailer::smtp(&url)?,
+        (Err(_), Ok(dir)) => Mailer::Files(dir.into()),
+        (Err(_), Err(_)) => mail_dir.map_or(Mailer::None, Mailer::Files),
+    };
+    let mut dispatcher = Dispatcher::new(
+        store.clone(),
+        std::sync::Arc::new(custos_app::SystemClock),
+        mailer,
+    )?;
+    if let Ok(from) = std::env::var("CUSTOS_MAIL_FROM") {
+        dispatcher.mail_from = from;
+    }
+    if let Ok(url) = std::env::var("CUSTOS_PUBLIC_URL") {
+        dispatcher.public_url = url;
+    }
+    if let Some(seconds) = std::env::var("CUSTOS_DELIVERY_LEASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+    {
+        dispatcher.lease = jiff::SignedDuration::from_secs(seconds.max(1));
+    }
+    Ok(dispatcher)
 }
 
 async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> {
     init_logging();
     let store = open(database_url).await?;
+    let dispatcher = dispatcher(&store, None)?;
     let server = custos_web::Server::bind(
         &custos_web::Config {
             listen: args.listen,
@@ -435,7 +482,10 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
             "No user exists yet. Create the first administrator, once, with:\n  curl -X POST http://{address}/api/v1/setup -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{secret}\", \"email\": \"you@example.org\", \"password\": \"...\"}}'\nor stop the server and run: custos user create --admin you@example.org"
         );
     }
-    server.serve(shutdown_signal()).await?;
+    let public_url = format!("http://{address}");
+    server
+        .serve_with_workers(dispatcher.with_public_url(public_url), shutdown_signal())
+        .await?;
     println!("Stopped.");
     Ok(())
 }

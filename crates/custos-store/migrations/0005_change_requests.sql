@@ -106,12 +106,14 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
 CREATE INDEX deliveries_order ON deliveries (channel, target, subject, state, event_key);
 
--- Every attempt of a delivery: the delivery log.
+-- Every attempt of a delivery: the delivery log. `attempt` counts within a round of retries
+-- (an endpoint enabled again starts a new round).
 CREATE TABLE delivery_attempts (
+    key TEXT PRIMARY KEY,
     delivery_key TEXT NOT NULL REFERENCES deliveries (key),
     attempt INTEGER NOT NULL,
     at TEXT NOT NULL,
     status INTEGER,
-    error TEXT,
-    PRIMARY KEY (delivery_key, attempt)
+    error TEXT
 );
+CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_key, at);

@@ -344,9 +344,10 @@ impl Tx {
         outcome: AttemptOutcome<'_>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_key, attempt, at, status, error) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO delivery_attempts (key, delivery_key, attempt, at, status, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
+        .bind(uuid::Uuid::now_v7().to_string())
         .bind(key.to_owned())
         .bind(i64::from(attempt))
         .bind(at.to_owned())

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// An update or a delete without `If-Match`.
     #[error("{0}")]
     PreconditionRequired(String),
+    /// A body larger than the endpoint takes.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("too many attempts: try again in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     /// The server's own failure: logged, never shown.
@@ -65,6 +68,7 @@ impl ApiError {
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

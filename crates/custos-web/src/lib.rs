@@ -100,6 +100,21 @@ pub struct Config {
         api::notices::get_template,
         api::notices::put_template,
         api::notices::delete_template,
+        api::changes::file,
+        api::changes::list,
+        api::changes::get,
+        api::changes::decide,
+        api::changes::remark,
+        api::changes::update_dossier,
+        api::changes::withdraw,
+        api::changes::execute,
+        api::changes::upload,
+        api::changes::download,
+        api::changes::subscribe,
+        api::changes::subscriptions,
+        api::changes::enable,
+        api::changes::disable,
+        api::changes::deliveries,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecuritySchemes),
@@ -109,6 +124,7 @@ pub struct Config {
         (name = "chain", description = "Chains, recipients, transfers, reverse lookup"),
         (name = "checks", description = "Findings of the rules (docs/rules.md)"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "change-requests", description = "Sub-processor change requests with dossiers, decisions, webhooks (docs/workflow.md)"),
         (name = "notices", description = "Privacy-notice sections, their published versions and templates; Art. 30 records"),
     )
 )]
@@ -218,6 +234,37 @@ pub fn router(state: AppState) -> Router {
             "/manifest",
             get(api::register::get_manifest).post(api::register::post_manifest),
         )
+        .route(
+            "/change-requests",
+            get(api::changes::list).post(api::changes::file),
+        )
+        .route("/change-requests/{key}", get(api::changes::get))
+        .route(
+            "/change-requests/{key}/decisions",
+            post(api::changes::decide),
+        )
+        .route("/change-requests/{key}/remarks", post(api::changes::remark))
+        .route(
+            "/change-requests/{key}/dossier",
+            axum::routing::put(api::changes::update_dossier),
+        )
+        .route(
+            "/change-requests/{key}/withdraw",
+            post(api::changes::withdraw),
+        )
+        .route(
+            "/change-requests/{key}/execute",
+            post(api::changes::execute),
+        )
+        .route("/attachments", post(api::changes::upload))
+        .route("/attachments/{sha256}", get(api::changes::download))
+        .route(
+            "/webhooks",
+            get(api::changes::subscriptions).post(api::changes::subscribe),
+        )
+        .route("/webhooks/{key}/enable", post(api::changes::enable))
+        .route("/webhooks/{key}/disable", post(api::changes::disable))
+        .route("/webhooks/{key}/deliveries", get(api::changes::deliveries))
         .route("/findings", get(api::views::findings))
         .route("/audit", get(api::audit::list))
         .route("/openapi.json", get(openapi_json));
@@ -238,6 +285,18 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/findings", get(ui::findings))
         .route("/static/custos.css", get(ui::stylesheet))
+        .route(
+            "/public/organisations/{id}/subprocessors",
+            get(ui::public::html),
+        )
+        .route(
+            "/public/organisations/{id}/subprocessors.json",
+            get(ui::public::json),
+        )
+        .route(
+            "/public/organisations/{id}/subprocessors.atom",
+            get(ui::public::atom),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
@@ -431,5 +490,48 @@ impl Server {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+
+    /// Serves as [`Server::serve`], with the background workers beside it: the outbox
+    /// dispatcher (webhooks, e-mail) and the timers (deemed approvals, reminders). They stop
+    /// with the server; a delivery in flight is sent again after its lease if cut short.
+    pub async fn serve_with_workers(
+        self,
+        dispatcher: custos_app::outbox::Dispatcher,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let outbox = tokio::spawn(dispatcher.run(stopped.clone()));
+        let timers = tokio::spawn(run_timers(self.state.clone(), stopped));
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop.send(true);
+        let _ = outbox.await;
+        let _ = timers.await;
+        served
+    }
+}
+
+/// Fires due timers every second (with the register as the server holds it).
+async fn run_timers(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let register = state.register().await;
+        match custos_app::changes::fire_due_timers(
+            &state.store,
+            &register,
+            state.clock.as_ref(),
+            500,
+        )
+        .await
+        {
+            Ok(fired) if fired > 0 => continue,
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "firing timers failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

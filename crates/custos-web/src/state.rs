@@ -22,6 +22,8 @@ pub struct AppState {
     /// The hash of the one-time setup secret, while no user exists.
     pub setup: Arc<std::sync::Mutex<Option<String>>>,
     pub auth_cache: Arc<AuthCache>,
+    /// Reminders before decision deadlines of change requests.
+    pub workflow: Arc<custos_app::changes::Settings>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             secure_cookies,
             setup: Arc::new(std::sync::Mutex::new(None)),
             auth_cache: Arc::new(AuthCache::default()),
+            workflow: Arc::new(custos_app::changes::Settings::default()),
         })
     }
 

@@ -2,6 +2,7 @@
 //! pages, and the routes.
 
 pub mod audit;
+pub mod changes;
 pub mod entries;
 pub mod notices;
 pub mod people;

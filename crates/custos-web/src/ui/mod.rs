@@ -5,6 +5,7 @@
 
 pub mod chain_svg;
 pub mod notices;
+pub mod public;
 
 use std::collections::HashMap;
 

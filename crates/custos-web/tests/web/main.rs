@@ -8,6 +8,7 @@
 mod access;
 mod api;
 mod browser;
+mod changes;
 mod notices;
 mod writes;
 
@@ -87,6 +88,15 @@ impl TestServer {
 /// A server on a fresh store holding the worked examples and the users of [`USERS`], each
 /// with a read-and-write API token; the clock stands on 2026-11-25.
 pub async fn start(store: Store) -> TestServer {
+    start_with(
+        store,
+        Arc::new(FixedClock::at_date("2026-11-25".parse().unwrap())),
+    )
+    .await
+}
+
+/// As [`start`], with the server's clock given.
+pub async fn start_with(store: Store, clock: Arc<dyn custos_app::Clock>) -> TestServer {
     let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
     let examples = manifest::parse(&manifest::examples::sources()).unwrap();
     custos_app::register::apply(&store, &examples, &actor)
@@ -122,7 +132,12 @@ pub async fn start(store: Store) -> TestServer {
         .unwrap();
         tx.commit().await.unwrap();
     }
-    let clock = Arc::new(FixedClock::at_date("2026-11-25".parse().unwrap()));
+    serve(store, clock).await
+}
+
+/// Serves `store` on a loopback port with `clock`.
+pub async fn serve(store: Store, clock: Arc<dyn custos_app::Clock>) -> TestServer {
+    custos_app::outbox::install_tls_provider();
     let server = Server::bind(
         &Config {
             listen: "127.0.0.1:0".parse().unwrap(),

@@ -1,0 +1,1019 @@
+//! Sub-processor change requests over HTTP: file (a processor's member or token), read (each
+//! party sees its part: the requester all of it, a controller its own row and decisions, a
+//! processor on a path the rows whose paths pass through it), decide, remark, answer with a
+//! new dossier, withdraw, execute; dossier files; webhook endpoints and their delivery log.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use custos_app::changes::{self, Outside, RequestView};
+use custos_core::change::{ChangeRequestSpec, DecisionKind, Dossier};
+use custos_store::{HistoryEntry, StoredParty};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{Body, Params};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Largest file accepted for a dossier.
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+
+/// Whether the caller acts for `organisation` with one of `roles` (instance admins always).
+fn acts_for(principal: &Principal, organisation: &str, roles: &[&str]) -> bool {
+    principal.user.is_admin
+        || principal
+            .memberships
+            .iter()
+            .any(|m| m.organisation == organisation && roles.contains(&m.role.as_str()))
+}
+
+fn require_write(principal: &Principal) -> Result<(), ApiError> {
+    if principal.may_write() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "this token has no write scope".to_owned(),
+        ))
+    }
+}
+
+/// Who the caller is in a request.
+struct Standing {
+    requester: bool,
+    /// The controllers the caller acts for.
+    controllers: Vec<String>,
+    /// The organisations on a path the caller acts for (it sees the request pass).
+    on_paths: Vec<String>,
+}
+
+impl Standing {
+    fn of(principal: &Principal, view: &RequestView) -> Self {
+        let all = principal.user.is_admin;
+        let member = |org: &str| all || principal.memberships.iter().any(|m| m.organisation == org);
+        let requester = member(view.request.spec.requester.as_str());
+        let controllers = view
+            .parties
+            .iter()
+            .map(|p| p.addressee.controller.to_string())
+            .filter(|c| member(c))
+            .collect();
+        let mut on_paths: Vec<String> = view
+            .parties
+            .iter()
+            .flat_map(|p| p.addressee.paths.iter().flatten())
+            .map(ToString::to_string)
+            .filter(|o| member(o))
+            .collect();
+        on_paths.sort();
+        on_paths.dedup();
+        Self {
+            requester,
+            controllers,
+            on_paths,
+        }
+    }
+
+    fn sees_request(&self) -> bool {
+        self.requester || !self.controllers.is_empty() || !self.on_paths.is_empty()
+    }
+
+    fn sees_party(&self, party: &StoredParty) -> bool {
+        self.requester
+            || self
+                .controllers
+                .iter()
+                .any(|c| c == party.addressee.controller.as_str())
+            || party
+                .addressee
+                .paths
+                .iter()
+                .flatten()
+                .any(|o| self.on_paths.iter().any(|p| p == o.as_str()))
+    }
+}
+
+/// A request as the caller may see it.
+#[derive(Debug, Serialize)]
+pub struct RequestAnswer {
+    pub key: String,
+    pub status: String,
+    pub spec: ChangeRequestSpec,
+    pub dossier_version: u32,
+    pub filed_at: String,
+    pub filed_by: String,
+    pub executed_at: Option<String>,
+    pub controllers: Vec<PartyAnswer>,
+    pub history: Vec<HistoryAnswer>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartyAnswer {
+    #[serde(flatten)]
+    pub addressee: custos_core::change::Addressee,
+    pub state: String,
+    pub deadline: Option<String>,
+    pub decided_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryAnswer {
+    pub organisation: String,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub dossier_version: u32,
+    pub at: String,
+    pub by: String,
+}
+
+fn answer(principal: &Principal, view: RequestView) -> Result<RequestAnswer, ApiError> {
+    let standing = Standing::of(principal, &view);
+    if !standing.sees_request() {
+        return Err(ApiError::not_found(format!(
+            "change request {}",
+            view.request.key
+        )));
+    }
+    let visible: Vec<&StoredParty> = view
+        .parties
+        .iter()
+        .filter(|p| standing.sees_party(p))
+        .collect();
+    let visible_orgs: Vec<&str> = visible
+        .iter()
+        .map(|p| p.addressee.controller.as_str())
+        .collect();
+    let history = view
+        .history
+        .into_iter()
+        .filter(|h: &HistoryEntry| {
+            // Decisions are shown to those who see that controller's row; the rest to all.
+            !h.kind.starts_with("decision") && h.kind != "deemed-approved"
+                || visible_orgs.contains(&h.organisation.as_str())
+        })
+        .map(|h| HistoryAnswer {
+            organisation: h.organisation,
+            kind: h.kind,
+            body: h.body,
+            dossier_version: h.dossier_version,
+            at: h.at,
+            by: h.by,
+        })
+        .collect();
+    Ok(RequestAnswer {
+        key: view.request.key,
+        status: view.request.status.as_str().to_owned(),
+        spec: view.request.spec,
+        dossier_version: view.request.dossier_version,
+        filed_at: view.request.filed_at,
+        filed_by: view.request.filed_by,
+        executed_at: view.request.executed_at,
+        controllers: visible
+            .into_iter()
+            .map(|p| PartyAnswer {
+                addressee: p.addressee.clone(),
+                state: p.state.as_str().to_owned(),
+                deadline: p.deadline.clone(),
+                decided_at: p.decided_at.clone(),
+            })
+            .collect(),
+        history,
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/change-requests",
+    tag = "change-requests",
+    request_body(content = serde_json::Value, description = "The request: requester, candidate's dossier, service (see docs/workflow.md)"),
+    responses(
+        (status = 201, description = "Filed: every controller it reaches, each with its mode and window; notified", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the requesting processor, or a read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn file(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(spec): Body<ChangeRequestSpec>,
+) -> Result<Response, ApiError> {
+    require_write(&principal)?;
+    if !acts_for(
+        &principal,
+        spec.requester.as_str(),
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(ApiError::Forbidden(format!(
+            "only {}'s people may file its change requests",
+            spec.requester
+        )));
+    }
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    let view = changes::file(&state.store, &register, spec, &actor, &state.workflow).await?;
+    Ok((StatusCode::CREATED, axum::Json(answer(&principal, view)?)).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `inbox`: only requests waiting for a decision of a controller the caller acts for.
+    #[param(pattern = "^inbox$")]
+    pub view: Option<String>,
+}
+
+/// One line of a list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RequestSummary {
+    pub key: String,
+    pub status: String,
+    pub requester: String,
+    pub candidate: String,
+    pub candidate_name: String,
+    pub service: String,
+    pub filed_at: String,
+    /// For the caller's controllers: their state and deadline.
+    pub waiting_for: Vec<Waiting>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Waiting {
+    pub controller: String,
+    pub state: String,
+    pub mode: String,
+    pub deadline: Option<String>,
+}
+
+/// The requests the caller sees (all of them for an instance administrator), newest first.
+pub async fn summaries(
+    state: &AppState,
+    principal: &Principal,
+    inbox: bool,
+) -> Result<Vec<RequestSummary>, ApiError> {
+    let mut tx = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let requests = if principal.user.is_admin {
+        tx.requests().await.map_err(custos_app::AppError::from)?
+    } else {
+        let mut found = Vec::new();
+        for membership in &principal.memberships {
+            for request in tx
+                .requests_involving(&membership.organisation)
+                .await
+                .map_err(custos_app::AppError::from)?
+            {
+                if !found
+                    .iter()
+                    .any(|r: &custos_store::StoredRequest| r.key == request.key)
+                {
+                    found.push(request);
+                }
+            }
+        }
+        found.sort_by(|a, b| b.key.cmp(&a.key));
+        found
+    };
+    let mut summaries = Vec::with_capacity(requests.len());
+    for request in requests {
+        let parties = tx
+            .parties(&request.key)
+            .await
+            .map_err(custos_app::AppError::from)?;
+        let waiting_for: Vec<Waiting> =
+            parties
+                .iter()
+                .filter(|p| {
+                    principal.memberships.iter().any(|m| {
+                        m.organisation == p.addressee.controller.as_str() && m.role.writes()
+                    }) || (principal.user.is_admin && !inbox)
+                })
+                .filter(|p| !inbox || p.state.open())
+                .map(|p| Waiting {
+                    controller: p.addressee.controller.to_string(),
+                    state: p.state.as_str().to_owned(),
+                    mode: match p.addressee.mode {
+                        custos_core::model::AuthorisationMode::Specific => "specific",
+                        custos_core::model::AuthorisationMode::General => "general",
+                    }
+                    .to_owned(),
+                    deadline: p.deadline.clone(),
+                })
+                .collect();
+        if inbox && waiting_for.is_empty() {
+            continue;
+        }
+        summaries.push(RequestSummary {
+            key: request.key,
+            status: request.status.as_str().to_owned(),
+            requester: request.spec.requester.to_string(),
+            candidate: request.spec.dossier.candidate.id.to_string(),
+            candidate_name: request.spec.dossier.candidate.name.clone(),
+            service: request.spec.service.clone(),
+            filed_at: request.filed_at,
+            waiting_for,
+        });
+    }
+    Ok(summaries)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/change-requests",
+    tag = "change-requests",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The requests the caller's organisations filed, decide on, or see pass", body = [RequestSummary]),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Params(query): Params<ListQuery>,
+) -> Result<axum::Json<Vec<RequestSummary>>, ApiError> {
+    let inbox = match query.view.as_deref() {
+        None => false,
+        Some("inbox") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "view",
+                format!("view is {other:?}: expected inbox"),
+            ));
+        }
+    };
+    Ok(axum::Json(summaries(&state, &principal, inbox).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/change-requests/{key}",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    responses(
+        (status = 200, description = "The request, the controllers and history the caller may see", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<axum::Json<RequestAnswer>, ApiError> {
+    let view = changes::view(&state.store, &key).await?;
+    Ok(axum::Json(answer(&principal, view)?))
+}
+
+async fn visible_view(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+) -> Result<RequestView, ApiError> {
+    let view = changes::view(&state.store, key).await?;
+    if !Standing::of(principal, &view).sees_request() {
+        return Err(ApiError::not_found(format!("change request {key}")));
+    }
+    Ok(view)
+}
+
+/// A controller's decision.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// The controller deciding (one the caller is editor or admin of).
+    pub controller: String,
+    /// `approve`, `object` or `request-information`.
+    #[schema(pattern = "^(approve|object|request-information)$")]
+    pub decision: String,
+    /// Why (required for an objection).
+    #[serde(default)]
+    pub reasons: Option<String>,
+    /// For a decision taken outside Custos: what it was, and the stored evidence.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub outside: Option<Outside>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/change-requests/{key}/decisions",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "Recorded (a later decision supersedes, both kept); the request as it now stands", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor or admin of that controller, or a read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request was executed or withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+    Body(request): Body<DecisionRequest>,
+) -> Result<axum::Json<RequestAnswer>, ApiError> {
+    require_write(&principal)?;
+    visible_view(&state, &principal, &key).await?;
+    let decision = match request.decision.as_str() {
+        "approve" => DecisionKind::Approve,
+        "object" => DecisionKind::Object,
+        "request-information" => DecisionKind::RequestInformation,
+        other => {
+            return Err(ApiError::invalid(
+                "decision",
+                format!("decision is {other:?}: expected approve, object or request-information"),
+            ));
+        }
+    };
+    if !acts_for(&principal, &request.controller, &["editor", "admin"]) {
+        return Err(ApiError::Forbidden(format!(
+            "only editors and admins of {} may decide for it",
+            request.controller
+        )));
+    }
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    let view = changes::decide(
+        &state.store,
+        &register,
+        &key,
+        &request.controller,
+        decision,
+        request.reasons,
+        request.outside,
+        &actor,
+    )
+    .await?;
+    Ok(axum::Json(answer(&principal, view)?))
+}
+
+/// A remark of a processor the request passes through.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemarkRequest {
+    pub organisation: String,
+    #[schema(max_length = 4096)]
+    pub text: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/change-requests/{key}/remarks",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    request_body = RemarkRequest,
+    responses(
+        (status = 201, description = "Added to the history; the controllers below it are told"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of a processor on the request's paths", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request was executed or withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn remark(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+    Body(request): Body<RemarkRequest>,
+) -> Result<StatusCode, ApiError> {
+    require_write(&principal)?;
+    visible_view(&state, &principal, &key).await?;
+    if !acts_for(
+        &principal,
+        &request.organisation,
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(ApiError::Forbidden(format!(
+            "you do not act for {}",
+            request.organisation
+        )));
+    }
+    let actor = principal.actor(state.clock.now());
+    changes::remark(
+        &state.store,
+        &key,
+        &request.organisation,
+        &request.text,
+        &actor,
+    )
+    .await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn requester_view(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+) -> Result<RequestView, ApiError> {
+    require_write(principal)?;
+    let view = visible_view(state, principal, key).await?;
+    if !acts_for(
+        principal,
+        view.request.spec.requester.as_str(),
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(ApiError::Forbidden(format!(
+            "only {}'s people may do this",
+            view.request.spec.requester
+        )));
+    }
+    Ok(view)
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/change-requests/{key}/dossier",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    request_body(content = serde_json::Value, description = "The dossier's next version"),
+    responses(
+        (status = 200, description = "The new version; controllers that asked for more information are pending again", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the requester", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request was executed or withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_dossier(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+    Body(dossier): Body<Dossier>,
+) -> Result<axum::Json<RequestAnswer>, ApiError> {
+    requester_view(&state, &principal, &key).await?;
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    let view = changes::update_dossier(
+        &state.store,
+        &register,
+        &key,
+        dossier,
+        &actor,
+        &state.workflow,
+    )
+    .await?;
+    Ok(axum::Json(answer(&principal, view)?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/change-requests/{key}/withdraw",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    responses(
+        (status = 200, description = "Withdrawn; everyone it reached is told", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the requester", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The request was executed or withdrawn", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<axum::Json<RequestAnswer>, ApiError> {
+    requester_view(&state, &principal, &key).await?;
+    let actor = principal.actor(state.clock.now());
+    let view = changes::withdraw(&state.store, &key, &actor).await?;
+    Ok(axum::Json(answer(&principal, view)?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/change-requests/{key}/execute",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The request's key")),
+    responses(
+        (status = 200, description = "The candidate is engaged in every activity, from today, with each controller's authorisation", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member of the requester", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not every controller has approved, or it was executed or withdrawn", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The register refuses the new links; the problem names why", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn execute(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<axum::Json<RequestAnswer>, ApiError> {
+    requester_view(&state, &principal, &key).await?;
+    let actor = principal.actor(state.clock.now());
+    let view = changes::execute(&state.store, &key, &actor).await?;
+    state.reload().await?;
+    Ok(axum::Json(answer(&principal, view)?))
+}
+
+/// A stored file.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttachmentAnswer {
+    pub sha256: String,
+    pub size: usize,
+    pub media_type: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/attachments",
+    tag = "change-requests",
+    request_body(content = Vec<u8>, description = "The file, with its Content-Type", content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Stored by its SHA-256 (storing the same bytes again changes nothing)", body = AttachmentAnswer),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 10 MiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_write(&principal)?;
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .chars()
+        .take(200)
+        .collect::<String>();
+    let stored = store_attachment(&state, &principal, &media_type, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(stored)).into_response())
+}
+
+/// Stores a file for a dossier or as evidence.
+pub async fn store_attachment(
+    state: &AppState,
+    principal: &Principal,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<AttachmentAnswer, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("body", "the file is empty"));
+    }
+    if bytes.len() > MAX_ATTACHMENT_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "files may be at most {} MiB",
+            MAX_ATTACHMENT_BYTES / 1024 / 1024
+        )));
+    }
+    let sha256: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let now = state.clock.now();
+    let mut tx = state
+        .store
+        .begin()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    tx.put_attachment(
+        &sha256,
+        media_type,
+        bytes.len() as u64,
+        &BASE64.encode(bytes),
+        &custos_app::stamp(now),
+        &principal.actor(now).name,
+    )
+    .await
+    .map_err(custos_app::AppError::from)?;
+    tx.commit().await.map_err(custos_app::AppError::from)?;
+    Ok(AttachmentAnswer {
+        sha256,
+        size: bytes.len(),
+        media_type: media_type.to_owned(),
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{sha256}",
+    tag = "change-requests",
+    params(("sha256" = String, Path, description = "The file's SHA-256, lowercase hex")),
+    responses(
+        (status = 200, description = "The file as uploaded", content_type = "application/octet-stream"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn download(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Path(sha256): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut tx = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let Some((media_type, content)) = tx
+        .attachment(&sha256)
+        .await
+        .map_err(custos_app::AppError::from)?
+    else {
+        return Err(ApiError::not_found(format!("file {sha256}")));
+    };
+    let bytes = BASE64
+        .decode(content)
+        .map_err(|e| ApiError::Internal(format!("stored file {sha256}: {e}")))?;
+    // Served as a download, never rendered by the browser as a page of ours.
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment"),
+            ),
+        ],
+        [(
+            "x-original-content-type",
+            HeaderValue::from_str(&media_type)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// A new webhook endpoint.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRequest {
+    pub organisation: String,
+    pub url: String,
+    /// The event types to receive; empty or absent: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+}
+
+/// An endpoint as listed (its secret only in the answer to its creation).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionAnswer {
+    pub key: String,
+    pub organisation: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    /// `whsec_...`: shown once, at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl SubscriptionAnswer {
+    fn of(s: custos_store::Subscription, with_secret: bool) -> Self {
+        Self {
+            key: s.key,
+            organisation: s.organisation,
+            url: s.url,
+            event_types: s.event_types,
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason,
+            created_at: s.created_at,
+            secret: with_secret.then_some(s.secret),
+        }
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "change-requests",
+    request_body = SubscriptionRequest,
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret (shown once)", body = SubscriptionAnswer),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor or admin of the organisation, or a read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn subscribe(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(request): Body<SubscriptionRequest>,
+) -> Result<Response, ApiError> {
+    require_write(&principal)?;
+    if !acts_for(&principal, &request.organisation, &["editor", "admin"]) {
+        return Err(ApiError::Forbidden(format!(
+            "only editors and admins of {} may add its webhooks",
+            request.organisation
+        )));
+    }
+    let actor = principal.actor(state.clock.now());
+    let subscription = changes::subscribe(
+        &state.store,
+        &request.organisation,
+        &request.url,
+        request.event_types,
+        &actor,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SubscriptionAnswer::of(subscription, true)),
+    )
+        .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "change-requests",
+    responses(
+        (status = 200, description = "The endpoints of the caller's organisations", body = [SubscriptionAnswer]),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<Vec<SubscriptionAnswer>>, ApiError> {
+    let mut tx = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let all = tx
+        .subscriptions(None)
+        .await
+        .map_err(custos_app::AppError::from)?;
+    Ok(axum::Json(
+        all.into_iter()
+            .filter(|s| {
+                acts_for(
+                    &principal,
+                    &s.organisation,
+                    &["portal", "viewer", "editor", "admin"],
+                )
+            })
+            .map(|s| SubscriptionAnswer::of(s, false))
+            .collect(),
+    ))
+}
+
+async fn own_subscription(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+    write: bool,
+) -> Result<custos_store::Subscription, ApiError> {
+    let mut tx = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let subscription = tx
+        .subscription(key)
+        .await
+        .map_err(custos_app::AppError::from)?
+        .filter(|s| {
+            acts_for(
+                principal,
+                &s.organisation,
+                &["portal", "viewer", "editor", "admin"],
+            )
+        })
+        .ok_or_else(|| ApiError::not_found(format!("webhook {key}")))?;
+    if write {
+        require_write(principal)?;
+        if !acts_for(principal, &subscription.organisation, &["editor", "admin"]) {
+            return Err(ApiError::Forbidden(format!(
+                "only editors and admins of {} may change its webhooks",
+                subscription.organisation
+            )));
+        }
+    }
+    Ok(subscription)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{key}/enable",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The endpoint's key")),
+    responses(
+        (status = 204, description = "Enabled: its held and failed deliveries are due now, in order"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor or admin of its organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn enable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    own_subscription(&state, &principal, &key, true).await?;
+    changes::set_subscription_enabled(
+        &state.store,
+        &key,
+        true,
+        &principal.actor(state.clock.now()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{key}/disable",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The endpoint's key")),
+    responses(
+        (status = 204, description = "Disabled: its deliveries are held until it is enabled"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor or admin of its organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    own_subscription(&state, &principal, &key, true).await?;
+    changes::set_subscription_enabled(
+        &state.store,
+        &key,
+        false,
+        &principal.actor(state.clock.now()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One delivery in the log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryAnswer {
+    pub event: String,
+    pub event_type: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: String,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{key}/deliveries",
+    tag = "change-requests",
+    params(("key" = String, Path, description = "The endpoint's key")),
+    responses(
+        (status = 200, description = "The latest 500 deliveries to the endpoint, newest first", body = [DeliveryAnswer]),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(key): Path<String>,
+) -> Result<axum::Json<Vec<DeliveryAnswer>>, ApiError> {
+    own_subscription(&state, &principal, &key, false).await?;
+    let mut tx = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let log = tx
+        .deliveries_to(&key, 500)
+        .await
+        .map_err(custos_app::AppError::from)?;
+    Ok(axum::Json(
+        log.into_iter()
+            .map(|d| DeliveryAnswer {
+                event: d.event_key,
+                event_type: d.event_type,
+                state: d.state,
+                attempts: d.attempts,
+                next_attempt_at: d.next_attempt_at,
+                last_status: d.last_status,
+                last_error: d.last_error,
+                delivered_at: d.delivered_at,
+            })
+            .collect(),
+    ))
+}
