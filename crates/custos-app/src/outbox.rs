@@ -286,16 +286,27 @@ impl Dispatcher {
             let templates = templates.clone();
             tasks.spawn(async move { this.attempt(delivery, subscription, &templates).await });
         }
-        let mut results = Vec::new();
+        // Each outcome is recorded as soon as it is known, in small groups: a slow endpoint
+        // does not keep the others' outcomes unrecorded (and sent again after a crash).
+        let mut done = 0;
+        let mut ready = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(sent) => results.push(sent),
+                Ok(sent) => ready.push(sent),
                 // A send that panicked keeps its lease; it will be retried when it ends.
                 Err(error) => tracing::error!(%error, "a delivery task failed"),
             }
+            // Take whatever else has finished too, then record the group.
+            while let Some(joined) = tasks.try_join_next() {
+                if let Ok(sent) = joined {
+                    ready.push(sent);
+                }
+            }
+            done += ready.len();
+            self.record(&ready).await?;
+            ready.clear();
         }
-        self.record(&results).await?;
-        Ok(results.len())
+        Ok(done)
     }
 
     /// Organisations' own e-mail templates, by (organisation, name, language).

@@ -161,6 +161,19 @@ pub enum Command {
     )]
     Ropa(RopaArgs),
 
+    /// Sub-processor change requests: file, list, show, decide, execute (as the server does).
+    ///
+    /// A processor asks to add (or replace) a sub-processor with a dossier; every controller
+    /// whose data would reach the candidate decides, under its own contract's terms: specific
+    /// (an explicit yes) or general (silence until the window ends is a yes). The server
+    /// (`custos serve`) delivers the notifications and fires the windows' timers.
+    #[command(subcommand)]
+    Change(ChangeCommand),
+
+    /// Webhook endpoints of organisations (Standard Webhooks; see docs/workflow.md).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+
     /// The audit log: every write (apply, users, and the server's writes) with who, when,
     /// before and after, hash-chained.
     #[command(subcommand)]
@@ -173,6 +186,84 @@ pub enum Command {
     /// Print the JSON Schema of manifest files.
     #[command(after_help = "Example:\n  custos schema > custos-manifest.schema.json")]
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChangeCommand {
+    /// File a request from a YAML or JSON file (requester, service, dossier; docs/workflow.md).
+    #[command(after_help = "Example:\n  custos change file request.yaml")]
+    File {
+        /// The request.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// List every request, newest first.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Show a request with its controllers and history.
+    Show {
+        key: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Record a controller's decision (a decision received outside Custos: --outside).
+    #[command(
+        after_help = "Example:\n  custos change decide 01234... --controller hypermarket-a --decision approve\n  custos change decide 01234... --controller hypermarket-a --decision object --reasons 'Outside the EEA'"
+    )]
+    Decide {
+        key: String,
+        #[arg(long)]
+        controller: String,
+        #[arg(long, value_enum)]
+        decision: DecisionArg,
+        #[arg(long)]
+        reasons: Option<String>,
+        /// The decision came outside Custos (an e-mail, a letter): say what and when.
+        #[arg(long, value_name = "DESCRIPTION")]
+        outside: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Engage the candidate once every controller approved (or let its window pass).
+    Execute {
+        key: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    Approve,
+    Object,
+    RequestInformation,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint; prints its key and signing secret (shown once).
+    Add {
+        #[arg(long)]
+        organisation: String,
+        #[arg(long)]
+        url: String,
+        /// Only these event types (repeat); default all.
+        #[arg(long = "event")]
+        events: Vec<String>,
+    },
+    /// Turn an endpoint on again: its held and failed deliveries are due at once, in order.
+    Enable { key: String },
+    /// Turn an endpoint off: its deliveries are held.
+    Disable { key: String },
+    /// The delivery log of an endpoint, newest first.
+    Deliveries {
+        key: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]

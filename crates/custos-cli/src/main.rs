@@ -1,5 +1,6 @@
 //! The `custos` command.
 
+mod changes;
 mod check;
 mod cli;
 mod documents;
@@ -131,6 +132,8 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo(&args, clock).await?,
         Command::Serve(args) => serve(&cli.database_url, &args).await?,
         Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
+        Command::Change(command) => changes::change(&cli.database_url, command, clock).await?,
+        Command::Webhook(command) => changes::webhook(&cli.database_url, command, clock).await?,
         Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
         Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
         Command::Audit(AuditCommand::Verify { format }) => {
