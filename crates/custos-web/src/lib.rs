@@ -284,6 +284,15 @@ pub fn router(state: AppState) -> Router {
             get(ui::notices::notice_page).post(ui::notices::publish),
         )
         .route("/findings", get(ui::findings))
+        .route("/change-requests", get(ui::changes::list))
+        .route(
+            "/change-requests/new",
+            get(ui::changes::new_form).post(ui::changes::file),
+        )
+        .route("/change-requests/{key}", get(ui::changes::show))
+        .route("/change-requests/{key}/decide", post(ui::changes::decide))
+        .route("/change-requests/{key}/execute", post(ui::changes::execute))
+        .route("/change-requests/{key}/remark", post(ui::changes::remark))
         .route("/static/custos.css", get(ui::stylesheet))
         .route(
             "/public/organisations/{id}/subprocessors",

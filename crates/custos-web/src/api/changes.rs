@@ -24,7 +24,7 @@ use crate::state::AppState;
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 
 /// Whether the caller acts for `organisation` with one of `roles` (instance admins always).
-fn acts_for(principal: &Principal, organisation: &str, roles: &[&str]) -> bool {
+pub(crate) fn acts_for(principal: &Principal, organisation: &str, roles: &[&str]) -> bool {
     principal.user.is_admin
         || principal
             .memberships
@@ -43,16 +43,16 @@ fn require_write(principal: &Principal) -> Result<(), ApiError> {
 }
 
 /// Who the caller is in a request.
-struct Standing {
-    requester: bool,
+pub(crate) struct Standing {
+    pub(crate) requester: bool,
     /// The controllers the caller acts for.
-    controllers: Vec<String>,
+    pub(crate) controllers: Vec<String>,
     /// The organisations on a path the caller acts for (it sees the request pass).
-    on_paths: Vec<String>,
+    pub(crate) on_paths: Vec<String>,
 }
 
 impl Standing {
-    fn of(principal: &Principal, view: &RequestView) -> Self {
+    pub(crate) fn of(principal: &Principal, view: &RequestView) -> Self {
         let all = principal.user.is_admin;
         let member = |org: &str| all || principal.memberships.iter().any(|m| m.organisation == org);
         let requester = member(view.request.spec.requester.as_str());
@@ -78,11 +78,11 @@ impl Standing {
         }
     }
 
-    fn sees_request(&self) -> bool {
+    pub(crate) fn sees_request(&self) -> bool {
         self.requester || !self.controllers.is_empty() || !self.on_paths.is_empty()
     }
 
-    fn sees_party(&self, party: &StoredParty) -> bool {
+    pub(crate) fn sees_party(&self, party: &StoredParty) -> bool {
         self.requester
             || self
                 .controllers

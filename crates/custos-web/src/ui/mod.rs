@@ -4,6 +4,7 @@
 //! the same user: visibility follows the chain here too.
 
 pub mod chain_svg;
+pub mod changes;
 pub mod notices;
 pub mod public;
 
@@ -24,7 +25,7 @@ use custos_core::transfer::{Destination, transfers};
 use serde::Deserialize;
 
 use crate::api::people::start_session;
-use crate::auth::{Principal, SESSION_COOKIE, Via, cookie, hash_secret, new_secret};
+use crate::auth::{Principal, SESSION_COOKIE, Via, authenticate, cookie, hash_secret, new_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::visibility::Visibility;
@@ -52,6 +53,22 @@ impl FromRequestParts<AppState> for Viewer {
             }
             Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
             Err(other) => Err(other.into_response()),
+        }
+    }
+}
+
+/// The caller of a form: signed in by its session; the form's hidden field carries the CSRF
+/// token, checked by the handler.
+pub struct FormCaller(pub Principal);
+
+impl FromRequestParts<AppState> for FormCaller {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match authenticate(parts, state).await {
+            Ok(principal) => Ok(Self(principal)),
+            Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
+            Err(other) => Err(UiError::from(other).into_response()),
         }
     }
 }

@@ -4,17 +4,16 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use custos_app::notices;
 use custos_core::notice::{self, NoticeOptions, NoticeStyle};
 use custos_render::{Language, NoticeFormat};
 use serde::Deserialize;
 
-use super::{UiError, Viewer, page};
+use super::{FormCaller, UiError, Viewer, page};
 use crate::api::notices::{may_edit, may_read};
-use crate::auth::{Principal, Via, authenticate};
+use crate::auth::Via;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -165,22 +164,6 @@ pub async fn notice_page(
         versions,
         stale,
     }))
-}
-
-/// The caller of a form: signed in by its session; the form's hidden field carries the CSRF
-/// token, checked by the handler.
-pub struct FormCaller(Principal);
-
-impl FromRequestParts<AppState> for FormCaller {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match authenticate(parts, state).await {
-            Ok(principal) => Ok(Self(principal)),
-            Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
-            Err(other) => Err(UiError::from(other).into_response()),
-        }
-    }
 }
 
 #[derive(Deserialize)]

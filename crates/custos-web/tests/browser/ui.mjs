@@ -101,6 +101,54 @@ try {
   const response = await page.goto(`${base}/activities/document-delivery`);
   assert.equal(response.status(), 404);
   assert.match(await page.locator('main').innerText(), /does not exist or is not visible to you/);
+
+  // The sub-processor workflow: B's portal user files a request with the questionnaire...
+  await page.goto(`${base}/change-requests`);
+  await page.getByRole('link', { name: 'File a request' }).click();
+  await page.getByLabel('What the candidate will do').fill('Attribution analysis');
+  await page.getByLabel('Id in the register (lowercase, dashes)').fill('analytics-w');
+  await page.getByLabel('Legal name').fill('Analytics W S.L.');
+  await page.getByLabel('Country (ISO code, e.g. ES)').fill('ES');
+  await page.getByLabel('Address').fill('Gran Vía 1, Madrid');
+  await page.getByLabel('Contact person').fill('Wanda Gil');
+  await page.getByLabel('Contact e-mail').fill('dpo@analytics-w.example');
+  await page.getByLabel('Description of the processing').fill('Attribution of campaign results');
+  await page.getByLabel('Certifications (comma-separated, e.g. iso27001, iso27701)').fill('iso27001');
+  await page.getByLabel('Questionnaire answered by the candidate (file, up to 10 MiB)').setInputFiles({
+    name: 'questionnaire.txt', mimeType: 'text/plain', buffer: Buffer.from('Q1: encryption at rest? A: yes'),
+  });
+  await page.getByRole('button', { name: 'File the request' }).click();
+  await page.waitForURL(/\/change-requests\/[0-9a-f-]{36}$/);
+  const requestUrl = page.url();
+  const filed = await page.locator('main').innerText();
+  assert.ok(filed.includes('Agency B S.L. asks to engage Analytics W S.L.') && filed.includes('questionnaire.txt'), filed);
+  assert.ok(filed.includes('Hypermarket A S.L. → Agency B S.L. → Analytics W S.L. (candidate)'), filed);
+
+  // ...A's editor finds it in the inbox with its countdown and approves...
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
+  await page.getByLabel('Password').fill('password of hypermarket');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.getByRole('link', { name: 'Sub-processor changes' }).click();
+  const inbox = await page.locator('h2:has-text("Waiting for your decision") + table').innerText();
+  assert.ok(inbox.includes('Analytics W S.L.') && inbox.includes('left'), inbox);
+  await page.getByRole('link', { name: 'Analytics W S.L.' }).first().click();
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.waitForURL(requestUrl);
+  assert.ok((await page.locator('.lead').innerText()).includes('approved'));
+  await page.screenshot({ path: `${shots}/change-request.png`, fullPage: true });
+
+  // ...and B engages the candidate.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('staff@agency-b.test');
+  await page.getByLabel('Password').fill('password of agency-b');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.goto(requestUrl);
+  await page.getByRole('button', { name: 'Engage Analytics W S.L. now' }).click();
+  await page.waitForURL(requestUrl);
+  assert.ok((await page.locator('.lead').innerText()).includes('executed'));
   console.log('browser checks passed');
 } finally {
   await browser.close();

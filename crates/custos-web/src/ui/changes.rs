@@ -1,0 +1,657 @@
+//! Pages of the sub-processor workflow: the inbox with countdowns and every visible request;
+//! the request page (dossier, the path it travels, criteria, decisions, history) with the
+//! decision, remark and execute forms; the filing form with the questionnaire upload. Forms
+//! post with the session's CSRF token in a hidden field and work without JavaScript.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use custos_app::changes::{self, RequestView};
+use custos_core::change::{ChangeRequestSpec, DecisionKind, PartyState, RequestStatus};
+use custos_core::model::AuthorisationMode;
+use custos_core::refdata::ReferenceData;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::{FormCaller, UiError, Viewer, page};
+use crate::api::changes::{Standing, acts_for, store_attachment, summaries};
+use crate::auth::{Principal, Via};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// "5 days 3 hours left", "ended 2 hours ago".
+fn countdown(deadline: Option<&str>, now: Timestamp) -> String {
+    let Some(deadline) = deadline.and_then(|d| d.parse::<Timestamp>().ok()) else {
+        return "no deadline".to_owned();
+    };
+    let left = deadline.duration_since(now);
+    let (days, hours) = (left.as_hours().abs() / 24, left.as_hours().abs() % 24);
+    let span = match days {
+        0 => format!("{hours} h"),
+        _ => format!("{days} d {hours} h"),
+    };
+    if left.is_negative() {
+        format!("ended {span} ago ({deadline})")
+    } else {
+        format!("{span} left (until {deadline})")
+    }
+}
+
+fn status_tone(status: &str) -> &'static str {
+    match status {
+        "approved" | "executed" | "deemed-approved" => "good",
+        "blocked" | "objected" => "error",
+        "open" | "pending" | "information-requested" => "warning",
+        _ => "neutral",
+    }
+}
+
+struct InboxRow {
+    key: String,
+    candidate: String,
+    requester: String,
+    controller: String,
+    mode: String,
+    countdown: String,
+}
+
+struct RequestRow {
+    key: String,
+    candidate: String,
+    requester: String,
+    service: String,
+    status: String,
+    tone: &'static str,
+    filed_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "changes.html")]
+struct ListPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    may_file: bool,
+    inbox: Vec<InboxRow>,
+    all: Vec<RequestRow>,
+}
+
+/// The organisations the caller may file for.
+fn requesters(
+    principal: &Principal,
+    state_register: &custos_core::register::Register,
+) -> Vec<String> {
+    state_register
+        .organisations()
+        .iter()
+        .map(|o| o.id.to_string())
+        .filter(|o| acts_for(principal, o, &["portal", "editor", "admin"]))
+        .filter(|o| {
+            principal.user.is_admin || principal.memberships.iter().any(|m| &m.organisation == o)
+        })
+        .collect()
+}
+
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    let now = state.clock.now();
+    let all = summaries(&state, &viewer.principal, false).await?;
+    let inbox = summaries(&state, &viewer.principal, true).await?;
+    let register = state.register().await;
+    Ok(page(&ListPage {
+        section: "changes",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        may_file: !requesters(&viewer.principal, &register).is_empty(),
+        inbox: inbox
+            .iter()
+            .flat_map(|r| {
+                r.waiting_for.iter().map(move |w| InboxRow {
+                    key: r.key.clone(),
+                    candidate: r.candidate_name.clone(),
+                    requester: r.requester.clone(),
+                    controller: w.controller.clone(),
+                    mode: w.mode.clone(),
+                    countdown: countdown(w.deadline.as_deref(), now),
+                })
+            })
+            .collect(),
+        all: all
+            .into_iter()
+            .map(|r| RequestRow {
+                tone: status_tone(&r.status),
+                key: r.key,
+                candidate: r.candidate_name,
+                requester: r.requester,
+                service: r.service,
+                status: r.status,
+                filed_at: r.filed_at,
+            })
+            .collect(),
+    }))
+}
+
+struct PartyRow {
+    controller: String,
+    state: String,
+    tone: &'static str,
+    mode_text: String,
+    countdown: String,
+    paths: Vec<String>,
+    criteria: Vec<(String, bool)>,
+    may_decide: bool,
+}
+
+struct HistoryRow {
+    at: String,
+    what: String,
+    who: String,
+    version: u32,
+}
+
+#[derive(Template)]
+#[template(path = "change.html")]
+struct RequestPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    key: String,
+    status: String,
+    tone: &'static str,
+    filed_at: String,
+    filed_by: String,
+    dossier_version: u32,
+    requester: String,
+    candidate: String,
+    candidate_id: String,
+    candidate_country: String,
+    candidate_address: String,
+    candidate_contact: String,
+    service: String,
+    replaces: Option<String>,
+    processing: String,
+    locations: String,
+    transfer: String,
+    measures: String,
+    certifications: String,
+    codes: String,
+    history_text: String,
+    files: Vec<(String, String)>,
+    controllers: Vec<PartyRow>,
+    may_execute: bool,
+    remark_as: String,
+    history: Vec<HistoryRow>,
+}
+
+fn or_dash(items: Vec<String>) -> String {
+    if items.is_empty() {
+        "—".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+) -> Result<Response, UiError> {
+    let view = changes::view(&state.store, &key)
+        .await
+        .map_err(ApiError::from)?;
+    let standing = Standing::of(&viewer.principal, &view);
+    if !standing.sees_request() {
+        return Err(UiError::from(ApiError::not_found(format!(
+            "change request {key}"
+        ))));
+    }
+    let now = state.clock.now();
+    let register = state.register().await;
+    let reference = ReferenceData::builtin();
+    let name = |id: &str| {
+        register
+            .organisation(id)
+            .map_or_else(|| id.to_owned(), |o| o.name.clone())
+    };
+    let RequestView {
+        request,
+        parties,
+        history,
+    } = view;
+    let open = matches!(
+        request.status,
+        RequestStatus::Open | RequestStatus::Blocked | RequestStatus::Approved
+    );
+    let visible_controllers: Vec<String> = parties
+        .iter()
+        .filter(|p| standing.sees_party(p))
+        .map(|p| p.addressee.controller.to_string())
+        .collect();
+    let controllers = parties
+        .iter()
+        .filter(|p| standing.sees_party(p))
+        .map(|p| {
+            let controller = p.addressee.controller.to_string();
+            PartyRow {
+                state: p.state.as_str().to_owned(),
+                tone: status_tone(p.state.as_str()),
+                mode_text: match (p.addressee.mode, &p.addressee.preauthorised_by) {
+                    (_, Some(contract)) => format!("pre-authorised by contract {contract}"),
+                    (AuthorisationMode::General, _) => {
+                        "general authorisation: silence until the deadline is approval".to_owned()
+                    }
+                    (AuthorisationMode::Specific, _) => {
+                        "specific authorisation: no until an explicit approval".to_owned()
+                    }
+                },
+                countdown: if p.state.open() {
+                    countdown(p.deadline.as_deref(), now)
+                } else {
+                    format!("decided {}", p.decided_at.as_deref().unwrap_or("—"))
+                },
+                paths: p
+                    .addressee
+                    .paths
+                    .iter()
+                    .map(|path| {
+                        let mut names: Vec<String> =
+                            path.iter().map(|o| name(o.as_str())).collect();
+                        names.push(format!(
+                            "{} (candidate)",
+                            request.spec.dossier.candidate.name
+                        ));
+                        names.join(" → ")
+                    })
+                    .collect(),
+                criteria: p
+                    .addressee
+                    .criteria
+                    .iter()
+                    .map(|c| {
+                        let text = match &c.problem {
+                            Some(problem) => format!("{} ({}): {problem}", c.criterion, c.contract),
+                            None => format!("{} ({})", c.criterion, c.contract),
+                        };
+                        (text, c.met)
+                    })
+                    .collect(),
+                may_decide: open
+                    && p.state != PartyState::Approved
+                    && standing.controllers.contains(&controller)
+                    && acts_for(&viewer.principal, &controller, &["editor", "admin"])
+                    && matches!(viewer.principal.via, Via::Session { .. }),
+                controller,
+            }
+        })
+        .collect();
+    let remark_as = standing
+        .on_paths
+        .iter()
+        .find(|o| {
+            **o != request.spec.requester.as_str()
+                && !standing.controllers.contains(o)
+                && acts_for(&viewer.principal, o, &["portal", "editor", "admin"])
+        })
+        .filter(|_| open)
+        .cloned()
+        .unwrap_or_default();
+    let dossier = &request.spec.dossier;
+    let history = history
+        .into_iter()
+        .filter(|h| {
+            !h.kind.starts_with("decision") && h.kind != "deemed-approved"
+                || visible_controllers.contains(&h.organisation)
+        })
+        .map(|h| HistoryRow {
+            what: match h.kind.as_str() {
+                "decision" | "decision-outside" => format!(
+                    "{} {}{}{}",
+                    name(&h.organisation),
+                    h.body["decision"].as_str().unwrap_or(""),
+                    h.body["reasons"]
+                        .as_str()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default(),
+                    if h.kind == "decision-outside" {
+                        " (received outside Custos)"
+                    } else {
+                        ""
+                    },
+                ),
+                "remark" => format!(
+                    "{} remarks: {}",
+                    name(&h.organisation),
+                    h.body["text"].as_str().unwrap_or("")
+                ),
+                "deemed-approved" => format!(
+                    "{}: no objection by the deadline, deemed approved",
+                    name(&h.organisation)
+                ),
+                other => other.to_owned(),
+            },
+            at: h.at,
+            who: h.by,
+            version: h.dossier_version,
+        })
+        .collect();
+    let may_execute = request.status == RequestStatus::Approved
+        && standing.requester
+        && acts_for(
+            &viewer.principal,
+            request.spec.requester.as_str(),
+            &["portal", "editor", "admin"],
+        );
+    Ok(page(&RequestPage {
+        section: "changes",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        key: request.key.clone(),
+        status: request.status.as_str().to_owned(),
+        tone: status_tone(request.status.as_str()),
+        filed_at: request.filed_at.clone(),
+        filed_by: request.filed_by.clone(),
+        dossier_version: request.dossier_version,
+        requester: name(request.spec.requester.as_str()),
+        candidate: dossier.candidate.name.clone(),
+        candidate_id: dossier.candidate.id.to_string(),
+        candidate_country: reference.country_name(dossier.candidate.country),
+        candidate_address: dossier.candidate.address.clone(),
+        candidate_contact: [
+            dossier.candidate.contact.name.clone(),
+            dossier
+                .candidate
+                .contact
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
+        service: request.spec.service.clone(),
+        replaces: request.spec.replaces.as_ref().map(ToString::to_string),
+        processing: dossier.processing.clone(),
+        locations: or_dash(
+            dossier
+                .countries()
+                .into_iter()
+                .map(|c| reference.country_name(c))
+                .collect(),
+        ),
+        transfer: dossier.transfer.as_ref().map_or_else(
+            || "—".to_owned(),
+            |t| custos_core::notice::mechanism_kind(Some(t)).to_owned(),
+        ),
+        measures: or_dash(dossier.security_measures.clone()),
+        certifications: or_dash(
+            dossier
+                .certifications
+                .iter()
+                .map(|c| c.scheme.to_string())
+                .collect(),
+        ),
+        codes: or_dash(dossier.codes_of_conduct.clone()),
+        history_text: or_dash(
+            dossier
+                .history
+                .iter()
+                .map(|h| format!("{}: {}", h.date, h.description))
+                .collect(),
+        ),
+        files: dossier
+            .questionnaire
+            .iter()
+            .chain(&dossier.attachments)
+            .map(|a| (a.name.clone(), a.sha256.clone()))
+            .collect(),
+        controllers,
+        may_execute,
+        remark_as,
+        history,
+    }))
+}
+
+fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiError> {
+    match &principal.via {
+        Via::Session { csrf_token, .. } if csrf_token == sent => Ok(()),
+        _ => Err(UiError::from(ApiError::Forbidden(
+            "the form's CSRF token is not right".to_owned(),
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    csrf: String,
+    controller: String,
+    decision: String,
+    #[serde(default)]
+    reasons: String,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    if !acts_for(&principal, &form.controller, &["editor", "admin"]) {
+        return Err(UiError::from(ApiError::Forbidden(format!(
+            "only editors and admins of {} may decide for it",
+            form.controller
+        ))));
+    }
+    let decision = match form.decision.as_str() {
+        "approve" => DecisionKind::Approve,
+        "object" => DecisionKind::Object,
+        "request-information" => DecisionKind::RequestInformation,
+        other => {
+            return Err(UiError::from(ApiError::invalid(
+                "decision",
+                format!("unknown decision {other:?}"),
+            )));
+        }
+    };
+    let reasons = Some(form.reasons.trim().to_owned()).filter(|r| !r.is_empty());
+    let register = state.register().await;
+    changes::decide(
+        &state.store,
+        &register,
+        &key,
+        &form.controller,
+        decision,
+        reasons,
+        None,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn execute(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let view = changes::view(&state.store, &key)
+        .await
+        .map_err(ApiError::from)?;
+    if !acts_for(
+        &principal,
+        view.request.spec.requester.as_str(),
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(UiError::from(ApiError::Forbidden(
+            "only the requester's people may do this".to_owned(),
+        )));
+    }
+    changes::execute(&state.store, &key, &principal.actor(state.clock.now()))
+        .await
+        .map_err(ApiError::from)?;
+    state.reload().await?;
+    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RemarkForm {
+    csrf: String,
+    organisation: String,
+    text: String,
+}
+
+pub async fn remark(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<RemarkForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    if !acts_for(
+        &principal,
+        &form.organisation,
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(UiError::from(ApiError::Forbidden(format!(
+            "you do not act for {}",
+            form.organisation
+        ))));
+    }
+    changes::remark(
+        &state.store,
+        &key,
+        &form.organisation,
+        &form.text,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "change_new.html")]
+struct NewPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    requesters: Vec<String>,
+}
+
+pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    let register = state.register().await;
+    Ok(page(&NewPage {
+        section: "changes",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        requesters: requesters(&viewer.principal, &register),
+    }))
+}
+
+fn list_field(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The filing form: fields and the questionnaire file, turned into a request.
+pub async fn file(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    mut form: Multipart,
+) -> Result<Response, UiError> {
+    let mut fields: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut questionnaire: Option<(String, String, Vec<u8>)> = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::invalid("form", e.to_string()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "questionnaire" {
+            let file_name = field.file_name().unwrap_or("questionnaire").to_owned();
+            let media = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::invalid("questionnaire", e.to_string()))?;
+            if !bytes.is_empty() {
+                questionnaire = Some((file_name, media, bytes.to_vec()));
+            }
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
+            fields.insert(name, text);
+        }
+    }
+    let get = |name: &str| {
+        fields
+            .get(name)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    check_csrf(&principal, &get("csrf"))?;
+    let requester = get("requester");
+    if !acts_for(&principal, &requester, &["portal", "editor", "admin"]) {
+        return Err(UiError::from(ApiError::Forbidden(format!(
+            "only {requester}'s people may file its requests"
+        ))));
+    }
+    let questionnaire_ref = match questionnaire {
+        Some((name, media, bytes)) => {
+            let stored = store_attachment(&state, &principal, &media, &bytes).await?;
+            Some(serde_json::json!({"name": name, "sha256": stored.sha256}))
+        }
+        None => None,
+    };
+    let locations = list_field(&get("locations"));
+    let spec = serde_json::json!({
+        "requester": requester,
+        "service": get("service"),
+        "replaces": Some(get("replaces")).filter(|r| !r.is_empty()),
+        "dossier": {
+            "candidate": {"id": get("candidate_id"), "name": get("candidate_name"), "country": get("candidate_country"),
+                          "address": get("candidate_address"),
+                          "contact": {"name": get("contact_name"), "email": get("contact_email")}},
+            "processing": get("processing"),
+            "locations": locations,
+            "security_measures": list_field(&get("measures")),
+            "certifications": list_field(&get("certifications")).into_iter().map(|s| serde_json::json!({"scheme": s})).collect::<Vec<_>>(),
+            "codes_of_conduct": list_field(&get("codes")),
+            "questionnaire": questionnaire_ref,
+        }
+    });
+    let spec: ChangeRequestSpec = serde_json::from_value(spec).map_err(|e| {
+        ApiError::invalid(
+            "form",
+            format!("the request is not complete or not right: {e}"),
+        )
+    })?;
+    let register = state.register().await;
+    let view = changes::file(
+        &state.store,
+        &register,
+        spec,
+        &principal.actor(state.clock.now()),
+        &state.workflow,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/change-requests/{}", view.request.key)).into_response())
+}
