@@ -1,6 +1,8 @@
 //! `custos-bench`: writes the synthetic register as manifest files, and times the in-memory
 //! derivations on it. See docs/benchmarks.md.
 
+mod workflow;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -13,7 +15,7 @@ use custos_core::synthetic::{Shape, generate};
 use custos_core::transfer::transfers;
 
 const USAGE: &str =
-    "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records
+    "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -23,6 +25,8 @@ const USAGE: &str =
                  checks over it
   records        one controller with 1,000 activities and 50k engagements: time its Art. 30
                  record as XLSX and as PDF (writes ropa-bench.xlsx and ropa-bench.pdf here)
+  workflow       a hosting provider under 100k controllers files one request (SQLite, in a
+                 temporary directory); then 20k webhooks to loopback endpoints
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -58,6 +62,13 @@ fn main() -> anyhow::Result<()> {
         }
         [command] if command.as_str() == "derive" => derive(shape),
         [command] if command.as_str() == "records" => records(),
+        [command] if command.as_str() == "workflow" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(workflow::run(
+                if flag("--small") { 10_000 } else { 100_000 },
+                if flag("--small") { 2_000 } else { 20_000 },
+            )),
         [command] if command.as_str() == "check" => check(Shape {
             contracts: !flag("--no-contracts"),
             ..shape
