@@ -189,6 +189,7 @@ fn answer(principal: &Principal, view: RequestView) -> Result<RequestAnswer, Api
     post,
     path = "/api/v1/change-requests",
     tag = "change-requests",
+    operation_id = "file_change_request",
     request_body(content = serde_json::Value, description = "The request: requester, candidate's dossier, service (see docs/workflow.md)"),
     responses(
         (status = 201, description = "Filed: every controller it reaches, each with its mode and window; notified", body = serde_json::Value),
@@ -328,6 +329,7 @@ pub async fn summaries(
     get,
     path = "/api/v1/change-requests",
     tag = "change-requests",
+    operation_id = "list_change_requests",
     params(ListQuery),
     responses(
         (status = 200, description = "The requests the caller's organisations filed, decide on, or see pass", body = [RequestSummary]),
@@ -357,6 +359,7 @@ pub async fn list(
     get,
     path = "/api/v1/change-requests/{key}",
     tag = "change-requests",
+    operation_id = "get_change_request",
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "The request, the controllers and history the caller may see", body = serde_json::Value),
@@ -407,6 +410,7 @@ pub struct DecisionRequest {
     post,
     path = "/api/v1/change-requests/{key}/decisions",
     tag = "change-requests",
+    operation_id = "decide_change_request",
     params(("key" = String, Path, description = "The request's key")),
     request_body = DecisionRequest,
     responses(
@@ -472,6 +476,7 @@ pub struct RemarkRequest {
     post,
     path = "/api/v1/change-requests/{key}/remarks",
     tag = "change-requests",
+    operation_id = "remark_change_request",
     params(("key" = String, Path, description = "The request's key")),
     request_body = RemarkRequest,
     responses(
@@ -537,6 +542,7 @@ async fn requester_view(
     put,
     path = "/api/v1/change-requests/{key}/dossier",
     tag = "change-requests",
+    operation_id = "update_change_request_dossier",
     params(("key" = String, Path, description = "The request's key")),
     request_body(content = serde_json::Value, description = "The dossier's next version"),
     responses(
@@ -573,6 +579,7 @@ pub async fn update_dossier(
     post,
     path = "/api/v1/change-requests/{key}/withdraw",
     tag = "change-requests",
+    operation_id = "withdraw_change_request",
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "Withdrawn; everyone it reached is told", body = serde_json::Value),
@@ -597,6 +604,7 @@ pub async fn withdraw(
     post,
     path = "/api/v1/change-requests/{key}/execute",
     tag = "change-requests",
+    operation_id = "execute_change_request",
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "The candidate is engaged in every activity, from today, with each controller's authorisation", body = serde_json::Value),
@@ -631,6 +639,7 @@ pub struct AttachmentAnswer {
     post,
     path = "/api/v1/attachments",
     tag = "change-requests",
+    operation_id = "upload_attachment",
     request_body(content = Vec<u8>, description = "The file, with its Content-Type", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Stored by its SHA-256 (storing the same bytes again changes nothing)", body = AttachmentAnswer),
@@ -706,6 +715,7 @@ pub async fn store_attachment(
     get,
     path = "/api/v1/attachments/{sha256}",
     tag = "change-requests",
+    operation_id = "download_attachment",
     params(("sha256" = String, Path, description = "The file's SHA-256, lowercase hex")),
     responses(
         (status = 200, description = "The file as uploaded", content_type = "application/octet-stream"),
@@ -800,6 +810,7 @@ impl SubscriptionAnswer {
     post,
     path = "/api/v1/webhooks",
     tag = "change-requests",
+    operation_id = "create_webhook",
     request_body = SubscriptionRequest,
     responses(
         (status = 201, description = "The endpoint, with its signing secret (shown once)", body = SubscriptionAnswer),
@@ -840,6 +851,7 @@ pub async fn subscribe(
     get,
     path = "/api/v1/webhooks",
     tag = "change-requests",
+    operation_id = "list_webhooks",
     responses(
         (status = 200, description = "The endpoints of the caller's organisations", body = [SubscriptionAnswer]),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
@@ -911,6 +923,7 @@ async fn own_subscription(
     post,
     path = "/api/v1/webhooks/{key}/enable",
     tag = "change-requests",
+    operation_id = "enable_webhook",
     params(("key" = String, Path, description = "The endpoint's key")),
     responses(
         (status = 204, description = "Enabled: its held and failed deliveries are due now, in order"),
@@ -939,6 +952,7 @@ pub async fn enable(
     post,
     path = "/api/v1/webhooks/{key}/disable",
     tag = "change-requests",
+    operation_id = "disable_webhook",
     params(("key" = String, Path, description = "The endpoint's key")),
     responses(
         (status = 204, description = "Disabled: its deliveries are held until it is enabled"),
@@ -980,6 +994,7 @@ pub struct DeliveryAnswer {
     get,
     path = "/api/v1/webhooks/{key}/deliveries",
     tag = "change-requests",
+    operation_id = "list_webhook_deliveries",
     params(("key" = String, Path, description = "The endpoint's key")),
     responses(
         (status = 200, description = "The latest 500 deliveries to the endpoint, newest first", body = [DeliveryAnswer]),
