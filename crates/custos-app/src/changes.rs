@@ -117,6 +117,17 @@ fn scope_of(request: &StoredRequest, addressee: &Addressee) -> Vec<String> {
     scope
 }
 
+/// Everyone a request reached: every controller, the requester, the processors between.
+fn everyone(request: &StoredRequest, parties: &[StoredParty]) -> Vec<String> {
+    let mut scope: Vec<String> = parties
+        .iter()
+        .flat_map(|p| scope_of(request, &p.addressee))
+        .collect();
+    scope.sort();
+    scope.dedup();
+    scope
+}
+
 /// What an event says about a request, for one controller.
 fn event_data(
     register: &Register,
@@ -552,14 +563,12 @@ pub async fn remark(
         })
         .flat_map(|p| scope_of(&request, &p.addressee))
         .collect();
-    let events = vec![Event {
-        kind: events::REMARKED,
-        subject: key.to_owned(),
+    let events = vec![Event::hook(
+        events::REMARKED,
+        key,
         scope,
-        mail: Vec::new(),
-        mail_template: None,
-        data: json!({"request": key, "organisation": organisation, "text": text}),
-    }];
+        json!({"request": key, "organisation": organisation, "text": text}),
+    )];
     let subscriptions = subscriptions(&mut tx).await?;
     outbox::write(&mut tx, events, &subscriptions, actor.at).await?;
     tx.append_audit(vec![actor.entry(
@@ -666,18 +675,13 @@ pub async fn withdraw(store: &Store, key: &str, actor: &Actor) -> Result<Request
         actor,
     )])
     .await?;
-    let scope: Vec<String> = parties
-        .iter()
-        .flat_map(|p| scope_of(&request, &p.addressee))
-        .collect();
-    let events = vec![Event {
-        kind: events::WITHDRAWN,
-        subject: key.to_owned(),
+    let scope = everyone(&request, &parties);
+    let events = vec![Event::hook(
+        events::WITHDRAWN,
+        key,
         scope,
-        mail: Vec::new(),
-        mail_template: None,
-        data: json!({"request": key}),
-    }];
+        json!({"request": key}),
+    )];
     let subscriptions = subscriptions(&mut tx).await?;
     outbox::write(&mut tx, events, &subscriptions, actor.at).await?;
     tx.append_audit(vec![actor.entry(
@@ -781,18 +785,13 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
         actor,
     )])
     .await?;
-    let scope: Vec<String> = parties
-        .iter()
-        .flat_map(|p| scope_of(&request, &p.addressee))
-        .collect();
-    let events = vec![Event {
-        kind: events::EXECUTED,
-        subject: key.to_owned(),
+    let scope = everyone(&request, &parties);
+    let events = vec![Event::hook(
+        events::EXECUTED,
+        key,
         scope,
-        mail: Vec::new(),
-        mail_template: None,
-        data: json!({"request": key, "candidate": candidate, "since": today, "changes": engagements}),
-    }];
+        json!({"request": key, "candidate": candidate, "since": today, "changes": engagements}),
+    )];
     let subscriptions = subscriptions(&mut tx).await?;
     outbox::write(&mut tx, events, &subscriptions, actor.at).await?;
     audit.push(actor.entry(

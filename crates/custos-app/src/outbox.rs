@@ -55,6 +55,25 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+impl Event {
+    /// An event for webhooks only (no e-mail).
+    pub fn hook(
+        kind: &'static str,
+        subject: &str,
+        scope: Vec<String>,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            kind,
+            subject: subject.to_owned(),
+            scope,
+            mail: Vec::new(),
+            mail_template: None,
+            data,
+        }
+    }
+}
+
 /// Writes `events` and their deliveries in `tx`. `subscriptions` are every enabled endpoint
 /// (read once by the caller: a request may reach 100k controllers).
 pub async fn write(

@@ -53,7 +53,10 @@ pub enum Command {
     /// interactive page over /api/v1/openapi.json; /healthz and /readyz are for probes. Stops
     /// on SIGTERM or Ctrl-C after the requests in flight. When no user exists yet, it prints a
     /// one-time link to create the first administrator (or use custos user create --admin).
-    /// Logs go to standard error (CUSTOS_LOG=debug for more).
+    /// Logs go to standard error (CUSTOS_LOG=debug for more). Beside the server run the
+    /// outbox dispatcher (webhooks; e-mail through CUSTOS_SMTP_URL, or .eml files in
+    /// CUSTOS_MAIL_DIR; sender CUSTOS_MAIL_FROM; links to CUSTOS_PUBLIC_URL) and the timers
+    /// of change requests (reminders CUSTOS_REMINDER_HOURS=72,24 before a deadline).
     #[command(
         after_help = "Example:\n  custos serve --listen 0.0.0.0:8080 --database-url postgres://custos@db/custos"
     )]

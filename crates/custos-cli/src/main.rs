@@ -421,6 +421,25 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `CUSTOS_REMINDER_HOURS=72,24`: reminders that many hours before a decision deadline.
+fn reminder_hours(raw: &str) -> anyhow::Result<Vec<jiff::SignedDuration>> {
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|h| (1..=24 * 365).contains(h))
+                .map(jiff::SignedDuration::from_hours)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "CUSTOS_REMINDER_HOURS: {s:?} is not a number of hours (1 to 8760)"
+                    )
+                })
+        })
+        .collect()
+}
+
 /// The outbox dispatcher of a server, configured from the environment: `CUSTOS_SMTP_URL`
 /// (SMTP), else `CUSTOS_MAIL_DIR` (.eml files), else `mail_dir`; `CUSTOS_MAIL_FROM`;
 /// `CUSTOS_PUBLIC_URL` (links in e-mails); `CUSTOS_DELIVERY_LEASE_SECONDS`.
@@ -471,6 +490,10 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let server = match std::env::var("CUSTOS_REMINDER_HOURS") {
+        Ok(raw) => server.with_reminders(reminder_hours(&raw)?),
+        Err(_) => server,
+    };
     let address = server.local_addr()?;
     println!(
         "Custos serves {} at http://{address}/ (API explorer at /api/docs)",

@@ -487,6 +487,13 @@ impl Server {
         Ok(Some(secret))
     }
 
+    /// How long before a decision deadline deciders are reminded (default 72 h and 24 h).
+    pub fn with_reminders(mut self, reminders: Vec<jiff::SignedDuration>) -> Self {
+        self.state.workflow = Arc::new(custos_app::changes::Settings { reminders });
+        self.router = router(self.state.clone());
+        self
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

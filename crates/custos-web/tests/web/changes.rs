@@ -545,3 +545,51 @@ async fn the_public_page_lists_current_and_announced_sub_processors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_question_stops_the_window_only_where_the_contract_says_so_and_a_new_dossier_restarts_it()
+{
+    on_every_backend_store(|store| async move {
+        let clock = Arc::new(ManualClock::new("2026-01-10T09:00:00Z".parse().unwrap()));
+        let server = shared_hosting(store.clone(), clock.clone()).await;
+        let spec = json!({"requester": "host-h", "service": "Off-site backups", "dossier": dossier("backup-x", "Backup X GmbH", "DE")});
+        let (_, _, filed) = send(&server, "admin", Method::POST, "/api/v1/change-requests", &[], Some(spec)).await;
+        let key = filed["key"].as_str().unwrap().to_owned();
+        let decide = |controller: &'static str, decision: &'static str| {
+            let (server, key) = (&server, key.clone());
+            async move {
+                send(server, "admin", Method::POST, &format!("/api/v1/change-requests/{key}/decisions"), &[],
+                    Some(json!({"controller": controller, "decision": decision, "reasons": "Which backups?"}))).await
+            }
+        };
+        // Day 2: controller-5 (window stops for questions) and controller-2 (it does not) ask.
+        clock.advance(SignedDuration::from_hours(48));
+        assert_eq!(decide("controller-5", "request-information").await.0, 200);
+        assert_eq!(decide("controller-2", "request-information").await.0, 200);
+        let (_, now) = server.get(Some("admin"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(now["controllers"][4]["deadline"], Value::Null, "paused");
+        assert_eq!(now["controllers"][1]["deadline"], "2026-01-24T09:00:00.000000Z", "still running");
+        // Day 20: controller-2's window ran out during the question: deemed approved;
+        // controller-5's is still stopped.
+        clock.advance(SignedDuration::from_hours(24 * 18));
+        let register = custos_app::register::load(&store).await.unwrap();
+        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        let (_, now) = server.get(Some("admin"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(states(&now)[1].1, "deemed-approved");
+        assert_eq!(states(&now)[4].1, "information-requested");
+        // The requester answers: controller-5's window runs again for the 8 days that were left.
+        let mut answer = dossier("backup-x", "Backup X GmbH", "DE");
+        answer["certifications"] = json!([{"scheme": "iso27001"}, {"scheme": "iso27701"}]);
+        let (status, _, updated) = send(&server, "admin", Method::PUT, &format!("/api/v1/change-requests/{key}/dossier"), &[], Some(answer)).await;
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(updated["dossier_version"], 2);
+        assert_eq!(states(&updated)[4].1, "pending");
+        assert_eq!(updated["controllers"][4]["deadline"], "2026-02-07T09:00:00.000000Z");
+        // The decision names the dossier version it was taken on.
+        let (_, _, decided) = decide("controller-5", "approve").await;
+        let last = decided["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["kind"].as_str(), last["dossier_version"].as_u64()), (Some("decision"), Some(2)));
+        server.stop().await;
+    })
+    .await;
+}
