@@ -347,7 +347,56 @@ fn validate_links(
     Ok(())
 }
 
-/// Why the candidate fails `criterion`, if it does.
+/// How an organisation fails a selection criterion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CriterionFailure {
+    /// The countries, among those where it processes, that the criterion does not admit.
+    Countries(Vec<CountryCode>),
+    /// It does not hold the certification on the day.
+    Uncertified,
+}
+
+/// Whether `organisation`, processing in `countries`, fails `criterion` on `on`, and how.
+/// The one reading of the criteria, for the checks (an engaged link) and for change requests
+/// (a candidate's dossier).
+pub fn criterion_failure(
+    criterion: &SelectionCriterion,
+    organisation: &Organisation,
+    countries: &[CountryCode],
+    on: Date,
+) -> Option<CriterionFailure> {
+    let reference = ReferenceData::builtin();
+    let outside = |c: &&CountryCode| !reference.in_eea(**c, Some(on));
+    let failing: Vec<CountryCode> = match criterion {
+        SelectionCriterion::EeaOnly => countries.iter().filter(outside).copied().collect(),
+        SelectionCriterion::EeaOrAdequate => countries
+            .iter()
+            .filter(outside)
+            .filter(|&&c| {
+                !transfer::assess(
+                    reference,
+                    &Destination::Country(c),
+                    Some(&TransferMechanism::Adequacy),
+                    organisation,
+                    false,
+                    on,
+                )
+                .valid
+            })
+            .copied()
+            .collect(),
+        SelectionCriterion::Certification(scheme) => {
+            let held = organisation
+                .certifications
+                .iter()
+                .any(|c| &c.scheme == scheme && c.held_on(on));
+            return (!held).then_some(CriterionFailure::Uncertified);
+        }
+    };
+    (!failing.is_empty()).then_some(CriterionFailure::Countries(failing))
+}
+
+/// Why the candidate fails `criterion`, if it does, in words.
 fn criterion_problem(
     criterion: &SelectionCriterion,
     candidate: &Organisation,
@@ -356,52 +405,31 @@ fn criterion_problem(
 ) -> Option<String> {
     let reference = ReferenceData::builtin();
     let name = &candidate.name;
-    match criterion {
-        SelectionCriterion::EeaOnly => {
-            let outside: Vec<String> = countries
-                .iter()
-                .filter(|&&c| !reference.in_eea(c, Some(on)))
-                .map(|&c| reference.country_name(c))
-                .collect();
-            (!outside.is_empty()).then(|| {
-                format!(
-                    "{name} would process outside the EEA ({})",
-                    outside.join(", ")
-                )
-            })
-        }
-        SelectionCriterion::EeaOrAdequate => {
-            let lacking: Vec<String> = countries
-                .iter()
-                .filter(|&&c| {
-                    !reference.in_eea(c, Some(on))
-                        && !transfer::assess(
-                            reference,
-                            &Destination::Country(c),
-                            Some(&TransferMechanism::Adequacy),
-                            candidate,
-                            false,
-                            on,
-                        )
-                        .valid
-                })
-                .map(|&c| reference.country_name(c))
-                .collect();
-            (!lacking.is_empty()).then(|| {
-                format!(
-                    "{name} would process in {}, outside the EEA and without an adequacy decision covering it",
-                    lacking.join(", ")
-                )
-            })
-        }
-        SelectionCriterion::Certification(scheme) => {
-            let held = candidate
-                .certifications
-                .iter()
-                .any(|c| &c.scheme == scheme && c.held_on(on));
-            (!held).then(|| format!("{name} does not hold {scheme}"))
-        }
-    }
+    let names = |codes: &[CountryCode]| {
+        codes
+            .iter()
+            .map(|&c| reference.country_name(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(
+        match (
+            criterion,
+            criterion_failure(criterion, candidate, countries, on)?,
+        ) {
+            (SelectionCriterion::EeaOnly, CriterionFailure::Countries(c)) => {
+                format!("{name} would process outside the EEA ({})", names(&c))
+            }
+            (_, CriterionFailure::Countries(c)) => format!(
+                "{name} would process in {}, outside the EEA and without an adequacy decision covering it",
+                names(&c)
+            ),
+            (SelectionCriterion::Certification(scheme), _) => {
+                format!("{name} does not hold {scheme}")
+            }
+            (_, CriterionFailure::Uncertified) => format!("{name} lacks the certification"),
+        },
+    )
 }
 
 /// A criterion in words.

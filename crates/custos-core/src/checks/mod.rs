@@ -21,7 +21,6 @@ use crate::chain::{Chain, ChainError, Link};
 use crate::model::{
     Acknowledgement, Activity, Art28Clause, AuthorisationMode, Contract, Decision, Engagement,
     Organisation, RiskAssessmentKind, SelectionCriterion, SpecialData, SubprocessingTerms,
-    TransferMechanism,
 };
 use crate::notice::{self, PublishedNotice};
 use crate::refdata::ReferenceData;
@@ -679,7 +678,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                         contract.id,
                         contract.between[0],
                         contract.between[1],
-                        criterion_text(criterion)
+                        crate::change::criterion_text(criterion)
                     ));
                 }
             }
@@ -695,57 +694,36 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
     }
 
     fn violation(&self, criterion: &SelectionCriterion, at: &LinkAt<'r>) -> Option<String> {
-        let reference = ReferenceData::builtin();
+        use crate::change::{CriterionFailure, criterion_failure};
         let date = at.date;
         let countries: Vec<_> = at.engagement.countries(at.processor.country).collect();
         let name = &at.processor.id;
-        match criterion {
-            SelectionCriterion::EeaOnly => {
-                let outside: Vec<String> = countries
-                    .iter()
-                    .filter(|&&c| !reference.in_eea(c, Some(date)))
-                    .map(|c| c.to_string())
-                    .collect();
-                (!outside.is_empty()).then(|| {
-                    format!(
-                        "{name} processes outside the EEA ({}) on {date}",
-                        outside.join(", ")
-                    )
-                })
-            }
-            SelectionCriterion::EeaOrAdequate => {
-                let lacking: Vec<String> = countries
-                    .iter()
-                    .filter(|&&c| {
-                        !reference.in_eea(c, Some(date))
-                            && !transfer::assess(
-                                reference,
-                                &Destination::Country(c),
-                                Some(&TransferMechanism::Adequacy),
-                                at.processor,
-                                false,
-                                date,
-                            )
-                            .valid
-                    })
-                    .map(|c| c.to_string())
-                    .collect();
-                (!lacking.is_empty()).then(|| {
-                    format!(
-                        "{name} processes in {} on {date}, outside the EEA and without an adequacy decision covering it",
-                        lacking.join(", ")
-                    )
-                })
-            }
-            SelectionCriterion::Certification(scheme) => {
-                let held = at
-                    .processor
-                    .certifications
-                    .iter()
-                    .any(|c| &c.scheme == scheme && c.held_on(date));
-                (!held).then(|| format!("{name} does not hold {scheme} on {date}"))
-            }
-        }
+        let codes = |c: &[crate::values::CountryCode]| {
+            c.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(
+            match (
+                criterion,
+                criterion_failure(criterion, at.processor, &countries, date)?,
+            ) {
+                (SelectionCriterion::EeaOnly, CriterionFailure::Countries(c)) => {
+                    format!("{name} processes outside the EEA ({}) on {date}", codes(&c))
+                }
+                (_, CriterionFailure::Countries(c)) => format!(
+                    "{name} processes in {} on {date}, outside the EEA and without an adequacy decision covering it",
+                    codes(&c)
+                ),
+                (SelectionCriterion::Certification(scheme), _) => {
+                    format!("{name} does not hold {scheme} on {date}")
+                }
+                (_, CriterionFailure::Uncertified) => {
+                    format!("{name} lacks the certification on {date}")
+                }
+            },
+        )
     }
 
     /// One finding per rule for the link, naming every destination it concerns.
@@ -1017,16 +995,6 @@ fn clause_list(clauses: &[Art28Clause]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn criterion_text(criterion: &SelectionCriterion) -> String {
-    match criterion {
-        SelectionCriterion::EeaOnly => "processing inside the EEA".to_owned(),
-        SelectionCriterion::EeaOrAdequate => {
-            "processing inside the EEA or in countries with an adequacy decision".to_owned()
-        }
-        SelectionCriterion::Certification(scheme) => format!("certified {scheme}"),
-    }
 }
 
 /// The acknowledgements recorded on an entry.
