@@ -353,6 +353,9 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         "upstream hosting-d                            # whom D's sub-processor requests must reach",
         "check                                         # every rule: what the courier and migration cases break",
         "transfers customer-marketing --format json",
+        "notice generate hypermarket-a --format markdown # the notice's recipients and transfers",
+        "ropa hypermarket-a --format pdf -o ropa.pdf   # the Art. 30 record (also xlsx, csv, html)",
+        "change list                                   # sub-processor change requests",
         "export",
     ] {
         println!("  custos --database-url {url} {command}");
@@ -411,6 +414,9 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         DEMO_PORTAL.0, DEMO_PORTAL.1
     );
     println!("  e-mails are written to {mail_dir}/ as .eml files");
+    println!(
+        "  agency B's public sub-processor page: http://{address}/public/organisations/agency-b/subprocessors"
+    );
     println!("Stop with Ctrl-C.");
     server
         .serve_with_workers(
