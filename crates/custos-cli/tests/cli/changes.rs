@@ -135,6 +135,24 @@ dossier:
         done_within(15_000, || ids.lock().unwrap().len() == 1),
         "the webhook was sent"
     );
+    // The e-mail of the same event went through and was recorded; only the webhook hangs.
+    let mail_log = || {
+        json(&custos(
+            &url,
+            &[
+                "webhook",
+                "deliveries",
+                "dpo@hypermarket-a.example",
+                "--format",
+                "json",
+            ],
+        ))
+    };
+    assert!(
+        done_within(10_000, || mail_log()[0]["state"] == "delivered"),
+        "{}",
+        mail_log()
+    );
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
 
