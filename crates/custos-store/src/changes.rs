@@ -335,6 +335,20 @@ impl Tx {
         Ok(())
     }
 
+    /// Who stored a file (the actor's name), if it exists.
+    pub async fn attachment_uploader(
+        &mut self,
+        sha256: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT created_by FROM attachments WHERE sha256 = $1")
+            .bind(sha256.to_owned())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.map(|row| row.try_get(0))
+            .transpose()
+            .map_err(Into::into)
+    }
+
     /// A stored file: media type and base64 content.
     pub async fn attachment(
         &mut self,

@@ -293,6 +293,7 @@ pub fn router(state: AppState) -> Router {
         .route("/change-requests/{key}/decide", post(ui::changes::decide))
         .route("/change-requests/{key}/execute", post(ui::changes::execute))
         .route("/change-requests/{key}/remark", post(ui::changes::remark))
+        .route("/change-requests/{key}/withdraw", post(ui::changes::withdraw))
         .route("/static/custos.css", get(ui::stylesheet))
         .route(
             "/public/organisations/{id}/subprocessors",

@@ -725,9 +725,12 @@ pub async fn store_attachment(
 )]
 pub async fn download(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     Path(sha256): Path<String>,
 ) -> Result<Response, ApiError> {
+    if !may_read_attachment(&state, &principal, &sha256).await? {
+        return Err(ApiError::not_found(format!("file {sha256}")));
+    }
     let mut tx = state
         .store
         .read()
@@ -763,6 +766,52 @@ pub async fn download(
         bytes,
     )
         .into_response())
+}
+
+/// A file is readable by whoever stored it, and by those who see a request that cites it (in
+/// its dossier, or as the evidence of a decision they see).
+async fn may_read_attachment(
+    state: &AppState,
+    principal: &Principal,
+    sha256: &str,
+) -> Result<bool, ApiError> {
+    if principal.user.is_admin {
+        return Ok(true);
+    }
+    let uploader = state
+        .store
+        .read()
+        .await
+        .map_err(custos_app::AppError::from)?
+        .attachment_uploader(sha256)
+        .await
+        .map_err(custos_app::AppError::from)?;
+    let Some(uploader) = uploader else {
+        return Ok(false);
+    };
+    if uploader.ends_with(&format!("user:{}", principal.user.email)) {
+        return Ok(true);
+    }
+    for summary in summaries(state, principal, false).await? {
+        let view = changes::view(&state.store, &summary.key).await?;
+        let dossier = &view.request.spec.dossier;
+        let in_dossier = dossier
+            .questionnaire
+            .iter()
+            .chain(&dossier.attachments)
+            .any(|a| a.sha256 == sha256);
+        let standing = Standing::of(principal, &view);
+        let as_evidence = view.history.iter().any(|h| {
+            h.body["outside"]["attachment"].as_str() == Some(sha256)
+                && view.parties.iter().any(|p| {
+                    p.addressee.controller.as_str() == h.organisation && standing.sees_party(p)
+                })
+        });
+        if in_dossier || as_evidence {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A new webhook endpoint.

@@ -179,6 +179,7 @@ struct RequestPage {
     files: Vec<(String, String)>,
     controllers: Vec<PartyRow>,
     may_execute: bool,
+    may_withdraw: bool,
     remark_as: String,
     history: Vec<HistoryRow>,
 }
@@ -334,13 +335,14 @@ pub async fn show(
             version: h.dossier_version,
         })
         .collect();
-    let may_execute = request.status == RequestStatus::Approved
-        && standing.requester
+    let acts_as_requester = standing.requester
         && acts_for(
             &viewer.principal,
             request.spec.requester.as_str(),
             &["portal", "editor", "admin"],
         );
+    let may_execute = request.status == RequestStatus::Approved && acts_as_requester;
+    let may_withdraw = open && acts_as_requester;
     Ok(page(&RequestPage {
         section: "changes",
         user_email: viewer.principal.user.email.clone(),
@@ -407,6 +409,7 @@ pub async fn show(
             .collect(),
         controllers,
         may_execute,
+        may_withdraw,
         remark_as,
         history,
     }))
@@ -499,6 +502,31 @@ pub async fn execute(
         .await
         .map_err(ApiError::from)?;
     state.reload().await?;
+    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+}
+
+pub async fn withdraw(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let view = changes::view(&state.store, &key)
+        .await
+        .map_err(ApiError::from)?;
+    if !acts_for(
+        &principal,
+        view.request.spec.requester.as_str(),
+        &["portal", "editor", "admin"],
+    ) {
+        return Err(UiError::from(ApiError::Forbidden(
+            "only the requester's people may do this".to_owned(),
+        )));
+    }
+    changes::withdraw(&state.store, &key, &principal.actor(state.clock.now()))
+        .await
+        .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
 }
 

@@ -145,10 +145,18 @@ async fn b_asks_for_e_a_approves_and_e_joins_at_depth_2_with_signed_webhooks() {
             Some(json!({"organisation": "hypermarket-a", "url": "http://127.0.0.1:9/x"}))).await;
         assert_eq!(status, 403);
 
-        // B's portal user files the request with the dossier on E.
+        // B's portal user uploads E's answered questionnaire and files the request.
+        let uploaded: Value = server.client.post(server.url("/api/v1/attachments"))
+            .bearer_auth(TestServer::token("agency-b"))
+            .header("content-type", "text/plain")
+            .body("Q: encryption at rest? A: AES-256")
+            .send().await.unwrap().json().await.unwrap();
+        let sha = uploaded["sha256"].as_str().unwrap().to_owned();
+        let mut with_questionnaire = dossier("agency-e", "Analytics E S.L.", "ES");
+        with_questionnaire["questionnaire"] = json!({"name": "questionnaire.txt", "sha256": sha});
         let spec = json!({"requester": "agency-b", "service": "Additional purchase-preference analysis",
                           "category": "Marketing analytics agency", "contract": "dpa-b-e",
-                          "dossier": dossier("agency-e", "Analytics E S.L.", "ES")});
+                          "dossier": with_questionnaire});
         let (status, _, filed) = send(&server, "agency-b", Method::POST, "/api/v1/change-requests", &[], Some(spec.clone())).await;
         assert_eq!(status, 201, "{filed}");
         let key = filed["key"].as_str().unwrap().to_owned();
@@ -167,6 +175,16 @@ async fn b_asks_for_e_a_approves_and_e_joins_at_depth_2_with_signed_webhooks() {
         assert_eq!(inbox[0]["waiting_for"][0]["state"], "pending");
         let (status, _) = server.get(Some("bank"), &format!("/api/v1/change-requests/{key}")).await;
         assert_eq!(status, 404);
+        // The questionnaire: A reads it (the request cites it), the bank does not.
+        let file = |user: &'static str| {
+            let request = server.client.get(server.url(&format!("/api/v1/attachments/{sha}"))).bearer_auth(TestServer::token(user));
+            async move { request.send().await.unwrap() }
+        };
+        let read = file("hypermarket").await;
+        assert_eq!(read.status(), 200);
+        assert_eq!(read.headers()["content-disposition"], "attachment");
+        assert_eq!(read.text().await.unwrap(), "Q: encryption at rest? A: AES-256");
+        assert_eq!(file("bank").await.status(), 404);
 
         drain(&dispatcher).await;
         let to_a = receiver.events("/a");
@@ -589,6 +607,38 @@ async fn a_question_stops_the_window_only_where_the_contract_says_so_and_a_new_d
         let (_, _, decided) = decide("controller-5", "approve").await;
         let last = decided["history"].as_array().unwrap().last().unwrap().clone();
         assert_eq!((last["kind"].as_str(), last["dossier_version"].as_u64()), (Some("decision"), Some(2)));
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_requester_withdraws_from_its_page_and_nothing_can_change_after() {
+    on_every_backend_with_clock(|server, _store, _clock| async move {
+        let spec = json!({"requester": "agency-b", "service": "Analysis", "dossier": dossier("analytics-v", "Analytics V S.L.", "ES")});
+        let (_, _, filed) = send(&server, "agency-b", Method::POST, "/api/v1/change-requests", &[], Some(spec)).await;
+        let key = filed["key"].as_str().unwrap().to_owned();
+        // B's portal user, signed in with a session, withdraws with the page's form.
+        let signed_in = server.client.post(server.url("/api/v1/session"))
+            .json(&json!({"email": "staff@agency-b.test", "password": "password of agency-b"}))
+            .send().await.unwrap();
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let csrf = signed_in.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+        let form = |token: &str| {
+            server.client.post(server.url(&format!("/change-requests/{key}/withdraw")))
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("csrf={token}").replace(' ', "+"))
+        };
+        assert_eq!(form("not the token").send().await.unwrap().status(), 403);
+        let done = form(&csrf).send().await.unwrap();
+        assert_eq!(done.status(), 303);
+        let (_, now) = server.get(Some("agency-b"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(now["status"], "withdrawn");
+        assert_eq!(now["history"].as_array().unwrap().last().unwrap()["kind"], "withdrawn");
+        let (status, _, _) = send(&server, "hypermarket", Method::POST, &format!("/api/v1/change-requests/{key}/decisions"), &[],
+            Some(json!({"controller": "hypermarket-a", "decision": "approve"}))).await;
+        assert_eq!(status, 409);
         server.stop().await;
     })
     .await;
