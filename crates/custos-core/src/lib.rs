@@ -21,6 +21,7 @@ pub mod audit;
 pub mod chain;
 pub mod change;
 pub mod checks;
+pub mod ledger;
 pub mod manifest;
 pub mod model;
 pub mod notice;

@@ -1,0 +1,260 @@
+//! The disclosure ledger (groundwork for data-subject rights): which recipient got which
+//! subject's data, for which activity, when — keyed by HMAC-SHA256(instance pepper,
+//! normalised identifier), so that the ledger never holds an e-mail address or a phone number
+//! in clear — and the access answer (Art. 15(1)(c), CJEU C-154/21): the specific recipients
+//! of one subject's data, each with every processor below it **as the chain stood when the
+//! data was disclosed** (a processor added later is not a recipient of earlier data), the
+//! categories each received and when, and the transfers among them with their safeguards
+//! (Art. 15(2)).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use hmac::{Hmac, KeyInit, Mac};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::Date;
+use crate::chain::{Chain, ChainError};
+use crate::register::Register;
+use crate::transfer;
+use crate::values::{CountryCode, Slug};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error(
+        "identifier: {0:?} is neither an e-mail address nor a phone number in international form (+34 600 000 000)"
+    )]
+    Identifier(String),
+    #[error("activity: no activity {0:?} in the register")]
+    UnknownActivity(String),
+    #[error("recipient: no organisation {0:?} in the register")]
+    UnknownRecipient(String),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+/// An identifier as it is keyed: e-mail addresses trimmed and lower-cased, phone numbers in
+/// E.164 (`+` and 8 to 15 digits; spaces, dots, dashes, brackets dropped; `00` read as `+`).
+pub fn normalise(identifier: &str) -> Result<String, LedgerError> {
+    let trimmed = identifier.trim();
+    let refuse = || LedgerError::Identifier(trimmed.chars().take(64).collect());
+    if trimmed.contains('@') {
+        let email = trimmed.to_lowercase();
+        let (local, domain) = email.split_once('@').ok_or_else(refuse)?;
+        let valid = !local.is_empty()
+            && domain.contains('.')
+            && !email.chars().any(char::is_whitespace)
+            && email.matches('@').count() == 1
+            && email.len() <= 254;
+        return if valid { Ok(email) } else { Err(refuse()) };
+    }
+    let compact: String = trimmed
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')'))
+        .collect();
+    let digits = compact
+        .strip_prefix('+')
+        .or_else(|| compact.strip_prefix("00"))
+        .ok_or_else(refuse)?;
+    let valid = (8..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0');
+    if valid {
+        Ok(format!("+{digits}"))
+    } else {
+        Err(refuse())
+    }
+}
+
+/// The subject key of an identifier: lowercase hex of HMAC-SHA256(pepper, normalised).
+pub fn subject_key(pepper: &[u8], identifier: &str) -> Result<String, LedgerError> {
+    let normalised = normalise(identifier)?;
+    // An HMAC takes a key of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper)
+        .map_err(|_| LedgerError::Identifier(String::new()))?;
+    mac.update(normalised.as_bytes());
+    Ok(mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// One event of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    pub subject_key: String,
+    pub activity: Slug,
+    pub recipient: Slug,
+    pub categories: Vec<Slug>,
+    pub at: Timestamp,
+}
+
+/// Checks an event's references against the register.
+pub fn validate(register: &Register, disclosure: &Disclosure) -> Result<(), LedgerError> {
+    if register.activity(disclosure.activity.as_str()).is_none() {
+        return Err(LedgerError::UnknownActivity(
+            disclosure.activity.to_string(),
+        ));
+    }
+    if register
+        .organisation(disclosure.recipient.as_str())
+        .is_none()
+    {
+        return Err(LedgerError::UnknownRecipient(
+            disclosure.recipient.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// A recipient of the subject's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerRecipient {
+    pub id: Slug,
+    pub name: String,
+    pub country: CountryCode,
+    pub address: Option<String>,
+    /// The recipient the data was disclosed to, when this one got it through its chain.
+    pub through: Option<Slug>,
+    pub categories: Vec<Slug>,
+    pub activities: Vec<Slug>,
+    pub first: Timestamp,
+    pub last: Timestamp,
+}
+
+/// A transfer among the recipients, with its safeguard (Art. 15(2)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerTransfer {
+    pub exporter: Slug,
+    pub importer: Slug,
+    pub destination: String,
+    pub mechanism: String,
+    pub basis: Option<String>,
+    pub valid: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessAnswer {
+    /// The recipients disclosed to first, then those below them, each by id.
+    pub recipients: Vec<AnswerRecipient>,
+    pub transfers: Vec<AnswerTransfer>,
+}
+
+fn day(at: Timestamp) -> Date {
+    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+}
+
+/// The access answer for the disclosures of one subject.
+pub fn access_answer(
+    register: &Register,
+    disclosures: &[Disclosure],
+) -> Result<AccessAnswer, LedgerError> {
+    let mut recipients: BTreeMap<(bool, Slug), AnswerRecipient> = BTreeMap::new();
+    let mut transfers: BTreeSet<(Slug, Slug, String, String, Option<String>, bool)> =
+        BTreeSet::new();
+    let mut chains: HashMap<(Slug, Date), Chain<'_>> = HashMap::new();
+    for disclosure in disclosures {
+        validate(register, disclosure)?;
+        let on = day(disclosure.at);
+        let key = (disclosure.activity.clone(), on);
+        if !chains.contains_key(&key) {
+            let chain = Chain::derive(register, disclosure.activity.as_str(), Some(on))?;
+            chains.insert(key.clone(), chain);
+        }
+        let Some(chain) = chains.get(&key) else {
+            continue;
+        };
+        // The links of the recipient, and every link below them, that day.
+        let mut reached = vec![false; chain.links.len()];
+        for (index, link) in chain.links.iter().enumerate() {
+            let processor = &chain.engagement(link).processor;
+            let parent_reached = link.parent.is_some_and(|p| reached[p as usize]);
+            reached[index] = parent_reached || processor == &disclosure.recipient;
+        }
+        let mut note = |id: &Slug, through: Option<&Slug>| {
+            let Some(organisation) = register.organisation(id.as_str()) else {
+                return;
+            };
+            let entry = recipients
+                .entry((through.is_some(), id.clone()))
+                .or_insert_with(|| AnswerRecipient {
+                    id: id.clone(),
+                    name: organisation.name.clone(),
+                    country: organisation.country,
+                    address: organisation.address.clone(),
+                    through: through.cloned(),
+                    categories: Vec::new(),
+                    activities: Vec::new(),
+                    first: disclosure.at,
+                    last: disclosure.at,
+                });
+            entry.first = entry.first.min(disclosure.at);
+            entry.last = entry.last.max(disclosure.at);
+            for category in &disclosure.categories {
+                if !entry.categories.contains(category) {
+                    entry.categories.push(category.clone());
+                }
+            }
+            if !entry.activities.contains(&disclosure.activity) {
+                entry.activities.push(disclosure.activity.clone());
+            }
+        };
+        note(&disclosure.recipient, None);
+        for (index, link) in chain.links.iter().enumerate() {
+            let processor = &chain.engagement(link).processor;
+            if reached[index] && processor != &disclosure.recipient {
+                note(processor, Some(&disclosure.recipient));
+            }
+        }
+        for found in transfer::transfers(chain, on) {
+            if reached[found.link] {
+                transfers.insert((
+                    found.exporter.clone(),
+                    found.importer.clone(),
+                    match &found.destination {
+                        transfer::Destination::Country(c) => c.to_string(),
+                        transfer::Destination::InternationalOrganisation(o) => o.to_string(),
+                    },
+                    crate::notice::mechanism_kind(found.mechanism.as_ref()).to_owned(),
+                    found.assessment.basis.clone(),
+                    found.assessment.valid,
+                ));
+            }
+        }
+    }
+    // One who received the data directly is not listed again as reached through another.
+    let direct: BTreeSet<Slug> = recipients
+        .keys()
+        .filter(|(through, _)| !through)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let mut list: Vec<AnswerRecipient> = recipients
+        .into_iter()
+        .filter(|((through, id), _)| !through || !direct.contains(id))
+        .map(|(_, mut r)| {
+            r.categories.sort();
+            r.activities.sort();
+            r
+        })
+        .collect();
+    list.dedup_by(|a, b| a.id == b.id);
+    Ok(AccessAnswer {
+        recipients: list,
+        transfers: transfers
+            .into_iter()
+            .map(
+                |(exporter, importer, destination, mechanism, basis, valid)| AnswerTransfer {
+                    exporter,
+                    importer,
+                    destination,
+                    mechanism,
+                    basis,
+                    valid,
+                },
+            )
+            .collect(),
+    })
+}
