@@ -6,6 +6,7 @@ pub mod audit;
 pub mod changes;
 pub mod clock;
 pub mod entries;
+pub mod ledger;
 pub mod manifest_files;
 pub mod notices;
 pub mod outbox;

@@ -177,6 +177,10 @@ pub enum Command {
     #[command(subcommand)]
     Webhook(WebhookCommand),
 
+    /// The disclosure ledger: which recipient got which subject's data, keyed, never in clear.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+
     /// The audit log: every write (apply, users, and the server's writes) with who, when,
     /// before and after, hash-chained.
     #[command(subcommand)]
@@ -243,6 +247,29 @@ pub enum DecisionArg {
     Approve,
     Object,
     RequestInformation,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Record the events of an NDJSON file (`-`: standard input), one JSON object a line:
+    /// {"identifier": "ana@example.com", "activity": "...", "recipient": "...",
+    /// "categories": ["email"], "at": "2025-06-01T10:00:00Z"}. Identifiers are keyed with the
+    /// instance's pepper (HMAC-SHA256) before they reach the database.
+    #[command(after_help = "Example:\n  custos ledger import disclosures.ndjson")]
+    Import {
+        file: PathBuf,
+        /// Events a transaction.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+    },
+    /// The specific recipients of one subject's data (Art. 15(1)(c)), as the chains stood
+    /// when it was disclosed, with the transfers among them. For an operator: requests from
+    /// data subjects, with identity verification, are the server's.
+    Answer {
+        identifier: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod changes;
 mod check;
 mod cli;
 mod documents;
+mod ledger;
 mod output;
 
 use std::process::ExitCode;
@@ -134,6 +135,7 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Check(args) => return check_command(&cli.database_url, &args, clock).await,
         Command::Change(command) => changes::change(&cli.database_url, command, clock).await?,
         Command::Webhook(command) => changes::webhook(&cli.database_url, command, clock).await?,
+        Command::Ledger(command) => ledger::ledger(&cli.database_url, command, clock).await?,
         Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
         Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
         Command::Audit(AuditCommand::Verify { format }) => {

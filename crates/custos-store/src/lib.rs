@@ -8,6 +8,7 @@
 
 mod audit;
 mod changes;
+mod ledger;
 mod notices;
 mod outbox;
 mod people;

@@ -11,6 +11,7 @@ mod audit;
 mod changes;
 mod check;
 mod documents;
+mod ledger;
 mod serve;
 
 use custos_store::testing::PostgresDatabase;
