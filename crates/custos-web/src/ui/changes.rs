@@ -479,25 +479,37 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// Checks the form's token and that the caller acts for the request's requester.
+async fn as_requester(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+    csrf: &str,
+) -> Result<(), UiError> {
+    check_csrf(principal, csrf)?;
+    let view = changes::view(&state.store, key)
+        .await
+        .map_err(ApiError::from)?;
+    if acts_for(
+        principal,
+        view.request.spec.requester.as_str(),
+        &["portal", "editor", "admin"],
+    ) {
+        Ok(())
+    } else {
+        Err(UiError::from(ApiError::Forbidden(
+            "only the requester's people may do this".to_owned(),
+        )))
+    }
+}
+
 pub async fn execute(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
     Path(key): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
-    check_csrf(&principal, &form.csrf)?;
-    let view = changes::view(&state.store, &key)
-        .await
-        .map_err(ApiError::from)?;
-    if !acts_for(
-        &principal,
-        view.request.spec.requester.as_str(),
-        &["portal", "editor", "admin"],
-    ) {
-        return Err(UiError::from(ApiError::Forbidden(
-            "only the requester's people may do this".to_owned(),
-        )));
-    }
+    as_requester(&state, &principal, &key, &form.csrf).await?;
     changes::execute(&state.store, &key, &principal.actor(state.clock.now()))
         .await
         .map_err(ApiError::from)?;
@@ -511,19 +523,7 @@ pub async fn withdraw(
     Path(key): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
-    check_csrf(&principal, &form.csrf)?;
-    let view = changes::view(&state.store, &key)
-        .await
-        .map_err(ApiError::from)?;
-    if !acts_for(
-        &principal,
-        view.request.spec.requester.as_str(),
-        &["portal", "editor", "admin"],
-    ) {
-        return Err(UiError::from(ApiError::Forbidden(
-            "only the requester's people may do this".to_owned(),
-        )));
-    }
+    as_requester(&state, &principal, &key, &form.csrf).await?;
     changes::withdraw(&state.store, &key, &principal.actor(state.clock.now()))
         .await
         .map_err(ApiError::from)?;
