@@ -144,7 +144,7 @@ fn event_data(
         "service": spec.service,
         "controller": {"id": party.addressee.controller,
                        "name": organisation_name(register, party.addressee.controller.as_str())},
-        "mode": match party.addressee.mode { AuthorisationMode::Specific => "specific", AuthorisationMode::General => "general" },
+        "mode": party.addressee.mode.as_str(),
         "deadline": party.deadline,
         "state": party.state.as_str(),
         "paths": party.addressee.paths,
@@ -481,11 +481,7 @@ pub async fn decide(
     )])
     .await?;
     tx.commit().await?;
-    Ok(RequestView {
-        parties: store.read().await?.parties(key).await?,
-        history: store.read().await?.history(key).await?,
-        request,
-    })
+    view(store, key).await
 }
 
 /// `approved` or `blocked` when the request just became so.

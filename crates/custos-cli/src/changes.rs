@@ -44,10 +44,7 @@ fn view_text(view: &RequestView) -> String {
         spec.service
     );
     for party in &view.parties {
-        let mode = match party.addressee.mode {
-            custos_core::model::AuthorisationMode::Specific => "specific",
-            custos_core::model::AuthorisationMode::General => "general",
-        };
+        let mode = party.addressee.mode.as_str();
         text.push_str(&format!(
             "  {:<24} {:<22} {mode:<9} deadline {}\n",
             party.addressee.controller.as_str(),

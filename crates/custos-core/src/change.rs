@@ -523,6 +523,18 @@ impl DecisionKind {
     }
 }
 
+impl std::str::FromStr for DecisionKind {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        [Self::Approve, Self::Object, Self::RequestInformation]
+            .into_iter()
+            .find(|d| d.as_str() == raw)
+            .ok_or_else(|| {
+                format!("decision is {raw:?}: expected approve, object or request-information")
+            })
+    }
+}
+
 /// Where a request stands, from the states of its controllers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

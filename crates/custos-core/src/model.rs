@@ -388,6 +388,15 @@ pub enum AuthorisationMode {
     General,
 }
 
+impl AuthorisationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Specific => "specific",
+            Self::General => "general",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoticeChannel {

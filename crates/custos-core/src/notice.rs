@@ -33,6 +33,15 @@ pub enum NoticeStyle {
     Categories,
 }
 
+impl NoticeStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Named => "named",
+            Self::Categories => "categories",
+        }
+    }
+}
+
 impl std::str::FromStr for NoticeStyle {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use custos_app::changes::{self, Outside, RequestView};
-use custos_core::change::{ChangeRequestSpec, DecisionKind, Dossier};
+use custos_core::change::{ChangeRequestSpec, DecisionKind, Dossier, PartyState};
 use custos_store::{HistoryEntry, StoredParty};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -97,6 +97,13 @@ impl Standing {
     }
 }
 
+/// Whether a step of the history is shown to one who sees the rows of `visible_controllers`:
+/// a decision (or deemed approval) only with its controller's row, the rest to all.
+pub(crate) fn shows_entry(entry: &HistoryEntry, visible_controllers: &[&str]) -> bool {
+    let a_decision = entry.kind.starts_with("decision") || entry.kind == "deemed-approved";
+    !a_decision || visible_controllers.contains(&entry.organisation.as_str())
+}
+
 /// A request as the caller may see it.
 #[derive(Debug, Serialize)]
 pub struct RequestAnswer {
@@ -150,11 +157,7 @@ fn answer(principal: &Principal, view: RequestView) -> Result<RequestAnswer, Api
     let history = view
         .history
         .into_iter()
-        .filter(|h: &HistoryEntry| {
-            // Decisions are shown to those who see that controller's row; the rest to all.
-            !h.kind.starts_with("decision") && h.kind != "deemed-approved"
-                || visible_orgs.contains(&h.organisation.as_str())
-        })
+        .filter(|h: &HistoryEntry| shows_entry(h, &visible_orgs))
         .map(|h| HistoryAnswer {
             organisation: h.organisation,
             kind: h.kind,
@@ -229,7 +232,7 @@ pub struct ListQuery {
 }
 
 /// One line of a list.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestSummary {
     pub key: String,
     pub status: String,
@@ -242,7 +245,7 @@ pub struct RequestSummary {
     pub waiting_for: Vec<Waiting>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Waiting {
     pub controller: String,
     pub state: String,
@@ -254,7 +257,6 @@ pub struct Waiting {
 pub async fn summaries(
     state: &AppState,
     principal: &Principal,
-    inbox: bool,
 ) -> Result<Vec<RequestSummary>, ApiError> {
     let mut tx = state
         .store
@@ -288,29 +290,18 @@ pub async fn summaries(
             .parties(&request.key)
             .await
             .map_err(custos_app::AppError::from)?;
-        let waiting_for: Vec<Waiting> =
-            parties
-                .iter()
-                .filter(|p| {
-                    principal.memberships.iter().any(|m| {
-                        m.organisation == p.addressee.controller.as_str() && m.role.writes()
-                    }) || (principal.user.is_admin && !inbox)
-                })
-                .filter(|p| !inbox || p.state.open())
-                .map(|p| Waiting {
-                    controller: p.addressee.controller.to_string(),
-                    state: p.state.as_str().to_owned(),
-                    mode: match p.addressee.mode {
-                        custos_core::model::AuthorisationMode::Specific => "specific",
-                        custos_core::model::AuthorisationMode::General => "general",
-                    }
-                    .to_owned(),
-                    deadline: p.deadline.clone(),
-                })
-                .collect();
-        if inbox && waiting_for.is_empty() {
-            continue;
-        }
+        let waiting_for: Vec<Waiting> = parties
+            .iter()
+            .filter(|p| {
+                decides_for(principal, p.addressee.controller.as_str()) || principal.user.is_admin
+            })
+            .map(|p| Waiting {
+                controller: p.addressee.controller.to_string(),
+                state: p.state.as_str().to_owned(),
+                mode: p.addressee.mode.as_str().to_owned(),
+                deadline: p.deadline.clone(),
+            })
+            .collect();
         summaries.push(RequestSummary {
             key: request.key,
             status: request.status.as_str().to_owned(),
@@ -323,6 +314,29 @@ pub async fn summaries(
         });
     }
     Ok(summaries)
+}
+
+/// Whether the caller is an editor or admin of `controller` (its decisions are the caller's).
+fn decides_for(principal: &Principal, controller: &str) -> bool {
+    principal
+        .memberships
+        .iter()
+        .any(|m| m.organisation == controller && m.role.writes())
+}
+
+/// The requests waiting for a decision of a controller the caller decides for, with only
+/// those controllers' open rows.
+pub fn inbox(principal: &Principal, summaries: Vec<RequestSummary>) -> Vec<RequestSummary> {
+    summaries
+        .into_iter()
+        .filter_map(|mut summary| {
+            summary.waiting_for.retain(|w| {
+                decides_for(principal, &w.controller)
+                    && w.state.parse::<PartyState>().is_ok_and(PartyState::open)
+            });
+            (!summary.waiting_for.is_empty()).then_some(summary)
+        })
+        .collect()
 }
 
 #[utoipa::path(
@@ -352,7 +366,12 @@ pub async fn list(
             ));
         }
     };
-    Ok(axum::Json(summaries(&state, &principal, inbox).await?))
+    let all = summaries(&state, &principal).await?;
+    Ok(axum::Json(if inbox {
+        self::inbox(&principal, all)
+    } else {
+        all
+    }))
 }
 
 #[utoipa::path(
@@ -430,17 +449,10 @@ pub async fn decide(
 ) -> Result<axum::Json<RequestAnswer>, ApiError> {
     require_write(&principal)?;
     visible_view(&state, &principal, &key).await?;
-    let decision = match request.decision.as_str() {
-        "approve" => DecisionKind::Approve,
-        "object" => DecisionKind::Object,
-        "request-information" => DecisionKind::RequestInformation,
-        other => {
-            return Err(ApiError::invalid(
-                "decision",
-                format!("decision is {other:?}: expected approve, object or request-information"),
-            ));
-        }
-    };
+    let decision: DecisionKind = request
+        .decision
+        .parse()
+        .map_err(|e: String| ApiError::invalid("decision", e))?;
     if !acts_for(&principal, &request.controller, &["editor", "admin"]) {
         return Err(ApiError::Forbidden(format!(
             "only editors and admins of {} may decide for it",
@@ -792,7 +804,7 @@ async fn may_read_attachment(
     if uploader.ends_with(&format!("user:{}", principal.user.email)) {
         return Ok(true);
     }
-    for summary in summaries(state, principal, false).await? {
+    for summary in summaries(state, principal).await? {
         let view = changes::view(&state.store, &summary.key).await?;
         let dossier = &view.request.spec.dossier;
         let in_dossier = dossier

@@ -211,11 +211,7 @@ impl From<&StoredNotice> for VersionSummary {
             name: published.name.to_string(),
             version: published.version,
             language: published.language.clone(),
-            style: match published.options.style {
-                NoticeStyle::Named => "named",
-                NoticeStyle::Categories => "categories",
-            }
-            .to_owned(),
+            style: published.options.style.as_str().to_owned(),
             activities: published
                 .options
                 .activities

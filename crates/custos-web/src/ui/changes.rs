@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{FormCaller, UiError, Viewer, page};
-use crate::api::changes::{Standing, acts_for, store_attachment, summaries};
+use crate::api::changes::{Standing, acts_for, inbox, shows_entry, store_attachment, summaries};
 use crate::auth::{Principal, Via};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -87,16 +87,13 @@ fn requesters(
         .iter()
         .map(|o| o.id.to_string())
         .filter(|o| acts_for(principal, o, &["portal", "editor", "admin"]))
-        .filter(|o| {
-            principal.user.is_admin || principal.memberships.iter().any(|m| &m.organisation == o)
-        })
         .collect()
 }
 
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
     let now = state.clock.now();
-    let all = summaries(&state, &viewer.principal, false).await?;
-    let inbox = summaries(&state, &viewer.principal, true).await?;
+    let all = summaries(&state, &viewer.principal).await?;
+    let inbox = inbox(&viewer.principal, all.clone());
     let register = state.register().await;
     Ok(page(&ListPage {
         section: "changes",
@@ -223,10 +220,10 @@ pub async fn show(
         request.status,
         RequestStatus::Open | RequestStatus::Blocked | RequestStatus::Approved
     );
-    let visible_controllers: Vec<String> = parties
+    let visible_controllers: Vec<&str> = parties
         .iter()
         .filter(|p| standing.sees_party(p))
-        .map(|p| p.addressee.controller.to_string())
+        .map(|p| p.addressee.controller.as_str())
         .collect();
     let controllers = parties
         .iter()
@@ -299,10 +296,7 @@ pub async fn show(
     let dossier = &request.spec.dossier;
     let history = history
         .into_iter()
-        .filter(|h| {
-            !h.kind.starts_with("decision") && h.kind != "deemed-approved"
-                || visible_controllers.contains(&h.organisation)
-        })
+        .filter(|h| shows_entry(h, &visible_controllers))
         .map(|h| HistoryRow {
             what: match h.kind.as_str() {
                 "decision" | "decision-outside" => format!(
@@ -424,6 +418,23 @@ fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiError> {
     }
 }
 
+/// A form posted with the session's CSRF token by someone acting for `organisation` in one
+/// of `roles`; otherwise 403 with `refusal`.
+fn posted_for(
+    principal: &Principal,
+    csrf: &str,
+    organisation: &str,
+    roles: &[&str],
+    refusal: impl FnOnce() -> String,
+) -> Result<(), UiError> {
+    check_csrf(principal, csrf)?;
+    if acts_for(principal, organisation, roles) {
+        Ok(())
+    } else {
+        Err(UiError::from(ApiError::Forbidden(refusal())))
+    }
+}
+
 #[derive(Deserialize)]
 pub struct DecideForm {
     csrf: String,
@@ -439,24 +450,22 @@ pub async fn decide(
     Path(key): Path<String>,
     Form(form): Form<DecideForm>,
 ) -> Result<Response, UiError> {
-    check_csrf(&principal, &form.csrf)?;
-    if !acts_for(&principal, &form.controller, &["editor", "admin"]) {
-        return Err(UiError::from(ApiError::Forbidden(format!(
-            "only editors and admins of {} may decide for it",
-            form.controller
-        ))));
-    }
-    let decision = match form.decision.as_str() {
-        "approve" => DecisionKind::Approve,
-        "object" => DecisionKind::Object,
-        "request-information" => DecisionKind::RequestInformation,
-        other => {
-            return Err(UiError::from(ApiError::invalid(
-                "decision",
-                format!("unknown decision {other:?}"),
-            )));
-        }
-    };
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.controller,
+        &["editor", "admin"],
+        || {
+            format!(
+                "only editors and admins of {} may decide for it",
+                form.controller
+            )
+        },
+    )?;
+    let decision: DecisionKind = form
+        .decision
+        .parse()
+        .map_err(|e: String| ApiError::invalid("decision", e))?;
     let reasons = Some(form.reasons.trim().to_owned()).filter(|r| !r.is_empty());
     let register = state.register().await;
     changes::decide(
@@ -486,21 +495,16 @@ async fn as_requester(
     key: &str,
     csrf: &str,
 ) -> Result<(), UiError> {
-    check_csrf(principal, csrf)?;
     let view = changes::view(&state.store, key)
         .await
         .map_err(ApiError::from)?;
-    if acts_for(
+    posted_for(
         principal,
+        csrf,
         view.request.spec.requester.as_str(),
         &["portal", "editor", "admin"],
-    ) {
-        Ok(())
-    } else {
-        Err(UiError::from(ApiError::Forbidden(
-            "only the requester's people may do this".to_owned(),
-        )))
-    }
+        || "only the requester's people may do this".to_owned(),
+    )
 }
 
 pub async fn execute(
@@ -543,17 +547,13 @@ pub async fn remark(
     Path(key): Path<String>,
     Form(form): Form<RemarkForm>,
 ) -> Result<Response, UiError> {
-    check_csrf(&principal, &form.csrf)?;
-    if !acts_for(
+    posted_for(
         &principal,
+        &form.csrf,
         &form.organisation,
         &["portal", "editor", "admin"],
-    ) {
-        return Err(UiError::from(ApiError::Forbidden(format!(
-            "you do not act for {}",
-            form.organisation
-        ))));
-    }
+        || format!("you do not act for {}", form.organisation),
+    )?;
     changes::remark(
         &state.store,
         &key,
@@ -634,13 +634,14 @@ pub async fn file(
             .map(|s| s.trim().to_owned())
             .unwrap_or_default()
     };
-    check_csrf(&principal, &get("csrf"))?;
     let requester = get("requester");
-    if !acts_for(&principal, &requester, &["portal", "editor", "admin"]) {
-        return Err(UiError::from(ApiError::Forbidden(format!(
-            "only {requester}'s people may file its requests"
-        ))));
-    }
+    posted_for(
+        &principal,
+        &get("csrf"),
+        &requester,
+        &["portal", "editor", "admin"],
+        || format!("only {requester}'s people may file its requests"),
+    )?;
     let questionnaire_ref = match questionnaire {
         Some((name, media, bytes)) => {
             let stored = store_attachment(&state, &principal, &media, &bytes).await?;

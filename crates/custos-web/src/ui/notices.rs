@@ -72,13 +72,6 @@ fn style_and_language(
     Ok((style, language))
 }
 
-fn style_name(style: NoticeStyle) -> &'static str {
-    match style {
-        NoticeStyle::Named => "named",
-        NoticeStyle::Categories => "categories",
-    }
-}
-
 pub async fn notice_page(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -135,7 +128,7 @@ pub async fn notice_page(
             name: version.published.name.to_string(),
             version: version.published.version,
             language: version.published.language.clone(),
-            style: style_name(version.published.options.style).to_owned(),
+            style: version.published.options.style.as_str().to_owned(),
             published_at: version.published_at.clone(),
             published_by: version.published_by.clone(),
             changes,
@@ -157,7 +150,7 @@ pub async fn notice_page(
         id,
         name,
         on: on.to_string(),
-        style: style_name(style),
+        style: style.as_str(),
         lang: language.as_str(),
         preview,
         may_publish,
@@ -207,7 +200,7 @@ pub async fn publish(
     .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!(
         "/organisations/{id}/notice?style={}&lang={}",
-        style_name(style),
+        style.as_str(),
         language.as_str()
     ))
     .into_response())
