@@ -119,6 +119,9 @@ pub struct AnswerRecipient {
     pub address: Option<String>,
     /// The recipient the data was disclosed to, when this one got it through its chain.
     pub through: Option<Slug>,
+    /// The processor that engaged it (below the disclosed-to recipient): the one that relays
+    /// an Art. 19 notification to it.
+    pub parent: Option<Slug>,
     pub categories: Vec<Slug>,
     pub activities: Vec<Slug>,
     pub first: Timestamp,
@@ -174,7 +177,7 @@ pub fn access_answer(
             let parent_reached = link.parent.is_some_and(|p| reached[p as usize]);
             reached[index] = parent_reached || processor == &disclosure.recipient;
         }
-        let mut note = |id: &Slug, through: Option<&Slug>| {
+        let mut note = |id: &Slug, through: Option<&Slug>, parent: Option<&Slug>| {
             let Some(organisation) = register.organisation(id.as_str()) else {
                 return;
             };
@@ -186,6 +189,7 @@ pub fn access_answer(
                     country: organisation.country,
                     address: organisation.address.clone(),
                     through: through.cloned(),
+                    parent: parent.cloned(),
                     categories: Vec::new(),
                     activities: Vec::new(),
                     first: disclosure.at,
@@ -202,11 +206,14 @@ pub fn access_answer(
                 entry.activities.push(disclosure.activity.clone());
             }
         };
-        note(&disclosure.recipient, None);
+        note(&disclosure.recipient, None, None);
         for (index, link) in chain.links.iter().enumerate() {
             let processor = &chain.engagement(link).processor;
             if reached[index] && processor != &disclosure.recipient {
-                note(processor, Some(&disclosure.recipient));
+                let parent = link
+                    .parent
+                    .map(|p| &chain.engagement(&chain.links[p as usize]).processor);
+                note(processor, Some(&disclosure.recipient), parent);
             }
         }
         for found in transfer::transfers(chain, on) {

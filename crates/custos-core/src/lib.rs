@@ -14,6 +14,8 @@
 //! - [`checks`]: the rules that find what breaks the law in every chain, with the articles
 //!   they rest on and what to do.
 //! - [`plan`]: the difference between two registers, by kind and id.
+//! - [`ledger`]: the disclosure ledger and the access answer (Art. 15).
+//! - [`rights`]: data-subject requests: kinds, deadlines, the Art. 19 notification tree.
 //! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
@@ -29,6 +31,7 @@ pub mod plan;
 pub mod records;
 pub mod refdata;
 pub mod register;
+pub mod rights;
 pub mod synthetic;
 pub mod transfer;
 pub mod values;

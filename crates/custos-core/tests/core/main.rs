@@ -13,6 +13,7 @@ mod ledger;
 mod manifests;
 mod notices;
 mod properties;
+mod rights;
 mod transfers;
 
 use custos_core::Date;

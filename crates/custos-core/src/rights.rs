@@ -1,0 +1,308 @@
+//! Data-subject requests (Arts 12, 15–22): their kinds, the one-month deadline and its
+//! extension (Art. 12(3)), their states, and the Art. 19 notification tree — who must be told
+//! of a rectification, erasure or restriction, and who relays it to whom.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::ToSpan as _;
+use serde::{Deserialize, Serialize};
+
+use crate::Date;
+use crate::ledger::AccessAnswer;
+use crate::values::Slug;
+
+/// What the subject asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestKind {
+    /// Art. 15: the data, the recipients, the transfers and their safeguards.
+    Access,
+    /// Art. 16.
+    Rectification,
+    /// Art. 17.
+    Erasure,
+    /// Art. 18.
+    Restriction,
+    /// Art. 21.
+    Objection,
+    /// Art. 20: the data in a structured, machine-readable format.
+    Portability,
+}
+
+impl RequestKind {
+    pub const ALL: [Self; 6] = [
+        Self::Access,
+        Self::Rectification,
+        Self::Erasure,
+        Self::Restriction,
+        Self::Objection,
+        Self::Portability,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Rectification => "rectification",
+            Self::Erasure => "erasure",
+            Self::Restriction => "restriction",
+            Self::Objection => "objection",
+            Self::Portability => "portability",
+        }
+    }
+
+    /// The article the request rests on.
+    pub fn article(self) -> &'static str {
+        match self {
+            Self::Access => "Art. 15",
+            Self::Rectification => "Art. 16",
+            Self::Erasure => "Art. 17",
+            Self::Restriction => "Art. 18",
+            Self::Objection => "Art. 21",
+            Self::Portability => "Art. 20",
+        }
+    }
+
+    /// Whether each recipient must be told (Art. 19: rectification, erasure, restriction).
+    pub fn propagates(self) -> bool {
+        matches!(self, Self::Rectification | Self::Erasure | Self::Restriction)
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RequestKind {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+            .ok_or_else(|| {
+                format!(
+                    "{raw:?} is not a kind of request: expected one of {}",
+                    Self::ALL.map(Self::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestStatus {
+    /// Received; the subject's identity is not verified yet.
+    Received,
+    /// Identity verified: it may be fulfilled.
+    Verified,
+    /// Recipients are being told (Art. 19); closes when every one is done or impossible.
+    Notifying,
+    /// Fulfilled and closed.
+    Closed,
+    /// Refused (manifestly unfounded or excessive, Art. 12(5)), with reasons.
+    Refused,
+}
+
+impl RequestStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Received,
+        Self::Verified,
+        Self::Notifying,
+        Self::Closed,
+        Self::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Verified => "verified",
+            Self::Notifying => "notifying",
+            Self::Closed => "closed",
+            Self::Refused => "refused",
+        }
+    }
+
+    pub fn open(self) -> bool {
+        !matches!(self, Self::Closed | Self::Refused)
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| format!("{raw:?} is not a request status"))
+    }
+}
+
+/// `months` calendar months after `day`: the same day of the month, or the month's last day
+/// when that day does not exist (31 January + 1 month = 28 or 29 February).
+fn months_after(day: Date, months: i32) -> Date {
+    // jiff constrains the day to the month's length; only the year 9999 can overflow.
+    day.checked_add(months.months()).unwrap_or(Date::MAX)
+}
+
+/// The answer is due one month after receipt (Art. 12(3)).
+pub fn deadline(received: Date) -> Date {
+    months_after(received, 1)
+}
+
+/// Extended "by two further months": three months after receipt.
+pub fn extended_deadline(received: Date) -> Date {
+    months_after(received, 3)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RightsError {
+    #[error(
+        "an extension must be decided and told to the subject within the first month (by {deadline}); today is {today}"
+    )]
+    ExtensionTooLate { deadline: Date, today: Date },
+    #[error("the request is already extended (to {0})")]
+    AlreadyExtended(Date),
+    #[error("reasons: an extension must give the subject its reasons (Art. 12(3))")]
+    NoReasons,
+}
+
+/// Whether the request received on `received` may be extended on `today`.
+pub fn check_extension(
+    received: Date,
+    today: Date,
+    extended_until: Option<Date>,
+    reasons: &str,
+) -> Result<Date, RightsError> {
+    if let Some(until) = extended_until {
+        return Err(RightsError::AlreadyExtended(until));
+    }
+    if reasons.trim().is_empty() {
+        return Err(RightsError::NoReasons);
+    }
+    let first_month = deadline(received);
+    if today > first_month {
+        return Err(RightsError::ExtensionTooLate {
+            deadline: first_month,
+            today,
+        });
+    }
+    Ok(extended_deadline(received))
+}
+
+/// One recipient to tell (Art. 19), and who tells it: the controller for those the data was
+/// disclosed to, the processor that engaged it for those below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedNotification {
+    pub recipient: Slug,
+    /// The recipient that relays it; `None`: the controller sends it.
+    pub relayed_by: Option<Slug>,
+}
+
+/// The notifications of a request: one per recipient of the access answer (the same set),
+/// parents before their children.
+pub fn notification_tree(answer: &AccessAnswer) -> Vec<PlannedNotification> {
+    let parents: BTreeMap<&Slug, Option<&Slug>> = answer
+        .recipients
+        .iter()
+        .map(|r| (&r.id, r.parent.as_ref()))
+        .collect();
+    let depth = |start: &Slug| {
+        let mut id = start;
+        let mut depth = 0;
+        while let Some(Some(parent)) = parents.get(id) {
+            depth += 1;
+            id = parent;
+            if depth > parents.len() {
+                break;
+            }
+        }
+        depth
+    };
+    let mut planned: Vec<(usize, PlannedNotification)> = answer
+        .recipients
+        .iter()
+        .map(|r| {
+            (
+                depth(&r.id),
+                PlannedNotification {
+                    recipient: r.id.clone(),
+                    relayed_by: r.parent.clone(),
+                },
+            )
+        })
+        .collect();
+    planned.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.recipient.cmp(&b.1.recipient)));
+    planned.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Where one notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotificationState {
+    /// Waiting for its parent to relay it.
+    Pending,
+    Sent,
+    Acknowledged,
+    /// Carried out, with evidence.
+    Done,
+    /// Could not be delivered (a bounce, a closed endpoint), with the reason.
+    Failed,
+    /// Impossible or disproportionate (Art. 19), with the reason.
+    Impossible,
+}
+
+impl NotificationState {
+    pub const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::Sent,
+        Self::Acknowledged,
+        Self::Done,
+        Self::Failed,
+        Self::Impossible,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Acknowledged => "acknowledged",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Impossible => "impossible",
+        }
+    }
+
+    /// Done, or recorded as impossible: the request may close.
+    pub fn settled(self) -> bool {
+        matches!(self, Self::Done | Self::Impossible)
+    }
+
+    /// Whether `self` may become `next`.
+    pub fn may_become(self, next: Self) -> bool {
+        use NotificationState::*;
+        match next {
+            Acknowledged => matches!(self, Sent | Failed),
+            Done => matches!(self, Sent | Acknowledged | Failed),
+            Failed => matches!(self, Sent),
+            Impossible => !self.settled(),
+            Pending | Sent => false,
+        }
+    }
+}
+
+impl FromStr for NotificationState {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| format!("{raw:?} is not a notification state"))
+    }
+}
