@@ -85,7 +85,7 @@ fn organisation_name(register: &Register, id: &str) -> String {
 }
 
 /// Where an organisation's notifications go: its DPO, else its privacy contact; its language.
-fn mailbox(register: &Register, id: &str) -> Option<(String, Language)> {
+pub(crate) fn mailbox(register: &Register, id: &str) -> Option<(String, Language)> {
     let organisation = register.organisation(id)?;
     let address = organisation
         .dpo
@@ -842,7 +842,8 @@ fn engagement_id(
 }
 
 /// Fires due timers: a general window that ran out without an objection becomes a deemed
-/// approval; a reminder goes to a controller that has not decided. Each timer fires once
+/// approval; a reminder goes to a controller that has not decided; data-subject requests'
+/// timers go to [`crate::rights`]. Each timer fires once
 /// (marked in the transaction of its effect). Returns how many fired.
 pub async fn fire_due_timers(
     store: &Store,
@@ -862,8 +863,22 @@ pub async fn fire_due_timers(
     let subscriptions = subscriptions(&mut tx).await?;
     let mut events = Vec::new();
     let mut history_entries = Vec::new();
+    let rights_settings = crate::rights::Settings::default();
+    let mut flush_log = false;
     for timer in &due {
         tx.mark_timer_fired(&timer.key, &at).await?;
+        if timer.kind.starts_with("rights-") {
+            flush_log |= crate::rights::fire_timer(
+                &mut tx,
+                register,
+                timer,
+                now,
+                &mut events,
+                &rights_settings,
+            )
+            .await?;
+            continue;
+        }
         let Some(mut request) = tx.request(&timer.subject).await? else {
             continue;
         };
@@ -934,6 +949,9 @@ pub async fn fire_due_timers(
     tx.insert_history(&history_entries).await?;
     outbox::write(&mut tx, events, &subscriptions, now).await?;
     tx.commit().await?;
+    if flush_log {
+        store.flush_log().await?;
+    }
     Ok(due.len())
 }
 
@@ -949,11 +967,15 @@ pub async fn subscribe(
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(AppError::Invalid("url: expected an http(s) URL".to_owned()));
     }
+    let known: Vec<&str> = events::ALL
+        .into_iter()
+        .chain(crate::rights::events::ALL)
+        .collect();
     for kind in &event_types {
-        if !events::ALL.contains(&kind.as_str()) {
+        if !known.contains(&kind.as_str()) {
             return Err(AppError::Invalid(format!(
                 "event_types: {kind:?} is not an event type; expected one of {}",
-                events::ALL.join(", ")
+                known.join(", ")
             )));
         }
     }

@@ -12,6 +12,7 @@ pub mod notices;
 pub mod outbox;
 pub mod people;
 pub mod register;
+pub mod rights;
 
 pub use audit::Actor;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock, stamp};

@@ -407,12 +407,13 @@ impl Dispatcher {
         let payload: serde_json::Value =
             serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
         let mut context = payload["data"].clone();
-        context["link"] = format!(
-            "{}/change-requests/{}",
-            self.public_url.trim_end_matches('/'),
-            delivery.subject
-        )
-        .into();
+        // Where to act: the event's own path (a data subject's verification link), else the
+        // change request's page.
+        let path = context["path"].as_str().map_or_else(
+            || format!("/change-requests/{}", delivery.subject),
+            str::to_owned,
+        );
+        context["link"] = format!("{}{path}", self.public_url.trim_end_matches('/')).into();
         // The template of the organisation the e-mail speaks for: the controller's for the
         // requester's news, the requester's for a controller's.
         let owner = context["template_owner"]

@@ -76,6 +76,7 @@ fn shared_register(controllers: usize) -> anyhow::Result<Register> {
             subjects: vec![],
             data: vec![],
             retention: None,
+            source: None,
             measures: Default::default(),
             large_scale: false,
             risk_assessment: None,

@@ -153,6 +153,10 @@ pub struct Activity {
     pub data: Vec<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Where the data comes from when not from the subjects themselves (Arts 14(2)(f),
+    /// 15(1)(g)): `publicly accessible registers`, `the customer's employer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Technical and organisational measures (Art. 32), as identifiers.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub measures: BTreeSet<Slug>,

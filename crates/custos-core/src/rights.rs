@@ -66,7 +66,10 @@ impl RequestKind {
 
     /// Whether each recipient must be told (Art. 19: rectification, erasure, restriction).
     pub fn propagates(self) -> bool {
-        matches!(self, Self::Rectification | Self::Erasure | Self::Restriction)
+        matches!(
+            self,
+            Self::Rectification | Self::Erasure | Self::Restriction
+        )
     }
 }
 
@@ -305,4 +308,116 @@ impl FromStr for NotificationState {
             .find(|s| s.as_str() == raw)
             .ok_or_else(|| format!("{raw:?} is not a notification state"))
     }
+}
+
+/// What an activity of the controller does with the data (Art. 15(1)(a), (d), (g)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessingInfo {
+    pub activity: Slug,
+    pub name: String,
+    pub purposes: Vec<String>,
+    pub lawful_basis: Option<String>,
+    pub categories: Vec<Slug>,
+    /// An ISO 8601 duration (`P2Y`).
+    pub retention: Option<String>,
+    pub source: Option<String>,
+}
+
+/// When the specific recipients cannot be named: why, and the categories instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CategoriesOnly {
+    pub reason: String,
+    pub categories: Vec<crate::notice::CategoryOfRecipients>,
+    pub transfers: Vec<crate::notice::NoticeTransfer>,
+}
+
+/// The access answer as it is given to the subject (Art. 15(1)–(2)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessReport {
+    pub controller: crate::notice::Party,
+    pub request: String,
+    pub on: Date,
+    pub recipients: Vec<crate::ledger::AnswerRecipient>,
+    pub transfers: Vec<crate::ledger::AnswerTransfer>,
+    pub processing: Vec<ProcessingInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories_only: Option<CategoriesOnly>,
+}
+
+/// Why only categories are given when the ledger holds nothing for the subject.
+pub const NO_LEDGER_ENTRIES: &str = "No disclosure of your data to a specific recipient is \
+    recorded in our disclosure ledger, so we cannot name specific recipients (CJEU C-154/21, \
+    para 48). These are the categories of recipients that data processed in our activities \
+    may reach, with their sectors and locations.";
+
+/// The report for `answer`: the processing of the activities the disclosures name (all the
+/// controller's activities when there is none), and categories with the reason when no
+/// specific recipient is known.
+pub fn access_report(
+    register: &crate::register::Register,
+    controller: &str,
+    answer: AccessAnswer,
+    request: &str,
+    on: Date,
+) -> Result<AccessReport, crate::notice::NoticeError> {
+    use crate::notice::{NoticeError, NoticeOptions, NoticeStyle, Party};
+    let organisation = register
+        .organisation(controller)
+        .ok_or_else(|| NoticeError::UnknownOrganisation(controller.to_owned()))?;
+    let named: std::collections::BTreeSet<&Slug> = answer
+        .recipients
+        .iter()
+        .flat_map(|r| &r.activities)
+        .collect();
+    let processing = register
+        .activities()
+        .iter()
+        .filter(|a| a.controllers().any(|c| c.as_str() == controller))
+        .filter(|a| named.is_empty() || named.contains(&a.id))
+        .map(|a| ProcessingInfo {
+            activity: a.id.clone(),
+            name: a.name.clone().unwrap_or_else(|| a.id.to_string()),
+            purposes: a.purposes.clone(),
+            lawful_basis: a.lawful_basis.map(|b| {
+                serde_json::to_value(b)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            }),
+            categories: a.data.clone(),
+            retention: a.retention.as_ref().map(|r| r.as_str().to_owned()),
+            source: a.source.clone(),
+        })
+        .collect();
+    let categories_only = if answer.recipients.is_empty() {
+        let notice = crate::notice::build(
+            register,
+            controller,
+            &NoticeOptions {
+                style: NoticeStyle::Categories,
+                activities: Vec::new(),
+            },
+            on,
+        );
+        match notice {
+            Ok(notice) => Some(CategoriesOnly {
+                reason: NO_LEDGER_ENTRIES.to_owned(),
+                categories: notice.categories,
+                transfers: notice.transfers,
+            }),
+            Err(NoticeError::NoActivities(_)) => None,
+            Err(other) => return Err(other),
+        }
+    } else {
+        None
+    };
+    Ok(AccessReport {
+        controller: Party::of(organisation),
+        request: request.to_owned(),
+        on,
+        recipients: answer.recipients,
+        transfers: answer.transfers,
+        processing,
+        categories_only,
+    })
 }

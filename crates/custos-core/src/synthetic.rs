@@ -153,6 +153,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
             subjects: vec![slug("customers".to_owned())],
             data: vec![slug("email".to_owned()), slug("name".to_owned())],
             retention: "P2Y".parse().ok(),
+            source: None,
             measures: Default::default(),
             large_scale: false,
             risk_assessment: None,

@@ -9,6 +9,7 @@ mod metrics;
 pub mod notice;
 mod pdf;
 pub mod records;
+pub mod rights;
 
 pub use custos_core::records::RecordKind;
 pub use notice::{NoticeFormat, TemplateKind};

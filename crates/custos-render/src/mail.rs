@@ -1,4 +1,4 @@
-//! E-mails of the sub-processor workflow: plain text from templates (English and Spanish, or
+//! E-mails of the sub-processor workflow and of data-subject requests: plain text from templates (English and Spanish, or
 //! the organisation's own), the first line `Subject: ...`, then a blank line and the body.
 //! The context is the event's payload with `link` (where to act) added.
 
@@ -63,11 +63,78 @@ pub fn sample(decision: &str) -> serde_json::Value {
     })
 }
 
+/// Contexts with every field the data-subject e-mails use, for checking a template: one per
+/// variant the template must handle.
+pub fn rights_samples(kind: TemplateKind) -> Vec<serde_json::Value> {
+    let base = json!({
+        "request": "01900000-0000-7000-8000-000000000000",
+        "kind": "erasure",
+        "article": "Art. 17",
+        "controller": {"id": "hypermarket-a", "name": "Hypermarket A S.L."},
+        "received": "2026-03-02",
+        "deadline": "2026-04-02",
+        "link": "https://custos.example/public/requests/01900000/verify?token=x",
+    });
+    let with = |extra: serde_json::Value| {
+        let mut context = base.clone();
+        if let (Some(target), Some(fields)) = (context.as_object_mut(), extra.as_object()) {
+            for (name, value) in fields {
+                target.insert(name.clone(), value.clone());
+            }
+        }
+        context
+    };
+    match kind {
+        TemplateKind::MailRightsVerify => vec![base.clone()],
+        TemplateKind::MailRightsUpdate => ["extended", "answered", "refused", "closed"]
+            .into_iter()
+            .map(|update| {
+                with(json!({
+                    "update": update,
+                    "reasons": "Reasons given",
+                    "extended_until": "2026-06-02",
+                    "recipients": [{"name": "Agency B S.L.", "country": "ES", "categories": ["email"],
+                                    "first": "2025-05-10", "last": "2025-06-01", "through": null}],
+                    "transfers": [{"exporter": "agency-b", "importer": "mailer-c", "destination": "IL",
+                                   "mechanism": "adequacy", "basis": "Decision 2011/61/EU", "valid": true}],
+                    "notified": [{"name": "Agency B S.L.", "state": "done"}],
+                }))
+            })
+            .collect(),
+        TemplateKind::MailRightsNotify => [false, true]
+            .into_iter()
+            .map(|reminder| {
+                with(json!({
+                    "reminder": reminder,
+                    "notification": "01900000-0000-7000-8000-000000000001",
+                    "recipient": {"id": "mailer-c", "name": "Mailer C Ltd."},
+                    "relayed_by": {"id": "agency-b", "name": "Agency B S.L."},
+                    "identifier": "ana@example.com",
+                    "details": "Please erase my data",
+                    "categories": ["email"],
+                }))
+            })
+            .collect(),
+        TemplateKind::MailRightsDue => [false, true]
+            .into_iter()
+            .map(|overdue| with(json!({"overdue": overdue, "status": "verified"})))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub(crate) fn validate(
     kind: TemplateKind,
     source: &str,
     language: Language,
 ) -> Result<(), RenderError> {
+    let rights = rights_samples(kind);
+    if !rights.is_empty() {
+        for context in rights {
+            render(kind, &context, language, Some(source))?;
+        }
+        return Ok(());
+    }
     for decision in [
         "approve",
         "object",

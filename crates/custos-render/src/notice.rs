@@ -43,15 +43,27 @@ pub enum TemplateKind {
     MailReminder,
     /// The e-mail to the requester about a controller's decision (or deemed approval).
     MailDecided,
+    /// The one-time link that verifies a data subject's address.
+    MailRightsVerify,
+    /// News of a data subject's request to the subject: extended, answered, refused, closed.
+    MailRightsUpdate,
+    /// An Art. 19 notification (or its reminder) to a recipient of the subject's data.
+    MailRightsNotify,
+    /// A request near or past its deadline, to the controller.
+    MailRightsDue,
 }
 
 impl TemplateKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 9] = [
         Self::NoticeHtml,
         Self::NoticeMarkdown,
         Self::MailFiled,
         Self::MailReminder,
         Self::MailDecided,
+        Self::MailRightsVerify,
+        Self::MailRightsUpdate,
+        Self::MailRightsNotify,
+        Self::MailRightsDue,
     ];
 
     /// The name templates are stored and addressed by.
@@ -62,6 +74,10 @@ impl TemplateKind {
             Self::MailFiled => "mail.filed.txt",
             Self::MailReminder => "mail.reminder.txt",
             Self::MailDecided => "mail.decided.txt",
+            Self::MailRightsVerify => "mail.rights-verify.txt",
+            Self::MailRightsUpdate => "mail.rights-update.txt",
+            Self::MailRightsNotify => "mail.rights-notify.txt",
+            Self::MailRightsDue => "mail.rights-due.txt",
         }
     }
 
@@ -86,6 +102,26 @@ impl TemplateKind {
             (Self::MailReminder, Language::Es) => include_str!("templates/mail.reminder.es.txt"),
             (Self::MailDecided, Language::En) => include_str!("templates/mail.decided.en.txt"),
             (Self::MailDecided, Language::Es) => include_str!("templates/mail.decided.es.txt"),
+            (Self::MailRightsVerify, Language::En) => {
+                include_str!("templates/mail.rights-verify.en.txt")
+            }
+            (Self::MailRightsVerify, Language::Es) => {
+                include_str!("templates/mail.rights-verify.es.txt")
+            }
+            (Self::MailRightsUpdate, Language::En) => {
+                include_str!("templates/mail.rights-update.en.txt")
+            }
+            (Self::MailRightsUpdate, Language::Es) => {
+                include_str!("templates/mail.rights-update.es.txt")
+            }
+            (Self::MailRightsNotify, Language::En) => {
+                include_str!("templates/mail.rights-notify.en.txt")
+            }
+            (Self::MailRightsNotify, Language::Es) => {
+                include_str!("templates/mail.rights-notify.es.txt")
+            }
+            (Self::MailRightsDue, Language::En) => include_str!("templates/mail.rights-due.en.txt"),
+            (Self::MailRightsDue, Language::Es) => include_str!("templates/mail.rights-due.es.txt"),
         }
     }
 }
@@ -139,9 +175,7 @@ pub fn validate(kind: TemplateKind, source: &str, language: Language) -> Result<
     let format = match kind {
         TemplateKind::NoticeHtml => NoticeFormat::Html,
         TemplateKind::NoticeMarkdown => NoticeFormat::Markdown,
-        TemplateKind::MailFiled | TemplateKind::MailReminder | TemplateKind::MailDecided => {
-            return crate::mail::validate(kind, source, language);
-        }
+        _ => return crate::mail::validate(kind, source, language),
     };
     for sample in samples() {
         render(&sample, format, language, Some(source))?;

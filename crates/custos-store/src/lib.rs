@@ -13,6 +13,7 @@ mod notices;
 mod outbox;
 mod people;
 mod register;
+mod rights;
 pub mod testing;
 
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
@@ -21,6 +22,7 @@ pub use outbox::{
     AttemptOutcome, ClaimedDelivery, DeliveryRecord, NewDelivery, NewEvent, Subscription, Timer,
 };
 pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
+pub use rights::{DataSource, NotificationRow, StoredSubjectRequest, SubjectHistoryEntry};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.
 pub use sqlx::Error as SqlxError;
@@ -114,11 +116,14 @@ impl Store {
                             // Per connection: enforce references, wait for the single writer
                             // instead of failing, fsync at checkpoints only (safe in WAL), and
                             // keep 64 MiB of pages so the indexes of a large register stay in
-                            // memory while it is written (the default is 2 MiB).
+                            // memory while it is written (the default is 2 MiB), and overwrite
+                            // what is deleted (a closed request's address must not linger in
+                            // free pages).
                             connection
                                 .execute(
                                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+                                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
+                                     PRAGMA secure_delete = ON;",
                                 )
                                 .await?;
                             Ok(())
@@ -175,6 +180,18 @@ impl Store {
             inner,
             backend: self.backend,
         })
+    }
+
+    /// Writes the SQLite log back into the database and empties it, so that overwritten rows
+    /// (an erased address) leave no copy in the log file. Best effort: a reader holding an
+    /// old snapshot keeps the log until it ends. Nothing to do on PostgreSQL.
+    pub async fn flush_log(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            self.pool
+                .execute("PRAGMA wal_checkpoint(TRUNCATE);")
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn close(self) {

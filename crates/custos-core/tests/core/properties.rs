@@ -66,6 +66,7 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             subjects: vec![],
             data: vec![],
             retention: None,
+            source: None,
             measures: Default::default(),
             large_scale: false,
             risk_assessment: None,

@@ -74,7 +74,12 @@ fn kinds_read_and_name_their_articles() {
     for kind in RequestKind::ALL {
         assert_eq!(kind.as_str().parse::<RequestKind>(), Ok(kind));
     }
-    assert!("deletion".parse::<RequestKind>().unwrap_err().contains("erasure"));
+    assert!(
+        "deletion"
+            .parse::<RequestKind>()
+            .unwrap_err()
+            .contains("erasure")
+    );
     let propagating: Vec<_> = RequestKind::ALL
         .into_iter()
         .filter(|k| k.propagates())
