@@ -115,6 +115,26 @@ pub struct Config {
         api::changes::enable,
         api::changes::disable,
         api::changes::deliveries,
+        api::rights::enter,
+        api::rights::list,
+        api::rights::get,
+        api::rights::verification,
+        api::rights::extend,
+        api::rights::close,
+        api::rights::refuse,
+        api::rights::notify,
+        api::rights::access_answer,
+        api::rights::export,
+        api::rights::transmit,
+        api::rights::get_notification,
+        api::rights::list_notifications,
+        api::rights::acknowledge,
+        api::rights::done,
+        api::rights::failed,
+        api::rights::impossible,
+        api::rights::record_disclosures,
+        api::rights::add_data_source,
+        api::rights::list_data_sources,
     ),
     components(schemas(error::Problem)),
     modifiers(&SecuritySchemes),
@@ -125,6 +145,7 @@ pub struct Config {
         (name = "checks", description = "Findings of the rules (docs/rules.md)"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "change-requests", description = "Sub-processor change requests with dossiers, decisions, webhooks (docs/workflow.md)"),
+        (name = "subject-requests", description = "Data-subject requests, Art. 19 notifications, the disclosure ledger, portability (docs/rights.md)"),
         (name = "notices", description = "Privacy-notice sections, their published versions and templates; Art. 30 records"),
     )
 )]
@@ -265,6 +286,54 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{key}/enable", post(api::changes::enable))
         .route("/webhooks/{key}/disable", post(api::changes::disable))
         .route("/webhooks/{key}/deliveries", get(api::changes::deliveries))
+        .route(
+            "/subject-requests",
+            get(api::rights::list).post(api::rights::enter),
+        )
+        .route("/subject-requests/{key}", get(api::rights::get))
+        .route(
+            "/subject-requests/{key}/verification",
+            post(api::rights::verification),
+        )
+        .route("/subject-requests/{key}/extend", post(api::rights::extend))
+        .route("/subject-requests/{key}/close", post(api::rights::close))
+        .route("/subject-requests/{key}/refuse", post(api::rights::refuse))
+        .route("/subject-requests/{key}/notify", post(api::rights::notify))
+        .route(
+            "/subject-requests/{key}/answer",
+            get(api::rights::access_answer),
+        )
+        .route("/subject-requests/{key}/export", get(api::rights::export))
+        .route(
+            "/subject-requests/{key}/transmit",
+            post(api::rights::transmit),
+        )
+        .route(
+            "/rights-notifications",
+            get(api::rights::list_notifications),
+        )
+        .route(
+            "/rights-notifications/{key}",
+            get(api::rights::get_notification),
+        )
+        .route(
+            "/rights-notifications/{key}/acknowledge",
+            post(api::rights::acknowledge),
+        )
+        .route("/rights-notifications/{key}/done", post(api::rights::done))
+        .route(
+            "/rights-notifications/{key}/failed",
+            post(api::rights::failed),
+        )
+        .route(
+            "/rights-notifications/{key}/impossible",
+            post(api::rights::impossible),
+        )
+        .route("/disclosures", post(api::rights::record_disclosures))
+        .route(
+            "/organisations/{id}/data-sources",
+            get(api::rights::list_data_sources).post(api::rights::add_data_source),
+        )
         .route("/findings", get(api::views::findings))
         .route("/audit", get(api::audit::list))
         .route("/openapi.json", get(openapi_json));
@@ -294,6 +363,21 @@ pub fn router(state: AppState) -> Router {
         .route("/change-requests/{key}/execute", post(ui::changes::execute))
         .route("/change-requests/{key}/remark", post(ui::changes::remark))
         .route("/change-requests/{key}/withdraw", post(ui::changes::withdraw))
+        .route("/subject-requests", get(ui::rights::inbox))
+        .route("/subject-requests/{key}", get(ui::rights::show))
+        .route(
+            "/subject-requests/{key}/notifications/{notification}",
+            post(ui::rights::settle_notification),
+        )
+        .route("/subject-requests/{key}/{action}", post(ui::rights::act))
+        .route(
+            "/public/organisations/{id}/requests",
+            get(ui::rights::intake_form).post(ui::rights::intake),
+        )
+        .route(
+            "/public/requests/{key}/verify",
+            get(ui::rights::verify_form).post(ui::rights::verify),
+        )
         .route("/static/custos.css", get(ui::stylesheet))
         .route(
             "/public/organisations/{id}/subprocessors",

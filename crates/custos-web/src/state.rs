@@ -24,6 +24,8 @@ pub struct AppState {
     pub auth_cache: Arc<AuthCache>,
     /// Reminders before decision deadlines of change requests.
     pub workflow: Arc<custos_app::changes::Settings>,
+    /// Limits and periods of data-subject requests.
+    pub rights: Arc<custos_app::rights::Settings>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             setup: Arc::new(std::sync::Mutex::new(None)),
             auth_cache: Arc::new(AuthCache::default()),
             workflow: Arc::new(custos_app::changes::Settings::default()),
+            rights: Arc::new(custos_app::rights::Settings::default()),
         })
     }
 

@@ -7,6 +7,7 @@ pub mod entries;
 pub mod notices;
 pub mod people;
 pub mod register;
+pub mod rights;
 pub mod views;
 
 use axum::Json;

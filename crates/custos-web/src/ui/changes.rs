@@ -420,7 +420,7 @@ fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiError> {
 
 /// A form posted with the session's CSRF token by someone acting for `organisation` in one
 /// of `roles`; otherwise 403 with `refusal`.
-fn posted_for(
+pub(crate) fn posted_for(
     principal: &Principal,
     csrf: &str,
     organisation: &str,

@@ -7,6 +7,7 @@ pub mod chain_svg;
 pub mod changes;
 pub mod notices;
 pub mod public;
+pub mod rights;
 
 use std::collections::HashMap;
 

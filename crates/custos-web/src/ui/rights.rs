@@ -1,0 +1,637 @@
+//! Data-subject requests on the web: the public intake and verification pages (no sign-in, no
+//! script, in the controller's language; the same answer whatever the address), and for staff
+//! the inbox with deadlines and the request page with the answer preview and the Art. 19 tree.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use custos_app::rights::{self, NewRequest, NotificationChange};
+use custos_core::rights::{NotificationState, RequestKind, RequestStatus};
+use custos_render::Language;
+use serde::Deserialize;
+
+use super::changes::posted_for;
+use super::{FormCaller, UiError, Viewer, page};
+use crate::api::changes::acts_for;
+use crate::api::rights::visible;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    value: String,
+    required: bool,
+    options: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "public_request.html")]
+struct PublicPage {
+    lang: &'static str,
+    heading: String,
+    controller: String,
+    paragraphs: Vec<String>,
+    error: Option<String>,
+    show_form: bool,
+    action: String,
+    token: String,
+    fields: Vec<Field>,
+    submit: &'static str,
+}
+
+/// The words of the public pages, in English and Spanish.
+struct Words {
+    heading: &'static str,
+    intro: &'static str,
+    kind: &'static str,
+    email: &'static str,
+    details: &'static str,
+    transmit_to: &'static str,
+    send: &'static str,
+    sent_heading: &'static str,
+    sent: &'static str,
+    confirm_heading: &'static str,
+    confirm: &'static str,
+    confirm_button: &'static str,
+    confirmed: &'static str,
+    broken: &'static str,
+    kinds: [&'static str; 6],
+}
+
+const ENGLISH: Words = Words {
+    heading: "Exercise your data-protection rights",
+    intro: "Ask for a copy of your data and who received it, its correction or erasure, a restriction of its processing, object to it, or take it elsewhere. We answer within one month. We send a link to your e-mail address to confirm that it is yours.",
+    kind: "What do you ask for?",
+    email: "Your e-mail address",
+    details: "Details (what to correct, anything that helps us find your data)",
+    transmit_to: "Portability only: address of the organisation to send your data to (optional)",
+    send: "Send the request",
+    sent_heading: "Check your e-mail",
+    sent: "If the address can receive e-mail, a link to confirm your request is on its way. Open it within 24 hours. Nothing is done until you confirm.",
+    confirm_heading: "Confirm your request",
+    confirm: "Press the button to confirm that this request is yours.",
+    confirm_button: "Confirm",
+    confirmed: "Thank you: your request is confirmed. We will answer by e-mail.",
+    broken: "This link does not work: it may have expired or been used already. You can send a new request.",
+    kinds: [
+        "Access: a copy of my data and who received it (Art. 15)",
+        "Rectification of my data (Art. 16)",
+        "Erasure of my data (Art. 17)",
+        "Restriction of processing (Art. 18)",
+        "Objection to processing (Art. 21)",
+        "Portability: my data in a machine-readable format (Art. 20)",
+    ],
+};
+
+const SPANISH: Words = Words {
+    heading: "Ejerza sus derechos de protección de datos",
+    intro: "Pida una copia de sus datos y quién los recibió, su rectificación o supresión, la limitación de su tratamiento, oponerse a él o llevarlos a otro sitio. Respondemos en el plazo de un mes. Le enviaremos un enlace a su correo para confirmar que es suyo.",
+    kind: "¿Qué solicita?",
+    email: "Su dirección de correo electrónico",
+    details: "Detalles (qué rectificar, lo que nos ayude a encontrar sus datos)",
+    transmit_to: "Solo portabilidad: dirección de la organización a la que enviar sus datos (opcional)",
+    send: "Enviar la solicitud",
+    sent_heading: "Revise su correo",
+    sent: "Si la dirección puede recibir correo, le llega un enlace para confirmar su solicitud. Ábralo en las próximas 24 horas. No se hace nada hasta que confirme.",
+    confirm_heading: "Confirme su solicitud",
+    confirm: "Pulse el botón para confirmar que esta solicitud es suya.",
+    confirm_button: "Confirmar",
+    confirmed: "Gracias: su solicitud está confirmada. Le responderemos por correo.",
+    broken: "Este enlace no funciona: puede haber caducado o haberse usado ya. Puede enviar una nueva solicitud.",
+    kinds: [
+        "Acceso: una copia de mis datos y quién los recibió (art. 15)",
+        "Rectificación de mis datos (art. 16)",
+        "Supresión de mis datos (art. 17)",
+        "Limitación del tratamiento (art. 18)",
+        "Oposición al tratamiento (art. 21)",
+        "Portabilidad: mis datos en un formato legible por máquina (art. 20)",
+    ],
+};
+
+fn words(language: Language) -> (&'static str, &'static Words) {
+    match language {
+        Language::Es => ("es", &SPANISH),
+        Language::En => ("en", &ENGLISH),
+    }
+}
+
+/// The controller's name and language; 404 when there is no such organisation.
+async fn controller_of(state: &AppState, id: &str) -> Result<(String, Language), ApiError> {
+    let register = state.register().await;
+    let organisation = register
+        .organisation(id)
+        .ok_or_else(|| ApiError::not_found(format!("organisation {id:?}")))?;
+    Ok((
+        organisation.name.clone(),
+        custos_render::rights::language_of(organisation.language.as_deref()),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct IntakeForm {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    details: String,
+    #[serde(default)]
+    transmit_to: String,
+}
+
+fn intake_page(
+    id: &str,
+    name: String,
+    language: Language,
+    form: &IntakeForm,
+    error: Option<String>,
+) -> PublicPage {
+    let (lang, w) = words(language);
+    PublicPage {
+        lang,
+        heading: w.heading.to_owned(),
+        controller: name,
+        paragraphs: vec![w.intro.to_owned()],
+        error,
+        show_form: true,
+        action: format!("/public/organisations/{id}/requests"),
+        token: String::new(),
+        fields: vec![
+            Field {
+                name: "kind",
+                label: w.kind,
+                kind: "select",
+                value: form.kind.clone(),
+                required: true,
+                options: RequestKind::ALL
+                    .iter()
+                    .zip(w.kinds)
+                    .map(|(k, text)| (k.as_str().to_owned(), text.to_owned()))
+                    .collect(),
+            },
+            Field {
+                name: "email",
+                label: w.email,
+                kind: "email",
+                value: form.email.clone(),
+                required: true,
+                options: Vec::new(),
+            },
+            Field {
+                name: "details",
+                label: w.details,
+                kind: "textarea",
+                value: form.details.clone(),
+                required: false,
+                options: Vec::new(),
+            },
+            Field {
+                name: "transmit_to",
+                label: w.transmit_to,
+                kind: "url",
+                value: form.transmit_to.clone(),
+                required: false,
+                options: Vec::new(),
+            },
+        ],
+        submit: w.send,
+    }
+}
+
+pub async fn intake_form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let (name, language) = controller_of(&state, &id).await?;
+    Ok(page(&intake_page(
+        &id,
+        name,
+        language,
+        &IntakeForm::default(),
+        None,
+    )))
+}
+
+/// Files the request and answers "check your e-mail" whether it was filed or throttled.
+pub async fn intake(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<IntakeForm>,
+) -> Result<Response, UiError> {
+    let (name, language) = controller_of(&state, &id).await?;
+    let refuse = |error: String| {
+        let mut response = page(&intake_page(&id, name.clone(), language, &form, Some(error)));
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        Ok(response)
+    };
+    let kind: RequestKind = match form.kind.parse() {
+        Ok(kind) => kind,
+        Err(error) => return refuse(error),
+    };
+    let transmit_to = Some(form.transmit_to.trim().to_owned()).filter(|t| !t.is_empty());
+    let new = NewRequest {
+        controller: id
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("organisation {id:?}")))?,
+        kind,
+        email: form.email.clone(),
+        details: form.details.clone(),
+        transmit_to,
+    };
+    let register = state.register().await;
+    let actor = custos_app::Actor::new("subject:intake", state.clock.now());
+    match rights::receive(&state.store, &register, new, "intake", &actor, &state.rights).await {
+        Ok(_) => {}
+        Err(custos_app::AppError::Invalid(error)) => return refuse(error),
+        Err(other) => return Err(ApiError::from(other).into()),
+    }
+    let (lang, w) = words(language);
+    Ok(page(&PublicPage {
+        lang,
+        heading: w.sent_heading.to_owned(),
+        controller: name,
+        paragraphs: vec![w.sent.to_owned()],
+        error: None,
+        show_form: false,
+        action: String::new(),
+        token: String::new(),
+        fields: Vec::new(),
+        submit: w.send,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenParam {
+    #[serde(default)]
+    token: String,
+}
+
+/// The controller's name and language of a request, the same for an unknown one.
+async fn request_words(state: &AppState, key: &str) -> (String, Language) {
+    match rights::view(&state.store, key).await {
+        Ok(view) => controller_of(state, &view.request.controller)
+            .await
+            .unwrap_or_default(),
+        Err(_) => (String::new(), Language::En),
+    }
+}
+
+/// The confirmation page: a button, so that link scanners opening the e-mail verify nothing.
+pub async fn verify_form(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(param): Query<TokenParam>,
+) -> Response {
+    let (name, language) = request_words(&state, &key).await;
+    let (lang, w) = words(language);
+    page(&PublicPage {
+        lang,
+        heading: w.confirm_heading.to_owned(),
+        controller: name,
+        paragraphs: vec![w.confirm.to_owned()],
+        error: None,
+        show_form: true,
+        action: format!("/public/requests/{key}/verify"),
+        token: param.token,
+        fields: Vec::new(),
+        submit: w.confirm_button,
+    })
+}
+
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Form(param): Form<TokenParam>,
+) -> Result<Response, UiError> {
+    let register = state.register().await;
+    let confirmed = rights::verify_link(
+        &state.store,
+        &register,
+        &key,
+        &param.token,
+        state.clock.now(),
+        &state.rights,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    let (name, language) = request_words(&state, &key).await;
+    let (lang, w) = words(language);
+    let mut response = page(&PublicPage {
+        lang,
+        heading: w.confirm_heading.to_owned(),
+        controller: name,
+        paragraphs: vec![if confirmed { w.confirmed } else { w.broken }.to_owned()],
+        error: None,
+        show_form: false,
+        action: String::new(),
+        token: String::new(),
+        fields: Vec::new(),
+        submit: w.confirm_button,
+    });
+    if !confirmed {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(response)
+}
+
+fn tone(status: RequestStatus) -> &'static str {
+    match status {
+        RequestStatus::Received => "warn",
+        RequestStatus::Verified | RequestStatus::Notifying => "info",
+        RequestStatus::Closed => "ok",
+        RequestStatus::Refused => "bad",
+    }
+}
+
+struct InboxRow {
+    key: String,
+    short: String,
+    controller: String,
+    kind: &'static str,
+    status: &'static str,
+    tone: &'static str,
+    received: String,
+    due: String,
+}
+
+#[derive(Template)]
+#[template(path = "subject_requests.html")]
+struct InboxPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    open: Vec<InboxRow>,
+    closed: Vec<InboxRow>,
+}
+
+pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    let today = state.clock.today().to_string();
+    let requests =
+        crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
+    let (open, closed): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| r.status.open());
+    let row = |r: custos_store::StoredSubjectRequest| {
+        let due = r.extended_until.clone().unwrap_or_else(|| r.deadline.clone());
+        let overdue = r.status.open() && due < today;
+        InboxRow {
+            short: r.key.chars().rev().take(8).collect::<String>().chars().rev().collect(),
+            controller: r.controller,
+            kind: r.kind.as_str(),
+            status: r.status.as_str(),
+            tone: if overdue { "bad" } else { tone(r.status) },
+            received: r.received_at.get(..10).unwrap_or_default().to_owned(),
+            due: if overdue { format!("{due} (overdue)") } else { due },
+            key: r.key,
+        }
+    };
+    let mut open: Vec<InboxRow> = open.into_iter().map(row).collect();
+    open.sort_by(|a, b| a.due.cmp(&b.due));
+    Ok(page(&InboxPage {
+        section: "rights",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        open,
+        closed: closed.into_iter().map(row).collect(),
+    }))
+}
+
+struct TreeRow {
+    key: String,
+    recipient: String,
+    relayed_by: Option<String>,
+    state: &'static str,
+    tone: &'static str,
+    note: Option<String>,
+    depth: usize,
+    may_settle: bool,
+}
+
+#[derive(Template)]
+#[template(path = "subject_request.html")]
+struct RequestPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    key: String,
+    kind: &'static str,
+    status: &'static str,
+    tone: &'static str,
+    controller: String,
+    received: String,
+    channel: String,
+    due: String,
+    extension_reasons: Option<String>,
+    email: String,
+    verification: String,
+    details: String,
+    outcome: Option<String>,
+    show_answer: bool,
+    tree: Vec<TreeRow>,
+    may_act: bool,
+    verified: bool,
+    may_extend: bool,
+    may_notify: bool,
+    close_label: &'static str,
+    history: Vec<(String, String, String)>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+) -> Result<Response, UiError> {
+    let view = visible(
+        &state,
+        &viewer.principal,
+        &key,
+        &["viewer", "editor", "admin", "portal"],
+    )
+    .await?;
+    let register = state.register().await;
+    let name = |id: &str| {
+        register
+            .organisation(id)
+            .map_or_else(|| id.to_owned(), |o| o.name.clone())
+    };
+    let r = &view.request;
+    let open = r.status.open();
+    let may_act = open && acts_for(&viewer.principal, &r.controller, &["editor", "admin"]);
+    let depth_of = |mut recipient: String| {
+        let mut depth = 0;
+        while let Some(parent) = view
+            .notifications
+            .iter()
+            .find(|n| n.recipient == recipient)
+            .and_then(|n| n.relayed_by.clone())
+        {
+            depth += 1;
+            recipient = parent;
+            if depth > view.notifications.len() {
+                break;
+            }
+        }
+        depth
+    };
+    let tree = view
+        .notifications
+        .iter()
+        .map(|n| TreeRow {
+            key: n.key.clone(),
+            recipient: name(&n.recipient),
+            relayed_by: n.relayed_by.as_deref().map(name),
+            state: n.state.as_str(),
+            tone: match n.state {
+                NotificationState::Done => "ok",
+                NotificationState::Impossible | NotificationState::Failed => "bad",
+                NotificationState::Acknowledged => "info",
+                _ => "warn",
+            },
+            note: n.note.clone(),
+            depth: depth_of(n.recipient.clone()),
+            may_settle: may_act && !n.state.settled(),
+        })
+        .collect();
+    let received = r.received_at.get(..10).unwrap_or_default().to_owned();
+    let verified = r.verified_at.is_some();
+    Ok(page(&RequestPage {
+        section: "rights",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        key: r.key.clone(),
+        kind: r.kind.as_str(),
+        status: r.status.as_str(),
+        tone: tone(r.status),
+        controller: name(&r.controller),
+        received: received.clone(),
+        channel: r.channel.clone(),
+        due: view.due().to_owned(),
+        extension_reasons: r.extension_reasons.clone(),
+        email: r
+            .email
+            .clone()
+            .unwrap_or_else(|| "erased when the request closed".to_owned()),
+        verification: match (&r.verified_at, &r.verification) {
+            (Some(at), Some(how)) => format!("verified {} ({how})", at.get(..10).unwrap_or(at)),
+            _ => "not verified: the request cannot be fulfilled yet".to_owned(),
+        },
+        details: r.details.clone(),
+        outcome: r.outcome.clone(),
+        show_answer: verified && r.kind == RequestKind::Access,
+        tree,
+        may_act,
+        verified,
+        may_extend: may_act
+            && r.extended_until.is_none()
+            && state.clock.today().to_string() <= r.deadline,
+        may_notify: may_act
+            && verified
+            && r.kind.propagates()
+            && r.status == RequestStatus::Verified,
+        close_label: if r.kind == RequestKind::Access {
+            "Send the answer and close"
+        } else {
+            "Close as done"
+        },
+        history: view
+            .history
+            .iter()
+            .map(|h| (h.at.get(..19).unwrap_or(&h.at).replace('T', " "), h.kind.clone(), h.by.clone()))
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    #[serde(default)]
+    reasons: String,
+    #[serde(default)]
+    method: String,
+    #[serde(default)]
+    evidence: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// One form handler for the request page's actions: `verify`, `extend`, `notify`, `close`,
+/// `refuse`.
+pub async fn act(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, UiError> {
+    let view = visible(&state, &principal, &key, &["editor", "admin"]).await?;
+    posted_for(
+        &principal,
+        &form.csrf,
+        &view.request.controller,
+        &["editor", "admin"],
+        || "only the controller's editors act on its requests".to_owned(),
+    )?;
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    let store = &state.store;
+    let done = match action.as_str() {
+        "verify" => {
+            rights::record_verification(store, &register, &key, &form.method, &form.evidence, &actor)
+                .await
+        }
+        "extend" => {
+            rights::extend(store, &register, &key, &form.reasons, &actor, &state.rights).await
+        }
+        "notify" => {
+            rights::notify_recipients(store, &register, &key, &actor, &state.rights).await
+        }
+        "close" => rights::close(store, &register, &key, &form.reasons, &actor).await,
+        "refuse" => rights::refuse(store, &register, &key, &form.reasons, &actor).await,
+        other => return Err(ApiError::not_found(format!("action {other:?}")).into()),
+    };
+    done.map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response())
+}
+
+/// The controller records a notification as done or impossible from the request page.
+pub async fn settle_notification(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, notification)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, UiError> {
+    let view = visible(&state, &principal, &key, &["editor", "admin"]).await?;
+    posted_for(
+        &principal,
+        &form.csrf,
+        &view.request.controller,
+        &["editor", "admin"],
+        || "only the controller's editors act on its requests".to_owned(),
+    )?;
+    if !view.notifications.iter().any(|n| n.key == notification) {
+        return Err(ApiError::not_found(format!("notification {notification}")).into());
+    }
+    let change = match form.action.as_str() {
+        "done" => NotificationChange::Done {
+            evidence: form.note.clone(),
+        },
+        _ => NotificationChange::Impossible {
+            reason: form.note.clone(),
+        },
+    };
+    let register = state.register().await;
+    rights::update_notification(
+        &state.store,
+        &register,
+        &notification,
+        change,
+        &principal.actor(state.clock.now()),
+        &state.rights,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response())
+}
