@@ -105,11 +105,11 @@ fn dossier(id: &str, name: &str, country: &str) -> Value {
     })
 }
 
-fn dispatcher(store: &Store, clock: Arc<ManualClock>, mail: &std::path::Path) -> Dispatcher {
+pub(crate) fn dispatcher(store: &Store, clock: Arc<ManualClock>, mail: &std::path::Path) -> Dispatcher {
     Dispatcher::new(store.clone(), clock, Mailer::Files(mail.to_owned())).unwrap()
 }
 
-async fn drain(dispatcher: &Dispatcher) {
+pub(crate) async fn drain(dispatcher: &Dispatcher) {
     while dispatcher.run_once().await.unwrap() > 0 {}
 }
 

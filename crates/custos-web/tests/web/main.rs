@@ -10,6 +10,7 @@ mod api;
 mod browser;
 mod changes;
 mod notices;
+mod rights;
 mod writes;
 
 use std::collections::BTreeSet;

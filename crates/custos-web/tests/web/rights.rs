@@ -1,0 +1,360 @@
+//! Data-subject requests over HTTP: the marketing chain's customer disclosed to B in 2025
+//! learns of B, C, D and the transfer to Israel (not of E, who joined after); one disclosed
+//! after E joined learns of E too; erasure reaches B, C and D as a tree (B relays to C, C to
+//! D) and the request closes only when each is done or impossible; the address verified by
+//! its one-time link is erased from the database once the request closes (the SQLite files
+//! are searched for it); the public intake page answers the same whatever the address.
+
+use std::sync::Arc;
+
+use custos_app::ManualClock;
+use custos_store::Store;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::changes::{dispatcher, drain};
+use crate::{TestServer, send, start_with};
+
+const ANA: &str = "ana.garcia@example.com";
+
+/// Runs `scenario` on SQLite (with the database file's directory) and on PostgreSQL.
+async fn on_every_backend<F, Fut>(scenario: F)
+where
+    F: Fn(TestServer, Store, Arc<ManualClock>, Option<std::path::PathBuf>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let clock = || Arc::new(ManualClock::new("2026-11-25T09:00:00Z".parse().unwrap()));
+    let store = Store::open(&url).await.unwrap();
+    let c = clock();
+    scenario(start_with(store.clone(), c.clone()).await, store, c, Some(dir.path().to_owned())).await;
+    if let Some(database) = custos_store::testing::PostgresDatabase::create().await.unwrap() {
+        let store = Store::open(&database.url).await.unwrap();
+        let c = clock();
+        scenario(start_with(store.clone(), c.clone()).await, store.clone(), c, None).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    }
+}
+
+async fn post(server: &TestServer, user: &str, path: &str, body: Value) -> (u16, Value) {
+    let (status, _, body) = send(server, user, Method::POST, path, &[], Some(body)).await;
+    (status, body)
+}
+
+async fn enter(server: &TestServer, kind: &str, email: &str) -> Value {
+    let (status, body) = post(
+        server,
+        "hypermarket",
+        "/api/v1/subject-requests",
+        json!({"controller": "hypermarket-a", "kind": kind, "email": email}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn verify_by_staff(server: &TestServer, key: &str) {
+    let (status, body) = post(
+        server,
+        "hypermarket",
+        &format!("/api/v1/subject-requests/{key}/verification"),
+        json!({"method": "in person", "evidence": "national ID shown at the Valencia store"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn mails(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|m| m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
+        .collect()
+}
+
+/// Posts an HTML form (`application/x-www-form-urlencoded`).
+async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b' ' => "+".to_owned(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+    server.client.post(server.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send().await.unwrap()
+}
+
+fn recipient_ids(answer: &Value) -> Vec<String> {
+    answer["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every file of the SQLite database, read as bytes.
+fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("custos.db") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[tokio::test]
+async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
+    on_every_backend(|server, store, clock, sqlite_dir| async move {
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = dispatcher(&store, clock.clone(), mail.path());
+        let event = |identifier: &str, at: &str| {
+            json!({"identifier": identifier, "activity": "customer-marketing", "recipient": "agency-b",
+                   "categories": ["email", "order-history"], "at": at})
+        };
+        // Only the controller's editors record its disclosures.
+        let (status, _) = post(&server, "agency-b", "/api/v1/disclosures", event(ANA, "2025-05-10T10:00:00Z")).await;
+        assert_eq!(status, 403);
+        let (status, body) = post(
+            &server,
+            "hypermarket",
+            "/api/v1/disclosures",
+            json!([event("  Ana.Garcia@Example.COM ", "2025-05-10T10:00:00Z"), event("+34 600 11 22 33", "2026-07-01T10:00:00Z")]),
+        )
+        .await;
+        assert_eq!((status, body["recorded"].as_u64()), (201, Some(2)), "{body}");
+        let ndjson = format!("{}\n{}\n", event("bob@example.com", "2026-07-01T10:00:00Z"), event("carla@example.com", "2025-01-01T00:00:00Z"));
+        let response = server.client.post(server.url("/api/v1/disclosures"))
+            .bearer_auth(TestServer::token("hypermarket"))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let response = server.client.post(server.url("/api/v1/disclosures"))
+            .bearer_auth(TestServer::token("hypermarket"))
+            .header("content-type", "application/x-ndjson")
+            .body("{\"identifier\": \"x@example.com\"}\n").send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 422);
+        assert!(response.text().await.unwrap().contains("line 1"));
+
+        // Ana asks for access; the link in her e-mail verifies her.
+        let access = enter(&server, "access", "Ana.Garcia@example.com").await;
+        let key = access["key"].as_str().unwrap().to_owned();
+        assert_eq!((access["status"].as_str(), access["due"].as_str()), (Some("received"), Some("2026-12-25")));
+        let (status, _) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{key}/answer")).await;
+        assert_eq!(status, 409, "no answer before the subject is verified");
+        drain(&dispatcher).await;
+        let verification = mails(mail.path()).into_iter().find(|m| m.contains(&format!("To: {ANA}"))).expect("the verification e-mail");
+        let token = verification.split("token=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+        let page = server.client.get(server.url(&format!("/public/requests/{key}/verify?token={token}"))).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        let (status, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{key}")).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("received")), "opening the link verifies nothing");
+        let wrong = form(&server, &format!("/public/requests/{key}/verify"), &[("token", "not-the-token")]).await;
+        assert_eq!(wrong.status().as_u16(), 400);
+        let right = form(&server, &format!("/public/requests/{key}/verify"), &[("token", token.as_str())]).await;
+        assert_eq!(right.status().as_u16(), 200);
+        assert!(right.text().await.unwrap().contains("confirmed"));
+        let again = form(&server, &format!("/public/requests/{key}/verify"), &[("token", token.as_str())]).await;
+        assert_eq!(again.status().as_u16(), 400, "a link works once");
+
+        let (status, answer) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{key}/answer")).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(recipient_ids(&answer), ["agency-b", "hosting-d", "mailer-c"], "the disclosed-to first, then the processors below it; E joined after: not a recipient of 2025 data");
+        let transfers = answer["transfers"].as_array().unwrap();
+        assert!(transfers.iter().any(|t| t["destination"] == "IL" && t["mechanism"] == "adequacy" && t["valid"] == true), "{answer}");
+        assert!(answer["processing"][0]["purposes"].as_array().is_some_and(|p| !p.is_empty()));
+        let html = server.client.get(server.url(&format!("/api/v1/subject-requests/{key}/answer?format=html")))
+            .bearer_auth(TestServer::token("hypermarket")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Mailer C Ltd") && html.contains("Israel") && !html.contains("Analytics E"), "{html}");
+        let pdf = server.client.get(server.url(&format!("/api/v1/subject-requests/{key}/answer?format=pdf")))
+            .bearer_auth(TestServer::token("hypermarket")).send().await.unwrap().bytes().await.unwrap();
+        assert!(pdf.starts_with(b"%PDF"));
+
+        // The customer disclosed after E joined learns of E too; one never disclosed gets
+        // categories, with the reason.
+        let phone = enter(&server, "access", "bob@example.com").await;
+        let phone_key = phone["key"].as_str().unwrap();
+        verify_by_staff(&server, phone_key).await;
+        let (_, answer) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{phone_key}/answer")).await;
+        assert!(recipient_ids(&answer).contains(&"agency-e".to_owned()), "{answer}");
+        let nobody = enter(&server, "access", "nobody@example.com").await;
+        let nobody_key = nobody["key"].as_str().unwrap();
+        verify_by_staff(&server, nobody_key).await;
+        let (_, answer) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{nobody_key}/answer")).await;
+        assert!(recipient_ids(&answer).is_empty());
+        assert!(answer["categories_only"]["reason"].as_str().unwrap().contains("ledger"), "{answer}");
+
+        // Another controller's people do not see the request.
+        let (status, _) = server.get(Some("bank"), &format!("/api/v1/subject-requests/{key}")).await;
+        assert_eq!(status, 404);
+
+        // Erasure: B told by A, C by B, D by C.
+        let erasure = enter(&server, "erasure", ANA).await;
+        let erasure_key = erasure["key"].as_str().unwrap().to_owned();
+        verify_by_staff(&server, &erasure_key).await;
+        let (status, body) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/notify"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        let tree = |body: &Value| -> Vec<(String, Option<String>, String)> {
+            body["notifications"].as_array().unwrap().iter().map(|n| (
+                n["recipient"].as_str().unwrap().to_owned(),
+                n["relayed_by"].as_str().map(str::to_owned),
+                n["state"].as_str().unwrap().to_owned(),
+            )).collect()
+        };
+        let s = |a: &str| a.to_owned();
+        assert_eq!(tree(&body), [
+            (s("agency-b"), None, s("sent")),
+            (s("mailer-c"), Some(s("agency-b")), s("pending")),
+            (s("hosting-d"), Some(s("mailer-c")), s("pending")),
+        ]);
+        let key_of = |body: &Value, recipient: &str| body["notifications"].as_array().unwrap().iter()
+            .find(|n| n["recipient"] == recipient).unwrap()["key"].as_str().unwrap().to_owned();
+        let (b, c, d) = (key_of(&body, "agency-b"), key_of(&body, "mailer-c"), key_of(&body, "hosting-d"));
+        let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": ""})).await;
+        assert_eq!(status, 409);
+        assert!(problem["detail"].as_str().unwrap().contains("agency-b"), "{problem}");
+        // B (a portal user) sees and acknowledges its own; that relays to C.
+        let (status, seen) = server.get(Some("agency-b"), &format!("/api/v1/rights-notifications/{b}")).await;
+        assert_eq!((status, seen["identifier"].as_str()), (200, Some(ANA)), "{seen}");
+        let (status, _) = server.get(Some("agency-b"), &format!("/api/v1/subject-requests/{erasure_key}")).await;
+        assert_eq!(status, 404, "a recipient sees its notification, not the controller's request");
+        let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
+        assert_eq!(status, 404, "C's notification is C's and the controller's");
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
+        assert_eq!(status, 409, "C has not been told yet");
+        let (status, body) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/acknowledge"), json!({})).await;
+        assert_eq!((status, body["state"].as_str()), (200, Some("acknowledged")), "{body}");
+        let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/impossible"), json!({"reason": "no"})).await;
+        assert_eq!(status, 403, "impossibility is the controller's to record");
+        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{erasure_key}")).await;
+        assert_eq!(tree(&body)[1], (s("mailer-c"), Some(s("agency-b")), s("sent")));
+        assert_eq!(tree(&body)[2].2, "pending");
+        // C acknowledges (recorded by the controller for it), relaying to D; D is impossible.
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
+        assert_eq!(status, 200);
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{d}/impossible"), json!({"reason": ""})).await;
+        assert_eq!(status, 422, "a reason is required");
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{d}/impossible"), json!({"reason": "backups only, overwritten within 30 days"})).await;
+        assert_eq!(status, 200);
+        let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/done"), json!({"evidence": "deleted from segment store, ticket 4411"})).await;
+        assert_eq!(status, 200);
+        let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": ""})).await;
+        assert_eq!(status, 409, "C is acknowledged, not done: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("mailer-c"));
+        post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/done"), json!({"evidence": "contact deleted"})).await;
+        let (status, closed) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": "Erased everywhere we could."})).await;
+        assert_eq!((status, closed["status"].as_str()), (200, Some("closed")), "{closed}");
+        let (status, closed_access) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{key}/close"), json!({"reasons": ""})).await;
+        assert_eq!(status, 200, "{closed_access}");
+
+        // The last e-mails go out, then the address is erased.
+        drain(&dispatcher).await;
+        let to_ana: Vec<String> = mails(mail.path()).into_iter().filter(|m| m.contains(&format!("To: {ANA}"))).collect();
+        assert!(to_ana.iter().any(|m| m.contains("Mailer C Ltd") && m.contains("Israel")), "the access answer by e-mail");
+        assert!(to_ana.iter().any(|m| m.contains("Hosting D Ltd: impossible")), "who was told, and how it went");
+        let register = custos_app::register::load(&store).await.unwrap();
+        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        for k in [&key, &erasure_key] {
+            let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{k}")).await;
+            assert_eq!(body["email"], Value::Null, "{body}");
+        }
+        if let Some(dir) = sqlite_dir {
+            let bytes = database_bytes(&dir);
+            assert!(!bytes.is_empty());
+            assert!(!contains(&bytes, ANA), "Ana's address is still in the database files");
+            assert!(contains(&bytes, "bob@example.com"), "an open request keeps its address (the search works)");
+        }
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
+    on_every_backend(|server, store, clock, _| async move {
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = dispatcher(&store, clock.clone(), mail.path());
+        let first = enter(&server, "rectification", "eva@example.com").await;
+        let second = enter(&server, "objection", "eva@example.com").await;
+        let (first, second) = (first["key"].as_str().unwrap(), second["key"].as_str().unwrap());
+        let third = enter(&server, "restriction", "fay@example.com").await;
+        let third = third["key"].as_str().unwrap();
+        verify_by_staff(&server, third).await;
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": " "})).await;
+        assert_eq!(status, 409, "reasons are required");
+        let (status, body) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": "numerous requests this month"})).await;
+        assert_eq!((status, body["due"].as_str()), (200, Some("2027-02-25")), "{body}");
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": "again"})).await;
+        assert_eq!(status, 409, "once");
+        clock.set("2026-12-26T08:00:00Z".parse().unwrap());
+        let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{second}/extend"), json!({"reasons": "complex"})).await;
+        assert_eq!(status, 409);
+        assert!(problem["detail"].as_str().unwrap().contains("first month"), "{problem}");
+        // The unverified ones were refused after a week; the verified one is reminded to the DPO
+        // before its deadline and when it has passed.
+        let register = custos_app::register::load(&store).await.unwrap();
+        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{second}")).await;
+        assert_eq!(body["status"], "refused", "{body}");
+        drain(&dispatcher).await;
+        let all = mails(mail.path());
+        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{third}")).await;
+        assert_eq!(body["status"], "verified", "{body}");
+        assert!(body["history"].as_array().unwrap().iter().any(|h| h["kind"] == "overdue"), "{body}");
+        for subject in ["Due soon", "Overdue"] {
+            assert!(all.iter().any(|m| m.contains("To: dpo@hypermarket-a.example") && m.contains(&format!("Subject: {subject}"))), "{subject}");
+        }
+        assert!(all.iter().any(|m| m.contains("To: eva@example.com") && m.contains("could not verify")), "the refusal told to the subject");
+        // A third request from the same address this hour is throttled (429 for staff).
+        clock.set("2026-12-26T09:00:00Z".parse().unwrap());
+        for _ in 0..3 {
+            enter(&server, "access", "flood@example.com").await;
+        }
+        let (status, _) = post(&server, "hypermarket", "/api/v1/subject-requests", json!({"controller": "hypermarket-a", "kind": "access", "email": "flood@example.com"})).await;
+        assert_eq!(status, 429);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_public_intake_answers_the_same_for_every_address_and_refuses_bad_input() {
+    on_every_backend(|server, _store, _clock, _| async move {
+        let page = server.client.get(server.url("/public/organisations/hypermarket-a/requests")).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("name=\"email\"") && !html.contains("<script"), "{html}");
+        let mut answers = Vec::new();
+        for email in ["someone@example.com", "someone@example.com", "someone@example.com", "someone@example.com", "other@example.org"] {
+            let response = form(&server, "/public/organisations/hypermarket-a/requests", &[("kind", "access"), ("email", email), ("details", "")]).await;
+            answers.push((response.status().as_u16(), response.text().await.unwrap()));
+        }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "the fourth (throttled) and the others answer alike");
+        assert!(answers[0].1.contains("Check your e-mail"));
+        let bad = form(&server, "/public/organisations/hypermarket-a/requests", &[("kind", "access"), ("email", "not an address")]).await;
+        assert_eq!(bad.status().as_u16(), 422);
+        assert!(bad.text().await.unwrap().contains("e-mail address"));
+        let (_, list) = server.get(Some("hypermarket"), "/api/v1/subject-requests").await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 4, "three for one address in an hour, one for the other");
+        let unknown = server.client.get(server.url("/public/organisations/nobody/requests")).send().await.unwrap();
+        assert_eq!(unknown.status().as_u16(), 404);
+        server.stop().await;
+    })
+    .await;
+}
