@@ -202,7 +202,10 @@ pub(crate) fn summary(r: &StoredSubjectRequest) -> RequestSummary {
         kind: r.kind.as_str().to_owned(),
         status: r.status.as_str().to_owned(),
         received_at: r.received_at.clone(),
-        due: r.extended_until.clone().unwrap_or_else(|| r.deadline.clone()),
+        due: r
+            .extended_until
+            .clone()
+            .unwrap_or_else(|| r.deadline.clone()),
         verified: r.verified_at.is_some(),
     }
 }
@@ -317,7 +320,15 @@ async fn act(
     let actor = principal.actor(state.clock.now());
     let view = match action {
         Action::Extend => {
-            rights::extend(&state.store, &register, &key, &reasons, &actor, &state.rights).await?
+            rights::extend(
+                &state.store,
+                &register,
+                &key,
+                &reasons,
+                &actor,
+                &state.rights,
+            )
+            .await?
         }
         Action::Close => rights::close(&state.store, &register, &key, &reasons, &actor).await?,
         Action::Refuse => rights::refuse(&state.store, &register, &key, &reasons, &actor).await?,
@@ -516,7 +527,10 @@ pub async fn export(
     let disposition = format!("attachment; filename=\"export-{key}.zip\"");
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/zip")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&disposition)
@@ -560,7 +574,8 @@ async fn notification_for(
     let (row, request) = rights::notification(&state.store, key)
         .await
         .map_err(|_| ApiError::not_found(format!("notification {key}")))?;
-    if acts_for(principal, &row.recipient, MEMBERS) || acts_for(principal, &request.controller, MEMBERS)
+    if acts_for(principal, &row.recipient, MEMBERS)
+        || acts_for(principal, &request.controller, MEMBERS)
     {
         Ok((row, request))
     } else {
@@ -663,20 +678,18 @@ async fn change_notification(
     if !allowed {
         return Err(ApiError::Forbidden(format!(
             "only {} records that a notification {action}",
-            if by_recipient { &request.controller } else { &row.recipient }
+            if by_recipient {
+                &request.controller
+            } else {
+                &row.recipient
+            }
         )));
     }
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
-    let row = rights::update_notification(
-        &state.store,
-        &register,
-        &key,
-        change,
-        &actor,
-        &state.rights,
-    )
-    .await?;
+    let row =
+        rights::update_notification(&state.store, &register, &key, change, &actor, &state.rights)
+            .await?;
     Ok(axum::Json(NotificationAnswer::from(&row)).into_response())
 }
 
@@ -783,14 +796,12 @@ pub async fn record_disclosures(
     }
     let register = state.register().await;
     for (i, event) in events.iter().enumerate() {
-        let activity = register
-            .activity(event.activity.as_str())
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "activity",
-                    format!("event {}: no activity {:?}", i + 1, event.activity.as_str()),
-                )
-            })?;
+        let activity = register.activity(event.activity.as_str()).ok_or_else(|| {
+            ApiError::invalid(
+                "activity",
+                format!("event {}: no activity {:?}", i + 1, event.activity.as_str()),
+            )
+        })?;
         if !activity
             .controllers()
             .any(|c| acts_for(&principal, c.as_str(), STAFF))

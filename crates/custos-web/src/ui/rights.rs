@@ -224,7 +224,13 @@ pub async fn intake(
 ) -> Result<Response, UiError> {
     let (name, language) = controller_of(&state, &id).await?;
     let refuse = |error: String| {
-        let mut response = page(&intake_page(&id, name.clone(), language, &form, Some(error)));
+        let mut response = page(&intake_page(
+            &id,
+            name.clone(),
+            language,
+            &form,
+            Some(error),
+        ));
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         Ok(response)
     };
@@ -244,7 +250,16 @@ pub async fn intake(
     };
     let register = state.register().await;
     let actor = custos_app::Actor::new("subject:intake", state.clock.now());
-    match rights::receive(&state.store, &register, new, "intake", &actor, &state.rights).await {
+    match rights::receive(
+        &state.store,
+        &register,
+        new,
+        "intake",
+        &actor,
+        &state.rights,
+    )
+    .await
+    {
         Ok(_) => {}
         Err(custos_app::AppError::Invalid(error)) => return refuse(error),
         Err(other) => return Err(ApiError::from(other).into()),
@@ -370,20 +385,34 @@ struct InboxPage {
 
 pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
     let today = state.clock.today().to_string();
-    let requests =
-        crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
+    let requests = crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
     let (open, closed): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| r.status.open());
     let row = |r: custos_store::StoredSubjectRequest| {
-        let due = r.extended_until.clone().unwrap_or_else(|| r.deadline.clone());
+        let due = r
+            .extended_until
+            .clone()
+            .unwrap_or_else(|| r.deadline.clone());
         let overdue = r.status.open() && due < today;
         InboxRow {
-            short: r.key.chars().rev().take(8).collect::<String>().chars().rev().collect(),
+            short: r
+                .key
+                .chars()
+                .rev()
+                .take(8)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect(),
             controller: r.controller,
             kind: r.kind.as_str(),
             status: r.status.as_str(),
             tone: if overdue { "bad" } else { tone(r.status) },
             received: r.received_at.get(..10).unwrap_or_default().to_owned(),
-            due: if overdue { format!("{due} (overdue)") } else { due },
+            due: if overdue {
+                format!("{due} (overdue)")
+            } else {
+                due
+            },
             key: r.key,
         }
     };
@@ -538,7 +567,13 @@ pub async fn show(
         history: view
             .history
             .iter()
-            .map(|h| (h.at.get(..19).unwrap_or(&h.at).replace('T', " "), h.kind.clone(), h.by.clone()))
+            .map(|h| {
+                (
+                    h.at.get(..19).unwrap_or(&h.at).replace('T', " "),
+                    h.kind.clone(),
+                    h.by.clone(),
+                )
+            })
             .collect(),
     }))
 }
@@ -579,15 +614,20 @@ pub async fn act(
     let store = &state.store;
     let done = match action.as_str() {
         "verify" => {
-            rights::record_verification(store, &register, &key, &form.method, &form.evidence, &actor)
-                .await
+            rights::record_verification(
+                store,
+                &register,
+                &key,
+                &form.method,
+                &form.evidence,
+                &actor,
+            )
+            .await
         }
         "extend" => {
             rights::extend(store, &register, &key, &form.reasons, &actor, &state.rights).await
         }
-        "notify" => {
-            rights::notify_recipients(store, &register, &key, &actor, &state.rights).await
-        }
+        "notify" => rights::notify_recipients(store, &register, &key, &actor, &state.rights).await,
         "close" => rights::close(store, &register, &key, &form.reasons, &actor).await,
         "refuse" => rights::refuse(store, &register, &key, &form.reasons, &actor).await,
         other => return Err(ApiError::not_found(format!("action {other:?}")).into()),

@@ -105,7 +105,11 @@ fn dossier(id: &str, name: &str, country: &str) -> Value {
     })
 }
 
-pub(crate) fn dispatcher(store: &Store, clock: Arc<ManualClock>, mail: &std::path::Path) -> Dispatcher {
+pub(crate) fn dispatcher(
+    store: &Store,
+    clock: Arc<ManualClock>,
+    mail: &std::path::Path,
+) -> Dispatcher {
     Dispatcher::new(store.clone(), clock, Mailer::Files(mail.to_owned())).unwrap()
 }
 

@@ -28,11 +28,26 @@ where
     let clock = || Arc::new(ManualClock::new("2026-11-25T09:00:00Z".parse().unwrap()));
     let store = Store::open(&url).await.unwrap();
     let c = clock();
-    scenario(start_with(store.clone(), c.clone()).await, store, c, Some(dir.path().to_owned())).await;
-    if let Some(database) = custos_store::testing::PostgresDatabase::create().await.unwrap() {
+    scenario(
+        start_with(store.clone(), c.clone()).await,
+        store,
+        c,
+        Some(dir.path().to_owned()),
+    )
+    .await;
+    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+        .await
+        .unwrap()
+    {
         let store = Store::open(&database.url).await.unwrap();
         let c = clock();
-        scenario(start_with(store.clone(), c.clone()).await, store.clone(), c, None).await;
+        scenario(
+            start_with(store.clone(), c.clone()).await,
+            store.clone(),
+            c,
+            None,
+        )
+        .await;
         store.close().await;
         database.drop_database().await.unwrap();
     }
@@ -70,7 +85,11 @@ fn mails(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .map(|m| m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
+        .map(|m| {
+            m.replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=")
+        })
         .collect()
 }
 
@@ -79,17 +98,26 @@ async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwe
     let encode = |text: &str| -> String {
         text.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_owned(),
                 other => format!("%{other:02X}"),
             })
             .collect()
     };
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
-    server.client.post(server.url(path))
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    server
+        .client
+        .post(server.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.join("&"))
-        .send().await.unwrap()
+        .send()
+        .await
+        .unwrap()
 }
 
 fn recipient_ids(answer: &Value) -> Vec<String> {
@@ -292,41 +320,109 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
         let dispatcher = dispatcher(&store, clock.clone(), mail.path());
         let first = enter(&server, "rectification", "eva@example.com").await;
         let second = enter(&server, "objection", "eva@example.com").await;
-        let (first, second) = (first["key"].as_str().unwrap(), second["key"].as_str().unwrap());
+        let (first, second) = (
+            first["key"].as_str().unwrap(),
+            second["key"].as_str().unwrap(),
+        );
         let third = enter(&server, "restriction", "fay@example.com").await;
         let third = third["key"].as_str().unwrap();
         verify_by_staff(&server, third).await;
-        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": " "})).await;
+        let (status, _) = post(
+            &server,
+            "hypermarket",
+            &format!("/api/v1/subject-requests/{first}/extend"),
+            json!({"reasons": " "}),
+        )
+        .await;
         assert_eq!(status, 409, "reasons are required");
-        let (status, body) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": "numerous requests this month"})).await;
-        assert_eq!((status, body["due"].as_str()), (200, Some("2027-02-25")), "{body}");
-        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{first}/extend"), json!({"reasons": "again"})).await;
+        let (status, body) = post(
+            &server,
+            "hypermarket",
+            &format!("/api/v1/subject-requests/{first}/extend"),
+            json!({"reasons": "numerous requests this month"}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["due"].as_str()),
+            (200, Some("2027-02-25")),
+            "{body}"
+        );
+        let (status, _) = post(
+            &server,
+            "hypermarket",
+            &format!("/api/v1/subject-requests/{first}/extend"),
+            json!({"reasons": "again"}),
+        )
+        .await;
         assert_eq!(status, 409, "once");
         clock.set("2026-12-26T08:00:00Z".parse().unwrap());
-        let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{second}/extend"), json!({"reasons": "complex"})).await;
+        let (status, problem) = post(
+            &server,
+            "hypermarket",
+            &format!("/api/v1/subject-requests/{second}/extend"),
+            json!({"reasons": "complex"}),
+        )
+        .await;
         assert_eq!(status, 409);
-        assert!(problem["detail"].as_str().unwrap().contains("first month"), "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("first month"),
+            "{problem}"
+        );
         // The unverified ones were refused after a week; the verified one is reminded to the DPO
         // before its deadline and when it has passed.
         let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
-        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{second}")).await;
+        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000)
+            .await
+            .unwrap();
+        let (_, body) = server
+            .get(
+                Some("hypermarket"),
+                &format!("/api/v1/subject-requests/{second}"),
+            )
+            .await;
         assert_eq!(body["status"], "refused", "{body}");
         drain(&dispatcher).await;
         let all = mails(mail.path());
-        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{third}")).await;
+        let (_, body) = server
+            .get(
+                Some("hypermarket"),
+                &format!("/api/v1/subject-requests/{third}"),
+            )
+            .await;
         assert_eq!(body["status"], "verified", "{body}");
-        assert!(body["history"].as_array().unwrap().iter().any(|h| h["kind"] == "overdue"), "{body}");
+        assert!(
+            body["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["kind"] == "overdue"),
+            "{body}"
+        );
         for subject in ["Due soon", "Overdue"] {
-            assert!(all.iter().any(|m| m.contains("To: dpo@hypermarket-a.example") && m.contains(&format!("Subject: {subject}"))), "{subject}");
+            assert!(
+                all.iter()
+                    .any(|m| m.contains("To: dpo@hypermarket-a.example")
+                        && m.contains(&format!("Subject: {subject}"))),
+                "{subject}"
+            );
         }
-        assert!(all.iter().any(|m| m.contains("To: eva@example.com") && m.contains("could not verify")), "the refusal told to the subject");
+        assert!(
+            all.iter()
+                .any(|m| m.contains("To: eva@example.com") && m.contains("could not verify")),
+            "the refusal told to the subject"
+        );
         // A third request from the same address this hour is throttled (429 for staff).
         clock.set("2026-12-26T09:00:00Z".parse().unwrap());
         for _ in 0..3 {
             enter(&server, "access", "flood@example.com").await;
         }
-        let (status, _) = post(&server, "hypermarket", "/api/v1/subject-requests", json!({"controller": "hypermarket-a", "kind": "access", "email": "flood@example.com"})).await;
+        let (status, _) = post(
+            &server,
+            "hypermarket",
+            "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "access", "email": "flood@example.com"}),
+        )
+        .await;
         assert_eq!(status, 429);
         server.stop().await;
     })
@@ -336,24 +432,150 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
 #[tokio::test]
 async fn the_public_intake_answers_the_same_for_every_address_and_refuses_bad_input() {
     on_every_backend(|server, _store, _clock, _| async move {
-        let page = server.client.get(server.url("/public/organisations/hypermarket-a/requests")).send().await.unwrap();
+        let page = server
+            .client
+            .get(server.url("/public/organisations/hypermarket-a/requests"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status().as_u16(), 200);
         let html = page.text().await.unwrap();
-        assert!(html.contains("name=\"email\"") && !html.contains("<script"), "{html}");
+        assert!(
+            html.contains("name=\"email\"") && !html.contains("<script"),
+            "{html}"
+        );
         let mut answers = Vec::new();
-        for email in ["someone@example.com", "someone@example.com", "someone@example.com", "someone@example.com", "other@example.org"] {
-            let response = form(&server, "/public/organisations/hypermarket-a/requests", &[("kind", "access"), ("email", email), ("details", "")]).await;
+        for email in [
+            "someone@example.com",
+            "someone@example.com",
+            "someone@example.com",
+            "someone@example.com",
+            "other@example.org",
+        ] {
+            let response = form(
+                &server,
+                "/public/organisations/hypermarket-a/requests",
+                &[("kind", "access"), ("email", email), ("details", "")],
+            )
+            .await;
             answers.push((response.status().as_u16(), response.text().await.unwrap()));
         }
-        assert!(answers.windows(2).all(|w| w[0] == w[1]), "the fourth (throttled) and the others answer alike");
+        assert!(
+            answers.windows(2).all(|w| w[0] == w[1]),
+            "the fourth (throttled) and the others answer alike"
+        );
         assert!(answers[0].1.contains("Check your e-mail"));
-        let bad = form(&server, "/public/organisations/hypermarket-a/requests", &[("kind", "access"), ("email", "not an address")]).await;
+        let bad = form(
+            &server,
+            "/public/organisations/hypermarket-a/requests",
+            &[("kind", "access"), ("email", "not an address")],
+        )
+        .await;
         assert_eq!(bad.status().as_u16(), 422);
         assert!(bad.text().await.unwrap().contains("e-mail address"));
-        let (_, list) = server.get(Some("hypermarket"), "/api/v1/subject-requests").await;
-        assert_eq!(list["items"].as_array().unwrap().len(), 4, "three for one address in an hour, one for the other");
-        let unknown = server.client.get(server.url("/public/organisations/nobody/requests")).send().await.unwrap();
+        let (_, list) = server
+            .get(Some("hypermarket"), "/api/v1/subject-requests")
+            .await;
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            4,
+            "three for one address in an hour, one for the other"
+        );
+        let unknown = server
+            .client
+            .get(server.url("/public/organisations/nobody/requests"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(unknown.status().as_u16(), 404);
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn portability_packs_the_connected_systems_answers_and_transmits_them() {
+    on_every_backend(|server, _store, _clock, _| async move {
+        // The controller's shop answers with the subject's data; another controller receives.
+        let shop = {
+            let app = axum::Router::new().fallback(|request: axum::extract::Request| async move {
+                let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+                let asked: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(asked["subject"]["email"], "gil@example.com");
+                axum::Json(json!({"datasets": {
+                    "orders": [{"id": 1, "total": 12.5, "items": ["soap"]}, {"id": 2, "total": 3, "note": "gift, wrapped"}],
+                    "profile": [{"name": "Gil", "newsletter": true}],
+                }}))
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            base
+        };
+        let imported: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let other_controller = {
+            let got = imported.clone();
+            let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+                let got = got.clone();
+                async move {
+                    let kind = request.headers()["content-type"].to_str().unwrap().to_owned();
+                    let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+                    got.lock().unwrap().push((kind, body.to_vec()));
+                    "imported"
+                }
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+            base
+        };
+        let (status, source) = post(&server, "admin", "/api/v1/organisations/hypermarket-a/data-sources", json!({"name": "shop", "url": format!("{shop}/export")})).await;
+        assert_eq!(status, 201, "{source}");
+        let (status, _) = post(&server, "hypermarket", "/api/v1/organisations/hypermarket-a/data-sources", json!({"name": "crm", "url": "http://127.0.0.1:9/x"})).await;
+        assert_eq!(status, 403, "only administrators add data sources");
+        let (status, body) = post(
+            &server,
+            "hypermarket",
+            "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "portability", "email": "gil@example.com",
+                   "transmit_to": format!("{other_controller}/import")}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let key = body["key"].as_str().unwrap();
+        let export = || server.client.get(server.url(&format!("/api/v1/subject-requests/{key}/export"))).bearer_auth(TestServer::token("hypermarket")).send();
+        assert_eq!(export().await.unwrap().status().as_u16(), 409, "not before verification");
+        verify_by_staff(&server, key).await;
+        let response = export().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "application/zip");
+        let bytes = response.bytes().await.unwrap();
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+        let read = |archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+            text
+        };
+        let manifest: Value = serde_json::from_str(&read(&mut archive, "manifest.json")).unwrap();
+        assert_eq!(manifest["request"], key);
+        let paths: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, ["shop/orders.json", "shop/orders.csv", "shop/profile.json", "shop/profile.csv"]);
+        let csv = read(&mut archive, "shop/orders.csv");
+        // Columns in order of first appearance (fields of a record in name order); nested
+        // values as JSON; CSV quoting where needed.
+        assert_eq!(csv, "id,items,total,note\n1,\"[\"\"soap\"\"]\",12.5,\n2,,3,\"gift, wrapped\"\n");
+        let orders: Value = serde_json::from_str(&read(&mut archive, "shop/orders.json")).unwrap();
+        assert_eq!(orders[0]["items"][0], "soap");
+        // Straight to the other controller (Art. 20(2)).
+        let (status, body) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{key}/transmit"), json!({})).await;
+        assert_eq!((status, body["status"].as_u64()), (200, Some(200)), "{body}");
+        let imported = imported.lock().unwrap().clone();
+        assert_eq!(imported.len(), 1);
+        assert_eq!(imported[0].0, "application/zip");
+        assert!(zip::ZipArchive::new(std::io::Cursor::new(imported[0].1.clone())).unwrap().by_name("shop/profile.csv").is_ok());
+        let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{key}")).await;
+        let kinds: Vec<&str> = body["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["received", "verified", "exported", "transmitted"]);
         server.stop().await;
     })
     .await;
