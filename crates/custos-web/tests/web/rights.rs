@@ -493,6 +493,9 @@ async fn the_public_intake_answers_the_same_for_every_address_and_refuses_bad_in
     .await;
 }
 
+/// What an endpoint received: its content type and body.
+type Upload = (String, Vec<u8>);
+
 #[tokio::test]
 async fn portability_packs_the_connected_systems_answers_and_transmits_them() {
     on_every_backend(|server, _store, _clock, _| async move {
@@ -512,7 +515,7 @@ async fn portability_packs_the_connected_systems_answers_and_transmits_them() {
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             base
         };
-        let imported: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let imported: Arc<std::sync::Mutex<Vec<Upload>>> = Arc::default();
         let other_controller = {
             let got = imported.clone();
             let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
