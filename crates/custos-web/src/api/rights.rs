@@ -146,8 +146,11 @@ pub(crate) async fn visible(
     request_body(content = serde_json::Value, description = "controller, kind (access, rectification, erasure, restriction, objection, portability), email, details, transmit_to"),
     responses(
         (status = 201, description = "Received; the verification link went to the address", body = serde_json::Value),
-        (status = 403, description = "Not an editor of the controller", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests for this address this hour", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -244,6 +247,11 @@ pub(crate) async fn requests_for(
     params(ListQuery),
     responses(
         (status = 200, description = "The requests of the caller's controllers, newest first, with their deadlines", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -270,7 +278,11 @@ pub async fn list(
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "The request, its history and its Art. 19 notifications", body = serde_json::Value),
-        (status = 404, description = "No such request visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -345,7 +357,11 @@ async fn act(
     request_body = VerificationBody,
     responses(
         (status = 200, description = "Verified", body = serde_json::Value),
-        (status = 409, description = "Closed, or verified already", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn verification(
@@ -379,7 +395,11 @@ pub async fn verification(
     request_body = ReasonsBody,
     responses(
         (status = 200, description = "Extended by two further months; the subject is told the reasons", body = serde_json::Value),
-        (status = 409, description = "After the first month, extended already, or closed", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn extend(
@@ -400,7 +420,11 @@ pub async fn extend(
     request_body = ReasonsBody,
     responses(
         (status = 200, description = "Closed; the subject is told (an access request gets its answer); the address is erased once that e-mail is out", body = serde_json::Value),
-        (status = 409, description = "Not verified, or recipients not all done or recorded as impossible", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn close(
@@ -421,7 +445,11 @@ pub async fn close(
     request_body = ReasonsBody,
     responses(
         (status = 200, description = "Refused with reasons told to the subject", body = serde_json::Value),
-        (status = 409, description = "Closed already", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn refuse(
@@ -441,7 +469,11 @@ pub async fn refuse(
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "One notification per recipient, relayed down the chain", body = serde_json::Value),
-        (status = 409, description = "Not verified, not a rectification, erasure or restriction, or told already", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn notify(
@@ -473,8 +505,13 @@ pub struct AnswerQuery {
     operation_id = "subject_access_answer",
     params(("key" = String, Path, description = "The request's key"), AnswerQuery),
     responses(
-        (status = 200, description = "The access answer: specific recipients as the chain stood at each disclosure, transfers and safeguards, processing", body = serde_json::Value),
-        (status = 409, description = "The subject is not verified", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The access answer: specific recipients as the chain stood at each disclosure, transfers and safeguards, processing", content(
+            ("application/json"), ("text/html"), ("application/pdf"))),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn access_answer(
@@ -513,7 +550,11 @@ pub async fn access_answer(
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "A ZIP: manifest.json, and JSON and CSV per dataset of each data source", content_type = "application/zip"),
-        (status = 409, description = "Not verified, no data source, or a source failed (named)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn export(
@@ -550,7 +591,11 @@ pub async fn export(
     params(("key" = String, Path, description = "The request's key")),
     responses(
         (status = 200, description = "Sent to the controller the subject named (Art. 20(2))", body = serde_json::Value),
-        (status = 409, description = "No endpoint named, not verified, or the endpoint refused", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn transmit(
@@ -591,7 +636,11 @@ async fn notification_for(
     params(("key" = String, Path, description = "The notification's key")),
     responses(
         (status = 200, description = "The notification, with the subject's address while the request is open", body = serde_json::Value),
-        (status = 404, description = "Not addressed to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get_notification(
@@ -617,6 +666,11 @@ pub async fn get_notification(
     operation_id = "list_rights_notifications",
     responses(
         (status = 200, description = "The notifications addressed to the caller's organisations, newest first", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_notifications(
@@ -704,7 +758,11 @@ macro_rules! notification_action {
             request_body(content = NotificationBody, description = "note: evidence or reason"),
             responses(
                 (status = 200, description = $what, body = serde_json::Value),
+                (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "Not the recipient's or the controller's to record", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "The notification cannot take that step from where it stands", body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
             )
         )]
         pub async fn $name(
@@ -754,7 +812,9 @@ const MAX_EVENTS: usize = 1_000_000;
     request_body(content = serde_json::Value, description = "One event {identifier, activity, recipient, categories, at}, a JSON array of them, or NDJSON (Content-Type: application/x-ndjson)"),
     responses(
         (status = 201, description = "Recorded (all or none); the identifiers are keyed, never stored", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an editor of the controller of an event's activity", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too many events in one call", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An event is invalid (named by its number)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -840,7 +900,11 @@ pub struct DataSourceBody {
     request_body = DataSourceBody,
     responses(
         (status = 201, description = "Added, with its signing secret (shown once)", body = serde_json::Value),
-        (status = 403, description = "Not an administrator of the organisation", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn add_data_source(
@@ -854,6 +918,9 @@ pub async fn add_data_source(
         return Err(ApiError::Forbidden(format!(
             "only {id}'s administrators add its data sources"
         )));
+    }
+    if state.register().await.organisation(&id).is_none() {
+        return Err(ApiError::not_found(format!("organisation {id}")));
     }
     let actor = principal.actor(state.clock.now());
     let source = rights::add_data_source(&state.store, &id, &body.name, &body.url, &actor).await?;
@@ -875,6 +942,11 @@ pub async fn add_data_source(
     params(("id" = String, Path, description = "The controller")),
     responses(
         (status = 200, description = "The data sources (without secrets)", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible where the request stands; the problem says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_data_sources(
