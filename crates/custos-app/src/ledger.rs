@@ -55,7 +55,7 @@ fn keyed(
     pepper: &[u8],
     event: LedgerEvent,
     line: usize,
-) -> Result<(Disclosure, String), AppError> {
+) -> Result<Disclosure, AppError> {
     let at = |e: ledger::LedgerError| AppError::Invalid(format!("event {line}: {e}"));
     let disclosure = Disclosure {
         subject_key: ledger::subject_key(pepper, &event.identifier).map_err(at)?,
@@ -65,8 +65,7 @@ fn keyed(
         at: event.at,
     };
     ledger::validate(register, &disclosure).map_err(at)?;
-    let disclosed_at = stamp(disclosure.at);
-    Ok((disclosure, disclosed_at))
+    Ok(disclosure)
 }
 
 /// Records events in one transaction (all or none), with one audit entry that counts them
@@ -84,7 +83,7 @@ pub async fn record(
         .map(|(i, event)| keyed(register, &pepper, event, i + 1))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tx = store.begin().await?;
-    tx.insert_disclosures(&rows, &stamp(actor.at)).await?;
+    tx.insert_disclosures(&rows, actor.at).await?;
     tx.append_audit(vec![actor.entry(
         "record",
         "disclosures",

@@ -181,6 +181,12 @@ pub enum Command {
     #[command(subcommand)]
     Ledger(LedgerCommand),
 
+    /// Data-subject requests (Arts 12, 15–22): enter, list, show, verify, extend, tell the
+    /// recipients (Art. 19), answer, export, close or refuse — as the server does; the server
+    /// (`custos serve`) sends the e-mails and fires the deadline timers. See docs/rights.md.
+    #[command(subcommand)]
+    Request(RequestCommand),
+
     /// The audit log: every write (apply, users, and the server's writes) with who, when,
     /// before and after, hash-chained.
     #[command(subcommand)]
@@ -270,6 +276,95 @@ pub enum LedgerCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Enter a request received by letter, phone or at a desk; a one-time link goes to the
+    /// address to verify it (or record another verification with `verify`).
+    #[command(
+        after_help = "Example:\n  custos request enter --controller hypermarket-a --kind access --email ana@example.com"
+    )]
+    Enter {
+        #[arg(long)]
+        controller: String,
+        /// access, rectification, erasure, restriction, objection or portability.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        details: String,
+        /// Portability: the other controller's endpoint to transmit the data to.
+        #[arg(long)]
+        transmit_to: Option<String>,
+    },
+    /// The requests, newest first, with their deadlines.
+    List {
+        #[arg(long)]
+        controller: Option<String>,
+        /// Only the open ones.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// One request with its history and its Art. 19 notifications.
+    Show {
+        key: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Record a verification of the subject's identity made another way, with evidence.
+    Verify {
+        key: String,
+        #[arg(long)]
+        method: String,
+        #[arg(long)]
+        evidence: String,
+    },
+    /// Extend by two further months (within the first month, with reasons told to the subject).
+    Extend {
+        key: String,
+        #[arg(long)]
+        reasons: String,
+    },
+    /// Tell every recipient of the subject's data (rectification, erasure, restriction).
+    Notify { key: String },
+    /// The access answer (verified requests): text, JSON, HTML or PDF (--output for PDF).
+    Answer {
+        key: String,
+        #[arg(long, value_enum, default_value_t = AnswerFormat::Text)]
+        format: AnswerFormat,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The portability export (ZIP) from the controller's data sources.
+    Export {
+        key: String,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Close a fulfilled request (an access request sends its answer).
+    Close {
+        key: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Refuse a request (manifestly unfounded or excessive), with reasons.
+    Refuse {
+        key: String,
+        #[arg(long)]
+        reasons: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AnswerFormat {
+    Text,
+    Json,
+    Html,
+    Pdf,
 }
 
 #[derive(Debug, Subcommand)]

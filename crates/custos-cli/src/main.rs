@@ -6,6 +6,7 @@ mod cli;
 mod documents;
 mod ledger;
 mod output;
+mod requests;
 
 use std::process::ExitCode;
 
@@ -136,6 +137,7 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Change(command) => changes::change(&cli.database_url, command, clock).await?,
         Command::Webhook(command) => changes::webhook(&cli.database_url, command, clock).await?,
         Command::Ledger(command) => ledger::ledger(&cli.database_url, command, clock).await?,
+        Command::Request(command) => requests::request(&cli.database_url, command, clock).await?,
         Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
         Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
         Command::Audit(AuditCommand::Verify { format }) => {

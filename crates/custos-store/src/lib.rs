@@ -146,7 +146,11 @@ impl Store {
         // migration needs backend-specific SQL, split the directory per backend keeping the
         // files already applied identical (sqlx checks their checksums).
         sqlx::migrate!().run(&pool).await?;
-        Ok(Self { pool, backend })
+        let store = Self { pool, backend };
+        let mut tx = store.begin().await?;
+        tx.move_legacy_disclosures().await?;
+        tx.commit().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

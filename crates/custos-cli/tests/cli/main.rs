@@ -12,6 +12,7 @@ mod changes;
 mod check;
 mod documents;
 mod ledger;
+mod requests;
 mod serve;
 
 use custos_store::testing::PostgresDatabase;
@@ -428,6 +429,7 @@ fn every_command_explains_itself_with_an_example() {
         &["upstream"],
         &["check"],
         &["audit", "verify"],
+        &["request", "enter"],
         &["user", "create"],
         &["schema"],
     ] {
