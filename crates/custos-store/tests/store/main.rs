@@ -645,3 +645,28 @@ async fn users_memberships_sessions_and_tokens_keep_only_hashes() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ledger_rows_of_the_first_table_move_to_the_compact_one_when_the_store_opens() {
+    on_every_backend(|store, url| async move {
+        let key = "ab".repeat(32);
+        let mut connection = raw(&url).await;
+        let insert = format!(
+            "INSERT INTO disclosures (key, subject_key, activity, recipient, categories, disclosed_at, recorded_at) \
+             VALUES ('k1', '{key}', 'customer-marketing', 'agency-b', 'email order-history', \
+             '2025-06-01T10:00:00.000000Z', '2025-06-02T00:00:00.000000Z')"
+        );
+        connection.execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
+        connection.close().await.unwrap();
+        store.close().await;
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(count(&url, "disclosures").await, 0);
+        assert_eq!(count(&url, "ledger_events").await, 1);
+        let found = store.read().await.unwrap().disclosures_of(&key).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at.to_string(), "2025-06-01T10:00:00Z");
+        assert_eq!(found[0].categories.len(), 2);
+        assert!(store.read().await.unwrap().disclosures_of(&"cd".repeat(32)).await.unwrap().is_empty());
+    })
+    .await;
+}
