@@ -1,6 +1,7 @@
 //! `custos-bench`: writes the synthetic register as manifest files, and times the in-memory
 //! derivations on it. See docs/benchmarks.md.
 
+mod ledger;
 mod workflow;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use custos_core::transfer::transfers;
 
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
+                    | ledger-ingest [--events N] [--batch N] | ledger-growth [--sizes N,N,..] [--keep DIR]
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -27,6 +29,10 @@ const USAGE: &str =
                  record as XLSX and as PDF (writes ropa-bench.xlsx and ropa-bench.pdf here)
   workflow       a hosting provider under 100k controllers files one request (SQLite, in a
                  temporary directory); then 20k webhooks to loopback endpoints
+  ledger-ingest  N NDJSON events (2M; --small 200k) imported into SQLite in batches of
+                 --batch (100k): events/s of the whole pipeline
+  ledger-growth  one ledger grown through --sizes (1000000,10000000): at each size the
+                 recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it)
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -53,7 +59,14 @@ fn main() -> anyhow::Result<()> {
     let positional: Vec<&String> = args
         .iter()
         .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--engagements"))
+        .filter(|(i, a)| {
+            !a.starts_with("--")
+                && (*i == 0
+                    || !matches!(
+                        args[i - 1].as_str(),
+                        "--engagements" | "--events" | "--batch" | "--sizes" | "--keep"
+                    ))
+        })
         .map(|(_, a)| a)
         .collect();
     match positional.as_slice() {
@@ -69,6 +82,35 @@ fn main() -> anyhow::Result<()> {
                 if flag("--small") { 10_000 } else { 100_000 },
                 if flag("--small") { 2_000 } else { 20_000 },
             )),
+        [command] if command.as_str() == "ledger-ingest" => {
+            let number = |name: &str, default: usize| -> anyhow::Result<usize> {
+                match args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)) {
+                    Some(n) => n.parse().with_context(|| format!("{name} expects a number")),
+                    None => Ok(default),
+                }
+            };
+            let events = number("--events", if flag("--small") { 200_000 } else { 2_000_000 })?;
+            let batch = number("--batch", 100_000)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(ledger::ingest(events, batch))
+        }
+        [command] if command.as_str() == "ledger-growth" => {
+            let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes").and_then(|i| args.get(i + 1)) {
+                Some(list) => list
+                    .split(',')
+                    .map(|n| n.parse().context("--sizes expects numbers separated by commas"))
+                    .collect::<anyhow::Result<_>>()?,
+                None if flag("--small") => vec![100_000, 1_000_000],
+                None => vec![1_000_000, 10_000_000],
+            };
+            let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).cloned();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(ledger::growth(&sizes, keep.as_deref()))
+        }
         [command] if command.as_str() == "check" => check(Shape {
             contracts: !flag("--no-contracts"),
             ..shape

@@ -336,13 +336,13 @@ pub enum RequestCommand {
         key: String,
         #[arg(long, value_enum, default_value_t = AnswerFormat::Text)]
         format: AnswerFormat,
-        #[arg(long)]
+        #[arg(long, short)]
         output: Option<PathBuf>,
     },
     /// The portability export (ZIP) from the controller's data sources.
     Export {
         key: String,
-        #[arg(long)]
+        #[arg(long, short)]
         output: PathBuf,
     },
     /// Close a fulfilled request (an access request sends its answer).

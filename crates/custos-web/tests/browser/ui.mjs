@@ -1,6 +1,7 @@
 // The web UI in Debian's Chromium, driven by playwright-core: sign in, open the marketing
 // chain, see B, C, D and the transfer to Israel on the picture and in the tables; a portal
-// user sees nothing of the bank; the keyboard reaches the sign-in form through its labels.
+// user sees nothing of the bank; the keyboard reaches the sign-in form through its labels; a
+// data subject's erasure request from the public page (no script) to the Art. 19 tree.
 // Usage: node ui.mjs BASE_URL SCREENSHOT_DIR (the web test binary starts it).
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -149,6 +150,51 @@ try {
   await page.getByRole('button', { name: 'Engage Analytics W S.L. now' }).click();
   await page.waitForURL(requestUrl);
   assert.ok((await page.locator('.lead').innerText()).includes('executed'));
+  // A data subject asks for erasure on the public intake page, with JavaScript off.
+  const subject = await browser.newContext({ javaScriptEnabled: false });
+  const intake = await subject.newPage();
+  await intake.goto(`${base}/public/organisations/hypermarket-a/requests`);
+  assert.equal(await intake.locator('script').count(), 0);
+  await intake.getByLabel('What do you ask for?').selectOption('erasure');
+  await intake.getByLabel('Your e-mail address').fill('ana.garcia@example.com');
+  await intake.getByLabel('Details (what to correct, anything that helps us find your data)').fill('Please erase my account');
+  await intake.getByRole('button', { name: 'Send the request' }).click();
+  assert.equal(await intake.getByRole('heading', { level: 1 }).innerText(), 'Check your e-mail');
+  await subject.close();
+
+  // Her data went to B in 2025 (recorded by the shop's system through the API).
+  const recorded = await fetch(`${base}/api/v1/disclosures`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer custos_test-token-of-hypermarket', 'content-type': 'application/json' },
+    body: JSON.stringify({ identifier: 'ana.garcia@example.com', activity: 'customer-marketing', recipient: 'agency-b',
+                           categories: ['email'], at: '2025-05-10T10:00:00Z' }),
+  });
+  assert.equal(recorded.status, 201);
+
+  // A's editor finds it in the inbox with its deadline, verifies it, tells the recipients.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
+  await page.getByLabel('Password').fill('password of hypermarket');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.getByRole('link', { name: 'Subject requests' }).click();
+  const open = await page.locator('h2:has-text("Open") + table').innerText();
+  assert.ok(open.includes('erasure') && open.includes('2026-12-25'), open);
+  await page.locator('h2:has-text("Open") + table a').first().click();
+  await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);
+  const requestPage = page.url();
+  assert.ok((await page.locator('main').innerText()).includes('not verified'));
+  await page.getByLabel('Verified by').fill('telephone call-back');
+  await page.getByLabel('Evidence').fill('customer number and last order confirmed');
+  await page.getByRole('button', { name: 'Record verification' }).click();
+  await page.waitForURL(requestPage);
+  await page.getByRole('button', { name: 'Tell every recipient' }).click();
+  await page.waitForURL(requestPage);
+  const tree = await page.locator('ul.tree').innerText();
+  assert.ok(tree.includes('Agency B S.L. sent told by the controller'), tree);
+  assert.ok(tree.includes('Mailer C Ltd pending relayed by Agency B S.L.'), tree);
+  assert.ok(tree.includes('Hosting D Ltd pending relayed by Mailer C Ltd'), tree);
+  await page.screenshot({ path: `${shots}/subject-request.png`, fullPage: true });
   console.log('browser checks passed');
 } finally {
   await browser.close();

@@ -1,0 +1,280 @@
+//! The ledger targets: bulk ingest of NDJSON events into SQLite (events/s, batch size stated),
+//! and the access answer for one subject as the ledger grows — the recipient lookup
+//! (`disclosures_of` + `access_answer`) in process, and the whole API answer
+//! (`GET /api/v1/subject-requests/{key}/answer`) over HTTP on loopback — p50 and p99.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use custos_app::{Actor, FixedClock};
+use custos_core::ledger::{Disclosure, subject_key};
+use custos_core::manifest;
+use custos_store::{NewToken, Scope, Store};
+
+/// A small deterministic generator (xorshift64*): benchmarks need no cryptographic randomness.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[at]
+}
+
+fn summary(label: &str, mut times: Vec<Duration>) {
+    times.sort();
+    println!(
+        "{label}: n={} p50={:.3} ms p99={:.3} ms max={:.3} ms",
+        times.len(),
+        percentile(&times, 0.50).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3,
+        times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+    );
+}
+
+const ACTIVITY_RECIPIENTS: [(&str, &str); 2] = [
+    ("customer-marketing", "agency-b"),
+    ("customer-marketing", "mailer-c"),
+];
+
+fn event_line(subject: usize, i: usize) -> String {
+    let (activity, recipient) = ACTIVITY_RECIPIENTS[i % 2];
+    format!(
+        "{{\"identifier\":\"user{subject}@example.com\",\"activity\":\"{activity}\",\"recipient\":\"{recipient}\",\"categories\":[\"email\",\"order-history\"],\"at\":\"2025-{:02}-{:02}T10:00:00Z\"}}\n",
+        1 + i % 12,
+        1 + i % 28
+    )
+}
+
+async fn fresh_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    let store = Store::open(&format!("sqlite://{}", dir.join("ledger.db").display())).await?;
+    let examples = manifest::parse(&manifest::examples::sources())
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    custos_app::register::apply(&store, &examples, &Actor::new("bench", now())).await?;
+    Ok(store)
+}
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::constant(1_764_000_000, 0)
+}
+
+/// NDJSON → `custos_app::ledger::import` → SQLite, as `custos ledger import` does.
+pub async fn ingest(events: usize, batch: usize) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let store = fresh_store(&dir).await?;
+    let register = custos_app::register::load(&store).await?;
+    let subjects = (events / 4).max(1);
+    let mut ndjson = Vec::with_capacity(events * 200);
+    let mut random = Random(0x9E37_79B9_7F4A_7C15);
+    for i in 0..events {
+        ndjson.write_all(event_line(random.below(subjects), i).as_bytes())?;
+    }
+    let actor = Actor::new("bench", now());
+    let started = Instant::now();
+    let recorded = custos_app::ledger::import(
+        &store,
+        &register,
+        std::io::Cursor::new(&ndjson),
+        &actor,
+        batch,
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    println!(
+        "ingest: {recorded} events ({} MB of NDJSON), batches of {batch}: {:.2} s, {:.0} events/s",
+        ndjson.len() / 1_000_000,
+        elapsed.as_secs_f64(),
+        recorded as f64 / elapsed.as_secs_f64()
+    );
+    store.close().await;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("custos-ledger-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Grows one ledger through `sizes` (events), measuring the answer at each size.
+pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
+    custos_app::outbox::install_tls_provider();
+    let dir = match keep {
+        Some(path) => {
+            std::fs::create_dir_all(path)?;
+            std::path::PathBuf::from(path)
+        }
+        None => tempfile_dir()?,
+    };
+    let store = fresh_store(&dir).await?;
+    let register = custos_app::register::load(&store).await?;
+    let pepper = custos_app::ledger::pepper(&store, now()).await?;
+    let mut random = Random(0x2545_F491_4F6C_DD1D);
+    let mut loaded = 0usize;
+    for &size in sizes {
+        // About 20 events a subject: a customer's year of orders and newsletters.
+        let subjects = (size / 20).max(1);
+        let started = Instant::now();
+        let mut batch = Vec::with_capacity(100_000);
+        while loaded < size {
+            let subject = random.below(subjects);
+            let (activity, recipient) = ACTIVITY_RECIPIENTS[loaded % 2];
+            batch.push(Disclosure {
+                subject_key: subject_key(&pepper, &format!("user{subject}@example.com"))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                activity: activity.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+                recipient: recipient.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+                categories: vec!["email".parse().map_err(|e| anyhow::anyhow!("{e}"))?],
+                at: jiff::Timestamp::from_second(1_735_700_000 + (loaded % 30_000_000) as i64)?,
+            });
+            loaded += 1;
+            if batch.len() == 100_000 || loaded == size {
+                let mut tx = store.begin().await?;
+                tx.insert_disclosures(&batch, now()).await?;
+                tx.commit().await?;
+                batch.clear();
+            }
+        }
+        println!(
+            "ledger at {size} events ({subjects} subjects): loaded in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        lookups(&store, &register, &pepper, subjects, &mut random).await?;
+        api_answers(&store, subjects, &mut random).await?;
+    }
+    store.close().await;
+    if keep.is_none() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
+
+/// The recipient lookup: the subject's events from the index, then the chains as they stood.
+async fn lookups(
+    store: &Store,
+    register: &custos_core::register::Register,
+    pepper: &[u8],
+    subjects: usize,
+    random: &mut Random,
+) -> anyhow::Result<()> {
+    let mut times = Vec::with_capacity(5_000);
+    for _ in 0..5_000 {
+        let key = subject_key(pepper, &format!("user{}@example.com", random.below(subjects)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        let found = store.read().await?.disclosures_of(&key).await?;
+        let answer = custos_core::ledger::access_answer(register, &found)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        times.push(started.elapsed());
+        std::hint::black_box(answer);
+    }
+    summary("  recipient lookup", times);
+    Ok(())
+}
+
+/// The whole API answer over HTTP for verified access requests.
+async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> anyhow::Result<()> {
+    let clock = Arc::new(FixedClock(now()));
+    let register = custos_app::register::load(store).await?;
+    let actor = Actor::new("bench", now());
+    let token = format!("custos_bench-{}", random.next());
+    let user = match custos_app::people::create_user(
+        store,
+        custos_app::people::NewUser {
+            email: format!("bench{}@custos.test", random.next()),
+            password: "a bench password".to_owned(),
+            is_admin: true,
+            memberships: Vec::new(),
+        },
+        &actor,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(e) => anyhow::bail!("user: {e}"),
+    };
+    let mut tx = store.begin().await?;
+    tx.insert_token(
+        &user.key,
+        &NewToken {
+            name: "bench".into(),
+            token_hash: custos_web::auth::hash_secret(&token),
+            scopes: vec![Scope::Read],
+            created_at: custos_app::stamp(now()),
+            expires_at: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let settings = custos_app::rights::Settings {
+        per_address_per_hour: i64::MAX,
+        ..Default::default()
+    };
+    let mut keys = Vec::new();
+    for _ in 0..100 {
+        let new = custos_app::rights::NewRequest {
+            controller: "hypermarket-a".parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            kind: custos_core::rights::RequestKind::Access,
+            email: format!("user{}@example.com", random.below(subjects)),
+            details: String::new(),
+            transmit_to: None,
+        };
+        if let custos_app::rights::Received::Filed { view, .. } =
+            custos_app::rights::receive(store, &register, new, "api", &actor, &settings).await?
+        {
+            custos_app::rights::record_verification(
+                store, &register, &view.request.key, "bench", "bench", &actor,
+            )
+            .await?;
+            keys.push(view.request.key);
+        }
+    }
+    let server = custos_web::Server::bind(
+        &custos_web::Config {
+            listen: "127.0.0.1:0".parse()?,
+            secure_cookies: false,
+        },
+        store.clone(),
+        clock,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let address = server.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(2_000);
+    for i in 0..2_000 {
+        let key = &keys[i % keys.len()];
+        let started = Instant::now();
+        let response = client
+            .get(format!("http://{address}/api/v1/subject-requests/{key}/answer"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        times.push(started.elapsed());
+        anyhow::ensure!(status.is_success(), "answer: {status}");
+        std::hint::black_box(body);
+    }
+    summary("  API answer (HTTP, loopback)", times);
+    let _ = stop.send(());
+    let _ = task.await;
+    Ok(())
+}
