@@ -52,13 +52,13 @@ pub async fn pepper(store: &Store, now: Timestamp) -> Result<Vec<u8>, AppError> 
 
 fn keyed(
     register: &Register,
-    pepper: &[u8],
+    keyer: &ledger::SubjectKeyer,
     event: LedgerEvent,
     line: usize,
 ) -> Result<Disclosure, AppError> {
     let at = |e: ledger::LedgerError| AppError::Invalid(format!("event {line}: {e}"));
     let disclosure = Disclosure {
-        subject_key: ledger::subject_key(pepper, &event.identifier).map_err(at)?,
+        subject_key: keyer.key(&event.identifier).map_err(at)?,
         activity: event.activity,
         recipient: event.recipient,
         categories: event.categories,
@@ -76,11 +76,12 @@ pub async fn record(
     events: Vec<LedgerEvent>,
     actor: &Actor,
 ) -> Result<usize, AppError> {
-    let pepper = pepper(store, actor.at).await?;
+    let keyer = ledger::SubjectKeyer::new(&pepper(store, actor.at).await?)
+        .map_err(|e| AppError::Invalid(e.to_string()))?;
     let rows = events
         .into_iter()
         .enumerate()
-        .map(|(i, event)| keyed(register, &pepper, event, i + 1))
+        .map(|(i, event)| keyed(register, &keyer, event, i + 1))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tx = store.begin().await?;
     tx.insert_disclosures(&rows, actor.at).await?;

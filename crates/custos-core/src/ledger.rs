@@ -30,6 +30,8 @@ pub enum LedgerError {
     UnknownActivity(String),
     #[error("recipient: no organisation {0:?} in the register")]
     UnknownRecipient(String),
+    #[error("the instance's pepper cannot key an HMAC")]
+    Pepper,
     #[error(transparent)]
     Chain(#[from] ChainError),
 }
@@ -67,19 +69,40 @@ pub fn normalise(identifier: &str) -> Result<String, LedgerError> {
     }
 }
 
+/// Keys identifiers under one pepper: the HMAC's keyed state is made once and cloned for
+/// each identifier (bulk imports key millions).
+#[derive(Clone)]
+pub struct SubjectKeyer {
+    mac: Hmac<Sha256>,
+}
+
+impl SubjectKeyer {
+    pub fn new(pepper: &[u8]) -> Result<Self, LedgerError> {
+        // An HMAC takes a key of any length; the error cannot happen.
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper)
+            .map_err(|_| LedgerError::Pepper)?;
+        Ok(Self { mac })
+    }
+
+    /// The subject key of an identifier: lowercase hex of HMAC-SHA256(pepper, normalised).
+    pub fn key(&self, identifier: &str) -> Result<String, LedgerError> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let normalised = normalise(identifier)?;
+        let mut mac = self.mac.clone();
+        mac.update(normalised.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(HEX[usize::from(byte >> 4)] as char);
+            hex.push(HEX[usize::from(byte & 0xf)] as char);
+        }
+        Ok(hex)
+    }
+}
+
 /// The subject key of an identifier: lowercase hex of HMAC-SHA256(pepper, normalised).
 pub fn subject_key(pepper: &[u8], identifier: &str) -> Result<String, LedgerError> {
-    let normalised = normalise(identifier)?;
-    // An HMAC takes a key of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper)
-        .map_err(|_| LedgerError::Identifier(String::new()))?;
-    mac.update(normalised.as_bytes());
-    Ok(mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    SubjectKeyer::new(pepper)?.key(identifier)
 }
 
 /// One event of the ledger.
