@@ -50,39 +50,46 @@ pub async fn pepper(store: &Store, now: Timestamp) -> Result<Vec<u8>, AppError> 
         .map_err(|e| AppError::Invalid(format!("the stored pepper is not base64: {e}")))
 }
 
-fn keyed(
+/// Keys and checks events (numbered from `first` in errors): the rows to write. Each
+/// (activity, recipient) pair is looked up in the register once.
+fn key_all(
     register: &Register,
     keyer: &ledger::SubjectKeyer,
-    event: LedgerEvent,
-    line: usize,
-) -> Result<Disclosure, AppError> {
-    let at = |e: ledger::LedgerError| AppError::Invalid(format!("event {line}: {e}"));
-    let disclosure = Disclosure {
-        subject_key: keyer.key(&event.identifier).map_err(at)?,
-        activity: event.activity,
-        recipient: event.recipient,
-        categories: event.categories,
-        at: event.at,
-    };
-    ledger::validate(register, &disclosure).map_err(at)?;
-    Ok(disclosure)
+    events: Vec<LedgerEvent>,
+    first: usize,
+) -> Result<Vec<Disclosure>, AppError> {
+    let mut valid: Vec<(Slug, Slug)> = Vec::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let number = first + i;
+        let at = |e: ledger::LedgerError| AppError::Invalid(format!("event {number}: {e}"));
+        let disclosure = Disclosure {
+            subject_key: keyer.key(&event.identifier).map_err(at)?,
+            activity: event.activity,
+            recipient: event.recipient,
+            categories: event.categories,
+            at: event.at,
+        };
+        let checked = valid
+            .iter()
+            .any(|(a, r)| a == &disclosure.activity && r == &disclosure.recipient);
+        if !checked {
+            ledger::validate(register, &disclosure).map_err(at)?;
+            valid.push((disclosure.activity.clone(), disclosure.recipient.clone()));
+        }
+        rows.push(disclosure);
+    }
+    Ok(rows)
 }
 
-/// Records events in one transaction (all or none), with one audit entry that counts them
-/// (no identifier, not even keyed, goes to the audit log).
-pub async fn record(
-    store: &Store,
-    register: &Register,
-    events: Vec<LedgerEvent>,
-    actor: &Actor,
-) -> Result<usize, AppError> {
-    let keyer = ledger::SubjectKeyer::new(&pepper(store, actor.at).await?)
-        .map_err(|e| AppError::Invalid(e.to_string()))?;
-    let rows = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, event)| keyed(register, &keyer, event, i + 1))
-        .collect::<Result<Vec<_>, _>>()?;
+async fn keyer(store: &Store, at: Timestamp) -> Result<ledger::SubjectKeyer, AppError> {
+    ledger::SubjectKeyer::new(&pepper(store, at).await?)
+        .map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// Writes keyed rows in one transaction, with one audit entry that counts them (no
+/// identifier, not even keyed, goes to the audit log).
+async fn write(store: Store, rows: Vec<Disclosure>, actor: Actor) -> Result<usize, AppError> {
     let mut tx = store.begin().await?;
     tx.insert_disclosures(&rows, actor.at).await?;
     tx.append_audit(vec![actor.entry(
@@ -98,31 +105,114 @@ pub async fn record(
     Ok(rows.len())
 }
 
+/// Records events in one transaction (all or none).
+pub async fn record(
+    store: &Store,
+    register: &Register,
+    events: Vec<LedgerEvent>,
+    actor: &Actor,
+) -> Result<usize, AppError> {
+    let rows = key_all(register, &keyer(store, actor.at).await?, events, 1)?;
+    write(store.clone(), rows, actor.clone()).await
+}
+
+/// How an import writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Events a transaction.
+    pub batch: usize,
+    /// Drop the subject index for the import and build it once at the end: faster when the
+    /// import is large compared with the ledger; lookups are slow meanwhile.
+    pub bulk: bool,
+}
+
 /// Records the events of an NDJSON stream (one JSON event a line), `batch` a transaction; a
-/// bad line stops the import and names its number (the batches before it are kept).
+/// bad line stops the import and names its number (the batches before it are kept). Each
+/// batch is written while the next is parsed and keyed.
 pub async fn import(
+    store: &Store,
+    register: &Register,
+    reader: impl BufRead,
+    actor: &Actor,
+    options: ImportOptions,
+) -> Result<usize, AppError> {
+    if options.bulk {
+        let mut tx = store.begin().await?;
+        tx.drop_ledger_index().await?;
+        tx.commit().await?;
+    }
+    let imported = import_batches(store, register, reader, actor, options.batch.max(1)).await;
+    if options.bulk {
+        let mut tx = store.begin().await?;
+        tx.build_ledger_index().await?;
+        tx.commit().await?;
+    }
+    imported
+}
+
+type Writing = Option<tokio::task::JoinHandle<Result<usize, AppError>>>;
+
+/// Waits for the batch being written, if any: how many it recorded.
+async fn finish(writing: Writing) -> Result<usize, AppError> {
+    match writing {
+        Some(handle) => handle
+            .await
+            .map_err(|e| AppError::Invalid(format!("a batch's writer failed: {e}")))?,
+        None => Ok(0),
+    }
+}
+
+async fn import_batches(
     store: &Store,
     register: &Register,
     reader: impl BufRead,
     actor: &Actor,
     batch: usize,
 ) -> Result<usize, AppError> {
-    let mut pending = Vec::with_capacity(batch);
+    let keyer = keyer(store, actor.at).await?;
+    let mut writing: Writing = None;
     let mut recorded = 0;
-    for (number, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| AppError::Invalid(format!("line {}: {e}", number + 1)))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: LedgerEvent = serde_json::from_str(&line)
-            .map_err(|e| AppError::Invalid(format!("line {}: {e}", number + 1)))?;
+    let mut pending = Vec::with_capacity(batch);
+    let mut first = 1;
+    let mut reader = reader;
+    let mut line = String::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        number += 1;
+        let parsed = match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) if line.trim().is_empty() => continue,
+            Ok(_) => serde_json::from_str::<LedgerEvent>(&line)
+                .map_err(|e| AppError::Invalid(format!("line {number}: {e}"))),
+            Err(e) => Err(AppError::Invalid(format!("line {number}: {e}"))),
+        };
+        let event = match parsed {
+            Ok(event) => event,
+            Err(error) => {
+                finish(writing.take()).await?;
+                return Err(error);
+            }
+        };
         pending.push(event);
         if pending.len() == batch {
-            recorded += record(store, register, std::mem::take(&mut pending), actor).await?;
+            let rows = match key_all(register, &keyer, std::mem::take(&mut pending), first) {
+                Ok(rows) => rows,
+                Err(error) => {
+                    finish(writing.take()).await?;
+                    return Err(error);
+                }
+            };
+            first += rows.len();
+            recorded += finish(writing.take()).await?;
+            writing = Some(tokio::spawn(write(store.clone(), rows, actor.clone())));
         }
     }
-    if !pending.is_empty() {
-        recorded += record(store, register, pending, actor).await?;
+    let rows = key_all(register, &keyer, pending, first);
+    recorded += finish(writing.take()).await?;
+    let rows = rows?;
+    if !rows.is_empty() {
+        recorded += write(store.clone(), rows, actor.clone()).await?;
     }
     Ok(recorded)
 }

@@ -60,8 +60,8 @@ fn event_line(subject: usize, i: usize) -> String {
 
 async fn fresh_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     let store = Store::open(&format!("sqlite://{}", dir.join("ledger.db").display())).await?;
-    let examples = manifest::parse(&manifest::examples::sources())
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let examples =
+        manifest::parse(&manifest::examples::sources()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     custos_app::register::apply(&store, &examples, &Actor::new("bench", now())).await?;
     Ok(store)
 }
@@ -71,7 +71,7 @@ fn now() -> jiff::Timestamp {
 }
 
 /// NDJSON → `custos_app::ledger::import` → SQLite, as `custos ledger import` does.
-pub async fn ingest(events: usize, batch: usize) -> anyhow::Result<()> {
+pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let store = fresh_store(&dir).await?;
     let register = custos_app::register::load(&store).await?;
@@ -82,18 +82,60 @@ pub async fn ingest(events: usize, batch: usize) -> anyhow::Result<()> {
         ndjson.write_all(event_line(random.below(subjects), i).as_bytes())?;
     }
     let actor = Actor::new("bench", now());
+    if std::env::var_os("CUSTOS_BENCH_BREAKDOWN").is_some() {
+        let started = Instant::now();
+        let mut parsed = Vec::with_capacity(events);
+        for line in std::io::BufRead::lines(std::io::Cursor::new(&ndjson)) {
+            let event: custos_app::ledger::LedgerEvent = serde_json::from_str(&line?)?;
+            parsed.push(event);
+        }
+        println!("  parse: {:.2} s", started.elapsed().as_secs_f64());
+        let keyer = custos_core::ledger::SubjectKeyer::new(b"pepper")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let started = Instant::now();
+        let keyed: Vec<Disclosure> = parsed
+            .into_iter()
+            .map(|e| Disclosure {
+                subject_key: keyer.key(&e.identifier).unwrap_or_default(),
+                activity: e.activity,
+                recipient: e.recipient,
+                categories: e.categories,
+                at: e.at,
+            })
+            .collect();
+        println!("  key: {:.2} s", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        if bulk {
+            let mut tx = store.begin().await?;
+            tx.drop_ledger_index().await?;
+            tx.commit().await?;
+        }
+        for chunk in keyed.chunks(batch) {
+            let mut tx = store.begin().await?;
+            tx.insert_disclosures(chunk, now()).await?;
+            tx.commit().await?;
+        }
+        println!("  insert: {:.2} s", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let mut tx = store.begin().await?;
+        tx.build_ledger_index().await?;
+        tx.commit().await?;
+        println!("  index: {:.2} s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let started = Instant::now();
     let recorded = custos_app::ledger::import(
         &store,
         &register,
         std::io::Cursor::new(&ndjson),
         &actor,
-        batch,
+        custos_app::ledger::ImportOptions { batch, bulk },
     )
     .await?;
     let elapsed = started.elapsed();
     println!(
-        "ingest: {recorded} events ({} MB of NDJSON), batches of {batch}: {:.2} s, {:.0} events/s",
+        "ingest{}: {recorded} events ({} MB of NDJSON), batches of {batch}: {:.2} s, {:.0} events/s",
+        if bulk { " --bulk" } else { "" },
         ndjson.len() / 1_000_000,
         elapsed.as_secs_f64(),
         recorded as f64 / elapsed.as_secs_f64()
@@ -172,8 +214,11 @@ async fn lookups(
 ) -> anyhow::Result<()> {
     let mut times = Vec::with_capacity(5_000);
     for _ in 0..5_000 {
-        let key = subject_key(pepper, &format!("user{}@example.com", random.below(subjects)))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let key = subject_key(
+            pepper,
+            &format!("user{}@example.com", random.below(subjects)),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
         let found = store.read().await?.disclosures_of(&key).await?;
         let answer = custos_core::ledger::access_answer(register, &found)
@@ -226,7 +271,9 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
     let mut keys = Vec::new();
     for _ in 0..100 {
         let new = custos_app::rights::NewRequest {
-            controller: "hypermarket-a".parse().map_err(|e| anyhow::anyhow!("{e}"))?,
+            controller: "hypermarket-a"
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
             kind: custos_core::rights::RequestKind::Access,
             email: format!("user{}@example.com", random.below(subjects)),
             details: String::new(),
@@ -236,7 +283,12 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             custos_app::rights::receive(store, &register, new, "api", &actor, &settings).await?
         {
             custos_app::rights::record_verification(
-                store, &register, &view.request.key, "bench", "bench", &actor,
+                store,
+                &register,
+                &view.request.key,
+                "bench",
+                "bench",
+                &actor,
             )
             .await?;
             keys.push(view.request.key);
@@ -263,7 +315,9 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
         let key = &keys[i % keys.len()];
         let started = Instant::now();
         let response = client
-            .get(format!("http://{address}/api/v1/subject-requests/{key}/answer"))
+            .get(format!(
+                "http://{address}/api/v1/subject-requests/{key}/answer"
+            ))
             .bearer_auth(&token)
             .send()
             .await?;

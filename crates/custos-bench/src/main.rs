@@ -17,7 +17,7 @@ use custos_core::transfer::transfers;
 
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
-                    | ledger-ingest [--events N] [--batch N] | ledger-growth [--sizes N,N,..] [--keep DIR]
+                    | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -84,28 +84,48 @@ fn main() -> anyhow::Result<()> {
             )),
         [command] if command.as_str() == "ledger-ingest" => {
             let number = |name: &str, default: usize| -> anyhow::Result<usize> {
-                match args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)) {
-                    Some(n) => n.parse().with_context(|| format!("{name} expects a number")),
+                match args
+                    .iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                {
+                    Some(n) => n
+                        .parse()
+                        .with_context(|| format!("{name} expects a number")),
                     None => Ok(default),
                 }
             };
-            let events = number("--events", if flag("--small") { 200_000 } else { 2_000_000 })?;
+            let events = number(
+                "--events",
+                if flag("--small") { 200_000 } else { 2_000_000 },
+            )?;
             let batch = number("--batch", 100_000)?;
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(ledger::ingest(events, batch))
+                .block_on(ledger::ingest(events, batch, flag("--bulk")))
         }
         [command] if command.as_str() == "ledger-growth" => {
-            let sizes: Vec<usize> = match args.iter().position(|a| a == "--sizes").and_then(|i| args.get(i + 1)) {
+            let sizes: Vec<usize> = match args
+                .iter()
+                .position(|a| a == "--sizes")
+                .and_then(|i| args.get(i + 1))
+            {
                 Some(list) => list
                     .split(',')
-                    .map(|n| n.parse().context("--sizes expects numbers separated by commas"))
+                    .map(|n| {
+                        n.parse()
+                            .context("--sizes expects numbers separated by commas")
+                    })
                     .collect::<anyhow::Result<_>>()?,
                 None if flag("--small") => vec![100_000, 1_000_000],
                 None => vec![1_000_000, 10_000_000],
             };
-            let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).cloned();
+            let keep = args
+                .iter()
+                .position(|a| a == "--keep")
+                .and_then(|i| args.get(i + 1))
+                .cloned();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?

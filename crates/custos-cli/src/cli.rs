@@ -265,8 +265,12 @@ pub enum LedgerCommand {
     Import {
         file: PathBuf,
         /// Events a transaction.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = 100_000)]
         batch: usize,
+        /// Drop the subject index during the import and build it once at the end: for loads
+        /// large compared with the ledger (lookups are slow meanwhile).
+        #[arg(long)]
+        bulk: bool,
     },
     /// The specific recipients of one subject's data (Art. 15(1)(c)), as the chains stood
     /// when it was disclosed, with the transfers among them. For an operator: requests from

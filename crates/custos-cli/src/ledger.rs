@@ -15,15 +15,16 @@ pub async fn ledger(
     let store = open(database_url).await?;
     let register = usecase::load(&store).await?;
     match command {
-        LedgerCommand::Import { file, batch } => {
+        LedgerCommand::Import { file, batch, bulk } => {
             let actor = cli_actor(clock);
+            let options = custos_app::ledger::ImportOptions { batch, bulk };
             let recorded = if file.as_os_str() == "-" {
                 custos_app::ledger::import(
                     &store,
                     &register,
                     std::io::stdin().lock(),
                     &actor,
-                    batch.max(1),
+                    options,
                 )
                 .await?
             } else {
@@ -31,7 +32,7 @@ pub async fn ledger(
                     std::fs::File::open(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?,
                 );
-                custos_app::ledger::import(&store, &register, reader, &actor, batch.max(1)).await?
+                custos_app::ledger::import(&store, &register, reader, &actor, options).await?
             };
             println!("recorded {recorded} disclosure(s)");
         }

@@ -79,8 +79,8 @@ pub struct SubjectKeyer {
 impl SubjectKeyer {
     pub fn new(pepper: &[u8]) -> Result<Self, LedgerError> {
         // An HMAC takes a key of any length; the error cannot happen.
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper)
-            .map_err(|_| LedgerError::Pepper)?;
+        let mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(pepper).map_err(|_| LedgerError::Pepper)?;
         Ok(Self { mac })
     }
 

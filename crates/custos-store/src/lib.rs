@@ -149,6 +149,8 @@ impl Store {
         let store = Self { pool, backend };
         let mut tx = store.begin().await?;
         tx.move_legacy_disclosures().await?;
+        // A bulk load that died before rebuilding the ledger's index left it out.
+        tx.build_ledger_index().await?;
         tx.commit().await?;
         Ok(store)
     }

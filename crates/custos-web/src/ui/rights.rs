@@ -436,6 +436,8 @@ struct TreeRow {
     note: Option<String>,
     depth: usize,
     may_settle: bool,
+    /// Done needs the notification sent (a pending one is not yet the recipient's).
+    may_complete: bool,
 }
 
 #[derive(Template)]
@@ -461,6 +463,8 @@ struct RequestPage {
     tree: Vec<TreeRow>,
     may_act: bool,
     verified: bool,
+    /// Verified, and every recipient done or impossible.
+    may_close: bool,
     may_extend: bool,
     may_notify: bool,
     close_label: &'static str,
@@ -521,6 +525,7 @@ pub async fn show(
             note: n.note.clone(),
             depth: depth_of(n.recipient.clone()),
             may_settle: may_act && !n.state.settled(),
+            may_complete: may_act && n.state.may_become(NotificationState::Done),
         })
         .collect();
     let received = r.received_at.get(..10).unwrap_or_default().to_owned();
@@ -552,6 +557,7 @@ pub async fn show(
         tree,
         may_act,
         verified,
+        may_close: verified && view.notifications.iter().all(|n| n.state.settled()),
         may_extend: may_act
             && r.extended_until.is_none()
             && state.clock.today().to_string() <= r.deadline,

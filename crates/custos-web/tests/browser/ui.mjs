@@ -194,6 +194,14 @@ try {
   assert.ok(tree.includes('Agency B S.L. sent told by the controller'), tree);
   assert.ok(tree.includes('Mailer C Ltd pending relayed by Agency B S.L.'), tree);
   assert.ok(tree.includes('Hosting D Ltd pending relayed by Mailer C Ltd'), tree);
+  // A recipient not yet told can be recorded as impossible, not as done; closing waits.
+  const hostingD = page.locator('ul.tree li', { hasText: 'Hosting D Ltd' });
+  assert.equal(await hostingD.getByRole('button', { name: 'Done' }).count(), 0);
+  await hostingD.getByLabel('Note').fill('backups only, overwritten within 30 days');
+  await hostingD.getByRole('button', { name: 'Impossible or disproportionate' }).click();
+  await page.waitForURL(requestPage);
+  assert.ok((await page.locator('ul.tree').innerText()).includes('Hosting D Ltd impossible'));
+  assert.equal(await page.getByRole('button', { name: 'Close as done' }).count(), 0);
   await page.screenshot({ path: `${shots}/subject-request.png`, fullPage: true });
   console.log('browser checks passed');
 } finally {
