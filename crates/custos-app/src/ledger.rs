@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use custos_core::ledger::{self, AccessAnswer, Disclosure};
 use custos_core::register::Register;
 use custos_core::values::Slug;
-use custos_store::Store;
+use custos_store::{LedgerBatch, Store};
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -89,9 +89,9 @@ async fn keyer(store: &Store, at: Timestamp) -> Result<ledger::SubjectKeyer, App
 
 /// Writes keyed rows in one transaction, with one audit entry that counts them (no
 /// identifier, not even keyed, goes to the audit log).
-async fn write(store: Store, rows: Vec<Disclosure>, actor: Actor) -> Result<usize, AppError> {
+async fn write(store: Store, rows: LedgerBatch, actor: Actor) -> Result<usize, AppError> {
     let mut tx = store.begin().await?;
-    tx.insert_disclosures(&rows, actor.at).await?;
+    tx.insert_ledger_batch(&rows, actor.at).await?;
     tx.append_audit(vec![actor.entry(
         "record",
         "disclosures",
@@ -113,7 +113,7 @@ pub async fn record(
     actor: &Actor,
 ) -> Result<usize, AppError> {
     let rows = key_all(register, &keyer(store, actor.at).await?, events, 1)?;
-    write(store.clone(), rows, actor.clone()).await
+    write(store.clone(), LedgerBatch::new(&rows)?, actor.clone()).await
 }
 
 /// How an import writes.
@@ -204,15 +204,19 @@ async fn import_batches(
                 }
             };
             first += rows.len();
+            // Integers only cross to the writer: the events' strings are freed here, on the
+            // thread that made them.
+            let batch = LedgerBatch::new(&rows)?;
+            drop(rows);
             recorded += finish(writing.take()).await?;
-            writing = Some(tokio::spawn(write(store.clone(), rows, actor.clone())));
+            writing = Some(tokio::spawn(write(store.clone(), batch, actor.clone())));
         }
     }
     let rows = key_all(register, &keyer, pending, first);
     recorded += finish(writing.take()).await?;
     let rows = rows?;
     if !rows.is_empty() {
-        recorded += write(store.clone(), rows, actor.clone()).await?;
+        recorded += write(store.clone(), LedgerBatch::new(&rows)?, actor.clone()).await?;
     }
     Ok(recorded)
 }

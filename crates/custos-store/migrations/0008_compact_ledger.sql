@@ -22,4 +22,4 @@ CREATE TABLE ledger_events (
     disclosed_at BIGINT NOT NULL,
     recorded_at BIGINT NOT NULL
 );
-CREATE INDEX ledger_events_subject ON ledger_events (subject_hi, disclosed_at);
+CREATE INDEX ledger_events_subject ON ledger_events (subject_hi);

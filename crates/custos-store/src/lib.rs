@@ -17,6 +17,7 @@ mod rights;
 pub mod testing;
 
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
+pub use ledger::LedgerBatch;
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
 pub use outbox::{
     AttemptOutcome, ClaimedDelivery, DeliveryRecord, NewDelivery, NewEvent, Subscription, Timer,

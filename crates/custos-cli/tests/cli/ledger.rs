@@ -17,9 +17,17 @@ fn ledger_round_trip(url: &str) {
     );
     let file = dir.path().join("events.ndjson");
     std::fs::write(&file, EVENTS).unwrap();
+    // In batches of 2, without the subject index until the end (--bulk).
     let run = custos(
         url,
-        &["ledger", "import", file.to_str().unwrap(), "--batch", "2"],
+        &[
+            "ledger",
+            "import",
+            file.to_str().unwrap(),
+            "--batch",
+            "2",
+            "--bulk",
+        ],
     );
     assert_eq!(
         (run.code, run.stdout.as_str()),

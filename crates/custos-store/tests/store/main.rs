@@ -670,3 +670,25 @@ async fn ledger_rows_of_the_first_table_move_to_the_compact_one_when_the_store_o
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_bulk_load_that_died_without_its_ledger_index_gets_it_back_on_open() {
+    on_every_backend(|store, url| async move {
+        let mut tx = store.begin().await.unwrap();
+        tx.drop_ledger_index().await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            !index_names(&url, "ledger_events")
+                .await
+                .contains(&"ledger_events_subject".to_owned())
+        );
+        store.close().await;
+        let _store = Store::open(&url).await.unwrap();
+        assert!(
+            index_names(&url, "ledger_events")
+                .await
+                .contains(&"ledger_events_subject".to_owned())
+        );
+    })
+    .await;
+}
