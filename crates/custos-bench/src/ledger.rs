@@ -170,6 +170,10 @@ pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
         // About 20 events a subject: a customer's year of orders and newsletters.
         let subjects = (size / 20).max(1);
         let started = Instant::now();
+        // Loaded as a bulk import does: without the index, rebuilt at the end.
+        let mut tx = store.begin().await?;
+        tx.drop_ledger_index().await?;
+        tx.commit().await?;
         let mut batch = Vec::with_capacity(100_000);
         while loaded < size {
             let subject = random.below(subjects);
@@ -190,6 +194,9 @@ pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
                 batch.clear();
             }
         }
+        let mut tx = store.begin().await?;
+        tx.build_ledger_index().await?;
+        tx.commit().await?;
         println!(
             "ledger at {size} events ({subjects} subjects): loaded in {:.1} s",
             started.elapsed().as_secs_f64()
