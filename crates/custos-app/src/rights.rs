@@ -762,10 +762,9 @@ pub async fn notify_recipients(
         timers.push(silent_timer(&request, row, actor.at, settings));
     }
     tx.insert_timers(&timers).await?;
-    if !rows.is_empty() {
-        request.status = RequestStatus::Notifying;
-        tx.put_subject_request(&request).await?;
-    }
+    // With no recipient in the ledger there is no one to tell: the request may close.
+    request.status = RequestStatus::Notifying;
+    tx.put_subject_request(&request).await?;
     tx.insert_subject_history(&history(
         &request.key,
         "notified",
@@ -1346,6 +1345,13 @@ pub async fn data_sources(store: &Store, organisation: &str) -> Result<Vec<DataS
     Ok(store.read().await?.data_sources(organisation).await?)
 }
 
+fn http_client(timeout_seconds: u64) -> Result<reqwest::Client, AppError> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(timeout_seconds))
+        .build()
+        .map_err(|e| AppError::Invalid(format!("HTTP client: {e}")))
+}
+
 /// Largest answer accepted from one data source.
 const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -1378,10 +1384,7 @@ pub async fn export(
             request.controller, request.controller
         )));
     }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| AppError::Invalid(format!("HTTP client: {e}")))?;
+    let client = http_client(30)?;
     let body = serde_json::to_vec(&json!({
         "type": "subject.export",
         "request": request.key,
@@ -1492,10 +1495,7 @@ pub async fn transmit(store: &Store, key: &str, actor: &Actor) -> Result<u16, Ap
         AppError::Conflict("the subject named no controller to transmit to".to_owned())
     })?;
     let (zip, manifest) = export(store, key, actor.at).await?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| AppError::Invalid(format!("HTTP client: {e}")))?;
+    let client = http_client(60)?;
     let response = client
         .post(&url)
         .header("content-type", "application/zip")

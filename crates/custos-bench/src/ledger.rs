@@ -237,16 +237,33 @@ async fn lookups(
     Ok(())
 }
 
-/// The whole API answer over HTTP for verified access requests.
+/// Measures the answers on a ledger kept by an earlier `growth` (`--keep DIR`) of `subjects`
+/// subjects, without loading anything.
+pub async fn measure(dir: &str, subjects: usize) -> anyhow::Result<()> {
+    custos_app::outbox::install_tls_provider();
+    let store = Store::open(&format!("sqlite://{dir}/ledger.db")).await?;
+    let register = custos_app::register::load(&store).await?;
+    let pepper = custos_app::ledger::pepper(&store, now()).await?;
+    let mut random = Random(0x1234_5678_9ABC_DEF1);
+    lookups(&store, &register, &pepper, subjects, &mut random).await?;
+    api_answers(&store, subjects, &mut random).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// The whole API answer over HTTP for 1,000 verified access requests of random subjects,
+/// each asked five times.
 async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> anyhow::Result<()> {
     let clock = Arc::new(FixedClock(now()));
     let register = custos_app::register::load(store).await?;
     let actor = Actor::new("bench", now());
-    let token = format!("custos_bench-{}", random.next());
+    // A run may measure a kept ledger again: its bench user is new each time.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let token = format!("custos_bench-{run}");
     let user = match custos_app::people::create_user(
         store,
         custos_app::people::NewUser {
-            email: format!("bench{}@custos.test", random.next()),
+            email: format!("bench-{run}@custos.test"),
             password: "a bench password".to_owned(),
             is_admin: true,
             memberships: Vec::new(),
@@ -276,7 +293,7 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
         ..Default::default()
     };
     let mut keys = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..1000 {
         let new = custos_app::rights::NewRequest {
             controller: "hypermarket-a"
                 .parse()
@@ -317,8 +334,8 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    let mut times = Vec::with_capacity(2_000);
-    for i in 0..2_000 {
+    let mut times = Vec::with_capacity(5_000);
+    for i in 0..5_000 {
         let key = &keys[i % keys.len()];
         let started = Instant::now();
         let response = client

@@ -32,7 +32,8 @@ const USAGE: &str =
   ledger-ingest  N NDJSON events (2M; --small 200k) imported into SQLite in batches of
                  --batch (100k): events/s of the whole pipeline
   ledger-growth  one ledger grown through --sizes (1000000,10000000): at each size the
-                 recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it)
+                 recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it;
+                 --keep DIR --measure SUBJECTS measures a kept ledger again, loading nothing)
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -64,7 +65,12 @@ fn main() -> anyhow::Result<()> {
                 && (*i == 0
                     || !matches!(
                         args[i - 1].as_str(),
-                        "--engagements" | "--events" | "--batch" | "--sizes" | "--keep"
+                        "--engagements"
+                            | "--events"
+                            | "--batch"
+                            | "--sizes"
+                            | "--keep"
+                            | "--measure"
                     ))
         })
         .map(|(_, a)| a)
@@ -126,10 +132,23 @@ fn main() -> anyhow::Result<()> {
                 .position(|a| a == "--keep")
                 .and_then(|i| args.get(i + 1))
                 .cloned();
-            tokio::runtime::Builder::new_multi_thread()
+            let measure_only = args
+                .iter()
+                .position(|a| a == "--measure")
+                .and_then(|i| args.get(i + 1))
+                .map(|n| {
+                    n.parse::<usize>()
+                        .context("--measure expects a number of subjects")
+                })
+                .transpose()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                .build()?
-                .block_on(ledger::growth(&sizes, keep.as_deref()))
+                .build()?;
+            match (measure_only, keep.as_deref()) {
+                (Some(subjects), Some(dir)) => runtime.block_on(ledger::measure(dir, subjects)),
+                (Some(_), None) => anyhow::bail!("--measure needs --keep DIR (the kept ledger)"),
+                (None, keep) => runtime.block_on(ledger::growth(&sizes, keep)),
+            }
         }
         [command] if command.as_str() == "check" => check(Shape {
             contracts: !flag("--no-contracts"),

@@ -37,6 +37,31 @@ fn subject_halves(hex: &str) -> Result<(i64, i64), StoreError> {
     Ok((half(0..16)?, half(16..32)?))
 }
 
+/// An event read back: its fields parsed again (the database is an edge).
+fn read_disclosure(
+    table: &'static str,
+    subject_key: &str,
+    [activity, recipient, categories]: [&str; 3],
+    at: Result<Timestamp, String>,
+) -> Result<Disclosure, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table,
+        slug: subject_key.to_owned(),
+        reason,
+    };
+    Ok(Disclosure {
+        subject_key: subject_key.to_owned(),
+        activity: activity.parse().map_err(|e| corrupt(format!("{e}")))?,
+        recipient: recipient.parse().map_err(|e| corrupt(format!("{e}")))?,
+        categories: categories
+            .split(' ')
+            .filter(|c| !c.is_empty())
+            .map(|c| c.parse().map_err(|e| corrupt(format!("{e}"))))
+            .collect::<Result<_, _>>()?,
+        at: at.map_err(corrupt)?,
+    })
+}
+
 /// Appends an element header of SQLite's JSONB (https://sqlite.org/jsonb.html): the type in
 /// the low four bits, the payload's size in the high four (up to 11) or in the bytes after.
 fn jsonb_header(out: &mut Vec<u8>, kind: u8, size: usize) {
@@ -293,26 +318,14 @@ impl Tx {
         .await?;
         rows.iter()
             .map(|row| {
-                let corrupt = |reason: String| StoreError::Corrupt {
-                    table: "ledger_events",
-                    slug: subject_key.to_owned(),
-                    reason,
-                };
-                let activity: String = row.try_get(0)?;
-                let recipient: String = row.try_get(1)?;
-                let categories: String = row.try_get(2)?;
+                let fields: [String; 3] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?];
                 let at: i64 = row.try_get(3)?;
-                Ok(Disclosure {
-                    subject_key: subject_key.to_owned(),
-                    activity: activity.parse().map_err(|e| corrupt(format!("{e}")))?,
-                    recipient: recipient.parse().map_err(|e| corrupt(format!("{e}")))?,
-                    categories: categories
-                        .split(' ')
-                        .filter(|c| !c.is_empty())
-                        .map(|c| c.parse().map_err(|e| corrupt(format!("{e}"))))
-                        .collect::<Result<_, _>>()?,
-                    at: Timestamp::from_microsecond(at).map_err(|e| corrupt(format!("{e}")))?,
-                })
+                read_disclosure(
+                    "ledger_events",
+                    subject_key,
+                    [&fields[0], &fields[1], &fields[2]],
+                    Timestamp::from_microsecond(at).map_err(|e| e.to_string()),
+                )
             })
             .collect()
     }
@@ -347,30 +360,23 @@ impl Tx {
         let mut by_recorded: Vec<(Timestamp, Disclosure)> = Vec::with_capacity(rows.len());
         for row in &rows {
             let subject_key: String = row.try_get(0)?;
-            let corrupt = |reason: String| StoreError::Corrupt {
-                table: "disclosures",
-                slug: subject_key.clone(),
-                reason,
-            };
-            let activity: String = row.try_get(1)?;
-            let recipient: String = row.try_get(2)?;
-            let categories: String = row.try_get(3)?;
+            let fields: [String; 3] = [row.try_get(1)?, row.try_get(2)?, row.try_get(3)?];
             let at: String = row.try_get(4)?;
             let recorded: String = row.try_get(5)?;
-            by_recorded.push((
-                recorded.parse().map_err(|e| corrupt(format!("{e}")))?,
-                Disclosure {
-                    activity: activity.parse().map_err(|e| corrupt(format!("{e}")))?,
-                    recipient: recipient.parse().map_err(|e| corrupt(format!("{e}")))?,
-                    categories: categories
-                        .split(' ')
-                        .filter(|c| !c.is_empty())
-                        .map(|c| c.parse().map_err(|e| corrupt(format!("{e}"))))
-                        .collect::<Result<_, _>>()?,
-                    at: at.parse().map_err(|e| corrupt(format!("{e}")))?,
-                    subject_key: subject_key.clone(),
-                },
-            ));
+            let disclosure = read_disclosure(
+                "disclosures",
+                &subject_key,
+                [&fields[0], &fields[1], &fields[2]],
+                at.parse().map_err(|e: jiff::Error| e.to_string()),
+            )?;
+            let recorded = recorded
+                .parse()
+                .map_err(|e: jiff::Error| StoreError::Corrupt {
+                    table: "disclosures",
+                    slug: subject_key.clone(),
+                    reason: e.to_string(),
+                })?;
+            by_recorded.push((recorded, disclosure));
         }
         for (recorded, disclosure) in &by_recorded {
             self.insert_disclosures(std::slice::from_ref(disclosure), *recorded)

@@ -315,12 +315,28 @@ impl Tx {
         &mut self,
         request_key: &str,
     ) -> Result<Vec<NotificationRow>, StoreError> {
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM rights_notifications WHERE request_key = $1 \
-             ORDER BY key"
-        );
+        self.notifications_where("request_key = $1 ORDER BY key", request_key)
+            .await
+    }
+
+    /// The notifications addressed to `recipient`, newest first.
+    pub async fn notifications_to(
+        &mut self,
+        recipient: &str,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        self.notifications_where("recipient = $1 ORDER BY key DESC", recipient)
+            .await
+    }
+
+    async fn notifications_where(
+        &mut self,
+        condition: &'static str,
+        value: &str,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let sql =
+            format!("SELECT {NOTIFICATION_COLUMNS} FROM rights_notifications WHERE {condition}");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(request_key.to_owned())
+            .bind(value.to_owned())
             .fetch_all(&mut *self.inner)
             .await?;
         rows.iter().map(notification).collect()
@@ -335,22 +351,6 @@ impl Tx {
             .as_ref()
             .map(notification)
             .transpose()
-    }
-
-    /// The notifications addressed to `recipient`, newest first.
-    pub async fn notifications_to(
-        &mut self,
-        recipient: &str,
-    ) -> Result<Vec<NotificationRow>, StoreError> {
-        let sql = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM rights_notifications WHERE recipient = $1 \
-             ORDER BY key DESC"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(recipient.to_owned())
-            .fetch_all(&mut *self.inner)
-            .await?;
-        rows.iter().map(notification).collect()
     }
 
     /// Erases `text` (a subject's address) from what the outbox keeps about `subject`: event

@@ -131,6 +131,47 @@ fn requests_round_trip(url: &str) {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
 
+    // An erasure for someone the ledger never sent anywhere: no one to tell, it may close.
+    let run = custos(
+        url,
+        &[
+            "request",
+            "enter",
+            "--controller",
+            "hypermarket-a",
+            "--kind",
+            "erasure",
+            "--email",
+            "zoe@example.com",
+        ],
+    );
+    let unknown = run.stdout.split_whitespace().next().unwrap().to_owned();
+    custos(
+        url,
+        &[
+            "request",
+            "verify",
+            &unknown,
+            "--method",
+            "in person",
+            "--evidence",
+            "ID card",
+        ],
+    );
+    assert_eq!(custos(url, &["request", "notify", &unknown]).code, 0);
+    let run = custos(
+        url,
+        &[
+            "request",
+            "close",
+            &unknown,
+            "--note",
+            "No recipient held your data.",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("(closed)"), "{}", run.stdout);
+
     let objection = enter(url, "objection");
     let run = custos(
         url,

@@ -32,7 +32,7 @@ pub(crate) fn acts_for(principal: &Principal, organisation: &str, roles: &[&str]
             .any(|m| m.organisation == organisation && roles.contains(&m.role.as_str()))
 }
 
-fn require_write(principal: &Principal) -> Result<(), ApiError> {
+pub(crate) fn require_write(principal: &Principal) -> Result<(), ApiError> {
     if principal.may_write() {
         Ok(())
     } else {

@@ -12,7 +12,7 @@ use custos_app::rights::{self, NewRequest, NotificationChange, Received, Subject
 use custos_store::{NotificationRow, StoredSubjectRequest};
 use serde::{Deserialize, Serialize};
 
-use super::changes::acts_for;
+use super::changes::{acts_for, require_write};
 use super::{Body, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
@@ -20,16 +20,6 @@ use crate::state::AppState;
 
 const STAFF: &[&str] = &["editor", "admin"];
 const MEMBERS: &[&str] = &["viewer", "editor", "admin", "portal"];
-
-fn require_write(principal: &Principal) -> Result<(), ApiError> {
-    if principal.may_write() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "this token has no write scope".to_owned(),
-        ))
-    }
-}
 
 /// A request as its controller's people see it.
 #[derive(Debug, Serialize)]

@@ -599,6 +599,25 @@ pub struct ActionForm {
     action: String,
 }
 
+/// The request of a form posted with the session's CSRF token by an editor or administrator
+/// of its controller.
+async fn staff_form(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    key: &str,
+    csrf: &str,
+) -> Result<rights::SubjectRequestView, UiError> {
+    let view = visible(state, principal, key, &["editor", "admin"]).await?;
+    posted_for(
+        principal,
+        csrf,
+        &view.request.controller,
+        &["editor", "admin"],
+        || "only the controller's editors act on its requests".to_owned(),
+    )?;
+    Ok(view)
+}
+
 /// One form handler for the request page's actions: `verify`, `extend`, `notify`, `close`,
 /// `refuse`.
 pub async fn act(
@@ -607,14 +626,7 @@ pub async fn act(
     Path((key, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, UiError> {
-    let view = visible(&state, &principal, &key, &["editor", "admin"]).await?;
-    posted_for(
-        &principal,
-        &form.csrf,
-        &view.request.controller,
-        &["editor", "admin"],
-        || "only the controller's editors act on its requests".to_owned(),
-    )?;
+    staff_form(&state, &principal, &key, &form.csrf).await?;
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
     let store = &state.store;
@@ -649,14 +661,7 @@ pub async fn settle_notification(
     Path((key, notification)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, UiError> {
-    let view = visible(&state, &principal, &key, &["editor", "admin"]).await?;
-    posted_for(
-        &principal,
-        &form.csrf,
-        &view.request.controller,
-        &["editor", "admin"],
-        || "only the controller's editors act on its requests".to_owned(),
-    )?;
+    let view = staff_form(&state, &principal, &key, &form.csrf).await?;
     if !view.notifications.iter().any(|n| n.key == notification) {
         return Err(ApiError::not_found(format!("notification {notification}")).into());
     }
