@@ -334,6 +334,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         summary.changed,
         summary.removed
     );
+    seed_subject_requests(&store, &register, clock).await?;
     let chain = Chain::derive(&register, "customer-marketing", Some(today))?;
     println!("{}", output::chain_text(&chain));
     println!(
@@ -360,6 +361,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         "notice generate hypermarket-a --format markdown # the notice's recipients and transfers",
         "ropa hypermarket-a --format pdf -o ropa.pdf   # the Art. 30 record (also xlsx, csv, html)",
         "change list                                   # sub-processor change requests",
+        "request list                                  # data-subject requests (an erasure told down the chain)",
         "export",
     ] {
         println!("  custos --database-url {url} {command}");
@@ -421,6 +423,9 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
     println!(
         "  agency B's public sub-processor page: http://{address}/public/organisations/agency-b/subprocessors"
     );
+    println!(
+        "  a data subject's request to the hypermarket: http://{address}/public/organisations/hypermarket-a/requests"
+    );
     println!("Stop with Ctrl-C.");
     server
         .serve_with_workers(
@@ -428,6 +433,66 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
             shutdown_signal(),
         )
         .await?;
+    Ok(())
+}
+
+/// The marketing chain's customer in the demo: her data went to B in 2025 (the ledger), she
+/// asked for access (answered) and erasure (told to B, relayed to C and D). Once: a rerun
+/// keeps what is there.
+async fn seed_subject_requests(
+    store: &Store,
+    register: &Register,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    use custos_app::rights::{self, NewRequest, Received};
+    if !rights::list(store, None).await?.is_empty() {
+        return Ok(());
+    }
+    let actor = cli_actor(clock);
+    let email = "ana.garcia@example.com";
+    custos_app::ledger::record(
+        store,
+        register,
+        vec![custos_app::ledger::LedgerEvent {
+            identifier: email.to_owned(),
+            activity: "customer-marketing".parse()?,
+            recipient: "agency-b".parse()?,
+            categories: vec!["email".parse()?, "order-history".parse()?],
+            at: "2025-05-10T10:00:00Z".parse()?,
+        }],
+        &actor,
+    )
+    .await?;
+    let settings = rights::Settings::default();
+    for kind in [
+        custos_core::rights::RequestKind::Access,
+        custos_core::rights::RequestKind::Erasure,
+    ] {
+        let new = NewRequest {
+            controller: "hypermarket-a".parse()?,
+            kind,
+            email: email.to_owned(),
+            details: String::new(),
+            transmit_to: None,
+        };
+        if let Received::Filed { view, .. } =
+            rights::receive(store, register, new, "staff", &actor, &settings).await?
+        {
+            let key = &view.request.key;
+            rights::record_verification(
+                store,
+                register,
+                key,
+                "in person",
+                "ID card at the Valencia store",
+                &actor,
+            )
+            .await?;
+            if kind.propagates() {
+                rights::notify_recipients(store, register, key, &actor, &settings).await?;
+            }
+        }
+    }
     Ok(())
 }
 
