@@ -364,6 +364,7 @@ pub fn router(state: AppState) -> Router {
         .route("/change-requests/{key}/remark", post(ui::changes::remark))
         .route("/change-requests/{key}/withdraw", post(ui::changes::withdraw))
         .route("/subject-requests", get(ui::rights::inbox))
+        .route("/subject-requests/new", post(ui::rights::enter))
         .route("/subject-requests/{key}", get(ui::rights::show))
         .route(
             "/subject-requests/{key}/notifications/{notification}",

@@ -379,6 +379,9 @@ struct InboxPage {
     section: &'static str,
     user_email: String,
     csrf: String,
+    /// The controllers the caller may enter requests for: id and name.
+    controllers: Vec<(String, String)>,
+    kinds: Vec<&'static str>,
     open: Vec<InboxRow>,
     closed: Vec<InboxRow>,
 }
@@ -418,10 +421,25 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
     };
     let mut open: Vec<InboxRow> = open.into_iter().map(row).collect();
     open.sort_by(|a, b| a.due.cmp(&b.due));
+    let register = state.register().await;
+    let controllers = register
+        .organisations()
+        .iter()
+        .filter(|o| acts_for(&viewer.principal, o.id.as_str(), &["editor", "admin"]))
+        .filter(|o| {
+            register
+                .activities()
+                .iter()
+                .any(|a| a.controllers().any(|c| c == &o.id))
+        })
+        .map(|o| (o.id.to_string(), o.name.clone()))
+        .collect();
     Ok(page(&InboxPage {
         section: "rights",
         user_email: viewer.principal.user.email.clone(),
         csrf: viewer.csrf.clone(),
+        controllers,
+        kinds: RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
         open,
         closed: closed.into_iter().map(row).collect(),
     }))
@@ -597,6 +615,55 @@ pub struct ActionForm {
     note: String,
     #[serde(default)]
     action: String,
+}
+
+#[derive(Deserialize)]
+pub struct EnterForm {
+    csrf: String,
+    controller: String,
+    kind: String,
+    email: String,
+    #[serde(default)]
+    details: String,
+}
+
+/// Staff enter a request received outside Custos; the verification link goes to the address.
+pub async fn enter(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<EnterForm>,
+) -> Result<Response, UiError> {
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.controller,
+        &["editor", "admin"],
+        || format!("only {}'s editors enter its requests", form.controller),
+    )?;
+    let new = NewRequest {
+        controller: form
+            .controller
+            .parse()
+            .map_err(|e| ApiError::invalid("controller", format!("{e}")))?,
+        kind: form
+            .kind
+            .parse()
+            .map_err(|e: String| ApiError::invalid("kind", e))?,
+        email: form.email,
+        details: form.details,
+        transmit_to: None,
+    };
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    match rights::receive(&state.store, &register, new, "staff", &actor, &state.rights)
+        .await
+        .map_err(ApiError::from)?
+    {
+        rights::Received::Filed { view, .. } => {
+            Ok(Redirect::to(&format!("/subject-requests/{}", view.request.key)).into_response())
+        }
+        rights::Received::Throttled => Err(ApiError::TooManyRequests { retry_after: 3600 }.into()),
+    }
 }
 
 /// The request of a form posted with the session's CSRF token by an editor or administrator

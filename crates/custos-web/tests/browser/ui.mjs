@@ -180,7 +180,16 @@ try {
   await page.getByRole('link', { name: 'Subject requests' }).click();
   const open = await page.locator('h2:has-text("Open") + table').innerText();
   assert.ok(open.includes('erasure') && open.includes('2026-12-25'), open);
-  await page.locator('h2:has-text("Open") + table a').first().click();
+  // A request received by telephone is entered from the inbox; it waits for verification.
+  await page.getByText('Enter a request received by letter, telephone or at a desk').click();
+  await page.getByLabel('Kind').selectOption('access');
+  await page.getByLabel("Subject's e-mail address (the verification link goes there)").fill('luis@example.com');
+  await page.getByRole('button', { name: 'Enter the request' }).click();
+  await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);
+  const entered = await page.locator('main').innerText();
+  assert.ok(entered.includes('(staff)') && entered.includes('not verified'), entered);
+  await page.getByRole('link', { name: 'Subject requests' }).click();
+  await page.locator('h2:has-text("Open") + table tr', { hasText: 'erasure' }).getByRole('link').click();
   await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);
   const requestPage = page.url();
   assert.ok((await page.locator('main').innerText()).includes('not verified'));
