@@ -998,12 +998,17 @@ pub async fn update_notification(
     Ok(row)
 }
 
-/// The notifications addressed to `recipient`, with their requests' kinds.
+/// The notifications addressed to `organisation`, and those it relays to the processors it
+/// engaged, newest first.
 pub async fn notifications_to(
     store: &Store,
-    recipient: &str,
+    organisation: &str,
 ) -> Result<Vec<NotificationRow>, AppError> {
-    Ok(store.read().await?.notifications_to(recipient).await?)
+    let mut tx = store.read().await?;
+    let mut rows = tx.notifications_to(organisation).await?;
+    rows.extend(tx.notifications_relayed_by(organisation).await?);
+    rows.sort_by(|a, b| b.key.cmp(&a.key));
+    Ok(rows)
 }
 
 /// Closes a fulfilled request: an access request with its answer sent to the subject, a

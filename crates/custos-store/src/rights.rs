@@ -328,6 +328,15 @@ impl Tx {
             .await
     }
 
+    /// The notifications `relayer` relays to the processors it engaged, newest first.
+    pub async fn notifications_relayed_by(
+        &mut self,
+        relayer: &str,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        self.notifications_where("relayed_by = $1 ORDER BY key DESC", relayer)
+            .await
+    }
+
     async fn notifications_where(
         &mut self,
         condition: &'static str,

@@ -600,7 +600,8 @@ pub async fn transmit(
     Ok(axum::Json(serde_json::json!({"status": status})).into_response())
 }
 
-/// The notification, if the caller acts for its recipient or its request's controller.
+/// The notification, if the caller acts for its recipient, the processor that relays it, or
+/// its request's controller.
 async fn notification_for(
     state: &AppState,
     principal: &Principal,
@@ -609,7 +610,12 @@ async fn notification_for(
     let (row, request) = rights::notification(&state.store, key)
         .await
         .map_err(|_| ApiError::not_found(format!("notification {key}")))?;
+    let relayer = row
+        .relayed_by
+        .as_deref()
+        .is_some_and(|r| acts_for(principal, r, MEMBERS));
     if acts_for(principal, &row.recipient, MEMBERS)
+        || relayer
         || acts_for(principal, &request.controller, MEMBERS)
     {
         Ok((row, request))
@@ -655,7 +661,7 @@ pub async fn get_notification(
     tag = "subject-requests",
     operation_id = "list_rights_notifications",
     responses(
-        (status = 200, description = "The notifications addressed to the caller's organisations, newest first", body = serde_json::Value),
+        (status = 200, description = "The notifications addressed to the caller's organisations and those they relay, newest first", body = serde_json::Value),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not allowed to the caller (role, organisation, or a read-only token)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -674,6 +680,7 @@ pub async fn list_notifications(
         }
     }
     items.sort_by(|a, b| b.key.cmp(&a.key));
+    items.dedup_by(|a, b| a.key == b.key);
     Ok(axum::Json(serde_json::json!({"items": items})).into_response())
 }
 
@@ -709,9 +716,15 @@ async fn change_notification(
         "failed" => NotificationChange::Failed { reason: note },
         _ => NotificationChange::Impossible { reason: note },
     };
-    // The recipient acknowledges and completes; the controller decides failure and
-    // impossibility (and may record what a recipient said outside Custos).
-    let by_recipient = acts_for(&principal, &row.recipient, &["portal", "editor", "admin"]);
+    // The recipient acknowledges and completes (the processor that relayed it, or the
+    // controller, may record what the recipient said outside Custos); the controller decides
+    // failure and impossibility.
+    let writers = &["portal", "editor", "admin"];
+    let by_recipient = acts_for(&principal, &row.recipient, writers)
+        || row
+            .relayed_by
+            .as_deref()
+            .is_some_and(|r| acts_for(&principal, r, writers));
     let by_controller = acts_for(&principal, &request.controller, STAFF);
     let allowed = match change {
         NotificationChange::Acknowledge | NotificationChange::Done { .. } => {

@@ -263,9 +263,12 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         let (status, _) = server.get(Some("agency-b"), &format!("/api/v1/subject-requests/{erasure_key}")).await;
         assert_eq!(status, 404, "a recipient sees its notification, not the controller's request");
         let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
-        assert_eq!(status, 404, "C's notification is C's and the controller's");
-        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
-        assert_eq!(status, 409, "C has not been told yet");
+        assert_eq!(status, 409, "B relays to C, but C has not been told yet");
+        let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{d}/acknowledge"), json!({})).await;
+        assert_eq!(status, 404, "D's notification is C's to relay: B does not see it");
+        let (_, listed) = server.get(Some("agency-b"), "/api/v1/rights-notifications").await;
+        let listed: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|n| n["recipient"].as_str().unwrap()).collect();
+        assert_eq!(listed, ["mailer-c", "agency-b"], "its own, and the one it relays");
         let (status, body) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/acknowledge"), json!({})).await;
         assert_eq!((status, body["state"].as_str()), (200, Some("acknowledged")), "{body}");
         let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/impossible"), json!({"reason": "no"})).await;
