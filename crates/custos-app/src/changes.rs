@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use crate::audit::{Actor, plan_entries};
-use crate::clock::{parse_stamp, stamp};
+use crate::clock::{day_of, parse_stamp, stamp};
 use crate::outbox::{self, Event};
 use crate::{AppError, Clock};
 
@@ -74,10 +74,6 @@ fn invalid(error: change::ChangeError) -> AppError {
     AppError::Invalid(error.to_string())
 }
 
-fn day_of(at: Timestamp) -> custos_core::Date {
-    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
-}
-
 fn organisation_name(register: &Register, id: &str) -> String {
     register
         .organisation(id)
@@ -92,12 +88,16 @@ pub(crate) fn mailbox(register: &Register, id: &str) -> Option<(String, Language
         .as_ref()
         .and_then(|c| c.email.as_ref())
         .or_else(|| organisation.contact.as_ref().and_then(|c| c.email.as_ref()))?;
-    let language = organisation
-        .language
-        .as_deref()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or_default();
-    Some((address.as_str().to_owned(), language))
+    Some((address.as_str().to_owned(), language_of(register, id)))
+}
+
+/// The language an organisation is written to in (its `language`; English by default).
+pub(crate) fn language_of(register: &Register, id: &str) -> Language {
+    custos_render::rights::language_of(
+        register
+            .organisation(id)
+            .and_then(|o| o.language.as_deref()),
+    )
 }
 
 /// The organisations a controller's part of a request concerns: the controller, the

@@ -9,8 +9,13 @@ pub trait Clock: Send + Sync {
 
     /// Today's date in UTC: the default "as of" of every question about the chain.
     fn today(&self) -> Date {
-        self.now().to_zoned_datetime(TimeZone::UTC).date()
+        day_of(self.now())
     }
+}
+
+/// The UTC day of a moment.
+pub fn day_of(at: Timestamp) -> Date {
+    at.to_zoned_datetime(TimeZone::UTC).date()
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -132,7 +132,12 @@ pub struct Idempotency {
 
 /// A digest of a request body, to tell a retry from a different request with the same key.
 pub fn request_hash(body: &[u8]) -> String {
-    Sha256::digest(body)
+    sha256_hex(body)
+}
+
+/// Lowercase hex of the SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -97,7 +97,7 @@ pub async fn publish(
     let name: Slug = name
         .parse()
         .map_err(|e| AppError::Invalid(format!("name: {e}")))?;
-    let on = actor.at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let on = crate::clock::day_of(actor.at);
     let notice = generate(register, controller, options, on)?;
     let controller_id = notice.controller.id.clone();
     let mut tx = store.begin().await?;

@@ -19,7 +19,6 @@ use custos_core::rights::{
     self, AccessReport, NotificationState, RequestKind, RequestStatus, check_extension,
 };
 use custos_core::values::Slug;
-use custos_render::Language;
 use custos_render::notice::TemplateKind;
 use custos_render::rights::{ExportManifest, SourceData};
 use custos_store::{
@@ -27,11 +26,10 @@ use custos_store::{
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::audit::Actor;
-use crate::changes::mailbox;
-use crate::clock::{parse_stamp, stamp};
+use crate::changes::{language_of, mailbox};
+use crate::clock::{day_of, parse_stamp, stamp};
 use crate::outbox::{self, Event};
 use crate::{AppError, ledger as app_ledger};
 
@@ -143,10 +141,6 @@ pub enum Received {
 
 const MAX_DETAILS: usize = 10_000;
 
-fn day_of(at: Timestamp) -> Date {
-    at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
-}
-
 /// The end of a day (UTC), as a stamp: a deadline passes when its day ends.
 fn end_of(day: Date) -> Result<String, AppError> {
     let next = day
@@ -164,26 +158,14 @@ fn parse_day(raw: &str) -> Result<Date, AppError> {
         .map_err(|e| AppError::Invalid(format!("stored date {raw:?}: {e}")))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    crate::entries::sha256_hex(token.as_bytes())
 }
 
 fn new_token() -> Result<String, AppError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| AppError::Invalid(format!("no randomness: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-fn language_of(register: &Register, controller: &str) -> Language {
-    custos_render::rights::language_of(
-        register
-            .organisation(controller)
-            .and_then(|o| o.language.as_deref()),
-    )
 }
 
 fn history(
@@ -940,26 +922,35 @@ pub async fn update_notification(
         next,
         NotificationState::Acknowledged | NotificationState::Done
     ) {
-        let answer = answer_of(store, register, &request).await?;
-        let categories = categories_of(&answer);
-        for mut child in tx.notifications_of(&request.key).await? {
-            if child.relayed_by.as_deref() == Some(row.recipient.as_str())
-                && child.state == NotificationState::Pending
-            {
-                child.state = NotificationState::Sent;
-                child.sent_at = Some(at.clone());
-                child.updated_at = at.clone();
-                child.updated_by = actor.name.clone();
-                events.push(notification_event(
-                    register,
-                    &request,
-                    &child,
-                    &categories,
-                    false,
-                ));
-                timers.push(silent_timer(&request, &child, actor.at, settings));
-                changed.push(child);
-            }
+        let to_relay: Vec<NotificationRow> = tx
+            .notifications_of(&request.key)
+            .await?
+            .into_iter()
+            .filter(|child| {
+                child.relayed_by.as_deref() == Some(row.recipient.as_str())
+                    && child.state == NotificationState::Pending
+            })
+            .collect();
+        // The categories each received come from the ledger: read only when someone is told.
+        let categories = if to_relay.is_empty() {
+            BTreeMap::new()
+        } else {
+            categories_of(&answer_of(store, register, &request).await?)
+        };
+        for mut child in to_relay {
+            child.state = NotificationState::Sent;
+            child.sent_at = Some(at.clone());
+            child.updated_at = at.clone();
+            child.updated_by = actor.name.clone();
+            events.push(notification_event(
+                register,
+                &request,
+                &child,
+                &categories,
+                false,
+            ));
+            timers.push(silent_timer(&request, &child, actor.at, settings));
+            changed.push(child);
         }
     }
     tx.put_notifications(&changed).await?;
@@ -1023,7 +1014,12 @@ pub async fn close(
 ) -> Result<SubjectRequestView, AppError> {
     let request = load(&mut store.read().await?, key).await?;
     require_verified(&request)?;
-    let answer = answer_of(store, register, &request).await?;
+    // The answer goes to the subject of an access request only.
+    let answer = if request.kind == RequestKind::Access {
+        Some(answer_of(store, register, &request).await?)
+    } else {
+        None
+    };
     let mut tx = store.begin().await?;
     let mut request = load(&mut tx, key).await?;
     require_verified(&request)?;
@@ -1054,7 +1050,7 @@ pub async fn close(
         base_data(register, &request),
         json!({"reasons": note.trim(), "notified": notifications.iter().map(|n| json!({"name": name(&n.recipient), "state": n.state.as_str()})).collect::<Vec<_>>()}),
     );
-    if request.kind == RequestKind::Access {
+    if let Some(answer) = answer {
         data = with(
             data,
             json!({

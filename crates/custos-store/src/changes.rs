@@ -6,7 +6,7 @@ use custos_core::change::{Addressee, ChangeRequestSpec, PartyState, RequestStatu
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{StoreError, Tx, values_rows};
+use crate::{StoreError, Tx, corrupt, values_rows};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRequest {
@@ -45,14 +45,6 @@ pub struct HistoryEntry {
     pub dossier_version: u32,
     pub at: String,
     pub by: String,
-}
-
-fn corrupt(table: &'static str, slug: &str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        slug: slug.to_owned(),
-        reason: reason.to_string(),
-    }
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {

@@ -307,13 +307,14 @@ impl Tx {
         &mut self,
         subject_key: &str,
     ) -> Result<Vec<Disclosure>, StoreError> {
+        let (hi, lo) = subject_halves(subject_key)?;
         let rows = sqlx::query(
             "SELECT k.activity, k.recipient, k.categories, e.disclosed_at \
              FROM ledger_events e JOIN ledger_kinds k ON k.id = e.kind \
              WHERE e.subject_hi = $1 AND e.subject_lo = $2 ORDER BY e.disclosed_at",
         )
-        .bind(subject_halves(subject_key)?.0)
-        .bind(subject_halves(subject_key)?.1)
+        .bind(hi)
+        .bind(lo)
         .fetch_all(&mut *self.inner)
         .await?;
         rows.iter()

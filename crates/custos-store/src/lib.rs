@@ -228,6 +228,15 @@ impl Tx {
     }
 }
 
+/// A stored row that no longer parses: which table, which row, why.
+pub(crate) fn corrupt(table: &'static str, slug: &str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        slug: slug.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
 /// The `VALUES` rows of a multi-row INSERT of `rows` rows of `width` columns. SQLite looks a
 /// numbered parameter's name up by a linear scan, which makes a 4,500-parameter statement
 /// quadratic: anonymous `?` parameters bind directly there; PostgreSQL needs `$n`.

@@ -5,7 +5,7 @@ use custos_core::rights::{NotificationState, RequestKind, RequestStatus};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{StoreError, Tx};
+use crate::{StoreError, Tx, corrupt};
 
 /// A request as stored. `email` is `None` once it is closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,14 +70,6 @@ pub struct DataSource {
     pub secret: String,
     pub created_at: String,
     pub created_by: String,
-}
-
-fn corrupt(table: &'static str, key: &str, reason: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        slug: key.to_owned(),
-        reason: reason.to_string(),
-    }
 }
 
 const REQUEST_COLUMNS: &str = "key, controller, kind, status, channel, email, subject_key, \

@@ -397,15 +397,12 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             .unwrap_or_else(|| r.deadline.clone());
         let overdue = r.status.open() && due < today;
         InboxRow {
+            // The key's last 8 characters: its random part, enough to tell requests apart.
             short: r
                 .key
-                .chars()
-                .rev()
-                .take(8)
-                .collect::<String>()
-                .chars()
-                .rev()
-                .collect(),
+                .get(r.key.len().saturating_sub(8)..)
+                .unwrap_or(&r.key)
+                .to_owned(),
             controller: r.controller,
             kind: r.kind.as_str(),
             status: r.status.as_str(),
