@@ -27,6 +27,15 @@ impl Actor {
         }
     }
 
+    /// The same actor, marked in the audit log as an instance administrator writing another
+    /// party's facts (the party sees the mark in its audit listing).
+    pub fn overriding(&self) -> Self {
+        Self {
+            name: format!("{} [admin-override]", self.name),
+            at: self.at,
+        }
+    }
+
     /// An entry by this actor now; `scope` lists the organisations whose users may see it.
     pub fn entry(
         &self,

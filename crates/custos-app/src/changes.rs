@@ -245,16 +245,11 @@ pub async fn file(
         .into_iter()
         .map(|addressee| {
             let preauthorised = addressee.preauthorised_by.is_some();
-            let deadline = addressee
-                .decision_days
-                .filter(|_| !preauthorised)
-                .and_then(|days| {
-                    actor
-                        .at
-                        .checked_add(SignedDuration::from_hours(24 * i64::from(days)))
-                        .ok()
-                })
-                .map(stamp);
+            let deadline = if preauthorised {
+                None
+            } else {
+                window_from(&addressee, actor.at)
+            };
             StoredParty {
                 request_key: key.clone(),
                 state: if preauthorised {
@@ -263,6 +258,7 @@ pub async fn file(
                     PartyState::Pending
                 },
                 decided_at: preauthorised.then(|| now.clone()),
+                decided_version: preauthorised.then_some(1),
                 deadline,
                 paused_seconds: None,
                 addressee,
@@ -329,6 +325,17 @@ pub async fn file(
         parties,
         history: vec![filed],
     })
+}
+
+/// The end of a controller's decision period starting at `from`, when its contract sets one.
+fn window_from(addressee: &Addressee, from: Timestamp) -> Option<String> {
+    addressee
+        .decision_days
+        .and_then(|days| {
+            from.checked_add(SignedDuration::from_hours(24 * i64::from(days)))
+                .ok()
+        })
+        .map(stamp)
 }
 
 /// The organisation whose e-mail templates an event's e-mails use.
@@ -424,6 +431,7 @@ pub async fn decide(
     let now = stamp(actor.at);
     party.state = decision.state();
     party.decided_at = Some(now.clone());
+    party.decided_version = Some(request.dossier_version);
     match decision {
         DecisionKind::RequestInformation if party.addressee.information_pauses => {
             // The window stops: what is left of it runs again when the dossier is answered.
@@ -580,8 +588,10 @@ pub async fn remark(
     Ok(entry)
 }
 
-/// The requester answers with a new version of the dossier: controllers that asked for more
-/// information are pending again, and paused windows run again for what was left of them.
+/// The requester answers with a new version of the dossier. Every decision was given on the
+/// dossier as it was, so every controller's decision is reopened (approvals and objections
+/// included; a pre-authorisation in the contract stands), every window starts again, and
+/// everyone is told what changed.
 pub async fn update_dossier(
     store: &Store,
     register: &Register,
@@ -598,33 +608,41 @@ pub async fn update_dossier(
         ));
     }
     check_attachments(&mut tx, &dossier).await?;
+    let changes = dossier_changes(&request.spec.dossier, &dossier);
     request.spec.dossier = dossier;
     request.dossier_version += 1;
+    let now = stamp(actor.at);
     let mut events = Vec::new();
     let mut timers = Vec::new();
     for party in &mut parties {
-        if party.state == PartyState::InformationRequested {
+        let controller = party.addressee.controller.to_string();
+        if party.addressee.preauthorised_by.is_some() {
+            // Named in the contract itself: no decision on a dossier to reopen.
+            party.decided_version = Some(request.dossier_version);
+        } else {
+            tx.cancel_timers(key, &controller, &now).await?;
             party.state = PartyState::Pending;
-            if let Some(left) = party.paused_seconds.take() {
-                let deadline = actor
-                    .at
-                    .checked_add(SignedDuration::from_secs(left))
-                    .unwrap_or(actor.at);
-                party.deadline = Some(stamp(deadline));
-                timers.extend(timers_for(key, party, actor.at, settings));
-            }
-            tx.update_party(party).await?;
+            party.decided_at = None;
+            party.decided_version = None;
+            party.paused_seconds = None;
+            party.deadline = window_from(&party.addressee, actor.at);
+            timers.extend(timers_for(key, party, actor.at, settings));
         }
-        if party.state.open() {
-            events.push(Event {
-                kind: events::DOSSIER_UPDATED,
-                subject: key.to_owned(),
-                scope: scope_of(&request, &party.addressee),
-                mail: Vec::new(),
-                mail_template: None,
-                data: event_data(register, &request, party),
-            });
-        }
+        tx.update_party(party).await?;
+        let mut data = event_data(register, &request, party);
+        data["changes"] = json!(changes);
+        events.push(Event {
+            kind: events::DOSSIER_UPDATED,
+            subject: key.to_owned(),
+            scope: scope_of(&request, &party.addressee),
+            mail: if party.addressee.preauthorised_by.is_some() {
+                Vec::new()
+            } else {
+                mailbox(register, &controller).into_iter().collect()
+            },
+            mail_template: Some(TemplateKind::MailFiled),
+            data: with_owner(data, request.spec.requester.as_str()),
+        });
     }
     request.status = RequestStatus::of(parties.iter().map(|p| p.state));
     tx.update_request(&request).await?;
@@ -633,7 +651,7 @@ pub async fn update_dossier(
         &request,
         request.spec.requester.as_str(),
         "dossier",
-        json!({"dossier": request.spec.dossier}),
+        json!({"dossier": request.spec.dossier, "changes": changes}),
         actor,
     );
     tx.insert_history(std::slice::from_ref(&entry)).await?;
@@ -650,6 +668,49 @@ pub async fn update_dossier(
     .await?;
     tx.commit().await?;
     view(store, key).await
+}
+
+/// What a new dossier changed: one line per field of the dossier whose value differs
+/// (`candidate.country: "DE" -> "CN"`), in field order.
+pub fn dossier_changes(before: &Dossier, after: &Dossier) -> Vec<String> {
+    fn walk(
+        path: &str,
+        before: &serde_json::Value,
+        after: &serde_json::Value,
+        out: &mut Vec<String>,
+    ) {
+        match (before, after) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(a)) => {
+                let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for key in keys {
+                    let null = serde_json::Value::Null;
+                    let here = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    walk(
+                        &here,
+                        b.get(key).unwrap_or(&null),
+                        a.get(key).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            (b, a) if b != a => out.push(format!("{path}: {b} -> {a}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        "",
+        &serde_json::to_value(before).unwrap_or_default(),
+        &serde_json::to_value(after).unwrap_or_default(),
+        &mut out,
+    );
+    out
 }
 
 /// The requester gives up.
@@ -706,6 +767,19 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
             request.status.as_str()
         )));
     }
+    if let Some(stale) = parties
+        .iter()
+        .find(|p| p.decided_version != Some(request.dossier_version))
+    {
+        return Err(AppError::Conflict(format!(
+            "{}'s decision was given on dossier version {}, not on the current version {}: it must decide again",
+            stale.addressee.controller,
+            stale
+                .decided_version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            request.dossier_version
+        )));
+    }
     let today = day_of(actor.at);
     let current = tx.load_register().await?;
     let mut desired: RegisterParts = current.clone();
@@ -748,7 +822,10 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
                         Decision::Approved
                     },
                     date: decided,
-                    reference: Some(format!("change request {key}")),
+                    reference: Some(format!(
+                        "change request {key}, dossier version {}",
+                        request.dossier_version
+                    )),
                 }),
                 acknowledgements: Vec::new(),
             });
@@ -900,6 +977,7 @@ pub async fn fire_due_timers(
             "deadline" if still_open && party.addressee.mode == AuthorisationMode::General => {
                 party.state = PartyState::DeemedApproved;
                 party.decided_at = Some(timer.due_at.clone());
+                party.decided_version = Some(request.dossier_version);
                 tx.update_party(party).await?;
                 let party = party.clone();
                 let before = request.status;

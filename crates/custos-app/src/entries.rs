@@ -6,12 +6,13 @@ use custos_core::model::{Activity, Contract, Engagement, Organisation};
 use custos_core::plan::Plan;
 use custos_core::register::{EntityKind, Register, RegisterParts};
 use custos_core::values::Slug;
-use custos_store::Store;
+use custos_store::{Store, Tx};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::AppError;
 use crate::audit::{Actor, json, plan_entries};
+use crate::policy::{self, Caller, Facts, Represented, Verdict};
 
 /// One entry of any kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +121,8 @@ pub struct Written {
     pub after: Option<Entry>,
     /// The first answer to the same request with the same idempotency key, given again.
     pub replayed: Option<String>,
+    /// The change became a proposal awaiting the other party (a contract amendment).
+    pub proposal: Option<custos_store::Amendment>,
 }
 
 /// A create made with an `Idempotency-Key`: the key, per user, and a digest of the request.
@@ -143,15 +146,25 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Carries out `write` if the stored entry meets `expect` and `allowed` accepts the entry
-/// before and after; `allowed` is called inside the transaction, with the stored versions.
+/// Who writes, as the policy needs to know: the caller, the register it looks facts up in
+/// (the server's copy), and what the caller sees (what it does not see answers 404 before
+/// anything else is said of it: no tag, no conflict, no validation).
+pub struct Authority<'a> {
+    pub caller: &'a Caller,
+    pub register: &'a Register,
+    pub visible: &'a (dyn Fn(&Entry) -> bool + Sync),
+}
+
+/// Carries out `write` if the caller sees the stored entry, the stored entry meets `expect`,
+/// and the policy allows it; a change the policy makes a proposal (a contract amendment) is
+/// recorded as one and changes nothing else.
 pub async fn write(
     store: &Store,
     write: Write,
     expect: Expect,
     actor: &Actor,
     idempotency: Option<&Idempotency>,
-    allowed: impl Fn(Option<&Entry>, Option<&Entry>) -> Result<(), AppError>,
+    authority: &Authority<'_>,
 ) -> Result<Written, AppError> {
     let mut tx = store.begin().await?;
     if let Some(idempotency) = idempotency
@@ -170,11 +183,20 @@ pub async fn write(
             plan: Plan::default(),
             after: None,
             replayed: Some(answer.body),
+            proposal: None,
         });
     }
     let current = tx.load_register().await?;
     let (kind, id) = write.target();
     let before = find(&current, kind, id.as_str());
+    // An entry the caller cannot see answers 404 before its tag is compared: neither its
+    // existence nor its version leaks. (A create of a taken id still answers 409: ids are
+    // unique, so that much is known to anyone who tries.)
+    if let (Expect::Tag(_), Some(stored)) = (&expect, &before)
+        && !(authority.visible)(stored)
+    {
+        return Err(AppError::NotFound(format!("{kind} {id}")));
+    }
     match (&expect, &before) {
         (Expect::Absent, Some(_)) => {
             return Err(AppError::Conflict(format!("{kind} {id} exists already")));
@@ -182,7 +204,7 @@ pub async fn write(
         (Expect::Tag(_), None) => {
             return Err(AppError::NotFound(format!("{kind} {id}")));
         }
-        (Expect::Tag(tag), Some(stored)) if &stored.tag() != tag => {
+        (Expect::Tag(tag), Some(stored)) if tag != "*" && &stored.tag() != tag => {
             return Err(AppError::PreconditionFailed(format!(
                 "{kind} {id} was changed since it was read: its tag is now {}; read it again and redo the change",
                 stored.tag()
@@ -194,19 +216,47 @@ pub async fn write(
         Write::Put(entry) => Some((**entry).clone()),
         Write::Delete(..) => None,
     };
-    allowed(before.as_ref(), after.as_ref())?;
-    let mut desired = current.clone();
-    remove(&mut desired, kind, id);
-    if let Some(entry) = &after {
-        insert(&mut desired, entry.clone());
-    }
-    let desired = Register::new(desired).map_err(AppError::Rejected)?;
-    let plan = Plan::between(&current, desired.parts());
-    if !plan.is_empty() {
-        tx.apply(&plan, &desired).await?;
-        tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
+    let represented = Represented::load_in(&mut tx).await?;
+    let verdict = policy::entry_write(
+        authority.caller,
+        Facts::of(authority.register),
+        &represented,
+        before.as_ref(),
+        after.as_ref(),
+    );
+    match verdict {
+        Verdict::Allow => {}
+        Verdict::Refuse(refusal) => return Err(AppError::Refused(vec![refusal])),
+        Verdict::Propose { proposer, awaiting } => {
+            let proposal = crate::contracts::propose_in(
+                &mut tx,
+                id.as_str(),
+                proposer.as_str(),
+                awaiting.as_str(),
+                before.as_ref(),
+                after.as_ref(),
+                None,
+                actor,
+            )
             .await?;
+            tx.commit().await?;
+            return Ok(Written {
+                plan: Plan::default(),
+                after: None,
+                replayed: None,
+                proposal: Some(proposal),
+            });
+        }
     }
+    let marked;
+    let actor = match after.as_ref().or(before.as_ref()) {
+        Some(entry) if policy::overrides(authority.caller, entry) => {
+            marked = actor.overriding();
+            &marked
+        }
+        _ => actor,
+    };
+    let plan = apply_in(&mut tx, current, kind, id, after.clone(), actor).await?;
     if let (Some(idempotency), Some(entry)) = (idempotency, &after) {
         let answer = custos_store::IdempotentAnswer {
             request_hash: idempotency.request_hash.clone(),
@@ -226,7 +276,38 @@ pub async fn write(
         plan,
         after,
         replayed: None,
+        proposal: None,
     })
+}
+
+/// Puts `after` in place of the entry `kind` `id` (or removes it), validating the whole
+/// register, audited; open amendments of a changed contract are superseded. Inside the
+/// caller's transaction; the policy was asked before.
+pub(crate) async fn apply_in(
+    tx: &mut Tx,
+    current: RegisterParts,
+    kind: EntityKind,
+    id: &Slug,
+    after: Option<Entry>,
+    actor: &Actor,
+) -> Result<Plan, AppError> {
+    let mut desired = current.clone();
+    remove(&mut desired, kind, id);
+    if let Some(entry) = after {
+        insert(&mut desired, entry);
+    }
+    let desired = Register::new(desired).map_err(AppError::Rejected)?;
+    let plan = Plan::between(&current, desired.parts());
+    if !plan.is_empty() {
+        tx.apply(&plan, &desired).await?;
+        tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
+            .await?;
+        if kind == EntityKind::Contract {
+            tx.supersede_amendments(id.as_str(), &crate::stamp(actor.at), &actor.name)
+                .await?;
+        }
+    }
+    Ok(plan)
 }
 
 fn remove(parts: &mut RegisterParts, kind: EntityKind, id: &Slug) {

@@ -5,12 +5,14 @@
 pub mod audit;
 pub mod changes;
 pub mod clock;
+pub mod contracts;
 pub mod entries;
 pub mod ledger;
 pub mod manifest_files;
 pub mod notices;
 pub mod outbox;
 pub mod people;
+pub mod policy;
 pub mod register;
 pub mod rights;
 
@@ -46,6 +48,9 @@ pub enum AppError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The policy refuses: what the caller may not assert, each entry named (and its field).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<policy::Refusal>),
     #[error("cannot read {path}: {reason}")]
     Read { path: String, reason: String },
     /// The stored register no longer validates: edited outside Custos.

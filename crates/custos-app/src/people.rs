@@ -109,3 +109,20 @@ pub async fn create_user(store: &Store, new: NewUser, actor: &Actor) -> Result<U
     tx.commit().await?;
     Ok(user)
 }
+
+/// The policy's view of the user with this e-mail address: administrator or not, and its
+/// memberships.
+pub async fn caller_of(store: &Store, email: &str) -> Result<crate::policy::Caller, AppError> {
+    let mut tx = store.read().await?;
+    let email = email.trim().to_lowercase();
+    let user = tx
+        .user_by_email(&email)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("user {email}")))?;
+    let memberships = tx.memberships(&user.key).await?;
+    tx.rollback().await?;
+    Ok(crate::policy::Caller {
+        admin: user.is_admin,
+        memberships,
+    })
+}

@@ -7,6 +7,7 @@ use custos_store::Store;
 
 use crate::AppError;
 use crate::audit::{Actor, plan_entries};
+use crate::policy::{self, Caller, Represented};
 
 /// Parses and validates manifest sources.
 pub fn parse(sources: &[Source]) -> Result<Register, AppError> {
@@ -32,15 +33,46 @@ async fn read_stored(store: &Store) -> Result<RegisterParts, AppError> {
 }
 
 /// Makes the stored register equal to `desired`, in one transaction with the audit entries of
-/// every change (who, when, before, after); returns what changed.
+/// every change (who, when, before, after); returns what changed. The operator's (or an
+/// instance administrator's) bulk write: see [`apply_by`] for anyone else.
 pub async fn apply(store: &Store, desired: &Register, actor: &Actor) -> Result<Plan, AppError> {
+    apply_by(store, desired, actor, &Caller::instance_admin()).await
+}
+
+/// As [`apply`], by `caller`: every entry the manifest adds, changes or removes goes through
+/// the policy, and one that the caller may not assert refuses the whole manifest, with every
+/// offending entry named. Nothing is written then.
+pub async fn apply_by(
+    store: &Store,
+    desired: &Register,
+    actor: &Actor,
+    caller: &Caller,
+) -> Result<Plan, AppError> {
     let mut tx = store.begin().await?;
     let current = tx.load_register().await?;
     let plan = Plan::between(&current, desired.parts());
+    if !caller.admin && !plan.is_empty() {
+        let represented = Represented::load_in(&mut tx).await?;
+        let current = Register::new(current.clone()).map_err(AppError::StoredRegister)?;
+        let refusals = policy::bulk_write(caller, &current, desired, &represented, &plan);
+        if !refusals.is_empty() {
+            return Err(AppError::Refused(refusals));
+        }
+    }
     if !plan.is_empty() {
         tx.apply(&plan, desired).await?;
         tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
             .await?;
+        // A proposal cannot be accepted over a contract that changed under it.
+        let at = crate::stamp(actor.at);
+        for change in plan
+            .changes
+            .iter()
+            .filter(|c| c.kind == custos_core::register::EntityKind::Contract)
+        {
+            tx.supersede_amendments(change.id.as_str(), &at, &actor.name)
+                .await?;
+        }
     }
     tx.commit().await?;
     Ok(plan)

@@ -75,10 +75,13 @@ pub enum Command {
     ///
     /// The manifests are the whole truth: entries missing from them are removed. Everything
     /// happens in one transaction: on any error nothing is written. Prints what changed.
+    /// With --as, the change is that user's and goes through the policy of docs/access.md:
+    /// an entry the user may not assert (another party's facts) refuses the whole manifest,
+    /// every such entry named.
     #[command(
-        after_help = "Example:\n  custos plan register/    # look first\n  custos apply register/"
+        after_help = "Example:\n  custos plan register/    # look first\n  custos apply register/\n  custos apply register/ --as dpo@hypermarket-a.example"
     )]
-    Apply(ManifestArgs),
+    Apply(ApplyArgs),
 
     /// Write the stored register as one manifest (to standard output, or --output FILE).
     ///
@@ -587,6 +590,17 @@ pub struct ManifestArgs {
 
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+
+    /// Apply as this user (its e-mail address): only what its organisations may assert.
+    /// Without it, the operator applies as the instance's administrator.
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub as_user: Option<String>,
 }
 
 #[derive(Debug, Args)]

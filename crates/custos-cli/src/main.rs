@@ -83,10 +83,26 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
             emit(args.format, &plan, || output::plan_text(&plan, false))?;
         }
         Command::Apply(args) => {
-            let desired = parse_manifests(&args)?;
+            let desired = parse_manifests(&args.manifests)?;
             let store = open(&cli.database_url).await?;
-            let plan = usecase::apply(&store, &desired, &cli_actor(clock)).await?;
-            emit(args.format, &plan, || output::plan_text(&plan, true))?;
+            let plan = match &args.as_user {
+                Some(email) => {
+                    let caller = custos_app::people::caller_of(&store, email).await?;
+                    let actor = custos_app::Actor::new(
+                        format!(
+                            "{} as user:{}",
+                            cli_actor(clock).name,
+                            email.trim().to_lowercase()
+                        ),
+                        clock.now(),
+                    );
+                    usecase::apply_by(&store, &desired, &actor, &caller).await?
+                }
+                None => usecase::apply(&store, &desired, &cli_actor(clock)).await?,
+            };
+            emit(args.manifests.format, &plan, || {
+                output::plan_text(&plan, true)
+            })?;
         }
         Command::Export { output } => {
             let store = open(&cli.database_url).await?;

@@ -30,6 +30,8 @@ pub struct StoredParty {
     /// What was left of a paused window, in seconds.
     pub paused_seconds: Option<i64>,
     pub decided_at: Option<String>,
+    /// The dossier version the standing decision was taken on (none while undecided).
+    pub decided_version: Option<u32>,
 }
 
 /// One step of a request's history: filed, a decision, a remark, a new dossier version, a
@@ -71,8 +73,7 @@ fn request(row: &AnyRow) -> Result<StoredRequest, StoreError> {
     })
 }
 
-const PARTY_COLUMNS: &str =
-    "request_key, controller, addressee, state, deadline, paused_seconds, decided_at";
+const PARTY_COLUMNS: &str = "request_key, controller, addressee, state, deadline, paused_seconds, decided_at, decided_version";
 
 fn party(row: &AnyRow) -> Result<StoredParty, StoreError> {
     let request_key: String = row.try_get(0)?;
@@ -87,6 +88,12 @@ fn party(row: &AnyRow) -> Result<StoredParty, StoreError> {
         deadline: row.try_get(4)?,
         paused_seconds: row.try_get(5)?,
         decided_at: row.try_get(6)?,
+        decided_version: row
+            .try_get::<Option<i64>, _>(7)?
+            .map(|v| {
+                u32::try_from(v).map_err(|e| corrupt("change_request_parties", &request_key, e))
+            })
+            .transpose()?,
         request_key,
     })
 }
@@ -170,7 +177,7 @@ impl Tx {
 
     /// Adds the controllers a request must reach, many rows a statement.
     pub async fn insert_parties(&mut self, parties: &[StoredParty]) -> Result<(), StoreError> {
-        const WIDTH: usize = 7;
+        const WIDTH: usize = 8;
         for chunk in parties.chunks(500) {
             let sql = format!(
                 "INSERT INTO change_request_parties ({PARTY_COLUMNS}) VALUES {}",
@@ -185,7 +192,8 @@ impl Tx {
                     .bind(party.state.as_str())
                     .bind(party.deadline.clone())
                     .bind(party.paused_seconds)
-                    .bind(party.decided_at.clone());
+                    .bind(party.decided_at.clone())
+                    .bind(party.decided_version.map(i64::from));
             }
             query.execute(&mut *self.inner).await?;
         }
@@ -227,7 +235,7 @@ impl Tx {
     pub async fn update_party(&mut self, party: &StoredParty) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE change_request_parties SET state = $3, deadline = $4, paused_seconds = $5, \
-             decided_at = $6 WHERE request_key = $1 AND controller = $2",
+             decided_at = $6, decided_version = $7 WHERE request_key = $1 AND controller = $2",
         )
         .bind(party.request_key.clone())
         .bind(party.addressee.controller.to_string())
@@ -235,6 +243,7 @@ impl Tx {
         .bind(party.deadline.clone())
         .bind(party.paused_seconds)
         .bind(party.decided_at.clone())
+        .bind(party.decided_version.map(i64::from))
         .execute(&mut *self.inner)
         .await?;
         Ok(())

@@ -6,6 +6,7 @@
 //! and applied when the store opens. Every write happens inside a
 //! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
+mod amendments;
 mod audit;
 mod changes;
 mod ledger;
@@ -16,6 +17,7 @@ mod register;
 mod rights;
 pub mod testing;
 
+pub use amendments::Amendment;
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
 pub use ledger::LedgerBatch;
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};

@@ -39,6 +39,14 @@ impl Principal {
         custos_app::Actor::new(name, at)
     }
 
+    /// The caller as the policy sees it (`custos_app::policy`).
+    pub fn caller(&self) -> custos_app::policy::Caller {
+        custos_app::policy::Caller {
+            admin: self.user.is_admin,
+            memberships: self.memberships.clone(),
+        }
+    }
+
     /// Writes need a session or a token with the write scope.
     pub fn may_write(&self) -> bool {
         match &self.via {

@@ -18,6 +18,12 @@ pub enum ApiError {
     /// Signed in, but the role or the token's scope does not allow it.
     #[error("{0}")]
     Forbidden(String),
+    /// The policy refuses what the caller asserts; the field at fault when one is.
+    #[error("{detail}")]
+    Refused {
+        detail: String,
+        field: Option<String>,
+    },
     /// Does not exist, or is not visible to the caller: the two are not told apart.
     #[error("{0}")]
     NotFound(String),
@@ -61,7 +67,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Refused { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -83,7 +89,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// The parameter or field at fault, for 422.
+    /// The parameter or field at fault, for 422 (and for a 403 the policy gives on one field).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
@@ -99,7 +105,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let field = match &self {
-            Self::Invalid { field, .. } => field.clone(),
+            Self::Invalid { field, .. } | Self::Refused { field, .. } => field.clone(),
             _ => None,
         };
         let problem = Problem {
@@ -156,6 +162,18 @@ impl From<AppError> for ApiError {
             AppError::Conflict(detail) => Self::Conflict(detail),
             AppError::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
             AppError::Forbidden(detail) => Self::Forbidden(detail),
+            AppError::Refused(refusals) => Self::Refused {
+                detail: refusals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                // One entry refused: its field; several (a manifest): each named in the detail.
+                field: match refusals.as_slice() {
+                    [one] => one.field.map(ToOwned::to_owned),
+                    _ => None,
+                },
+            },
             other => Self::Internal(other.to_string()),
         }
     }

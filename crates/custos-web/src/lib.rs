@@ -73,6 +73,11 @@ pub struct Config {
         api::entries::create_contract,
         api::entries::replace_contract,
         api::entries::delete_contract,
+        api::contracts::list,
+        api::contracts::get,
+        api::contracts::accept,
+        api::contracts::reject,
+        api::contracts::withdraw,
         api::entries::create_engagement,
         api::entries::replace_engagement,
         api::entries::delete_engagement,
@@ -227,6 +232,20 @@ pub fn router(state: AppState) -> Router {
             get(api::register::get_activity)
                 .put(api::entries::replace_activity)
                 .delete(api::entries::delete_activity),
+        )
+        .route("/contracts/{id}/amendments", get(api::contracts::list))
+        .route("/contracts/{id}/amendments/{key}", get(api::contracts::get))
+        .route(
+            "/contracts/{id}/amendments/{key}/accept",
+            post(api::contracts::accept),
+        )
+        .route(
+            "/contracts/{id}/amendments/{key}/reject",
+            post(api::contracts::reject),
+        )
+        .route(
+            "/contracts/{id}/amendments/{key}/withdraw",
+            post(api::contracts::withdraw),
         )
         .route("/activities/{id}/chain", get(api::views::chain))
         .route("/activities/{id}/recipients", get(api::views::recipients))

@@ -125,6 +125,9 @@ pub struct PartyAnswer {
     pub state: String,
     pub deadline: Option<String>,
     pub decided_at: Option<String>,
+    /// The dossier version the standing decision was given on; a decision on an older
+    /// version than the request's no longer stands.
+    pub decided_version: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,6 +185,7 @@ fn answer(principal: &Principal, view: RequestView) -> Result<RequestAnswer, Api
                 state: p.state.as_str().to_owned(),
                 deadline: p.deadline.clone(),
                 decided_at: p.decided_at.clone(),
+                decided_version: p.decided_version,
             })
             .collect(),
         history,

@@ -3,19 +3,15 @@
 //! `If-Match` with the entry's `ETag` (a stale one gets 412, and nothing is lost). Every write
 //! validates the whole register and is audited with the caller as actor.
 //!
-//! Who may write: an instance administrator anything; an editor or admin of an organisation
-//! the organisation itself, the activities it controls, the contracts it is party to, the
-//! engagements it makes and every engagement of the activities it controls, and new
-//! organisations; what the caller cannot see is 404, what it sees but may not change 403.
-
-use std::collections::HashSet;
+//! Who may write is `custos_app::policy` (docs/access.md): what the caller cannot see is 404
+//! before anything else, what it sees but may not assert 403 naming the field; a party's
+//! change of a bilateral contract becomes a proposed amendment (202, see `api::contracts`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custos_app::AppError;
-use custos_app::entries::{Entry, Expect, Idempotency, Write, request_hash, write};
+use custos_app::entries::{Authority, Entry, Expect, Idempotency, Write, request_hash, write};
 use custos_core::model::{Activity, Contract, Engagement, Organisation};
 use custos_core::register::{EntityKind, Register};
 use custos_core::values::Slug;
@@ -24,45 +20,6 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use crate::visibility::Visibility;
-
-/// The organisations the caller may write for.
-fn writable(principal: &Principal) -> HashSet<&str> {
-    principal
-        .memberships
-        .iter()
-        .filter(|m| m.role.writes())
-        .map(|m| m.organisation.as_str())
-        .collect()
-}
-
-/// Whether the caller may have `entry` as it is (before or after the change).
-fn may_write(principal: &Principal, register: &Register, entry: &Entry) -> bool {
-    if principal.user.is_admin {
-        return true;
-    }
-    let mine = writable(principal);
-    let controls = |activity: &Slug| {
-        register
-            .activity(activity.as_str())
-            .is_some_and(|a| a.controllers().any(|c| mine.contains(c.as_str())))
-    };
-    match entry {
-        Entry::Organisation(o) => {
-            mine.contains(o.id.as_str())
-                || register
-                    .organisation_index(o.id.as_str())
-                    .is_some_and(|ix| {
-                        register
-                            .engagements_as_processor(ix)
-                            .iter()
-                            .any(|&e| controls(&register.engagement_at(e).activity))
-                    })
-        }
-        Entry::Activity(a) => a.controllers().any(|c| mine.contains(c.as_str())),
-        Entry::Contract(c) => c.between.iter().any(|p| mine.contains(p.as_str())),
-        Entry::Engagement(e) => mine.contains(e.engaged_by.as_str()) || controls(&e.activity),
-    }
-}
 
 fn visible(visibility: &Visibility, register: &Register, entry: &Entry) -> bool {
     let id = entry.id().as_str();
@@ -95,13 +52,19 @@ fn with_tag(status: StatusCode, body: String, tag: Option<String>) -> Response {
     response
 }
 
+/// What a write answers: the entry as written, or the amendment it became.
+enum Outcome {
+    Written(Box<custos_app::entries::Written>),
+    Proposed(Box<custos_store::Amendment>),
+}
+
 async fn run(
     state: &AppState,
     principal: &Principal,
     change: Write,
     expect: Expect,
     idempotency: Option<Idempotency>,
-) -> Result<custos_app::entries::Written, ApiError> {
+) -> Result<Outcome, ApiError> {
     if !principal.may_write() {
         return Err(ApiError::Forbidden(
             "this token has no write scope".to_owned(),
@@ -109,47 +72,42 @@ async fn run(
     }
     let register = state.register().await;
     let visibility = Visibility::of(principal, &register)?;
-    let written = write(
+    let caller = principal.caller();
+    let is_visible = |entry: &Entry| visible(&visibility, &register, entry);
+    let mut written = write(
         &state.store,
         change,
         expect,
         &principal.actor(state.clock.now()),
         idempotency.as_ref(),
-        |before, after| {
-            if let Some(before) = before {
-                if !visible(&visibility, &register, before) {
-                    return Err(AppError::NotFound(format!("{} {}", before.kind(), before.id())));
-                }
-                if !may_write(principal, &register, before) {
-                    return Err(AppError::Forbidden(format!(
-                        "you may not change {} {}",
-                        before.kind(),
-                        before.id()
-                    )));
-                }
-            }
-            // A new organisation (a processor to be engaged) may be added by any editor.
-            let new_organisation = before.is_none()
-                && matches!(after, Some(Entry::Organisation(_)))
-                && (principal.user.is_admin || !writable(principal).is_empty());
-            if let Some(after) = after
-                && !new_organisation
-                && !may_write(principal, &register, after)
-            {
-                return Err(AppError::Forbidden(format!(
-                    "you may not write {} {} like this: it must stay with an organisation you edit for",
-                    after.kind(),
-                    after.id()
-                )));
-            }
-            Ok(())
+        &Authority {
+            caller: &caller,
+            register: &register,
+            visible: &is_visible,
         },
     )
     .await?;
+    if let Some(amendment) = written.proposal.take() {
+        return Ok(Outcome::Proposed(Box::new(amendment)));
+    }
     if written.replayed.is_none() && !written.plan.is_empty() {
         state.reload().await?;
     }
-    Ok(written)
+    Ok(Outcome::Written(Box::new(written)))
+}
+
+/// 202 with the amendment a contract change became, and where to follow it.
+fn proposed(amendment: &custos_store::Amendment) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(&crate::api::contracts::AmendmentView::of(amendment)?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = with_tag(StatusCode::ACCEPTED, body, None);
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "/api/v1/contracts/{}/amendments/{}",
+        amendment.contract, amendment.key
+    )) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 async fn create_entry(
@@ -179,14 +137,18 @@ async fn create_entry(
         })
         .transpose()?;
     let id = entry.id().to_string();
-    let written = run(
+    let written = match run(
         &state,
         &principal,
         Write::Put(Box::new(entry)),
         Expect::Absent,
         idempotency,
     )
-    .await?;
+    .await?
+    {
+        Outcome::Written(written) => written,
+        Outcome::Proposed(amendment) => return proposed(&amendment),
+    };
     if let Some(first) = written.replayed {
         return Ok(with_tag(StatusCode::CREATED, first, None));
     }
@@ -225,14 +187,18 @@ async fn replace_entry(
             ),
         ));
     }
-    let written = run(
+    let written = match run(
         &state,
         &principal,
         Write::Put(Box::new(entry)),
         Expect::Tag(tag),
         None,
     )
-    .await?;
+    .await?
+    {
+        Outcome::Written(written) => written,
+        Outcome::Proposed(amendment) => return proposed(&amendment),
+    };
     let after = written
         .after
         .ok_or_else(|| ApiError::Internal("a replace wrote nothing".to_owned()))?;
@@ -245,20 +211,23 @@ async fn delete_entry(
     headers: HeaderMap,
     kind: EntityKind,
     id: &str,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let id: Slug = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("{kind} {id:?}")))?;
     let tag = if_match(&headers)?;
-    run(
+    match run(
         &state,
         &principal,
         Write::Delete(kind, id),
         Expect::Tag(tag),
         None,
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await?
+    {
+        Outcome::Written(_) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Proposed(amendment) => proposed(&amendment),
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -347,7 +316,7 @@ macro_rules! write_endpoints {
             principal: Principal,
             Path(id): Path<String>,
             headers: HeaderMap,
-        ) -> Result<StatusCode, ApiError> {
+        ) -> Result<Response, ApiError> {
             delete_entry(state, principal, headers, $kind, &id).await
         }
     };

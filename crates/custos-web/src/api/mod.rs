@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod contracts;
 pub mod entries;
 pub mod notices;
 pub mod people;

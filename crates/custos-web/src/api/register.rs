@@ -150,7 +150,9 @@ pub struct ApplyQuery {
 }
 
 /// Makes the register exactly the manifest in the body (YAML), in one transaction, audited;
-/// with `dry_run=true`, only says what would change. Administrators only.
+/// with `dry_run=true`, only says what would change. Administrators only: a plan compares
+/// the whole register, which no other party may see (`custos apply --as` runs a party's
+/// manifest through the policy).
 #[utoipa::path(
     post,
     path = "/api/v1/manifest",

@@ -245,7 +245,12 @@ pub async fn show(
                 countdown: if p.state.open() {
                     countdown(p.deadline.as_deref(), now)
                 } else {
-                    format!("decided {}", p.decided_at.as_deref().unwrap_or("—"))
+                    format!(
+                        "decided {} on dossier version {}",
+                        p.decided_at.as_deref().unwrap_or("—"),
+                        p.decided_version
+                            .map_or_else(|| "—".to_owned(), |v| v.to_string())
+                    )
                 },
                 paths: p
                     .addressee

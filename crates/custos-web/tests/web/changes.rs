@@ -603,14 +603,18 @@ async fn a_question_stops_the_window_only_where_the_contract_says_so_and_a_new_d
         let (_, now) = server.get(Some("admin"), &format!("/api/v1/change-requests/{key}")).await;
         assert_eq!(states(&now)[1].1, "deemed-approved");
         assert_eq!(states(&now)[4].1, "information-requested");
-        // The requester answers: controller-5's window runs again for the 8 days that were left.
+        // The requester answers with a new dossier: every decision was given on the old one, so
+        // every controller decides again, each with its whole window from now (controller-5's
+        // 10 days, controller-2's 14), the deemed approval included.
         let mut answer = dossier("backup-x", "Backup X GmbH", "DE");
         answer["certifications"] = json!([{"scheme": "iso27001"}, {"scheme": "iso27701"}]);
         let (status, _, updated) = send(&server, "admin", Method::PUT, &format!("/api/v1/change-requests/{key}/dossier"), &[], Some(answer)).await;
         assert_eq!(status, 200, "{updated}");
         assert_eq!(updated["dossier_version"], 2);
         assert_eq!(states(&updated)[4].1, "pending");
-        assert_eq!(updated["controllers"][4]["deadline"], "2026-02-07T09:00:00.000000Z");
+        assert_eq!(updated["controllers"][4]["deadline"], "2026-02-09T09:00:00.000000Z");
+        assert_eq!(states(&updated)[1].1, "pending", "the deemed approval was on version 1");
+        assert_eq!(updated["controllers"][1]["deadline"], "2026-02-13T09:00:00.000000Z");
         // The decision names the dossier version it was taken on.
         let (_, _, decided) = decide("controller-5", "approve").await;
         let last = decided["history"].as_array().unwrap().last().unwrap().clone();

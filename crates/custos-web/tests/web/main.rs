@@ -11,6 +11,7 @@ mod browser;
 mod changes;
 mod notices;
 mod rights;
+mod trust;
 mod writes;
 
 use std::collections::BTreeSet;

@@ -1,0 +1,257 @@
+//! Who may assert what, over HTTP, as the parties of one instance would try it on each other
+//! (the issue "Who may assert what"): every scenario of its list is refused, or for a contract
+//! becomes a proposal that changes nothing until the other party accepts it; and an approval
+//! given on one dossier does not carry over to another.
+
+use custos_app::Actor;
+use custos_store::{NewToken, Role, Scope, Store};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{TestServer, send, start};
+
+/// Adds a user with `role` in `organisation` and a read-write token named after it.
+async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
+    let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
+    let user = custos_app::people::create_user(
+        store,
+        custos_app::people::NewUser {
+            email: format!("{name}@{organisation}.test"),
+            password: format!("password of {name}"),
+            is_admin: false,
+            memberships: vec![(organisation.to_owned(), role)],
+        },
+        &actor,
+    )
+    .await
+    .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_token(
+        &user.key,
+        &NewToken {
+            name: format!("{name}-tests"),
+            token_hash: custos_web::auth::hash_secret(&TestServer::token(name)),
+            scopes: vec![Scope::Read, Scope::Write],
+            created_at: "2026-11-25T10:00:00Z".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The standard test server with an editor for agency B and one for mailer C beside the
+/// hypermarket's, so that each answers for itself.
+async fn with_processor_editors(store: Store) -> TestServer {
+    let server = start(store.clone()).await;
+    add_member(&store, "b-editor", "agency-b", Role::Editor).await;
+    add_member(&store, "c-editor", "mailer-c", Role::Editor).await;
+    server
+}
+
+async fn on_both(scenario: impl AsyncFn(TestServer)) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    scenario(with_processor_editors(Store::open(&url).await.unwrap()).await).await;
+    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+        .await
+        .unwrap()
+    {
+        let store = Store::open(&database.url).await.unwrap();
+        scenario(with_processor_editors(store.clone()).await).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        println!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+    }
+}
+
+async fn read(server: &TestServer, path: &str) -> (String, Value) {
+    let (status, headers, body) = send(server, "admin", Method::GET, path, &[], None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    (headers["etag"].to_str().unwrap().to_owned(), body)
+}
+
+async fn put(server: &TestServer, user: &str, path: &str, body: Value) -> (u16, Value) {
+    let (tag, _) = read(server, path).await;
+    let (status, _, answer) = send(
+        server,
+        user,
+        Method::PUT,
+        path,
+        &[("if-match", &tag)],
+        Some(body),
+    )
+    .await;
+    (status, answer)
+}
+
+#[tokio::test]
+async fn a_party_cannot_rewrite_another_partys_commitments() {
+    on_both(async |server: TestServer| {
+        // B turns the controller's specific authorisation into a general one with a 1-day
+        // window and pre-authorises a sub-processor of its choosing: a proposal, nothing more.
+        let (_, original) = read(&server, "/api/v1/contracts/dpa-a-b").await;
+        let mut loosened = original.clone();
+        loosened["subprocessing"] = json!({"authorisation": "general", "decision_days": 1,
+            "notice_channel": "email", "preauthorised": ["mailer-c", "hosting-d", "agency-e"]});
+        let (status, proposal) = put(&server, "b-editor", "/api/v1/contracts/dpa-a-b", loosened.clone()).await;
+        assert_eq!(status, 202, "{proposal}");
+        assert_eq!((proposal["proposer"].as_str(), proposal["awaiting"].as_str()), (Some("agency-b"), Some("hypermarket-a")));
+        assert_eq!(proposal["status"], "open");
+        let (_, now) = read(&server, "/api/v1/contracts/dpa-a-b").await;
+        assert_eq!(now, original, "the contract in force is unchanged");
+        let key = proposal["key"].as_str().unwrap().to_owned();
+        // Both parties see it; a stranger does not; B cannot accept its own proposal.
+        for user in ["hypermarket", "b-editor"] {
+            let (status, list) = server.get(Some(user), "/api/v1/contracts/dpa-a-b/amendments").await;
+            assert_eq!(status, 200, "{user}");
+            assert_eq!(list["items"][0]["key"], key.as_str());
+        }
+        let amendment = format!("/api/v1/contracts/dpa-a-b/amendments/{key}");
+        for (user, expected) in [("bank", 404), ("courier-3", 404), ("b-editor", 403), ("agency-b", 403)] {
+            let (status, _, problem) = send(&server, user, Method::POST, &format!("{amendment}/accept"), &[], None).await;
+            assert_eq!(status, expected, "{user} accepts: {problem}");
+        }
+        // The controller rejects it, with reasons; the contract stays as it was.
+        let (status, _, rejected) = send(&server, "hypermarket", Method::POST, &format!("{amendment}/reject"), &[],
+            Some(json!({"reasons": "Our contract requires specific authorisation"}))).await;
+        assert_eq!(status, 200, "{rejected}");
+        assert_eq!(rejected["status"], "rejected");
+        assert_eq!(rejected["decision_reasons"], "Our contract requires specific authorisation");
+        let (status, _, _) = send(&server, "hypermarket", Method::POST, &format!("{amendment}/accept"), &[], None).await;
+        assert_eq!(status, 409, "a rejected proposal cannot be accepted after all");
+        assert_eq!(read(&server, "/api/v1/contracts/dpa-a-b").await.1, original);
+
+        // A proposal both accept takes effect: the controller shortens its own decision period,
+        // B accepts.
+        let mut shorter = original.clone();
+        shorter["subprocessing"]["decision_days"] = json!(10);
+        let (status, proposal) = put(&server, "hypermarket", "/api/v1/contracts/dpa-a-b", shorter.clone()).await;
+        assert_eq!(status, 202, "{proposal}");
+        let accept = format!("/api/v1/contracts/dpa-a-b/amendments/{}/accept", proposal["key"].as_str().unwrap());
+        let (status, _, accepted) = send(&server, "b-editor", Method::POST, &accept, &[], None).await;
+        assert_eq!(status, 200, "{accepted}");
+        assert_eq!(accepted["status"], "accepted");
+        assert_eq!(read(&server, "/api/v1/contracts/dpa-a-b").await.1, shorter);
+
+        // A proposal on a version that changed since cannot be accepted: it is superseded.
+        let mut stale = shorter.clone();
+        stale["reference"] = json!("B's wording");
+        let (_, proposal) = put(&server, "b-editor", "/api/v1/contracts/dpa-a-b", stale).await;
+        let mut admin_edit = shorter.clone();
+        admin_edit["reference"] = json!("signed copy in the archive");
+        let (status, _) = put(&server, "admin", "/api/v1/contracts/dpa-a-b", admin_edit.clone()).await;
+        assert_eq!(status, 200, "an administrator changes it directly");
+        let key = proposal["key"].as_str().unwrap();
+        let (status, _, problem) = send(&server, "hypermarket", Method::POST, &format!("/api/v1/contracts/dpa-a-b/amendments/{key}/accept"), &[], None).await;
+        assert_eq!(status, 409, "{problem}");
+        let (_, superseded) = server.get(Some("hypermarket"), &format!("/api/v1/contracts/dpa-a-b/amendments/{key}")).await;
+        assert_eq!(superseded["status"], "superseded");
+        assert_eq!(read(&server, "/api/v1/contracts/dpa-a-b").await.1, admin_edit);
+        // The administrator's write on the parties' contract is marked as such for them.
+        let (_, audit) = server.get(Some("hypermarket"), "/api/v1/audit").await;
+        let marked = audit["items"].as_array().unwrap().iter()
+            .any(|e| e["object_id"] == "dpa-a-b" && e["action"] == "update" && e["actor"].as_str().unwrap().ends_with("[admin-override]"));
+        assert!(marked, "{audit}");
+
+        // B records the controller's approval on its own link: refused, naming the field.
+        let (_, b_c) = read(&server, "/api/v1/engagements/b-c").await;
+        let mut laundered = b_c.clone();
+        laundered["authorisation"] = json!({"by": "hypermarket-a", "decision": "approved", "date": "2026-11-01", "reference": "trust me"});
+        let (status, problem) = put(&server, "b-editor", "/api/v1/engagements/b-c", laundered).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("authorisation")), "{problem}");
+        // ... and a new link carrying it.
+        let link = json!({"id": "b-x", "activity": "customer-marketing", "engaged_by": "agency-b",
+            "processor": "hosting-d", "service": "Extra storage", "since": "2026-11-01",
+            "authorisation": {"by": "hypermarket-a", "decision": "approved", "date": "2026-11-01"}});
+        let (status, _, problem) = send(&server, "b-editor", Method::POST, "/api/v1/engagements", &[], Some(link.clone())).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("authorisation")), "{problem}");
+        // Without the decision the link is B's to write; the controller then records its own.
+        let mut undecided = link.clone();
+        undecided.as_object_mut().unwrap().remove("authorisation");
+        let (status, _, body) = send(&server, "b-editor", Method::POST, "/api/v1/engagements", &[], Some(undecided.clone())).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = put(&server, "hypermarket", "/api/v1/engagements/b-x", link.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        // The controller may not rewrite B's link beyond its decision.
+        let mut rewritten = link.clone();
+        rewritten["service"] = json!("Whatever the controller says");
+        let (status, problem) = put(&server, "hypermarket", "/api/v1/engagements/b-x", rewritten).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("engaged_by")), "{problem}");
+
+        // B creates an activity that A controls, listing itself as joint controller: refused.
+        let planted = json!({"id": "planted", "controller": "hypermarket-a", "joint_controllers": ["agency-b"],
+            "purposes": ["Whatever B likes"]});
+        let (status, _, problem) = send(&server, "b-editor", Method::POST, "/api/v1/activities", &[], Some(planted)).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("controller")), "{problem}");
+        let (status, _) = server.get(Some("admin"), "/api/v1/activities/planted").await;
+        assert_eq!(status, 404, "nothing was written");
+
+        // A rewrites mailer C's contact (where every controller's notices to C go): refused,
+        // C answers for itself; C's own editor may.
+        let (_, mailer) = read(&server, "/api/v1/organisations/mailer-c").await;
+        let mut hijacked = mailer.clone();
+        hijacked["contact"] = json!({"name": "Someone", "email": "inbox@attacker.example"});
+        let (status, problem) = put(&server, "hypermarket", "/api/v1/organisations/mailer-c", hijacked.clone()).await;
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(read(&server, "/api/v1/organisations/mailer-c").await.1, mailer);
+        let (status, _) = put(&server, "c-editor", "/api/v1/organisations/mailer-c", hijacked).await;
+        assert_eq!(status, 200);
+        server.stop().await;
+    })
+    .await;
+}
+
+fn dossier(country: &str) -> Value {
+    json!({
+        "candidate": {"id": "insights-x", "name": "Insights X GmbH", "country": country,
+                      "address": "Hauptstraße 1, Berlin", "contact": {"name": "Eva Braun", "email": "dpo@insights-x.example"}},
+        "processing": "Purchase-preference analysis on pseudonymised order histories",
+        "security_measures": ["encryption-at-rest"],
+        "transfer": {"scc": {"module": 3}},
+    })
+}
+
+#[tokio::test]
+async fn an_approval_does_not_survive_a_changed_dossier() {
+    on_both(async |server: TestServer| {
+        let spec = json!({"requester": "agency-b", "service": "Purchase-preference analysis", "dossier": dossier("DE")});
+        let (status, _, filed) = send(&server, "b-editor", Method::POST, "/api/v1/change-requests", &[], Some(spec)).await;
+        assert_eq!(status, 201, "{filed}");
+        let key = filed["key"].as_str().unwrap().to_owned();
+        let request = format!("/api/v1/change-requests/{key}");
+        let (status, _, decided) = send(&server, "hypermarket", Method::POST, &format!("{request}/decisions"), &[],
+            Some(json!({"controller": "hypermarket-a", "decision": "approve"}))).await;
+        assert_eq!(status, 200, "{decided}");
+        assert_eq!(decided["controllers"][0]["decided_version"], 1);
+        // B moves the candidate to China after the approval.
+        let (status, _, moved) = send(&server, "b-editor", Method::PUT, &format!("{request}/dossier"), &[], Some(dossier("CN"))).await;
+        assert_eq!(status, 200, "{moved}");
+        assert_eq!(moved["dossier_version"], 2);
+        assert_eq!(moved["controllers"][0]["state"], "pending", "the approval was on version 1");
+        assert_eq!(moved["controllers"][0]["decided_version"], Value::Null);
+        assert!(moved["controllers"][0]["deadline"].is_string(), "the window runs again");
+        let changes = moved["history"].as_array().unwrap().last().unwrap()["body"]["changes"].clone();
+        assert_eq!(changes, json!(["candidate.country: \"DE\" -> \"CN\""]), "everyone is told what changed");
+        let (status, _, problem) = send(&server, "b-editor", Method::POST, &format!("{request}/execute"), &[], None).await;
+        assert_eq!(status, 409, "{problem}");
+        let (status, _) = server.get(Some("admin"), "/api/v1/organisations/insights-x").await;
+        assert_eq!(status, 404, "nothing was engaged");
+        // A decides again, on the current version; only then is the candidate engaged, and the
+        // link records the request and the version it was approved on.
+        let (status, _, decided) = send(&server, "hypermarket", Method::POST, &format!("{request}/decisions"), &[],
+            Some(json!({"controller": "hypermarket-a", "decision": "approve", "reasons": "SCCs module 3 in place"}))).await;
+        assert_eq!(status, 200, "{decided}");
+        assert_eq!(decided["controllers"][0]["decided_version"], 2);
+        let (status, _, executed) = send(&server, "b-editor", Method::POST, &format!("{request}/execute"), &[], None).await;
+        assert_eq!(status, 200, "{executed}");
+        let (_, chain) = server.get(Some("admin"), "/api/v1/activities/customer-marketing/chain").await;
+        let link = chain["links"].as_array().unwrap().iter().find(|l| l["processor"] == "insights-x").unwrap().clone();
+        let reference = link["authorisation"]["reference"].as_str().unwrap();
+        assert_eq!(reference, format!("change request {key}, dossier version 2"));
+        server.stop().await;
+    })
+    .await;
+}
