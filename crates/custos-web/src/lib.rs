@@ -141,7 +141,7 @@ pub struct Config {
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
-    components(schemas(error::Problem)),
+    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "people", description = "Signing in, the caller, API tokens"),

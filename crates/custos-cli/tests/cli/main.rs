@@ -29,9 +29,12 @@ struct Run {
 }
 
 fn custos(database_url: &str, args: &[&str]) -> Run {
+    // E-mail a command writes (the demo's) goes to a directory of this run, not the tree.
+    let mail = tempfile::tempdir().unwrap();
     let output: Output = Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(args)
         .env("CUSTOS_DATABASE_URL", database_url)
+        .env("CUSTOS_MAIL_DIR", mail.path())
         .output()
         .unwrap();
     Run {

@@ -247,6 +247,7 @@ macro_rules! write_endpoints {
             params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body gets the first answer again")),
             responses(
                 (status = 201, description = concat!("Created; the ", $what, " with its ETag")),
+                (status = 202, description = "A contract change by one party: the proposed amendment, awaiting the other party (docs/access.md)", body = crate::api::contracts::AmendmentView),
                 (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
                 (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "An entry with this id exists", body = Problem, content_type = "application/problem+json"),
@@ -274,6 +275,7 @@ macro_rules! write_endpoints {
             ),
             responses(
                 (status = 200, description = concat!("Replaced; the ", $what, " with its new ETag")),
+                (status = 202, description = "A contract change by one party: the proposed amendment, awaiting the other party (docs/access.md)", body = crate::api::contracts::AmendmentView),
                 (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
                 (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -303,6 +305,7 @@ macro_rules! write_endpoints {
             ),
             responses(
                 (status = 204, description = "Deleted"),
+                (status = 202, description = "A contract change by one party: the proposed amendment, awaiting the other party (docs/access.md)", body = crate::api::contracts::AmendmentView),
                 (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
                 (status = 403, description = "Not allowed for this caller", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
