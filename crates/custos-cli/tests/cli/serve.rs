@@ -13,8 +13,12 @@ use crate::sqlite_url;
 // failed and the harness ends its processes.
 #[allow(clippy::zombie_processes)]
 fn start(args: &[&str], until: &str) -> (Child, String, String) {
+    // Mail the server writes (the demo's) goes to the system's temporary directory, never
+    // into the tree the tests run in.
+    let mail = std::env::temp_dir().join("custos-cli-tests-mail");
     let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
         .args(args)
+        .env("CUSTOS_MAIL_DIR", mail)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
