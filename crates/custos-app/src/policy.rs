@@ -65,27 +65,116 @@ impl Caller {
         self.role_in(organisation).is_some_and(Role::writes)
     }
 
-    /// Whether the caller may act for `organisation` in its portal (file and answer change
-    /// requests, acknowledge notifications): its portal staff, editors and admins.
-    pub fn acts_for(&self, organisation: &str) -> bool {
-        self.role_in(organisation)
-            .is_some_and(|r| matches!(r, Role::Portal | Role::Editor | Role::Admin))
-    }
-
     /// Whether the caller is a member of `organisation` in any role.
     pub fn member_of(&self, organisation: &str) -> bool {
         self.role_in(organisation).is_some()
     }
 
-    /// Whether the caller administers `organisation` (its people, data sources).
-    pub fn administers(&self, organisation: &str) -> bool {
-        self.role_in(organisation) == Some(Role::Admin)
+    /// Whether the caller may act with `capacity` for `organisation` (see [`Capacity`]).
+    pub fn may(&self, capacity: Capacity, organisation: &str) -> bool {
+        may(self.admin, &self.memberships, capacity, organisation)
     }
 
     fn writes_for_any(&self) -> bool {
         self.memberships.iter().any(|m| m.role.writes())
     }
 }
+
+/// What a member may do for its organisation outside the register, by role. Instance
+/// administrators may do all of it for every organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capacity {
+    /// Read what concerns the organisation: every member.
+    Read,
+    /// Act in the processor portal: file and answer change requests, remark on them,
+    /// answer Art. 19 notifications. Portal users, editors, admins.
+    Portal,
+    /// Assert and decide for it: decisions, notices, templates, webhooks, subject requests.
+    /// Editors and admins.
+    Edit,
+    /// Administer it: data sources (and, later, its people). Its admins.
+    Administer,
+}
+
+impl Capacity {
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Self::Read => &[Role::Viewer, Role::Portal, Role::Editor, Role::Admin],
+            Self::Portal => &[Role::Portal, Role::Editor, Role::Admin],
+            Self::Edit => &[Role::Editor, Role::Admin],
+            Self::Administer => &[Role::Admin],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Portal => "portal",
+            Self::Edit => "edit",
+            Self::Administer => "administer",
+        }
+    }
+}
+
+/// Whether someone with these memberships (an instance administrator if `admin`) may act
+/// with `capacity` for `organisation`.
+pub fn may(
+    admin: bool,
+    memberships: &[Membership],
+    capacity: Capacity,
+    organisation: &str,
+) -> bool {
+    admin
+        || memberships
+            .iter()
+            .any(|m| m.organisation == organisation && capacity.roles().contains(&m.role))
+}
+
+/// The actions outside the register, the capacity each needs and for which organisation:
+/// the second table of `docs/access.md`. The handlers ask [`may`] with these capacities.
+pub const ACTIONS: &[(&str, Capacity, &str)] = &[
+    (
+        "file a change request, answer it with a new dossier, withdraw or execute it",
+        Capacity::Portal,
+        "the requesting processor",
+    ),
+    (
+        "remark on a change request passing through it",
+        Capacity::Portal,
+        "a processor on a path of the request",
+    ),
+    (
+        "decide on a change request",
+        Capacity::Edit,
+        "each controller it reaches (instance administrators record decisions taken outside Custos)",
+    ),
+    (
+        "accept or reject a contract amendment; withdraw one's own",
+        Capacity::Edit,
+        "the awaited party; the proposer",
+    ),
+    (
+        "publish a notice, write templates, add and enable webhooks",
+        Capacity::Edit,
+        "the organisation",
+    ),
+    (
+        "enter, verify, extend, notify, answer and close subject requests",
+        Capacity::Edit,
+        "the controller",
+    ),
+    ("read a subject request", Capacity::Read, "the controller"),
+    (
+        "acknowledge or complete an Art. 19 notification",
+        Capacity::Portal,
+        "its recipient, or the processor that relays it",
+    ),
+    (
+        "connect data sources for portability",
+        Capacity::Administer,
+        "the controller",
+    ),
+];
 
 /// The organisations that answer for themselves on this instance: someone writes for them
 /// (an editor or an admin).
@@ -674,9 +763,27 @@ pub fn access_table(register: &Register) -> String {
         }
         out.push('\n');
     }
+    out.push_str(ACTIONS_PREAMBLE);
+    out.push_str("\n| action | capacity | roles | for |\n| --- | --- | --- | --- |\n");
+    for (action, capacity, whom) in ACTIONS {
+        let roles: Vec<&str> = capacity.roles().iter().map(|r| r.as_str()).collect();
+        out.push_str(&format!(
+            "| {action} | {} | {} | {whom} |\n",
+            capacity.name(),
+            roles.join(", ")
+        ));
+    }
     out.push_str(ACCESS_NOTES);
     out
 }
+
+const ACTIONS_PREAMBLE: &str = "
+## Acting for an organisation
+
+Outside the register, what a member may do for its organisation depends on its role; instance
+administrators may do all of it. What a caller may not read answers 404, what it reads but may
+not do 403.
+";
 
 const ACCESS_PREAMBLE: &str = "# Who may assert what
 

@@ -47,6 +47,16 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may act with `capacity` for `organisation` (`custos_app::policy`).
+    pub fn may(&self, capacity: custos_app::policy::Capacity, organisation: &str) -> bool {
+        custos_app::policy::may(
+            self.user.is_admin,
+            &self.memberships,
+            capacity,
+            organisation,
+        )
+    }
+
     /// Writes need a session or a token with the write scope.
     pub fn may_write(&self) -> bool {
         match &self.via {

@@ -19,18 +19,10 @@ use super::{Body, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
+use custos_app::policy::Capacity;
 
 /// Largest file accepted for a dossier.
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
-
-/// Whether the caller acts for `organisation` with one of `roles` (instance admins always).
-pub(crate) fn acts_for(principal: &Principal, organisation: &str, roles: &[&str]) -> bool {
-    principal.user.is_admin
-        || principal
-            .memberships
-            .iter()
-            .any(|m| m.organisation == organisation && roles.contains(&m.role.as_str()))
-}
 
 pub(crate) fn require_write(principal: &Principal) -> Result<(), ApiError> {
     if principal.may_write() {
@@ -211,11 +203,7 @@ pub async fn file(
     Body(spec): Body<ChangeRequestSpec>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    if !acts_for(
-        &principal,
-        spec.requester.as_str(),
-        &["portal", "editor", "admin"],
-    ) {
+    if !principal.may(Capacity::Portal, spec.requester.as_str()) {
         return Err(ApiError::Forbidden(format!(
             "only {}'s people may file its change requests",
             spec.requester
@@ -322,10 +310,7 @@ pub async fn summaries(
 
 /// Whether the caller is an editor or admin of `controller` (its decisions are the caller's).
 fn decides_for(principal: &Principal, controller: &str) -> bool {
-    principal
-        .memberships
-        .iter()
-        .any(|m| m.organisation == controller && m.role.writes())
+    principal.caller().writes_for(controller)
 }
 
 /// The requests waiting for a decision of a controller the caller decides for, with only
@@ -457,7 +442,7 @@ pub async fn decide(
         .decision
         .parse()
         .map_err(|e: String| ApiError::invalid("decision", e))?;
-    if !acts_for(&principal, &request.controller, &["editor", "admin"]) {
+    if !principal.may(Capacity::Edit, &request.controller) {
         return Err(ApiError::Forbidden(format!(
             "only editors and admins of {} may decide for it",
             request.controller
@@ -512,11 +497,7 @@ pub async fn remark(
 ) -> Result<StatusCode, ApiError> {
     require_write(&principal)?;
     visible_view(&state, &principal, &key).await?;
-    if !acts_for(
-        &principal,
-        &request.organisation,
-        &["portal", "editor", "admin"],
-    ) {
+    if !principal.may(Capacity::Portal, &request.organisation) {
         return Err(ApiError::Forbidden(format!(
             "you do not act for {}",
             request.organisation
@@ -541,11 +522,7 @@ async fn requester_view(
 ) -> Result<RequestView, ApiError> {
     require_write(principal)?;
     let view = visible_view(state, principal, key).await?;
-    if !acts_for(
-        principal,
-        view.request.spec.requester.as_str(),
-        &["portal", "editor", "admin"],
-    ) {
+    if !principal.may(Capacity::Portal, view.request.spec.requester.as_str()) {
         return Err(ApiError::Forbidden(format!(
             "only {}'s people may do this",
             view.request.spec.requester
@@ -890,7 +867,7 @@ pub async fn subscribe(
     Body(request): Body<SubscriptionRequest>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    if !acts_for(&principal, &request.organisation, &["editor", "admin"]) {
+    if !principal.may(Capacity::Edit, &request.organisation) {
         return Err(ApiError::Forbidden(format!(
             "only editors and admins of {} may add its webhooks",
             request.organisation
@@ -937,13 +914,7 @@ pub async fn subscriptions(
         .map_err(custos_app::AppError::from)?;
     Ok(axum::Json(
         all.into_iter()
-            .filter(|s| {
-                acts_for(
-                    &principal,
-                    &s.organisation,
-                    &["portal", "viewer", "editor", "admin"],
-                )
-            })
+            .filter(|s| principal.may(Capacity::Read, &s.organisation))
             .map(|s| SubscriptionAnswer::of(s, false))
             .collect(),
     ))
@@ -964,17 +935,11 @@ async fn own_subscription(
         .subscription(key)
         .await
         .map_err(custos_app::AppError::from)?
-        .filter(|s| {
-            acts_for(
-                principal,
-                &s.organisation,
-                &["portal", "viewer", "editor", "admin"],
-            )
-        })
+        .filter(|s| principal.may(Capacity::Read, &s.organisation))
         .ok_or_else(|| ApiError::not_found(format!("webhook {key}")))?;
     if write {
         require_write(principal)?;
-        if !acts_for(principal, &subscription.organisation, &["editor", "admin"]) {
+        if !principal.may(Capacity::Edit, &subscription.organisation) {
             return Err(ApiError::Forbidden(format!(
                 "only editors and admins of {} may change its webhooks",
                 subscription.organisation

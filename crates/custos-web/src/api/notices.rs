@@ -55,11 +55,7 @@ pub async fn may_edit(
             "this token has no write scope".to_owned(),
         ));
     }
-    let editor = principal.user.is_admin
-        || principal
-            .memberships
-            .iter()
-            .any(|m| m.organisation == organisation && m.role.writes());
+    let editor = principal.may(custos_app::policy::Capacity::Edit, organisation);
     if editor {
         Ok(())
     } else {

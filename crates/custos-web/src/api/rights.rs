@@ -12,14 +12,12 @@ use custos_app::rights::{self, NewRequest, NotificationChange, Received, Subject
 use custos_store::{NotificationRow, StoredSubjectRequest};
 use serde::{Deserialize, Serialize};
 
-use super::changes::{acts_for, require_write};
+use super::changes::require_write;
 use super::{Body, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-
-const STAFF: &[&str] = &["editor", "admin"];
-const MEMBERS: &[&str] = &["viewer", "editor", "admin", "portal"];
+use custos_app::policy::Capacity;
 
 /// A request as its controller's people see it.
 #[derive(Debug, Serialize)]
@@ -111,15 +109,15 @@ pub(crate) async fn visible(
     state: &AppState,
     principal: &Principal,
     key: &str,
-    roles: &[&str],
+    capacity: Capacity,
 ) -> Result<SubjectRequestView, ApiError> {
     let view = rights::view(&state.store, key)
         .await
         .map_err(|_| ApiError::not_found(format!("subject request {key}")))?;
-    if !acts_for(principal, &view.request.controller, MEMBERS) {
+    if !principal.may(Capacity::Read, &view.request.controller) {
         return Err(ApiError::not_found(format!("subject request {key}")));
     }
-    if !acts_for(principal, &view.request.controller, roles) {
+    if !principal.may(capacity, &view.request.controller) {
         return Err(ApiError::Forbidden(format!(
             "only {}'s editors and administrators act on its requests",
             view.request.controller
@@ -150,7 +148,7 @@ pub async fn enter(
     Body(new): Body<NewRequest>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    if !acts_for(&principal, new.controller.as_str(), STAFF) {
+    if !principal.may(Capacity::Edit, new.controller.as_str()) {
         return Err(ApiError::Forbidden(format!(
             "only {}'s editors and administrators enter its requests",
             new.controller
@@ -280,7 +278,7 @@ pub async fn get(
     principal: Principal,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = visible(&state, &principal, &key, MEMBERS).await?;
+    let view = visible(&state, &principal, &key, Capacity::Read).await?;
     Ok(axum::Json(answer(&view)).into_response())
 }
 
@@ -317,7 +315,7 @@ async fn act(
     reasons: String,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    visible(&state, &principal, &key, STAFF).await?;
+    visible(&state, &principal, &key, Capacity::Edit).await?;
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
     let view = match action {
@@ -361,7 +359,7 @@ pub async fn verification(
     Body(body): Body<VerificationBody>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    visible(&state, &principal, &key, STAFF).await?;
+    visible(&state, &principal, &key, Capacity::Edit).await?;
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
     let view = rights::record_verification(
@@ -472,7 +470,7 @@ pub async fn notify(
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    visible(&state, &principal, &key, STAFF).await?;
+    visible(&state, &principal, &key, Capacity::Edit).await?;
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
     let view =
@@ -510,7 +508,7 @@ pub async fn access_answer(
     Path(key): Path<String>,
     Params(query): Params<AnswerQuery>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &principal, &key, MEMBERS).await?;
+    visible(&state, &principal, &key, Capacity::Read).await?;
     let register = state.register().await;
     let report = rights::access_report(&state.store, &register, &key, state.clock.now()).await?;
     let document = || custos_render::rights::access_document(&report);
@@ -552,7 +550,7 @@ pub async fn export(
     principal: Principal,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    visible(&state, &principal, &key, STAFF).await?;
+    visible(&state, &principal, &key, Capacity::Edit).await?;
     let actor = principal.actor(state.clock.now());
     let (zip, _) = rights::export_for_download(&state.store, &key, &actor).await?;
     let disposition = format!("attachment; filename=\"export-{key}.zip\"");
@@ -594,7 +592,7 @@ pub async fn transmit(
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    visible(&state, &principal, &key, STAFF).await?;
+    visible(&state, &principal, &key, Capacity::Edit).await?;
     let actor = principal.actor(state.clock.now());
     let status = rights::transmit(&state.store, &key, &actor).await?;
     Ok(axum::Json(serde_json::json!({"status": status})).into_response())
@@ -613,10 +611,10 @@ async fn notification_for(
     let relayer = row
         .relayed_by
         .as_deref()
-        .is_some_and(|r| acts_for(principal, r, MEMBERS));
-    if acts_for(principal, &row.recipient, MEMBERS)
+        .is_some_and(|r| principal.may(Capacity::Read, r));
+    if principal.may(Capacity::Read, &row.recipient)
         || relayer
-        || acts_for(principal, &request.controller, MEMBERS)
+        || principal.may(Capacity::Read, &request.controller)
     {
         Ok((row, request))
     } else {
@@ -719,13 +717,12 @@ async fn change_notification(
     // The recipient acknowledges and completes (the processor that relayed it, or the
     // controller, may record what the recipient said outside Custos); the controller decides
     // failure and impossibility.
-    let writers = &["portal", "editor", "admin"];
-    let by_recipient = acts_for(&principal, &row.recipient, writers)
+    let by_recipient = principal.may(Capacity::Portal, &row.recipient)
         || row
             .relayed_by
             .as_deref()
-            .is_some_and(|r| acts_for(&principal, r, writers));
-    let by_controller = acts_for(&principal, &request.controller, STAFF);
+            .is_some_and(|r| principal.may(Capacity::Portal, r));
+    let by_controller = principal.may(Capacity::Edit, &request.controller);
     let allowed = match change {
         NotificationChange::Acknowledge | NotificationChange::Done { .. } => {
             by_recipient || by_controller
@@ -867,7 +864,7 @@ pub async fn record_disclosures(
         })?;
         if !activity
             .controllers()
-            .any(|c| acts_for(&principal, c.as_str(), STAFF))
+            .any(|c| principal.may(Capacity::Edit, c.as_str()))
         {
             return Err(ApiError::Forbidden(format!(
                 "event {}: only the editors of {}'s controllers record its disclosures",
@@ -917,7 +914,7 @@ pub async fn add_data_source(
     Body(body): Body<DataSourceBody>,
 ) -> Result<Response, ApiError> {
     require_write(&principal)?;
-    if !acts_for(&principal, &id, &["admin"]) {
+    if !principal.may(Capacity::Administer, &id) {
         return Err(ApiError::Forbidden(format!(
             "only {id}'s administrators add its data sources"
         )));
@@ -957,7 +954,7 @@ pub async fn list_data_sources(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !acts_for(&principal, &id, STAFF) {
+    if !principal.may(Capacity::Edit, &id) {
         return Err(ApiError::not_found(format!("organisation {id}")));
     }
     let sources = rights::data_sources(&state.store, &id).await?;

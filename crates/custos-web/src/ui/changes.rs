@@ -15,10 +15,11 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{FormCaller, UiError, Viewer, page};
-use crate::api::changes::{Standing, acts_for, inbox, shows_entry, store_attachment, summaries};
+use crate::api::changes::{Standing, inbox, shows_entry, store_attachment, summaries};
 use crate::auth::{Principal, Via};
 use crate::error::ApiError;
 use crate::state::AppState;
+use custos_app::policy::Capacity;
 
 /// "5 days 3 hours left", "ended 2 hours ago".
 fn countdown(deadline: Option<&str>, now: Timestamp) -> String {
@@ -86,7 +87,7 @@ fn requesters(
         .organisations()
         .iter()
         .map(|o| o.id.to_string())
-        .filter(|o| acts_for(principal, o, &["portal", "editor", "admin"]))
+        .filter(|o| principal.may(Capacity::Portal, o))
         .collect()
 }
 
@@ -281,7 +282,7 @@ pub async fn show(
                 may_decide: open
                     && p.state != PartyState::Approved
                     && standing.controllers.contains(&controller)
-                    && acts_for(&viewer.principal, &controller, &["editor", "admin"])
+                    && viewer.principal.may(Capacity::Edit, &controller)
                     && matches!(viewer.principal.via, Via::Session { .. }),
                 controller,
             }
@@ -293,7 +294,7 @@ pub async fn show(
         .find(|o| {
             **o != request.spec.requester.as_str()
                 && !standing.controllers.contains(o)
-                && acts_for(&viewer.principal, o, &["portal", "editor", "admin"])
+                && viewer.principal.may(Capacity::Portal, o)
         })
         .filter(|_| open)
         .cloned()
@@ -335,11 +336,9 @@ pub async fn show(
         })
         .collect();
     let acts_as_requester = standing.requester
-        && acts_for(
-            &viewer.principal,
-            request.spec.requester.as_str(),
-            &["portal", "editor", "admin"],
-        );
+        && viewer
+            .principal
+            .may(Capacity::Portal, request.spec.requester.as_str());
     let may_execute = request.status == RequestStatus::Approved && acts_as_requester;
     let may_withdraw = open && acts_as_requester;
     Ok(page(&RequestPage {
@@ -429,11 +428,11 @@ pub(crate) fn posted_for(
     principal: &Principal,
     csrf: &str,
     organisation: &str,
-    roles: &[&str],
+    capacity: Capacity,
     refusal: impl FnOnce() -> String,
 ) -> Result<(), UiError> {
     check_csrf(principal, csrf)?;
-    if acts_for(principal, organisation, roles) {
+    if principal.may(capacity, organisation) {
         Ok(())
     } else {
         Err(UiError::from(ApiError::Forbidden(refusal())))
@@ -459,7 +458,7 @@ pub async fn decide(
         &principal,
         &form.csrf,
         &form.controller,
-        &["editor", "admin"],
+        Capacity::Edit,
         || {
             format!(
                 "only editors and admins of {} may decide for it",
@@ -507,7 +506,7 @@ async fn as_requester(
         principal,
         csrf,
         view.request.spec.requester.as_str(),
-        &["portal", "editor", "admin"],
+        Capacity::Portal,
         || "only the requester's people may do this".to_owned(),
     )
 }
@@ -556,7 +555,7 @@ pub async fn remark(
         &principal,
         &form.csrf,
         &form.organisation,
-        &["portal", "editor", "admin"],
+        Capacity::Portal,
         || format!("you do not act for {}", form.organisation),
     )?;
     changes::remark(
@@ -644,7 +643,7 @@ pub async fn file(
         &principal,
         &get("csrf"),
         &requester,
-        &["portal", "editor", "admin"],
+        Capacity::Portal,
         || format!("only {requester}'s people may file its requests"),
     )?;
     let questionnaire_ref = match questionnaire {

@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use super::changes::posted_for;
 use super::{FormCaller, UiError, Viewer, page};
-use crate::api::changes::acts_for;
 use crate::api::rights::visible;
 use crate::error::ApiError;
 use crate::state::AppState;
+use custos_app::policy::Capacity;
 
 struct Field {
     name: &'static str,
@@ -422,7 +422,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
     let controllers = register
         .organisations()
         .iter()
-        .filter(|o| acts_for(&viewer.principal, o.id.as_str(), &["editor", "admin"]))
+        .filter(|o| viewer.principal.may(Capacity::Edit, o.id.as_str()))
         .filter(|o| {
             register
                 .activities()
@@ -491,13 +491,7 @@ pub async fn show(
     viewer: Viewer,
     Path(key): Path<String>,
 ) -> Result<Response, UiError> {
-    let view = visible(
-        &state,
-        &viewer.principal,
-        &key,
-        &["viewer", "editor", "admin", "portal"],
-    )
-    .await?;
+    let view = visible(&state, &viewer.principal, &key, Capacity::Read).await?;
     let register = state.register().await;
     let name = |id: &str| {
         register
@@ -506,7 +500,7 @@ pub async fn show(
     };
     let r = &view.request;
     let open = r.status.open();
-    let may_act = open && acts_for(&viewer.principal, &r.controller, &["editor", "admin"]);
+    let may_act = open && viewer.principal.may(Capacity::Edit, &r.controller);
     let depth_of = |mut recipient: String| {
         let mut depth = 0;
         while let Some(parent) = view
@@ -634,7 +628,7 @@ pub async fn enter(
         &principal,
         &form.csrf,
         &form.controller,
-        &["editor", "admin"],
+        Capacity::Edit,
         || format!("only {}'s editors enter its requests", form.controller),
     )?;
     let new = NewRequest {
@@ -671,12 +665,12 @@ async fn staff_form(
     key: &str,
     csrf: &str,
 ) -> Result<rights::SubjectRequestView, UiError> {
-    let view = visible(state, principal, key, &["editor", "admin"]).await?;
+    let view = visible(state, principal, key, Capacity::Edit).await?;
     posted_for(
         principal,
         csrf,
         &view.request.controller,
-        &["editor", "admin"],
+        Capacity::Edit,
         || "only the controller's editors act on its requests".to_owned(),
     )?;
     Ok(view)
