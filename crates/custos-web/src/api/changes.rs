@@ -539,7 +539,7 @@ async fn requester_view(
     params(("key" = String, Path, description = "The request's key")),
     request_body(content = serde_json::Value, description = "The dossier's next version"),
     responses(
-        (status = 200, description = "The new version; controllers that asked for more information are pending again", body = serde_json::Value),
+        (status = 200, description = "The new version: every decision given on an earlier one is reopened, every window starts again", body = serde_json::Value),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a member of the requester", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),

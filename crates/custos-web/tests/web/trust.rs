@@ -255,3 +255,327 @@ async fn an_approval_does_not_survive_a_changed_dossier() {
     })
     .await;
 }
+
+/// The parties of the write matrix, in the order of its columns.
+const PARTIES: [&str; 8] = [
+    "admin",       // the instance administrator
+    "hypermarket", // the controller's editor
+    "b-editor",    // the processor's editor
+    "agency-b",    // the processor's portal user
+    "a-viewer",    // the controller's viewer
+    "c-editor",    // the sub-processor's editor
+    "bank-editor", // a stranger organisation's editor
+    "a-readonly",  // the controller's editor with a read-only token
+];
+
+/// The matrix's server: the standard one, with every party of [`PARTIES`].
+async fn matrix_server(store: Store) -> TestServer {
+    let server = with_processor_editors(store.clone()).await;
+    add_member(&store, "a-viewer", "hypermarket-a", Role::Viewer).await;
+    add_member(&store, "bank-editor", "bank", Role::Editor).await;
+    let mut tx = store.begin().await.unwrap();
+    let user = tx
+        .user_by_email("dpo@hypermarket-a.test")
+        .await
+        .unwrap()
+        .unwrap();
+    tx.insert_token(
+        &user.key,
+        &NewToken {
+            name: "read-only".into(),
+            token_hash: custos_web::auth::hash_secret(&TestServer::token("a-readonly")),
+            scopes: vec![Scope::Read],
+            created_at: "2026-11-25T10:00:00Z".into(),
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    server
+}
+
+/// Every write of the matrix and the answer each party gets, in the order of [`PARTIES`].
+/// Written by hand from docs/access.md, not computed: a change of policy has to change both.
+const MATRIX: &[(&str, [u16; 8])] = &[
+    //                                      admin hyp  b-ed portal viewer c-ed bank ro
+    (
+        "create an organisation",
+        [201, 201, 201, 403, 403, 201, 201, 403],
+    ),
+    (
+        "change hypermarket-a's identity",
+        [200, 200, 403, 403, 403, 403, 404, 403],
+    ),
+    (
+        "change mailer-c's contact",
+        [200, 403, 403, 403, 403, 200, 404, 403],
+    ),
+    (
+        "create an activity of hypermarket-a",
+        [201, 201, 403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "change customer-marketing",
+        [200, 200, 403, 403, 403, 403, 404, 403],
+    ),
+    (
+        "delete customer-marketing",
+        [422, 422, 403, 403, 403, 403, 404, 403],
+    ),
+    (
+        "change contract dpa-a-b",
+        [200, 202, 202, 403, 403, 404, 404, 403],
+    ),
+    (
+        "create a contract agency-b/mailer-c",
+        [201, 403, 202, 403, 403, 202, 403, 403],
+    ),
+    (
+        "delete contract dpa-b-c",
+        [422, 403, 202, 403, 403, 202, 404, 403],
+    ),
+    (
+        "accept agency-b's amendment",
+        [200, 200, 403, 403, 403, 404, 404, 403],
+    ),
+    (
+        "record the authorisation on b-c",
+        [200, 200, 403, 403, 403, 403, 404, 403],
+    ),
+    ("change link b-c", [200, 403, 200, 403, 403, 403, 404, 403]),
+    (
+        "create a link engaged by agency-b",
+        [201, 403, 201, 403, 403, 403, 403, 403],
+    ),
+    ("delete link c-d", [204, 403, 403, 403, 403, 204, 404, 403]),
+    (
+        "file a change request for agency-b",
+        [201, 403, 201, 201, 403, 403, 403, 403],
+    ),
+    (
+        "decide for hypermarket-a",
+        [200, 200, 403, 403, 403, 404, 404, 403],
+    ),
+    (
+        "update the dossier",
+        [200, 403, 200, 200, 403, 404, 404, 403],
+    ),
+    (
+        "execute the approved request",
+        [200, 403, 200, 200, 403, 404, 404, 403],
+    ),
+    (
+        "save hypermarket-a's notice template",
+        [204, 204, 403, 403, 403, 403, 404, 403],
+    ),
+    (
+        "add a webhook for hypermarket-a",
+        [201, 201, 403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "revoke b-editor's spare token",
+        [404, 404, 204, 404, 404, 404, 404, 404],
+    ),
+];
+
+fn request_spec(candidate: &str) -> Value {
+    let mut dossier = dossier("DE");
+    dossier["candidate"]["id"] = json!(candidate);
+    json!({"requester": "agency-b", "service": "Purchase-preference analysis", "dossier": dossier})
+}
+
+/// Files a change request of agency-b for a candidate of its own (as the administrator).
+async fn filed(server: &TestServer, candidate: &str) -> String {
+    let (status, _, body) = send(
+        server,
+        "admin",
+        Method::POST,
+        "/api/v1/change-requests",
+        &[],
+        Some(request_spec(candidate)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["key"].as_str().unwrap().to_owned()
+}
+
+/// `user` attempts the write `case` (`n`: the party's column, for fresh ids); its status.
+/// Whatever is needed first is set up here by the administrator.
+async fn attempt(server: &TestServer, store: &Store, case: &str, user: &str, n: usize) -> u16 {
+    let put_changed = async |path: &str, change: &dyn Fn(&mut Value)| {
+        let (tag, mut body) = read(server, path).await;
+        change(&mut body);
+        send(
+            server,
+            user,
+            Method::PUT,
+            path,
+            &[("if-match", &tag)],
+            Some(body),
+        )
+        .await
+        .0
+    };
+    let delete = async |path: &str| {
+        let (tag, _) = read(server, path).await;
+        send(
+            server,
+            user,
+            Method::DELETE,
+            path,
+            &[("if-match", &tag)],
+            None,
+        )
+        .await
+        .0
+    };
+    let post = async |path: &str, body: Value| {
+        send(server, user, Method::POST, path, &[], Some(body))
+            .await
+            .0
+    };
+    match case {
+        "create an organisation" => {
+            post("/api/v1/organisations", json!({"id": format!("new-org-{n}"), "name": "New", "country": "ES"})).await
+        }
+        "change hypermarket-a's identity" => {
+            put_changed("/api/v1/organisations/hypermarket-a", &|b| b["address"] = json!(format!("Calle {n}"))).await
+        }
+        "change mailer-c's contact" => {
+            put_changed("/api/v1/organisations/mailer-c", &|b| b["contact"] = json!({"name": format!("Contact {n}")})).await
+        }
+        "create an activity of hypermarket-a" => {
+            post("/api/v1/activities", json!({"id": format!("new-activity-{n}"), "controller": "hypermarket-a"})).await
+        }
+        "change customer-marketing" => {
+            put_changed("/api/v1/activities/customer-marketing", &|b| b["purposes"][0] = json!(format!("Purpose {n}"))).await
+        }
+        "delete customer-marketing" => delete("/api/v1/activities/customer-marketing").await,
+        "change contract dpa-a-b" => {
+            put_changed("/api/v1/contracts/dpa-a-b", &|b| b["reference"] = json!(format!("Version {n}"))).await
+        }
+        "create a contract agency-b/mailer-c" => {
+            post("/api/v1/contracts", json!({"id": format!("dpa-b-c-{n}"), "between": ["agency-b", "mailer-c"]})).await
+        }
+        "delete contract dpa-b-c" => delete("/api/v1/contracts/dpa-b-c").await,
+        "accept agency-b's amendment" => {
+            let path = "/api/v1/contracts/dpa-a-b";
+            let (tag, mut body) = read(server, path).await;
+            body["reference"] = json!(format!("B's version {n}"));
+            let (status, _, proposal) = send(server, "b-editor", Method::PUT, path, &[("if-match", &tag)], Some(body)).await;
+            assert_eq!(status, 202, "{proposal}");
+            let key = proposal["key"].as_str().unwrap();
+            send(server, user, Method::POST, &format!("{path}/amendments/{key}/accept"), &[], None).await.0
+        }
+        "record the authorisation on b-c" => {
+            put_changed("/api/v1/engagements/b-c", &|b| b["authorisation"]["reference"] = json!(format!("Decision {n}"))).await
+        }
+        "change link b-c" => {
+            put_changed("/api/v1/engagements/b-c", &|b| b["service"] = json!(format!("Service {n}"))).await
+        }
+        "create a link engaged by agency-b" => {
+            post("/api/v1/engagements", json!({"id": format!("b-y-{n}"), "activity": "customer-marketing",
+                "engaged_by": "agency-b", "processor": "hosting-d", "service": "Storage", "since": "2026-11-01",
+                "until": format!("2026-11-0{}", n + 1)})).await
+        }
+        "delete link c-d" => delete("/api/v1/engagements/c-d").await,
+        "file a change request for agency-b" => {
+            post("/api/v1/change-requests", request_spec(&format!("filed-{n}"))).await
+        }
+        "decide for hypermarket-a" => {
+            let key = filed(server, &format!("decided-{n}")).await;
+            post(&format!("/api/v1/change-requests/{key}/decisions"), json!({"controller": "hypermarket-a", "decision": "approve"})).await
+        }
+        "update the dossier" => {
+            let key = filed(server, &format!("updated-{n}")).await;
+            let mut dossier = request_spec(&format!("updated-{n}"))["dossier"].clone();
+            dossier["processing"] = json!("Something else");
+            send(server, user, Method::PUT, &format!("/api/v1/change-requests/{key}/dossier"), &[], Some(dossier)).await.0
+        }
+        "execute the approved request" => {
+            let key = filed(server, &format!("executed-{n}")).await;
+            let (status, _, _) = send(server, "admin", Method::POST, &format!("/api/v1/change-requests/{key}/decisions"), &[],
+                Some(json!({"controller": "hypermarket-a", "decision": "approve"}))).await;
+            assert_eq!(status, 200);
+            post(&format!("/api/v1/change-requests/{key}/execute"), json!({})).await
+        }
+        "save hypermarket-a's notice template" => {
+            send(server, user, Method::PUT, "/api/v1/organisations/hypermarket-a/templates/notice.md", &[],
+                Some(json!({"body": format!("Version {n}: {{% for r in notice.recipients %}}{{{{ r.name }}}} {{% endfor %}}")}))).await.0
+        }
+        "add a webhook for hypermarket-a" => {
+            post("/api/v1/webhooks", json!({"organisation": "hypermarket-a", "url": format!("https://hooks.example/{n}")})).await
+        }
+        "revoke b-editor's spare token" => {
+            let mut tx = store.begin().await.unwrap();
+            let owner = tx.user_by_email("b-editor@agency-b.test").await.unwrap().unwrap();
+            let spare = tx
+                .insert_token(&owner.key, &NewToken {
+                    name: format!("spare-{n}"),
+                    token_hash: custos_web::auth::hash_secret(&format!("spare-{n}")),
+                    scopes: vec![Scope::Read],
+                    created_at: "2026-11-25T10:00:00Z".into(),
+                    expires_at: None,
+                })
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            send(server, user, Method::DELETE, &format!("/api/v1/tokens/{}", spare.key), &[], None).await.0
+        }
+        other => panic!("no such case {other}"),
+    }
+}
+
+#[tokio::test]
+async fn every_party_may_write_exactly_what_docs_access_md_says() {
+    let run = async |store: Store| {
+        let server = matrix_server(store.clone()).await;
+        let mut wrong = Vec::new();
+        for (case, expected) in MATRIX {
+            for (n, user) in PARTIES.iter().enumerate() {
+                // Each attempt starts from the worked examples as loaded: what an allowed
+                // write changed, the administrator puts back through a manifest.
+                let status = attempt(&server, &store, case, user, n).await;
+                if status != expected[n] {
+                    wrong.push(format!(
+                        "{case} by {user}: {status}, expected {}",
+                        expected[n]
+                    ));
+                }
+                if (200..300).contains(&status) {
+                    let examples =
+                        custos_core::manifest::parse(&custos_core::manifest::examples::sources())
+                            .unwrap();
+                    let yaml = custos_core::manifest::to_yaml(examples.parts());
+                    let response = server
+                        .client
+                        .post(server.url("/api/v1/manifest"))
+                        .bearer_auth(TestServer::token("admin"))
+                        .header("content-type", "application/yaml")
+                        .body(yaml)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        server.stop().await;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    run(Store::open(&url).await.unwrap()).await;
+    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+        .await
+        .unwrap()
+    {
+        let store = Store::open(&database.url).await.unwrap();
+        run(store.clone()).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        println!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+    }
+}
