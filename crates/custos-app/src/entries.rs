@@ -327,3 +327,185 @@ fn insert(parts: &mut RegisterParts, entry: Entry) {
         Entry::Engagement(e) => parts.engagements.push(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use custos_core::manifest;
+    use custos_core::model::{Authorisation, Decision};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::policy::{Role, Verdict};
+
+    /// A write of the walk: which entry (by index into the current register's entries of a
+    /// kind), and what to do with it.
+    #[derive(Debug, Clone)]
+    enum Change {
+        /// Change a free-text field.
+        Touch,
+        /// Set, or change, the controller's decision on a link.
+        Decide,
+        Delete,
+        /// A copy under a new id.
+        Copy,
+    }
+
+    fn callers() -> Vec<Caller> {
+        vec![
+            Caller::instance_admin(),
+            Caller::member("hypermarket-a", Role::Editor),
+            Caller::member("agency-b", Role::Editor),
+            Caller::member("agency-b", Role::Portal),
+            Caller::member("mailer-c", Role::Editor),
+            Caller::member("bank", Role::Editor),
+            Caller::member("hypermarket-a", Role::Viewer),
+        ]
+    }
+
+    fn pick(parts: &RegisterParts, kind: usize, index: usize) -> Option<Entry> {
+        match kind % 4 {
+            0 => parts
+                .organisations
+                .get(index % parts.organisations.len().max(1))
+                .cloned()
+                .map(Entry::Organisation),
+            1 => parts
+                .activities
+                .get(index % parts.activities.len().max(1))
+                .cloned()
+                .map(Entry::Activity),
+            2 => parts
+                .contracts
+                .get(index % parts.contracts.len().max(1))
+                .cloned()
+                .map(Entry::Contract),
+            _ => parts
+                .engagements
+                .get(index % parts.engagements.len().max(1))
+                .cloned()
+                .map(Entry::Engagement),
+        }
+    }
+
+    fn changed(entry: &Entry, change: &Change, step: usize) -> Write {
+        let mut after = entry.clone();
+        match (change, &mut after) {
+            (Change::Delete, _) => return Write::Delete(entry.kind(), entry.id().clone()),
+            (Change::Touch, Entry::Organisation(o)) => o.address = Some(format!("Street {step}")),
+            (Change::Touch, Entry::Activity(a)) => a.purposes = vec![format!("Purpose {step}")],
+            (Change::Touch, Entry::Contract(c)) => c.reference = Some(format!("Version {step}")),
+            (Change::Touch, Entry::Engagement(e)) => e.service = format!("Service {step}"),
+            (Change::Decide, Entry::Engagement(e)) => {
+                e.authorisation = Some(Authorisation {
+                    by: "hypermarket-a".parse().unwrap(),
+                    decision: Decision::Approved,
+                    date: "2026-01-01".parse().unwrap(),
+                    reference: Some(format!("Decision {step}")),
+                });
+            }
+            (Change::Decide, _) => {}
+            (Change::Copy, _) => {
+                let id: Slug = format!("copy-{step}").parse().unwrap();
+                match &mut after {
+                    Entry::Organisation(o) => o.id = id,
+                    Entry::Activity(a) => a.id = id,
+                    Entry::Contract(c) => c.id = id,
+                    Entry::Engagement(e) => e.id = id,
+                }
+            }
+        }
+        Write::Put(Box::new(after))
+    }
+
+    async fn snapshot(store: &Store) -> (RegisterParts, u64, usize) {
+        let mut tx = store.read().await.unwrap();
+        let parts = tx.load_register().await.unwrap();
+        let (audit, _) = tx.audit_head().await.unwrap();
+        let mut amendments = 0;
+        for c in &parts.contracts {
+            amendments += tx.amendments_of(c.id.as_str()).await.unwrap().len();
+        }
+        tx.rollback().await.unwrap();
+        (parts, audit, amendments)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// A random walk of random callers' writes: each takes effect exactly when the policy
+        /// allows it (and the register stays valid), becomes exactly one proposal when the
+        /// policy says so, and otherwise changes nothing at all, audit log included.
+        #[test]
+        fn writes_change_the_database_exactly_as_the_policy_says(
+            steps in proptest::collection::vec(
+                (0usize..7, 0usize..4, 0usize..64,
+                 prop_oneof![Just(Change::Touch), Just(Change::Decide), Just(Change::Delete), Just(Change::Copy)]),
+                1..24,
+            )
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
+                let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
+                let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+                crate::register::apply(&store, &examples, &actor).await.unwrap();
+                for (org, role) in [("hypermarket-a", Role::Editor), ("agency-b", Role::Editor), ("mailer-c", Role::Editor), ("bank", Role::Editor)] {
+                    crate::people::create_user(&store, crate::people::NewUser {
+                        email: format!("editor@{org}.test"),
+                        password: "a long enough password".into(),
+                        is_admin: false,
+                        memberships: vec![(org.to_owned(), role)],
+                    }, &actor).await.unwrap();
+                }
+                let represented = Represented::load(&store).await.unwrap();
+                let callers = callers();
+                for (step, (who, kind, index, change)) in steps.into_iter().enumerate() {
+                    let (before, audit, amendments) = snapshot(&store).await;
+                    let Some(entry) = pick(&before, kind, index) else { continue };
+                    let write = changed(&entry, &change, step);
+                    let register = Register::new(before.clone()).unwrap();
+                    let caller = &callers[who];
+                    let (target_kind, target_id) = write.target();
+                    let stored = find(&before, target_kind, target_id.as_str());
+                    let after = match &write { Write::Put(e) => Some((**e).clone()), Write::Delete(..) => None };
+                    let verdict = policy::entry_write(caller, Facts::of(&register), &represented, stored.as_ref(), after.as_ref());
+                    let expect = match &stored { Some(e) => Expect::Tag(e.tag()), None => Expect::Absent };
+                    let all = |_: &Entry| true;
+                    let result = super::write(&store, write.clone(), expect, &actor,
+                        None, &Authority { caller, register: &register, visible: &all }).await;
+                    let (now, audit_now, amendments_now) = snapshot(&store).await;
+                    match (&verdict, &result) {
+                        (Verdict::Allow, Ok(written)) => {
+                            assert!(written.proposal.is_none());
+                            let got = find(&now, target_kind, target_id.as_str());
+                            assert_eq!(got, after, "step {step}: the entry is as written");
+                            if after == stored {
+                                assert_eq!((&now, audit_now), (&before, audit), "step {step}: no change, no entry");
+                            } else {
+                                assert!(audit_now > audit, "step {step}: audited");
+                            }
+                        }
+                        (Verdict::Allow, Err(AppError::Rejected(_))) => {
+                            assert_eq!(now, before, "step {step}: an invalid register is not written");
+                            assert_eq!(audit_now, audit);
+                        }
+                        (Verdict::Propose { .. }, Ok(written)) => {
+                            assert!(written.proposal.is_some());
+                            assert_eq!(now, before, "step {step}: a proposal changes no entry");
+                            assert_eq!(amendments_now, amendments + 1);
+                        }
+                        (Verdict::Refuse(_), Err(AppError::Refused(_))) => {
+                            assert_eq!(now, before, "step {step}: a refusal changes nothing");
+                            assert_eq!((audit_now, amendments_now), (audit, amendments));
+                        }
+                        (verdict, result) => panic!("step {step}: {verdict:?} but {result:?}"),
+                    }
+                }
+                store.close().await;
+            });
+        }
+    }
+}
