@@ -419,14 +419,12 @@ mod tests {
         Write::Put(Box::new(after))
     }
 
-    async fn snapshot(store: &Store) -> (RegisterParts, u64, usize) {
+    /// The register, the audit log's length, and the amendments proposed for `contract`.
+    async fn snapshot(store: &Store, contract: &str) -> (RegisterParts, u64, usize) {
         let mut tx = store.read().await.unwrap();
         let parts = tx.load_register().await.unwrap();
         let (audit, _) = tx.audit_head().await.unwrap();
-        let mut amendments = 0;
-        for c in &parts.contracts {
-            amendments += tx.amendments_of(c.id.as_str()).await.unwrap().len();
-        }
+        let amendments = tx.amendments_of(contract).await.unwrap().len();
         tx.rollback().await.unwrap();
         (parts, audit, amendments)
     }
@@ -463,9 +461,10 @@ mod tests {
                 let represented = Represented::load(&store).await.unwrap();
                 let callers = callers();
                 for (step, (who, kind, index, change)) in steps.into_iter().enumerate() {
-                    let (before, audit, amendments) = snapshot(&store).await;
+                    let (before, _, _) = snapshot(&store, "").await;
                     let Some(entry) = pick(&before, kind, index) else { continue };
                     let write = changed(&entry, &change, step);
+                    let (_, audit, amendments) = snapshot(&store, write.target().1.as_str()).await;
                     let register = Register::new(before.clone()).unwrap();
                     let caller = &callers[who];
                     let (target_kind, target_id) = write.target();
@@ -476,7 +475,7 @@ mod tests {
                     let all = |_: &Entry| true;
                     let result = super::write(&store, write.clone(), expect, &actor,
                         None, &Authority { caller, register: &register, visible: &all }).await;
-                    let (now, audit_now, amendments_now) = snapshot(&store).await;
+                    let (now, audit_now, amendments_now) = snapshot(&store, target_id.as_str()).await;
                     match (&verdict, &result) {
                         (Verdict::Allow, Ok(written)) => {
                             assert!(written.proposal.is_none());
