@@ -7,6 +7,7 @@ use custos_store::Store;
 
 use crate::AppError;
 use crate::audit::{Actor, plan_entries};
+use crate::entries::find;
 use crate::policy::{self, Caller, Represented};
 
 /// Parses and validates manifest sources.
@@ -36,22 +37,35 @@ async fn read_stored(store: &Store) -> Result<RegisterParts, AppError> {
 /// every change (who, when, before, after); returns what changed. The operator's (or an
 /// instance administrator's) bulk write: see [`apply_by`] for anyone else.
 pub async fn apply(store: &Store, desired: &Register, actor: &Actor) -> Result<Plan, AppError> {
-    apply_by(store, desired, actor, &Caller::instance_admin()).await
+    apply_as(store, desired, actor, None).await
 }
 
 /// As [`apply`], by `caller`: every entry the manifest adds, changes or removes goes through
 /// the policy, and one that the caller may not assert refuses the whole manifest, with every
-/// offending entry named. Nothing is written then.
+/// offending entry named. Nothing is written then. An instance administrator's changes of
+/// other parties' facts are marked as such in the audit log.
 pub async fn apply_by(
     store: &Store,
     desired: &Register,
     actor: &Actor,
     caller: &Caller,
 ) -> Result<Plan, AppError> {
+    apply_as(store, desired, actor, Some(caller)).await
+}
+
+/// The operator's apply (no caller) or a caller's.
+async fn apply_as(
+    store: &Store,
+    desired: &Register,
+    actor: &Actor,
+    caller: Option<&Caller>,
+) -> Result<Plan, AppError> {
     let mut tx = store.begin().await?;
     let current = tx.load_register().await?;
     let plan = Plan::between(&current, desired.parts());
-    if !caller.admin && !plan.is_empty() {
+    if let Some(caller) = caller.filter(|c| !c.admin)
+        && !plan.is_empty()
+    {
         let represented = Represented::load_in(&mut tx).await?;
         let current = Register::new(current.clone()).map_err(AppError::StoredRegister)?;
         let refusals = policy::bulk_write(caller, &current, desired, &represented, &plan);
@@ -61,8 +75,18 @@ pub async fn apply_by(
     }
     if !plan.is_empty() {
         tx.apply(&plan, desired).await?;
-        tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
-            .await?;
+        let mut entries = plan_entries(actor, &plan, &current, desired.parts())?;
+        if let Some(caller) = caller.filter(|c| c.admin) {
+            let marked = actor.overriding().name;
+            for (entry, change) in entries.iter_mut().zip(&plan.changes) {
+                let touched = find(desired.parts(), change.kind, change.id.as_str())
+                    .or_else(|| find(&current, change.kind, change.id.as_str()));
+                if touched.is_some_and(|e| policy::overrides(caller, &e)) {
+                    entry.actor.clone_from(&marked);
+                }
+            }
+        }
+        tx.append_audit(entries).await?;
         // A proposal cannot be accepted over a contract that changed under it.
         let at = crate::stamp(actor.at);
         for change in plan

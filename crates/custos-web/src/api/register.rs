@@ -191,10 +191,11 @@ pub async fn post_manifest(
     let plan = if query.dry_run {
         custos_app::register::plan(&state.store, &desired).await?
     } else {
-        let plan = custos_app::register::apply(
+        let plan = custos_app::register::apply_by(
             &state.store,
             &desired,
             &principal.actor(state.clock.now()),
+            &principal.caller(),
         )
         .await?;
         state.reload().await?;
