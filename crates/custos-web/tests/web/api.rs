@@ -350,7 +350,11 @@ async fn a_manifest_is_planned_then_applied_over_http_and_audited() {
     let last = audit["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "update");
     assert_eq!(last["object_id"], "agency-b");
-    assert_eq!(last["actor"], "token:admin-tests of user:admin@custos.test");
+    // Agency B sees that an administrator, not one of its own, changed its identity.
+    assert_eq!(
+        last["actor"],
+        "token:admin-tests of user:admin@custos.test [admin-override]"
+    );
 
     let broken = post(
         false,
