@@ -1,11 +1,12 @@
 //! Who does what, recorded: the audit entries of the use cases, and the verification of the
 //! whole log.
 
+use crate::Store;
 use custos_core::audit::{ChainBreak, ChainVerifier, NewAuditEntry, Verified};
 use custos_core::plan::{Action, Plan};
 use custos_core::register::{EntityKind, RegisterParts};
 use custos_core::values::Slug;
-use custos_store::{AUDIT_PAGE, Store, StoreError};
+use custos_store::{AUDIT_PAGE, StoreError};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -184,3 +185,18 @@ pub async fn verify(store: &Store) -> Result<Verification, AppError> {
         Err(broken) => Verification::Broken(broken),
     })
 }
+
+/// Up to `limit` entries of the log after position `after`, in order.
+pub async fn page(
+    store: &Store,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<custos_core::audit::AuditEntry>, AppError> {
+    let mut tx = store.read().await?;
+    let entries = tx.audit_entries(after, limit).await?;
+    tx.rollback().await?;
+    Ok(entries)
+}
+
+/// How many entries [`page`] reads at a time when a listing filters them.
+pub const PAGE: u32 = AUDIT_PAGE;

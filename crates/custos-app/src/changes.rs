@@ -3,6 +3,7 @@
 //! outside Custos), remark as an intermediate processor, answer with a new dossier, withdraw,
 //! execute; and the timers that turn silence into approval and remind deciders.
 
+use crate::Store;
 use custos_core::change::{
     self, Addressee, ChangeRequestSpec, DecisionKind, Dossier, PartyState, RequestStatus,
 };
@@ -10,7 +11,7 @@ use custos_core::model::{Authorisation, AuthorisationMode, Decision, Engagement}
 use custos_core::register::{Register, RegisterParts};
 use custos_render::Language;
 use custos_render::notice::TemplateKind;
-use custos_store::{HistoryEntry, Store, StoredParty, StoredRequest, Subscription, Timer, Tx};
+use custos_store::{HistoryEntry, StoredParty, StoredRequest, Subscription, Timer, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
@@ -1109,4 +1110,122 @@ pub async fn set_subscription_enabled(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Every change request (for an instance administrator), or those involving any of
+/// `organisations` (requester or controller), each once, newest first, with its controllers.
+pub async fn requests(
+    store: &Store,
+    organisations: Option<&[String]>,
+) -> Result<Vec<(StoredRequest, Vec<StoredParty>)>, AppError> {
+    let mut tx = store.read().await?;
+    let requests = match organisations {
+        None => tx.requests().await?,
+        Some(organisations) => {
+            let mut found: Vec<StoredRequest> = Vec::new();
+            for organisation in organisations {
+                for request in tx.requests_involving(organisation).await? {
+                    if !found.iter().any(|r| r.key == request.key) {
+                        found.push(request);
+                    }
+                }
+            }
+            found.sort_by(|a, b| b.key.cmp(&a.key));
+            found
+        }
+    };
+    let mut listed = Vec::with_capacity(requests.len());
+    for request in requests {
+        let parties = tx.parties(&request.key).await?;
+        listed.push((request, parties));
+    }
+    tx.rollback().await?;
+    Ok(listed)
+}
+
+/// Stores a file for a dossier or as evidence, once by its content, audited; its SHA-256.
+pub async fn put_attachment(
+    store: &Store,
+    media_type: &str,
+    bytes: &[u8],
+    actor: &Actor,
+) -> Result<String, AppError> {
+    use base64::Engine;
+    let sha256 = crate::entries::sha256_hex(bytes);
+    let mut tx = store.begin().await?;
+    tx.put_attachment(
+        &sha256,
+        media_type,
+        bytes.len() as u64,
+        &base64::engine::general_purpose::STANDARD.encode(bytes),
+        &stamp(actor.at),
+        &actor.name,
+    )
+    .await?;
+    tx.append_audit(vec![actor.entry(
+        "upload",
+        "attachment",
+        &sha256,
+        String::new(),
+        None,
+        Some(json!({"media_type": media_type, "size": bytes.len()}).to_string()),
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(sha256)
+}
+
+/// A stored file: its media type and bytes.
+pub async fn attachment(
+    store: &Store,
+    sha256: &str,
+) -> Result<Option<(String, Vec<u8>)>, AppError> {
+    use base64::Engine;
+    let mut tx = store.read().await?;
+    let found = tx.attachment(sha256).await?;
+    tx.rollback().await?;
+    found
+        .map(|(media_type, content)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .map(|bytes| (media_type, bytes))
+                .map_err(|e| AppError::Invalid(format!("the stored file {sha256} is damaged: {e}")))
+        })
+        .transpose()
+}
+
+/// Who uploaded a file (the actor's name), if it exists.
+pub async fn attachment_uploader(store: &Store, sha256: &str) -> Result<Option<String>, AppError> {
+    let mut tx = store.read().await?;
+    let uploader = tx.attachment_uploader(sha256).await?;
+    tx.rollback().await?;
+    Ok(uploader)
+}
+
+/// Every webhook endpoint of the instance.
+pub async fn webhooks(store: &Store) -> Result<Vec<Subscription>, AppError> {
+    let mut tx = store.read().await?;
+    let all = tx.subscriptions(None).await?;
+    tx.rollback().await?;
+    Ok(all)
+}
+
+/// One webhook endpoint by its key.
+pub async fn webhook(store: &Store, key: &str) -> Result<Option<Subscription>, AppError> {
+    let mut tx = store.read().await?;
+    let found = tx.subscription(key).await?;
+    tx.rollback().await?;
+    Ok(found)
+}
+
+/// The latest deliveries to a webhook endpoint (or an address), newest first.
+pub async fn deliveries(
+    store: &Store,
+    target: &str,
+    limit: u32,
+) -> Result<Vec<custos_store::DeliveryRecord>, AppError> {
+    let mut tx = store.read().await?;
+    let log = tx.deliveries_to(target, limit).await?;
+    tx.rollback().await?;
+    Ok(log)
 }

@@ -4,9 +4,10 @@
 //! proposer withdraws it. A proposal made on a version of the contract that has since changed
 //! is superseded: it cannot be accepted over a text its proposer never saw.
 
+use crate::Store;
 use custos_core::register::EntityKind;
 use custos_core::values::Slug;
-use custos_store::{Amendment, Store, Tx};
+use custos_store::{Amendment, Tx};
 use serde_json::json;
 
 use crate::audit::Actor;

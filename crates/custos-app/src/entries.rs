@@ -2,11 +2,12 @@
 //! caller's precondition is checked against the stored version (its tag), the whole register
 //! is validated with the change, and the change is audited. Nothing is written on any failure.
 
+use crate::Store;
 use custos_core::model::{Activity, Contract, Engagement, Organisation};
 use custos_core::plan::Plan;
 use custos_core::register::{EntityKind, Register, RegisterParts};
 use custos_core::values::Slug;
-use custos_store::{Store, Tx};
+use custos_store::Tx;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

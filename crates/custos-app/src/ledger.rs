@@ -4,12 +4,13 @@
 
 use std::io::BufRead;
 
+use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use custos_core::ledger::{self, AccessAnswer, Disclosure};
 use custos_core::register::Register;
 use custos_core::values::Slug;
-use custos_store::{LedgerBatch, Store};
+use custos_store::LedgerBatch;
 use jiff::Timestamp;
 use serde::Deserialize;
 

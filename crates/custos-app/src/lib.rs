@@ -15,9 +15,27 @@ pub mod people;
 pub mod policy;
 pub mod register;
 pub mod rights;
+pub mod sessions;
+pub mod store;
 
 pub use audit::Actor;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock, stamp};
+pub use store::Store;
+
+/// Throwaway PostgreSQL databases for the test suites of the layers above.
+pub mod testing {
+    pub use custos_store::testing::PostgresDatabase;
+}
+
+/// The records use cases take and return, as the store keeps them: plain data, with no way
+/// to the database in them.
+pub mod data {
+    pub use custos_store::{
+        Amendment, DataSource, DeliveryRecord, HistoryEntry, Membership, NewToken, NotificationRow,
+        Role, Scope, Session, StoredNotice, StoredParty, StoredRequest, StoredSubjectRequest,
+        StoredTemplate, SubjectHistoryEntry, Subscription, TokenRecord, User,
+    };
+}
 
 use custos_core::manifest::ManifestError;
 use custos_core::register::Problem;
@@ -26,7 +44,7 @@ use custos_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Every error of every manifest file, located.
     #[error("the manifest is invalid ({} error(s))", .0.len())]
     Manifest(Vec<ManifestError>),
@@ -56,4 +74,14 @@ pub enum AppError {
     /// The stored register no longer validates: edited outside Custos.
     #[error("the stored register is inconsistent: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     StoredRegister(Vec<Problem>),
+}
+
+impl From<StoreError> for AppError {
+    /// A unique key taken is the caller's conflict, not the store's failure.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Duplicate(detail) => Self::Conflict(detail),
+            other => Self::Store(other),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! organisation's own template where it wrote one), publish it as an immutable version with its
 //! audit entry, keep templates, and the checks with the published notices taken into account.
 
+use crate::Store;
 use custos_core::Date;
 use custos_core::checks::{Report, check_with_notices};
 use custos_core::notice::{self, Notice, NoticeDiff, NoticeError, NoticeOptions};
@@ -10,7 +11,7 @@ use custos_core::register::Register;
 use custos_core::values::Slug;
 use custos_render::notice::{TemplateKind, render, validate};
 use custos_render::{Document, Language, NoticeFormat, RecordKind};
-use custos_store::{NewNoticeVersion, Store, StoredNotice, StoredTemplate};
+use custos_store::{NewNoticeVersion, StoredNotice, StoredTemplate};
 use serde_json::json;
 
 use crate::AppError;
@@ -259,4 +260,14 @@ pub fn record(
 /// The record as a document for the files (the version line says the day it describes).
 pub fn document(record: &Record, on: Date) -> Document {
     Document::of(record, format!("generated {on}"))
+}
+
+/// The latest published version of every notice, for the checks.
+pub async fn latest_published(
+    store: &Store,
+) -> Result<Vec<custos_core::notice::PublishedNotice>, AppError> {
+    let mut tx = store.read().await?;
+    let published = tx.latest_notices().await?;
+    tx.rollback().await?;
+    Ok(published)
 }

@@ -13,13 +13,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use custos_render::Language;
 use custos_render::notice::TemplateKind;
-use custos_store::{
-    AttemptOutcome, ClaimedDelivery, NewDelivery, NewEvent, Store, Subscription, Tx,
-};
+use custos_store::{AttemptOutcome, ClaimedDelivery, NewDelivery, NewEvent, Subscription, Tx};
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp};
 use sha2::Sha256;

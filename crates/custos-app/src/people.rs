@@ -1,10 +1,11 @@
 //! Users: created with an argon2id password hash, never the password; every creation audited.
 
+use crate::Store;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use custos_core::values::{Email, Slug};
-use custos_store::{Role, Store, User};
+use custos_store::{Role, User};
 use serde_json::json;
 
 use crate::AppError;
@@ -125,4 +126,12 @@ pub async fn caller_of(store: &Store, email: &str) -> Result<crate::policy::Call
         admin: user.is_admin,
         memberships,
     })
+}
+
+/// The user with this e-mail address, if any.
+pub async fn user_by_email(store: &Store, email: &str) -> Result<Option<User>, AppError> {
+    let mut tx = store.read().await?;
+    let user = tx.user_by_email(&email.trim().to_lowercase()).await?;
+    tx.rollback().await?;
+    Ok(user)
 }

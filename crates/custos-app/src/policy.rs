@@ -17,11 +17,12 @@
 
 use std::collections::HashSet;
 
+use crate::Store;
 use custos_core::model::{Activity, Contract, Engagement};
 use custos_core::register::{EntityKind, Register};
 use custos_core::values::Slug;
 pub use custos_store::Role;
-use custos_store::{Membership, Store, Tx};
+use custos_store::{Membership, Tx};
 
 use crate::AppError;
 use crate::entries::Entry;

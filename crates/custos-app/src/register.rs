@@ -1,9 +1,9 @@
 //! Use cases on the register: load it, plan a manifest against it, apply, export.
 
+use crate::Store;
 use custos_core::manifest::{self, Source};
 use custos_core::plan::Plan;
 use custos_core::register::{Register, RegisterParts};
-use custos_store::Store;
 
 use crate::AppError;
 use crate::audit::{Actor, plan_entries};

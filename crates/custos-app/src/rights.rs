@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::Store;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use custos_core::Date;
@@ -22,7 +23,7 @@ use custos_core::values::Slug;
 use custos_render::notice::TemplateKind;
 use custos_render::rights::{ExportManifest, SourceData};
 use custos_store::{
-    DataSource, NotificationRow, Store, StoredSubjectRequest, SubjectHistoryEntry, Timer, Tx,
+    DataSource, NotificationRow, StoredSubjectRequest, SubjectHistoryEntry, Timer, Tx,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;

@@ -62,7 +62,12 @@ async fn fresh_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     let store = Store::open(&format!("sqlite://{}", dir.join("ledger.db").display())).await?;
     let examples =
         manifest::parse(&manifest::examples::sources()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    custos_app::register::apply(&store, &examples, &Actor::new("bench", now())).await?;
+    custos_app::register::apply(
+        &custos_app::Store::from_store(store.clone()),
+        &examples,
+        &Actor::new("bench", now()),
+    )
+    .await?;
     Ok(store)
 }
 
@@ -74,7 +79,8 @@ fn now() -> jiff::Timestamp {
 pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let store = fresh_store(&dir).await?;
-    let register = custos_app::register::load(&store).await?;
+    let register =
+        custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
     let subjects = (events / 4).max(1);
     let mut ndjson = Vec::with_capacity(events * 200);
     let mut random = Random(0x9E37_79B9_7F4A_7C15);
@@ -125,7 +131,7 @@ pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<(
     }
     let started = Instant::now();
     let recorded = custos_app::ledger::import(
-        &store,
+        &custos_app::Store::from_store(store.clone()),
         &register,
         std::io::Cursor::new(&ndjson),
         &actor,
@@ -162,8 +168,10 @@ pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
         None => tempfile_dir()?,
     };
     let store = fresh_store(&dir).await?;
-    let register = custos_app::register::load(&store).await?;
-    let pepper = custos_app::ledger::pepper(&store, now()).await?;
+    let register =
+        custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
+    let pepper =
+        custos_app::ledger::pepper(&custos_app::Store::from_store(store.clone()), now()).await?;
     let mut random = Random(0x2545_F491_4F6C_DD1D);
     let mut loaded = 0usize;
     for &size in sizes {
@@ -242,8 +250,10 @@ async fn lookups(
 pub async fn measure(dir: &str, subjects: usize) -> anyhow::Result<()> {
     custos_app::outbox::install_tls_provider();
     let store = Store::open(&format!("sqlite://{dir}/ledger.db")).await?;
-    let register = custos_app::register::load(&store).await?;
-    let pepper = custos_app::ledger::pepper(&store, now()).await?;
+    let register =
+        custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
+    let pepper =
+        custos_app::ledger::pepper(&custos_app::Store::from_store(store.clone()), now()).await?;
     let mut random = Random(0x1234_5678_9ABC_DEF1);
     lookups(&store, &register, &pepper, subjects, &mut random).await?;
     api_answers(&store, subjects, &mut random).await?;
@@ -255,13 +265,14 @@ pub async fn measure(dir: &str, subjects: usize) -> anyhow::Result<()> {
 /// each asked five times.
 async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> anyhow::Result<()> {
     let clock = Arc::new(FixedClock(now()));
-    let register = custos_app::register::load(store).await?;
+    let register =
+        custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
     let actor = Actor::new("bench", now());
     // A run may measure a kept ledger again: its bench user is new each time.
     let run = uuid::Uuid::now_v7().simple().to_string();
     let token = format!("custos_bench-{run}");
     let user = match custos_app::people::create_user(
-        store,
+        &custos_app::Store::from_store(store.clone()),
         custos_app::people::NewUser {
             email: format!("bench-{run}@custos.test"),
             password: "a bench password".to_owned(),
@@ -303,11 +314,18 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             details: String::new(),
             transmit_to: None,
         };
-        if let custos_app::rights::Received::Filed { view, .. } =
-            custos_app::rights::receive(store, &register, new, "api", &actor, &settings).await?
+        if let custos_app::rights::Received::Filed { view, .. } = custos_app::rights::receive(
+            &custos_app::Store::from_store(store.clone()),
+            &register,
+            new,
+            "api",
+            &actor,
+            &settings,
+        )
+        .await?
         {
             custos_app::rights::record_verification(
-                store,
+                &custos_app::Store::from_store(store.clone()),
                 &register,
                 &view.request.key,
                 "bench",
@@ -323,7 +341,7 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             listen: "127.0.0.1:0".parse()?,
             secure_cookies: false,
         },
-        store.clone(),
+        custos_app::Store::from_store(store.clone()),
         clock,
     )
     .await

@@ -139,7 +139,12 @@ pub async fn run(controllers: usize, webhooks: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let register = shared_register(controllers)?;
     let actor = Actor::new("bench", "2026-11-25T09:00:00Z".parse()?);
-    custos_app::register::apply(&store, &register, &actor).await?;
+    custos_app::register::apply(
+        &custos_app::Store::from_store(store.clone()),
+        &register,
+        &actor,
+    )
+    .await?;
     println!(
         "register of {controllers} controllers built and stored  {:>9.2?}",
         started.elapsed()
@@ -151,8 +156,14 @@ pub async fn run(controllers: usize, webhooks: usize) -> anyhow::Result<()> {
                                    "contact": {"name": "X", "email": "x@backup-x.example"}},
                     "processing": "Encrypted backups"}}))?;
     let started = Instant::now();
-    let filed =
-        custos_app::changes::file(&store, &register, spec, &actor, &Default::default()).await?;
+    let filed = custos_app::changes::file(
+        &custos_app::Store::from_store(store.clone()),
+        &register,
+        spec,
+        &actor,
+        &Default::default(),
+    )
+    .await?;
     println!(
         "filed to {} controllers (rows, timers, events, e-mails)  {:>9.2?}",
         filed.parties.len(),
@@ -222,7 +233,11 @@ pub async fn run(controllers: usize, webhooks: usize) -> anyhow::Result<()> {
     tx.insert_deliveries(&deliveries).await?;
     tx.commit().await?;
     let clock = Arc::new(FixedClock("2026-11-25T09:00:01Z".parse()?));
-    let mut dispatcher = Dispatcher::new(store.clone(), clock, Mailer::None)?;
+    let mut dispatcher = Dispatcher::new(
+        custos_app::Store::from_store(store.clone()),
+        clock,
+        Mailer::None,
+    )?;
     dispatcher.batch = 512;
     let started = Instant::now();
     while received.load(Ordering::Relaxed) < webhooks {

@@ -88,8 +88,11 @@ pub async fn change(
             )
         }
         ChangeCommand::List { format } => {
-            let mut tx = store.read().await?;
-            let requests = tx.requests().await?;
+            let requests: Vec<_> = changes::requests(&store, None)
+                .await?
+                .into_iter()
+                .map(|(request, _)| request)
+                .collect();
             let listing: Vec<serde_json::Value> = requests
                 .iter()
                 .map(|r| serde_json::json!({"key": r.key, "status": r.status.as_str(), "requester": r.spec.requester,
@@ -179,7 +182,7 @@ pub async fn webhook(
             println!("webhook {key} disabled: its deliveries are held");
         }
         WebhookCommand::Deliveries { key, format } => {
-            let log = store.read().await?.deliveries_to(&key, 500).await?;
+            let log = changes::deliveries(&store, &key, 500).await?;
             let listing: Vec<serde_json::Value> = log
                 .iter()
                 .map(|d| serde_json::json!({"event": d.event_key, "type": d.event_type, "state": d.state,

@@ -12,13 +12,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use custos_app::Store;
 use custos_app::register as usecase;
 use custos_app::{AppError, Clock, SystemClock, manifest_files};
 use custos_core::chain::{Chain, involvement};
 use custos_core::manifest;
 use custos_core::register::Register;
 use custos_core::transfer::transfers;
-use custos_store::Store;
 use serde::Serialize;
 
 use crate::cli::{
@@ -193,7 +193,7 @@ async fn check_command(
         severity: args.severity.map(Into::into),
         rule: args.rule.clone(),
     };
-    let redacted = custos_store::redact(database_url);
+    let redacted = custos_app::store::redact(database_url);
     let (register, sources) = if args.paths.is_empty() {
         let store = open(database_url).await?;
         (usecase::load(&store).await?, None)
@@ -239,7 +239,7 @@ async fn create_user(
         let (organisation, role) = member.split_once('=').ok_or_else(|| {
             anyhow::anyhow!("--member {member:?}: expected ORGANISATION=ROLE, e.g. agency-b=portal")
         })?;
-        let role = custos_store::Role::parse(role).ok_or_else(|| {
+        let role = custos_app::data::Role::parse(role).ok_or_else(|| {
             anyhow::anyhow!("--member {member:?}: the role must be admin, editor, viewer or portal")
         })?;
         memberships.push((organisation.to_owned(), role));
@@ -265,7 +265,7 @@ async fn create_user(
         } else {
             ""
         },
-        custos_store::redact(database_url)
+        custos_app::store::redact(database_url)
     );
     Ok(())
 }
@@ -287,9 +287,12 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn open(url: &str) -> anyhow::Result<Store> {
-    Store::open(url)
-        .await
-        .with_context(|| format!("cannot open the database {}", custos_store::redact(url)))
+    Store::open(url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            custos_app::store::redact(url)
+        )
+    })
 }
 
 fn parse_manifests(args: &ManifestArgs) -> anyhow::Result<Register> {
@@ -342,7 +345,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
     let summary = plan.summary();
     println!(
         "Custos demo: the three worked examples of SPEC.md are in {} ({} organisations, {} activities, {} engagements; {} added, {} changed, {} removed now).\n",
-        custos_store::redact(url),
+        custos_app::store::redact(url),
         register.organisations().len(),
         register.activities().len(),
         register.engagements().len(),
@@ -390,7 +393,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         (
             DEMO_PORTAL,
             false,
-            vec![("agency-b".to_owned(), custos_store::Role::Portal)],
+            vec![("agency-b".to_owned(), custos_app::data::Role::Portal)],
         ),
     ] {
         let created = custos_app::people::create_user(
@@ -405,7 +408,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         )
         .await;
         match created {
-            Ok(_) | Err(AppError::Store(custos_store::StoreError::Duplicate(_))) => {}
+            Ok(_) | Err(AppError::Conflict(_)) => {}
             Err(error) => return Err(error.into()),
         }
     }
@@ -588,7 +591,7 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
     let address = server.local_addr()?;
     println!(
         "Custos serves {} at http://{address}/ (API explorer at /api/docs)",
-        custos_store::redact(database_url)
+        custos_app::store::redact(database_url)
     );
     if let Some(secret) = server
         .setup_secret()

@@ -4,9 +4,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
-use custos_store::{Membership, Scope, User};
+use custos_app::data::{Membership, Scope, User};
+pub use custos_app::sessions::hash_secret;
 use jiff::Timestamp;
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -76,23 +76,6 @@ impl Principal {
     }
 }
 
-/// A new secret and the hash to store.
-pub fn new_secret() -> Result<(String, String), ApiError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("no randomness available: {e}")))?;
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let hash = hash_secret(&secret);
-    Ok((secret, hash))
-}
-
-pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn expired(expires_at: Option<&str>, now: Timestamp) -> bool {
     expires_at.is_some_and(|at| at.parse::<Timestamp>().map_or(true, |at| at <= now))
 }
@@ -139,16 +122,15 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    // Straight on the pool: two small reads need no transaction, and this runs on every
-    // request.
-    let store = &state.store;
     let principal = if let Some(token) = bearer {
         let hash = hash_secret(token.trim());
         let key = format!("token:{hash}");
         match state.auth_cache.get(&key, now) {
             Some(principal) => principal,
             None => {
-                let Some((record, user)) = store.token_by_hash(&hash).await? else {
+                let Some((record, user, memberships)) =
+                    custos_app::sessions::token(&state.store, &hash).await?
+                else {
                     return Err(ApiError::Unauthenticated(
                         "the API token is not valid".to_owned(),
                     ));
@@ -158,7 +140,6 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                         "the API token was revoked or has expired".to_owned(),
                     ));
                 }
-                let memberships = store.memberships(&user.key).await?;
                 let principal = Principal {
                     user,
                     memberships,
@@ -178,7 +159,9 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
         match state.auth_cache.get(&key, now) {
             Some(principal) => principal,
             None => {
-                let Some(session) = store.session(&id_hash).await? else {
+                let Some((session, memberships)) =
+                    custos_app::sessions::session(&state.store, &id_hash).await?
+                else {
                     return Err(ApiError::Unauthenticated(
                         "the session has ended: sign in again".to_owned(),
                     ));
@@ -188,7 +171,6 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                         "the session has expired: sign in again".to_owned(),
                     ));
                 }
-                let memberships = store.memberships(&session.user.key).await?;
                 let principal = Principal {
                     user: session.user,
                     memberships,

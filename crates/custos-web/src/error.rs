@@ -149,7 +149,6 @@ impl From<AppError> for ApiError {
                     .join("\n"),
                 field: Some("manifest".to_owned()),
             },
-            AppError::Store(custos_store::StoreError::Duplicate(detail)) => Self::Conflict(detail),
             AppError::Rejected(problems) => Self::Invalid {
                 detail: problems
                     .iter()
@@ -176,12 +175,6 @@ impl From<AppError> for ApiError {
             },
             other => Self::Internal(other.to_string()),
         }
-    }
-}
-
-impl From<custos_store::StoreError> for ApiError {
-    fn from(error: custos_store::StoreError) -> Self {
-        AppError::from(error).into()
     }
 }
 

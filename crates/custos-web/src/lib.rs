@@ -27,7 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use custos_app::Clock;
-use custos_store::Store;
+use custos_app::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -493,11 +493,7 @@ async fn openapi_json() -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, Response> {
-    let ready = async {
-        let tx = state.store.read().await?;
-        tx.rollback().await
-    };
-    match ready.await {
+    match custos_app::sessions::ping(&state.store).await {
         Ok(()) => Ok("ready"),
         Err(error) => {
             tracing::warn!(%error, "not ready");
@@ -579,13 +575,10 @@ impl Server {
     /// When no user exists: a one-time secret for `POST /api/v1/setup`, which creates the
     /// first administrator; none otherwise.
     pub async fn setup_secret(&self) -> Result<Option<String>, ApiError> {
-        let mut tx = self.state.store.read().await?;
-        let users = tx.count_users().await?;
-        tx.rollback().await?;
-        if users > 0 {
+        if custos_app::sessions::count_users(&self.state.store).await? > 0 {
             return Ok(None);
         }
-        let (secret, hash) = auth::new_secret()?;
+        let (secret, hash) = custos_app::sessions::new_secret()?;
         if let Ok(mut setup) = self.state.setup.lock() {
             *setup = Some(hash);
         }

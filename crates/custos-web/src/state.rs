@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use custos_app::Clock;
+use custos_app::Store;
 use custos_core::register::Register;
-use custos_store::Store;
 use tokio::sync::RwLock;
 
 use crate::error::ApiError;
@@ -57,15 +57,7 @@ impl AppState {
     pub async fn published_notices(
         &self,
     ) -> Result<Vec<custos_core::notice::PublishedNotice>, ApiError> {
-        let mut tx = self
-            .store
-            .read()
-            .await
-            .map_err(custos_app::AppError::from)?;
-        Ok(tx
-            .latest_notices()
-            .await
-            .map_err(custos_app::AppError::from)?)
+        Ok(custos_app::notices::latest_published(&self.store).await?)
     }
 
     /// Reads the register again after a write.

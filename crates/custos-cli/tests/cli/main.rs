@@ -15,7 +15,7 @@ mod ledger;
 mod requests;
 mod serve;
 
-use custos_store::testing::PostgresDatabase;
+use custos_app::testing::PostgresDatabase;
 use serde_json::Value;
 
 fn examples_dir() -> PathBuf {

@@ -18,6 +18,11 @@ fn examples() -> Register {
     manifest::parse(&manifest::examples::sources()).unwrap()
 }
 
+/// The same database as the use cases of custos-app take it.
+fn app(store: &Store) -> custos_app::Store {
+    custos_app::Store::from_store(store.clone())
+}
+
 fn actor() -> custos_app::Actor {
     custos_app::Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap())
 }
@@ -64,16 +69,21 @@ async fn count(url: &str, table: &str) -> i64 {
 async fn apply_then_load_gives_back_the_register() {
     on_every_backend(|store, _| async move {
         let register = examples();
-        let plan = usecase::apply(&store, &register, &actor()).await.unwrap();
+        let plan = usecase::apply(&app(&store), &register, &actor())
+            .await
+            .unwrap();
         assert_eq!(plan.summary().added, 11 + 3 + 8 + 8);
         assert_eq!(plan.summary().changed + plan.summary().removed, 0);
-        let loaded = usecase::load(&store).await.unwrap();
+        let loaded = usecase::load(&app(&store)).await.unwrap();
         assert!(loaded == register);
         assert!(
-            usecase::plan(&store, &register).await.unwrap().is_empty(),
+            usecase::plan(&app(&store), &register)
+                .await
+                .unwrap()
+                .is_empty(),
             "a second apply changes nothing"
         );
-        let exported = usecase::export(&store).await.unwrap();
+        let exported = usecase::export(&app(&store)).await.unwrap();
         assert!(manifest::parse_str("export.yaml", &exported).unwrap() == register);
     })
     .await;
@@ -82,7 +92,9 @@ async fn apply_then_load_gives_back_the_register() {
 #[tokio::test]
 async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
         let key_of = |slug: &'static str| {
             let url = url.clone();
             async move {
@@ -125,7 +137,7 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
         parts.organisations.push(newcomer);
         let desired = Register::new(parts).unwrap();
 
-        let plan = usecase::plan(&store, &desired).await.unwrap();
+        let plan = usecase::plan(&app(&store), &desired).await.unwrap();
         let listed: Vec<String> = plan
             .changes
             .iter()
@@ -143,9 +155,11 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
                 "Remove engagement \"website-migration\"",
             ]
         );
-        let applied = usecase::apply(&store, &desired, &actor()).await.unwrap();
+        let applied = usecase::apply(&app(&store), &desired, &actor())
+            .await
+            .unwrap();
         assert_eq!(applied, plan);
-        assert!(usecase::load(&store).await.unwrap() == desired);
+        assert!(usecase::load(&app(&store)).await.unwrap() == desired);
         assert_eq!(
             key_of("agency-b").await,
             key_before,
@@ -160,8 +174,10 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
 #[tokio::test]
 async fn an_empty_register_erases_every_row() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples(), &actor()).await.unwrap();
-        let plan = usecase::apply(&store, &Register::empty(), &actor())
+        usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
+        let plan = usecase::apply(&app(&store), &Register::empty(), &actor())
             .await
             .unwrap();
         assert_eq!(plan.summary().removed, 30);
@@ -180,7 +196,7 @@ async fn a_failed_apply_leaves_the_database_as_it_was() {
         partial.engagements.clear();
         partial.contracts.clear();
         let partial = Register::new(partial).unwrap();
-        usecase::apply(&store, &partial, &actor()).await.unwrap();
+        usecase::apply(&app(&store), &partial, &actor()).await.unwrap();
 
         // Someone writes an engagement behind Custos's back, so the next apply, planned
         // against what it read before, collides on a unique slug after other writes.
@@ -211,14 +227,14 @@ async fn a_failed_apply_leaves_the_database_as_it_was() {
 #[tokio::test]
 async fn a_corrupt_row_is_named() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        usecase::apply(&app(&store), &examples(), &actor()).await.unwrap();
         let mut connection = raw(&url).await;
         connection
             .execute("UPDATE organisations SET body = '{\"id\": \"mailer-c\", \"name\": \"M\", \"country\": \"ZZ\"}' WHERE slug = 'mailer-c'")
             .await
             .unwrap();
         connection.close().await.unwrap();
-        let error = usecase::load(&store).await.unwrap_err().to_string();
+        let error = usecase::load(&app(&store)).await.unwrap_err().to_string();
         assert!(error.contains("organisations row mailer-c"), "{error}");
         assert!(error.contains("ISO 3166-1"), "{error}");
     })
@@ -228,7 +244,7 @@ async fn a_corrupt_row_is_named() {
 #[tokio::test]
 async fn the_database_enforces_references_too() {
     on_every_backend(|store, url| async move {
-        usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        usecase::apply(&app(&store), &examples(), &actor()).await.unwrap();
         let mut connection = raw(&url).await;
         let orphan = connection
             .execute(
@@ -248,11 +264,15 @@ async fn the_database_enforces_references_too() {
 async fn plan_actions_cover_every_kind() {
     // Removing everything and adding it back touches each table in both directions.
     on_every_backend(|store, _| async move {
-        usecase::apply(&store, &examples(), &actor()).await.unwrap();
-        usecase::apply(&store, &Register::empty(), &actor())
+        usecase::apply(&app(&store), &examples(), &actor())
             .await
             .unwrap();
-        let plan = usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        usecase::apply(&app(&store), &Register::empty(), &actor())
+            .await
+            .unwrap();
+        let plan = usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
         for kind in [
             EntityKind::Organisation,
             EntityKind::Activity,
@@ -264,7 +284,7 @@ async fn plan_actions_cover_every_kind() {
                 "{kind}"
             );
         }
-        assert!(usecase::load(&store).await.unwrap() == examples());
+        assert!(usecase::load(&app(&store)).await.unwrap() == examples());
     })
     .await;
 }
@@ -298,15 +318,15 @@ mod round_trip {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(on_every_backend(|store, _| async move {
                 let register = small(first);
-                usecase::apply(&store, &register, &actor()).await.unwrap();
-                let exported = usecase::export(&store).await.unwrap();
+                usecase::apply(&app(&store), &register, &actor()).await.unwrap();
+                let exported = usecase::export(&app(&store)).await.unwrap();
                 let parsed = manifest::parse_str("export.yaml", &exported).unwrap();
                 assert!(parsed == register, "export differs from what was applied");
-                assert!(usecase::plan(&store, &parsed).await.unwrap().is_empty());
+                assert!(usecase::plan(&app(&store), &parsed).await.unwrap().is_empty());
 
                 let other = small(second);
-                usecase::apply(&store, &other, &actor()).await.unwrap();
-                assert!(usecase::load(&store).await.unwrap() == other);
+                usecase::apply(&app(&store), &other, &actor()).await.unwrap();
+                assert!(usecase::load(&app(&store)).await.unwrap() == other);
             }));
         }
     }
@@ -347,10 +367,10 @@ async fn a_bulk_load_into_an_empty_table_keeps_every_index() {
         async move {
             let before = index_names(&url, "engagements").await;
             assert!(before.iter().any(|n| n == "engagements_by_activity"), "{before:?}");
-            usecase::apply(&store, &large, &actor()).await.unwrap();
+            usecase::apply(&app(&store), &large, &actor()).await.unwrap();
             assert_eq!(index_names(&url, "engagements").await, before);
             assert_eq!(count(&url, "engagements").await, 25_000);
-            assert!(usecase::load(&store).await.unwrap() == large);
+            assert!(usecase::load(&app(&store)).await.unwrap() == large);
             // The references are still enforced after the load.
             let mut connection = raw(&url).await;
             let orphan = connection
@@ -370,21 +390,25 @@ async fn every_apply_is_audited_and_the_chain_verifies() {
     use custos_app::audit::{Verification, verify};
     on_every_backend(|store, _| async move {
         assert_eq!(
-            verify(&store).await.unwrap(),
+            verify(&app(&store)).await.unwrap(),
             Verification::Intact(custos_core::audit::Verified {
                 entries: 0,
                 head: custos_core::audit::GENESIS.to_owned()
             })
         );
-        let first = usecase::apply(&store, &examples(), &actor()).await.unwrap();
+        let first = usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
         let text = manifest::to_yaml(examples().parts()).replace(
             "Avinguda Diagonal 200, 08018 Barcelona, Spain",
             "Calle Colón 9, Valencia, Spain",
         );
         let moved = manifest::parse_str("x", &text).unwrap();
-        let second = usecase::apply(&store, &moved, &actor()).await.unwrap();
+        let second = usecase::apply(&app(&store), &moved, &actor())
+            .await
+            .unwrap();
         assert_eq!(second.changes.len(), 1);
-        let Verification::Intact(verified) = verify(&store).await.unwrap() else {
+        let Verification::Intact(verified) = verify(&app(&store)).await.unwrap() else {
             panic!("the log must verify")
         };
         assert_eq!(verified.entries as usize, first.changes.len() + 1);
@@ -419,7 +443,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
     use custos_core::audit::ChainBreak;
     on_every_backend(|store, url| async move {
         usecase::apply(
-            &store,
+            &app(&store),
             &manifest::parse_str("m", manifest::examples::MARKETING_CHAIN).unwrap(),
             &actor(),
         )
@@ -462,7 +486,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
                     .unwrap();
                 let tampered = format!("{}x", original.clone().unwrap_or_default());
                 connection.execute(update(&tampered)).await.unwrap();
-                let found = verify(&store).await.unwrap();
+                let found = verify(&app(&store)).await.unwrap();
                 let seq = seq as u64;
                 let named = match &found {
                     Verification::Broken(ChainBreak::Altered { seq: s }) => *s == seq,
@@ -481,7 +505,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             }
         }
         assert!(matches!(
-            verify(&store).await.unwrap(),
+            verify(&app(&store)).await.unwrap(),
             Verification::Intact(_)
         ));
 
@@ -491,7 +515,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             .await
             .unwrap();
         assert_eq!(
-            verify(&store).await.unwrap(),
+            verify(&app(&store)).await.unwrap(),
             Verification::Broken(ChainBreak::Missing {
                 previous: 2,
                 expected: 3,
@@ -503,7 +527,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             .await
             .unwrap();
         assert_eq!(
-            verify(&store).await.unwrap(),
+            verify(&app(&store)).await.unwrap(),
             Verification::Broken(ChainBreak::Truncated {
                 last: 2,
                 head: entries as u64
@@ -519,7 +543,7 @@ async fn users_memberships_sessions_and_tokens_keep_only_hashes() {
     use custos_store::{NewToken, Role, Scope};
     on_every_backend(|store, url| async move {
         let user = create_user(
-            &store,
+            &app(&store),
             NewUser {
                 email: "  Jordi@Agency-B.example ".into(),
                 password: "correct horse battery".into(),
@@ -542,7 +566,7 @@ async fn users_memberships_sessions_and_tokens_keep_only_hashes() {
         ));
 
         let duplicate = create_user(
-            &store,
+            &app(&store),
             NewUser {
                 email: "jordi@agency-b.example".into(),
                 password: "another long password".into(),
@@ -558,7 +582,7 @@ async fn users_memberships_sessions_and_tokens_keep_only_hashes() {
             "{duplicate}"
         );
         let short = create_user(
-            &store,
+            &app(&store),
             NewUser {
                 email: "x@y.example".into(),
                 password: "short".into(),

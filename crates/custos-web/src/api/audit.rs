@@ -55,10 +55,9 @@ pub async fn list(
     };
     let mut items = Vec::new();
     let mut after = query.cursor.unwrap_or(0);
-    let mut tx = state.store.read().await?;
     let mut next_cursor = None;
     'pages: loop {
-        let page = tx.audit_entries(after, custos_store::AUDIT_PAGE).await?;
+        let page = custos_app::audit::page(&state.store, after, custos_app::audit::PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for entry in page {
@@ -72,6 +71,5 @@ pub async fn list(
             items.push(entry);
         }
     }
-    tx.rollback().await?;
     Ok(Json(AuditPage { items, next_cursor }))
 }

@@ -7,13 +7,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use custos_app::changes::{self, Outside, RequestView};
+use custos_app::data::{HistoryEntry, StoredParty};
 use custos_core::change::{ChangeRequestSpec, DecisionKind, Dossier, PartyState};
-use custos_store::{HistoryEntry, StoredParty};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::{Body, Params};
 use crate::auth::Principal;
@@ -250,38 +247,18 @@ pub async fn summaries(
     state: &AppState,
     principal: &Principal,
 ) -> Result<Vec<RequestSummary>, ApiError> {
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let requests = if principal.user.is_admin {
-        tx.requests().await.map_err(custos_app::AppError::from)?
-    } else {
-        let mut found = Vec::new();
-        for membership in &principal.memberships {
-            for request in tx
-                .requests_involving(&membership.organisation)
-                .await
-                .map_err(custos_app::AppError::from)?
-            {
-                if !found
-                    .iter()
-                    .any(|r: &custos_store::StoredRequest| r.key == request.key)
-                {
-                    found.push(request);
-                }
-            }
-        }
-        found.sort_by(|a, b| b.key.cmp(&a.key));
-        found
-    };
+    let organisations: Vec<String> = principal
+        .memberships
+        .iter()
+        .map(|m| m.organisation.clone())
+        .collect();
+    let requests = changes::requests(
+        &state.store,
+        (!principal.user.is_admin).then_some(organisations.as_slice()),
+    )
+    .await?;
     let mut summaries = Vec::with_capacity(requests.len());
-    for request in requests {
-        let parties = tx
-            .parties(&request.key)
-            .await
-            .map_err(custos_app::AppError::from)?;
+    for (request, parties) in requests {
         let waiting_for: Vec<Waiting> = parties
             .iter()
             .filter(|p| {
@@ -676,27 +653,13 @@ pub async fn store_attachment(
             MAX_ATTACHMENT_BYTES / 1024 / 1024
         )));
     }
-    let sha256: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let now = state.clock.now();
-    let mut tx = state
-        .store
-        .begin()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    tx.put_attachment(
-        &sha256,
+    let sha256 = changes::put_attachment(
+        &state.store,
         media_type,
-        bytes.len() as u64,
-        &BASE64.encode(bytes),
-        &custos_app::stamp(now),
-        &principal.actor(now).name,
+        bytes,
+        &principal.actor(state.clock.now()),
     )
-    .await
-    .map_err(custos_app::AppError::from)?;
-    tx.commit().await.map_err(custos_app::AppError::from)?;
+    .await?;
     Ok(AttachmentAnswer {
         sha256,
         size: bytes.len(),
@@ -724,21 +687,9 @@ pub async fn download(
     if !may_read_attachment(&state, &principal, &sha256).await? {
         return Err(ApiError::not_found(format!("file {sha256}")));
     }
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let Some((media_type, content)) = tx
-        .attachment(&sha256)
-        .await
-        .map_err(custos_app::AppError::from)?
-    else {
+    let Some((media_type, bytes)) = changes::attachment(&state.store, &sha256).await? else {
         return Err(ApiError::not_found(format!("file {sha256}")));
     };
-    let bytes = BASE64
-        .decode(content)
-        .map_err(|e| ApiError::Internal(format!("stored file {sha256}: {e}")))?;
     // Served as a download, never rendered by the browser as a page of ours.
     Ok((
         [
@@ -771,14 +722,7 @@ async fn may_read_attachment(
     if principal.user.is_admin {
         return Ok(true);
     }
-    let uploader = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?
-        .attachment_uploader(sha256)
-        .await
-        .map_err(custos_app::AppError::from)?;
+    let uploader = changes::attachment_uploader(&state.store, sha256).await?;
     let Some(uploader) = uploader else {
         return Ok(false);
     };
@@ -834,7 +778,7 @@ pub struct SubscriptionAnswer {
 }
 
 impl SubscriptionAnswer {
-    fn of(s: custos_store::Subscription, with_secret: bool) -> Self {
+    fn of(s: custos_app::data::Subscription, with_secret: bool) -> Self {
         Self {
             key: s.key,
             organisation: s.organisation,
@@ -903,15 +847,7 @@ pub async fn subscriptions(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<axum::Json<Vec<SubscriptionAnswer>>, ApiError> {
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let all = tx
-        .subscriptions(None)
-        .await
-        .map_err(custos_app::AppError::from)?;
+    let all = changes::webhooks(&state.store).await?;
     Ok(axum::Json(
         all.into_iter()
             .filter(|s| principal.may(Capacity::Read, &s.organisation))
@@ -925,16 +861,9 @@ async fn own_subscription(
     principal: &Principal,
     key: &str,
     write: bool,
-) -> Result<custos_store::Subscription, ApiError> {
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let subscription = tx
-        .subscription(key)
-        .await
-        .map_err(custos_app::AppError::from)?
+) -> Result<custos_app::data::Subscription, ApiError> {
+    let subscription = changes::webhook(&state.store, key)
+        .await?
         .filter(|s| principal.may(Capacity::Read, &s.organisation))
         .ok_or_else(|| ApiError::not_found(format!("webhook {key}")))?;
     if write {
@@ -1038,15 +967,7 @@ pub async fn deliveries(
     Path(key): Path<String>,
 ) -> Result<axum::Json<Vec<DeliveryAnswer>>, ApiError> {
     own_subscription(&state, &principal, &key, false).await?;
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let log = tx
-        .deliveries_to(&key, 500)
-        .await
-        .map_err(custos_app::AppError::from)?;
+    let log = changes::deliveries(&state.store, &key, 500).await?;
     Ok(axum::Json(
         log.into_iter()
             .map(|d| DeliveryAnswer {

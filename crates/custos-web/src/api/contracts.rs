@@ -39,7 +39,7 @@ pub struct AmendmentView {
 }
 
 impl AmendmentView {
-    pub fn of(a: &custos_store::Amendment) -> Result<Self, ApiError> {
+    pub fn of(a: &custos_app::data::Amendment) -> Result<Self, ApiError> {
         Ok(Self {
             key: a.key.clone(),
             contract: a.contract.clone(),
@@ -82,7 +82,7 @@ async fn sees(
     state: &AppState,
     principal: &Principal,
     contract: &str,
-    amendment: Option<&custos_store::Amendment>,
+    amendment: Option<&custos_app::data::Amendment>,
 ) -> Result<bool, ApiError> {
     let register = state.register().await;
     let visibility = Visibility::of(principal, &register)?;
@@ -126,7 +126,7 @@ async fn visible_amendment(
     principal: &Principal,
     id: &str,
     key: &str,
-) -> Result<custos_store::Amendment, ApiError> {
+) -> Result<custos_app::data::Amendment, ApiError> {
     let not_found = || ApiError::not_found(format!("amendment {key:?} of contract {id:?}"));
     let amendment = match contracts::amendment(&state.store, key).await {
         Ok(a) if a.contract == id => a,

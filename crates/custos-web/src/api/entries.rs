@@ -55,7 +55,7 @@ fn with_tag(status: StatusCode, body: String, tag: Option<String>) -> Response {
 /// What a write answers: the entry as written, or the amendment it became.
 enum Outcome {
     Written(Box<custos_app::entries::Written>),
-    Proposed(Box<custos_store::Amendment>),
+    Proposed(Box<custos_app::data::Amendment>),
 }
 
 async fn run(
@@ -97,7 +97,7 @@ async fn run(
 }
 
 /// 202 with the amendment a contract change became, and where to follow it.
-fn proposed(amendment: &custos_store::Amendment) -> Result<Response, ApiError> {
+fn proposed(amendment: &custos_app::data::Amendment) -> Result<Response, ApiError> {
     let body = serde_json::to_string(&crate::api::contracts::AmendmentView::of(amendment)?)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = with_tag(StatusCode::ACCEPTED, body, None);

@@ -8,12 +8,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use custos_app::data::StoredNotice;
 use custos_app::notices;
 use custos_core::notice::{NoticeDiff, NoticeOptions, NoticeStyle};
 use custos_core::values::Slug;
 use custos_render::notice::TemplateKind;
 use custos_render::{Language, NoticeFormat, RecordKind};
-use custos_store::StoredNotice;
 use serde::{Deserialize, Serialize};
 
 use super::{Body, Params, parse_date};

@@ -4,17 +4,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use custos_store::{Membership, NewToken, Scope, TokenRecord};
-use jiff::{SignedDuration, Timestamp};
+use custos_app::data::{Membership, NewToken, Scope, TokenRecord};
+use custos_app::sessions::{self, SESSION_HOURS, new_secret};
+use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::auth::{Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, hash_secret, new_secret};
+use crate::auth::{Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, hash_secret};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-
-/// How long a session lasts.
-pub const SESSION_HOURS: i64 = 12;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignIn {
@@ -84,7 +82,7 @@ pub async fn sign_in(
 pub struct StartedSession {
     pub session_id: String,
     pub csrf_token: String,
-    pub user: custos_store::User,
+    pub user: custos_app::data::User,
     pub memberships: Vec<Membership>,
 }
 
@@ -121,56 +119,17 @@ pub async fn start_session(
     if let Some(retry_after) = state.throttle.wait(&email, now.as_second()) {
         return Err(ApiError::TooManyRequests { retry_after });
     }
-    let mut tx = state.store.begin().await?;
-    let user = tx.user_by_email(&email).await?;
-    // Verify against a hash nobody matches when the address is unknown, so timing says nothing.
-    let stored = match &user {
-        Some(user) => user.password_hash.clone(),
-        None => dummy_hash()?.to_owned(),
-    };
-    let password = password.to_owned();
-    let matches = tokio::task::spawn_blocking(move || {
-        custos_app::people::password_matches(&password, &stored)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let Some(user) = user.filter(|_| matches) else {
+    let Some(signed_in) = sessions::sign_in(&state.store, &email, password, now).await? else {
         state.throttle.failed(&email, now.as_second());
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
     };
     state.throttle.succeeded(&email);
-    let (session_id, id_hash) = new_secret()?;
-    let (csrf_token, _) = new_secret()?;
-    let expires = now
-        .checked_add(SignedDuration::from_hours(SESSION_HOURS))
-        .unwrap_or(Timestamp::MAX);
-    tx.insert_session(
-        &id_hash,
-        &user.key,
-        &csrf_token,
-        &now.to_string(),
-        &expires.to_string(),
-    )
-    .await?;
-    let memberships = tx.memberships(&user.key).await?;
-    tx.commit().await?;
     Ok(StartedSession {
-        session_id,
-        csrf_token,
-        user,
-        memberships,
+        session_id: signed_in.session_id,
+        csrf_token: signed_in.csrf_token,
+        user: signed_in.user,
+        memberships: signed_in.memberships,
     })
-}
-
-/// An argon2id hash of a password nobody has, verified against when an address is unknown.
-fn dummy_hash() -> Result<&'static str, ApiError> {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    if let Some(hash) = HASH.get() {
-        return Ok(hash);
-    }
-    let (secret, _) = new_secret()?;
-    let hash = custos_app::people::hash_password(&secret)?;
-    Ok(HASH.get_or_init(|| hash))
 }
 
 #[utoipa::path(
@@ -187,9 +146,7 @@ pub async fn sign_out(
     principal: Principal,
 ) -> Result<Response, ApiError> {
     if let Via::Session { id_hash, .. } = &principal.via {
-        let mut tx = state.store.begin().await?;
-        tx.delete_session(id_hash).await?;
-        tx.commit().await?;
+        sessions::sign_out(&state.store, id_hash).await?;
         state.auth_cache.clear();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -227,7 +184,7 @@ pub struct NewTokenRequest {
     pub expires_in_days: Option<u32>,
 }
 
-/// What a token allows (the schema of `custos_store::Scope`).
+/// What a token allows (the schema of `custos_app::data::Scope`).
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "kebab-case")]
 #[allow(dead_code)] // describes the API only
@@ -292,30 +249,19 @@ pub async fn create_token(
             .ok()
             .map(|t| t.to_string())
     });
-    let mut tx = state.store.begin().await?;
-    let record = tx
-        .insert_token(
-            &principal.user.key,
-            &NewToken {
-                name: name.to_owned(),
-                token_hash: hash_secret(&token),
-                scopes,
-                created_at: now.to_string(),
-                expires_at,
-            },
-        )
-        .await?;
-    let after = serde_json::to_string(&record).map_err(|e| ApiError::Internal(e.to_string()))?;
-    tx.append_audit(vec![principal.actor(now).entry(
-        "create",
-        "api-token",
-        &record.key,
-        String::new(),
-        None,
-        Some(after),
-    )])
+    let record = sessions::create_token(
+        &state.store,
+        &principal.user.key,
+        NewToken {
+            name: name.to_owned(),
+            token_hash: hash_secret(&token),
+            scopes,
+            created_at: now.to_string(),
+            expires_at,
+        },
+        &principal.actor(now),
+    )
     .await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, record })).into_response())
 }
 
@@ -336,23 +282,16 @@ pub async fn revoke_token(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
-    let mut tx = state.store.begin().await?;
-    if !tx
-        .revoke_token(&principal.user.key, &key, &now.to_string())
-        .await?
+    if !sessions::revoke_token(
+        &state.store,
+        &principal.user.key,
+        &key,
+        &principal.actor(now),
+    )
+    .await?
     {
         return Err(ApiError::not_found(format!("token {key:?}")));
     }
-    tx.append_audit(vec![principal.actor(now).entry(
-        "revoke",
-        "api-token",
-        &key,
-        String::new(),
-        None,
-        None,
-    )])
-    .await?;
-    tx.commit().await?;
     state.auth_cache.clear();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -396,10 +335,7 @@ pub async fn first_admin(
         ));
     }
     // A user made meanwhile (custos user create) ends the setup.
-    let mut tx = state.store.read().await?;
-    let users = tx.count_users().await?;
-    tx.rollback().await?;
-    if users > 0 {
+    if sessions::count_users(&state.store).await? > 0 {
         if let Ok(mut setup) = state.setup.lock() {
             *setup = None;
         }
@@ -442,8 +378,7 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<TokenRecord>>, ApiError> {
-    let mut tx = state.store.read().await?;
-    let tokens = tx.tokens_of(&principal.user.key).await?;
-    tx.rollback().await?;
-    Ok(Json(tokens))
+    Ok(Json(
+        sessions::tokens_of(&state.store, &principal.user.key).await?,
+    ))
 }

@@ -7,9 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use custos_app::data::{NotificationRow, StoredSubjectRequest};
 use custos_app::ledger::LedgerEvent;
 use custos_app::rights::{self, NewRequest, NotificationChange, Received, SubjectRequestView};
-use custos_store::{NotificationRow, StoredSubjectRequest};
 use serde::{Deserialize, Serialize};
 
 use super::changes::require_write;

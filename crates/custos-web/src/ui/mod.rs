@@ -26,11 +26,12 @@ use custos_core::transfer::{Destination, transfers};
 use serde::Deserialize;
 
 use crate::api::people::start_session;
-use crate::auth::{Principal, SESSION_COOKIE, Via, authenticate, cookie, hash_secret, new_secret};
+use crate::auth::{Principal, SESSION_COOKIE, Via, authenticate, cookie, hash_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::visibility::Visibility;
 use chain_svg::{Badge, Node, Tone};
+use custos_app::sessions::new_secret;
 
 const LOGIN_CSRF_COOKIE: &str = "custos_login_csrf";
 
@@ -85,12 +86,6 @@ impl From<ApiError> for UiError {
 
 impl From<custos_core::chain::ChainError> for UiError {
     fn from(error: custos_core::chain::ChainError) -> Self {
-        Self(error.into())
-    }
-}
-
-impl From<custos_store::StoreError> for UiError {
-    fn from(error: custos_store::StoreError) -> Self {
         Self(error.into())
     }
 }
@@ -241,16 +236,9 @@ pub async fn logout(
 ) -> Result<Response, UiError> {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         let id_hash = hash_secret(id);
-        let mut tx = state.store.begin().await?;
-        if let Some(session) = tx.session(&id_hash).await? {
-            if session.csrf_token != form.csrf {
-                return Err(UiError::from(ApiError::Forbidden(
-                    "the form's CSRF token is not right".to_owned(),
-                )));
-            }
-            tx.delete_session(&id_hash).await?;
-        }
-        tx.commit().await?;
+        custos_app::sessions::sign_out_form(&state.store, &id_hash, &form.csrf)
+            .await
+            .map_err(ApiError::from)?;
         state.auth_cache.clear();
     }
     let mut response = Redirect::to("/login").into_response();

@@ -88,16 +88,10 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
         }
     }
     current.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut tx = state
-        .store
-        .read()
-        .await
-        .map_err(custos_app::AppError::from)?;
-    let announced = tx
-        .requests_involving(id)
-        .await
-        .map_err(custos_app::AppError::from)?
+    let announced = custos_app::changes::requests(&state.store, Some(&[id.to_owned()]))
+        .await?
         .into_iter()
+        .map(|(request, _)| request)
         .filter(|r| {
             r.spec.requester == organisation.id
                 && matches!(r.status, RequestStatus::Open | RequestStatus::Approved)

@@ -390,7 +390,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
     let today = state.clock.today().to_string();
     let requests = crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
     let (open, closed): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| r.status.open());
-    let row = |r: custos_store::StoredSubjectRequest| {
+    let row = |r: custos_app::data::StoredSubjectRequest| {
         let due = r
             .extended_until
             .clone()

@@ -34,7 +34,7 @@ async fn sign_in_and_see_the_marketing_chain_in_chromium() {
     }
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
-    let server = start(custos_store::Store::open(&url).await.unwrap()).await;
+    let server = start(custos_app::Store::open(&url).await.unwrap()).await;
     let base = server.base.clone();
     let shots = env!("CARGO_TARGET_TMPDIR").to_owned();
     let output = tokio::task::spawn_blocking(move || {

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use custos_app::Store;
+use custos_app::data::Scope;
 use custos_app::outbox::{Dispatcher, Mailer};
 use custos_app::{Actor, Clock, ManualClock};
 use custos_core::manifest;
-use custos_store::{NewToken, Scope, Store};
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
@@ -280,7 +281,7 @@ where
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
     scenario(Store::open(&url).await.unwrap()).await;
-    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
         .await
         .unwrap()
     {
@@ -302,7 +303,7 @@ async fn shared_hosting(store: Store, clock: Arc<ManualClock>) -> TestServer {
     custos_app::register::apply(&store, &register, &actor)
         .await
         .unwrap();
-    let user = custos_app::people::create_user(
+    custos_app::people::create_user(
         &store,
         custos_app::people::NewUser {
             email: "admin@custos.test".into(),
@@ -314,20 +315,14 @@ async fn shared_hosting(store: Store, clock: Arc<ManualClock>) -> TestServer {
     )
     .await
     .unwrap();
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_token(
-        &user.key,
-        &NewToken {
-            name: "admin-tests".into(),
-            token_hash: custos_web::auth::hash_secret(&TestServer::token("admin")),
-            scopes: vec![Scope::Read, Scope::Write],
-            created_at: "2026-01-10T09:00:00Z".into(),
-            expires_at: None,
-        },
+    crate::give_token(
+        &store,
+        "admin@custos.test",
+        "admin-tests",
+        &TestServer::token("admin"),
+        vec![Scope::Read, Scope::Write],
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     crate::serve(store, clock).await
 }
 

@@ -17,10 +17,11 @@ mod writes;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use custos_app::Store;
+use custos_app::data::{NewToken, Role, Scope, TokenRecord};
+use custos_app::testing::PostgresDatabase;
 use custos_app::{Actor, FixedClock};
 use custos_core::manifest;
-use custos_store::testing::PostgresDatabase;
-use custos_store::{NewToken, Role, Scope, Store};
 use custos_web::{Config, Server};
 use serde_json::Value;
 
@@ -119,22 +120,44 @@ pub async fn start_with(store: Store, clock: Arc<dyn custos_app::Clock>) -> Test
         )
         .await
         .unwrap();
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_token(
-            &user.key,
-            &NewToken {
-                name: format!("{name}-tests"),
-                token_hash: custos_web::auth::hash_secret(&TestServer::token(name)),
-                scopes: vec![Scope::Read, Scope::Write],
-                created_at: "2026-11-25T10:00:00Z".into(),
-                expires_at: None,
-            },
+        give_token(
+            &store,
+            &user.email,
+            &format!("{name}-tests"),
+            &TestServer::token(name),
+            vec![Scope::Read, Scope::Write],
         )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .await;
     }
     serve(store, clock).await
+}
+
+/// Gives the user with `email` the API token `token`, named `name`, with `scopes`.
+pub async fn give_token(
+    store: &Store,
+    email: &str,
+    name: &str,
+    token: &str,
+    scopes: Vec<Scope>,
+) -> TokenRecord {
+    let user = custos_app::people::user_by_email(store, email)
+        .await
+        .unwrap()
+        .unwrap();
+    custos_app::sessions::create_token(
+        store,
+        &user.key,
+        NewToken {
+            name: name.to_owned(),
+            token_hash: custos_web::auth::hash_secret(token),
+            scopes,
+            created_at: "2026-11-25T10:00:00Z".into(),
+            expires_at: None,
+        },
+        &Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap()),
+    )
+    .await
+    .unwrap()
 }
 
 /// Serves `store` on a loopback port with `clock`.
@@ -231,4 +254,19 @@ pub async fn send(
         headers,
         serde_json::from_str(&text).unwrap_or(Value::Null),
     )
+}
+
+/// The layering of docs/architecture.md, kept by the compiler: the edges reach the database
+/// only through custos-app's use cases, since they cannot name custos-store at all.
+#[test]
+fn the_server_and_the_cli_reach_the_database_only_through_custos_app() {
+    for (krate, manifest) in [
+        ("custos-web", include_str!("../../Cargo.toml")),
+        ("custos-cli", include_str!("../../../custos-cli/Cargo.toml")),
+    ] {
+        assert!(
+            !manifest.contains("custos-store"),
+            "{krate} depends on custos-store: go through custos-app"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use custos_app::ManualClock;
-use custos_store::Store;
+use custos_app::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ where
         Some(dir.path().to_owned()),
     )
     .await;
-    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
         .await
         .unwrap()
     {

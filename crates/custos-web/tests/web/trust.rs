@@ -4,11 +4,12 @@
 //! given on one dossier does not carry over to another.
 
 use custos_app::Actor;
-use custos_store::{NewToken, Role, Scope, Store};
+use custos_app::Store;
+use custos_app::data::{Role, Scope};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{TestServer, send, start};
+use crate::{TestServer, give_token, send, start};
 
 /// Adds a user with `role` in `organisation` and a read-write token named after it.
 async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
@@ -25,20 +26,14 @@ async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
     )
     .await
     .unwrap();
-    let mut tx = store.begin().await.unwrap();
-    tx.insert_token(
-        &user.key,
-        &NewToken {
-            name: format!("{name}-tests"),
-            token_hash: custos_web::auth::hash_secret(&TestServer::token(name)),
-            scopes: vec![Scope::Read, Scope::Write],
-            created_at: "2026-11-25T10:00:00Z".into(),
-            expires_at: None,
-        },
+    give_token(
+        store,
+        &user.email,
+        &format!("{name}-tests"),
+        &TestServer::token(name),
+        vec![Scope::Read, Scope::Write],
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
 }
 
 /// The standard test server with an editor for agency B and one for mailer C beside the
@@ -54,7 +49,7 @@ async fn on_both(scenario: impl AsyncFn(TestServer)) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
     scenario(with_processor_editors(Store::open(&url).await.unwrap()).await).await;
-    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
         .await
         .unwrap()
     {
@@ -273,25 +268,14 @@ async fn matrix_server(store: Store) -> TestServer {
     let server = with_processor_editors(store.clone()).await;
     add_member(&store, "a-viewer", "hypermarket-a", Role::Viewer).await;
     add_member(&store, "bank-editor", "bank", Role::Editor).await;
-    let mut tx = store.begin().await.unwrap();
-    let user = tx
-        .user_by_email("dpo@hypermarket-a.test")
-        .await
-        .unwrap()
-        .unwrap();
-    tx.insert_token(
-        &user.key,
-        &NewToken {
-            name: "read-only".into(),
-            token_hash: custos_web::auth::hash_secret(&TestServer::token("a-readonly")),
-            scopes: vec![Scope::Read],
-            created_at: "2026-11-25T10:00:00Z".into(),
-            expires_at: None,
-        },
+    give_token(
+        &store,
+        "dpo@hypermarket-a.test",
+        "read-only",
+        &TestServer::token("a-readonly"),
+        vec![Scope::Read],
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     server
 }
 
@@ -508,19 +492,7 @@ async fn attempt(server: &TestServer, store: &Store, case: &str, user: &str, n: 
             post("/api/v1/webhooks", json!({"organisation": "hypermarket-a", "url": format!("https://hooks.example/{n}")})).await
         }
         "revoke b-editor's spare token" => {
-            let mut tx = store.begin().await.unwrap();
-            let owner = tx.user_by_email("b-editor@agency-b.test").await.unwrap().unwrap();
-            let spare = tx
-                .insert_token(&owner.key, &NewToken {
-                    name: format!("spare-{n}"),
-                    token_hash: custos_web::auth::hash_secret(&format!("spare-{n}")),
-                    scopes: vec![Scope::Read],
-                    created_at: "2026-11-25T10:00:00Z".into(),
-                    expires_at: None,
-                })
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+            let spare = give_token(store, "b-editor@agency-b.test", &format!("spare-{n}"), &format!("spare-{n}"), vec![Scope::Read]).await;
             send(server, user, Method::DELETE, &format!("/api/v1/tokens/{}", spare.key), &[], None).await.0
         }
         other => panic!("no such case {other}"),
@@ -567,7 +539,7 @@ async fn every_party_may_write_exactly_what_docs_access_md_says() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
     run(Store::open(&url).await.unwrap()).await;
-    if let Some(database) = custos_store::testing::PostgresDatabase::create()
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
         .await
         .unwrap()
     {
