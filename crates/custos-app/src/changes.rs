@@ -9,16 +9,15 @@ use custos_core::change::{
 };
 use custos_core::model::{Authorisation, AuthorisationMode, Decision, Engagement};
 use custos_core::register::{Register, RegisterParts};
-use custos_render::Language;
 use custos_render::notice::TemplateKind;
 use custos_store::{HistoryEntry, StoredParty, StoredRequest, Subscription, Timer, Tx};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use crate::AppError;
 use crate::audit::{Actor, plan_entries};
 use crate::clock::{day_of, parse_stamp, stamp};
-use crate::outbox::{self, Event};
-use crate::{AppError, Clock};
+use crate::outbox::{self, Event, mailbox};
 
 /// Event types of the workflow (documented in docs/workflow.md).
 pub mod events {
@@ -79,26 +78,6 @@ fn organisation_name(register: &Register, id: &str) -> String {
     register
         .organisation(id)
         .map_or_else(|| id.to_owned(), |o| o.name.clone())
-}
-
-/// Where an organisation's notifications go: its DPO, else its privacy contact; its language.
-pub(crate) fn mailbox(register: &Register, id: &str) -> Option<(String, Language)> {
-    let organisation = register.organisation(id)?;
-    let address = organisation
-        .dpo
-        .as_ref()
-        .and_then(|c| c.email.as_ref())
-        .or_else(|| organisation.contact.as_ref().and_then(|c| c.email.as_ref()))?;
-    Some((address.as_str().to_owned(), language_of(register, id)))
-}
-
-/// The language an organisation is written to in (its `language`; English by default).
-pub(crate) fn language_of(register: &Register, id: &str) -> Language {
-    custos_render::rights::language_of(
-        register
-            .organisation(id)
-            .and_then(|o| o.language.as_deref()),
-    )
 }
 
 /// The organisations a controller's part of a request concerns: the controller, the
@@ -919,196 +898,94 @@ fn engagement_id(
     }
 }
 
-/// Fires due timers: a general window that ran out without an objection becomes a deemed
-/// approval; a reminder goes to a controller that has not decided; data-subject requests'
-/// timers go to [`crate::rights`]. Each timer fires once
-/// (marked in the transaction of its effect). Returns how many fired.
-pub async fn fire_due_timers(
-    store: &Store,
+/// Fires one of the workflow's timers in `tx` (marked fired by the caller): a general window
+/// that ran out without an objection becomes a deemed approval (audited); a reminder goes to
+/// a controller that has not decided. A timer of a request that moved on does nothing.
+pub(crate) async fn fire_timer(
+    tx: &mut Tx,
     register: &Register,
-    clock: &dyn Clock,
-    limit: u32,
-) -> Result<usize, AppError> {
-    let now = clock.now();
-    let at = stamp(now);
-    let mut tx = store.begin().await?;
-    let due = tx.due_timers(&at, limit).await?;
-    if due.is_empty() {
-        tx.rollback().await?;
-        return Ok(0);
-    }
-    let actor = Actor::new("custos:timer", now);
-    let subscriptions = subscriptions(&mut tx).await?;
-    let mut events = Vec::new();
-    let mut history_entries = Vec::new();
-    let rights_settings = crate::rights::Settings::default();
-    let mut flush_log = false;
-    for timer in &due {
-        tx.mark_timer_fired(&timer.key, &at).await?;
-        if timer.kind.starts_with("rights-") {
-            flush_log |= crate::rights::fire_timer(
-                &mut tx,
-                register,
-                timer,
-                now,
-                &mut events,
-                &rights_settings,
-            )
-            .await?;
-            continue;
-        }
-        let Some(mut request) = tx.request(&timer.subject).await? else {
-            continue;
-        };
-        if matches!(
-            request.status,
-            RequestStatus::Executed | RequestStatus::Withdrawn
-        ) {
-            continue;
-        }
-        let mut parties = tx.parties(&timer.subject).await?;
-        let Some(party) = parties
-            .iter_mut()
-            .find(|p| p.addressee.controller.as_str() == timer.party)
-        else {
-            continue;
-        };
-        let still_open = party.state.open() && party.deadline.is_some();
-        match timer.kind.as_str() {
-            "deadline" if still_open && party.addressee.mode == AuthorisationMode::General => {
-                party.state = PartyState::DeemedApproved;
-                party.decided_at = Some(timer.due_at.clone());
-                party.decided_version = Some(request.dossier_version);
-                tx.update_party(party).await?;
-                let party = party.clone();
-                let before = request.status;
-                request.status = RequestStatus::of(parties.iter().map(|p| p.state));
-                tx.update_request(&request).await?;
-                history_entries.push(history(
-                    &request,
-                    party.addressee.controller.as_str(),
-                    "deemed-approved",
-                    json!({"deadline": party.deadline}),
-                    &actor,
-                ));
-                let mut data = event_data(register, &request, &party);
-                data["decision"] = "deemed-approved".into();
-                data["reasons"] = serde_json::Value::Null;
-                events.push(Event {
-                    kind: events::DEEMED_APPROVED,
-                    subject: request.key.clone(),
-                    scope: scope_of(&request, &party.addressee),
-                    mail: mailbox(register, request.spec.requester.as_str())
-                        .into_iter()
-                        .chain(mailbox(register, party.addressee.controller.as_str()))
-                        .collect(),
-                    mail_template: Some(TemplateKind::MailDecided),
-                    data: with_owner(data, party.addressee.controller.as_str()),
-                });
-                events.extend(status_events(register, &request, before));
-            }
-            "reminder" if still_open => {
-                events.push(Event {
-                    kind: events::REMINDER,
-                    subject: request.key.clone(),
-                    scope: vec![party.addressee.controller.to_string()],
-                    mail: mailbox(register, party.addressee.controller.as_str())
-                        .into_iter()
-                        .collect(),
-                    mail_template: Some(TemplateKind::MailReminder),
-                    data: with_owner(
-                        event_data(register, &request, party),
-                        request.spec.requester.as_str(),
-                    ),
-                });
-            }
-            _ => {}
-        }
-    }
-    tx.insert_history(&history_entries).await?;
-    outbox::write(&mut tx, events, &subscriptions, now).await?;
-    tx.commit().await?;
-    if flush_log {
-        store.flush_log().await?;
-    }
-    Ok(due.len())
-}
-
-/// Adds a webhook endpoint for an organisation; returns it with its secret (shown once).
-pub async fn subscribe(
-    store: &Store,
-    organisation: &str,
-    url: &str,
-    event_types: Vec<String>,
+    timer: &Timer,
     actor: &Actor,
-) -> Result<Subscription, AppError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| AppError::Invalid(format!("url: {e}")))?;
-    if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(AppError::Invalid("url: expected an http(s) URL".to_owned()));
-    }
-    let known: Vec<&str> = events::ALL
-        .into_iter()
-        .chain(crate::rights::events::ALL)
-        .collect();
-    for kind in &event_types {
-        if !known.contains(&kind.as_str()) {
-            return Err(AppError::Invalid(format!(
-                "event_types: {kind:?} is not an event type; expected one of {}",
-                known.join(", ")
-            )));
-        }
-    }
-    let subscription = Subscription {
-        key: uuid::Uuid::now_v7().to_string(),
-        organisation: organisation.to_owned(),
-        url: url.to_owned(),
-        secret: outbox::new_secret()?,
-        event_types,
-        enabled: true,
-        disabled_reason: None,
-        created_at: stamp(actor.at),
-        created_by: actor.name.clone(),
-    };
-    let mut tx = store.begin().await?;
-    tx.insert_subscription(&subscription).await?;
-    tx.append_audit(vec![actor.entry(
-        "create",
-        "webhook_subscription",
-        &subscription.key,
-        organisation.to_owned(),
-        None,
-        Some(json!({"url": url, "event_types": subscription.event_types}).to_string()),
-    )])
-    .await?;
-    tx.commit().await?;
-    Ok(subscription)
-}
-
-/// Turns an endpoint on again (its held and failed deliveries are due at once) or off.
-pub async fn set_subscription_enabled(
-    store: &Store,
-    key: &str,
-    enabled: bool,
-    actor: &Actor,
+    events: &mut Vec<Event>,
 ) -> Result<(), AppError> {
-    let mut tx = store.begin().await?;
-    let subscription = tx
-        .subscription(key)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("webhook subscription {key}")))?;
-    let reason = (!enabled).then(|| format!("disabled by {}", actor.name));
-    tx.set_subscription_enabled(key, enabled, reason.as_deref(), &stamp(actor.at))
-        .await?;
-    tx.append_audit(vec![actor.entry(
-        if enabled { "enable" } else { "disable" },
-        "webhook_subscription",
-        key,
-        subscription.organisation,
-        None,
-        None,
-    )])
-    .await?;
-    tx.commit().await?;
+    let Some(mut request) = tx.request(&timer.subject).await? else {
+        return Ok(());
+    };
+    if matches!(
+        request.status,
+        RequestStatus::Executed | RequestStatus::Withdrawn
+    ) {
+        return Ok(());
+    }
+    let mut parties = tx.parties(&timer.subject).await?;
+    let Some(party) = parties
+        .iter_mut()
+        .find(|p| p.addressee.controller.as_str() == timer.party)
+    else {
+        return Ok(());
+    };
+    let still_open = party.state.open() && party.deadline.is_some();
+    match timer.kind.as_str() {
+        "deadline" if still_open && party.addressee.mode == AuthorisationMode::General => {
+            let previous = party.state;
+            party.state = PartyState::DeemedApproved;
+            party.decided_at = Some(timer.due_at.clone());
+            party.decided_version = Some(request.dossier_version);
+            tx.update_party(party).await?;
+            let party = party.clone();
+            let before = request.status;
+            request.status = RequestStatus::of(parties.iter().map(|p| p.state));
+            tx.update_request(&request).await?;
+            let entry = history(
+                &request,
+                party.addressee.controller.as_str(),
+                "deemed-approved",
+                json!({"deadline": party.deadline}),
+                actor,
+            );
+            tx.insert_history(std::slice::from_ref(&entry)).await?;
+            tx.append_audit(vec![actor.entry(
+                "deemed_approve",
+                "change_request",
+                &request.key,
+                format!("{} {}", party.addressee.controller, request.spec.requester),
+                Some(previous.as_str().to_owned()),
+                Some(entry.body.to_string()),
+            )])
+            .await?;
+            let mut data = event_data(register, &request, &party);
+            data["decision"] = "deemed-approved".into();
+            data["reasons"] = serde_json::Value::Null;
+            events.push(Event {
+                kind: events::DEEMED_APPROVED,
+                subject: request.key.clone(),
+                scope: scope_of(&request, &party.addressee),
+                mail: mailbox(register, request.spec.requester.as_str())
+                    .into_iter()
+                    .chain(mailbox(register, party.addressee.controller.as_str()))
+                    .collect(),
+                mail_template: Some(TemplateKind::MailDecided),
+                data: with_owner(data, party.addressee.controller.as_str()),
+            });
+            events.extend(status_events(register, &request, before));
+        }
+        "reminder" if still_open => {
+            events.push(Event {
+                kind: events::REMINDER,
+                subject: request.key.clone(),
+                scope: vec![party.addressee.controller.to_string()],
+                mail: mailbox(register, party.addressee.controller.as_str())
+                    .into_iter()
+                    .collect(),
+                mail_template: Some(TemplateKind::MailReminder),
+                data: with_owner(
+                    event_data(register, &request, party),
+                    request.spec.requester.as_str(),
+                ),
+            });
+        }
+        _ => {}
+    }
     Ok(())
 }
 
@@ -1200,32 +1077,4 @@ pub async fn attachment_uploader(store: &Store, sha256: &str) -> Result<Option<S
     let uploader = tx.attachment_uploader(sha256).await?;
     tx.rollback().await?;
     Ok(uploader)
-}
-
-/// Every webhook endpoint of the instance.
-pub async fn webhooks(store: &Store) -> Result<Vec<Subscription>, AppError> {
-    let mut tx = store.read().await?;
-    let all = tx.subscriptions(None).await?;
-    tx.rollback().await?;
-    Ok(all)
-}
-
-/// One webhook endpoint by its key.
-pub async fn webhook(store: &Store, key: &str) -> Result<Option<Subscription>, AppError> {
-    let mut tx = store.read().await?;
-    let found = tx.subscription(key).await?;
-    tx.rollback().await?;
-    Ok(found)
-}
-
-/// The latest deliveries to a webhook endpoint (or an address), newest first.
-pub async fn deliveries(
-    store: &Store,
-    target: &str,
-    limit: u32,
-) -> Result<Vec<custos_store::DeliveryRecord>, AppError> {
-    let mut tx = store.read().await?;
-    let log = tx.deliveries_to(target, limit).await?;
-    tx.rollback().await?;
-    Ok(log)
 }

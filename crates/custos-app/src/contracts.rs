@@ -29,6 +29,7 @@ pub mod status {
 pub mod events {
     pub const PROPOSED: &str = "contract.amendment_proposed";
     pub const ANSWERED: &str = "contract.amendment_answered";
+    pub const ALL: [&str; 2] = [PROPOSED, ANSWERED];
 }
 
 /// Records a proposal in the caller's transaction: the contract as it would be (`after`;

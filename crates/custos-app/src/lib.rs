@@ -17,6 +17,8 @@ pub mod register;
 pub mod rights;
 pub mod sessions;
 pub mod store;
+pub mod timers;
+pub mod webhooks;
 
 pub use audit::Actor;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock, stamp};

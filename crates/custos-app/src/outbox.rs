@@ -536,3 +536,26 @@ fn jitter(wait: SignedDuration) -> SignedDuration {
     let offset = (i128::from(byte[0]) * 2 * tenth / 255) - tenth;
     SignedDuration::from_millis(i64::try_from(wait.as_millis() + offset).unwrap_or(i64::MAX))
 }
+
+/// Where an organisation's notifications go: its DPO, else its privacy contact; its language.
+pub(crate) fn mailbox(
+    register: &custos_core::register::Register,
+    id: &str,
+) -> Option<(String, Language)> {
+    let organisation = register.organisation(id)?;
+    let address = organisation
+        .dpo
+        .as_ref()
+        .and_then(|c| c.email.as_ref())
+        .or_else(|| organisation.contact.as_ref().and_then(|c| c.email.as_ref()))?;
+    Some((address.as_str().to_owned(), language_of(register, id)))
+}
+
+/// The language an organisation is written to in (its `language`; English by default).
+pub(crate) fn language_of(register: &custos_core::register::Register, id: &str) -> Language {
+    custos_render::rights::language_of(
+        register
+            .organisation(id)
+            .and_then(|o| o.language.as_deref()),
+    )
+}

@@ -169,20 +169,21 @@ pub async fn webhook(
             events,
         } => {
             let subscription =
-                changes::subscribe(&store, &organisation, &url, events, &actor).await?;
+                custos_app::webhooks::subscribe(&store, &organisation, &url, events, &actor)
+                    .await?;
             println!("webhook {} for {organisation} -> {url}", subscription.key);
             println!("signing secret (shown once): {}", subscription.secret);
         }
         WebhookCommand::Enable { key } => {
-            changes::set_subscription_enabled(&store, &key, true, &actor).await?;
+            custos_app::webhooks::set_subscription_enabled(&store, &key, true, &actor).await?;
             println!("webhook {key} enabled: its held deliveries are due now");
         }
         WebhookCommand::Disable { key } => {
-            changes::set_subscription_enabled(&store, &key, false, &actor).await?;
+            custos_app::webhooks::set_subscription_enabled(&store, &key, false, &actor).await?;
             println!("webhook {key} disabled: its deliveries are held");
         }
         WebhookCommand::Deliveries { key, format } => {
-            let log = changes::deliveries(&store, &key, 500).await?;
+            let log = custos_app::webhooks::deliveries(&store, &key, 500).await?;
             let listing: Vec<serde_json::Value> = log
                 .iter()
                 .map(|d| serde_json::json!({"event": d.event_key, "type": d.event_type, "state": d.state,

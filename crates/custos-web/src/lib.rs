@@ -631,7 +631,7 @@ impl Server {
 async fn run_timers(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         let register = state.register().await;
-        match custos_app::changes::fire_due_timers(
+        match custos_app::timers::fire_due_timers(
             &state.store,
             &register,
             state.clock.as_ref(),

@@ -818,7 +818,7 @@ pub async fn subscribe(
         )));
     }
     let actor = principal.actor(state.clock.now());
-    let subscription = changes::subscribe(
+    let subscription = custos_app::webhooks::subscribe(
         &state.store,
         &request.organisation,
         &request.url,
@@ -847,7 +847,7 @@ pub async fn subscriptions(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<axum::Json<Vec<SubscriptionAnswer>>, ApiError> {
-    let all = changes::webhooks(&state.store).await?;
+    let all = custos_app::webhooks::webhooks(&state.store).await?;
     Ok(axum::Json(
         all.into_iter()
             .filter(|s| principal.may(Capacity::Read, &s.organisation))
@@ -862,7 +862,7 @@ async fn own_subscription(
     key: &str,
     write: bool,
 ) -> Result<custos_app::data::Subscription, ApiError> {
-    let subscription = changes::webhook(&state.store, key)
+    let subscription = custos_app::webhooks::webhook(&state.store, key)
         .await?
         .filter(|s| principal.may(Capacity::Read, &s.organisation))
         .ok_or_else(|| ApiError::not_found(format!("webhook {key}")))?;
@@ -897,7 +897,7 @@ pub async fn enable(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     own_subscription(&state, &principal, &key, true).await?;
-    changes::set_subscription_enabled(
+    custos_app::webhooks::set_subscription_enabled(
         &state.store,
         &key,
         true,
@@ -926,7 +926,7 @@ pub async fn disable(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     own_subscription(&state, &principal, &key, true).await?;
-    changes::set_subscription_enabled(
+    custos_app::webhooks::set_subscription_enabled(
         &state.store,
         &key,
         false,
@@ -967,7 +967,7 @@ pub async fn deliveries(
     Path(key): Path<String>,
 ) -> Result<axum::Json<Vec<DeliveryAnswer>>, ApiError> {
     own_subscription(&state, &principal, &key, false).await?;
-    let log = changes::deliveries(&state.store, &key, 500).await?;
+    let log = custos_app::webhooks::deliveries(&state.store, &key, 500).await?;
     Ok(axum::Json(
         log.into_iter()
             .map(|d| DeliveryAnswer {

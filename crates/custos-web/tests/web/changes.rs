@@ -413,7 +413,7 @@ async fn a_shared_hosting_provider_reaches_five_controllers_and_silence_becomes_
             let (clock, store) = (clock.clone(), store.clone());
             async move {
                 let register = custos_app::register::load(&store).await.unwrap();
-                custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000)
+                custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000)
                     .await
                     .unwrap()
             }
@@ -594,7 +594,7 @@ async fn a_question_stops_the_window_only_where_the_contract_says_so_and_a_new_d
         // controller-5's is still stopped.
         clock.advance(SignedDuration::from_hours(24 * 18));
         let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
         let (_, now) = server.get(Some("admin"), &format!("/api/v1/change-requests/{key}")).await;
         assert_eq!(states(&now)[1].1, "deemed-approved");
         assert_eq!(states(&now)[4].1, "information-requested");

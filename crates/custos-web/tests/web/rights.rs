@@ -300,7 +300,7 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         assert!(to_ana.iter().any(|m| m.contains("Mailer C Ltd") && m.contains("Israel")), "the access answer by e-mail");
         assert!(to_ana.iter().any(|m| m.contains("Hosting D Ltd: impossible")), "who was told, and how it went");
         let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
         for k in [&key, &erasure_key] {
             let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{k}")).await;
             assert_eq!(body["email"], Value::Null, "{body}");
@@ -374,7 +374,7 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
         // The unverified ones were refused after a week; the verified one is reminded to the DPO
         // before its deadline and when it has passed.
         let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::changes::fire_due_timers(&store, &register, clock.as_ref(), 1000)
+        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000)
             .await
             .unwrap();
         let (_, body) = server

@@ -1,0 +1,51 @@
+//! The access answer (Art. 15): the specific recipients of the subject's data, as the chain
+//! stood when it was disclosed.
+
+use super::*;
+
+/// The recipients of the subject's data from the ledger, the chain as it stood at each
+/// disclosure.
+pub(super) async fn answer_of(
+    store: &Store,
+    register: &Register,
+    request: &StoredSubjectRequest,
+) -> Result<AccessAnswer, AppError> {
+    let disclosures = store
+        .read()
+        .await?
+        .disclosures_of(&request.subject_key)
+        .await?;
+    let mine: Vec<_> = disclosures
+        .into_iter()
+        .filter(|d| {
+            register
+                .activity(d.activity.as_str())
+                .is_some_and(|a| a.controllers().any(|c| c.as_str() == request.controller))
+        })
+        .collect();
+    ledger::access_answer(register, &mine).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// The access report of a verified request (Art. 15): its recipients, transfers, processing.
+pub async fn access_report(
+    store: &Store,
+    register: &Register,
+    key: &str,
+    now: Timestamp,
+) -> Result<AccessReport, AppError> {
+    let request = load(&mut store.read().await?, key).await?;
+    if request.verified_at.is_none() {
+        return Err(AppError::Conflict(
+            "the subject's identity is not verified: no answer is given before".to_owned(),
+        ));
+    }
+    let answer = answer_of(store, register, &request).await?;
+    rights::access_report(
+        register,
+        &request.controller,
+        answer,
+        &request.key,
+        day_of(now),
+    )
+    .map_err(|e| AppError::Invalid(e.to_string()))
+}
