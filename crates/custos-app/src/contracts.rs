@@ -5,9 +5,11 @@
 //! is superseded: it cannot be accepted over a text its proposer never saw.
 
 use crate::Store;
-use custos_core::register::EntityKind;
+use custos_core::history::{ContractHistory, EarlierVersion};
+use custos_core::plan::{Action, Plan};
+use custos_core::register::{EntityKind, RegisterParts};
 use custos_core::values::Slug;
-use custos_store::{Amendment, Tx};
+use custos_store::{Amendment, SupersededContract, Tx};
 use serde_json::json;
 
 use crate::audit::Actor;
@@ -214,4 +216,65 @@ fn answer_verb(answer: Answer) -> &'static str {
         Answer::Reject => "reject",
         Answer::Withdraw => "withdraw",
     }
+}
+
+/// What every write that changes contracts does besides: the versions it replaces are kept
+/// (with the moment they were replaced), and open proposals on them are superseded (none can
+/// be accepted over a text its proposer never saw).
+pub(crate) async fn after_change(
+    tx: &mut Tx,
+    plan: &Plan,
+    current: &RegisterParts,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let at = stamp(actor.at);
+    let mut superseded = Vec::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == EntityKind::Contract)
+    {
+        if matches!(change.action, Action::Change { .. } | Action::Remove)
+            && let Some(before) = find(current, EntityKind::Contract, change.id.as_str())
+        {
+            superseded.push(SupersededContract {
+                contract: change.id.to_string(),
+                replaced_at: at.clone(),
+                body: before.json()?,
+            });
+        }
+        tx.supersede_amendments(change.id.as_str(), &at, &actor.name)
+            .await?;
+    }
+    tx.insert_superseded_contracts(&superseded).await?;
+    Ok(())
+}
+
+/// The superseded versions of every contract (or of one), each in force until the day
+/// before it was replaced.
+pub async fn history(store: &Store, contract: Option<&str>) -> Result<ContractHistory, AppError> {
+    let mut tx = store.read().await?;
+    let rows = tx.superseded_contracts(contract).await?;
+    tx.rollback().await?;
+    let mut versions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let contract: custos_core::model::Contract =
+            serde_json::from_str(&row.body).map_err(|e| {
+                AppError::Invalid(format!(
+                    "a stored version of contract {}: {e}",
+                    row.contract
+                ))
+            })?;
+        let replaced = crate::clock::parse_stamp(&row.replaced_at).ok_or_else(|| {
+            AppError::Invalid(format!(
+                "a stored version of contract {}: bad time",
+                row.contract
+            ))
+        })?;
+        let until = crate::clock::day_of(replaced)
+            .yesterday()
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
+        versions.push(EarlierVersion { contract, until });
+    }
+    Ok(ContractHistory::new(versions))
 }

@@ -303,10 +303,7 @@ pub(crate) async fn apply_in(
         tx.apply(&plan, &desired).await?;
         tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
             .await?;
-        if kind == EntityKind::Contract {
-            tx.supersede_amendments(id.as_str(), &crate::stamp(actor.at), &actor.name)
-                .await?;
-        }
+        crate::contracts::after_change(tx, &plan, &current, actor).await?;
     }
     Ok(plan)
 }

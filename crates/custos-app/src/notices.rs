@@ -4,7 +4,7 @@
 
 use crate::Store;
 use custos_core::Date;
-use custos_core::checks::{Report, check_with_notices};
+use custos_core::checks::{Evidence, Report, check_with_evidence};
 use custos_core::notice::{self, Notice, NoticeDiff, NoticeError, NoticeOptions};
 use custos_core::records::{self, Record, RecordError};
 use custos_core::register::Register;
@@ -157,10 +157,19 @@ pub async fn version_with_diff(
     Ok((found, changes))
 }
 
-/// The checks, with `notice-out-of-date` judged on the published notices.
+/// The checks, with `notice-out-of-date` judged on the published notices and each link on
+/// its contracts as they read on its day.
 pub async fn check(store: &Store, register: &Register, on: Date) -> Result<Report, AppError> {
-    let published = store.read().await?.latest_notices().await?;
-    check_with_notices(register, on, &published).map_err(|e| AppError::Invalid(e.to_string()))
+    let evidence = evidence(store).await?;
+    check_with_evidence(register, on, &evidence).map_err(|e| AppError::Invalid(e.to_string()))
+}
+
+/// What the checks read besides the register.
+pub async fn evidence(store: &Store) -> Result<Evidence, AppError> {
+    Ok(Evidence {
+        published: latest_published(store).await?,
+        contracts: crate::contracts::history(store, None).await?,
+    })
 }
 
 /// Saves an organisation's template after checking that it renders every kind of notice.

@@ -87,16 +87,7 @@ async fn apply_as(
             }
         }
         tx.append_audit(entries).await?;
-        // A proposal cannot be accepted over a contract that changed under it.
-        let at = crate::stamp(actor.at);
-        for change in plan
-            .changes
-            .iter()
-            .filter(|c| c.kind == custos_core::register::EntityKind::Contract)
-        {
-            tx.supersede_amendments(change.id.as_str(), &at, &actor.name)
-                .await?;
-        }
+        crate::contracts::after_change(&mut tx, &plan, &current, actor).await?;
     }
     tx.commit().await?;
     Ok(plan)

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod chain;
 pub mod change;
 pub mod checks;
+pub mod history;
 pub mod ledger;
 pub mod manifest;
 pub mod model;

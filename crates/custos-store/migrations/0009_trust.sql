@@ -22,3 +22,12 @@ CREATE INDEX contract_amendments_awaiting ON contract_amendments (awaiting, stat
 -- A decision on a change request stands on the dossier version it was given on; a new
 -- version reopens it.
 ALTER TABLE change_request_parties ADD COLUMN decided_version INTEGER;
+
+-- Superseded versions of contracts, each with the moment it was replaced: a link is judged
+-- against the text in force on its day, and a contract's history reads "version N, from .. to".
+CREATE TABLE contract_versions (
+    contract TEXT NOT NULL,
+    replaced_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX contract_versions_contract ON contract_versions (contract, replaced_at);

@@ -158,3 +158,53 @@ impl Tx {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }
+
+/// A superseded version of a contract: its body as it was, and when it was replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupersededContract {
+    pub contract: String,
+    pub replaced_at: String,
+    pub body: String,
+}
+
+impl Tx {
+    pub async fn insert_superseded_contracts(
+        &mut self,
+        versions: &[SupersededContract],
+    ) -> Result<(), StoreError> {
+        for version in versions {
+            sqlx::query(
+                "INSERT INTO contract_versions (contract, replaced_at, body) VALUES ($1, $2, $3)",
+            )
+            .bind(version.contract.clone())
+            .bind(version.replaced_at.clone())
+            .bind(version.body.clone())
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every superseded version of every contract (or of one), oldest first.
+    pub async fn superseded_contracts(
+        &mut self,
+        contract: Option<&str>,
+    ) -> Result<Vec<SupersededContract>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT contract, replaced_at, body FROM contract_versions \
+             WHERE CAST($1 AS TEXT) IS NULL OR contract = $1 ORDER BY replaced_at, contract",
+        )
+        .bind(contract.map(ToOwned::to_owned))
+        .fetch_all(&mut *self.inner)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SupersededContract {
+                    contract: row.try_get(0)?,
+                    replaced_at: row.try_get(1)?,
+                    body: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -17,7 +17,7 @@ mod register;
 mod rights;
 pub mod testing;
 
-pub use amendments::Amendment;
+pub use amendments::{Amendment, SupersededContract};
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
 pub use ledger::LedgerBatch;
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};

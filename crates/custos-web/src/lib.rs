@@ -74,6 +74,7 @@ pub struct Config {
         api::entries::replace_contract,
         api::entries::delete_contract,
         api::contracts::list,
+        api::contracts::versions,
         api::contracts::get,
         api::contracts::accept,
         api::contracts::reject,
@@ -141,7 +142,7 @@ pub struct Config {
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
-    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody)),
+    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "people", description = "Signing in, the caller, API tokens"),
@@ -234,6 +235,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::entries::delete_activity),
         )
         .route("/contracts/{id}/amendments", get(api::contracts::list))
+        .route("/contracts/{id}/versions", get(api::contracts::versions))
         .route("/contracts/{id}/amendments/{key}", get(api::contracts::get))
         .route(
             "/contracts/{id}/amendments/{key}/accept",

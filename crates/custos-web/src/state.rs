@@ -53,11 +53,9 @@ impl AppState {
         self.register.read().await.clone()
     }
 
-    /// The latest version of every published notice, for the checks.
-    pub async fn published_notices(
-        &self,
-    ) -> Result<Vec<custos_core::notice::PublishedNotice>, ApiError> {
-        Ok(custos_app::notices::latest_published(&self.store).await?)
+    /// What the checks read besides the register (published notices, earlier contracts).
+    pub async fn evidence(&self) -> Result<custos_core::checks::Evidence, ApiError> {
+        Ok(custos_app::notices::evidence(&self.store).await?)
     }
 
     /// Reads the register again after a write.

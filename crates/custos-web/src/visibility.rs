@@ -7,8 +7,7 @@ use std::collections::HashSet;
 
 use custos_core::Date;
 use custos_core::chain::{Chain, ChainError, Involvement, Link};
-use custos_core::checks::{Filter, Finding, Report, check_with_notices, rules};
-use custos_core::notice::PublishedNotice;
+use custos_core::checks::{Evidence, Filter, Finding, Report, check_with_evidence, rules};
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
 use crate::auth::Principal;
@@ -183,10 +182,10 @@ impl Visibility {
         &self,
         register: &Register,
         on: Date,
-        published: &[PublishedNotice],
+        evidence: &Evidence,
         filter: &Filter,
     ) -> Result<Report, ChainError> {
-        let mut report = check_with_notices(register, on, published)?;
+        let mut report = check_with_evidence(register, on, evidence)?;
         report.findings.retain(|f| self.finding(register, f));
         for finding in &mut report.findings {
             self.redact(register, finding);

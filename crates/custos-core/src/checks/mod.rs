@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::Date;
 use crate::chain::{Chain, ChainError, Link};
+use crate::history::ContractHistory;
 use crate::model::{
     Acknowledgement, Activity, Art28Clause, AuthorisationMode, Contract, Decision, Engagement,
     Organisation, RiskAssessmentKind, SelectionCriterion, SpecialData, SubprocessingTerms,
@@ -172,6 +173,35 @@ pub fn check_with_notices(
     on: Date,
     published: &[PublishedNotice],
 ) -> Result<Report, ChainError> {
+    check_with(register, on, published, &ContractHistory::default())
+}
+
+/// What the checks read besides the register: the latest published notices, and the
+/// superseded versions of contracts.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub published: Vec<PublishedNotice>,
+    pub contracts: ContractHistory,
+}
+
+/// The checks with their evidence: notices judged, each link judged against the version of its
+/// contracts in force on the day it is judged.
+pub fn check_with_evidence(
+    register: &Register,
+    on: Date,
+    evidence: &Evidence,
+) -> Result<Report, ChainError> {
+    check_with(register, on, &evidence.published, &evidence.contracts)
+}
+
+/// As [`check_with_notices`], judging each link against the version of its contracts in
+/// force on the day it is judged (`history`: the superseded versions).
+pub fn check_with(
+    register: &Register,
+    on: Date,
+    published: &[PublishedNotice],
+    history: &ContractHistory,
+) -> Result<Report, ChainError> {
     let activities = register.activities();
     // Activities are independent: split them over the cores.
     let threads = std::thread::available_parallelism()
@@ -180,12 +210,12 @@ pub fn check_with_notices(
         .max(1);
     let chunk = activities.len().div_ceil(threads).max(1);
     let results: Vec<Result<Vec<Finding>, ChainError>> = if threads == 1 {
-        vec![check_activities(register, activities, on)]
+        vec![check_activities(register, history, activities, on)]
     } else {
         std::thread::scope(|scope| {
             let workers: Vec<_> = activities
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || check_activities(register, part, on)))
+                .map(|part| scope.spawn(move || check_activities(register, history, part, on)))
                 .collect();
             // A worker that panicked must not pass for a clean register: its panic goes on.
             workers
@@ -213,12 +243,13 @@ pub fn check_with_notices(
 
 fn check_activities(
     register: &Register,
+    history: &ContractHistory,
     activities: &[Activity],
     on: Date,
 ) -> Result<Vec<Finding>, ChainError> {
     let mut findings = Vec::new();
     for activity in activities {
-        ActivityCheck::run(register, activity, on, &mut findings)?;
+        ActivityCheck::run(register, history, activity, on, &mut findings)?;
     }
     Ok(findings)
 }
@@ -320,6 +351,8 @@ fn judged_on(engagement: &Engagement, on: Date) -> Date {
 /// The rules over one activity and its chain.
 struct ActivityCheck<'r, 'o> {
     register: &'r Register,
+    /// Superseded versions of contracts: a link is judged on its day's text.
+    history: &'r ContractHistory,
     activity: &'r Activity,
     chain: Chain<'r>,
     on: Date,
@@ -333,6 +366,7 @@ struct ActivityCheck<'r, 'o> {
 impl<'r, 'o> ActivityCheck<'r, 'o> {
     fn run(
         register: &'r Register,
+        history: &'r ContractHistory,
         activity: &'r Activity,
         on: Date,
         out: &'o mut Vec<Finding>,
@@ -340,6 +374,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         let chain = Chain::derive(register, activity.id.as_str(), None)?;
         let mut check = ActivityCheck {
             register,
+            history,
             activity,
             chain,
             on,
@@ -385,8 +420,11 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         Ok(())
     }
 
-    fn contract_of(&self, link: &Link) -> Option<&'r Contract> {
-        self.register.link_contract(link.engagement)
+    /// The contract of a link, as it read on `day`.
+    fn contract_of(&self, link: &Link, day: Date) -> Option<&'r Contract> {
+        self.register
+            .link_contract(link.engagement)
+            .map(|current| self.history.on(current, day))
     }
 
     fn parent(&self, link: &Link) -> Option<(usize, Link)> {
@@ -438,7 +476,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
 
     fn contract_rules(&mut self, at: &LinkAt<'r>) {
         let engagement = at.engagement;
-        let Some(contract) = self.contract_of(&at.link) else {
+        let Some(contract) = self.contract_of(&at.link, at.date) else {
             self.at_link(
                 &rules::NO_CONTRACT,
                 at,
@@ -467,7 +505,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         }
         let upstream = self
             .parent(&at.link)
-            .and_then(|(_, parent)| self.contract_of(&parent));
+            .and_then(|(_, parent)| self.contract_of(&parent, at.date));
         // Clauses missing here that the contract above has are one defect (Art. 28(4)), reported
         // once as weaker-than-upstream, not again as dpa-incomplete.
         let mut explained: Vec<Art28Clause> = Vec::new();
@@ -580,7 +618,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         while let Some((_, parent)) = self.parent(&root) {
             root = parent;
         }
-        let root_contract = self.contract_of(&root);
+        let root_contract = self.contract_of(&root, at.date);
         let terms = root_contract.and_then(|c| c.subprocessing.as_ref());
         let engagement = at.engagement;
         if terms.is_some_and(|t| t.preauthorised.contains(&engagement.processor)) {
@@ -665,7 +703,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
         let mut above = self.parent(&at.link);
         while let Some((_, ancestor)) = above {
             above = self.parent(&ancestor);
-            let Some(contract) = self.contract_of(&ancestor) else {
+            let Some(contract) = self.contract_of(&ancestor, at.date) else {
                 continue;
             };
             let Some(terms) = &contract.subprocessing else {

@@ -593,3 +593,129 @@ fn the_rules_document_is_generated_from_the_catalogue() {
         "docs/rules.md is stale: run `custos check --list-rules --format markdown > docs/rules.md`"
     );
 }
+
+/// A link that ended is judged on its last day against the contract as it read that day:
+/// courier 2 rewriting its sub-contract after the loss does not clear what the contract of the
+/// time lacked. A link in force is judged against the text in force now.
+#[test]
+fn a_link_is_judged_against_the_contract_version_in_force_on_its_day() {
+    use custos_core::history::{ContractHistory, EarlierVersion};
+    let ended = manifest::examples::COURIER_CHAIN.replace(
+        "    contract: contract-c2-c3\n    since: 2023-12-01",
+        "    contract: contract-c2-c3\n    since: 2023-12-01\n    until: 2024-03-02",
+    );
+    let weak = example(&ended);
+    let old = weak
+        .contracts()
+        .iter()
+        .find(|c| c.id.as_str() == "contract-c2-c3")
+        .unwrap()
+        .clone();
+    // The sub-contract as rewritten in 2025: it names the bank and flows everything down.
+    let fixed = ended.replace(
+        "    identifies_controller: false\n    clauses: [instructions, confidentiality]\n    security: [tracking]",
+        "    identifies_controller: true\n    clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,\n              compliance-assistance, deletion-or-return, audits]\n    security: [sealed-transport, tracking, staff-vetting, signature-on-delivery]",
+    );
+    let register = example(&fixed);
+    let history = ContractHistory::new([EarlierVersion {
+        contract: old,
+        until: date("2025-06-30"),
+    }]);
+    let judged = |history: &ContractHistory| {
+        let mut ids = rule_ids(
+            &custos_core::checks::check_with(&register, date("2026-11-25"), &[], history)
+                .unwrap()
+                .findings,
+        );
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        judged(&history),
+        [
+            "controller-not-identified",
+            "unauthorised-subprocessor",
+            "weaker-than-upstream"
+        ],
+        "judged on 2024-03-02, when the weak text was in force"
+    );
+    assert_eq!(
+        judged(&ContractHistory::default()),
+        ["unauthorised-subprocessor"],
+        "without the history, the rewritten text would hide what was wrong then"
+    );
+    // The same link still in force is judged today, on the rewritten text.
+    let current = example(&fixed.replace("\n    until: 2024-03-02", ""));
+    let mut ids = rule_ids(
+        &custos_core::checks::check_with(&current, date("2026-11-25"), &[], &history)
+            .unwrap()
+            .findings,
+    );
+    ids.sort_unstable();
+    assert_eq!(ids, ["unauthorised-subprocessor"]);
+}
+
+#[test]
+fn contract_versions_are_numbered_with_the_days_each_was_in_force() {
+    use custos_core::history::{ContractHistory, EarlierVersion};
+    let register = example(manifest::examples::COURIER_CHAIN);
+    let current = register
+        .contracts()
+        .iter()
+        .find(|c| c.id.as_str() == "dpa-bank-c1")
+        .unwrap();
+    let mut first = current.clone();
+    first.reference = Some("first".to_owned());
+    let mut same_day = current.clone();
+    same_day.reference = Some("replaced the same day".to_owned());
+    let mut second = current.clone();
+    second.reference = Some("second".to_owned());
+    let history = ContractHistory::new([
+        EarlierVersion {
+            contract: second.clone(),
+            until: date("2025-05-31"),
+        },
+        EarlierVersion {
+            contract: first.clone(),
+            until: date("2024-12-31"),
+        },
+        EarlierVersion {
+            contract: same_day,
+            until: date("2025-05-31"),
+        },
+    ]);
+    let versions = history.versions(Some(current), &current.id);
+    let summary: Vec<(u32, Option<String>, Option<String>, Option<String>)> = versions
+        .iter()
+        .map(|(n, from, until, c)| {
+            (
+                *n,
+                from.map(|d| d.to_string()),
+                until.map(|d| d.to_string()),
+                c.reference.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, None, Some("2024-12-31".into()), Some("first".into())),
+            (
+                2,
+                Some("2025-01-01".into()),
+                Some("2025-05-31".into()),
+                Some("replaced the same day".into())
+            ),
+            (3, Some("2025-06-01".into()), None, None),
+        ]
+    );
+    assert_eq!(
+        history.on(current, date("2024-06-01")).reference.as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        history.on(current, date("2025-05-31")).reference.as_deref(),
+        Some("replaced the same day")
+    );
+    assert_eq!(history.on(current, date("2025-06-01")).reference, None);
+}

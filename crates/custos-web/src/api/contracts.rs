@@ -257,3 +257,65 @@ answer_endpoint!(
     Answer::Withdraw,
     "Withdrawn by the proposer"
 );
+
+/// One version of a contract and the days it was in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContractVersion {
+    /// Numbered from 1, the oldest.
+    pub version: u32,
+    /// First day in force; none for the first version (in force since it was recorded).
+    pub from: Option<String>,
+    /// Last day in force; none for the version in force now.
+    pub until: Option<String>,
+    #[schema(value_type = Object)]
+    pub contract: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContractVersions {
+    pub items: Vec<ContractVersion>,
+}
+
+/// Every version of a contract, the one in force now last: what the checks judge a link
+/// against on a given day.
+#[utoipa::path(
+    get,
+    path = "/api/v1/contracts/{id}/versions",
+    tag = "register",
+    params(("id" = String, Path, description = "The contract's id")),
+    responses(
+        (status = 200, description = "The versions, oldest first", body = ContractVersions),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such contract visible to the caller", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn versions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ContractVersions>, ApiError> {
+    let register = state.register().await;
+    let visibility = Visibility::of(&principal, &register)?;
+    let current = register.contracts().iter().find(|c| c.id.as_str() == id);
+    if current.is_none() || !visibility.contract(&id) {
+        return Err(ApiError::not_found(format!("contract {id:?}")));
+    }
+    let slug: custos_core::values::Slug = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("contract {id:?}")))?;
+    let history = custos_app::contracts::history(&state.store, Some(&id)).await?;
+    let items = history
+        .versions(current, &slug)
+        .into_iter()
+        .map(|(version, from, until, contract)| {
+            Ok(ContractVersion {
+                version,
+                from: from.map(|d| d.to_string()),
+                until: until.map(|d| d.to_string()),
+                contract: serde_json::to_value(contract)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(ContractVersions { items }))
+}

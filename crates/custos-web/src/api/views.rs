@@ -197,11 +197,11 @@ pub async fn findings(
     }
     let register = state.register().await;
     let visibility = Visibility::of(&principal, &register)?;
-    let published = state.published_notices().await?;
+    let evidence = state.evidence().await?;
     let report = visibility.findings(
         &register,
         on,
-        &published,
+        &evidence,
         &Filter {
             activity: query.activity,
             organisation: query.organisation,

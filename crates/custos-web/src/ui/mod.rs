@@ -290,7 +290,8 @@ pub async fn activities(
     // Counted once per activity, over the findings the viewer sees.
     let mut counts: HashMap<(&str, Severity), usize> = HashMap::new();
     // Notices are not about one activity: the counts per activity leave them out.
-    let report = visibility.findings(&register, on, &[], &Filter::default())?;
+    let evidence = state.evidence().await?;
+    let report = visibility.findings(&register, on, &evidence, &Filter::default())?;
     for finding in report.findings.iter().filter(|f| f.counts()) {
         if let Some(activity) = &finding.activity {
             *counts
@@ -457,10 +458,11 @@ pub async fn activity(
     };
     let chain = visibility.restrict(Chain::derive(&register, &id, Some(on))?);
     let found_transfers = transfers(&chain, on);
+    let evidence = state.evidence().await?;
     let report = visibility.findings(
         &register,
         on,
-        &[],
+        &evidence,
         &Filter {
             activity: Some(id.clone()),
             ..Filter::default()
@@ -851,11 +853,11 @@ pub async fn findings(
         .transpose()?;
     let register = state.register().await;
     let visibility = Visibility::of(&viewer.principal, &register)?;
-    let published = state.published_notices().await?;
+    let evidence = state.evidence().await?;
     let report = visibility.findings(
         &register,
         on,
-        &published,
+        &evidence,
         &Filter {
             activity: activity.clone(),
             severity,

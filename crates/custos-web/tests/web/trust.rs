@@ -130,6 +130,17 @@ async fn a_party_cannot_rewrite_another_partys_commitments() {
         assert_eq!(status, 200, "{accepted}");
         assert_eq!(accepted["status"], "accepted");
         assert_eq!(read(&server, "/api/v1/contracts/dpa-a-b").await.1, shorter);
+        // The contract keeps its history: the version before the amendment was in force until
+        // yesterday (the clock stands on 2026-11-25); the parties read it, a stranger does not.
+        let (status, versions) = server.get(Some("b-editor"), "/api/v1/contracts/dpa-a-b/versions").await;
+        assert_eq!(status, 200, "{versions}");
+        let items = versions["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2, "{versions}");
+        assert_eq!((items[0]["version"].as_u64(), items[0]["until"].as_str()), (Some(1), Some("2026-11-24")));
+        assert_eq!(items[0]["contract"], original);
+        assert_eq!((items[1]["from"].as_str(), &items[1]["until"]), (Some("2026-11-25"), &Value::Null));
+        assert_eq!(items[1]["contract"], shorter);
+        assert_eq!(server.get(Some("bank"), "/api/v1/contracts/dpa-a-b/versions").await.0, 404);
 
         // A proposal on a version that changed since cannot be accepted: it is superseded.
         let mut stale = shorter.clone();

@@ -1,0 +1,83 @@
+//! Earlier versions of contracts. A contract changes (an accepted amendment, an edit), and a
+//! link judged on a day before the change is judged against the text in force that day, not
+//! the one in force now: the courier chain of 2023 stays judged on its 2023 contract.
+
+use std::collections::HashMap;
+
+use crate::Date;
+use crate::model::Contract;
+use crate::values::Slug;
+
+/// One superseded version of a contract and the last day it was in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlierVersion {
+    pub contract: Contract,
+    pub until: Date,
+}
+
+/// The superseded versions of every contract that changed, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContractHistory {
+    by_contract: HashMap<Slug, Vec<EarlierVersion>>,
+}
+
+impl ContractHistory {
+    /// From superseded versions in any order. A version replaced on the day it took effect
+    /// was never in force for a whole day: only the last version of a day counts.
+    pub fn new(versions: impl IntoIterator<Item = EarlierVersion>) -> Self {
+        let mut by_contract: HashMap<Slug, Vec<EarlierVersion>> = HashMap::new();
+        for version in versions {
+            by_contract
+                .entry(version.contract.id.clone())
+                .or_default()
+                .push(version);
+        }
+        for versions in by_contract.values_mut() {
+            // Stable: versions replaced on the same day keep their order, the last one wins.
+            versions.sort_by_key(|v| v.until);
+            let mut kept: Vec<EarlierVersion> = Vec::with_capacity(versions.len());
+            for version in versions.drain(..) {
+                if kept.last().is_some_and(|last| last.until == version.until) {
+                    kept.pop();
+                }
+                kept.push(version);
+            }
+            *versions = kept;
+        }
+        Self { by_contract }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_contract.is_empty()
+    }
+
+    /// The version of `current` in force on `day`: the first superseded version still in force
+    /// that day, or else the current one.
+    pub fn on<'a>(&'a self, current: &'a Contract, day: Date) -> &'a Contract {
+        self.by_contract
+            .get(&current.id)
+            .and_then(|versions| versions.iter().find(|v| day <= v.until))
+            .map_or(current, |v| &v.contract)
+    }
+
+    /// Every version of a contract with the days it was in force: `(version, from, until)`,
+    /// numbered from 1, the current one last (`until` none).
+    pub fn versions<'a>(
+        &'a self,
+        current: Option<&'a Contract>,
+        id: &Slug,
+    ) -> Vec<(u32, Option<Date>, Option<Date>, &'a Contract)> {
+        let mut out = Vec::new();
+        let mut from: Option<Date> = None;
+        let mut number = 1;
+        for version in self.by_contract.get(id).into_iter().flatten() {
+            out.push((number, from, Some(version.until), &version.contract));
+            from = version.until.tomorrow().ok();
+            number += 1;
+        }
+        if let Some(current) = current {
+            out.push((number, from, None, current));
+        }
+        out
+    }
+}
