@@ -15,6 +15,18 @@ pub struct EarlierVersion {
     pub until: Date,
 }
 
+/// A version of a contract and the days it was in force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Version<'a> {
+    /// From 1, the oldest.
+    pub number: u32,
+    /// First day in force; none for the first version (in force since it was recorded).
+    pub from: Option<Date>,
+    /// Last day in force; none for the version in force now.
+    pub until: Option<Date>,
+    pub contract: &'a Contract,
+}
+
 /// The superseded versions of every contract that changed, oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContractHistory {
@@ -60,23 +72,27 @@ impl ContractHistory {
             .map_or(current, |v| &v.contract)
     }
 
-    /// Every version of a contract with the days it was in force: `(version, from, until)`,
-    /// numbered from 1, the current one last (`until` none).
-    pub fn versions<'a>(
-        &'a self,
-        current: Option<&'a Contract>,
-        id: &Slug,
-    ) -> Vec<(u32, Option<Date>, Option<Date>, &'a Contract)> {
+    /// Every version of a contract with the days it was in force, numbered from 1, the
+    /// current one last.
+    pub fn versions<'a>(&'a self, current: Option<&'a Contract>, id: &Slug) -> Vec<Version<'a>> {
         let mut out = Vec::new();
         let mut from: Option<Date> = None;
-        let mut number = 1;
         for version in self.by_contract.get(id).into_iter().flatten() {
-            out.push((number, from, Some(version.until), &version.contract));
+            out.push(Version {
+                number: out.len() as u32 + 1,
+                from,
+                until: Some(version.until),
+                contract: &version.contract,
+            });
             from = version.until.tomorrow().ok();
-            number += 1;
         }
         if let Some(current) = current {
-            out.push((number, from, None, current));
+            out.push(Version {
+                number: out.len() as u32 + 1,
+                from,
+                until: None,
+                contract: current,
+            });
         }
         out
     }

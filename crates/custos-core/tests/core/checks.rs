@@ -685,14 +685,14 @@ fn contract_versions_are_numbered_with_the_days_each_was_in_force() {
         },
     ]);
     let versions = history.versions(Some(current), &current.id);
-    let summary: Vec<(u32, Option<String>, Option<String>, Option<String>)> = versions
+    let summary: Vec<_> = versions
         .iter()
-        .map(|(n, from, until, c)| {
+        .map(|v| {
             (
-                *n,
-                from.map(|d| d.to_string()),
-                until.map(|d| d.to_string()),
-                c.reference.clone(),
+                v.number,
+                v.from.map(|d| d.to_string()),
+                v.until.map(|d| d.to_string()),
+                v.contract.reference.clone(),
             )
         })
         .collect();

@@ -307,12 +307,12 @@ pub async fn versions(
     let items = history
         .versions(current, &slug)
         .into_iter()
-        .map(|(version, from, until, contract)| {
+        .map(|v| {
             Ok(ContractVersion {
-                version,
-                from: from.map(|d| d.to_string()),
-                until: until.map(|d| d.to_string()),
-                contract: serde_json::to_value(contract)
+                version: v.number,
+                from: v.from.map(|d| d.to_string()),
+                until: v.until.map(|d| d.to_string()),
+                contract: serde_json::to_value(v.contract)
                     .map_err(|e| ApiError::Internal(e.to_string()))?,
             })
         })
