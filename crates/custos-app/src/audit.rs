@@ -127,7 +127,7 @@ fn scope_of(parts: &RegisterParts, kind: EntityKind, id: &Slug) -> Option<String
     let controllers = |activity: &Slug| {
         find(&parts.activities, activity, |a| &a.id)
             .map(|a| {
-                a.controllers()
+                a.accepted_controllers()
                     .map(Slug::as_str)
                     .collect::<Vec<_>>()
                     .join(" ")

@@ -7,6 +7,7 @@ pub mod changes;
 pub mod clock;
 pub mod contracts;
 pub mod entries;
+pub mod joint;
 pub mod ledger;
 pub mod manifest_files;
 pub mod notices;

@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 
 use crate::Store;
+use custos_core::Date;
 use custos_core::model::{Activity, Contract, Engagement};
 use custos_core::register::{EntityKind, Register};
 use custos_core::values::Slug;
@@ -260,7 +261,7 @@ impl<'a> Facts<'a> {
         let mut found: Vec<&Slug> = Vec::new();
         for register in self.registers() {
             if let Some(a) = register.activity(activity) {
-                found.extend(a.controllers());
+                found.extend(a.accepted_controllers());
             }
         }
         found
@@ -400,18 +401,62 @@ fn activity(
     after: Option<&Activity>,
     refuse: impl Fn(Option<&'static str>, String) -> Verdict,
 ) -> Verdict {
-    for a in before.into_iter().chain(after) {
-        if !caller.writes_for(a.controller.as_str()) {
-            return refuse(
-                Some("controller"),
-                format!(
-                    "an activity is its controller's: only editors of {} write it (joint controllers included)",
-                    a.controller
-                ),
-            );
+    let acceptance = |a: Option<&Activity>, by: &Slug| {
+        a.and_then(|a| a.joint_acceptances.iter().find(|x| &x.by == by).cloned())
+    };
+    // The joint controllers whose acceptance this write adds, changes or removes.
+    let mut accepting: Vec<&Slug> = before
+        .into_iter()
+        .chain(after)
+        .flat_map(|a| a.joint_acceptances.iter().map(|x| &x.by))
+        .filter(|by| acceptance(before, by) != acceptance(after, by))
+        .collect();
+    accepting.sort();
+    accepting.dedup();
+    let controls = before
+        .into_iter()
+        .chain(after)
+        .all(|a| caller.writes_for(a.controller.as_str()));
+    if controls {
+        // The controller lists and delists joint controllers; it cannot accept for one.
+        for by in accepting {
+            let still_listed = after.is_some_and(|a| a.joint_controllers.contains(by));
+            if still_listed && !caller.writes_for(by.as_str()) {
+                return refuse(
+                    Some("joint_acceptances"),
+                    format!("only {by} accepts (or withdraws) its listing as a joint controller"),
+                );
+            }
         }
+        return Verdict::Allow;
     }
-    Verdict::Allow
+    // Anyone else: a listed joint controller records its own acceptance, nothing more.
+    let without_acceptances = |a: &Activity| Activity {
+        joint_acceptances: Vec::new(),
+        ..a.clone()
+    };
+    let only_acceptances = match (before, after) {
+        (Some(b), Some(a)) => without_acceptances(b) == without_acceptances(a),
+        _ => false,
+    };
+    let own = !accepting.is_empty()
+        && accepting.iter().all(|by| {
+            caller.writes_for(by.as_str())
+                && after.is_some_and(|a| a.joint_controllers.contains(by))
+        });
+    if only_acceptances && own {
+        return Verdict::Allow;
+    }
+    let controller = after
+        .or(before)
+        .map(|a| a.controller.to_string())
+        .unwrap_or_default();
+    refuse(
+        Some("controller"),
+        format!(
+            "an activity is its controller's: only editors of {controller} write it (a joint controller records only its own acceptance)"
+        ),
+    )
 }
 
 fn contract_write(
@@ -656,6 +701,14 @@ pub fn access_table(register: &Register) -> String {
             e
         })
     };
+    // The marketing activity as if it listed the bank as joint controller.
+    let listed = changed(activity("customer-marketing"), &|e| {
+        if let Entry::Activity(a) = e
+            && let Ok(bank) = "bank".parse()
+        {
+            a.joint_controllers.push(bank);
+        }
+    });
     type Case = (&'static str, Option<Entry>, Option<Entry>);
     let cases: Vec<Case> = vec![
         (
@@ -733,6 +786,21 @@ pub fn access_table(register: &Register) -> String {
             }),
         ),
         ("delete link b-c", link("b-c"), None),
+        (
+            "accept the bank's listing as joint controller of customer-marketing",
+            listed.clone(),
+            changed(listed.clone(), &|e| {
+                if let Entry::Activity(a) = e
+                    && let Ok(bank) = "bank".parse()
+                {
+                    a.joint_acceptances
+                        .push(custos_core::model::JointAcceptance {
+                            by: bank,
+                            date: Date::constant(2026, 11, 25),
+                        });
+                }
+            }),
+        ),
     ];
     let mut out = String::from(ACCESS_PREAMBLE);
     out.push_str("\n| write |");
@@ -799,6 +867,7 @@ What a party may not assert, it cannot write; what it may not see answers 404. O
 | --- | --- |
 | an organisation's identity (name, address, contact, DPO, certifications, history, language, public page) | its own editors; while nobody writes for it on the instance, whoever may write a link engaging it: the editors of the organisations that engaged it directly, or of the controllers where those have nobody either (every such change is audited with the organisation in its scope) |
 | an activity | its controller's editors; joint controllers listed in it gain no write access |
+| a joint controller's acceptance of its listing (`joint_acceptances`) | that joint controller's editors (`POST /api/v1/activities/{id}/joint-controllers/{org}/accept`); until it accepts, the activity is not its own: not in its notice, its record, its access answers or its view |
 | a contract | both parties: a change by one is a proposed amendment that takes effect when the other accepts it; where the processor side has nobody on the instance, the engaging side changes it directly |
 | an engagement (a link) | its engaging party's editors; while the engaging party has nobody on the instance, the editors of the activity's controllers |
 | a link's authorisation | the deciding controller's editors, or the workflow (a decided or deemed-approved change request, recorded with its key and dossier version) |

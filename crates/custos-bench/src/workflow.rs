@@ -70,6 +70,7 @@ fn shared_register(controllers: usize) -> anyhow::Result<Register> {
             controller: slug(id.clone())?,
             joint_controllers: vec![],
             joint_arrangement: None,
+            joint_acceptances: vec![],
             purposes: vec!["Service".into()],
             lawful_basis: Some(LawfulBasis::Contract),
             special_category_condition: None,

@@ -273,7 +273,7 @@ pub fn addressees(
                 }
             }
             let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
-            for controller in chain.activity.controllers() {
+            for controller in chain.activity.accepted_controllers() {
                 let entry = by_controller
                     .entry(controller.clone())
                     .or_insert_with(|| Addressee {

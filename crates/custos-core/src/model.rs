@@ -138,6 +138,11 @@ pub struct Activity {
     pub joint_controllers: Vec<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joint_arrangement: Option<String>,
+    /// The joint controllers that accepted being listed, each with the day: only the listed
+    /// organisation records its own acceptance. Until then it is listed but not a controller
+    /// of record: the activity is not in its notice, its record or its view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joint_acceptances: Vec<JointAcceptance>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub purposes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,12 +181,31 @@ impl Activity {
         std::iter::once(&self.controller).chain(&self.joint_controllers)
     }
 
+    /// The controller and the joint controllers that accepted their listing: the
+    /// organisations that answer for the activity (notices, records, visibility, requests).
+    pub fn accepted_controllers(&self) -> impl Iterator<Item = &Slug> {
+        std::iter::once(&self.controller).chain(
+            self.joint_controllers
+                .iter()
+                .filter(|j| self.joint_acceptances.iter().any(|a| &a.by == *j)),
+        )
+    }
+
     /// Data categories that the law treats specially, with the article that says so.
     pub fn special_data(&self) -> impl Iterator<Item = (&Slug, SpecialData)> {
         self.data
             .iter()
             .filter_map(|d| SpecialData::of(d).map(|s| (d, s)))
     }
+}
+
+/// A joint controller's acceptance of its listing (Art. 26).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JointAcceptance {
+    pub by: Slug,
+    #[schemars(with = "IsoDate")]
+    pub date: Date,
 }
 
 /// Art. 6(1)(a)–(f).

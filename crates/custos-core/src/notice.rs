@@ -383,7 +383,8 @@ pub fn covered_activities<'r>(
     controller: &str,
     asked: &[Slug],
 ) -> Result<Vec<&'r crate::model::Activity>, NoticeError> {
-    let controls = |a: &crate::model::Activity| a.controllers().any(|c| c.as_str() == controller);
+    let controls =
+        |a: &crate::model::Activity| a.accepted_controllers().any(|c| c.as_str() == controller);
     if asked.is_empty() {
         let all: Vec<_> = register
             .activities()

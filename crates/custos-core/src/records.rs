@@ -224,7 +224,10 @@ pub fn controller_record(
         transfers: Vec::new(),
     };
     for activity in register.activities() {
-        if !activity.controllers().any(|c| c.as_str() == organisation) {
+        if !activity
+            .accepted_controllers()
+            .any(|c| c.as_str() == organisation)
+        {
             continue;
         }
         let chain = Chain::derive(register, activity.id.as_str(), Some(on))?;
@@ -260,7 +263,7 @@ pub fn controller_record(
             }
         }
         let others: Vec<String> = activity
-            .controllers()
+            .accepted_controllers()
             .filter(|c| c.as_str() != organisation)
             .map(|c| name_of(register, c))
             .collect();

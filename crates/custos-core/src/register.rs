@@ -435,6 +435,18 @@ impl Register {
                     );
                 }
             }
+            for acceptance in &activity.joint_acceptances {
+                if !activity.joint_controllers.contains(&acceptance.by) {
+                    problem(
+                        EntityKind::Activity,
+                        &activity.id,
+                        format!(
+                            "joint_acceptances: {} is not among the joint controllers",
+                            acceptance.by
+                        ),
+                    );
+                }
+            }
         }
         for contract in &parts.contracts {
             for party in &contract.between {

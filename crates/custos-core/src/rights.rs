@@ -372,7 +372,7 @@ pub fn access_report(
     let processing = register
         .activities()
         .iter()
-        .filter(|a| a.controllers().any(|c| c.as_str() == controller))
+        .filter(|a| a.accepted_controllers().any(|c| c.as_str() == controller))
         .filter(|a| named.is_empty() || named.contains(&a.id))
         .map(|a| ProcessingInfo {
             activity: a.id.clone(),

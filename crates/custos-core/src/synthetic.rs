@@ -147,6 +147,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
             controller: organisations[controller].id.clone(),
             joint_controllers: vec![],
             joint_arrangement: None,
+            joint_acceptances: vec![],
             purposes: vec!["Provide the service".to_owned()],
             lawful_basis: Some(LawfulBasis::Contract),
             special_category_condition: None,

@@ -74,6 +74,9 @@ pub struct Config {
         api::entries::replace_contract,
         api::entries::delete_contract,
         api::contracts::list,
+        api::joint::list,
+        api::joint::accept,
+        api::joint::withdraw,
         api::contracts::versions,
         api::contracts::get,
         api::contracts::accept,
@@ -142,7 +145,7 @@ pub struct Config {
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
-    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions)),
+    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "people", description = "Signing in, the caller, API tokens"),
@@ -235,6 +238,15 @@ pub fn router(state: AppState) -> Router {
                 .delete(api::entries::delete_activity),
         )
         .route("/contracts/{id}/amendments", get(api::contracts::list))
+        .route("/joint-listings", get(api::joint::list))
+        .route(
+            "/activities/{id}/joint-controllers/{organisation}/accept",
+            post(api::joint::accept),
+        )
+        .route(
+            "/activities/{id}/joint-controllers/{organisation}/withdraw",
+            post(api::joint::withdraw),
+        )
         .route("/contracts/{id}/versions", get(api::contracts::versions))
         .route("/contracts/{id}/amendments/{key}", get(api::contracts::get))
         .route(

@@ -51,7 +51,10 @@ impl Visibility {
             .map(|m| m.organisation.as_str())
             .collect();
         for (ix, activity) in register.activities().iter().enumerate() {
-            if activity.controllers().any(|c| members.contains(c.as_str())) {
+            if activity
+                .accepted_controllers()
+                .any(|c| members.contains(c.as_str()))
+            {
                 let ix = ix as u32;
                 visibility.controlled.insert(ix);
                 visibility.activities.insert(ix);
@@ -101,7 +104,7 @@ impl Visibility {
             }
         }
         for &ix in &visibility.activities {
-            for controller in register.activities()[ix as usize].controllers() {
+            for controller in register.activities()[ix as usize].accepted_controllers() {
                 visibility.organisations.insert(controller.to_string());
             }
         }

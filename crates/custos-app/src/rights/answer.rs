@@ -18,9 +18,10 @@ pub(super) async fn answer_of(
     let mine: Vec<_> = disclosures
         .into_iter()
         .filter(|d| {
-            register
-                .activity(d.activity.as_str())
-                .is_some_and(|a| a.controllers().any(|c| c.as_str() == request.controller))
+            register.activity(d.activity.as_str()).is_some_and(|a| {
+                a.accepted_controllers()
+                    .any(|c| c.as_str() == request.controller)
+            })
         })
         .collect();
     ledger::access_answer(register, &mine).map_err(|e| AppError::Invalid(e.to_string()))

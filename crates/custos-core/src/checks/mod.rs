@@ -120,7 +120,7 @@ impl Filter {
                     .activity
                     .as_ref()
                     .and_then(|a| register.activity(a.as_str()))
-                    .is_some_and(|a| a.controllers().any(|c| c.as_str() == org))
+                    .is_some_and(|a| a.accepted_controllers().any(|c| c.as_str() == org))
         });
         let severity_ok = self.severity.is_none_or(|s| finding.severity >= s);
         let rule_ok = self.rule.as_deref().is_none_or(|r| finding.rule == r);

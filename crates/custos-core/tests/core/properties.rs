@@ -60,6 +60,7 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             controller: slug(format!("o{a}")),
             joint_controllers: vec![],
             joint_arrangement: None,
+            joint_acceptances: vec![],
             purposes: vec![],
             lawful_basis: None,
             special_category_condition: None,

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod changes;
 pub mod contracts;
 pub mod entries;
+pub mod joint;
 pub mod notices;
 pub mod people;
 pub mod register;

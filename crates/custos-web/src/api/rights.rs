@@ -863,7 +863,7 @@ pub async fn record_disclosures(
             )
         })?;
         if !activity
-            .controllers()
+            .accepted_controllers()
             .any(|c| principal.may(Capacity::Edit, c.as_str()))
         {
             return Err(ApiError::Forbidden(format!(

@@ -805,7 +805,7 @@ pub async fn organisation(
         controls: register
             .activities()
             .iter()
-            .any(|a| a.controllers().any(|c| c.as_str() == id)),
+            .any(|a| a.accepted_controllers().any(|c| c.as_str() == id)),
         processes: register
             .organisation_index(&id)
             .is_some_and(|ix| !register.engagements_as_processor(ix).is_empty()),

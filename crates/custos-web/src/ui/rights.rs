@@ -427,7 +427,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             register
                 .activities()
                 .iter()
-                .any(|a| a.controllers().any(|c| c == &o.id))
+                .any(|a| a.accepted_controllers().any(|c| c == &o.id))
         })
         .map(|o| (o.id.to_string(), o.name.clone()))
         .collect();

@@ -562,3 +562,56 @@ async fn every_party_may_write_exactly_what_docs_access_md_says() {
         println!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
     }
 }
+
+#[tokio::test]
+async fn a_joint_controller_answers_for_an_activity_only_once_it_accepts() {
+    on_both(async |server: TestServer| {
+        // The hypermarket lists agency B as joint controller of a campaign of its own.
+        let campaign = json!({"id": "joint-campaign", "name": "Joint loyalty campaign", "controller": "hypermarket-a",
+            "joint_controllers": ["agency-b"], "joint_arrangement": "Art. 26 arrangement of 2026-11-01",
+            "purposes": ["Loyalty campaign"]});
+        let (status, _, body) = send(&server, "hypermarket", Method::POST, "/api/v1/activities", &[], Some(campaign.clone())).await;
+        assert_eq!(status, 201, "{body}");
+        // Pending: B sees the listing, not the activity; it is in none of B's documents.
+        let (_, listings) = server.get(Some("b-editor"), "/api/v1/joint-listings").await;
+        assert_eq!(listings["items"][0]["activity"], "joint-campaign");
+        assert_eq!(listings["items"][0]["accepted"], false);
+        assert_eq!(server.get(Some("b-editor"), "/api/v1/activities/joint-campaign").await.0, 404);
+        let record = |user: &'static str| {
+            let server = &server;
+            async move { server.get(Some(user), "/api/v1/organisations/agency-b/records?format=json").await }
+        };
+        let (status, before) = record("b-editor").await;
+        assert_eq!(status, 200, "{before}");
+        assert!(!before.to_string().contains("joint-campaign"), "{before}");
+        // The hypermarket cannot accept for B, neither through the listing nor in the entry.
+        let accept = "/api/v1/activities/joint-campaign/joint-controllers/agency-b/accept";
+        assert_eq!(send(&server, "hypermarket", Method::POST, accept, &[], None).await.0, 404);
+        let mut forged = campaign.clone();
+        forged["joint_acceptances"] = json!([{"by": "agency-b", "date": "2026-11-25"}]);
+        let (status, problem) = put(&server, "hypermarket", "/api/v1/activities/joint-campaign", forged).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("joint_acceptances")), "{problem}");
+        for user in ["bank", "courier-3", "agency-b"] {
+            let (status, _, _) = send(&server, user, Method::POST, accept, &[], None).await;
+            assert!(status == 404 || status == 403, "{user}: {status}");
+        }
+        // B accepts: the activity is now B's to see and to answer for, and nothing more.
+        let (status, _, accepted) = send(&server, "b-editor", Method::POST, accept, &[], None).await;
+        assert_eq!(status, 200, "{accepted}");
+        assert_eq!((accepted["accepted"].as_bool(), accepted["accepted_on"].as_str()), (Some(true), Some("2026-11-25")));
+        let (status, seen) = server.get(Some("b-editor"), "/api/v1/activities/joint-campaign").await;
+        assert_eq!(status, 200, "{seen}");
+        assert!(record("b-editor").await.1.to_string().contains("joint-campaign"));
+        let mut rewritten = seen.clone();
+        rewritten["purposes"] = json!(["Whatever B likes"]);
+        let (status, problem) = put(&server, "b-editor", "/api/v1/activities/joint-campaign", rewritten).await;
+        assert_eq!((status, problem["field"].as_str()), (403, Some("controller")), "{problem}");
+        // B withdraws: pending again.
+        let withdraw = "/api/v1/activities/joint-campaign/joint-controllers/agency-b/withdraw";
+        let (status, _, withdrawn) = send(&server, "b-editor", Method::POST, withdraw, &[], None).await;
+        assert_eq!((status, withdrawn["accepted"].as_bool()), (200, Some(false)), "{withdrawn}");
+        assert_eq!(server.get(Some("b-editor"), "/api/v1/activities/joint-campaign").await.0, 404);
+        server.stop().await;
+    })
+    .await;
+}
