@@ -152,6 +152,13 @@ pub async fn answer(
             amendment.status
         )));
     }
+    let marked;
+    let actor = if caller.admin && !caller.member_of(party) {
+        marked = actor.overriding();
+        &marked
+    } else {
+        actor
+    };
     let at = stamp(actor.at);
     let id: Slug = amendment
         .contract
