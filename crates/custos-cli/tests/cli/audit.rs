@@ -129,3 +129,88 @@ fn user_create_refuses_bad_input_and_duplicates() {
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
 }
+
+/// `custos apply --as`: a party's manifest goes through the policy of docs/access.md. One that
+/// rewrites the controller's contract terms and activity is refused whole, every offending
+/// entry named; one that changes only the party's own facts is applied.
+#[test]
+fn apply_as_a_party_writes_only_its_own_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let examples = examples_dir();
+    assert_eq!(custos(&url, &["apply", examples.to_str().unwrap()]).code, 0);
+    let created = custos_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "staff@agency-b.example",
+            "--member",
+            "agency-b=editor",
+        ],
+        "a long enough password\n",
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let copy = dir.path().join("manifests");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, copy.join(path.file_name().unwrap())).unwrap();
+    }
+    let marketing = copy.join("marketing-chain.yaml");
+    let original = std::fs::read_to_string(&marketing).unwrap();
+    // B loosens the controller's terms and rewrites the controller's activity.
+    let hostile = original
+        .replace(
+            "      authorisation: specific\n      decision_days: 14",
+            "      authorisation: general\n      decision_days: 1",
+        )
+        .replace(
+            "      - Send marketing e-mails",
+            "      - Sell the customer list",
+        );
+    assert_ne!(hostile, original, "the edits apply to the example");
+    std::fs::write(&marketing, &hostile).unwrap();
+    let refused = custos(
+        &url,
+        &[
+            "apply",
+            copy.to_str().unwrap(),
+            "--as",
+            "staff@agency-b.example",
+        ],
+    );
+    assert_ne!(refused.code, 0);
+    for named in ["contract dpa-a-b", "activity customer-marketing"] {
+        assert!(
+            refused.stderr.contains(named),
+            "{named}: {}",
+            refused.stderr
+        );
+    }
+    let unchanged = custos(&url, &["plan", examples.to_str().unwrap()]);
+    assert!(
+        unchanged.stdout.contains("No changes"),
+        "nothing was written: {}",
+        unchanged.stdout
+    );
+    // B moves its own office: applied, in B's name.
+    let own = original.replace("Avinguda Diagonal 200", "Avinguda Diagonal 202");
+    assert_ne!(own, original, "the edit applies to the example");
+    std::fs::write(&marketing, &own).unwrap();
+    let applied = custos(
+        &url,
+        &[
+            "apply",
+            copy.to_str().unwrap(),
+            "--as",
+            "staff@agency-b.example",
+        ],
+    );
+    assert_eq!(applied.code, 0, "{}", applied.stderr);
+    assert!(
+        applied.stdout.contains("~ organisation agency-b"),
+        "{}",
+        applied.stdout
+    );
+}
