@@ -577,7 +577,8 @@ pub struct ServeArgs {
     )]
     pub listen: std::net::SocketAddr,
 
-    /// Mark cookies Secure: set it when the server is reached over TLS (behind a proxy).
+    /// Mark cookies Secure: set it when the server is reached over TLS (behind a proxy); implied
+    /// when CUSTOS_PUBLIC_URL starts with https://.
     #[arg(long, env = "CUSTOS_SECURE_COOKIES")]
     pub secure_cookies: bool,
 }

@@ -577,7 +577,9 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
     let server = custos_web::Server::bind(
         &custos_web::Config {
             listen: args.listen,
-            secure_cookies: args.secure_cookies,
+            // Behind TLS whenever the public URL says so, whatever the flag.
+            secure_cookies: args.secure_cookies
+                || std::env::var("CUSTOS_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://")),
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),

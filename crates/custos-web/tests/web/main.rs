@@ -9,6 +9,7 @@ mod access;
 mod api;
 mod browser;
 mod changes;
+mod hostile;
 mod notices;
 mod rights;
 mod trust;

@@ -1,0 +1,111 @@
+//! Hostile input and hostile neighbours: what the browser is told about every page and
+//! document, and organisation-authored HTML that cannot run in the instance's origin.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::{TestServer, on_every_backend, send};
+
+/// Every page of the UI, as the administrator sees it (a token works for pages too).
+const PAGES: &[&str] = &[
+    "/",
+    "/login",
+    "/activities",
+    "/activities/customer-marketing",
+    "/organisations",
+    "/organisations/hypermarket-a",
+    "/organisations/hypermarket-a/notice",
+    "/findings",
+    "/change-requests",
+    "/change-requests/new",
+    "/subject-requests",
+    "/public/organisations/hypermarket-a/requests",
+    "/public/organisations/agency-b/subprocessors",
+    "/no-such-page",
+];
+
+/// Documents the API serves as HTML, written through organisations' templates.
+const DOCUMENTS: &[&str] = &[
+    "/api/v1/organisations/hypermarket-a/notice?format=html",
+    "/api/v1/organisations/hypermarket-a/records?format=html",
+];
+
+#[tokio::test]
+async fn every_page_and_document_tells_the_browser_what_it_may_run() {
+    on_every_backend(|server: TestServer| async move {
+        for path in PAGES.iter().chain(DOCUMENTS) {
+            let response = server
+                .client
+                .get(server.url(path))
+                .bearer_auth(TestServer::token("admin"))
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+            let html = headers
+                .get("content-type")
+                .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+            if !html {
+                assert!(
+                    status.is_redirection() || status.is_client_error(),
+                    "{path}: {status} is not a page: {body}"
+                );
+                continue;
+            }
+            let csp = headers["content-security-policy"].to_str().unwrap();
+            if DOCUMENTS.contains(path) {
+                assert!(csp.starts_with("sandbox;"), "{path}: {csp}");
+                assert!(
+                    !csp.contains("allow-scripts") && !csp.contains("allow-same-origin"),
+                    "{path}: {csp}"
+                );
+                assert!(csp.contains("frame-ancestors 'self'"), "{path}: {csp}");
+            } else {
+                assert!(csp.contains("script-src 'none'"), "{path}: {csp}");
+                assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+                assert!(!body.contains("<script"), "{path} has a script");
+            }
+        }
+        // The API explorer is the one page with a script of its own, and says so.
+        let explorer = server
+            .client
+            .get(server.url("/api/docs"))
+            .send()
+            .await
+            .unwrap();
+        let csp = explorer.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_template_with_a_script_is_served_in_a_sandbox() {
+    on_every_backend(|server: TestServer| async move {
+        let template = "<script>fetch('/api/v1/audit')</script>{% for r in notice.recipients %}{{ r.name }} {% endfor %}";
+        let (status, _, body) = send(&server, "hypermarket", Method::PUT,
+            "/api/v1/organisations/hypermarket-a/templates/notice.html", &[], Some(json!({"body": template}))).await;
+        assert_eq!(status, 204, "{body}");
+        let response = server
+            .client
+            .get(server.url("/api/v1/organisations/hypermarket-a/notice?format=html"))
+            .bearer_auth(TestServer::token("admin"))
+            .send()
+            .await
+            .unwrap();
+        let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let text = response.text().await.unwrap();
+        assert!(text.contains("<script>"), "the organisation's text is served as written");
+        assert!(csp.starts_with("sandbox;") && csp.contains("default-src 'none'"), "{csp}");
+        server.stop().await;
+    })
+    .await;
+}
