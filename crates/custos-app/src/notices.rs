@@ -50,6 +50,27 @@ impl From<custos_render::RenderError> for AppError {
     }
 }
 
+/// How long rendering one document through a template may take, wall clock.
+pub const TEMPLATE_SECONDS: u64 = 10;
+
+/// Runs template work off the async workers, bounded in time (and, inside, in instructions
+/// and output: `custos_render::TEMPLATE_FUEL`, `MAX_TEMPLATE_OUTPUT`), so that no template an
+/// organisation writes can stall the server.
+pub(crate) async fn off_the_workers<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, custos_render::RenderError> + Send + 'static,
+) -> Result<T, AppError> {
+    let task = tokio::task::spawn_blocking(work);
+    match tokio::time::timeout(std::time::Duration::from_secs(TEMPLATE_SECONDS), task).await {
+        Ok(Ok(done)) => Ok(done?),
+        Ok(Err(failed)) => Err(AppError::Invalid(format!(
+            "template: it could not be rendered: {failed}"
+        ))),
+        Err(_) => Err(AppError::Invalid(format!(
+            "template: rendering takes longer than the limit of {TEMPLATE_SECONDS} s"
+        ))),
+    }
+}
+
 /// The notice of `controller` under `options` as of `on`.
 pub fn generate(
     register: &Register,
@@ -81,7 +102,8 @@ pub async fn render_notice(
         }
         None => None,
     };
-    Ok(render(notice, format, language, custom.as_deref())?)
+    let notice = notice.clone();
+    off_the_workers(move || render(&notice, format, language, custom.as_deref())).await
 }
 
 /// Publishes the notice `name` of `controller` as it stands on the actor's day: the next
@@ -190,7 +212,8 @@ pub async fn put_template(
             "template: expected at most {MAX_TEMPLATE_BYTES} bytes"
         )));
     }
-    validate(kind, body, language)?;
+    let source = body.to_owned();
+    off_the_workers(move || validate(kind, &source, language)).await?;
     let mut tx = store.begin().await?;
     let before = tx
         .template(organisation, kind.name(), language.as_str())

@@ -64,6 +64,64 @@ pub enum RenderError {
     UnknownSection(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A template went past a limit: too much work, or too much output.
+    #[error("template {name}: {detail}")]
+    Limit { name: String, detail: String },
+}
+
+/// Instructions a template may run for one document (organisations write templates; a
+/// loop of loops must stop). A notice of 100,000 recipients takes a few million.
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+
+/// Bytes a template may write for one document.
+pub const MAX_TEMPLATE_OUTPUT: usize = 32 * 1024 * 1024;
+
+/// Renders `template` within [`TEMPLATE_FUEL`] (set on the environment) and
+/// [`MAX_TEMPLATE_OUTPUT`].
+pub(crate) fn render_bounded(
+    template: &minijinja::Template<'_, '_>,
+    context: minijinja::Value,
+) -> Result<String, RenderError> {
+    struct Bounded(Vec<u8>);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() + bytes.len() > MAX_TEMPLATE_OUTPUT {
+                return Err(std::io::Error::other("output limit"));
+            }
+            self.0.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Bounded(Vec::new());
+    let name = template.name().to_owned();
+    match template.render_captured_to(context, &mut out) {
+        Ok(_) => {}
+        Err(error) if error.kind() == minijinja::ErrorKind::OutOfFuel => {
+            return Err(RenderError::Limit {
+                name,
+                detail: format!(
+                    "the template does more work than the limit of {TEMPLATE_FUEL} instructions for one document"
+                ),
+            });
+        }
+        Err(error) if error.kind() == minijinja::ErrorKind::WriteFailure => {
+            return Err(RenderError::Limit {
+                name,
+                detail: format!(
+                    "the template writes more than the limit of {} MiB for one document",
+                    MAX_TEMPLATE_OUTPUT / 1024 / 1024
+                ),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    }
+    String::from_utf8(out.0).map_err(|e| RenderError::Template {
+        name,
+        detail: e.to_string(),
+    })
 }
 
 impl From<minijinja::Error> for RenderError {

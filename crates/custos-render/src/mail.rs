@@ -26,7 +26,7 @@ pub fn render(
     let source = custom.unwrap_or_else(|| kind.builtin(language));
     let env = environment(language);
     let template = env.template_from_named_str(kind.name(), source)?;
-    let text = template.render(Value::from(Serde(context)))?;
+    let text = crate::render_bounded(&template, Value::from(Serde(context)))?;
     let (first, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
     let subject = first
         .strip_prefix("Subject:")

@@ -161,7 +161,10 @@ pub fn render(
     let source = custom.unwrap_or_else(|| kind.builtin(language));
     let env = environment(language);
     let template = env.template_from_named_str(kind.name(), source)?;
-    let mut text = template.render(minijinja::context! { notice => Value::from(Serde(notice)) })?;
+    let mut text = crate::render_bounded(
+        &template,
+        minijinja::context! { notice => Value::from(Serde(notice)) },
+    )?;
     if !text.ends_with('\n') {
         text.push('\n');
     }
@@ -186,6 +189,7 @@ pub fn validate(kind: TemplateKind, source: &str, language: Language) -> Result<
 pub(crate) fn environment(language: Language) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+    env.set_fuel(Some(crate::TEMPLATE_FUEL));
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html

@@ -109,3 +109,52 @@ async fn a_template_with_a_script_is_served_in_a_sandbox() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_template_that_would_not_stop_is_refused_with_its_limit() {
+    on_every_backend(|server: TestServer| async move {
+        let path = "/api/v1/organisations/hypermarket-a/templates/notice.md";
+        let loops =
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+        let started = std::time::Instant::now();
+        let (status, _, problem) = send(
+            &server,
+            "hypermarket",
+            Method::PUT,
+            path,
+            &[],
+            Some(json!({"body": loops})),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("instructions"),
+            "{problem}"
+        );
+        // Bounded by the instruction limit, not by the request's 60 s (not a timing assertion
+        // on the result, only a guard against a hang passing unnoticed).
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        // Too much output: a 10 kB literal written 4,000 times.
+        let literal = "y".repeat(10_000);
+        let bomb = format!("{{% for a in range(4000) %}}{literal}{{% endfor %}}");
+        let (status, _, problem) = send(
+            &server,
+            "hypermarket",
+            Method::PUT,
+            path,
+            &[],
+            Some(json!({"body": bomb})),
+        )
+        .await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains("MiB"),
+            "{problem}"
+        );
+        // Neither was saved: the built-in template still answers.
+        let (_, template) = server.get(Some("hypermarket"), path).await;
+        assert_eq!(template["builtin"], true, "{template}");
+        server.stop().await;
+    })
+    .await;
+}
