@@ -30,6 +30,7 @@ use custos_app::Clock;
 use custos_app::Store;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -429,7 +430,20 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
         .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(middleware::from_fn(security_headers))
+        // Every response: no MIME sniffing, no referrer outside the instance, and on HTML a
+        // Content-Security-Policy (documents and the API explorer set their own).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            page_csp,
+        ))
         // axum's own 2 MB default would refuse a large manifest; the layer below bounds bodies.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -527,34 +541,34 @@ pub const PAGE_CSP: &str = "default-src 'self'; script-src 'none'; object-src 'n
 
 /// The Content-Security-Policy of documents served as HTML by the API (notices, records,
 /// access answers), whose text organisations write through their templates: a sandbox (no
-/// script, an opaque origin without our cookies), framed only by our own pages.
+/// script, an opaque origin without our cookies), framed only by our own pages. Their
+/// handlers set it.
 pub const DOCUMENT_CSP: &str = "sandbox; default-src 'none'; style-src 'unsafe-inline'; \
      img-src data:; frame-ancestors 'self'";
 
-/// Headers every response carries: no MIME sniffing, no referrer outside the instance, and a
-/// Content-Security-Policy on HTML (a handler's own, such as the API explorer's, is kept).
-async fn security_headers(request: Request, next: Next) -> Response {
-    let document = request.uri().path().starts_with("/api/v1/");
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    let html = headers
+/// A document served by the API (notice, record, access answer): when it is HTML, in the
+/// [`DOCUMENT_CSP`] sandbox.
+pub fn as_document(mut response: Response) -> Response {
+    let html = response
+        .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(
+    if html {
+        response.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(if document { DOCUMENT_CSP } else { PAGE_CSP }),
+            HeaderValue::from_static(DOCUMENT_CSP),
         );
     }
     response
+}
+
+/// The Content-Security-Policy of an HTML response that set none: our pages'.
+fn page_csp(response: &Response) -> Option<HeaderValue> {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        .then(|| HeaderValue::from_static(PAGE_CSP))
 }
 
 /// Errors made outside the handlers (unknown method, body too large, time-out) become

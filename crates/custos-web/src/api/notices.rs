@@ -108,11 +108,13 @@ fn text_response(format: NoticeFormat, text: String) -> Response {
         NoticeFormat::Markdown => "text/markdown; charset=utf-8",
         NoticeFormat::Json => "application/json",
     };
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
-        text,
+    crate::as_document(
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
+            text,
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 #[utoipa::path(
@@ -486,7 +488,7 @@ pub async fn records(
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, value);
     }
-    Ok(response)
+    Ok(crate::as_document(response))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -523,11 +523,13 @@ pub async fn access_answer(
             ));
         }
     };
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response())
+    Ok(crate::as_document(
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            body,
+        )
+            .into_response(),
+    ))
 }
 
 #[utoipa::path(
