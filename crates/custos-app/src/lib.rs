@@ -11,6 +11,7 @@ pub mod joint;
 pub mod ledger;
 pub mod manifest_files;
 pub mod notices;
+pub mod outbound;
 pub mod outbox;
 pub mod people;
 pub mod policy;

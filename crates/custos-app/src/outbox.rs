@@ -212,6 +212,8 @@ pub struct Dispatcher {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub http: reqwest::Client,
+    /// Where webhooks may go (public addresses only, unless the instance allows private ones).
+    pub outbound: crate::outbound::Outbound,
     pub mailer: Mailer,
     /// The sender of e-mails.
     pub mail_from: String,
@@ -233,6 +235,11 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
+/// The webhook client: 15 s, no redirects, addresses checked when connecting.
+fn webhook_client(outbound: crate::outbound::Outbound) -> Result<reqwest::Client, AppError> {
+    outbound.client(std::time::Duration::from_secs(15), "Custos-Webhooks/1")
+}
+
 /// What one attempt came to.
 struct Sent {
     key: String,
@@ -245,23 +252,25 @@ struct Sent {
 
 impl Dispatcher {
     pub fn new(store: Store, clock: Arc<dyn Clock>, mailer: Mailer) -> Result<Self, AppError> {
-        install_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("Custos-Webhooks/1")
-            .build()
-            .map_err(|e| AppError::Invalid(format!("webhook client: {e}")))?;
+        let outbound = crate::outbound::Outbound::PUBLIC_ONLY;
         Ok(Self {
             store,
             clock,
-            http,
+            http: webhook_client(outbound)?,
+            outbound,
             mailer,
             mail_from: "Custos <custos@localhost>".to_owned(),
             public_url: String::new(),
             batch: 256,
             lease: LEASE,
         })
+    }
+
+    /// Sends webhooks under `outbound` (private addresses only where the instance allows them).
+    pub fn with_outbound(mut self, outbound: crate::outbound::Outbound) -> Result<Self, AppError> {
+        self.http = webhook_client(outbound)?;
+        self.outbound = outbound;
+        Ok(self)
     }
 
     /// The public URL for links, unless `CUSTOS_PUBLIC_URL` set one already.
@@ -375,9 +384,13 @@ impl Dispatcher {
         let body = delivery.payload.as_bytes();
         let signature = sign(&subscription.secret, &delivery.event_key, timestamp, body)
             .map_err(|e| (None, e.to_string()))?;
+        let url = self
+            .outbound
+            .check_url("url", &subscription.url)
+            .map_err(|e| (None, e.to_string()))?;
         let response = self
             .http
-            .post(&subscription.url)
+            .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &delivery.event_key)
             .header("webhook-timestamp", timestamp.to_string())

@@ -15,12 +15,10 @@ pub async fn subscribe(
     organisation: &str,
     url: &str,
     event_types: Vec<String>,
+    outbound: crate::outbound::Outbound,
     actor: &Actor,
 ) -> Result<Subscription, AppError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| AppError::Invalid(format!("url: {e}")))?;
-    if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(AppError::Invalid("url: expected an http(s) URL".to_owned()));
-    }
+    outbound.check_url("url", url)?;
     let known: Vec<&str> = crate::changes::events::ALL
         .into_iter()
         .chain(crate::rights::events::ALL)

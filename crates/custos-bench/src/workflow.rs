@@ -238,7 +238,9 @@ pub async fn run(controllers: usize, webhooks: usize) -> anyhow::Result<()> {
         custos_app::Store::from_store(store.clone()),
         clock,
         Mailer::None,
-    )?;
+    )?
+    // The receiving endpoints of the benchmark listen on loopback.
+    .with_outbound(custos_app::outbound::Outbound::ANYWHERE)?;
     dispatcher.batch = 512;
     let started = Instant::now();
     while received.load(Ordering::Relaxed) < webhooks {

@@ -168,9 +168,15 @@ pub async fn webhook(
             url,
             events,
         } => {
-            let subscription =
-                custos_app::webhooks::subscribe(&store, &organisation, &url, events, &actor)
-                    .await?;
+            let subscription = custos_app::webhooks::subscribe(
+                &store,
+                &organisation,
+                &url,
+                events,
+                custos_app::outbound::Outbound::from_env(),
+                &actor,
+            )
+            .await?;
             println!("webhook {} for {organisation} -> {url}", subscription.key);
             println!("signing secret (shown once): {}", subscription.secret);
         }

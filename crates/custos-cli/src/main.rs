@@ -421,6 +421,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         &custos_web::Config {
             listen: args.listen,
             secure_cookies: false,
+            outbound: custos_app::outbound::Outbound::from_env(),
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),
@@ -554,7 +555,8 @@ fn dispatcher(
         store.clone(),
         std::sync::Arc::new(custos_app::SystemClock),
         mailer,
-    )?;
+    )?
+    .with_outbound(custos_app::outbound::Outbound::from_env())?;
     if let Ok(from) = std::env::var("CUSTOS_MAIL_FROM") {
         dispatcher.mail_from = from;
     }
@@ -580,6 +582,7 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
             // Behind TLS whenever the public URL says so, whatever the flag.
             secure_cookies: args.secure_cookies
                 || std::env::var("CUSTOS_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://")),
+            outbound: custos_app::outbound::Outbound::from_env(),
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),

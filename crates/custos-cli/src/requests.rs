@@ -230,7 +230,13 @@ pub async fn request(
             None
         }
         RequestCommand::Export { key, output } => {
-            let (zip, manifest) = rights::export_for_download(&store, &key, &actor).await?;
+            let (zip, manifest) = rights::export_for_download(
+                &store,
+                &key,
+                custos_app::outbound::Outbound::from_env(),
+                &actor,
+            )
+            .await?;
             write_or_print(Some(&output), &zip, true)?;
             println!(
                 "{} file(s) written to {}",

@@ -48,6 +48,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Set `Secure` on cookies: the server is reached over TLS (behind a proxy).
     pub secure_cookies: bool,
+    /// Where webhooks, data sources and transmissions may go: public addresses only, unless
+    /// the instance allows private ones (`CUSTOS_ALLOW_PRIVATE_TARGETS`, docs/security.md).
+    pub outbound: custos_app::outbound::Outbound,
 }
 
 #[derive(OpenApi)]
@@ -628,7 +631,7 @@ impl Server {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ApiError> {
-        let state = AppState::new(store, clock, config.secure_cookies).await?;
+        let state = AppState::new(store, clock, config.secure_cookies, config.outbound).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ApiError::Internal(format!("cannot listen on {}: {e}", config.listen)))?;

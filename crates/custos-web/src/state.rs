@@ -26,6 +26,8 @@ pub struct AppState {
     pub workflow: Arc<custos_app::changes::Settings>,
     /// Limits and periods of data-subject requests.
     pub rights: Arc<custos_app::rights::Settings>,
+    /// Where outbound requests may go.
+    pub outbound: custos_app::outbound::Outbound,
 }
 
 impl AppState {
@@ -33,6 +35,7 @@ impl AppState {
         store: Store,
         clock: Arc<dyn Clock>,
         secure_cookies: bool,
+        outbound: custos_app::outbound::Outbound,
     ) -> Result<Self, ApiError> {
         let register = custos_app::register::load(&store).await?;
         Ok(Self {
@@ -44,7 +47,11 @@ impl AppState {
             setup: Arc::new(std::sync::Mutex::new(None)),
             auth_cache: Arc::new(AuthCache::default()),
             workflow: Arc::new(custos_app::changes::Settings::default()),
-            rights: Arc::new(custos_app::rights::Settings::default()),
+            rights: Arc::new(custos_app::rights::Settings {
+                outbound,
+                ..custos_app::rights::Settings::default()
+            }),
+            outbound,
         })
     }
 

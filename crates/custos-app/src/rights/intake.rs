@@ -27,13 +27,12 @@ pub async fn receive(
         )));
     }
     if let Some(url) = &new.transmit_to {
-        let valid =
-            (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000;
-        if !valid || new.kind != RequestKind::Portability {
+        if new.kind != RequestKind::Portability {
             return Err(AppError::Invalid(
                 "transmit_to: an http(s) URL, for a portability request only".to_owned(),
             ));
         }
+        settings.outbound.check_url("transmit_to", url)?;
     }
     let pepper = app_ledger::pepper(store, actor.at).await?;
     let subject_key = ledger::subject_key(&pepper, &email)

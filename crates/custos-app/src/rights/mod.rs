@@ -30,6 +30,7 @@ use serde_json::json;
 
 use crate::audit::Actor;
 use crate::clock::{day_of, parse_stamp, stamp};
+use crate::outbound::Outbound;
 use crate::outbox::{self, Event};
 use crate::outbox::{language_of, mailbox};
 use crate::{AppError, ledger as app_ledger};
@@ -78,6 +79,8 @@ pub struct Settings {
     /// How long a closed request waits for its last e-mails before its address is erased
     /// regardless.
     pub erase_within: SignedDuration,
+    /// Where a portability transmission (named on the public intake form) may go.
+    pub outbound: Outbound,
 }
 
 impl Default for Settings {
@@ -90,6 +93,7 @@ impl Default for Settings {
             silent_after: SignedDuration::from_hours(7 * 24),
             due_soon: SignedDuration::from_hours(7 * 24),
             erase_within: SignedDuration::from_hours(24),
+            outbound: Outbound::PUBLIC_ONLY,
         }
     }
 }

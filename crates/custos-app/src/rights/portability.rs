@@ -10,14 +10,13 @@ pub async fn add_data_source(
     organisation: &str,
     name: &str,
     url: &str,
+    outbound: Outbound,
     actor: &Actor,
 ) -> Result<DataSource, AppError> {
     let name: Slug = name
         .parse()
         .map_err(|e| AppError::Invalid(format!("name: {e}")))?;
-    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2000 {
-        return Err(AppError::Invalid("url: an http(s) URL".to_owned()));
-    }
+    outbound.check_url("url", url)?;
     let source = DataSource {
         key: uuid::Uuid::now_v7().to_string(),
         organisation: organisation.to_owned(),
@@ -56,13 +55,6 @@ pub async fn data_sources(store: &Store, organisation: &str) -> Result<Vec<DataS
     Ok(store.read().await?.data_sources(organisation).await?)
 }
 
-fn http_client(timeout_seconds: u64) -> Result<reqwest::Client, AppError> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(timeout_seconds))
-        .build()
-        .map_err(|e| AppError::Invalid(format!("HTTP client: {e}")))
-}
-
 /// Largest answer accepted from one data source.
 const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -72,6 +64,7 @@ const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 pub async fn export(
     store: &Store,
     key: &str,
+    outbound: Outbound,
     now: Timestamp,
 ) -> Result<(Vec<u8>, ExportManifest), AppError> {
     let mut tx = store.read().await?;
@@ -95,7 +88,7 @@ pub async fn export(
             request.controller, request.controller
         )));
     }
-    let client = http_client(30)?;
+    let client = outbound.client(std::time::Duration::from_secs(30), "Custos-Portability/1")?;
     let body = serde_json::to_vec(&json!({
         "type": "subject.export",
         "request": request.key,
@@ -113,8 +106,9 @@ pub async fn export(
         };
         let id = uuid::Uuid::now_v7().to_string();
         let signature = outbox::sign(&source.secret, &id, now.as_second(), &body)?;
+        let url = outbound.check_url("url", &source.url)?;
         let response = client
-            .post(&source.url)
+            .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", now.as_second().to_string())
@@ -126,12 +120,9 @@ pub async fn export(
         if !response.status().is_success() {
             return Err(failed(format!("answered {}", response.status())));
         }
-        let bytes = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-        if bytes.len() > MAX_SOURCE_BYTES {
-            return Err(failed(format!(
-                "answered more than {MAX_SOURCE_BYTES} bytes"
-            )));
-        }
+        let bytes = crate::outbound::read_capped(response, MAX_SOURCE_BYTES)
+            .await
+            .map_err(failed)?;
         #[derive(serde::Deserialize)]
         struct Answer {
             datasets: BTreeMap<String, Vec<serde_json::Value>>,
@@ -192,23 +183,30 @@ async fn record_export(
 pub async fn export_for_download(
     store: &Store,
     key: &str,
+    outbound: Outbound,
     actor: &Actor,
 ) -> Result<(Vec<u8>, ExportManifest), AppError> {
-    let (zip, manifest) = export(store, key, actor.at).await?;
+    let (zip, manifest) = export(store, key, outbound, actor.at).await?;
     record_export(store, key, &manifest, None, actor).await?;
     Ok((zip, manifest))
 }
 
 /// Transmits the export directly to the controller the subject named (Art. 20(2)).
-pub async fn transmit(store: &Store, key: &str, actor: &Actor) -> Result<u16, AppError> {
+pub async fn transmit(
+    store: &Store,
+    key: &str,
+    outbound: Outbound,
+    actor: &Actor,
+) -> Result<u16, AppError> {
     let request = load(&mut store.read().await?, key).await?;
     let url = request.transmit_to.clone().ok_or_else(|| {
         AppError::Conflict("the subject named no controller to transmit to".to_owned())
     })?;
-    let (zip, manifest) = export(store, key, actor.at).await?;
-    let client = http_client(60)?;
+    let target = outbound.check_url("transmit_to", &url)?;
+    let (zip, manifest) = export(store, key, outbound, actor.at).await?;
+    let client = outbound.client(std::time::Duration::from_secs(60), "Custos-Portability/1")?;
     let response = client
-        .post(&url)
+        .post(target)
         .header("content-type", "application/zip")
         .header("custos-request", &request.key)
         .body(zip)

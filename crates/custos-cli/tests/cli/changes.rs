@@ -61,6 +61,8 @@ fn serve(database_url: &str, mail: &std::path::Path) -> Child {
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("CUSTOS_DATABASE_URL", database_url)
         .env("CUSTOS_DELIVERY_LEASE_SECONDS", "1")
+        // The receiver listens on loopback: allowed explicitly.
+        .env("CUSTOS_ALLOW_PRIVATE_TARGETS", "1")
         .env("CUSTOS_MAIL_DIR", mail)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

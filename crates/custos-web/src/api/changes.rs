@@ -823,6 +823,7 @@ pub async fn subscribe(
         &request.organisation,
         &request.url,
         request.event_types,
+        state.outbound,
         &actor,
     )
     .await?;

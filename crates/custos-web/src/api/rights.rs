@@ -554,7 +554,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     visible(&state, &principal, &key, Capacity::Edit).await?;
     let actor = principal.actor(state.clock.now());
-    let (zip, _) = rights::export_for_download(&state.store, &key, &actor).await?;
+    let (zip, _) = rights::export_for_download(&state.store, &key, state.outbound, &actor).await?;
     let disposition = format!("attachment; filename=\"export-{key}.zip\"");
     Ok((
         [
@@ -596,7 +596,7 @@ pub async fn transmit(
     require_write(&principal)?;
     visible(&state, &principal, &key, Capacity::Edit).await?;
     let actor = principal.actor(state.clock.now());
-    let status = rights::transmit(&state.store, &key, &actor).await?;
+    let status = rights::transmit(&state.store, &key, state.outbound, &actor).await?;
     Ok(axum::Json(serde_json::json!({"status": status})).into_response())
 }
 
@@ -925,7 +925,15 @@ pub async fn add_data_source(
         return Err(ApiError::not_found(format!("organisation {id}")));
     }
     let actor = principal.actor(state.clock.now());
-    let source = rights::add_data_source(&state.store, &id, &body.name, &body.url, &actor).await?;
+    let source = rights::add_data_source(
+        &state.store,
+        &id,
+        &body.name,
+        &body.url,
+        state.outbound,
+        &actor,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({

@@ -111,7 +111,11 @@ pub(crate) fn dispatcher(
     clock: Arc<ManualClock>,
     mail: &std::path::Path,
 ) -> Dispatcher {
-    Dispatcher::new(store.clone(), clock, Mailer::Files(mail.to_owned())).unwrap()
+    // The suite's receivers listen on loopback: allowed explicitly.
+    Dispatcher::new(store.clone(), clock, Mailer::Files(mail.to_owned()))
+        .unwrap()
+        .with_outbound(custos_app::outbound::Outbound::ANYWHERE)
+        .unwrap()
 }
 
 pub(crate) async fn drain(dispatcher: &Dispatcher) {

@@ -158,3 +158,81 @@ async fn a_template_that_would_not_stop_is_refused_with_its_limit() {
     })
     .await;
 }
+
+/// An instance as deployed (private addresses refused): webhooks, data sources and a
+/// portability target naming the instance's own network are refused when saved, whatever
+/// the written form.
+#[tokio::test]
+async fn requests_to_the_instances_own_network_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let store = custos_app::Store::open(&url).await.unwrap();
+    crate::populate(&store).await;
+    let server = crate::serve_with(
+        store,
+        std::sync::Arc::new(custos_app::FixedClock::at_date(
+            "2026-11-25".parse().unwrap(),
+        )),
+        custos_app::outbound::Outbound::PUBLIC_ONLY,
+    )
+    .await;
+    for target in [
+        "http://127.0.0.1:8080/api/v1/audit",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:22/",
+        "http://localhost:5432/",
+        "http://2130706433/",
+        "http://[::ffff:127.0.0.1]/",
+    ] {
+        let (status, _, problem) = send(
+            &server,
+            "hypermarket",
+            Method::POST,
+            "/api/v1/webhooks",
+            &[],
+            Some(json!({"organisation": "hypermarket-a", "url": target})),
+        )
+        .await;
+        assert_eq!(status, 422, "{target}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("does not send to"),
+            "{problem}"
+        );
+        let (status, _, problem) = send(
+            &server,
+            "admin",
+            Method::POST,
+            "/api/v1/organisations/hypermarket-a/data-sources",
+            &[],
+            Some(json!({"name": "crm", "url": target})),
+        )
+        .await;
+        assert_eq!(status, 422, "{target}: {problem}");
+    }
+    // A public address is accepted (nothing is sent until an event).
+    let (status, _, body) = send(
+        &server,
+        "hypermarket",
+        Method::POST,
+        "/api/v1/webhooks",
+        &[],
+        Some(json!({"organisation": "hypermarket-a", "url": "https://hooks.example.org/custos"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // The public intake form names a transmission target: the same rule.
+    let response = server
+        .client
+        .post(server.url("/api/v1/subject-requests"))
+        .bearer_auth(TestServer::token("hypermarket"))
+        .json(&json!({"controller": "hypermarket-a", "kind": "portability", "email": "ana@example.com",
+                      "transmit_to": "http://10.0.0.5/import"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    server.stop().await;
+}

@@ -101,6 +101,13 @@ pub async fn start(store: Store) -> TestServer {
 
 /// As [`start`], with the server's clock given.
 pub async fn start_with(store: Store, clock: Arc<dyn custos_app::Clock>) -> TestServer {
+    populate(&store).await;
+    serve(store, clock).await
+}
+
+/// The worked examples and the users of [`USERS`] with their tokens.
+pub async fn populate(store: &Store) {
+    let store = store.clone();
     let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
     let examples = manifest::parse(&manifest::examples::sources()).unwrap();
     custos_app::register::apply(&store, &examples, &actor)
@@ -130,7 +137,6 @@ pub async fn start_with(store: Store, clock: Arc<dyn custos_app::Clock>) -> Test
         )
         .await;
     }
-    serve(store, clock).await
 }
 
 /// Gives the user with `email` the API token `token`, named `name`, with `scopes`.
@@ -161,13 +167,24 @@ pub async fn give_token(
     .unwrap()
 }
 
-/// Serves `store` on a loopback port with `clock`.
+/// Serves `store` on a loopback port with `clock`; the suite's receivers and data sources
+/// listen on loopback, so outbound requests may go to private addresses (explicitly).
 pub async fn serve(store: Store, clock: Arc<dyn custos_app::Clock>) -> TestServer {
+    serve_with(store, clock, custos_app::outbound::Outbound::ANYWHERE).await
+}
+
+/// As [`serve`], with the instance's outbound policy given.
+pub async fn serve_with(
+    store: Store,
+    clock: Arc<dyn custos_app::Clock>,
+    outbound: custos_app::outbound::Outbound,
+) -> TestServer {
     custos_app::outbox::install_tls_provider();
     let server = Server::bind(
         &Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             secure_cookies: false,
+            outbound,
         },
         store,
         clock,
