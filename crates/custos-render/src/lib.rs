@@ -138,6 +138,17 @@ impl From<minijinja::Error> for RenderError {
     }
 }
 
+/// A CSV cell that a spreadsheet will show as text: one starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return would be run as a formula (CSV injection, OWASP), so it gets a
+/// leading `'`. Names and texts in exports come from every party of an instance.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 /// Text for HTML content or a quoted attribute value.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

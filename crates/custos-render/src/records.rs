@@ -286,7 +286,10 @@ impl Document {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(&section.columns)?;
         for row in &section.rows {
-            writer.write_record(row)?;
+            writer.write_record(
+                row.iter()
+                    .map(|cell| crate::spreadsheet_safe(cell).into_owned()),
+            )?;
         }
         writer
             .into_inner()

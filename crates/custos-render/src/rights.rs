@@ -241,6 +241,7 @@ fn dataset_csv(records: &[serde_json::Value]) -> Result<Vec<u8>, RenderError> {
                 None if column == "value" => cell(record),
                 None => String::new(),
             })
+            .map(|text| crate::spreadsheet_safe(&text).into_owned())
             .collect();
         writer.write_record(&row)?;
     }

@@ -288,3 +288,45 @@ fn a_long_record_breaks_into_pages_with_the_header_on_each() {
     assert!(table_pages.iter().all(|p| p.contains("Engaged by")));
     assert!(text.contains("Recipient number 0") && text.contains("Recipient number 399"));
 }
+
+/// A name another party wrote that a spreadsheet would run as a formula is exported as text.
+#[test]
+fn csv_cells_that_start_a_formula_are_exported_as_text() {
+    let sources: Vec<_> = manifest::examples::sources()
+        .into_iter()
+        .map(|source| manifest::Source {
+            text: source.text.replace(
+                "name: Mailer C Ltd",
+                "name: '=HYPERLINK(\"http://attacker.example\",\"Mailer C\")'",
+            ),
+            ..source
+        })
+        .collect();
+    let register = manifest::parse(&sources).unwrap();
+    let document = Document::controller(
+        &controller_record(&register, "hypermarket-a", date("2026-07-01")).unwrap(),
+        "test",
+    );
+    let csv = String::from_utf8(document.csv(Some("recipients")).unwrap()).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let cells: Vec<String> = reader
+        .records()
+        .flat_map(|r| r.unwrap().iter().map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .any(|c| c == "'=HYPERLINK(\"http://attacker.example\",\"Mailer C\")"),
+        "{csv}"
+    );
+    assert!(!cells.iter().any(|c| c.starts_with('=')), "{csv}");
+    for (raw, safe) in [
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("Plain", "Plain"),
+    ] {
+        assert_eq!(custos_render::spreadsheet_safe(raw), safe);
+    }
+}
