@@ -75,6 +75,8 @@ pub struct Session {
 pub enum Scope {
     Read,
     Write,
+    /// Manage the owner's tokens (list, revoke); without it a token manages none.
+    Tokens,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +119,7 @@ fn scopes_text(scopes: &[Scope]) -> String {
         .map(|s| match s {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Tokens => "tokens",
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -127,6 +130,7 @@ fn parse_scopes(text: &str) -> Vec<Scope> {
         .filter_map(|s| match s {
             "read" => Some(Scope::Read),
             "write" => Some(Scope::Write),
+            "tokens" => Some(Scope::Tokens),
             _ => None,
         })
         .collect()

@@ -65,6 +65,19 @@ impl Principal {
         }
     }
 
+    /// Managing tokens needs a session, or a token with the `tokens` scope: a token that
+    /// leaks with read access must not revoke (or list) its owner's other tokens.
+    pub fn require_token_management(&self) -> Result<(), ApiError> {
+        match &self.via {
+            Via::Session { .. } => Ok(()),
+            Via::Token { scopes, .. } if scopes.contains(&Scope::Tokens) => Ok(()),
+            Via::Token { .. } => Err(ApiError::Forbidden(
+                "managing tokens needs a signed-in session or a token with the tokens scope"
+                    .to_owned(),
+            )),
+        }
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.user.is_admin {
             Ok(())

@@ -191,6 +191,7 @@ pub struct NewTokenRequest {
 pub enum ScopeName {
     Read,
     Write,
+    Tokens,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -273,6 +274,7 @@ pub async fn create_token(
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token without the tokens scope (a session, or a token with it, manages tokens)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -281,6 +283,7 @@ pub async fn revoke_token(
     principal: Principal,
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    principal.require_token_management()?;
     let now = state.clock.now();
     if !sessions::revoke_token(
         &state.store,
@@ -372,12 +375,14 @@ pub async fn first_admin(
     responses(
         (status = 200, description = "The caller's API tokens, newest first, without their secrets"),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token without the tokens scope (a session, or a token with it, manages tokens)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+    principal.require_token_management()?;
     Ok(Json(
         sessions::tokens_of(&state.store, &principal.user.key).await?,
     ))

@@ -324,7 +324,7 @@ async fn shared_hosting(store: Store, clock: Arc<ManualClock>) -> TestServer {
         "admin@custos.test",
         "admin-tests",
         &TestServer::token("admin"),
-        vec![Scope::Read, Scope::Write],
+        vec![Scope::Read, Scope::Write, Scope::Tokens],
     )
     .await;
     crate::serve(store, clock).await

@@ -236,3 +236,80 @@ async fn requests_to_the_instances_own_network_are_refused() {
     assert_eq!(response.status().as_u16(), 422);
     server.stop().await;
 }
+
+/// A token with read access only cannot list or revoke its owner's other tokens.
+#[tokio::test]
+async fn a_read_token_manages_no_tokens() {
+    on_every_backend(|server: TestServer| async move {
+        // The store behind the server is not at hand here: the read token is made through
+        // the API from a session.
+        let signed_in = server
+            .client
+            .post(server.url("/api/v1/session"))
+            .json(
+                &json!({"email": "dpo@hypermarket-a.test", "password": "password of hypermarket"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let me: serde_json::Value = signed_in.json().await.unwrap();
+        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+        let created: serde_json::Value = server
+            .client
+            .post(server.url("/api/v1/tokens"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"name": "read only", "scopes": ["read"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let read_token = created["token"].as_str().unwrap().to_owned();
+        let (_, tokens) = server.get(Some("hypermarket"), "/api/v1/tokens").await;
+        let other = tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "hypermarket-tests")
+            .unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let as_read = |method: reqwest::Method, path: String| {
+            server
+                .client
+                .request(method, server.url(&path))
+                .bearer_auth(&read_token)
+                .send()
+        };
+        assert_eq!(
+            as_read(Method::GET, "/api/v1/tokens".into())
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            403
+        );
+        assert_eq!(
+            as_read(Method::DELETE, format!("/api/v1/tokens/{other}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            403
+        );
+        // The other token still works.
+        assert_eq!(server.get(Some("hypermarket"), "/api/v1/me").await.0, 200);
+        server.stop().await;
+    })
+    .await;
+}

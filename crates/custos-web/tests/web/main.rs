@@ -133,7 +133,7 @@ pub async fn populate(store: &Store) {
             &user.email,
             &format!("{name}-tests"),
             &TestServer::token(name),
-            vec![Scope::Read, Scope::Write],
+            vec![Scope::Read, Scope::Write, Scope::Tokens],
         )
         .await;
     }
