@@ -33,6 +33,7 @@ const EXIT_BAD_INPUT: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    quiet_on_a_closed_pipe();
     let cli = Cli::parse();
     // For check, exit code 1 means findings: any failure to check is 2, so CI cannot mistake
     // a database outage for a finding.
@@ -221,6 +222,25 @@ async fn check_command(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `custos ... | head` ends quietly when `head` has read enough: Rust's `print!` panics on
+/// a closed pipe (it ignores SIGPIPE), so that one panic becomes a plain exit, as with any
+/// Unix tool. Every other panic keeps its message.
+fn quiet_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// The actor of the CLI's writes: the operating-system user who ran it.

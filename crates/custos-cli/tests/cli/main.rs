@@ -643,3 +643,34 @@ async fn sigkill_during_apply_on_postgres() {
         database.drop_database().await.unwrap();
     }
 }
+
+/// `custos ... | head`: the reader closes the pipe early; the command ends quietly.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = dir.path().join("many");
+    std::fs::create_dir(&manifests).unwrap();
+    let organisations: String = (0..5_000)
+        .map(|i| format!("  - {{id: org-{i}, name: \"Organisation number {i} with a long name\", country: ES}}\n"))
+        .collect();
+    std::fs::write(
+        manifests.join("m.yaml"),
+        format!("version: 1\norganisations:\n{organisations}"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
+        .args(["plan", manifests.to_str().unwrap(), "--format", "json"])
+        .env("CUSTOS_DATABASE_URL", sqlite_url(&dir))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is dropped here, as `head` closes it.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
