@@ -58,6 +58,33 @@ fn check_password(password: &str) -> Result<(), AppError> {
 
 /// Creates a user, in one transaction with its memberships and its audit entry.
 pub async fn create_user(store: &Store, new: NewUser, actor: &Actor) -> Result<User, AppError> {
+    create(store, new, actor, false).await
+}
+
+/// Creates the instance's first administrator, only while no user exists: the check and the
+/// creation are one transaction, so two setups racing cannot both succeed (the second is a
+/// conflict).
+pub async fn create_first_admin(
+    store: &Store,
+    email: String,
+    password: String,
+    actor: &Actor,
+) -> Result<User, AppError> {
+    let new = NewUser {
+        email,
+        password,
+        is_admin: true,
+        memberships: Vec::new(),
+    };
+    create(store, new, actor, true).await
+}
+
+async fn create(
+    store: &Store,
+    new: NewUser,
+    actor: &Actor,
+    only_if_first: bool,
+) -> Result<User, AppError> {
     let email: Email = new
         .email
         .trim()
@@ -72,6 +99,11 @@ pub async fn create_user(store: &Store, new: NewUser, actor: &Actor) -> Result<U
     }
     let password_hash = hash_password(&new.password)?;
     let mut tx = store.begin().await?;
+    if only_if_first && tx.count_users().await? > 0 {
+        return Err(AppError::Conflict(
+            "the instance has users already: no setup is pending".to_owned(),
+        ));
+    }
     let user = tx
         .insert_user(
             email.as_str(),
@@ -134,4 +166,48 @@ pub async fn user_by_email(store: &Store, email: &str) -> Result<Option<User>, A
     let user = tx.user_by_email(&email.trim().to_lowercase()).await?;
     tx.rollback().await?;
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    /// Two setups racing: exactly one first administrator, the other a conflict.
+    #[tokio::test]
+    async fn only_one_first_administrator_is_ever_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
+            .await
+            .unwrap();
+        let actor = Actor::new("setup", "2026-11-25T10:00:00Z".parse().unwrap());
+        let attempt = |n: u32| {
+            let (store, actor) = (store.clone(), actor.clone());
+            tokio::spawn(async move {
+                create_first_admin(
+                    &store,
+                    format!("admin{n}@custos.test"),
+                    "a long enough password".to_owned(),
+                    &actor,
+                )
+                .await
+            })
+        };
+        let (first, second) = (attempt(1), attempt(2));
+        let results = [first.await.unwrap(), second.await.unwrap()];
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(AppError::Conflict(_)))),
+            "{results:?}"
+        );
+        let mut tx = store.read().await.unwrap();
+        assert_eq!(tx.count_users().await.unwrap(), 1);
+    }
 }

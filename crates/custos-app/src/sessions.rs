@@ -75,6 +75,19 @@ pub async fn sign_in(
             .await
             .map_err(|e| AppError::Invalid(format!("the password could not be checked: {e}")))?;
     let Some(user) = user.filter(|_| matches) else {
+        // Recorded, without the password; the address as typed, bounded.
+        let attempted: String = email.chars().take(320).collect();
+        let mut tx = store.begin().await?;
+        tx.append_audit(vec![Actor::new("anonymous", now).entry(
+            "sign_in_failed",
+            "session",
+            &attempted,
+            String::new(),
+            None,
+            None,
+        )])
+        .await?;
+        tx.commit().await?;
         return Ok(None);
     };
     let (session_id, id_hash) = new_secret()?;
@@ -92,6 +105,15 @@ pub async fn sign_in(
     )
     .await?;
     let memberships = tx.memberships(&user.key).await?;
+    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
+        "sign_in",
+        "session",
+        &user.email,
+        String::new(),
+        None,
+        None,
+    )])
+    .await?;
     tx.commit().await?;
     Ok(Some(SignedIn {
         session_id,
@@ -102,10 +124,47 @@ pub async fn sign_in(
     }))
 }
 
-/// Ends the session with this id hash (nothing if there is none).
-pub async fn sign_out(store: &Store, id_hash: &str) -> Result<(), AppError> {
+/// Ends the session with this id hash (nothing if there is none), audited.
+pub async fn sign_out(store: &Store, id_hash: &str, now: Timestamp) -> Result<(), AppError> {
+    end_session(store, id_hash, None, now).await
+}
+
+/// Ends a session from a signed-in page's form, which must carry the session's CSRF token.
+pub async fn sign_out_form(
+    store: &Store,
+    id_hash: &str,
+    csrf: &str,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    end_session(store, id_hash, Some(csrf), now).await
+}
+
+async fn end_session(
+    store: &Store,
+    id_hash: &str,
+    csrf: Option<&str>,
+    now: Timestamp,
+) -> Result<(), AppError> {
     let mut tx = store.begin().await?;
-    tx.delete_session(id_hash).await?;
+    if let Some(session) = tx.session(id_hash).await? {
+        if csrf.is_some_and(|csrf| csrf != session.csrf_token) {
+            return Err(AppError::Forbidden(
+                "the form's CSRF token is not right".to_owned(),
+            ));
+        }
+        tx.delete_session(id_hash).await?;
+        tx.append_audit(vec![
+            Actor::new(format!("user:{}", session.user.email), now).entry(
+                "sign_out",
+                "session",
+                &session.user.email,
+                String::new(),
+                None,
+                None,
+            ),
+        ])
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -205,20 +264,5 @@ pub async fn count_users(store: &Store) -> Result<u64, AppError> {
 pub async fn ping(store: &Store) -> Result<(), AppError> {
     let tx = store.read().await?;
     tx.rollback().await?;
-    Ok(())
-}
-
-/// Ends a session from a signed-in page's form, which must carry the session's CSRF token.
-pub async fn sign_out_form(store: &Store, id_hash: &str, csrf: &str) -> Result<(), AppError> {
-    let mut tx = store.begin().await?;
-    if let Some(session) = tx.session(id_hash).await? {
-        if session.csrf_token != csrf {
-            return Err(AppError::Forbidden(
-                "the form's CSRF token is not right".to_owned(),
-            ));
-        }
-        tx.delete_session(id_hash).await?;
-    }
-    tx.commit().await?;
     Ok(())
 }

@@ -146,7 +146,7 @@ pub async fn sign_out(
     principal: Principal,
 ) -> Result<Response, ApiError> {
     if let Via::Session { id_hash, .. } = &principal.via {
-        sessions::sign_out(&state.store, id_hash).await?;
+        sessions::sign_out(&state.store, id_hash, state.clock.now()).await?;
         state.auth_cache.clear();
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -345,17 +345,22 @@ pub async fn first_admin(
         return Err(ApiError::NotFound("no setup is pending".to_owned()));
     }
     let now = state.clock.now();
-    let user = custos_app::people::create_user(
+    let user = match custos_app::people::create_first_admin(
         &state.store,
-        custos_app::people::NewUser {
-            email: request.email,
-            password: request.password,
-            is_admin: true,
-            memberships: vec![],
-        },
+        request.email,
+        request.password,
         &custos_app::Actor::new("setup", now),
     )
-    .await?;
+    .await
+    {
+        Err(custos_app::AppError::Conflict(_)) => {
+            if let Ok(mut setup) = state.setup.lock() {
+                *setup = None;
+            }
+            return Err(ApiError::NotFound("no setup is pending".to_owned()));
+        }
+        other => other?,
+    };
     if let Ok(mut setup) = state.setup.lock() {
         *setup = None;
     }

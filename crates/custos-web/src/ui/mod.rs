@@ -236,7 +236,7 @@ pub async fn logout(
 ) -> Result<Response, UiError> {
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         let id_hash = hash_secret(id);
-        custos_app::sessions::sign_out_form(&state.store, &id_hash, &form.csrf)
+        custos_app::sessions::sign_out_form(&state.store, &id_hash, &form.csrf, state.clock.now())
             .await
             .map_err(ApiError::from)?;
         state.auth_cache.clear();

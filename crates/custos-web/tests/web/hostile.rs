@@ -313,3 +313,93 @@ async fn a_read_token_manages_no_tokens() {
     })
     .await;
 }
+
+/// Sign-ins, failed ones included (never with the password), and sign-outs are in the audit
+/// log, for the instance's administrators.
+#[tokio::test]
+async fn sign_ins_and_sign_outs_are_audited_without_passwords() {
+    on_every_backend(|server: TestServer| async move {
+        let sign_in = |password: &'static str| {
+            server
+                .client
+                .post(server.url("/api/v1/session"))
+                .json(&json!({"email": "dpo@hypermarket-a.test", "password": password}))
+                .send()
+        };
+        assert_eq!(
+            sign_in("not the password at all")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            401
+        );
+        let signed_in = sign_in("password of hypermarket").await.unwrap();
+        assert_eq!(signed_in.status().as_u16(), 200);
+        let cookie = signed_in.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = signed_in.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let out = server
+            .client
+            .delete(server.url("/api/v1/session"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status().as_u16(), 204);
+        let (_, audit) = server.get(Some("admin"), "/api/v1/audit?limit=1000").await;
+        let text = audit.to_string();
+        assert!(
+            !text.contains("not the password at all") && !text.contains("password of hypermarket"),
+            "{text}"
+        );
+        let actions: Vec<(String, String)> = audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["object_kind"] == "session")
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_owned(),
+                    e["actor"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("sign_in_failed".to_owned(), "anonymous".to_owned()),
+                (
+                    "sign_in".to_owned(),
+                    "user:dpo@hypermarket-a.test".to_owned()
+                ),
+                (
+                    "sign_out".to_owned(),
+                    "user:dpo@hypermarket-a.test".to_owned()
+                ),
+            ]
+        );
+        // Not for the organisation's other members: the entries name no organisation.
+        let (_, theirs) = server
+            .get(Some("hypermarket"), "/api/v1/audit?limit=1000")
+            .await;
+        assert!(
+            !theirs["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["object_kind"] == "session")
+        );
+        server.stop().await;
+    })
+    .await;
+}
