@@ -96,6 +96,7 @@ async fn sees(
 #[utoipa::path(
     get,
     path = "/api/v1/contracts/{id}/amendments",
+    operation_id = "list_amendments",
     tag = "register",
     params(("id" = String, Path, description = "The contract's id")),
     responses(
@@ -143,6 +144,7 @@ async fn visible_amendment(
 #[utoipa::path(
     get,
     path = "/api/v1/contracts/{id}/amendments/{key}",
+    operation_id = "get_amendment",
     tag = "register",
     params(("id" = String, Path, description = "The contract's id"), ("key" = String, Path, description = "The amendment's key")),
     responses(
@@ -217,6 +219,7 @@ macro_rules! answer_endpoint {
             post,
             path = concat!("/api/v1/contracts/{id}/amendments/{key}/", $verb),
             tag = "register",
+            operation_id = concat!($verb, "_amendment"),
             params(("id" = String, Path, description = "The contract's id"), ("key" = String, Path, description = "The amendment's key")),
             request_body(content = Option<AnswerBody>, description = "Why (optional)"),
             responses(
@@ -281,6 +284,7 @@ pub struct ContractVersions {
 #[utoipa::path(
     get,
     path = "/api/v1/contracts/{id}/versions",
+    operation_id = "contract_versions",
     tag = "register",
     params(("id" = String, Path, description = "The contract's id")),
     responses(

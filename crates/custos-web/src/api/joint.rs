@@ -47,6 +47,7 @@ pub struct ListingList {
 #[utoipa::path(
     get,
     path = "/api/v1/joint-listings",
+    operation_id = "list_joint_listings",
     tag = "register",
     responses(
         (status = 200, description = "The listings", body = ListingList),
@@ -98,6 +99,7 @@ macro_rules! answer_endpoint {
             post,
             path = concat!("/api/v1/activities/{id}/joint-controllers/{organisation}/", $verb),
             tag = "register",
+            operation_id = concat!($verb, "_joint_listing"),
             params(
                 ("id" = String, Path, description = "The activity"),
                 ("organisation" = String, Path, description = "The listed joint controller"),

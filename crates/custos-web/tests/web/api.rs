@@ -402,12 +402,43 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/manifest", &["get", "post"]),
         ("/api/v1/findings", &["get"]),
         ("/api/v1/audit", &["get"]),
+        ("/api/v1/contracts/{id}/amendments", &["get"]),
+        ("/api/v1/contracts/{id}/amendments/{key}", &["get"]),
+        ("/api/v1/contracts/{id}/amendments/{key}/accept", &["post"]),
+        ("/api/v1/contracts/{id}/amendments/{key}/reject", &["post"]),
+        (
+            "/api/v1/contracts/{id}/amendments/{key}/withdraw",
+            &["post"],
+        ),
+        ("/api/v1/contracts/{id}/versions", &["get"]),
+        ("/api/v1/joint-listings", &["get"]),
+        (
+            "/api/v1/activities/{id}/joint-controllers/{organisation}/accept",
+            &["post"],
+        ),
+        (
+            "/api/v1/activities/{id}/joint-controllers/{organisation}/withdraw",
+            &["post"],
+        ),
     ] {
         for method in methods {
             assert!(
                 paths.get(path).and_then(|p| p.get(*method)).is_some(),
                 "{method} {path} is not described"
             );
+        }
+    }
+    // Every operation has its own id (clients are generated from them; validators refuse
+    // duplicates).
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, methods) in paths {
+        for (method, operation) in methods.as_object().unwrap() {
+            if let Some(id) = operation.get("operationId").and_then(|v| v.as_str()) {
+                assert!(
+                    ids.insert(id.to_owned()),
+                    "operationId {id} again at {method} {path}"
+                );
+            }
         }
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
