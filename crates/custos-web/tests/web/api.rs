@@ -166,18 +166,10 @@ async fn sign_in_csrf_tokens_and_sign_out() {
 
         // The token's creation and revocation are in the audit log (beside the tokens the
         // test's set-up gave every user, audited as "test").
-        let (_, audit) = server.get(Some("admin"), "/api/v1/audit?limit=1000").await;
-        let actions: Vec<(String, String)> = audit["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["object_kind"] == "api-token" && e["actor"] != "test")
-            .map(|e| {
-                (
-                    e["action"].as_str().unwrap().to_owned(),
-                    e["actor"].as_str().unwrap().to_owned(),
-                )
-            })
+        let actions: Vec<(String, String)> = crate::audit_actions(&server, "admin", "api-token")
+            .await
+            .into_iter()
+            .filter(|(_, actor)| actor != "test")
             .collect();
         assert_eq!(
             actions,

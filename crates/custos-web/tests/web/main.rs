@@ -288,3 +288,20 @@ fn the_server_and_the_cli_reach_the_database_only_through_custos_app() {
         );
     }
 }
+
+/// The (action, actor) of every audit entry about objects of `kind` that `user` reads.
+pub async fn audit_actions(server: &TestServer, user: &str, kind: &str) -> Vec<(String, String)> {
+    let (_, audit) = server.get(Some(user), "/api/v1/audit?limit=1000").await;
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_kind"] == kind)
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
