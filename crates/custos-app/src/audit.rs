@@ -160,8 +160,12 @@ pub enum Verification {
     Broken(ChainBreak),
 }
 
-/// Recomputes the whole chain, a page at a time, and compares its end with the head.
-pub async fn verify(store: &Store) -> Result<Verification, AppError> {
+/// Recomputes the whole chain, a page at a time, and compares its end with the head; with
+/// `expect_head`, a head hash kept elsewhere (from `GET /api/v1/audit/head`) must still be in
+/// the chain, so a log truncated below it, or rewritten, is found even if it chains again.
+pub async fn verify(store: &Store, expect_head: Option<&str>) -> Result<Verification, AppError> {
+    let expected = expect_head.map(|h| h.trim().to_ascii_lowercase());
+    let mut kept_head_found = expected.is_none();
     let mut tx = store.read().await?;
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
@@ -172,6 +176,7 @@ pub async fn verify(store: &Store) -> Result<Verification, AppError> {
                 tx.rollback().await?;
                 return Ok(Verification::Broken(broken));
             }
+            kept_head_found |= expected.as_deref() == Some(entry.hash.as_str());
         }
         match page.last() {
             Some(last) => after = last.seq,
@@ -181,6 +186,9 @@ pub async fn verify(store: &Store) -> Result<Verification, AppError> {
     let (seq, hash) = tx.audit_head().await?;
     tx.rollback().await?;
     Ok(match verifier.finish(Some((seq, &hash))) {
+        Ok(_) if !kept_head_found => Verification::Broken(ChainBreak::KeptHeadMissing {
+            hash: expected.unwrap_or_default(),
+        }),
         Ok(verified) => Verification::Intact(verified),
         Err(broken) => Verification::Broken(broken),
     })
@@ -200,3 +208,83 @@ pub async fn page(
 
 /// How many entries [`page`] reads at a time when a listing filters them.
 pub const PAGE: u32 = AUDIT_PAGE;
+
+/// The head of the log, signed by the instance: a party keeps it, and `custos audit verify
+/// --expect-head HASH` later proves that the log was not truncated below it or rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignedHead {
+    /// The position of the last entry.
+    pub seq: u64,
+    /// Its hash (hex).
+    pub hash: String,
+    /// When the head was read and signed.
+    pub at: String,
+    /// `ed25519`.
+    pub algorithm: &'static str,
+    /// The instance's public key (base64 of the 32 raw bytes).
+    pub public_key: String,
+    /// Base64 of the signature over [`SignedHead::message`].
+    pub signature: String,
+}
+
+impl SignedHead {
+    /// The bytes signed: `custos-audit-head:SEQ:HASH:AT`.
+    pub fn message(seq: u64, hash: &str, at: &str) -> String {
+        format!("custos-audit-head:{seq}:{hash}:{at}")
+    }
+}
+
+/// The name of the instance's audit signing key among its secrets.
+const SIGNING_KEY: &str = "audit-signing-key";
+
+/// The instance's Ed25519 key (PKCS#8), made on first use and kept among its secrets.
+async fn signing_key(
+    store: &Store,
+    now: jiff::Timestamp,
+) -> Result<ring::signature::Ed25519KeyPair, AppError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let unusable = |e: String| AppError::Invalid(format!("the audit signing key: {e}"));
+    let stored = store.read().await?.instance_secret(SIGNING_KEY).await?;
+    let pkcs8 = match stored {
+        Some(kept) => STANDARD.decode(kept).map_err(|e| unusable(e.to_string()))?,
+        None => {
+            let made =
+                ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                    .map_err(|e| unusable(e.to_string()))?;
+            let mut tx = store.begin().await?;
+            // Two first uses racing keep the first key stored.
+            let kept = tx
+                .put_instance_secret(
+                    SIGNING_KEY,
+                    &STANDARD.encode(made.as_ref()),
+                    &crate::stamp(now),
+                )
+                .await?;
+            tx.commit().await?;
+            STANDARD.decode(kept).map_err(|e| unusable(e.to_string()))?
+        }
+    };
+    ring::signature::Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|e| unusable(e.to_string()))
+}
+
+/// The head of the log now, signed with the instance's key.
+pub async fn signed_head(store: &Store, now: jiff::Timestamp) -> Result<SignedHead, AppError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ring::signature::KeyPair as _;
+    let key = signing_key(store, now).await?;
+    let mut tx = store.read().await?;
+    let (seq, hash) = tx.audit_head().await?;
+    tx.rollback().await?;
+    let at = now.to_string();
+    let signature = key.sign(SignedHead::message(seq, &hash, &at).as_bytes());
+    Ok(SignedHead {
+        seq,
+        hash,
+        at,
+        algorithm: "ed25519",
+        public_key: STANDARD.encode(key.public_key().as_ref()),
+        signature: STANDARD.encode(signature.as_ref()),
+    })
+}

@@ -728,11 +728,19 @@ pub enum AuditCommand {
     /// Each entry's hash covers the previous entry's hash and every field of the entry; the
     /// head (last entry and hash) is kept apart, so deleting the last entries is found too.
     /// Prints the number of entries and the head hash: record it elsewhere to anchor the log.
+    /// With --expect-head, a head hash kept earlier (printed here, or from GET
+    /// /api/v1/audit/head) must still be in the log: a log truncated below it, or rewritten,
+    /// is broken even if what is left chains again.
     /// Exit code 0 intact, 1 broken, 2 the database could not be read.
-    #[command(after_help = "Example:\n  custos audit verify\n  custos audit verify --format json")]
+    #[command(
+        after_help = "Example:\n  custos audit verify\n  custos audit verify --format json\n  custos audit verify --expect-head 3f2a...c9"
+    )]
     Verify {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// A head hash kept elsewhere that the log must still contain.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
     },
 }
 

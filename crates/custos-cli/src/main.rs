@@ -157,9 +157,12 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Request(command) => requests::request(&cli.database_url, command, clock).await?,
         Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
         Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
-        Command::Audit(AuditCommand::Verify { format }) => {
+        Command::Audit(AuditCommand::Verify {
+            format,
+            expect_head,
+        }) => {
             let store = open(&cli.database_url).await?;
-            let verification = custos_app::audit::verify(&store).await?;
+            let verification = custos_app::audit::verify(&store, expect_head.as_deref()).await?;
             emit(format, &verification, || {
                 output::verification_text(&verification)
             })?;

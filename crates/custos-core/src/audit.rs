@@ -135,6 +135,12 @@ pub enum ChainBreak {
     Truncated { last: u64, head: u64 },
     #[error("the head of the log does not match its last entry {seq}")]
     HeadAltered { seq: u64 },
+    /// A head someone kept is no longer in the log: the log was truncated below it, or
+    /// rewritten, even if what is left chains correctly.
+    #[error(
+        "the head kept elsewhere, {hash}, is not in the log: the log was truncated below it or rewritten"
+    )]
+    KeptHeadMissing { hash: String },
 }
 
 /// Checks entries in order, one page at a time, keeping only the last hash.

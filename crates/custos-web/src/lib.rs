@@ -104,6 +104,7 @@ pub struct Config {
         api::views::transfers_of,
         api::views::upstream,
         api::views::findings,
+        api::audit::head,
         api::audit::list,
         api::notices::generate,
         api::notices::publish,
@@ -149,7 +150,7 @@ pub struct Config {
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
-    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList)),
+    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList, api::audit::AuditHead)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "people", description = "Signing in, the caller, API tokens"),
@@ -373,6 +374,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/findings", get(api::views::findings))
         .route("/audit", get(api::audit::list))
+        .route("/audit/head", get(api::audit::head))
         .route("/openapi.json", get(openapi_json));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()

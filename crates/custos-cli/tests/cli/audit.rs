@@ -214,3 +214,60 @@ fn apply_as_a_party_writes_only_its_own_facts() {
         applied.stdout
     );
 }
+
+/// A careful rewrite: the last entries deleted and the head row moved back, so that what is
+/// left chains again. Only a head kept elsewhere tells.
+#[tokio::test]
+async fn a_log_truncated_below_a_kept_head_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    assert_eq!(
+        custos(&url, &["apply", examples_dir().to_str().unwrap()]).code,
+        0
+    );
+    let intact = custos(&url, &["audit", "verify", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&intact.stdout).unwrap();
+    let kept = report["head"].as_str().unwrap().to_owned();
+    let entries = report["entries"].as_u64().unwrap();
+    let with_kept = custos(&url, &["audit", "verify", "--expect-head", &kept]);
+    assert_eq!(with_kept.code, 0, "{}", with_kept.stdout);
+
+    sqlx::any::install_default_drivers();
+    let mut connection = AnyConnection::connect(&url).await.unwrap();
+    let last = i64::try_from(entries).unwrap();
+    connection
+        .execute(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM audit_log WHERE seq >= {}",
+            last - 1
+        ))))
+        .await
+        .unwrap();
+    connection
+        .execute(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE audit_head SET seq = {0}, hash = (SELECT hash FROM audit_log WHERE seq = {0}) WHERE id = 1",
+            last - 2
+        ))))
+        .await
+        .unwrap();
+    let chained = custos(&url, &["audit", "verify"]);
+    assert_eq!(
+        chained.code, 0,
+        "what is left chains again: {}",
+        chained.stdout
+    );
+    let found = custos(
+        &url,
+        &[
+            "audit",
+            "verify",
+            "--expect-head",
+            &kept,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(found.code, 1, "{}", found.stdout);
+    let report: serde_json::Value = serde_json::from_str(&found.stdout).unwrap();
+    assert_eq!(report["problem"], "kept-head-missing");
+    assert_eq!(report["hash"], kept.as_str());
+}

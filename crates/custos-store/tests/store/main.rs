@@ -390,7 +390,7 @@ async fn every_apply_is_audited_and_the_chain_verifies() {
     use custos_app::audit::{Verification, verify};
     on_every_backend(|store, _| async move {
         assert_eq!(
-            verify(&app(&store)).await.unwrap(),
+            verify(&app(&store), None).await.unwrap(),
             Verification::Intact(custos_core::audit::Verified {
                 entries: 0,
                 head: custos_core::audit::GENESIS.to_owned()
@@ -408,7 +408,7 @@ async fn every_apply_is_audited_and_the_chain_verifies() {
             .await
             .unwrap();
         assert_eq!(second.changes.len(), 1);
-        let Verification::Intact(verified) = verify(&app(&store)).await.unwrap() else {
+        let Verification::Intact(verified) = verify(&app(&store), None).await.unwrap() else {
             panic!("the log must verify")
         };
         assert_eq!(verified.entries as usize, first.changes.len() + 1);
@@ -486,7 +486,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
                     .unwrap();
                 let tampered = format!("{}x", original.clone().unwrap_or_default());
                 connection.execute(update(&tampered)).await.unwrap();
-                let found = verify(&app(&store)).await.unwrap();
+                let found = verify(&app(&store), None).await.unwrap();
                 let seq = seq as u64;
                 let named = match &found {
                     Verification::Broken(ChainBreak::Altered { seq: s }) => *s == seq,
@@ -505,7 +505,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             }
         }
         assert!(matches!(
-            verify(&app(&store)).await.unwrap(),
+            verify(&app(&store), None).await.unwrap(),
             Verification::Intact(_)
         ));
 
@@ -515,7 +515,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             .await
             .unwrap();
         assert_eq!(
-            verify(&app(&store)).await.unwrap(),
+            verify(&app(&store), None).await.unwrap(),
             Verification::Broken(ChainBreak::Missing {
                 previous: 2,
                 expected: 3,
@@ -527,7 +527,7 @@ async fn editing_any_audit_row_in_the_database_is_found_and_named() {
             .await
             .unwrap();
         assert_eq!(
-            verify(&app(&store)).await.unwrap(),
+            verify(&app(&store), None).await.unwrap(),
             Verification::Broken(ChainBreak::Truncated {
                 last: 2,
                 head: entries as u64

@@ -73,3 +73,46 @@ pub async fn list(
     }
     Ok(Json(AuditPage { items, next_cursor }))
 }
+
+/// The head of the log, signed by the instance (Ed25519).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditHead {
+    /// The position of the last entry.
+    pub seq: u64,
+    /// Its hash (hex): keep it, and `custos audit verify --expect-head HASH` later proves the
+    /// log was not truncated below it or rewritten.
+    pub hash: String,
+    /// When it was read and signed.
+    pub at: String,
+    /// `ed25519`.
+    pub algorithm: String,
+    /// The instance's public key, base64 of its 32 bytes.
+    pub public_key: String,
+    /// Base64 of the signature over `custos-audit-head:SEQ:HASH:AT`.
+    pub signature: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/head",
+    tag = "audit",
+    operation_id = "audit_head",
+    responses(
+        (status = 200, description = "The head of the log, signed by the instance", body = AuditHead),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn head(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<AuditHead>, ApiError> {
+    let signed = custos_app::audit::signed_head(&state.store, state.clock.now()).await?;
+    Ok(Json(AuditHead {
+        seq: signed.seq,
+        hash: signed.hash,
+        at: signed.at,
+        algorithm: signed.algorithm.to_owned(),
+        public_key: signed.public_key,
+        signature: signed.signature,
+    }))
+}

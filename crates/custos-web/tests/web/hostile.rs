@@ -371,3 +371,46 @@ async fn sign_ins_and_sign_outs_are_audited_without_passwords() {
     })
     .await;
 }
+
+/// The head of the audit log, signed by the instance: the signature verifies with the
+/// published key, and only for what was signed.
+#[tokio::test]
+async fn the_audit_head_is_signed_by_the_instance() {
+    on_every_backend(|server: TestServer| async move {
+        let (status, head) = server.get(Some("agency-b"), "/api/v1/audit/head").await;
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(head["algorithm"], "ed25519");
+        let (_, again) = server.get(Some("admin"), "/api/v1/audit/head").await;
+        assert_eq!(
+            head["public_key"], again["public_key"],
+            "one key per instance"
+        );
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let key = b64.decode(head["public_key"].as_str().unwrap()).unwrap();
+        let signature = b64.decode(head["signature"].as_str().unwrap()).unwrap();
+        let message = |seq: u64, hash: &str| {
+            format!(
+                "custos-audit-head:{seq}:{hash}:{}",
+                head["at"].as_str().unwrap()
+            )
+        };
+        let seq = head["seq"].as_u64().unwrap();
+        let hash = head["hash"].as_str().unwrap();
+        assert!(seq > 0 && hash.len() == 64, "{head}");
+        let public = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key);
+        assert!(
+            public
+                .verify(message(seq, hash).as_bytes(), &signature)
+                .is_ok()
+        );
+        assert!(
+            public
+                .verify(message(seq - 1, hash).as_bytes(), &signature)
+                .is_err()
+        );
+        assert_eq!(server.get(None, "/api/v1/audit/head").await.0, 401);
+        server.stop().await;
+    })
+    .await;
+}
