@@ -15,6 +15,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// The `next_cursor` of the previous page (an entry's seq).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
     pub cursor: Option<u64>,
     /// Entries per page, 1 to 1000; 100 by default.
     #[param(minimum = 1, maximum = 1000)]
@@ -55,6 +56,15 @@ pub async fn list(
     };
     let mut items = Vec::new();
     let mut after = query.cursor.unwrap_or(0);
+    if i64::try_from(after).is_err() {
+        return Err(ApiError::invalid(
+            "cursor",
+            format!(
+                "cursor is {after}: expected a position of the log, at most {}",
+                i64::MAX
+            ),
+        ));
+    }
     let mut next_cursor = None;
     'pages: loop {
         let page = custos_app::audit::page(&state.store, after, custos_app::audit::PAGE).await?;

@@ -247,13 +247,17 @@ pub async fn list(
     principal: Principal,
     Params(query): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let requests = requests_for(
-        &state,
-        &principal,
-        query.controller.as_deref(),
-        query.view.is_some(),
-    )
-    .await?;
+    let open_only = match query.view.as_deref() {
+        None => false,
+        Some("open") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "view",
+                format!("view is {other:?}: expected open (or no view)"),
+            ));
+        }
+    };
+    let requests = requests_for(&state, &principal, query.controller.as_deref(), open_only).await?;
     let items: Vec<RequestSummary> = requests.iter().map(summary).collect();
     Ok(axum::Json(serde_json::json!({"items": items})).into_response())
 }

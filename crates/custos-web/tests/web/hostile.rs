@@ -414,3 +414,30 @@ async fn the_audit_head_is_signed_by_the_instance() {
     })
     .await;
 }
+
+/// Query parameters the description forbids are refused, naming the parameter.
+#[tokio::test]
+async fn forbidden_query_parameters_are_refused_by_name() {
+    on_every_backend(|server: TestServer| async move {
+        for (path, field) in [
+            ("/api/v1/subject-requests?view=bogus", "view"),
+            ("/api/v1/audit?cursor=9223372036854775808", "cursor"),
+        ] {
+            let (status, problem) = server.get(Some("admin"), path).await;
+            assert_eq!(
+                (status, problem["field"].as_str()),
+                (422, Some(field)),
+                "{path}: {problem}"
+            );
+        }
+        assert_eq!(
+            server
+                .get(Some("admin"), "/api/v1/subject-requests?view=open")
+                .await
+                .0,
+            200
+        );
+        server.stop().await;
+    })
+    .await;
+}
