@@ -20,6 +20,7 @@ pub mod rights;
 pub mod sessions;
 pub mod store;
 pub mod timers;
+pub mod visibility;
 pub mod webhooks;
 
 pub use audit::Actor;

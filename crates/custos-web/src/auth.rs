@@ -57,6 +57,14 @@ impl Principal {
         )
     }
 
+    /// What the caller sees of `register` (`custos_app::visibility`).
+    pub fn visibility(
+        &self,
+        register: &custos_core::register::Register,
+    ) -> Result<custos_app::visibility::Visibility, custos_core::chain::ChainError> {
+        custos_app::visibility::Visibility::of(self.user.is_admin, &self.memberships, register)
+    }
+
     /// Writes need a session or a token with the write scope.
     pub fn may_write(&self) -> bool {
         match &self.via {

@@ -12,9 +12,7 @@ pub mod error;
 mod explorer;
 pub mod state;
 pub mod ui;
-pub mod visibility;
-
-use std::future::Future;
+pub use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::visibility::Visibility;
 use axum::body::Bytes;
 
 /// A proposed change of a contract and where it stands.
@@ -85,7 +84,7 @@ async fn sees(
     amendment: Option<&custos_app::data::Amendment>,
 ) -> Result<bool, ApiError> {
     let register = state.register().await;
-    let visibility = Visibility::of(principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     Ok(visibility.contract(contract)
         || amendment.is_some_and(|a| {
             principal.caller().member_of(&a.proposer) || principal.caller().member_of(&a.awaiting)
@@ -299,7 +298,7 @@ pub async fn versions(
     Path(id): Path<String>,
 ) -> Result<Json<ContractVersions>, ApiError> {
     let register = state.register().await;
-    let visibility = Visibility::of(&principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     let current = register.contracts().iter().find(|c| c.id.as_str() == id);
     if current.is_none() || !visibility.contract(&id) {
         return Err(ApiError::not_found(format!("contract {id:?}")));

@@ -19,7 +19,7 @@ use custos_core::values::Slug;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::visibility::Visibility;
+use custos_app::visibility::Visibility;
 
 fn visible(visibility: &Visibility, register: &Register, entry: &Entry) -> bool {
     let id = entry.id().as_str();
@@ -71,7 +71,7 @@ async fn run(
         ));
     }
     let register = state.register().await;
-    let visibility = Visibility::of(principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     let caller = principal.caller();
     let is_visible = |entry: &Entry| visible(&visibility, &register, entry);
     let mut written = write(
@@ -172,7 +172,7 @@ async fn replace_entry(
     let tag = if_match(&headers)?;
     // What the caller cannot see is 404 before anything is said about the body.
     let register = state.register().await;
-    let visibility = Visibility::of(&principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     let exists = custos_app::entries::find(register.parts(), entry.kind(), path_id)
         .is_some_and(|stored| visible(&visibility, &register, &stored));
     if !exists {

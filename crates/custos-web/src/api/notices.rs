@@ -20,7 +20,6 @@ use super::{Body, Params, parse_date};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::visibility::Visibility;
 
 /// Whether the caller may read the organisation's notices and records.
 pub async fn may_read(
@@ -29,7 +28,7 @@ pub async fn may_read(
     organisation: &str,
 ) -> Result<(), ApiError> {
     let register = state.register().await;
-    let visibility = Visibility::of(principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     if !visibility.organisation(organisation) || register.organisation(organisation).is_none() {
         return Err(ApiError::not_found(format!(
             "organisation {organisation:?}"

@@ -13,7 +13,7 @@ use super::{Page, PageQuery, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::visibility::Visibility;
+use custos_app::visibility::Visibility;
 
 macro_rules! list_and_get {
     ($list:ident, $get:ident, $ty:ty, $entries:ident, $lookup:ident, $what:literal, $path:literal, $visible:expr) => {
@@ -34,7 +34,7 @@ macro_rules! list_and_get {
             Params(query): Params<PageQuery>,
         ) -> Result<Json<Page<$ty>>, ApiError> {
             let register = state.register().await;
-            let visibility = Visibility::of(&principal, &register)?;
+            let visibility = principal.visibility(&register)?;
             let visible = $visible;
             let entries = register
                 .$entries()
@@ -60,7 +60,7 @@ macro_rules! list_and_get {
             Path(id): Path<String>,
         ) -> Result<Response, ApiError> {
             let register = state.register().await;
-            let visibility = Visibility::of(&principal, &register)?;
+            let visibility = principal.visibility(&register)?;
             let visible = $visible;
             let entry = register
                 .$lookup(&id)

@@ -12,7 +12,6 @@ use super::{AtQuery, Params, parse_date};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
-use crate::visibility::Visibility;
 
 /// The caller's view of an activity's chain on a day.
 async fn visible_chain<T>(
@@ -24,7 +23,7 @@ async fn visible_chain<T>(
 ) -> Result<T, ApiError> {
     let on = parse_date("at", at)?.unwrap_or_else(|| state.clock.today());
     let register = state.register().await;
-    let visibility = Visibility::of(principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     if !visibility.activity(&register, activity) {
         return Err(ApiError::not_found(format!("activity {activity:?}")));
     }
@@ -128,7 +127,7 @@ pub async fn upstream(
 ) -> Result<Json<Vec<custos_core::chain::Involvement>>, ApiError> {
     let on = parse_date("at", query.at.as_deref())?.unwrap_or_else(|| state.clock.today());
     let register = state.register().await;
-    let visibility = Visibility::of(&principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     if !visibility.organisation(&id) {
         return Err(ApiError::not_found(format!("organisation {id:?}")));
     }
@@ -196,7 +195,7 @@ pub async fn findings(
         ));
     }
     let register = state.register().await;
-    let visibility = Visibility::of(&principal, &register)?;
+    let visibility = principal.visibility(&register)?;
     let evidence = state.evidence().await?;
     let report = visibility.findings(
         &register,

@@ -29,7 +29,6 @@ use crate::api::people::start_session;
 use crate::auth::{Principal, SESSION_COOKIE, Via, authenticate, cookie, hash_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::visibility::Visibility;
 use chain_svg::{Badge, Node, Tone};
 use custos_app::sessions::new_secret;
 
@@ -286,7 +285,7 @@ pub async fn activities(
 ) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
     let register = state.register().await;
-    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let visibility = viewer.principal.visibility(&register)?;
     // Counted once per activity, over the findings the viewer sees.
     let mut counts: HashMap<(&str, Severity), usize> = HashMap::new();
     // Notices are not about one activity: the counts per activity leave them out.
@@ -445,7 +444,7 @@ pub async fn activity(
 ) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
     let register = state.register().await;
-    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let visibility = viewer.principal.visibility(&register)?;
     if !visibility.activity(&register, &id) {
         return Err(UiError::from(ApiError::not_found(format!(
             "activity {id:?}"
@@ -682,7 +681,7 @@ pub async fn organisations(
     viewer: Viewer,
 ) -> Result<Response, UiError> {
     let register = state.register().await;
-    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let visibility = viewer.principal.visibility(&register)?;
     let reference = ReferenceData::builtin();
     let rows = register
         .organisations()
@@ -756,7 +755,7 @@ pub async fn organisation(
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     let register = state.register().await;
-    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let visibility = viewer.principal.visibility(&register)?;
     let Some(organisation) = register
         .organisation(&id)
         .filter(|o| visibility.organisation(o.id.as_str()))
@@ -852,7 +851,7 @@ pub async fn findings(
         })
         .transpose()?;
     let register = state.register().await;
-    let visibility = Visibility::of(&viewer.principal, &register)?;
+    let visibility = viewer.principal.visibility(&register)?;
     let evidence = state.evidence().await?;
     let report = visibility.findings(
         &register,

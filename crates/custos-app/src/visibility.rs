@@ -10,7 +10,7 @@ use custos_core::chain::{Chain, ChainError, Involvement, Link};
 use custos_core::checks::{Evidence, Filter, Finding, Report, check_with_evidence, rules};
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
-use crate::auth::Principal;
+use custos_store::Membership;
 
 #[derive(Debug, Clone)]
 pub struct Visibility {
@@ -28,25 +28,25 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    pub fn of(principal: &Principal, register: &Register) -> Result<Self, ChainError> {
+    /// What someone with these memberships sees (everything, for an instance administrator).
+    pub fn of(
+        admin: bool,
+        memberships: &[Membership],
+        register: &Register,
+    ) -> Result<Self, ChainError> {
         let mut visibility = Self {
-            all: principal.user.is_admin,
+            all: admin,
             controlled: HashSet::new(),
             engagements: HashSet::new(),
             activities: HashSet::new(),
             organisations: HashSet::new(),
             contracts: HashSet::new(),
-            members: principal
-                .memberships
-                .iter()
-                .map(|m| m.organisation.clone())
-                .collect(),
+            members: memberships.iter().map(|m| m.organisation.clone()).collect(),
         };
         if visibility.all {
             return Ok(visibility);
         }
-        let members: HashSet<&str> = principal
-            .memberships
+        let members: HashSet<&str> = memberships
             .iter()
             .map(|m| m.organisation.as_str())
             .collect();
