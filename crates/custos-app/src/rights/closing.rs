@@ -203,15 +203,34 @@ async fn erase(
     if tx.pending_deliveries_of(&request.key).await? > 0 && !waited_enough {
         return Ok(false);
     }
-    tx.erase_from_outbox(&request.key, &email, "[erased]")
-        .await?;
-    if !request.details.is_empty() {
-        tx.erase_from_outbox(&request.key, &request.details, "[erased]")
+    for secret in [email.as_str(), request.details.as_str()] {
+        if secret.is_empty() {
+            continue;
+        }
+        tx.erase_from_outbox(&request.key, secret, "[erased]")
             .await?;
+        // Payloads are JSON: a text with a quote, a backslash or a line break is stored
+        // escaped there, and must go in that form too.
+        let escaped =
+            serde_json::to_string(secret).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let escaped = &escaped[1..escaped.len() - 1];
+        if escaped != secret {
+            tx.erase_from_outbox(&request.key, escaped, "[erased]")
+                .await?;
+        }
     }
     request.email = None;
     request.details = String::new();
     tx.put_subject_request(request).await?;
+    tx.append_audit(vec![Actor::new("custos:timer", now).entry(
+        "erase_address",
+        "subject_request",
+        &request.key,
+        request.controller.clone(),
+        None,
+        None,
+    )])
+    .await?;
     Ok(true)
 }
 

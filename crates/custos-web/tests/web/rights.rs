@@ -58,6 +58,9 @@ async fn post(server: &TestServer, user: &str, path: &str, body: Value) -> (u16,
     (status, body)
 }
 
+/// What Ana wrote with her erasure request: over two lines, with quotes.
+const DETAILS: &str = "I moved to \"Calle del Pez 4\"\nPlease erase my old address too";
+
 async fn enter(server: &TestServer, kind: &str, email: &str) -> Value {
     let (status, body) = post(
         server,
@@ -232,8 +235,12 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         let (status, _) = server.get(Some("bank"), &format!("/api/v1/subject-requests/{key}")).await;
         assert_eq!(status, 404);
 
-        // Erasure: B told by A, C by B, D by C.
-        let erasure = enter(&server, "erasure", ANA).await;
+        // Erasure: B told by A, C by B, D by C. Ana's details run over lines and quote her:
+        // the outbox keeps them JSON-escaped, and they must go in that form too.
+        let (status, erasure) = post(&server, "hypermarket", "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "erasure", "email": ANA,
+                   "details": DETAILS})).await;
+        assert_eq!(status, 201, "{erasure}");
         let erasure_key = erasure["key"].as_str().unwrap().to_owned();
         verify_by_staff(&server, &erasure_key).await;
         let (status, body) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/notify"), json!({})).await;
@@ -309,6 +316,10 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
             let bytes = database_bytes(&dir);
             assert!(!bytes.is_empty());
             assert!(!contains(&bytes, ANA), "Ana's address is still in the database files");
+            let escaped = serde_json::to_string(DETAILS).unwrap();
+            for form in [DETAILS, escaped.trim_matches('"'), "Calle del Pez"] {
+                assert!(!contains(&bytes, form), "Ana's details are still in the database files: {form}");
+            }
             assert!(contains(&bytes, "bob@example.com"), "an open request keeps its address (the search works)");
         }
         server.stop().await;
