@@ -499,16 +499,27 @@ impl Dispatcher {
             )
             .await?;
         }
+        let mut audit = Vec::new();
         for key in disable {
-            tx.set_subscription_enabled(
+            let reason = format!("deliveries failed for more than a day; last at {at}");
+            tx.set_subscription_enabled(key, false, Some(&reason), &at)
+                .await?;
+            let organisation = tx
+                .subscription(key)
+                .await?
+                .map(|s| s.organisation)
+                .unwrap_or_default();
+            audit.push(crate::Actor::new("custos:outbox", now).entry(
+                "disable",
+                "webhook_subscription",
                 key,
-                false,
-                Some(&format!(
-                    "deliveries failed for more than a day; last at {at}"
-                )),
-                &at,
-            )
-            .await?;
+                organisation,
+                None,
+                Some(reason),
+            ));
+        }
+        if !audit.is_empty() {
+            tx.append_audit(audit).await?;
         }
         tx.commit().await?;
         Ok(())

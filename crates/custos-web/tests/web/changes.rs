@@ -527,6 +527,9 @@ async fn a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_back()
         assert_eq!(oldest["state"], "failed");
         assert_eq!(oldest["attempts"], 8);
         assert!(receiver.got.lock().unwrap().is_empty());
+        // The disabling is on record, for the endpoint's organisation too.
+        let disabled = crate::audit_actions(&server, "agency-b", "webhook_subscription").await;
+        assert!(disabled.contains(&("disable".to_owned(), "custos:outbox".to_owned())), "{disabled:?}");
 
         // It comes back and is enabled by hand: everything arrives, once, in order.
         *receiver.status.lock().unwrap() = 200;
