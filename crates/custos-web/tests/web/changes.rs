@@ -494,6 +494,19 @@ async fn a_shared_hosting_provider_reaches_five_controllers_and_silence_becomes_
         // The deemed approvals carry the deadline as their decision time.
         let deemed = &receiver.events("/c3")[3];
         assert_eq!(deemed["type"], "change_request.deemed_approved");
+        let rows = now["controllers"].as_array().unwrap();
+        let mut checked = 0;
+        for row in rows.iter().filter(|c| c["state"] == "deemed-approved") {
+            assert!(row["deadline"].is_string(), "{row}");
+            assert_eq!(row["decided_at"], row["deadline"], "{row}");
+            checked += 1;
+        }
+        assert_eq!(checked, 3);
+        let c3 = rows
+            .iter()
+            .find(|c| c["controller"] == "controller-3")
+            .unwrap();
+        assert_eq!(deemed["data"]["deadline"], c3["deadline"], "{deemed}");
         server.stop().await;
     })
     .await;
