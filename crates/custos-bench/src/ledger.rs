@@ -341,6 +341,7 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             listen: "127.0.0.1:0".parse()?,
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
+            trusted_proxies: Vec::new(),
         },
         custos_app::Store::from_store(store.clone()),
         clock,

@@ -246,6 +246,23 @@ fn quiet_on_a_closed_pipe() {
     }));
 }
 
+/// `CUSTOS_TRUSTED_PROXIES`: the addresses of the proxies in front of the server (comma
+/// separated), whose `X-Forwarded-For` names the client for sign-in throttling.
+fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let Ok(raw) = std::env::var("CUSTOS_TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| {
+            a.parse().map_err(|_| {
+                anyhow::anyhow!("CUSTOS_TRUSTED_PROXIES: {a:?} is not an IP address (expected e.g. 10.0.0.2,10.0.0.3)")
+            })
+        })
+        .collect()
+}
+
 /// The actor of the CLI's writes: the operating-system user who ran it.
 fn cli_actor(clock: &dyn Clock) -> custos_app::Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
@@ -445,6 +462,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
             listen: args.listen,
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::from_env(),
+            trusted_proxies: trusted_proxies()?,
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),
@@ -606,6 +624,7 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
             secure_cookies: args.secure_cookies
                 || std::env::var("CUSTOS_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://")),
             outbound: custos_app::outbound::Outbound::from_env(),
+            trusted_proxies: trusted_proxies()?,
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),

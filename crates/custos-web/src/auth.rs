@@ -101,6 +101,43 @@ fn expired(expires_at: Option<&str>, now: Timestamp) -> bool {
     expires_at.is_some_and(|at| at.parse::<Timestamp>().map_or(true, |at| at <= now))
 }
 
+/// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
+/// `X-Forwarded-For` that is not one (a client cannot name itself past the proxy's own
+/// entry). None where the server runs without connection information.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let Some(peer) = peer else {
+            return Ok(Self(None));
+        };
+        if !state.trusted_proxies.contains(&peer) {
+            return Ok(Self(Some(peer)));
+        }
+        let forwarded: Vec<std::net::IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let client = forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !state.trusted_proxies.contains(a))
+            .unwrap_or(peer);
+        Ok(Self(Some(client)))
+    }
+}
+
 /// The value of the cookie `name` among the request's headers.
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers

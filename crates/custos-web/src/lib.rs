@@ -49,6 +49,9 @@ pub struct Config {
     /// Where webhooks, data sources and transmissions may go: public addresses only, unless
     /// the instance allows private ones (`CUSTOS_ALLOW_PRIVATE_TARGETS`, docs/security.md).
     pub outbound: custos_app::outbound::Outbound,
+    /// Proxies in front of the server whose `X-Forwarded-For` names the client
+    /// (`CUSTOS_TRUSTED_PROXIES`); none by default.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(OpenApi)]
@@ -631,7 +634,8 @@ impl Server {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ApiError> {
-        let state = AppState::new(store, clock, config.secure_cookies, config.outbound).await?;
+        let mut state = AppState::new(store, clock, config.secure_cookies, config.outbound).await?;
+        state.trusted_proxies = Arc::new(config.trusted_proxies.clone());
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ApiError::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -671,9 +675,13 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 
     /// Serves as [`Server::serve`], with the background workers beside it: the outbox
@@ -687,9 +695,13 @@ impl Server {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let outbox = tokio::spawn(dispatcher.run(stopped.clone()));
         let timers = tokio::spawn(run_timers(self.state.clone(), stopped));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         let _ = stop.send(true);
         let _ = outbox.await;
         let _ = timers.await;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub rights: Arc<custos_app::rights::Settings>,
     /// Where outbound requests may go.
     pub outbound: custos_app::outbound::Outbound,
+    /// Proxies whose `X-Forwarded-For` names the client (none: the peer is the client).
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
                 ..custos_app::rights::Settings::default()
             }),
             outbound,
+            trusted_proxies: Arc::new(Vec::new()),
         })
     }
 
@@ -81,7 +84,11 @@ pub struct LoginThrottle {
 }
 
 impl LoginThrottle {
+    /// Failures an e-mail address may have before it waits.
     pub const FREE_ATTEMPTS: u32 = 5;
+    /// Failures a client address may have before it waits: more, since many people may sign
+    /// in from behind one address.
+    pub const FREE_ATTEMPTS_PER_CLIENT: u32 = 20;
     const MAX_WAIT_SECONDS: i64 = 15 * 60;
     /// Addresses remembered at most, so that a flood of made-up addresses cannot fill memory.
     const MAX_TRACKED: usize = 100_000;
@@ -94,16 +101,21 @@ impl LoginThrottle {
     }
 
     pub fn failed(&self, email: &str, now: i64) {
+        self.failed_after(email, now, Self::FREE_ATTEMPTS);
+    }
+
+    /// Counts a failure for `key`, which waits once it has had `free` of them.
+    pub fn failed_after(&self, key: &str, now: i64, free: u32) {
         let Ok(mut failures) = self.failures.lock() else {
             return;
         };
         if failures.len() >= Self::MAX_TRACKED {
             failures.retain(|_, (_, until)| *until > now);
         }
-        let entry = failures.entry(email.to_owned()).or_insert((0, now));
+        let entry = failures.entry(key.to_owned()).or_insert((0, now));
         entry.0 += 1;
-        if entry.0 >= Self::FREE_ATTEMPTS {
-            let doublings = (entry.0 - Self::FREE_ATTEMPTS).min(10);
+        if entry.0 >= free {
+            let doublings = (entry.0 - free).min(10);
             entry.1 = now + (1i64 << doublings).min(Self::MAX_WAIT_SECONDS);
         }
     }

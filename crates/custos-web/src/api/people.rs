@@ -10,7 +10,7 @@ use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
-use crate::auth::{Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, hash_secret};
+use crate::auth::{ClientAddress, Principal, SESSION_COOKIE, TOKEN_PREFIX, Via, hash_secret};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -62,9 +62,10 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is not right";
 )]
 pub async fn sign_in(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     Body(form): Body<SignIn>,
 ) -> Result<Response, ApiError> {
-    let started = start_session(&state, &form.email, &form.password).await?;
+    let started = start_session(&state, client, &form.email, &form.password).await?;
     let mut response = Json(Me {
         email: started.user.email.clone(),
         is_admin: started.user.is_admin,
@@ -98,10 +99,11 @@ impl StartedSession {
     }
 }
 
-/// Checks the credentials (throttled per address, the same answer for an unknown address and a
-/// wrong password) and stores a new session.
+/// Checks the credentials (throttled per e-mail address and per client address, the same
+/// answer for an unknown address and a wrong password) and stores a new session.
 pub async fn start_session(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     email: &str,
     password: &str,
 ) -> Result<StartedSession, ApiError> {
@@ -116,11 +118,24 @@ pub async fn start_session(
         return Err(ApiError::invalid("password", "password: too long"));
     }
     let now = state.clock.now();
-    if let Some(retry_after) = state.throttle.wait(&email, now.as_second()) {
+    let client_key = client.map(|ip| format!("client:{ip}"));
+    let wait = [Some(email.as_str()), client_key.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|key| state.throttle.wait(key, now.as_second()))
+        .max();
+    if let Some(retry_after) = wait {
         return Err(ApiError::TooManyRequests { retry_after });
     }
     let Some(signed_in) = sessions::sign_in(&state.store, &email, password, now).await? else {
         state.throttle.failed(&email, now.as_second());
+        if let Some(key) = &client_key {
+            state.throttle.failed_after(
+                key,
+                now.as_second(),
+                crate::state::LoginThrottle::FREE_ATTEMPTS_PER_CLIENT,
+            );
+        }
         return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
     };
     state.throttle.succeeded(&email);

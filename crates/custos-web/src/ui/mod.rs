@@ -176,6 +176,7 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<AppState>,
+    crate::auth::ClientAddress(client): crate::auth::ClientAddress,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -187,7 +188,7 @@ pub async fn login(
             Some("The form had expired: please sign in again.".to_owned()),
         );
     }
-    match start_session(&state, &form.email, &form.password).await {
+    match start_session(&state, client, &form.email, &form.password).await {
         Ok(started) => {
             let mut response = Redirect::to("/activities").into_response();
             if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {

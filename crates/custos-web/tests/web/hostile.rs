@@ -441,3 +441,39 @@ async fn forbidden_query_parameters_are_refused_by_name() {
     })
     .await;
 }
+
+/// Guessing across many addresses from one client is throttled by the client's address.
+#[tokio::test]
+async fn failed_sign_ins_from_one_client_are_throttled_whatever_the_address() {
+    on_every_backend(|server: TestServer| async move {
+        let attempt = |email: String, password: &'static str| {
+            server
+                .client
+                .post(server.url("/api/v1/session"))
+                .json(&json!({"email": email, "password": password}))
+                .send()
+        };
+        for n in 0..20 {
+            let status = attempt(format!("guess{n}@example.com"), "wrong password")
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status.as_u16(), 401, "attempt {n}");
+        }
+        let throttled = attempt("guess20@example.com".to_owned(), "wrong password")
+            .await
+            .unwrap();
+        assert_eq!(throttled.status().as_u16(), 429);
+        assert!(throttled.headers().contains_key("retry-after"));
+        // The right password of a real user from the same client waits too, for now.
+        let real = attempt(
+            "dpo@hypermarket-a.test".to_owned(),
+            "password of hypermarket",
+        )
+        .await
+        .unwrap();
+        assert_eq!(real.status().as_u16(), 429);
+        server.stop().await;
+    })
+    .await;
+}

@@ -185,6 +185,7 @@ pub async fn serve_with(
             listen: "127.0.0.1:0".parse().unwrap(),
             secure_cookies: false,
             outbound,
+            trusted_proxies: Vec::new(),
         },
         store,
         clock,
