@@ -71,6 +71,9 @@ pub enum AppError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too much of this at once: come back after `retry_after` seconds.
+    #[error("too many at once: try again in {retry_after} s")]
+    Busy { retry_after: u64 },
     /// The policy refuses: what the caller may not assert, each entry named (and its field).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Refused(Vec<policy::Refusal>),

@@ -41,6 +41,18 @@ pub struct SignedIn {
     pub memberships: Vec<Membership>,
 }
 
+/// How long a sign-in waits for a password check to be free.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The password checks that may run at once: all cores but one (at least one).
+fn checking() -> &'static tokio::sync::Semaphore {
+    static CHECKING: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    CHECKING.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    })
+}
+
 /// An argon2id hash of a password nobody has, verified against when an address is unknown,
 /// so that the time an answer takes says nothing of whether the address exists.
 fn dummy_hash() -> Result<&'static str, AppError> {
@@ -68,6 +80,12 @@ pub async fn sign_in(
     let stored = match &user {
         Some(user) => user.password_hash.clone(),
         None => dummy_hash()?.to_owned(),
+    };
+    // One password check per core but one at a time: argon2id takes a core for tens of
+    // milliseconds, and a flood of sign-ins must leave the rest of the server a core. A
+    // sign-in that cannot get its turn soon is told to come back.
+    let Ok(Ok(_turn)) = tokio::time::timeout(TURN_WAIT, checking().acquire()).await else {
+        return Err(AppError::Busy { retry_after: 1 });
     };
     let password = password.to_owned();
     let matches =

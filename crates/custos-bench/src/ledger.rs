@@ -13,7 +13,7 @@ use custos_core::manifest;
 use custos_store::{NewToken, Scope, Store};
 
 /// A small deterministic generator (xorshift64*): benchmarks need no cryptographic randomness.
-struct Random(u64);
+pub(crate) struct Random(pub(crate) u64);
 
 impl Random {
     fn next(&mut self) -> u64 {
@@ -23,7 +23,7 @@ impl Random {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -33,7 +33,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[at]
 }
 
-fn summary(label: &str, mut times: Vec<Duration>) {
+pub(crate) fn summary(label: &str, mut times: Vec<Duration>) {
     times.sort();
     println!(
         "{label}: n={} p50={:.3} ms p99={:.3} ms max={:.3} ms",

@@ -2,6 +2,7 @@
 //! derivations on it. See docs/benchmarks.md.
 
 mod ledger;
+mod signin;
 mod workflow;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use custos_core::transfer::transfers;
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
                     | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
+                    | signin-flood
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -34,6 +36,8 @@ const USAGE: &str =
   ledger-growth  one ledger grown through --sizes (1000000,10000000): at each size the
                  recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it;
                  --keep DIR --measure SUBJECTS measures a kept ledger again, loading nothing)
+  signin-flood   authenticated chain reads for 30 s (--small 5 s) while 200 sign-ins/s with
+                 random addresses from random clients arrive: the reads' p50/p99
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -110,6 +114,12 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(ledger::ingest(events, batch, flag("--bulk")))
+        }
+        [command] if command.as_str() == "signin-flood" => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(signin::flood(200, if flag("--small") { 5 } else { 30 }))
         }
         [command] if command.as_str() == "ledger-growth" => {
             let sizes: Vec<usize> = match args

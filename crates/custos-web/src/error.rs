@@ -161,6 +161,7 @@ impl From<AppError> for ApiError {
             AppError::Conflict(detail) => Self::Conflict(detail),
             AppError::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
             AppError::Forbidden(detail) => Self::Forbidden(detail),
+            AppError::Busy { retry_after } => Self::TooManyRequests { retry_after },
             AppError::Refused(refusals) => Self::Refused {
                 detail: refusals
                     .iter()
