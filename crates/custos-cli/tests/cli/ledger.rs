@@ -68,11 +68,22 @@ fn ledger_round_trip(url: &str) {
             .any(|r| r["id"] == "agency-e"),
         "{answer}"
     );
-    // A bad line is named, and nothing of its batch is written.
-    std::fs::write(&file, "{\"identifier\": \"nobody\", \"activity\": \"customer-marketing\", \"recipient\": \"agency-b\", \"categories\": [], \"at\": \"2025-06-01T10:00:00Z\"}\n").unwrap();
+    // A bad line is named, and nothing of its batch is written: Carla's good line before it
+    // is not recorded either.
+    std::fs::write(
+        &file,
+        "{\"identifier\": \"carla@example.com\", \"activity\": \"customer-marketing\", \"recipient\": \"agency-b\", \"categories\": [\"email\"], \"at\": \"2025-06-01T10:00:00Z\"}\n\
+         {\"identifier\": \"nobody\", \"activity\": \"customer-marketing\", \"recipient\": \"agency-b\", \"categories\": [], \"at\": \"2025-06-01T10:00:00Z\"}\n",
+    )
+    .unwrap();
     let run = custos(url, &["ledger", "import", file.to_str().unwrap()]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("event 1: identifier"), "{}", run.stderr);
+    assert!(run.stderr.contains("event 2: identifier"), "{}", run.stderr);
+    let carla = json(&custos(
+        url,
+        &["ledger", "answer", "carla@example.com", "--format", "json"],
+    ));
+    assert_eq!(carla["recipients"], serde_json::json!([]), "{carla}");
 }
 
 #[test]
