@@ -212,6 +212,21 @@ try {
   assert.ok((await page.locator('ul.tree').innerText()).includes('Hosting D Ltd impossible'));
   assert.equal(await page.getByRole('button', { name: 'Close as done' }).count(), 0);
   await page.screenshot({ path: `${shots}/subject-request.png`, fullPage: true });
+
+  // The hypermarket's English notice template carries a script (saved by the test before):
+  // served as a document it runs nowhere, neither opened directly nor in the page's preview.
+  await page.goto(`${base}/api/v1/organisations/hypermarket-a/notice?format=html&lang=en`);
+  assert.ok((await page.locator('body').innerText()).includes('Agency B S.L.'));
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.ran ?? 'no'), 'no',
+    'the template\'s script ran in the document');
+  await page.goto(`${base}/organisations/hypermarket-a/notice?lang=en`);
+  const previewFrame = page.frameLocator('iframe.notice-preview');
+  assert.ok((await previewFrame.locator('body').innerText()).includes('Agency B S.L.'));
+  // Evaluated inside the frame itself (its origin is opaque: the page cannot look in).
+  const frame = page.frames().find((f) => f !== page.mainFrame());
+  assert.ok(frame, 'the preview frame');
+  assert.equal(await frame.evaluate(() => document.documentElement.dataset.ran ?? 'no'), 'no',
+    'the template\'s script ran in the preview');
   console.log('browser checks passed');
 } finally {
   await browser.close();

@@ -35,6 +35,19 @@ async fn sign_in_and_see_the_marketing_chain_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
     let server = start(custos_app::Store::open(&url).await.unwrap()).await;
+    // A template that would mark the document if its script ran (the script checks at the end).
+    let template = "<script>document.documentElement.dataset.ran = 'yes'</script>\
+        {% for r in notice.recipients %}<p>{{ r.name }}</p>{% endfor %}";
+    let (status, _, body) = crate::send(
+        &server,
+        "hypermarket",
+        reqwest::Method::PUT,
+        "/api/v1/organisations/hypermarket-a/templates/notice.html?lang=en",
+        &[],
+        Some(serde_json::json!({"body": template})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
     let base = server.base.clone();
     let shots = env!("CARGO_TARGET_TMPDIR").to_owned();
     let output = tokio::task::spawn_blocking(move || {
