@@ -556,10 +556,7 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
     let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
     std::fs::write(&manifest, custos_core::manifest::to_yaml(&parts)).unwrap();
     let mut outcomes = Vec::new();
-    for (attempt, delay_ms) in [50u64, 150, 300, 600, 1_200, 2_400, 60_000]
-        .into_iter()
-        .enumerate()
-    {
+    for (attempt, delay_ms) in KILL_DELAYS_MS.into_iter().enumerate() {
         let url = url_for(attempt);
         let mut child = Command::new(env!("CARGO_BIN_EXE_custos"))
             .args(["apply", manifest.to_str().unwrap()])
@@ -569,12 +566,20 @@ fn killed_applies_leave_all_or_nothing(url_for: &dyn Fn(usize) -> String) {
             .spawn()
             .unwrap();
         let finished = done_within(delay_ms, || child.try_wait().unwrap().is_some());
+        // Whether the apply's transaction was open at the moment of the kill: the write
+        // had begun, so what follows proves a rollback, not a kill before any write.
+        let mut inside = false;
         if !finished {
+            inside = write_transaction_open(&url);
             child.kill().unwrap(); // SIGKILL on Unix
         }
         child.wait().unwrap();
         let rows = stored_rows_all_or_nothing(&url, total_rows, attempt);
-        outcomes.push((finished, rows));
+        outcomes.push(Outcome {
+            finished,
+            inside,
+            rows,
+        });
         if finished {
             break;
         }
@@ -594,18 +599,70 @@ fn stored_rows_all_or_nothing(url: &str, total_rows: usize, attempt: usize) -> u
     rows
 }
 
-/// Of the attempts (finished, rows stored), one finished whole and one was killed.
-fn one_finished_one_killed(outcomes: &[(bool, usize)], total_rows: usize) {
-    eprintln!("(finished, rows) per attempt: {outcomes:?}");
+/// When the attempts are killed, in ms after they start: dense around the seconds an apply of
+/// the large register takes, so that one kill lands inside its write transaction on a slow
+/// machine as on a fast one; the last lets it finish.
+const KILL_DELAYS_MS: [u64; 12] = [
+    50, 150, 300, 600, 900, 1_200, 1_600, 2_000, 2_400, 3_200, 4_800, 60_000,
+];
+
+/// What one attempt came to.
+#[derive(Debug)]
+struct Outcome {
+    finished: bool,
+    /// Killed while its write transaction was open.
+    inside: bool,
+    rows: usize,
+}
+
+/// Whether another writer holds the database's write transaction right now: on SQLite, a
+/// `BEGIN IMMEDIATE` that may not wait is refused; on PostgreSQL, another session of the
+/// database has a transaction id (it has written).
+fn write_transaction_open(url: &str) -> bool {
+    use sqlx::{Connection, Executor};
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            // Not created yet: nothing was begun.
+            let Ok(mut connection) = sqlx::AnyConnection::connect(url).await else {
+                return false;
+            };
+            if url.starts_with("sqlite:") {
+                connection.execute("PRAGMA busy_timeout = 0").await.unwrap();
+                let locked = connection.execute("BEGIN IMMEDIATE").await.is_err();
+                if !locked {
+                    connection.execute("ROLLBACK").await.unwrap();
+                }
+                locked
+            } else {
+                let row = sqlx::query(
+                    "SELECT CAST(count(*) AS BIGINT) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL",
+                )
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+                sqlx::Row::get::<i64, _>(&row, 0) > 0
+            }
+        })
+}
+
+/// Of the attempts, one finished whole, and one was killed inside its write transaction and
+/// left nothing.
+fn one_finished_one_killed(outcomes: &[Outcome], total_rows: usize) {
+    eprintln!("per attempt: {outcomes:?}");
     assert!(
-        outcomes
-            .iter()
-            .any(|&(finished, rows)| finished && rows == total_rows),
+        outcomes.iter().any(|o| o.finished && o.rows == total_rows),
         "{outcomes:?}"
     );
     assert!(
-        outcomes.iter().any(|&(finished, _)| !finished),
-        "no apply was killed: {outcomes:?}"
+        outcomes
+            .iter()
+            .any(|o| !o.finished && o.inside && o.rows == 0),
+        "no apply was killed inside its transaction: {outcomes:?}"
     );
 }
 
@@ -624,7 +681,7 @@ fn sigkill_during_apply_on_sqlite() {
 #[tokio::test]
 async fn sigkill_during_apply_on_postgres() {
     let mut databases = Vec::new();
-    for _ in 0..7 {
+    for _ in 0..KILL_DELAYS_MS.len() {
         match PostgresDatabase::create().await.unwrap() {
             Some(database) => databases.push(database),
             None => {

@@ -243,7 +243,7 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
     let total_rows = parts.organisations.len() + parts.activities.len() + parts.engagements.len();
     let manifest = custos_core::manifest::to_yaml(&parts);
     let mut outcomes = Vec::new();
-    for (attempt, delay_ms) in [100u64, 300, 700, 1_500, 3_000, 60_000]
+    for (attempt, delay_ms) in [100u64, 300, 700, 1_000, 1_500, 2_000, 3_000, 4_500, 60_000]
         .into_iter()
         .enumerate()
     {
@@ -297,10 +297,12 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
             })
         };
         let finished = crate::done_within(delay_ms, || posting.is_finished());
+        let mut inside = false;
         if finished {
             assert_eq!(posting.join().unwrap(), Some(200), "attempt {attempt}");
             terminate(child);
         } else {
+            inside = crate::write_transaction_open(&url);
             child.kill().unwrap(); // SIGKILL on Unix
             child.wait().unwrap();
             let _ = posting.join();
@@ -312,7 +314,11 @@ fn a_server_killed_during_a_manifest_apply_leaves_all_or_nothing() {
             "attempt {attempt}: the audit log stays whole: {}",
             verified.stdout
         );
-        outcomes.push((finished, rows));
+        outcomes.push(crate::Outcome {
+            finished,
+            inside,
+            rows,
+        });
         if finished {
             break;
         }
