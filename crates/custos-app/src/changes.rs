@@ -990,27 +990,24 @@ pub(crate) async fn fire_timer(
 }
 
 /// Every change request (for an instance administrator), or those involving any of
-/// `organisations` (requester or controller), each once, newest first, with its controllers.
+/// `organisations` (requester or controller), each once, newest first.
 pub async fn requests(
+    store: &Store,
+    organisations: Option<&[String]>,
+) -> Result<Vec<StoredRequest>, AppError> {
+    let mut tx = store.read().await?;
+    let found = requests_in(&mut tx, organisations).await?;
+    tx.rollback().await?;
+    Ok(found)
+}
+
+/// As [`requests`], each with its controllers' rows (one snapshot).
+pub async fn requests_with_parties(
     store: &Store,
     organisations: Option<&[String]>,
 ) -> Result<Vec<(StoredRequest, Vec<StoredParty>)>, AppError> {
     let mut tx = store.read().await?;
-    let requests = match organisations {
-        None => tx.requests().await?,
-        Some(organisations) => {
-            let mut found: Vec<StoredRequest> = Vec::new();
-            for organisation in organisations {
-                for request in tx.requests_involving(organisation).await? {
-                    if !found.iter().any(|r| r.key == request.key) {
-                        found.push(request);
-                    }
-                }
-            }
-            found.sort_by(|a, b| b.key.cmp(&a.key));
-            found
-        }
-    };
+    let requests = requests_in(&mut tx, organisations).await?;
     let mut listed = Vec::with_capacity(requests.len());
     for request in requests {
         let parties = tx.parties(&request.key).await?;
@@ -1018,6 +1015,25 @@ pub async fn requests(
     }
     tx.rollback().await?;
     Ok(listed)
+}
+
+async fn requests_in(
+    tx: &mut Tx,
+    organisations: Option<&[String]>,
+) -> Result<Vec<StoredRequest>, AppError> {
+    let Some(organisations) = organisations else {
+        return Ok(tx.requests().await?);
+    };
+    let mut found: Vec<StoredRequest> = Vec::new();
+    for organisation in organisations {
+        for request in tx.requests_involving(organisation).await? {
+            if !found.iter().any(|r| r.key == request.key) {
+                found.push(request);
+            }
+        }
+    }
+    found.sort_by(|a, b| b.key.cmp(&a.key));
+    Ok(found)
 }
 
 /// Stores a file for a dossier or as evidence, once by its content, audited; its SHA-256.

@@ -88,11 +88,7 @@ pub async fn change(
             )
         }
         ChangeCommand::List { format } => {
-            let requests: Vec<_> = changes::requests(&store, None)
-                .await?
-                .into_iter()
-                .map(|(request, _)| request)
-                .collect();
+            let requests = changes::requests(&store, None).await?;
             let listing: Vec<serde_json::Value> = requests
                 .iter()
                 .map(|r| serde_json::json!({"key": r.key, "status": r.status.as_str(), "requester": r.spec.requester,

@@ -555,11 +555,7 @@ pub const DOCUMENT_CSP: &str = "sandbox; default-src 'none'; style-src 'unsafe-i
 /// A document served by the API (notice, record, access answer): when it is HTML, in the
 /// [`DOCUMENT_CSP`] sandbox.
 pub fn as_document(mut response: Response) -> Response {
-    let html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if html {
+    if is_html(&response) {
         response.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(DOCUMENT_CSP),
@@ -570,11 +566,14 @@ pub fn as_document(mut response: Response) -> Response {
 
 /// The Content-Security-Policy of an HTML response that set none: our pages'.
 fn page_csp(response: &Response) -> Option<HeaderValue> {
+    is_html(response).then(|| HeaderValue::from_static(PAGE_CSP))
+}
+
+fn is_html(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
-        .then(|| HeaderValue::from_static(PAGE_CSP))
 }
 
 /// Errors made outside the handlers (unknown method, body too large, time-out) become

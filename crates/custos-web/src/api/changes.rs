@@ -252,7 +252,7 @@ pub async fn summaries(
         .iter()
         .map(|m| m.organisation.clone())
         .collect();
-    let requests = changes::requests(
+    let requests = changes::requests_with_parties(
         &state.store,
         (!principal.user.is_admin).then_some(organisations.as_slice()),
     )

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use custos_app::contracts::{self, Answer};
+use custos_app::policy::Capacity;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -87,7 +88,7 @@ async fn sees(
     let visibility = principal.visibility(&register)?;
     Ok(visibility.contract(contract)
         || amendment.is_some_and(|a| {
-            principal.caller().member_of(&a.proposer) || principal.caller().member_of(&a.awaiting)
+            principal.may(Capacity::Read, &a.proposer) || principal.may(Capacity::Read, &a.awaiting)
         }))
 }
 

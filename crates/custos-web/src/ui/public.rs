@@ -91,7 +91,6 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
     let announced = custos_app::changes::requests(&state.store, Some(&[id.to_owned()]))
         .await?
         .into_iter()
-        .map(|(request, _)| request)
         .filter(|r| {
             r.spec.requester == organisation.id
                 && matches!(r.status, RequestStatus::Open | RequestStatus::Approved)

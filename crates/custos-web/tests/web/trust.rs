@@ -105,6 +105,15 @@ async fn a_party_cannot_rewrite_another_partys_commitments() {
             assert_eq!(list["items"][0]["key"], key.as_str());
         }
         let amendment = format!("/api/v1/contracts/dpa-a-b/amendments/{key}");
+        for user in ["bank", "courier-3"] {
+            assert_eq!(server.get(Some(user), "/api/v1/contracts/dpa-a-b/amendments").await.0, 404, "{user}");
+            assert_eq!(server.get(Some(user), &amendment).await.0, 404, "{user}");
+        }
+        // Only the awaited party rejects, only the proposer withdraws.
+        for (user, verb) in [("b-editor", "reject"), ("agency-b", "reject"), ("hypermarket", "withdraw"), ("agency-b", "withdraw")] {
+            let (status, _, problem) = send(&server, user, Method::POST, &format!("{amendment}/{verb}"), &[], None).await;
+            assert_eq!(status, 403, "{user} {verb}s: {problem}");
+        }
         for (user, expected) in [("bank", 404), ("courier-3", 404), ("b-editor", 403), ("agency-b", 403)] {
             let (status, _, problem) = send(&server, user, Method::POST, &format!("{amendment}/accept"), &[], None).await;
             assert_eq!(status, expected, "{user} accepts: {problem}");
