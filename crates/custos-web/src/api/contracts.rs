@@ -111,7 +111,15 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<AmendmentList>, ApiError> {
     let found = contracts::amendments(&state.store, &id).await?;
-    if !sees(&state, &principal, &id, found.first()).await? {
+    // A contract that is not in the register has amendments only while one proposes it.
+    let exists = state
+        .register()
+        .await
+        .contracts()
+        .iter()
+        .any(|c| c.id.as_str() == id)
+        || found.iter().any(|a| a.status == contracts::status::OPEN);
+    if !exists || !sees(&state, &principal, &id, found.first()).await? {
         return Err(ApiError::not_found(format!("contract {id:?}")));
     }
     Ok(Json(AmendmentList {

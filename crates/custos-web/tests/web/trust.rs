@@ -150,6 +150,8 @@ async fn a_party_cannot_rewrite_another_partys_commitments() {
         assert_eq!((items[1]["from"].as_str(), &items[1]["until"]), (Some("2026-11-25"), &Value::Null));
         assert_eq!(items[1]["contract"], shorter);
         assert_eq!(server.get(Some("bank"), "/api/v1/contracts/dpa-a-b/versions").await.0, 404);
+        // No such contract: no amendments to list, not even for an administrator.
+        assert_eq!(server.get(Some("admin"), "/api/v1/contracts/no-such-contract/amendments").await.0, 404);
 
         // A proposal on a version that changed since cannot be accepted: it is superseded.
         let mut stale = shorter.clone();
