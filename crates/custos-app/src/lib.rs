@@ -29,7 +29,7 @@ pub use store::Store;
 
 /// Throwaway PostgreSQL databases for the test suites of the layers above.
 pub mod testing {
-    pub use custos_store::testing::PostgresDatabase;
+    pub use custos_store::testing::{PostgresDatabase, announce_postgres_skipped, announce_skip};
 }
 
 /// The records use cases take and return, as the store keeps them: plain data, with no way

@@ -70,6 +70,21 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Says in the test output that part of the running test was skipped, and why. It writes to
+/// the process's stderr directly: the test harness captures `eprintln!` and shows it only for
+/// failing tests, so a skip told that way goes unseen.
+pub fn announce_skip(what: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED in {test}: {what}");
+}
+
+/// [`announce_skip`] for the PostgreSQL half of a test when no server is configured.
+pub fn announce_postgres_skipped() {
+    announce_skip(&format!("PostgreSQL ({POSTGRES_ENV} is not set)"));
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -147,7 +147,7 @@ pub struct Config {
         api::rights::done,
         api::rights::failed,
         api::rights::impossible,
-        api::rights::record_disclosures,
+        api::ledger::record_disclosures,
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
@@ -368,7 +368,7 @@ pub fn router(state: AppState) -> Router {
             "/rights-notifications/{key}/impossible",
             post(api::rights::impossible),
         )
-        .route("/disclosures", post(api::rights::record_disclosures))
+        .route("/disclosures", post(api::ledger::record_disclosures))
         .route(
             "/organisations/{id}/data-sources",
             get(api::rights::list_data_sources).post(api::rights::add_data_source),

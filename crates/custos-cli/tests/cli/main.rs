@@ -359,7 +359,7 @@ fn plan_apply_export_on_sqlite() {
 /// Runs `scenario` on a fresh PostgreSQL database when `CUSTOS_TEST_POSTGRES_URL` is set.
 async fn on_postgres(scenario: fn(&str)) {
     let Some(database) = PostgresDatabase::create().await.unwrap() else {
-        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        custos_app::testing::announce_postgres_skipped();
         return;
     };
     let url = database.url.clone();
@@ -685,7 +685,7 @@ async fn sigkill_during_apply_on_postgres() {
         match PostgresDatabase::create().await.unwrap() {
             Some(database) => databases.push(database),
             None => {
-                eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+                custos_app::testing::announce_postgres_skipped();
                 return;
             }
         }

@@ -46,7 +46,7 @@ where
         store.close().await;
         database.drop_database().await.unwrap();
     } else {
-        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        custos_store::testing::announce_postgres_skipped();
     }
 }
 

@@ -6,6 +6,7 @@ pub mod changes;
 pub mod contracts;
 pub mod entries;
 pub mod joint;
+pub mod ledger;
 pub mod notices;
 pub mod people;
 pub mod register;

@@ -1,14 +1,13 @@
 //! Data-subject requests over HTTP: entered by staff or a system, read, verified another way,
 //! extended, answered (access: JSON, HTML, PDF), told to every recipient (Art. 19) and closed
-//! or refused; the notifications' acknowledgements by the recipients; the disclosure ledger
-//! (one event, a JSON array, or NDJSON); data sources and portability exports.
+//! or refused; the notifications' acknowledgements by the recipients; data sources and
+//! portability exports. The disclosure ledger is `ledger.rs`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custos_app::data::{NotificationRow, StoredSubjectRequest};
-use custos_app::ledger::LedgerEvent;
 use custos_app::rights::{self, NewRequest, NotificationChange, Received, SubjectRequestView};
 use serde::{Deserialize, Serialize};
 
@@ -806,87 +805,6 @@ notification_action!(
     "impossible_rights_notification",
     "Impossible or disproportionate, with the reason (controller)"
 );
-
-/// Largest number of events in one call.
-const MAX_EVENTS: usize = 1_000_000;
-
-#[utoipa::path(
-    post,
-    path = "/api/v1/disclosures",
-    tag = "subject-requests",
-    operation_id = "record_disclosures",
-    request_body(content = serde_json::Value, description = "One event {identifier, activity, recipient, categories, at}, a JSON array of them, or NDJSON (Content-Type: application/x-ndjson)"),
-    responses(
-        (status = 201, description = "Recorded (all or none); the identifiers are keyed, never stored", body = serde_json::Value),
-        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an editor of the controller of an event's activity", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too many events in one call", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An event is invalid (named by its number)", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn record_disclosures(
-    State(state): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    require_write(&principal)?;
-    let ndjson = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-ndjson"));
-    let events: Vec<LedgerEvent> = if ndjson {
-        body.split(|b| *b == b'\n')
-            .enumerate()
-            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|(i, line)| {
-                serde_json::from_slice(line)
-                    .map_err(|e| ApiError::invalid("body", format!("line {}: {e}", i + 1)))
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::invalid("body", format!("body: {e}")))?;
-        let many = value.is_array();
-        let parsed = if many {
-            serde_json::from_value(value)
-        } else {
-            serde_json::from_value(value).map(|one| vec![one])
-        };
-        parsed.map_err(|e| ApiError::invalid("body", format!("body: {e}")))?
-    };
-    if events.len() > MAX_EVENTS {
-        return Err(ApiError::TooLarge(format!(
-            "at most {MAX_EVENTS} events a call"
-        )));
-    }
-    let register = state.register().await;
-    for (i, event) in events.iter().enumerate() {
-        let activity = register.activity(event.activity.as_str()).ok_or_else(|| {
-            ApiError::invalid(
-                "activity",
-                format!("event {}: no activity {:?}", i + 1, event.activity.as_str()),
-            )
-        })?;
-        if !activity
-            .accepted_controllers()
-            .any(|c| principal.may(Capacity::Edit, c.as_str()))
-        {
-            return Err(ApiError::Forbidden(format!(
-                "event {}: only the editors of {}'s controllers record its disclosures",
-                i + 1,
-                event.activity
-            )));
-        }
-    }
-    let actor = principal.actor(state.clock.now());
-    let recorded = custos_app::ledger::record(&state.store, &register, events, &actor).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({"recorded": recorded})),
-    )
-        .into_response())
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

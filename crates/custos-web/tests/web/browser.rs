@@ -29,7 +29,7 @@ async fn sign_in_and_see_the_marketing_chain_in_chromium() {
             std::env::var_os("CUSTOS_REQUIRE_BROWSER").is_none(),
             "browser tests required, but missing: {missing:?}"
         );
-        eprintln!("browser test skipped, missing: {missing:?}");
+        custos_app::testing::announce_skip(&format!("the browser test, missing {missing:?}"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

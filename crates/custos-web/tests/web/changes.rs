@@ -293,6 +293,8 @@ where
         scenario(store.clone()).await;
         store.close().await;
         database.drop_database().await.unwrap();
+    } else {
+        custos_app::testing::announce_postgres_skipped();
     }
 }
 

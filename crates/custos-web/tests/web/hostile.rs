@@ -477,3 +477,85 @@ async fn failed_sign_ins_from_one_client_are_throttled_whatever_the_address() {
     })
     .await;
 }
+
+/// Sends a chunked POST of `chunks` to `/api/v1/disclosures` and leaves the body open (no last
+/// chunk): the answer, head and body as text, which the server must give before the body ends.
+async fn disclosures_left_open(
+    server: &TestServer,
+    content_type: &str,
+    chunks: Vec<Vec<u8>>,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/v1/disclosures HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        TestServer::token("hypermarket")
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        stream
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(&chunk).await.unwrap();
+        stream.write_all(b"\r\n").await.unwrap();
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let read_all = async {
+        loop {
+            let n = stream.read(&mut buffer).await.unwrap();
+            answer.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if n == 0 || text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read_all)
+        .await
+        .expect("the server waited for the end of a body it should have refused");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn disclosures_are_refused_while_the_body_is_still_arriving() {
+    on_every_backend(|server| async move {
+        let event = json!({"identifier": "ana@example.com", "activity": "customer-marketing",
+                           "recipient": "agency-b", "categories": ["email"], "at": "2026-07-01T10:00:00Z"});
+        let line = format!("{event}\n");
+        // One event more than a call may hold, and the body never ends.
+        let lines = custos_web::api::ledger::MAX_EVENTS + 1;
+        let chunks: Vec<Vec<u8>> = (0..lines)
+            .collect::<Vec<_>>()
+            .chunks(1000)
+            .map(|c| line.repeat(c.len()).into_bytes())
+            .collect();
+        let answer = disclosures_left_open(&server, "application/x-ndjson", chunks).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("at most 100000 events a call"), "{answer}");
+
+        // One line that never ends.
+        let endless = vec![b' '; custos_web::api::ledger::MAX_EVENT_BYTES + 2];
+        let answer = disclosures_left_open(&server, "application/x-ndjson", vec![endless]).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("line 1: longer than 16384 bytes"), "{answer}");
+
+        // A JSON array past its limit, still open.
+        let mut array = b"[".to_vec();
+        array.resize(custos_web::api::ledger::MAX_JSON_BYTES + 1, b' ');
+        let chunks = array.chunks(1 << 20).map(<[u8]>::to_vec).collect();
+        let answer = disclosures_left_open(&server, "application/json", chunks).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        assert!(answer.contains("send larger loads as NDJSON"), "{answer}");
+
+        // The connections left open hold nothing up: a whole call is recorded.
+        let (status, _, body) = send(&server, "hypermarket", Method::POST, "/api/v1/disclosures", &[],
+            Some(json!([event]))).await;
+        assert_eq!((status, body["recorded"].as_u64()), (201, Some(1)), "{body}");
+        server.stop().await;
+    })
+    .await;
+}

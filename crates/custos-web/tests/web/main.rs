@@ -228,7 +228,7 @@ where
         store.close().await;
         database.drop_database().await.unwrap();
     } else {
-        eprintln!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        custos_app::testing::announce_postgres_skipped();
     }
 }
 

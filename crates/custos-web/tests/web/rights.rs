@@ -50,6 +50,8 @@ where
         .await;
         store.close().await;
         database.drop_database().await.unwrap();
+    } else {
+        custos_app::testing::announce_postgres_skipped();
     }
 }
 

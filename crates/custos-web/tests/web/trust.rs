@@ -58,7 +58,7 @@ async fn on_both(scenario: impl AsyncFn(TestServer)) {
         store.close().await;
         database.drop_database().await.unwrap();
     } else {
-        println!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        custos_app::testing::announce_postgres_skipped();
     }
 }
 
@@ -570,7 +570,7 @@ async fn every_party_may_write_exactly_what_docs_access_md_says() {
         store.close().await;
         database.drop_database().await.unwrap();
     } else {
-        println!("CUSTOS_TEST_POSTGRES_URL is not set: PostgreSQL skipped");
+        custos_app::testing::announce_postgres_skipped();
     }
 }
 
