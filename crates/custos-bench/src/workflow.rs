@@ -38,6 +38,7 @@ fn organisation(id: &str, name: String) -> anyhow::Result<Organisation> {
         sector: None,
         certifications: vec![],
         codes_of_conduct: vec![],
+        safeguards: vec![],
         history: vec![],
         public_subprocessor_page: false,
         language: None,

@@ -227,17 +227,24 @@ pub fn transfers_text(
                 format!("international organisation {key}")
             }
         };
-        let mechanism = transfer
+        let recorded = transfer
             .mechanism
             .as_ref()
             .and_then(|m| serde_json::to_value(m).ok())
-            .map_or_else(
-                || "none".to_owned(),
-                |v| match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                },
-            );
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            });
+        let mechanism = match (recorded, &transfer.onward) {
+            (Some(recorded), _) => recorded,
+            (None, Some(onward)) => {
+                format!(
+                    "onward, under {} of link {}",
+                    onward.mechanism, onward.under
+                )
+            }
+            (None, None) => "none".to_owned(),
+        };
         let _ = writeln!(
             out,
             "\n{} · depth {} · {} ({}) → {} to {destination}",

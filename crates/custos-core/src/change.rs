@@ -95,6 +95,7 @@ impl Dossier {
             sector: None,
             certifications: self.certifications.clone(),
             codes_of_conduct: self.codes_of_conduct.clone(),
+            safeguards: vec![],
             history: self.history.clone(),
             public_subprocessor_page: false,
             language: None,
@@ -377,8 +378,12 @@ pub fn criterion_failure(
                     reference,
                     &Destination::Country(c),
                     Some(&TransferMechanism::Adequacy),
-                    organisation,
-                    false,
+                    &transfer::Parties {
+                        importer: organisation,
+                        exporter_is_controller: false,
+                        contract_signed: None,
+                        since: on,
+                    },
                     on,
                 )
                 .valid

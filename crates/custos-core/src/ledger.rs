@@ -248,7 +248,7 @@ pub fn access_answer(
                         transfer::Destination::Country(c) => c.to_string(),
                         transfer::Destination::InternationalOrganisation(o) => o.to_string(),
                     },
-                    crate::notice::mechanism_kind(found.mechanism.as_ref()).to_owned(),
+                    crate::notice::mechanism_kind(found.relied_on()).to_owned(),
                     found.assessment.basis.clone(),
                     found.assessment.valid,
                 ));

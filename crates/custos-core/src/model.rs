@@ -45,6 +45,10 @@ pub struct Organisation {
     pub certifications: Vec<Certification>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub codes_of_conduct: Vec<String>,
+    /// Chapter V safeguards the organisation (or its group) holds, with their days: what a
+    /// transfer relying on BCR, a code of conduct or a certification needs of the importer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub safeguards: Vec<HeldSafeguard>,
     /// Past breaches and fines, for the dossier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Incident>,
@@ -104,6 +108,40 @@ impl Certification {
     pub fn held_on(&self, date: Date) -> bool {
         self.since.is_none_or(|s| s <= date) && self.until.is_none_or(|u| date <= u)
     }
+}
+
+/// A transfer tool an importer must itself hold (Art. 46(2)(b), (e), (f)), as recorded on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeldSafeguard {
+    pub kind: SafeguardKind,
+    /// What it is and who approved it: `Acme group BCR-P, approved by the CNIL`.
+    pub name: String,
+    /// First day held; none when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub since: Option<Date>,
+    /// Last day held, inclusive; none while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub until: Option<Date>,
+}
+
+impl HeldSafeguard {
+    pub fn held_on(&self, date: Date) -> bool {
+        self.since.is_none_or(|s| s <= date) && self.until.is_none_or(|u| date <= u)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SafeguardKind {
+    /// Binding corporate rules approved under Art. 47 (Art. 46(2)(b)).
+    Bcr,
+    /// Adherence to an approved code of conduct with binding commitments (Art. 46(2)(e)).
+    CodeOfConduct,
+    /// An approved certification with binding commitments (Art. 46(2)(f)).
+    Certification,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -597,6 +635,9 @@ pub enum Art49Ground {
     LegalClaims,
     VitalInterests,
     PublicRegister,
+    /// Art. 49(1), second subparagraph: compelling legitimate interests of the controller, for a
+    /// non-repetitive transfer of few subjects, the authority and the subjects informed.
+    CompellingLegitimateInterests,
 }
 
 /// The decision on a sub-processor, as recorded.

@@ -310,8 +310,9 @@ pub fn build(
                 Destination::Country(code) => (Some(*code), None),
                 Destination::InternationalOrganisation(id) => (None, Some(id.to_string())),
             };
+            // An onward transfer rests on the safeguard of the link above.
             let safeguard = Safeguard::of(
-                found.mechanism.as_ref(),
+                found.relied_on(),
                 found.assessment.basis.clone(),
                 found.assessment.valid,
             );

@@ -193,7 +193,7 @@ fn transfer_row(register: &Register, activity: &Slug, found: &Transfer) -> Trans
             Destination::Country(code) => code.to_string(),
             Destination::InternationalOrganisation(id) => id.to_string(),
         },
-        mechanism: crate::notice::mechanism_kind(found.mechanism.as_ref()).to_owned(),
+        mechanism: crate::notice::mechanism_kind(found.relied_on()).to_owned(),
         basis: found.assessment.basis.clone(),
         valid: found.assessment.valid,
         assessment: found.assessment.reason.clone(),

@@ -23,6 +23,20 @@ pub struct Country {
     pub es: Option<String>,
     pub eea_since: Option<Date>,
     pub eea_until: Option<Date>,
+    /// Days on which this third country was nonetheless not a transfer destination.
+    #[serde(default)]
+    pub outside_chapter_v: Vec<Bridge>,
+}
+
+/// A period during which sending data to a third country was not a transfer under Chapter V
+/// (the EU–UK bridge of 2021).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    pub from: Date,
+    /// Last day, inclusive.
+    pub until: Date,
+    pub act: String,
 }
 
 impl Country {
@@ -71,6 +85,11 @@ pub struct AdequacyDecision {
     pub scope: AdequacyScope,
     pub certification: Option<Slug>,
     pub note: Option<String>,
+    /// Recipients recording one of these sectors are outside the decision.
+    #[serde(default)]
+    pub excluded_sectors: Vec<Slug>,
+    /// What the exclusion covers, in the decision's words.
+    pub exclusion: Option<String>,
 }
 
 fn whole() -> AdequacyScope {
@@ -100,11 +119,19 @@ pub struct SccSet {
     pub valid_until: Option<Date>,
     /// The modules of Decision 2021/914 that the set covers (1 C2C, 2 C2P, 3 P2P, 4 P2C).
     pub modules: Vec<u8>,
+    /// A contract on this set holds only if concluded before this day (the repealed sets:
+    /// Decision 2021/914, Art. 4(4)).
+    pub concluded_before: Option<Date>,
 }
 
 impl SccSet {
     pub fn valid_on(&self, date: Date) -> bool {
         self.valid_from <= date && self.valid_until.is_none_or(|until| date < until)
+    }
+
+    /// Whether a contract on this set concluded on `concluded` could be relied on at all.
+    pub fn admits_contract_of(&self, concluded: Date) -> bool {
+        self.concluded_before.is_none_or(|limit| concluded < limit)
     }
 }
 
@@ -164,6 +191,12 @@ impl ReferenceData {
                     decision.id
                 ));
             }
+            if decision.excluded_sectors.is_empty() == decision.exclusion.is_some() {
+                return Err(format!(
+                    "adequacy.yaml: decision {}: excluded_sectors and exclusion go together",
+                    decision.id
+                ));
+            }
             if (decision.scope == AdequacyScope::Certified) != decision.certification.is_some() {
                 return Err(format!(
                     "adequacy.yaml: decision {}: scope certified and certification go together",
@@ -203,6 +236,14 @@ impl ReferenceData {
             Some(date) => c.in_eea_on(date),
             None => c.in_eea_now(),
         })
+    }
+
+    /// The bridge under which sending data to `code` on `date` was not a transfer, if any.
+    pub fn bridge(&self, code: CountryCode, date: Date) -> Option<&Bridge> {
+        self.country(code)?
+            .outside_chapter_v
+            .iter()
+            .find(|b| b.from <= date && date <= b.until)
     }
 
     /// The adequacy decisions ever adopted for a country, oldest first.
@@ -265,9 +306,39 @@ mod tests {
             .filter(|c| c.in_eea_now())
             .count();
         assert_eq!(
-            eea_now, 30,
-            "27 EU states plus Iceland, Liechtenstein and Norway"
+            eea_now, 37,
+            "27 EU states plus Iceland, Liechtenstein and Norway, and the seven parts of member states ISO codes apart"
         );
+    }
+
+    /// Art. 355 TFEU: Åland and the French outermost regions are EU territory; Mayotte from
+    /// 1 Jan 2014 (Council Decision 2012/419/EU); Gibraltar left with the United Kingdom.
+    #[test]
+    fn eu_territory_follows_art_355_tfeu() {
+        let data = ReferenceData::builtin();
+        for code in ["AX", "GF", "GP", "MF", "MQ", "RE", "YT"] {
+            assert!(data.in_eea(cc(code), Some(date("2026-11-28"))), "{code}");
+        }
+        assert!(!data.in_eea(cc("YT"), Some(date("2013-12-31"))));
+        assert!(data.in_eea(cc("YT"), Some(date("2014-01-01"))));
+        assert!(data.in_eea(cc("GI"), Some(date("2020-12-31"))));
+        assert!(!data.in_eea(cc("GI"), Some(date("2021-01-01"))));
+        assert!(
+            !data.in_eea(cc("NC"), None),
+            "New Caledonia is an overseas country, not EU territory"
+        );
+    }
+
+    /// EU–UK Trade and Cooperation Agreement, Art. FINPROV.10A: no transfer to the UK from
+    /// 1 Jan to 27 Jun 2021.
+    #[test]
+    fn the_uk_bridge_covers_the_first_half_of_2021() {
+        let data = ReferenceData::builtin();
+        assert!(data.bridge(cc("GB"), date("2020-12-31")).is_none());
+        assert!(data.bridge(cc("GB"), date("2021-01-01")).is_some());
+        assert!(data.bridge(cc("GB"), date("2021-06-27")).is_some());
+        assert!(data.bridge(cc("GB"), date("2021-06-28")).is_none());
+        assert!(data.bridge(cc("US"), date("2021-03-01")).is_none());
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 ),
                 certifications: vec![],
                 codes_of_conduct: vec![],
+                safeguards: vec![],
                 history: vec![],
                 public_subprocessor_page: false,
                 language: None,

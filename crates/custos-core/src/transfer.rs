@@ -1,12 +1,22 @@
 //! Transfers outside the EEA (Chapter V), wherever they sit in the chain: a transfer between
 //! the 4th and 5th processor belongs in the controller's notice as much as one at depth 1.
 //! Each is judged on a date against the reference data.
+//!
+//! A link is a transfer when its processor is established outside the EEA, whatever locations
+//! it lists, and for each location outside the EEA (EDPB Guidelines 05/2021 on the interplay of
+//! Art. 3 and Chapter V: the importer is in a third country). Below an importer bound by SCCs
+//! (module 2 or 3) or certified under a framework with an onward-transfer principle (the US
+//! DPF), a sub-processing link that records no mechanism of its own is an onward transfer under
+//! the parent's safeguard (2021 SCCs, Clauses 8.8 and 9), valid when the parent transfer is.
 
 use serde::Serialize;
 
 use crate::Date;
 use crate::chain::Chain;
-use crate::model::{Organisation, OrganisationKind, TransferMechanism};
+use crate::model::{
+    Art49Ground, Engagement, Location, Organisation, OrganisationKind, SafeguardKind, SccTerms,
+    TransferMechanism,
+};
 use crate::refdata::{AdequacyDecision, AdequacyScope, ReferenceData};
 use crate::values::{CountryCode, Slug};
 
@@ -51,6 +61,17 @@ impl Assessment {
     }
 }
 
+/// The safeguard of a link above that an onward transfer relies on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Onward {
+    /// The engagement whose transfer carries the safeguard.
+    pub under: Slug,
+    /// The safeguard in words: `the SCCs (module 2)`.
+    pub mechanism: String,
+    /// The mechanism the link above records, which this transfer relies on.
+    pub relies_on: TransferMechanism,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
     /// Index of the link in [`Chain::links`].
@@ -66,8 +87,32 @@ pub struct Transfer {
     pub importer_name: String,
     pub destination: Destination,
     pub mechanism: Option<TransferMechanism>,
+    /// Set when the link records no mechanism and rides on a safeguard of a link above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onward: Option<Onward>,
     pub assessed_on: Date,
     pub assessment: Assessment,
+}
+
+impl Transfer {
+    /// The mechanism the transfer rests on: its own, or for an onward transfer the one of the
+    /// link above.
+    pub fn relied_on(&self) -> Option<&TransferMechanism> {
+        self.mechanism
+            .as_ref()
+            .or(self.onward.as_ref().map(|o| &o.relies_on))
+    }
+}
+
+/// What a transfer is judged with besides its destination and mechanism.
+#[derive(Debug, Clone, Copy)]
+pub struct Parties<'a> {
+    pub importer: &'a Organisation,
+    pub exporter_is_controller: bool,
+    /// The day the link's contract was concluded (its `signed` date), when recorded.
+    pub contract_signed: Option<Date>,
+    /// The link's first day: assumed the day of conclusion when the contract has no date.
+    pub since: Date,
 }
 
 /// Every transfer in `chain`, judged on `on` (the chain's own date when it has one).
@@ -96,46 +141,39 @@ pub fn transfers_of_link(chain: &Chain<'_>, index: usize, on: Date, found: &mut 
     }
     let engagement = chain.engagement(link);
     let importer = chain.processor(link);
-    let mut destinations: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
-    if importer.kind == OrganisationKind::InternationalOrganisation {
-        let key = importer
-            .international_organisation
-            .clone()
-            .unwrap_or_else(|| importer.id.clone());
-        destinations.push((
-            Destination::InternationalOrganisation(key),
-            engagement.transfer.as_ref(),
-        ));
-    } else if engagement.locations.is_empty() {
-        if !reference.in_eea(importer.country, Some(on)) {
-            destinations.push((
-                Destination::Country(importer.country),
-                engagement.transfer.as_ref(),
-            ));
-        }
-    } else {
-        for location in &engagement.locations {
-            if !reference.in_eea(location.country(), Some(on)) {
-                let mechanism = location.transfer().or(engagement.transfer.as_ref());
-                destinations.push((Destination::Country(location.country()), mechanism));
-            }
-        }
-    }
+    let destinations = destinations(reference, engagement, importer, on);
     if destinations.is_empty() {
         return;
     }
     let exporter = register.organisation_at(register.link_parties(link.engagement).0);
-    let exporter_is_controller = chain.activity.controllers().any(|c| c == &exporter.id);
+    let parties = parties_of(chain, index);
     let path: Vec<Slug> = chain.path(index).into_iter().cloned().collect();
     for (destination, mechanism) in destinations {
-        let assessment = assess(
-            reference,
-            &destination,
-            mechanism,
-            importer,
-            exporter_is_controller,
-            on,
-        );
+        let bridge = match &destination {
+            Destination::Country(code) => reference.bridge(*code, on),
+            Destination::InternationalOrganisation(_) => None,
+        };
+        let cover = if bridge.is_none() && mechanism.is_none() {
+            onward_cover(chain, index, on)
+        } else {
+            None
+        };
+        let assessment = if let Some(bridge) = bridge {
+            Assessment::valid(
+                bridge.act.clone(),
+                format!(
+                    "not a transfer to a third country on {on}: {} kept {} inside from {} to {}",
+                    bridge.act,
+                    destination_name(reference, &destination),
+                    bridge.from,
+                    bridge.until
+                ),
+            )
+        } else if let Some(cover) = &cover {
+            cover.assessment(on)
+        } else {
+            assess(reference, &destination, mechanism, &parties, on)
+        };
         found.push(Transfer {
             link: index,
             engagement: engagement.id.clone(),
@@ -147,9 +185,158 @@ pub fn transfers_of_link(chain: &Chain<'_>, index: usize, on: Date, found: &mut 
             importer_name: importer.name.clone(),
             destination,
             mechanism: mechanism.cloned(),
+            onward: cover.map(|c| c.onward),
             assessed_on: on,
             assessment,
         });
+    }
+}
+
+/// Where a link sends data outside the EEA, each with the mechanism recorded for it: the
+/// importer's establishment when it is outside (whatever the locations), and every location
+/// outside. A location's own mechanism wins over the engagement's.
+fn destinations<'e>(
+    reference: &ReferenceData,
+    engagement: &'e Engagement,
+    importer: &Organisation,
+    on: Date,
+) -> Vec<(Destination, Option<&'e TransferMechanism>)> {
+    if importer.kind == OrganisationKind::InternationalOrganisation {
+        let key = importer
+            .international_organisation
+            .clone()
+            .unwrap_or_else(|| importer.id.clone());
+        return vec![(
+            Destination::InternationalOrganisation(key),
+            engagement.transfer.as_ref(),
+        )];
+    }
+    let mut found: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
+    let establishment = std::iter::once(importer.country);
+    for code in establishment.chain(engagement.locations.iter().map(Location::country)) {
+        let destination = Destination::Country(code);
+        if !reference.in_eea(code, Some(on)) && !found.iter().any(|(d, _)| *d == destination) {
+            found.push((destination, mechanism_of(engagement, code)));
+        }
+    }
+    found
+}
+
+fn parties_of<'r>(chain: &Chain<'r>, index: usize) -> Parties<'r> {
+    let register = chain.register;
+    let link = &chain.links[index];
+    let exporter = register.organisation_at(register.link_parties(link.engagement).0);
+    Parties {
+        importer: chain.processor(link),
+        exporter_is_controller: chain.activity.controllers().any(|c| c == &exporter.id),
+        contract_signed: register
+            .link_contract(link.engagement)
+            .and_then(|c| c.signed),
+        since: chain.engagement(link).since,
+    }
+}
+
+/// A link above whose safeguard carries an onward transfer, with that link's own assessment.
+struct Cover {
+    onward: Onward,
+    parent: Assessment,
+}
+
+impl Cover {
+    fn assessment(&self, on: Date) -> Assessment {
+        let Onward {
+            under, mechanism, ..
+        } = &self.onward;
+        if self.parent.valid {
+            Assessment {
+                valid: true,
+                basis: self.parent.basis.clone(),
+                reason: format!(
+                    "onward transfer under {mechanism} of link {under}, valid on {on}: the importer binds this sub-processor by a contract with the same obligations"
+                ),
+                exceptional: false,
+            }
+        } else {
+            Assessment::invalid(format!(
+                "onward transfer under {mechanism} of link {under}, which does not hold on {on}: {}",
+                self.parent.reason
+            ))
+        }
+    }
+}
+
+/// The safeguard that covers link `index` as an onward transfer: its exporter is the importer
+/// of the link above, established outside the EEA and bound there by SCCs (module 2 or 3) or
+/// a certification under a framework with an onward-transfer principle. A link above that
+/// records nothing and is itself onward passes its own cover down.
+fn onward_cover(chain: &Chain<'_>, index: usize, on: Date) -> Option<Cover> {
+    let reference = ReferenceData::builtin();
+    let parent_index = chain.links[index].parent? as usize;
+    let parent = &chain.links[parent_index];
+    let exporter = chain.processor(parent);
+    if exporter.kind == OrganisationKind::InternationalOrganisation
+        || reference.in_eea(exporter.country, Some(on))
+    {
+        return None;
+    }
+    let establishment = Destination::Country(exporter.country);
+    let parent_engagement = chain.engagement(parent);
+    let (_, mechanism) = destinations(reference, parent_engagement, exporter, on)
+        .into_iter()
+        .find(|(d, _)| *d == establishment)?;
+    let Some(relies_on) = mechanism.cloned() else {
+        return onward_cover(chain, parent_index, on);
+    };
+    let mechanism = match mechanism {
+        None => return None,
+        Some(TransferMechanism::Scc(SccTerms { module, .. })) if matches!(module, 2 | 3) => {
+            format!("the SCCs (module {module})")
+        }
+        Some(TransferMechanism::Adequacy) => {
+            let decision = reference
+                .decisions_for_country(exporter.country)
+                .find(|d| d.in_force_on(on) && d.scope == AdequacyScope::Certified)?;
+            format!(
+                "the {} certification (its onward-transfer principle)",
+                decision
+                    .certification
+                    .as_ref()
+                    .map_or("framework", Slug::as_str)
+            )
+        }
+        Some(_) => return None,
+    };
+    let parent_assessment = assess(
+        reference,
+        &establishment,
+        mechanism_of(parent_engagement, exporter.country),
+        &parties_of(chain, parent_index),
+        on,
+    );
+    Some(Cover {
+        onward: Onward {
+            under: parent_engagement.id.clone(),
+            mechanism,
+            relies_on,
+        },
+        parent: parent_assessment,
+    })
+}
+
+/// The mechanism recorded for data sent to `code`: the location's own, or the engagement's.
+fn mechanism_of(engagement: &Engagement, code: CountryCode) -> Option<&TransferMechanism> {
+    engagement
+        .locations
+        .iter()
+        .find(|l| l.country() == code)
+        .and_then(Location::transfer)
+        .or(engagement.transfer.as_ref())
+}
+
+fn destination_name(reference: &ReferenceData, destination: &Destination) -> String {
+    match destination {
+        Destination::Country(code) => reference.country_name(*code),
+        Destination::InternationalOrganisation(key) => key.to_string(),
     }
 }
 
@@ -158,8 +345,7 @@ pub fn assess(
     reference: &ReferenceData,
     destination: &Destination,
     mechanism: Option<&TransferMechanism>,
-    importer: &Organisation,
-    exporter_is_controller: bool,
+    parties: &Parties<'_>,
     on: Date,
 ) -> Assessment {
     let Some(mechanism) = mechanism else {
@@ -167,74 +353,155 @@ pub fn assess(
             "no transfer mechanism is recorded: Chapter V requires an adequacy decision, appropriate safeguards or a derogation",
         );
     };
+    let importer = parties.importer;
     match mechanism {
         TransferMechanism::Adequacy => assess_adequacy(reference, destination, importer, on),
-        TransferMechanism::Scc(terms) => {
-            let expected = if exporter_is_controller { 2 } else { 3 };
-            if terms.module != expected {
-                let link = if exporter_is_controller {
-                    "controller-to-processor"
-                } else {
-                    "processor-to-processor"
-                };
-                return Assessment::invalid(format!(
-                    "SCC module {} is recorded, but this is a {link} link: module {expected} applies",
-                    terms.module
-                ));
-            }
-            let candidates = reference.scc_sets.iter().filter(|set| match &terms.set {
-                Some(named) => &set.id == named,
-                None => true,
-            });
-            let mut named_found = false;
-            for set in candidates {
-                named_found = true;
-                if set.valid_on(on) && set.modules.contains(&terms.module) {
-                    return Assessment::valid(
-                        set.act.clone(),
-                        format!(
-                            "standard contractual clauses, module {} (Art. 46(2)(c))",
-                            terms.module
-                        ),
-                    );
-                }
-            }
-            match (&terms.set, named_found) {
-                (Some(named), false) => Assessment::invalid(format!("unknown SCC set {named}")),
-                (Some(named), true) => Assessment::invalid(format!(
-                    "SCC set {named} could not be relied on for module {} on {on}",
-                    terms.module
-                )),
-                (None, _) => Assessment::invalid(format!(
-                    "no set of standard contractual clauses covered module {} on {on}",
-                    terms.module
-                )),
+        TransferMechanism::Scc(terms) => assess_scc(reference, terms, parties, on),
+        TransferMechanism::Bcr => held(
+            importer,
+            SafeguardKind::Bcr,
+            "GDPR Arts 46(2)(b) and 47",
+            "binding corporate rules (Art. 46(2)(b))",
+            on,
+        ),
+        TransferMechanism::CodeOfConduct => held(
+            importer,
+            SafeguardKind::CodeOfConduct,
+            "GDPR Art. 46(2)(e)",
+            "an approved code of conduct with binding and enforceable commitments (Art. 46(2)(e))",
+            on,
+        ),
+        TransferMechanism::Certification => held(
+            importer,
+            SafeguardKind::Certification,
+            "GDPR Art. 46(2)(f)",
+            "an approved certification with binding and enforceable commitments (Art. 46(2)(f))",
+            on,
+        ),
+        TransferMechanism::Derogation(ground) => {
+            let (basis, reason) = if *ground == Art49Ground::CompellingLegitimateInterests {
+                (
+                    "GDPR Art. 49(1), second subparagraph",
+                    "compelling legitimate interests: only a non-repetitive transfer of a limited number of subjects, with the supervisory authority and the subjects informed; never for a processing chain".to_owned(),
+                )
+            } else {
+                (
+                    "GDPR Art. 49(1)",
+                    format!(
+                        "derogation ({}): only for occasional transfers, never for systematic ones in a processing chain",
+                        serde_json::to_value(ground)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    ),
+                )
+            };
+            Assessment {
+                valid: true,
+                basis: Some(basis.to_owned()),
+                reason,
+                exceptional: true,
             }
         }
-        TransferMechanism::Bcr => Assessment::valid(
-            "GDPR Art. 47",
-            "binding corporate rules (Art. 46(2)(b)); keep the approval of the group's rules on file",
-        ),
-        TransferMechanism::CodeOfConduct => Assessment::valid(
-            "GDPR Art. 46(2)(e)",
-            "approved code of conduct with binding and enforceable commitments of the importer",
-        ),
-        TransferMechanism::Certification => Assessment::valid(
-            "GDPR Art. 46(2)(f)",
-            "approved certification mechanism with binding and enforceable commitments of the importer",
-        ),
-        TransferMechanism::Derogation(ground) => Assessment {
-            valid: true,
-            basis: Some("GDPR Art. 49(1)".to_owned()),
-            reason: format!(
-                "derogation ({}): only for occasional transfers, never for systematic ones in a processing chain",
-                serde_json::to_value(ground)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
+    }
+}
+
+/// BCR, a code of conduct or a certification: valid only while the importer holds one.
+fn held(
+    importer: &Organisation,
+    kind: SafeguardKind,
+    basis: &str,
+    what: &str,
+    on: Date,
+) -> Assessment {
+    match importer
+        .safeguards
+        .iter()
+        .find(|s| s.kind == kind && s.held_on(on))
+    {
+        Some(safeguard) => Assessment::valid(basis, format!("{what}: {}", safeguard.name)),
+        None => Assessment::invalid(format!(
+            "{what} is recorded as the mechanism, but {} held none on {on} (record it among the organisation's safeguards, with its dates)",
+            importer.id
+        )),
+    }
+}
+
+/// SCCs: the module that fits the link, a set in force that covers it, and for the repealed
+/// sets a contract concluded before 27 September 2021 (Decision 2021/914, Art. 4(4)).
+fn assess_scc(
+    reference: &ReferenceData,
+    terms: &SccTerms,
+    parties: &Parties<'_>,
+    on: Date,
+) -> Assessment {
+    let expected = if parties.exporter_is_controller { 2 } else { 3 };
+    if terms.module != expected {
+        let link = if parties.exporter_is_controller {
+            "controller-to-processor"
+        } else {
+            "processor-to-processor"
+        };
+        return Assessment::invalid(format!(
+            "SCC module {} is recorded, but this is a {link} link: module {expected} applies",
+            terms.module
+        ));
+    }
+    let concluded = parties.contract_signed.unwrap_or(parties.since);
+    let assumed = if parties.contract_signed.is_none() {
+        format!(
+            " (the contract records no signed date: assumed concluded by the link's first day, {concluded}; record it)"
+        )
+    } else {
+        String::new()
+    };
+    let candidates = reference.scc_sets.iter().filter(|set| match &terms.set {
+        Some(named) => &set.id == named,
+        None => true,
+    });
+    let mut named_found = false;
+    let mut too_late = None;
+    for set in candidates {
+        named_found = true;
+        if !(set.valid_on(on) && set.modules.contains(&terms.module)) {
+            continue;
+        }
+        if !set.admits_contract_of(concluded) {
+            too_late = Some(set);
+            continue;
+        }
+        let note = if set.concluded_before.is_some() {
+            assumed.as_str()
+        } else {
+            ""
+        };
+        return Assessment::valid(
+            set.act.clone(),
+            format!(
+                "standard contractual clauses, module {} (Art. 46(2)(c)){note}",
+                terms.module
             ),
-            exceptional: true,
-        },
+        );
+    }
+    if let Some(set) = too_late {
+        return Assessment::invalid(format!(
+            "{} was repealed on {}: a contract concluded on it on or after that day, as this one on {concluded}{assumed}, holds on no day (Decision 2021/914, Art. 4(4))",
+            set.act,
+            set.concluded_before
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    match (&terms.set, named_found) {
+        (Some(named), false) => Assessment::invalid(format!("unknown SCC set {named}")),
+        (Some(named), true) => Assessment::invalid(format!(
+            "SCC set {named} could not be relied on for module {} on {on}",
+            terms.module
+        )),
+        (None, _) => Assessment::invalid(format!(
+            "no set of standard contractual clauses covered module {} on {on}",
+            terms.module
+        )),
     }
 }
 
@@ -250,10 +517,7 @@ fn assess_adequacy(
             reference.decisions_for_organisation(key).collect()
         }
     };
-    let destination_name = match destination {
-        Destination::Country(code) => reference.country_name(*code),
-        Destination::InternationalOrganisation(key) => key.to_string(),
-    };
+    let destination_name = destination_name(reference, destination);
     let Some(decision) = decisions.iter().find(|d| d.in_force_on(on)) else {
         let fallen = decisions
             .iter()
@@ -273,6 +537,19 @@ fn assess_adequacy(
             }
         });
     };
+    if let Some(sector) = importer.sector.as_deref().filter(|sector| {
+        decision
+            .excluded_sectors
+            .iter()
+            .any(|excluded| excluded.as_str().eq_ignore_ascii_case(sector.trim()))
+    }) {
+        return Assessment::invalid(format!(
+            "{} does not cover {}, and {} records the sector {sector}",
+            decision.act,
+            decision.exclusion.as_deref().unwrap_or("that sector"),
+            importer.id
+        ));
+    }
     let in_scope = match decision.scope {
         AdequacyScope::Whole | AdequacyScope::InternationalOrganisation => Ok(()),
         AdequacyScope::Commercial | AdequacyScope::Private => {

@@ -252,6 +252,53 @@ engagements:
     );
 }
 
+/// 2021 SCCs, Clauses 8.8 and 9: `custos transfers` says in words that a sub-processor below an
+/// importer on module 2 rides on its clauses, and on which link.
+#[test]
+fn an_onward_transfer_is_shown_under_the_parents_clauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("onward.yaml");
+    std::fs::write(
+        &manifest,
+        "version: 1
+organisations:
+  - {id: ctl, name: Controller GmbH, country: DE}
+  - {id: crm-us, name: CRM Inc, country: US}
+  - {id: host-us, name: Host Inc, country: US}
+activities: [{id: sales, controller: ctl}]
+engagements:
+  - {id: ctl-crm, activity: sales, engaged_by: ctl, processor: crm-us, service: CRM, since: 2024-01-01, transfer: {scc: {module: 2}}}
+  - {id: crm-host, activity: sales, engaged_by: crm-us, processor: host-us, service: Hosting, since: 2024-01-01}
+",
+    )
+    .unwrap();
+    let run = custos(
+        "sqlite://unused.db",
+        &[
+            "transfers",
+            "sales",
+            "--from",
+            manifest.to_str().unwrap(),
+            "--at",
+            "2026-11-28",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("onward, under the SCCs (module 2) of link ctl-crm"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "onward transfer under the SCCs (module 2) of link ctl-crm, valid on 2026-11-28"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
 /// plan, apply, export, apply again: on the given database.
 fn database_round_trip(url: &str) {
     let examples = examples_dir();

@@ -780,7 +780,11 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                 "{} → {} ({destination}) on {}",
                 transfer.exporter, transfer.importer, transfer.assessed_on
             );
-            let (rule, message) = if transfer.mechanism.is_none() {
+            let (rule, message) = if transfer.assessment.valid && !transfer.assessment.exceptional {
+                // An adequate destination, a safeguard that holds, an onward transfer under
+                // the link above, or a day the destination was outside Chapter V.
+                continue;
+            } else if transfer.mechanism.is_none() && transfer.onward.is_none() {
                 (
                     &rules::TRANSFER_NO_MECHANISM,
                     format!("{prefix}: no transfer mechanism is recorded"),

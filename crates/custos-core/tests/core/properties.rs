@@ -36,6 +36,7 @@ fn organisation(i: usize) -> Organisation {
         sector: None,
         certifications: vec![],
         codes_of_conduct: vec![],
+        safeguards: vec![],
         history: vec![],
         public_subprocessor_page: false,
         language: None,
@@ -218,11 +219,12 @@ proptest! {
             let mut expected = BTreeSet::new();
             for (index, link) in chain.links.iter().enumerate() {
                 let engagement = chain.engagement(link);
-                let countries: Vec<CountryCode> = if engagement.locations.is_empty() {
-                    vec![register.organisation(engagement.processor.as_str()).unwrap().country]
-                } else {
-                    engagement.locations.iter().map(Location::country).collect()
-                };
+                // The importer's establishment counts whatever its locations (EDPB Guidelines
+                // 05/2021), and so does every location.
+                let establishment = register.organisation(engagement.processor.as_str()).unwrap().country;
+                let countries: Vec<CountryCode> = std::iter::once(establishment)
+                    .chain(engagement.locations.iter().map(Location::country))
+                    .collect();
                 for country in countries {
                     if !reference.country(country).unwrap().in_eea_on(on) {
                         expected.insert((index, country));

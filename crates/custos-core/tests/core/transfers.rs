@@ -168,8 +168,16 @@ engagements:
     );
     let chain = Chain::derive(&register, "act", Some(date("2020-06-01"))).unwrap();
     assert!(transfers(&chain, date("2020-06-01")).is_empty());
-    let (valid, _) = assess(&register, "2021-03-01");
-    assert!(!valid, "no UK decision between 1 Jan and 28 Jun 2021");
+    // EU–UK Trade and Cooperation Agreement, Art. FINPROV.10A: from 1 Jan to 27 Jun 2021 the UK
+    // was not a third country for transfers (the bridge), then the adequacy decision of 28 Jun.
+    let (valid, reason) = assess(&register, "2021-03-01");
+    assert!(valid, "{reason}");
+    assert!(
+        reason.contains("FINPROV.10A") && reason.contains("not a transfer"),
+        "{reason}"
+    );
+    let (valid, reason) = assess(&register, "2021-06-28");
+    assert!(valid && reason.contains("adequacy decision"), "{reason}");
     assert!(assess(&register, "2021-07-01").0);
     assert!(assess(&register, "2026-11-24").0);
 }
@@ -189,4 +197,327 @@ engagements:
     );
     assert!(!assess(&register, "2025-07-14").0);
     assert!(assess(&register, "2025-07-15").0);
+}
+
+/// Every transfer of an activity on `on`: (engagement, destination code, valid, reason).
+fn judged(
+    register: &custos_core::register::Register,
+    on: &str,
+) -> Vec<(String, String, bool, String)> {
+    let on = date(on);
+    let chain = Chain::derive(register, "act", Some(on)).unwrap();
+    transfers(&chain, on)
+        .into_iter()
+        .map(|t| {
+            let code = match &t.destination {
+                Destination::Country(code) => code.to_string(),
+                Destination::InternationalOrganisation(key) => key.to_string(),
+            };
+            (
+                t.engagement.to_string(),
+                code,
+                t.assessment.valid,
+                t.assessment.reason,
+            )
+        })
+        .collect()
+}
+
+/// EDPB Guidelines 05/2021 (interplay of Art. 3 and Chapter V): a processor established in a
+/// third country is an importer, even when every location it lists is in the EEA.
+#[test]
+fn an_importer_established_outside_the_eea_receives_a_transfer_wherever_it_processes() {
+    let text = |transfer: &str| {
+        format!(
+            "version: 1
+organisations:
+  - {{id: ctl, name: Controller, country: DE}}
+  - {{id: cloud, name: Cloud Inc, country: IN}}
+activities: [{{id: act, controller: ctl}}]
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctl, processor: cloud, service: s, since: 2025-01-01, locations: [DE, FR]{transfer}}}
+"
+        )
+    };
+    let found = judged(&register(&text("")), "2026-11-28");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].1.as_str(), found[0].2), ("IN", false));
+    assert!(found[0].3.contains("no transfer mechanism"), "{found:?}");
+    let found = judged(
+        &register(&text(", transfer: {scc: {module: 2}}")),
+        "2026-11-28",
+    );
+    assert_eq!((found.len(), found[0].2), (1, true), "{found:?}");
+}
+
+/// Art. 355 TFEU: Réunion, Åland and Mayotte (from 2014) are EU territory; Gibraltar left on
+/// 31 December 2020 with the United Kingdom.
+#[test]
+fn outermost_regions_are_inside_and_gibraltar_left_with_the_uk() {
+    let text = |country: &str| {
+        format!(
+            "version: 1
+organisations:
+  - {{id: ctl, name: Controller, country: DE}}
+  - {{id: p, name: Processor, country: {country}}}
+activities: [{{id: act, controller: ctl}}]
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctl, processor: p, service: s, since: 2010-01-01}}
+"
+        )
+    };
+    for country in ["RE", "AX", "GF", "GP", "MF", "MQ"] {
+        assert!(
+            judged(&register(&text(country)), "2026-11-28").is_empty(),
+            "{country}"
+        );
+    }
+    let mayotte = register(&text("YT"));
+    assert_eq!(judged(&mayotte, "2013-12-31").len(), 1);
+    assert!(judged(&mayotte, "2014-01-01").is_empty());
+    let gibraltar = register(&text("GI"));
+    assert!(judged(&gibraltar, "2020-12-31").is_empty());
+    assert_eq!(judged(&gibraltar, "2021-01-01").len(), 1);
+}
+
+fn onward_register(top: &str, certifications: &str) -> custos_core::register::Register {
+    register(&format!(
+        "version: 1
+organisations:
+  - {{id: ctl, name: Controller, country: DE}}
+  - {{id: cloud, name: Cloud Inc, country: US{certifications}}}
+  - {{id: storage, name: Storage Inc, country: US}}
+  - {{id: support, name: Support Pvt, country: IN}}
+  - {{id: eu-proc, name: EU Processor, country: FR}}
+  - {{id: eu-sub, name: Their US host, country: US}}
+activities: [{{id: act, controller: ctl}}]
+engagements:
+  - {{id: ctl-cloud, activity: act, engaged_by: ctl, processor: cloud, service: s, since: 2023-09-01, transfer: {top}}}
+  - {{id: cloud-storage, activity: act, engaged_by: cloud, processor: storage, service: s, since: 2023-09-01}}
+  - {{id: storage-support, activity: act, engaged_by: storage, processor: support, service: s, since: 2023-09-01}}
+  - {{id: ctl-eu, activity: act, engaged_by: ctl, processor: eu-proc, service: s, since: 2023-09-01}}
+  - {{id: eu-host, activity: act, engaged_by: eu-proc, processor: eu-sub, service: s, since: 2023-09-01}}
+"
+    ))
+}
+
+/// 2021 SCCs (Decision 2021/914), Clauses 8.8 and 9: the importer binds its sub-processors by a
+/// contract with the same obligations, so their links are onward transfers under the parent's
+/// clauses, valid when those are; at any depth below. An exporter in the EEA still needs its own
+/// mechanism.
+#[test]
+fn onward_transfers_ride_on_the_parents_sccs_at_any_depth() {
+    let covered = onward_register("{scc: {module: 2}}", "");
+    let found = judged(&covered, "2026-11-28");
+    let verdict = |id: &str| {
+        found
+            .iter()
+            .find(|t| t.0 == id)
+            .unwrap_or_else(|| panic!("{id}: {found:?}"))
+            .clone()
+    };
+    assert!(verdict("ctl-cloud").2);
+    for onward in ["cloud-storage", "storage-support"] {
+        let (_, _, valid, reason) = verdict(onward);
+        assert!(valid, "{reason}");
+        assert!(
+            reason.contains(
+                "onward transfer under the SCCs (module 2) of link ctl-cloud, valid on 2026-11-28"
+            ),
+            "{reason}"
+        );
+    }
+    let (_, _, valid, reason) = verdict("eu-host");
+    assert!(
+        !valid && reason.contains("no transfer mechanism"),
+        "an exporter in the EEA: {reason}"
+    );
+
+    // The parent's clauses are of the wrong module: nothing below holds either, and says why.
+    let broken = onward_register("{scc: {module: 3}}", "");
+    let found = judged(&broken, "2026-11-28");
+    let below = found.iter().find(|t| t.0 == "storage-support").unwrap();
+    assert!(!below.2);
+    assert!(
+        below
+            .3
+            .contains("which does not hold on 2026-11-28: SCC module 3 is recorded"),
+        "{below:?}"
+    );
+
+    // BCR do not reach a sub-processor outside the group: it needs its own mechanism.
+    let bcr = onward_register(
+        "bcr",
+        ", safeguards: [{kind: bcr, name: Cloud group BCR-P}]",
+    );
+    let found = judged(&bcr, "2026-11-28");
+    assert!(found.iter().find(|t| t.0 == "ctl-cloud").unwrap().2);
+    let below = found.iter().find(|t| t.0 == "cloud-storage").unwrap();
+    assert!(
+        !below.2 && below.3.contains("no transfer mechanism"),
+        "{below:?}"
+    );
+}
+
+/// The DPF's onward-transfer principle: below a certified importer, a sub-processor bound by
+/// contract is covered while the importer's certification holds.
+#[test]
+fn onward_transfers_below_a_dpf_importer_hold_while_it_is_certified() {
+    let certified = onward_register(
+        "adequacy",
+        ", certifications: [{scheme: eu-us-dpf, since: 2023-09-01, until: 2026-06-30}]",
+    );
+    let found = judged(&certified, "2026-01-01");
+    let below = found.iter().find(|t| t.0 == "cloud-storage").unwrap();
+    assert!(
+        below.2 && below.3.contains("eu-us-dpf certification"),
+        "{below:?}"
+    );
+    let found = judged(&certified, "2026-11-28");
+    let below = found.iter().find(|t| t.0 == "cloud-storage").unwrap();
+    assert!(
+        !below.2 && below.3.contains("held no such certification on 2026-11-28"),
+        "{below:?}"
+    );
+}
+
+fn old_scc_register(signed: &str, since: &str) -> custos_core::register::Register {
+    register(&format!(
+        "version: 1
+organisations:
+  - {{id: ctl, name: Controller, country: DE}}
+  - {{id: india, name: Outsourcer, country: IN}}
+activities: [{{id: act, controller: ctl}}]
+contracts:
+  - {{id: dpa, between: [ctl, india]{signed}}}
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctl, processor: india, service: s, since: {since}, contract: dpa,
+     transfer: {{scc: {{module: 2, set: scc-2010-c2p}}}}}}
+"
+    ))
+}
+
+/// Decision 2021/914, Art. 4(4): contracts concluded on the repealed sets before 27 September
+/// 2021 held until 27 December 2022; one concluded on or after that day held on no day.
+#[test]
+fn old_sccs_hold_for_contracts_concluded_before_27_september_2021_until_27_december_2022() {
+    let early = old_scc_register(", signed: 2019-05-01", "2019-06-01");
+    assert!(judged(&early, "2022-12-26")[0].2);
+    let (_, _, valid, reason) = judged(&early, "2022-12-27").remove(0);
+    assert!(!valid, "{reason}");
+
+    let late = old_scc_register(", signed: 2021-10-01", "2021-10-01");
+    let (_, _, valid, reason) = judged(&late, "2021-11-01").remove(0);
+    assert!(!valid);
+    assert!(
+        reason.contains("holds on no day") && reason.contains("2021-10-01"),
+        "{reason}"
+    );
+
+    // No signed date: assumed concluded by the link's first day, and said so.
+    let undated = old_scc_register("", "2020-03-01");
+    let (_, _, valid, reason) = judged(&undated, "2022-01-01").remove(0);
+    assert!(valid);
+    assert!(
+        reason.contains(
+            "records no signed date: assumed concluded by the link's first day, 2020-03-01"
+        ),
+        "{reason}"
+    );
+}
+
+fn held_register(mechanism: &str, organisation: &str) -> custos_core::register::Register {
+    register(&format!(
+        "version: 1
+organisations:
+  - {{id: ctl, name: Controller, country: DE}}
+  - {{id: imp, name: Importer, country: KR{organisation}}}
+activities: [{{id: act, controller: ctl}}]
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctl, processor: imp, service: s, since: 2024-01-01, transfer: {mechanism}}}
+"
+    ))
+}
+
+/// Art. 46(2)(b), (e), (f): BCR, a code of conduct or a certification is a safeguard only while
+/// the importer (or its group) holds it; Art. 49(1) second subparagraph is a derogation too;
+/// Decision 2022/254, Art. 1(2): Korea's decision leaves out credit information at entities the
+/// Financial Services Commission supervises.
+#[test]
+fn safeguards_hold_only_while_the_importer_holds_them_and_partial_decisions_keep_their_scope() {
+    let (_, _, valid, reason) = judged(&held_register("bcr", ""), "2026-11-28").remove(0);
+    assert!(
+        !valid && reason.contains("imp held none on 2026-11-28"),
+        "{reason}"
+    );
+    let dated = ", safeguards: [{kind: bcr, name: Importer group BCR-P, since: 2024-01-01, until: 2025-12-31}]";
+    assert!(judged(&held_register("bcr", dated), "2025-06-01")[0].2);
+    assert!(!judged(&held_register("bcr", dated), "2026-01-01")[0].2);
+    let code = ", safeguards: [{kind: code-of-conduct, name: Cloud code, since: 2024-01-01}]";
+    assert!(
+        !judged(&held_register("certification", code), "2026-11-28")[0].2,
+        "a code is not a certification"
+    );
+    assert!(judged(&held_register("code-of-conduct", code), "2026-11-28")[0].2);
+
+    let on = date("2026-11-28");
+    let compelling = held_register("{derogation: compelling-legitimate-interests}", "");
+    let chain = Chain::derive(&compelling, "act", Some(on)).unwrap();
+    let found = transfers(&chain, on);
+    assert!(found[0].assessment.exceptional);
+    assert_eq!(
+        found[0].assessment.basis.as_deref(),
+        Some("GDPR Art. 49(1), second subparagraph")
+    );
+
+    assert!(judged(&held_register("adequacy", ""), "2026-11-28")[0].2);
+    let (_, _, valid, reason) = judged(
+        &held_register("adequacy", ", sector: financial-services"),
+        "2026-11-28",
+    )
+    .remove(0);
+    assert!(
+        !valid && reason.contains("Financial Services Commission"),
+        "{reason}"
+    );
+}
+
+/// The checks follow the same reading: an onward transfer under valid SCCs is no finding, one
+/// under failing SCCs is `transfer-mechanism-invalid` with the parent's reason, and an EEA
+/// exporter's US sub-processor without a mechanism is `transfer-no-mechanism`.
+#[test]
+fn the_checks_report_onward_transfers_by_their_parent() {
+    let findings_for =
+        |register: &custos_core::register::Register, engagement: &str| -> Vec<&'static str> {
+            custos_core::checks::check(register, date("2026-11-28"))
+                .unwrap()
+                .findings
+                .into_iter()
+                .filter(|f| f.rule.starts_with("transfer-") && f.message.contains(engagement))
+                .map(|f| f.rule)
+                .collect()
+        };
+    let covered = onward_register("{scc: {module: 2}}", "");
+    let onward_findings = custos_core::checks::check(&covered, date("2026-11-28"))
+        .unwrap()
+        .findings
+        .into_iter()
+        .filter(|f| f.rule.starts_with("transfer-"))
+        .map(|f| (f.rule, f.message))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        onward_findings.len(),
+        1,
+        "only eu-proc's host: {onward_findings:?}"
+    );
+    assert_eq!(onward_findings[0].0, "transfer-no-mechanism");
+    assert!(
+        onward_findings[0].1.starts_with("eu-proc → eu-sub"),
+        "{onward_findings:?}"
+    );
+    let broken = onward_register("{scc: {module: 3}}", "");
+    assert_eq!(
+        findings_for(&broken, "storage → support"),
+        ["transfer-mechanism-invalid"]
+    );
 }

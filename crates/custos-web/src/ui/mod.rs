@@ -602,14 +602,19 @@ pub async fn activity(
                 Destination::Country(code) => reference.country_name(*code),
                 Destination::InternationalOrganisation(key) => key.to_string(),
             },
-            mechanism: t
-                .mechanism
-                .as_ref()
-                .map(|m| match plain(m) {
+            mechanism: match (&t.mechanism, &t.onward) {
+                (Some(m), _) => match plain(m) {
                     text if text.is_empty() => serde_json::to_string(m).unwrap_or_default(),
                     text => text,
-                })
-                .unwrap_or_else(|| "none".to_owned()),
+                },
+                (None, Some(onward)) => {
+                    format!(
+                        "onward, under {} of link {}",
+                        onward.mechanism, onward.under
+                    )
+                }
+                (None, None) => "none".to_owned(),
+            },
             valid: t.assessment.valid,
             reason: t.assessment.reason.clone(),
         })
