@@ -21,6 +21,11 @@ use crate::transfer::{self, Destination};
 use crate::values::{CountryCode, Slug};
 
 /// A file attached to a dossier, stored by its content hash.
+
+/// The period to object that Custos gives under a general authorisation whose contract sets
+/// none: Art. 28(2) requires an opportunity to object, and 30 days is the period most
+/// contracts (and SCC Clause 9(a), option 2, in practice) use.
+pub const DEFAULT_OBJECTION_DAYS: u32 = 30;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentRef {
@@ -225,26 +230,24 @@ pub fn addressees(
                 .as_ref()
                 .and_then(|c| register.contract(c.as_str()));
             let terms = own_contract.and_then(|c| c.subprocessing.as_ref());
-            // A general clause without a notice channel or an objection period is void:
-            // specific, then (Art. 28(2); EDPB Opinion 22/2024).
+            // A general clause without a notice channel or an objection period is still general:
+            // Art. 28(2) makes the processor inform and let object whatever the contract says
+            // (the gap is the checks' blanket-general-authorisation warning); Custos then gives
+            // the controller a default period to object.
             let (mode, days, pauses) = match terms {
-                Some(t)
-                    if t.authorisation == AuthorisationMode::General
-                        && t.notice_channel.is_some()
-                        && t.decision_days.is_some_and(|d| d > 0) =>
-                {
-                    (
-                        AuthorisationMode::General,
-                        t.decision_days,
-                        t.information_pauses,
-                    )
-                }
+                Some(t) if t.authorisation == AuthorisationMode::General => (
+                    AuthorisationMode::General,
+                    t.decision_days
+                        .filter(|d| *d > 0)
+                        .or(Some(DEFAULT_OBJECTION_DAYS)),
+                    t.information_pauses,
+                ),
                 Some(t) => (
                     AuthorisationMode::Specific,
                     t.decision_days,
                     t.information_pauses,
                 ),
-                None => (AuthorisationMode::Specific, None, false),
+                None => (AuthorisationMode::Specific, None, true),
             };
             let preauthorised = terms
                 .filter(|t| t.preauthorised.contains(&spec.dossier.candidate.id))

@@ -15,6 +15,14 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// A legal person or body: controller in one activity, processor in another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -441,7 +449,9 @@ pub struct SubprocessingTerms {
     pub preauthorised_categories: Vec<String>,
     /// Whether the controller's request for more information about a candidate stops the
     /// objection period until the processor answers (otherwise it keeps running).
-    #[serde(default, skip_serializing_if = "is_false")]
+    /// True unless the contract says otherwise: the controller's opportunity to object
+    /// (Art. 28(2)) is real only once it has the information it asked for.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub information_pauses: bool,
 }
 

@@ -427,6 +427,31 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
             .map(|current| self.history.on(current, day))
     }
 
+    /// Whether `above` imposes some of what `contract` lacks of `reference`: the contract
+    /// directly above carries the same obligations the sub-contract is missing.
+    fn lacks_any_of(&self, contract: &Contract, above: &Contract, reference: &Contract) -> bool {
+        let missing = |c: &Contract| {
+            reference
+                .clauses
+                .iter()
+                .any(|x| c.clauses.contains(x) && !contract.clauses.contains(x))
+                || reference
+                    .security
+                    .iter()
+                    .any(|m| c.security.contains(m) && !contract.security.contains(m))
+        };
+        missing(above)
+    }
+
+    /// The link at depth 1 of `link`'s path: the one engaged by the controller.
+    fn root(&self, link: Link) -> Link {
+        let mut root = link;
+        while let Some((_, parent)) = self.parent(&root) {
+            root = parent;
+        }
+        root
+    }
+
     fn parent(&self, link: &Link) -> Option<(usize, Link)> {
         link.parent
             .map(|p| (p as usize, self.chain.links[p as usize]))
@@ -503,54 +528,97 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                 ),
             );
         }
+        // Art. 28(4): the same obligations as the contract between the controller and the
+        // processor, at any depth, so each sub-contract is measured against the controller's
+        // contract (the one at depth 1 of this path) and against the one directly above.
         let upstream = self
             .parent(&at.link)
             .and_then(|(_, parent)| self.contract_of(&parent, at.date));
-        // Clauses missing here that the contract above has are one defect (Art. 28(4)), reported
+        let controllers_contract = (at.link.depth >= 2)
+            .then(|| self.contract_of(&self.root(at.link), at.date))
+            .flatten();
+        let mut measures: Vec<&'r Contract> = controllers_contract.into_iter().collect();
+        if let Some(upstream) = upstream.filter(|u| measures.iter().all(|m| m.id != u.id)) {
+            measures.push(upstream);
+        }
+        // Clauses missing here that a contract above has are one defect (Art. 28(4)), reported
         // once as weaker-than-upstream, not again as dpa-incomplete.
         let mut explained: Vec<Art28Clause> = Vec::new();
         let mut security_explained = false;
-        if let Some(upstream) = upstream {
-            let missing_clauses: Vec<Art28Clause> = upstream
+        let mut shortfalls = Vec::new();
+        for (position, above) in measures.iter().enumerate() {
+            let missing_clauses: Vec<Art28Clause> = above
                 .clauses
                 .difference(&contract.clauses)
+                .filter(|c| !explained.contains(c))
                 .copied()
                 .collect();
-            let missing_security: Vec<&Slug> =
-                upstream.security.difference(&contract.security).collect();
-            if !missing_clauses.is_empty() || !missing_security.is_empty() {
-                let mut lacks = Vec::new();
-                if !missing_clauses.is_empty() {
-                    lacks.push(format!("the clauses {}", clause_list(&missing_clauses)));
-                }
-                if !missing_security.is_empty() {
-                    lacks.push(format!(
-                        "the security measures {}",
-                        missing_security
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-                self.at_link(
-                    &rules::WEAKER_THAN_UPSTREAM,
-                    at,
-                    Object::Contract(contract),
-                    format!(
-                        "contract {} ({} → {}) lacks {} that contract {} above it ({} → {}) imposes",
-                        contract.id,
-                        contract.between[0],
-                        contract.between[1],
-                        lacks.join(" and "),
-                        upstream.id,
-                        upstream.between[0],
-                        upstream.between[1]
-                    ),
-                );
-                explained = missing_clauses;
-                security_explained = contract.security.is_empty();
+            let missing_security: Vec<&Slug> = above
+                .security
+                .difference(&contract.security)
+                .filter(|m| !measures[..position].iter().any(|o| o.security.contains(*m)))
+                .collect();
+            let mut lacks = Vec::new();
+            if !missing_clauses.is_empty() {
+                lacks.push(format!("the clauses {}", clause_list(&missing_clauses)));
             }
+            if !missing_security.is_empty() {
+                lacks.push(format!(
+                    "the security measures {}",
+                    missing_security
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let specific_above = above
+                .subprocessing
+                .as_ref()
+                .is_some_and(|t| t.authorisation == AuthorisationMode::Specific);
+            let general_here = contract
+                .subprocessing
+                .as_ref()
+                .is_some_and(|t| t.authorisation == AuthorisationMode::General);
+            if position == 0 && specific_above && general_here {
+                lacks.push(
+                    "the requirement of specific authorisation for sub-processors (it grants a general one)"
+                        .to_owned(),
+                );
+            }
+            explained.extend(&missing_clauses);
+            security_explained |= !missing_security.is_empty() && contract.security.is_empty();
+            let whose = if controllers_contract.is_some_and(|c| c.id == above.id) {
+                format!("the controller's contract {}", above.id)
+            } else {
+                format!("contract {} above it", above.id)
+            };
+            let parties = format!("({} → {})", above.between[0], above.between[1]);
+            if lacks.is_empty() {
+                // The contract above imposes nothing more: say it carries the same gaps.
+                if !shortfalls.is_empty() && self.lacks_any_of(contract, above, measures[0]) {
+                    shortfalls.push(format!("as does {whose} {parties}"));
+                }
+                continue;
+            }
+            shortfalls.push(format!(
+                "{} that {whose} {parties} imposes",
+                lacks.join(" and ")
+            ));
+        }
+        if !shortfalls.is_empty() {
+            self.at_link(
+                &rules::WEAKER_THAN_UPSTREAM,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} ({} → {}) lacks {}",
+                    contract.id,
+                    contract.between[0],
+                    contract.between[1],
+                    shortfalls.join(", ")
+                ),
+            );
         }
         let missing: Vec<Art28Clause> = Art28Clause::ALL
             .into_iter()
@@ -585,7 +653,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                     at,
                     Object::Contract(contract),
                     format!(
-                        "contract {} gives {} a general authorisation to engage sub-processors with {gap}: a consent to any sub-processor, void",
+                        "contract {} gives {} a general authorisation to engage sub-processors with {gap}: Art. 28(2) still obliges it to inform the controller of each one and let it object; the contract must say how (Art. 28(3)(d))",
                         contract.id, contract.between[1]
                     ),
                 );
@@ -614,23 +682,17 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
     /// Art. 28(2): was the controller's prior authorisation obtained, in the mode the
     /// controller's own contract (the one at depth 1 of this path) sets?
     fn authorisation_rule(&mut self, at: &LinkAt<'r>) {
-        let mut root = at.link;
-        while let Some((_, parent)) = self.parent(&root) {
-            root = parent;
-        }
-        let root_contract = self.contract_of(&root, at.date);
+        let root_contract = self.contract_of(&self.root(at.link), at.date);
         let terms = root_contract.and_then(|c| c.subprocessing.as_ref());
         let engagement = at.engagement;
         if terms.is_some_and(|t| t.preauthorised.contains(&engagement.processor)) {
             return;
         }
-        // Without terms, or with a void general clause, only a specific approval allows it.
+        // Without terms, only a specific approval allows it. A general authorisation that names
+        // no channel or period is still general: Art. 28(2) makes the processor inform and
+        // let object whatever the contract says (the gap is a warning on the contract).
         let mode = match terms {
-            Some(t)
-                if t.authorisation == AuthorisationMode::General && blanket_gap(t).is_none() =>
-            {
-                AuthorisationMode::General
-            }
+            Some(t) if t.authorisation == AuthorisationMode::General => AuthorisationMode::General,
             _ => AuthorisationMode::Specific,
         };
         let who = &self.controllers;

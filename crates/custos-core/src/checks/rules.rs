@@ -96,10 +96,10 @@ rules! {
     },
     BLANKET_GENERAL_AUTHORISATION = {
         id: "blanket-general-authorisation",
-        title: "General authorisation without a notice mechanism (blanket consent)",
-        severity: Error,
-        sources: ["GDPR Art. 28(2)", "EDPB Opinion 22/2024"],
-        description: "A contract grants a general authorisation to engage sub-processors but sets no channel to inform the controller of each intended addition or replacement, or no period to object. Such a clause is a consent to any sub-processor of the processor's choosing: void from the start. Links below it count as unauthorised unless the controller approved each one specifically.",
+        title: "General authorisation without a notice channel or objection period",
+        severity: Warning,
+        sources: ["GDPR Art. 28(2)", "GDPR Art. 28(3)(d)", "EDPB Opinion 22/2024"],
+        description: "A contract grants a general authorisation to engage sub-processors but sets no channel to inform the controller of each intended addition or replacement, or no period to object. The authorisation is not void: Art. 28(2) obliges the processor to inform the controller and give it the opportunity to object whatever the contract says, so decisions taken under it (approvals after notice, deemed approvals when the period ran out) stand. The missing stipulation is a drafting defect of the Art. 28(3)(d) terms.",
         remediation: "Amend the contract: set `subprocessing.notice_channel` (e-mail, portal or public page) and `subprocessing.decision_days`, the period within which the controller may object.",
     },
     CATEGORY_AUTHORISATION = {
@@ -128,11 +128,11 @@ rules! {
     },
     WEAKER_THAN_UPSTREAM = {
         id: "weaker-than-upstream",
-        title: "Sub-processing contract weaker than the contract above it",
+        title: "Sub-processing contract weaker than the controller's contract",
         severity: Error,
         sources: ["GDPR Art. 28(4)"],
-        description: "Art. 28(4) requires the same data-protection obligations as in the contract above to be imposed on every sub-processor, down to the last link. This contract lacks Art. 28(3) clauses or security measures that the contract of the link above it contains.",
-        remediation: "Flow the missing clauses and security measures down into the sub-processing contract.",
+        description: "Art. 28(4) requires \"the same data protection obligations as set out in the contract … between the controller and the processor\" to be imposed on every sub-processor, down to the last link. This contract lacks Art. 28(3) clauses or security measures of the controller's contract (the one at depth 1 of its path) or of the contract directly above it, or grants a general authorisation to engage sub-processors where the controller's contract requires specific authorisation. Each weak contract is one finding, even when the contract above it is equally weak.",
+        remediation: "Flow the missing clauses, security measures and authorisation terms down into the sub-processing contract.",
     },
     DPA_INCOMPLETE = {
         id: "dpa-incomplete",

@@ -88,10 +88,11 @@ fn a_shared_hosting_provider_reaches_each_controller_once_with_its_own_terms() {
     assert_eq!(
         summary,
         [
-            ("controller-1", AuthorisationMode::Specific, Some(14), false),
+            // A question stops the window unless the contract says otherwise (controller-2's).
+            ("controller-1", AuthorisationMode::Specific, Some(14), true),
             ("controller-2", AuthorisationMode::General, Some(14), false),
-            ("controller-3", AuthorisationMode::General, Some(30), false),
-            ("controller-4", AuthorisationMode::Specific, Some(7), false),
+            ("controller-3", AuthorisationMode::General, Some(30), true),
+            ("controller-4", AuthorisationMode::Specific, Some(7), true),
             ("controller-5", AuthorisationMode::General, Some(10), true),
         ]
     );
@@ -144,5 +145,35 @@ fn the_status_of_a_request_follows_its_controllers() {
     assert_eq!(
         RequestStatus::of([Approved, Objected, Pending]),
         RequestStatus::Blocked
+    );
+}
+
+/// Art. 28(2): a general authorisation whose contract names no channel or period is still a
+/// general authorisation; the controller is told and gets the default period to object.
+#[test]
+fn a_general_clause_without_a_period_stays_general_with_the_default_period() {
+    let text = SHARED_HOSTING.replace(
+        "subprocessing: {authorisation: general, decision_days: 30, notice_channel: email}",
+        "subprocessing: {authorisation: general}",
+    );
+    assert_ne!(
+        text, SHARED_HOSTING,
+        "the fixture still has controller-3's terms"
+    );
+    let register: Register = manifest::parse_str("shared.yaml", &text).unwrap();
+    let found = addressees(
+        &register,
+        &spec("host-h", "backup-x", "DE", "[]"),
+        date("2026-01-10"),
+    )
+    .unwrap();
+    let third = found
+        .iter()
+        .find(|a| a.controller.as_str() == "controller-3")
+        .unwrap();
+    assert_eq!(third.mode, AuthorisationMode::General);
+    assert_eq!(
+        third.decision_days,
+        Some(custos_core::change::DEFAULT_OBJECTION_DAYS)
     );
 }

@@ -270,7 +270,7 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
                 "security: [encryption-at-rest, pseudonymisation]",
             ),
             "dpa-3",
-            "the security measures access-logging that contract dpa-2 above it",
+            "the security measures access-logging that the controller's contract dpa-1 (ctrl → p1) imposes, as does contract dpa-2 above it",
         ),
         (
             "dpa-incomplete",
@@ -718,4 +718,121 @@ fn contract_versions_are_numbered_with_the_days_each_was_in_force() {
         Some("replaced the same day")
     );
     assert_eq!(history.on(current, date("2025-06-01")).reference, None);
+}
+
+const ALL_CLAUSES: &str = "[instructions, confidentiality, security, subprocessing, data-subject-assistance, compliance-assistance, deletion-or-return, audits]";
+const NO_AUDITS: &str = "[instructions, confidentiality, security, subprocessing, data-subject-assistance, compliance-assistance, deletion-or-return]";
+
+fn flow_down_chain(dpa2_terms: &str, dpa3_clauses: &str) -> Register {
+    register(&format!(
+        "version: 1
+organisations:
+  - {{id: ctrl, name: Controller, country: DE}}
+  - {{id: p1, name: P1, country: DE}}
+  - {{id: p2, name: P2, country: DE}}
+  - {{id: p3, name: P3, country: DE}}
+activities: [{{id: act, controller: ctrl, lawful_basis: contract, retention: P1Y}}]
+contracts:
+  - {{id: dpa-1, between: [ctrl, p1], clauses: {ALL_CLAUSES}, security: [encryption],
+     subprocessing: {{authorisation: specific, decision_days: 14, notice_channel: email, preauthorised: [p2, p3]}}}}
+  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, clauses: {NO_AUDITS}, security: [encryption],
+     subprocessing: {dpa2_terms}}}
+  - {{id: dpa-3, between: [p2, p3], identifies_controller: true, clauses: {dpa3_clauses}, security: [encryption]}}
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctrl, processor: p1, service: s, since: 2025-01-01, contract: dpa-1}}
+  - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-01-01, contract: dpa-2}}
+  - {{id: l3, activity: act, engaged_by: p2, processor: p3, service: s, since: 2025-01-01, contract: dpa-3}}
+"
+    ))
+}
+
+/// Art. 28(4): "the same data protection obligations as set out in the contract … between the
+/// controller and the processor". A sub-contract is measured against the controller's
+/// contract, at any depth: one equally weak as its parent is still a finding, and one that
+/// grants a general authorisation where the controller's requires specific is one too.
+#[test]
+fn flow_down_is_measured_against_the_controllers_contract() {
+    let register = flow_down_chain(
+        "{authorisation: general, decision_days: 14, notice_channel: email}",
+        NO_AUDITS,
+    );
+    let weaker: Vec<Finding> = findings(&register, "2026-11-28")
+        .into_iter()
+        .filter(|f| f.rule == "weaker-than-upstream")
+        .collect();
+    let on: Vec<&str> = weaker.iter().map(|f| f.object.id.as_str()).collect();
+    assert_eq!(on, ["dpa-2", "dpa-3"], "{weaker:#?}");
+    assert!(
+        weaker[0].message.contains("audits (Art. 28(3)(h))"),
+        "{}",
+        weaker[0].message
+    );
+    assert!(
+        weaker[0].message.contains("the requirement of specific authorisation for sub-processors (it grants a general one) that the controller's contract dpa-1"),
+        "{}",
+        weaker[0].message
+    );
+    assert!(
+        weaker[1].message.contains(
+            "audits (Art. 28(3)(h)) that the controller's contract dpa-1 (ctrl → p1) imposes"
+        ),
+        "the parent is equally weak, the controller's contract is not: {}",
+        weaker[1].message
+    );
+
+    // The same chain with every sub-contract as strong as the controller's: no finding.
+    let register = flow_down_chain(
+        "{authorisation: specific, decision_days: 14, notice_channel: email}",
+        ALL_CLAUSES,
+    )
+    .into_parts();
+    let mut parts = register;
+    for contract in &mut parts.contracts {
+        contract.clauses = custos_core::model::Art28Clause::ALL.into_iter().collect();
+    }
+    let register = Register::new(parts).unwrap();
+    assert!(
+        !findings(&register, "2026-11-28")
+            .iter()
+            .any(|f| f.rule == "weaker-than-upstream"),
+        "equal contracts are not weaker"
+    );
+}
+
+/// Art. 28(2) obliges the processor to inform and let the controller object whatever the
+/// contract says: a general authorisation without a channel or period is a drafting gap of the
+/// Art. 28(3)(d) terms (a warning), and a deemed approval under it stands.
+#[test]
+fn a_general_authorisation_without_channel_or_period_is_a_warning_and_its_approvals_stand() {
+    let register = register(&format!(
+        "version: 1
+organisations:
+  - {{id: ctrl, name: Controller, country: DE}}
+  - {{id: p1, name: P1, country: DE}}
+  - {{id: p2, name: P2, country: DE}}
+activities: [{{id: act, controller: ctrl, lawful_basis: contract, retention: P1Y}}]
+contracts:
+  - {{id: dpa-1, between: [ctrl, p1], clauses: {ALL_CLAUSES}, security: [encryption], subprocessing: {{authorisation: general}}}}
+  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, clauses: {ALL_CLAUSES}, security: [encryption]}}
+engagements:
+  - {{id: l1, activity: act, engaged_by: ctrl, processor: p1, service: s, since: 2025-01-01, contract: dpa-1}}
+  - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-03-01, contract: dpa-2,
+     authorisation: {{by: ctrl, decision: deemed-approved, date: 2025-02-20}}}}
+"
+    ));
+    let found = findings(&register, "2026-11-28");
+    let blanket = found
+        .iter()
+        .find(|f| f.rule == "blanket-general-authorisation")
+        .expect("the gap is reported");
+    assert_eq!(blanket.severity, Severity::Warning);
+    assert!(
+        blanket.message.contains("Art. 28(3)(d)"),
+        "{}",
+        blanket.message
+    );
+    assert!(
+        !found.iter().any(|f| f.rule == "unauthorised-subprocessor"),
+        "the deemed approval stands: {found:#?}"
+    );
 }
