@@ -20,12 +20,12 @@ use crate::register::Register;
 use crate::transfer::{self, Destination};
 use crate::values::{CountryCode, Slug};
 
-/// A file attached to a dossier, stored by its content hash.
-
 /// The period to object that Custos gives under a general authorisation whose contract sets
-/// none: Art. 28(2) requires an opportunity to object, and 30 days is the period most
-/// contracts (and SCC Clause 9(a), option 2, in practice) use.
+/// none: Art. 28(2) requires a real opportunity to object, and the law names no period; 30
+/// days is a common contractual one (the contract's `decision_days` overrides it).
 pub const DEFAULT_OBJECTION_DAYS: u32 = 30;
+
+/// A file attached to a dossier, stored by its content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentRef {
