@@ -524,7 +524,7 @@ async fn seed_subject_requests(
         &actor,
     )
     .await?;
-    let settings = rights::Settings::default();
+    let settings = rights::Settings::from_env()?;
     for kind in [
         custos_core::rights::RequestKind::Access,
         custos_core::rights::RequestKind::Erasure,

@@ -88,7 +88,7 @@ pub async fn request(
 ) -> anyhow::Result<()> {
     let store = open(database_url).await?;
     let register = usecase::load(&store).await?;
-    let settings = rights::Settings::default();
+    let settings = rights::Settings::from_env()?;
     let actor = cli_actor(clock);
     let shown = match command {
         RequestCommand::Enter {

@@ -158,9 +158,11 @@ pub fn deadline(received: Date) -> Date {
     months_after(received, 1)
 }
 
-/// Extended "by two further months": three months after receipt.
+/// Extended "by two further months" (Art. 12(3)): two months after the first deadline, each
+/// step clamped to the month's end (31 January → 28 February → 28 April; Regulation 1182/71,
+/// Art. 3(2)(c)).
 pub fn extended_deadline(received: Date) -> Date {
-    months_after(received, 3)
+    months_after(deadline(received), 2)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

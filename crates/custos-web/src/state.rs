@@ -51,7 +51,7 @@ impl AppState {
             workflow: Arc::new(custos_app::changes::Settings::default()),
             rights: Arc::new(custos_app::rights::Settings {
                 outbound,
-                ..custos_app::rights::Settings::default()
+                ..custos_app::rights::Settings::from_env()?
             }),
             outbound,
             trusted_proxies: Arc::new(Vec::new()),

@@ -266,7 +266,7 @@ pub(crate) async fn fire_timer(
             }
         }
         "rights-unverified" if request.status == RequestStatus::Received => {
-            let reasons = "We could not verify that the address is yours: the link was not used within the time allowed. You may send a new request.";
+            let reasons = "We asked you to confirm that the e-mail address of the request is yours, by opening the link we sent to it, and received no confirmation. Without it we cannot identify you as the person the data relate to, so we cannot act on the request (GDPR Arts 11(2) and 12(2)). You may send a new request at any time, or confirm your identity to us in another way. You also have the right to lodge a complaint with a supervisory authority (Art. 77).";
             let data = with(
                 base_data(register, &request),
                 json!({"update": "refused", "reasons": reasons}),

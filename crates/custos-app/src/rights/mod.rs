@@ -70,7 +70,9 @@ pub struct Settings {
     pub max_attempts: i64,
     /// Requests accepted for one address in an hour; more get the same answer, no e-mail.
     pub per_address_per_hour: i64,
-    /// An unverified request is refused (and its address erased) after this.
+    /// An unverified request is refused (and its address erased) after this: 30 days unless
+    /// `CUSTOS_UNVERIFIED_REFUSAL_DAYS` says otherwise (Arts 11(2), 12(2): the controller may
+    /// refuse only once it has asked for identification and not received it).
     pub unverified_after: SignedDuration,
     /// A recipient silent this long is reminded, and again each period.
     pub silent_after: SignedDuration,
@@ -83,13 +85,45 @@ pub struct Settings {
     pub outbound: Outbound,
 }
 
+/// Days an unverified request waits before it is refused, by default.
+pub const DEFAULT_UNVERIFIED_DAYS: i64 = 30;
+
+impl Settings {
+    /// The instance's settings: `CUSTOS_UNVERIFIED_REFUSAL_DAYS` (1 to 365, default 30) and
+    /// `CUSTOS_ALLOW_PRIVATE_TARGETS` (docs/security.md).
+    pub fn from_env() -> Result<Self, AppError> {
+        let mut settings = Self {
+            outbound: Outbound::from_env(),
+            ..Self::default()
+        };
+        if let Ok(raw) = std::env::var("CUSTOS_UNVERIFIED_REFUSAL_DAYS") {
+            settings.unverified_after = unverified_refusal_period(&raw)?;
+        }
+        Ok(settings)
+    }
+}
+
+/// Reads `CUSTOS_UNVERIFIED_REFUSAL_DAYS`: whole days from 1 to 365.
+fn unverified_refusal_period(raw: &str) -> Result<SignedDuration, AppError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (1..=365).contains(d))
+        .map(|days| SignedDuration::from_hours(days * 24))
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "CUSTOS_UNVERIFIED_REFUSAL_DAYS: expected a number of days from 1 to 365, got {raw:?}"
+            ))
+        })
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
             link_lifetime: SignedDuration::from_hours(24),
             max_attempts: 5,
             per_address_per_hour: 3,
-            unverified_after: SignedDuration::from_hours(7 * 24),
+            unverified_after: SignedDuration::from_hours(DEFAULT_UNVERIFIED_DAYS * 24),
             silent_after: SignedDuration::from_hours(7 * 24),
             due_soon: SignedDuration::from_hours(7 * 24),
             erase_within: SignedDuration::from_hours(24),
@@ -332,3 +366,27 @@ pub use notifications::{
 };
 use notifications::{notification_event, silent_timer};
 pub use portability::{add_data_source, data_sources, export, export_for_download, transmit};
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn the_unverified_refusal_period_is_whole_days_from_1_to_365() {
+        assert_eq!(
+            Settings::default().unverified_after,
+            SignedDuration::from_hours(30 * 24)
+        );
+        assert_eq!(
+            unverified_refusal_period(" 45 ").unwrap(),
+            SignedDuration::from_hours(45 * 24)
+        );
+        for bad in ["0", "366", "-3", "a week", ""] {
+            let error = unverified_refusal_period(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("CUSTOS_UNVERIFIED_REFUSAL_DAYS"),
+                "{bad}: {error}"
+            );
+        }
+    }
+}

@@ -988,9 +988,16 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
 
     fn dpia_rule(&mut self, first_link: Option<&'r Engagement>) {
         let activity = self.activity;
+        // Art. 87 lets states set conditions for national identifiers; it is no DPIA ground. The
+        // DPIA follows from Art. 35(1) read with the WP248 criteria and the national lists.
         let mut triggers: Vec<String> = activity
             .special_data()
-            .map(|(category, kind)| format!("{category} ({})", kind.article()))
+            .map(|(category, kind)| match kind {
+                SpecialData::NationalIdentifier => format!(
+                    "{category} (a national identifier: WP248 criteria and the national lists of Art. 35(4))"
+                ),
+                _ => format!("{category} ({})", kind.article()),
+            })
             .collect();
         let sensitive = activity
             .special_data()

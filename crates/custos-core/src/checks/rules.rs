@@ -186,8 +186,8 @@ rules! {
         id: "dpia-missing",
         title: "No DPIA or risk analysis before the processing started",
         severity: Error,
-        sources: ["GDPR Art. 35(1)", "GDPR Art. 35(3)(b)", "GDPR Art. 32", "GDPR Art. 87"],
-        description: "The activity processes special categories (Art. 9), criminal data (Art. 10), national identification numbers (Art. 87) or data on a large scale, and no DPIA or documented risk analysis was recorded before the first processor was engaged. Special or criminal data on a large scale always requires a DPIA (Art. 35(3)(b)).",
+        sources: ["GDPR Art. 35(1)", "GDPR Art. 35(3)(b)", "GDPR Art. 35(4)", "GDPR Art. 32", "WP248 rev.01 (endorsed by the EDPB)"],
+        description: "The activity processes special categories (Art. 9), criminal data (Art. 10), national identification numbers (a WP248 criterion, and on the national lists of Art. 35(4)) or data on a large scale, and no DPIA or documented risk analysis was recorded before the first processor was engaged. Special or criminal data on a large scale always requires a DPIA (Art. 35(3)(b)).",
         remediation: "Carry out the DPIA (or the risk analysis) before engaging processors and record it in the activity's `risk_assessment` with its date.",
     },
     SPECIAL_CATEGORY_WITHOUT_CONDITION = {

@@ -96,8 +96,10 @@ fn careless_migration_shows_the_generic_dpa_and_the_missing_risk_analysis() {
         assert!(dpa.message.contains("audits (Art. 28(3)(h))"));
         let dpia = found.iter().find(|f| f.rule == "dpia-missing").unwrap();
         assert_eq!(dpia.object.kind, EntityKind::Activity);
+        // Art. 87 is no DPIA ground: the identifier counts through WP248 and the Art. 35(4) lists.
+        assert!(!dpia.message.contains("Art. 87"), "{}", dpia.message);
         for expected in [
-            "national-id (Art. 87)",
+            "national-id (a national identifier: WP248 criteria and the national lists of Art. 35(4))",
             "large scale",
             "website-migration",
             "2024-04-15",

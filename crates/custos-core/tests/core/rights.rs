@@ -29,7 +29,11 @@ fn the_deadline_is_the_same_day_next_month_or_that_months_last_day() {
         ("2026-11-30", "2027-02-28"),
         ("2027-11-30", "2028-02-29"),
         ("2026-12-31", "2027-03-31"),
-        ("2026-05-31", "2026-08-31"),
+        ("2026-05-31", "2026-08-30"),
+        // Art. 12(3): two further months after the first deadline, each step clamped:
+        // 31 January → 28 February → 28 April, not 30 April.
+        ("2026-01-31", "2026-04-28"),
+        ("2028-01-31", "2028-04-29"),
     ] {
         assert_eq!(
             extended_deadline(date(received)),
@@ -44,7 +48,7 @@ fn an_extension_needs_reasons_and_comes_within_the_first_month_once() {
     let received = date("2028-01-31");
     assert_eq!(
         check_extension(received, date("2028-02-29"), None, "numerous requests"),
-        Ok(date("2028-04-30")),
+        Ok(date("2028-04-29")),
         "the last day of the first month is still in time"
     );
     assert_eq!(
@@ -62,10 +66,10 @@ fn an_extension_needs_reasons_and_comes_within_the_first_month_once() {
         check_extension(
             received,
             date("2028-02-01"),
-            Some(date("2028-04-30")),
+            Some(date("2028-04-29")),
             "again"
         ),
-        Err(RightsError::AlreadyExtended(date("2028-04-30")))
+        Err(RightsError::AlreadyExtended(date("2028-04-29")))
     );
 }
 

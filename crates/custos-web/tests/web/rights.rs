@@ -384,7 +384,7 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
             problem["detail"].as_str().unwrap().contains("first month"),
             "{problem}"
         );
-        // The unverified ones were refused after a week; the verified one is reminded to the DPO
+        // The unverified ones were refused after 30 days; the verified one is reminded to the DPO
         // before its deadline and when it has passed.
         let register = custos_app::register::load(&store).await.unwrap();
         custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000)
@@ -423,9 +423,10 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
             );
         }
         assert!(
-            all.iter()
-                .any(|m| m.contains("To: eva@example.com") && m.contains("could not verify")),
-            "the refusal told to the subject"
+            all.iter().any(|m| m.contains("To: eva@example.com")
+                && m.contains("11(2)")
+                && m.contains("Art. 77")),
+            "the refusal told to the subject, with its grounds and the right to complain"
         );
         // A third request from the same address this hour is throttled (429 for staff).
         clock.set("2026-12-26T09:00:00Z".parse().unwrap());
