@@ -81,6 +81,8 @@ fn shared_register(controllers: usize) -> anyhow::Result<Register> {
             source: None,
             measures: Default::default(),
             large_scale: false,
+            systematic_monitoring: false,
+            automated_decisions: None,
             risk_assessment: None,
             acknowledgements: vec![],
         });

@@ -213,6 +213,15 @@ pub struct Activity {
     pub measures: BTreeSet<Slug>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub large_scale: bool,
+    /// Regular and systematic monitoring of data subjects (tracking, profiling, CCTV): with
+    /// `large_scale`, a ground to designate a DPO (Art. 37(1)(b)).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub systematic_monitoring: bool,
+    /// Automated decision-making, profiling included (Art. 22(1), (4)): the logic involved
+    /// and its significance and envisaged consequences, as the access answer states them
+    /// (Art. 15(1)(h)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_decisions: Option<String>,
     /// The DPIA (Art. 35) or prior risk analysis, when one was done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk_assessment: Option<RiskAssessment>,

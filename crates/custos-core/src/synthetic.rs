@@ -158,6 +158,8 @@ pub fn generate(shape: Shape) -> RegisterParts {
             source: None,
             measures: Default::default(),
             large_scale: false,
+            systematic_monitoring: false,
+            automated_decisions: None,
             risk_assessment: None,
             acknowledgements: vec![],
         });

@@ -21,7 +21,8 @@ use crate::chain::{Chain, ChainError, Link};
 use crate::history::ContractHistory;
 use crate::model::{
     Acknowledgement, Activity, Art28Clause, AuthorisationMode, Contract, Decision, Engagement,
-    Organisation, RiskAssessmentKind, SelectionCriterion, SpecialData, SubprocessingTerms,
+    Organisation, OrganisationKind, RiskAssessmentKind, SelectionCriterion, SpecialData,
+    SubprocessingTerms,
 };
 use crate::notice::{self, PublishedNotice};
 use crate::refdata::ReferenceData;
@@ -232,6 +233,7 @@ pub fn check_with(
         findings.extend(result?);
     }
     findings.extend(notice_findings(register, on, published));
+    findings.extend(dpo_findings(register, on));
     apply_acknowledgements(register, on, &mut findings);
     sort(register, &mut findings);
     Ok(Report {
@@ -252,6 +254,69 @@ fn check_activities(
         ActivityCheck::run(register, history, activity, on, &mut findings)?;
     }
     Ok(findings)
+}
+
+/// `dpo-missing` (Art. 37(1)): an organisation that must designate a data protection officer
+/// and records none: a public body (a), or a controller or processor of an activity of
+/// large-scale regular and systematic monitoring (b) or of special-category or criminal data
+/// on a large scale (c). The first ground found is named.
+fn dpo_findings(register: &Register, on: Date) -> Vec<Finding> {
+    let mut grounds: std::collections::BTreeMap<&Slug, String> = std::collections::BTreeMap::new();
+    for organisation in register.organisations() {
+        if organisation.kind == OrganisationKind::PublicBody {
+            grounds.insert(
+                &organisation.id,
+                "is a public body (Art. 37(1)(a))".to_owned(),
+            );
+        }
+    }
+    for (index, activity) in register.activities().iter().enumerate() {
+        let sensitive = activity
+            .special_data()
+            .any(|(_, kind)| kind != SpecialData::NationalIdentifier);
+        let ground = match (
+            activity.large_scale,
+            activity.systematic_monitoring,
+            sensitive,
+        ) {
+            (true, true, _) => {
+                "regular and systematic monitoring of data subjects on a large scale (Art. 37(1)(b))"
+            }
+            (true, false, true) => {
+                "special categories or criminal data on a large scale (Art. 37(1)(c))"
+            }
+            _ => continue,
+        };
+        for controller in activity.accepted_controllers() {
+            grounds
+                .entry(controller)
+                .or_insert_with(|| format!("controls activity {}, {ground}", activity.id));
+        }
+        for &link in register.engagements_of_activity(index as u32) {
+            let engagement = register.engagement_at(link);
+            if engagement.in_force_on(on) {
+                grounds
+                    .entry(&engagement.processor)
+                    .or_insert_with(|| format!("processes for activity {}, {ground}", activity.id));
+            }
+        }
+    }
+    grounds
+        .into_iter()
+        .filter_map(|(id, ground)| {
+            let organisation = register.organisation(id.as_str())?;
+            organisation.dpo.is_none().then(|| {
+                Finding::new(
+                    &rules::DPO_MISSING,
+                    ObjectRef {
+                        kind: EntityKind::Organisation,
+                        id: id.clone(),
+                    },
+                    format!("{id} {ground} and records no data protection officer"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// `notice-out-of-date`, on the controller, for each published notice the register has

@@ -190,6 +190,14 @@ rules! {
         description: "The activity processes special categories (Art. 9), criminal data (Art. 10), national identification numbers (a WP248 criterion, and on the national lists of Art. 35(4)) or data on a large scale, and no DPIA or documented risk analysis was recorded before the first processor was engaged. Special or criminal data on a large scale always requires a DPIA (Art. 35(3)(b)).",
         remediation: "Carry out the DPIA (or the risk analysis) before engaging processors and record it in the activity's `risk_assessment` with its date.",
     },
+    DPO_MISSING = {
+        id: "dpo-missing",
+        title: "No data protection officer where one must be designated",
+        severity: Error,
+        sources: ["GDPR Art. 37(1)", "GDPR Art. 37(7)", "WP243 rev.01 (endorsed by the EDPB)"],
+        description: "The controller and the processor shall designate a DPO where the processing is carried out by a public authority or body (a), where their core activities consist of processing which requires regular and systematic monitoring of data subjects on a large scale (b), or of processing on a large scale of special categories of data or of criminal data (c). The organisation meets one of these (its kind, or an activity it controls or processes for marked `large_scale` with `systematic_monitoring` or with special or criminal data) and records no DPO.",
+        remediation: "Designate a DPO, record it in the organisation's `dpo` (name and e-mail), publish the contact details and communicate them to the supervisory authority (Art. 37(7)).",
+    },
     SPECIAL_CATEGORY_WITHOUT_CONDITION = {
         id: "special-category-without-condition",
         title: "Special categories without an Art. 9(2) condition",

@@ -379,6 +379,15 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
             "no lawful basis",
         ),
         (
+            "dpo-missing",
+            variant(
+                "    retention: P1Y\n",
+                "    retention: P1Y\n    large_scale: true\n    systematic_monitoring: true\n    risk_assessment: {kind: dpia, date: 2024-01-01}\n",
+            ),
+            "ctrl",
+            "controls activity act, regular and systematic monitoring of data subjects on a large scale (Art. 37(1)(b))",
+        ),
+        (
             "retention-missing",
             variant("    retention: P1Y\n", ""),
             "act",
@@ -837,4 +846,42 @@ engagements:
         !found.iter().any(|f| f.rule == "unauthorised-subprocessor"),
         "the deemed approval stands: {found:#?}"
     );
+}
+
+/// Art. 37(1): a public body (a), and the controller and the processors of large-scale
+/// special-category processing (c), must designate a DPO; one recorded clears the finding.
+#[test]
+fn a_dpo_is_required_of_public_bodies_and_of_large_scale_sensitive_processing() {
+    let text = |city_dpo: &str, clinic_dpo: &str| {
+        format!(
+            "version: 1
+organisations:
+  - {{id: city, name: City Council, country: ES, kind: public-body{city_dpo}}}
+  - {{id: clinic, name: Clinic, country: ES{clinic_dpo}}}
+  - {{id: lab, name: Lab, country: ES}}
+activities:
+  - {{id: permits, controller: city}}
+  - {{id: care, controller: clinic, data: [health], large_scale: true}}
+engagements:
+  - {{id: clinic-lab, activity: care, engaged_by: clinic, processor: lab, service: tests, since: 2025-01-01}}
+"
+        )
+    };
+    let missing = |register: &Register| -> Vec<(String, String)> {
+        findings(register, "2026-11-28")
+            .into_iter()
+            .filter(|f| f.rule == "dpo-missing")
+            .map(|f| (f.object.id.to_string(), f.message))
+            .collect()
+    };
+    let found = missing(&register(&text("", "")));
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["city", "clinic", "lab"], "{found:#?}");
+    assert!(found[0].1.contains("public body (Art. 37(1)(a))"));
+    assert!(found[1].1.contains("special categories or criminal data on a large scale (Art. 37(1)(c))"));
+    assert!(found[2].1.contains("processes for activity care"));
+    let dpo = ", dpo: {name: DPO, email: dpo@example.org}";
+    let found = missing(&register(&text(dpo, dpo)));
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["lab"], "only the processor is left: {found:#?}");
 }

@@ -71,6 +71,8 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             source: None,
             measures: Default::default(),
             large_scale: false,
+            systematic_monitoring: false,
+            automated_decisions: None,
             risk_assessment: None,
             acknowledgements: vec![],
         });
