@@ -233,5 +233,6 @@ pub async fn answer(
     let key =
         ledger::subject_key(&pepper, identifier).map_err(|e| AppError::Invalid(e.to_string()))?;
     let disclosures = store.read().await?.disclosures_of(&key).await?;
-    ledger::access_answer(register, &disclosures).map_err(|e| AppError::Invalid(e.to_string()))
+    ledger::access_answer(register, &disclosures, crate::clock::day_of(now))
+        .map_err(|e| AppError::Invalid(e.to_string()))
 }

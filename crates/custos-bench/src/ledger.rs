@@ -227,6 +227,7 @@ async fn lookups(
     subjects: usize,
     random: &mut Random,
 ) -> anyhow::Result<()> {
+    let today = now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     let mut times = Vec::with_capacity(5_000);
     for _ in 0..5_000 {
         let key = subject_key(
@@ -236,7 +237,7 @@ async fn lookups(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
         let found = store.read().await?.disclosures_of(&key).await?;
-        let answer = custos_core::ledger::access_answer(register, &found)
+        let answer = custos_core::ledger::access_answer(register, &found, today)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         times.push(started.elapsed());
         std::hint::black_box(answer);

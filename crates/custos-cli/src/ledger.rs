@@ -42,21 +42,21 @@ pub async fn ledger(
             emit(format, &answer, || {
                 let mut text = String::new();
                 for r in &answer.recipients {
+                    // Direct recipients: the disclosures' times; those below: since when they
+                    // held the data.
+                    let when = match &r.through {
+                        None => format!("disclosed from {} to {}", r.first, r.last),
+                        Some(t) => format!("through {t}, since {}", r.since),
+                    };
                     text.push_str(&format!(
-                        "{} ({}){}: {} from {} to {}\n",
+                        "{} ({}): {}; {when}\n",
                         r.name,
                         r.country,
-                        r.through
-                            .as_ref()
-                            .map(|t| format!(", through {t}"))
-                            .unwrap_or_default(),
                         r.categories
                             .iter()
                             .map(|c| c.as_str())
                             .collect::<Vec<_>>()
                             .join(", "),
-                        r.first,
-                        r.last
                     ));
                 }
                 for t in &answer.transfers {

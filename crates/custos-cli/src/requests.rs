@@ -200,7 +200,7 @@ pub async fn request(
                     for r in &report.recipients {
                         let _ = writeln!(
                             text,
-                            "{} ({}){}: {}",
+                            "{} ({}){}: {}; since {}",
                             r.name,
                             r.country,
                             r.through
@@ -211,7 +211,8 @@ pub async fn request(
                                 .iter()
                                 .map(|c| c.as_str())
                                 .collect::<Vec<_>>()
-                                .join(", ")
+                                .join(", "),
+                            r.since
                         );
                     }
                     for t in &report.transfers {
@@ -221,8 +222,21 @@ pub async fn request(
                             t.importer, t.destination, t.mechanism
                         );
                     }
-                    if let Some(only) = &report.categories_only {
-                        let _ = writeln!(text, "{}", only.reason);
+                    if let Some(named) = &report.activity_recipients {
+                        let _ = writeln!(text, "{}", named.reason);
+                        for r in &named.recipients {
+                            let _ = writeln!(
+                                text,
+                                "{} ({}): recipient of {}",
+                                r.name,
+                                r.country,
+                                r.activities
+                                    .iter()
+                                    .map(|a| a.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
                     }
                     write_or_print(output.as_deref(), text.as_bytes(), false)?;
                 }

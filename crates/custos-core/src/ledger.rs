@@ -2,10 +2,11 @@
 //! subject's data, for which activity, when — keyed by HMAC-SHA256(instance pepper,
 //! normalised identifier), so that the ledger never holds an e-mail address or a phone number
 //! in clear — and the access answer (Art. 15(1)(c), CJEU C-154/21): the specific recipients
-//! of one subject's data, each with every processor below it **as the chain stood when the
-//! data was disclosed** (a processor added later is not a recipient of earlier data), the
-//! categories each received and when, and the transfers among them with their safeguards
-//! (Art. 15(2)).
+//! of one subject's data, each with every processor below it that **has held or will hold**
+//! the data: engaged below the recipient at any time from the disclosure until today, or until
+//! the activity's retention period ends (a processor engaged after the disclosure receives
+//! the data the recipient still holds), each with its first day; the categories each received
+//! and when, and the transfers among them with their safeguards (Art. 15(2)).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -147,8 +148,12 @@ pub struct AnswerRecipient {
     pub parent: Option<Slug>,
     pub categories: Vec<Slug>,
     pub activities: Vec<Slug>,
+    /// The first and last disclosure that reached it.
     pub first: Timestamp,
     pub last: Timestamp,
+    /// The first day it held the subject's data: the disclosure's day, or for a processor
+    /// engaged later below the recipient, the day it was engaged.
+    pub since: Date,
 }
 
 /// A transfer among the recipients, with its safeguard (Art. 15(2)).
@@ -173,34 +178,61 @@ fn day(at: Timestamp) -> Date {
     at.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
 }
 
-/// The access answer for the disclosures of one subject.
+/// The days a holder keeps the subject's data, first and last inclusive.
+type Window = (Date, Date);
+
+fn overlap(a: Window, since: Date, until: Option<Date>) -> Option<Window> {
+    let start = a.0.max(since);
+    let end = until.map_or(a.1, |u| a.1.min(u));
+    (start <= end).then_some((start, end))
+}
+
+/// The access answer for the disclosures of one subject, as of `today`.
 pub fn access_answer(
     register: &Register,
     disclosures: &[Disclosure],
+    today: Date,
 ) -> Result<AccessAnswer, LedgerError> {
     let mut recipients: BTreeMap<(bool, Slug), AnswerRecipient> = BTreeMap::new();
     let mut transfers: BTreeSet<(Slug, Slug, String, String, Option<String>, bool)> =
         BTreeSet::new();
-    let mut chains: HashMap<(Slug, Date), Chain<'_>> = HashMap::new();
+    // Every engagement ever recorded for the activity: who held the data is decided by dates.
+    let mut chains: HashMap<Slug, Chain<'_>> = HashMap::new();
+    let mut found = Vec::new();
     for disclosure in disclosures {
         validate(register, disclosure)?;
-        let on = day(disclosure.at);
-        let key = (disclosure.activity.clone(), on);
-        if !chains.contains_key(&key) {
-            let chain = Chain::derive(register, disclosure.activity.as_str(), Some(on))?;
-            chains.insert(key.clone(), chain);
-        }
-        let Some(chain) = chains.get(&key) else {
+        let from = day(disclosure.at);
+        let Some(activity) = register.activity(disclosure.activity.as_str()) else {
             continue;
         };
-        // The links of the recipient, and every link below them, that day.
-        let mut reached = vec![false; chain.links.len()];
-        for (index, link) in chain.links.iter().enumerate() {
-            let processor = &chain.engagement(link).processor;
-            let parent_reached = link.parent.is_some_and(|p| reached[p as usize]);
-            reached[index] = parent_reached || processor == &disclosure.recipient;
+        // The data stays with the recipients until the retention period ends (when recorded),
+        // and the answer looks no further than today.
+        let retained_until = activity
+            .retention
+            .as_ref()
+            .and_then(|r| from.checked_add(r.span()).ok())
+            .map_or(today, |end| end.min(today))
+            .max(from);
+        if !chains.contains_key(&disclosure.activity) {
+            let chain = Chain::derive(register, disclosure.activity.as_str(), None)?;
+            chains.insert(disclosure.activity.clone(), chain);
         }
-        let mut note = |id: &Slug, through: Option<&Slug>, parent: Option<&Slug>| {
+        let Some(chain) = chains.get(&disclosure.activity) else {
+            continue;
+        };
+        // Depth first, parents before children: a link holds the data from when both it and
+        // the link above it (or, at the recipient, the disclosure) were there.
+        let mut windows: Vec<Option<Window>> = vec![None; chain.links.len()];
+        for (index, link) in chain.links.iter().enumerate() {
+            let engagement = chain.engagement(link);
+            let above = if engagement.processor == disclosure.recipient {
+                Some((from, retained_until))
+            } else {
+                link.parent.and_then(|p| windows[p as usize])
+            };
+            windows[index] = above.and_then(|w| overlap(w, engagement.since, engagement.until));
+        }
+        let mut note = |id: &Slug, through: Option<&Slug>, parent: Option<&Slug>, since: Date| {
             let Some(organisation) = register.organisation(id.as_str()) else {
                 return;
             };
@@ -217,9 +249,11 @@ pub fn access_answer(
                     activities: Vec::new(),
                     first: disclosure.at,
                     last: disclosure.at,
+                    since,
                 });
             entry.first = entry.first.min(disclosure.at);
             entry.last = entry.last.max(disclosure.at);
+            entry.since = entry.since.min(since);
             for category in &disclosure.categories {
                 if !entry.categories.contains(category) {
                     entry.categories.push(category.clone());
@@ -229,18 +263,22 @@ pub fn access_answer(
                 entry.activities.push(disclosure.activity.clone());
             }
         };
-        note(&disclosure.recipient, None, None);
+        note(&disclosure.recipient, None, None, from);
         for (index, link) in chain.links.iter().enumerate() {
+            let Some((since, _)) = windows[index] else {
+                continue;
+            };
             let processor = &chain.engagement(link).processor;
-            if reached[index] && processor != &disclosure.recipient {
+            if processor != &disclosure.recipient {
                 let parent = link
                     .parent
                     .map(|p| &chain.engagement(&chain.links[p as usize]).processor);
-                note(processor, Some(&disclosure.recipient), parent);
+                note(processor, Some(&disclosure.recipient), parent, since);
             }
-        }
-        for found in transfer::transfers(chain, on) {
-            if reached[found.link] {
+            // Judged on the first day the link held the data.
+            found.clear();
+            transfer::transfers_of_link(chain, index, since, &mut found);
+            for found in &found {
                 transfers.insert((
                     found.exporter.clone(),
                     found.importer.clone(),

@@ -12,6 +12,23 @@ use crate::values::{CountryCode, Slug};
 
 const COUNTRIES_YAML: &str = include_str!("../../../data/countries.yaml");
 const ADEQUACY_YAML: &str = include_str!("../../../data/adequacy.yaml");
+const AUTHORITIES_YAML: &str = include_str!("../../../data/authorities.yaml");
+
+/// A supervisory authority (Art. 51), for the right to lodge a complaint (Art. 77).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authority {
+    #[serde(skip_serializing)]
+    country: String,
+    pub name: String,
+    pub website: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthoritiesFile {
+    authorities: Vec<Authority>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +171,7 @@ pub struct ReferenceData {
     countries: Vec<Option<Country>>,
     pub adequacy_decisions: Vec<AdequacyDecision>,
     pub scc_sets: Vec<SccSet>,
+    authorities: Vec<Authority>,
 }
 
 impl ReferenceData {
@@ -162,11 +180,18 @@ impl ReferenceData {
         static BUILTIN: OnceLock<ReferenceData> = OnceLock::new();
         BUILTIN.get_or_init(|| {
             #[allow(clippy::expect_used)] // compiled-in files, parsed by the test below
-            Self::parse(COUNTRIES_YAML, ADEQUACY_YAML).expect("data/*.yaml must parse")
+            Self::parse(COUNTRIES_YAML, ADEQUACY_YAML, AUTHORITIES_YAML)
+                .expect("data/*.yaml must parse")
         })
     }
 
-    fn parse(countries_yaml: &str, adequacy_yaml: &str) -> Result<Self, String> {
+    fn parse(
+        countries_yaml: &str,
+        adequacy_yaml: &str,
+        authorities_yaml: &str,
+    ) -> Result<Self, String> {
+        let authorities: AuthoritiesFile = serde_saphyr::from_str(authorities_yaml)
+            .map_err(|e| format!("authorities.yaml: {e}"))?;
         let countries: CountriesFile =
             serde_saphyr::from_str(countries_yaml).map_err(|e| format!("countries.yaml: {e}"))?;
         let adequacy: AdequacyFile =
@@ -208,6 +233,7 @@ impl ReferenceData {
             countries: by_code,
             adequacy_decisions: adequacy.decisions,
             scc_sets: adequacy.standard_contractual_clauses,
+            authorities: authorities.authorities,
         })
     }
 
@@ -236,6 +262,17 @@ impl ReferenceData {
             Some(date) => c.in_eea_on(date),
             None => c.in_eea_now(),
         })
+    }
+
+    /// The supervisory authority of an establishment in `code`: the state's, for the parts of
+    /// member states ISO codes apart (Åland: Finland; the French outermost regions: France).
+    pub fn authority(&self, code: CountryCode) -> Option<&Authority> {
+        let state = match code.as_str() {
+            "AX" => "FI",
+            "GF" | "GP" | "MF" | "MQ" | "RE" | "YT" => "FR",
+            other => other,
+        };
+        self.authorities.iter().find(|a| a.country == state)
     }
 
     /// The bridge under which sending data to `code` on `date` was not a transfer, if any.
@@ -297,7 +334,7 @@ mod tests {
 
     #[test]
     fn builtin_reference_data_parses() {
-        let data = ReferenceData::parse(COUNTRIES_YAML, ADEQUACY_YAML).unwrap();
+        let data = ReferenceData::parse(COUNTRIES_YAML, ADEQUACY_YAML, AUTHORITIES_YAML).unwrap();
         assert_eq!(data.countries.iter().flatten().count(), 249);
         let eea_now = data
             .countries
@@ -327,6 +364,29 @@ mod tests {
             !data.in_eea(cc("NC"), None),
             "New Caledonia is an overseas country, not EU territory"
         );
+    }
+
+    /// Arts 51 and 77: every EEA state has its supervisory authority on file.
+    #[test]
+    fn every_eea_state_has_its_authority() {
+        let data = ReferenceData::builtin();
+        let today = date("2026-11-28");
+        for country in data
+            .countries
+            .iter()
+            .flatten()
+            .filter(|c| c.in_eea_on(today))
+        {
+            let code = cc(&country.code);
+            let authority = data.authority(code);
+            assert!(authority.is_some(), "{}", country.code);
+        }
+        assert_eq!(
+            data.authority(cc("ES")).unwrap().name,
+            "Agencia Española de Protección de Datos (AEPD)"
+        );
+        assert_eq!(data.authority(cc("RE")), data.authority(cc("FR")));
+        assert!(data.authority(cc("US")).is_none());
     }
 
     /// EU–UK Trade and Cooperation Agreement, Art. FINPROV.10A: no transfer to the UK from

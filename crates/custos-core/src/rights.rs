@@ -323,13 +323,19 @@ pub struct ProcessingInfo {
     /// An ISO 8601 duration (`P2Y`).
     pub retention: Option<String>,
     pub source: Option<String>,
+    /// Automated decision-making, profiling included: the logic involved and its
+    /// consequences (Art. 15(1)(h)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub automated_decisions: Option<String>,
 }
 
-/// When the specific recipients cannot be named: why, and the categories instead.
+/// When the ledger names no recipient of the subject's data: why, and the processors of the
+/// activities that process it, by name ("recipients of this activity"; categories would do
+/// only for recipients that cannot be identified, and every processor in the register is).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CategoriesOnly {
+pub struct ActivityRecipients {
     pub reason: String,
-    pub categories: Vec<crate::notice::CategoryOfRecipients>,
+    pub recipients: Vec<crate::notice::NamedRecipient>,
     pub transfers: Vec<crate::notice::NoticeTransfer>,
 }
 
@@ -343,14 +349,28 @@ pub struct AccessReport {
     pub transfers: Vec<crate::ledger::AnswerTransfer>,
     pub processing: Vec<ProcessingInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub categories_only: Option<CategoriesOnly>,
+    pub activity_recipients: Option<ActivityRecipients>,
+    /// The authority of the controller's establishment, for a complaint (Arts 15(1)(f), 77).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<crate::refdata::Authority>,
+    /// Where the copy of the data (Art. 15(3)) is: set when the controller's systems answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
 }
 
-/// Why only categories are given when the ledger holds nothing for the subject.
+/// Why the recipients of the activities are named when the ledger holds nothing for the
+/// subject.
 pub const NO_LEDGER_ENTRIES: &str = "No disclosure of your data to a specific recipient is \
-    recorded in our disclosure ledger, so we cannot name specific recipients (CJEU C-154/21, \
-    para 48). These are the categories of recipients that data processed in our activities \
-    may reach, with their sectors and locations.";
+    recorded in our disclosure ledger. These are the recipients of the activities that \
+    process your data, by name: each may have received it (CJEU C-154/21, paras 48-51: \
+    recipients are named wherever they can be identified).";
+
+/// The rights the answer states besides access (Art. 15(1)(e), (f)).
+pub const OTHER_RIGHTS: &str = "You may ask us to rectify inaccurate data (Art. 16), to erase \
+    it (Art. 17), to restrict its processing (Art. 18), and object to processing based on \
+    legitimate or public interests or for direct marketing (Art. 21). You may lodge a \
+    complaint with a supervisory authority, in particular in the member state of your habitual \
+    residence, place of work or of the alleged infringement (Art. 77).";
 
 /// The report for `answer`: the processing of the activities the disclosures name (all the
 /// controller's activities when there is none), and categories with the reason when no
@@ -389,22 +409,23 @@ pub fn access_report(
             categories: a.data.clone(),
             retention: a.retention.as_ref().map(|r| r.as_str().to_owned()),
             source: a.source.clone(),
+            automated_decisions: a.automated_decisions.clone(),
         })
         .collect();
-    let categories_only = if answer.recipients.is_empty() {
+    let activity_recipients = if answer.recipients.is_empty() {
         let notice = crate::notice::build(
             register,
             controller,
             &NoticeOptions {
-                style: NoticeStyle::Categories,
+                style: NoticeStyle::Named,
                 activities: Vec::new(),
             },
             on,
         );
         match notice {
-            Ok(notice) => Some(CategoriesOnly {
+            Ok(notice) => Some(ActivityRecipients {
                 reason: NO_LEDGER_ENTRIES.to_owned(),
-                categories: notice.categories,
+                recipients: notice.recipients,
                 transfers: notice.transfers,
             }),
             Err(NoticeError::NoActivities(_)) => None,
@@ -420,6 +441,10 @@ pub fn access_report(
         recipients: answer.recipients,
         transfers: answer.transfers,
         processing,
-        categories_only,
+        activity_recipients,
+        authority: crate::refdata::ReferenceData::builtin()
+            .authority(organisation.country)
+            .cloned(),
+        copy: None,
     })
 }

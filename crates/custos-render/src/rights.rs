@@ -38,8 +38,8 @@ pub fn access_document(report: &AccessReport) -> Document {
                 "Address",
                 "How it received your data",
                 "Categories of data",
-                "First",
-                "Last",
+                "Holds your data since",
+                "Last disclosure",
             ],
             rows: report
                 .recipients
@@ -54,7 +54,7 @@ pub fn access_document(report: &AccessReport) -> Document {
                             Some(through) => format!("Processor of {}", name_of(through)),
                         },
                         join(&r.categories),
-                        day(r.first),
+                        r.since.to_string(),
                         day(r.last),
                     ]
                 })
@@ -98,6 +98,7 @@ pub fn access_document(report: &AccessReport) -> Document {
                 "Categories of data",
                 "Retention",
                 "Source",
+                "Automated decisions (Art. 15(1)(h))",
             ],
             rows: report
                 .processing
@@ -112,34 +113,56 @@ pub fn access_document(report: &AccessReport) -> Document {
                         p.source
                             .clone()
                             .unwrap_or_else(|| "Collected from you".to_owned()),
+                        p.automated_decisions
+                            .clone()
+                            .unwrap_or_else(|| "None".to_owned()),
                     ]
                 })
                 .collect(),
         },
     ];
-    if let Some(only) = &report.categories_only {
+    if let Some(named) = &report.activity_recipients {
         sections.push(Section {
-            id: "categories",
-            title: "Categories of recipients (why no names: see the first row)",
-            columns: vec!["Category", "Sectors", "Locations"],
-            rows: std::iter::once(vec![only.reason.clone(), String::new(), String::new()])
-                .chain(only.categories.iter().map(|c| {
-                    vec![
-                        c.category.clone(),
-                        c.sectors.join("; "),
-                        c.countries
-                            .iter()
-                            .map(|&c| data.country_name(c))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ]
-                }))
-                .collect(),
+            id: "activity-recipients",
+            title: "Recipients of the activities that process your data (why: see the first row)",
+            columns: vec!["Recipient", "Country", "What it does", "Activities"],
+            rows: std::iter::once(vec![
+                named.reason.clone(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ])
+            .chain(named.recipients.iter().map(|r| {
+                vec![
+                    r.name.clone(),
+                    data.country_name(r.country),
+                    r.services.join("; "),
+                    join(&r.activities),
+                ]
+            }))
+            .collect(),
         });
     }
+    let mut rights = vec![vec![custos_core::rights::OTHER_RIGHTS.to_owned()]];
+    if let Some(authority) = &report.authority {
+        rights.push(vec![format!(
+            "Our supervisory authority (where we are established): {} ({})",
+            authority.name, authority.website
+        )]);
+    }
+    rights.push(vec![match &report.copy {
+        Some(copy) => format!("A copy of your data (Art. 15(3)): {copy}"),
+        None => "A copy of your data (Art. 15(3)): ask us and we send it to you, free of charge for the first copy.".to_owned(),
+    }]);
+    sections.push(Section {
+        id: "rights",
+        title: "Your other rights (Art. 15(1)(e), (f); 15(3))",
+        columns: vec!["What you can do"],
+        rows: rights,
+    });
     Document {
         title: "Your personal data: access answer".to_owned(),
-        subtitle: "Art. 15 GDPR: the specific recipients of your data, as the chain of processors stood when it was disclosed"
+        subtitle: "Art. 15 GDPR: the specific recipients of your data, and every processor below them that has held it or will hold it while it is kept"
             .to_owned(),
         organisation: report.controller.clone(),
         on: report.on,

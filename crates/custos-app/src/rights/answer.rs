@@ -1,14 +1,14 @@
-//! The access answer (Art. 15): the specific recipients of the subject's data, as the chain
-//! stood when it was disclosed.
+//! The access answer (Art. 15): the specific recipients of the subject's data, and every
+//! processor below them that has held or will hold it.
 
 use super::*;
 
-/// The recipients of the subject's data from the ledger, the chain as it stood at each
-/// disclosure.
+/// The recipients of the subject's data from the ledger, as of `today`.
 pub(super) async fn answer_of(
     store: &Store,
     register: &Register,
     request: &StoredSubjectRequest,
+    today: Date,
 ) -> Result<AccessAnswer, AppError> {
     let disclosures = store
         .read()
@@ -24,7 +24,7 @@ pub(super) async fn answer_of(
             })
         })
         .collect();
-    ledger::access_answer(register, &mine).map_err(|e| AppError::Invalid(e.to_string()))
+    ledger::access_answer(register, &mine, today).map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// The access report of a verified request (Art. 15): its recipients, transfers, processing.
@@ -40,13 +40,27 @@ pub async fn access_report(
             "the subject's identity is not verified: no answer is given before".to_owned(),
         ));
     }
-    let answer = answer_of(store, register, &request).await?;
-    rights::access_report(
+    let answer = answer_of(store, register, &request, day_of(now)).await?;
+    let mut report = rights::access_report(
         register,
         &request.controller,
         answer,
         &request.key,
         day_of(now),
     )
-    .map_err(|e| AppError::Invalid(e.to_string()))
+    .map_err(|e| AppError::Invalid(e.to_string()))?;
+    // Art. 15(3): where the controller's systems are connected, the copy is their export.
+    let sources = super::portability::data_sources(store, &request.controller).await?;
+    if !sources.is_empty() {
+        report.copy = Some(format!(
+            "our systems ({}) export what they hold on you for request {} as a ZIP file of JSON and CSV files, which we provide with this answer",
+            sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            request.key
+        ));
+    }
+    Ok(report)
 }

@@ -17,7 +17,7 @@ pub async fn close(
     require_verified(&request)?;
     // The answer goes to the subject of an access request only.
     let answer = if request.kind == RequestKind::Access {
-        Some(answer_of(store, register, &request).await?)
+        Some(answer_of(store, register, &request, day_of(actor.at)).await?)
     } else {
         None
     };

@@ -20,7 +20,7 @@ pub async fn notify_recipients(
             request.kind
         )));
     }
-    let answer = answer_of(store, register, &request).await?;
+    let answer = answer_of(store, register, &request, day_of(actor.at)).await?;
     let planned = rights::notification_tree(&answer);
     let mut tx = store.begin().await?;
     let mut request = load(&mut tx, key).await?;
@@ -255,7 +255,7 @@ pub async fn update_notification(
         let categories = if to_relay.is_empty() {
             BTreeMap::new()
         } else {
-            categories_of(&answer_of(store, register, &request).await?)
+            categories_of(&answer_of(store, register, &request, day_of(actor.at)).await?)
         };
         for mut child in to_relay {
             child.state = NotificationState::Sent;

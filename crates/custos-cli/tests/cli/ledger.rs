@@ -36,7 +36,8 @@ fn ledger_round_trip(url: &str) {
         run.stderr
     );
 
-    // Ana's data went to B in 2025: B, C, D; not E, who joined in June 2026.
+    // Ana's data went to B in 2025: B, C, D; and E, engaged below B in June 2026 while B
+    // still kept her data (two years' retention): "have been or will be", Art. 15(1)(c).
     let answer = json(&custos(
         url,
         &[
@@ -53,7 +54,8 @@ fn ledger_round_trip(url: &str) {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["agency-b", "hosting-d", "mailer-c"]);
+    assert_eq!(ids, ["agency-b", "agency-e", "hosting-d", "mailer-c"]);
+    assert_eq!(answer["recipients"][1]["since"], "2026-06-01");
     assert_eq!(answer["recipients"][0]["last"], "2025-09-01T10:00:00Z");
     // The phone's subject got it after E joined: E too.
     let answer = json(&custos(

@@ -65,7 +65,8 @@ fn requests_round_trip(url: &str) {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["agency-b", "hosting-d", "mailer-c"]);
+    // E, engaged below B in June 2026, holds what B kept of the 2025 disclosure.
+    assert_eq!(ids, ["agency-b", "agency-e", "hosting-d", "mailer-c"]);
     let text = custos(url, &["request", "answer", &access]).stdout;
     assert!(
         text.contains("transfer to mailer-c (IL) on adequacy"),
@@ -115,7 +116,8 @@ fn requests_round_trip(url: &str) {
     let run = custos(url, &["request", "close", &erasure]);
     assert_ne!(run.code, 0);
     assert!(
-        run.stderr.contains("agency-b, mailer-c, hosting-d"),
+        run.stderr
+            .contains("agency-b, agency-e, mailer-c, hosting-d"),
         "{}",
         run.stderr
     );
@@ -204,7 +206,11 @@ fn requests_round_trip(url: &str) {
         &["request", "show", &erasure, "--format", "json"],
     ));
     assert_eq!(shown["extended_until"].as_str().map(|d| d.len()), Some(10));
-    assert_eq!(shown["notifications"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        shown["notifications"].as_array().unwrap().len(),
+        4,
+        "B, E, C and D"
+    );
 
     let run = custos(
         url,

@@ -878,7 +878,11 @@ engagements:
     let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["city", "clinic", "lab"], "{found:#?}");
     assert!(found[0].1.contains("public body (Art. 37(1)(a))"));
-    assert!(found[1].1.contains("special categories or criminal data on a large scale (Art. 37(1)(c))"));
+    assert!(
+        found[1]
+            .1
+            .contains("special categories or criminal data on a large scale (Art. 37(1)(c))")
+    );
     assert!(found[2].1.contains("processes for activity care"));
     let dpo = ", dpo: {name: DPO, email: dpo@example.org}";
     let found = missing(&register(&text(dpo, dpo)));

@@ -4,7 +4,7 @@
 
 use custos_core::ledger::{Disclosure, LedgerError, access_answer, normalise, subject_key};
 
-use crate::examples;
+use crate::{date, examples};
 
 const PEPPER: &[u8] = b"a pepper of this instance, 32 by.";
 
@@ -53,15 +53,20 @@ fn identifiers_are_normalised_before_they_are_keyed() {
     }
 }
 
+/// Art. 15(1)(c): the recipients to whom the data "have been or will be disclosed". E, engaged
+/// below B on 1 June 2026, receives the data B still holds of a customer disclosed to B in
+/// 2025 (the activity keeps data two years): E is named, since 2026-06-01. (This corrects the
+/// data-subject rights issue's acceptance, which left E out.)
 #[test]
-fn a_customer_disclosed_to_b_in_2025_learns_of_b_c_d_and_israel_not_e() {
+fn a_customer_disclosed_to_b_in_2025_learns_of_b_c_d_israel_and_e_since_june_2026() {
     let register = examples();
     let answer = access_answer(
         &register,
         &[disclosure("ana@example.com", "2025-06-01T10:00:00Z")],
+        date("2026-11-28"),
     )
     .unwrap();
-    let named: Vec<(&str, String, Option<&str>)> = answer
+    let named: Vec<(&str, String, Option<&str>, String)> = answer
         .recipients
         .iter()
         .map(|r| {
@@ -69,15 +74,32 @@ fn a_customer_disclosed_to_b_in_2025_learns_of_b_c_d_and_israel_not_e() {
                 r.id.as_str(),
                 r.country.to_string(),
                 r.through.as_ref().map(|t| t.as_str()),
+                r.since.to_string(),
             )
         })
         .collect();
     assert_eq!(
         named,
         [
-            ("agency-b", "ES".to_owned(), None),
-            ("hosting-d", "IL".to_owned(), Some("agency-b")),
-            ("mailer-c", "IL".to_owned(), Some("agency-b")),
+            ("agency-b", "ES".to_owned(), None, "2025-06-01".to_owned()),
+            (
+                "agency-e",
+                "ES".to_owned(),
+                Some("agency-b"),
+                "2026-06-01".to_owned()
+            ),
+            (
+                "hosting-d",
+                "IL".to_owned(),
+                Some("agency-b"),
+                "2025-06-01".to_owned()
+            ),
+            (
+                "mailer-c",
+                "IL".to_owned(),
+                Some("agency-b"),
+                "2025-06-01".to_owned()
+            ),
         ]
     );
     assert_eq!(answer.recipients[0].categories.len(), 2);
@@ -106,10 +128,43 @@ fn a_customer_disclosed_to_b_in_2025_learns_of_b_c_d_and_israel_not_e() {
         Some("Commission Decision 2011/61/EU")
     );
 
-    // Disclosed after E joined (1 June 2026): E is a recipient too, first and last that day.
+    // Asked before E was engaged, the answer cannot name it yet.
+    let before = access_answer(
+        &register,
+        &[disclosure("ana@example.com", "2025-06-01T10:00:00Z")],
+        date("2026-05-31"),
+    )
+    .unwrap();
+    assert!(
+        !before
+            .recipients
+            .iter()
+            .any(|r| r.id.as_str() == "agency-e")
+    );
+
+    // Data disclosed in May 2024 was kept two years, until May 2026: E, engaged after, never
+    // held it.
+    let expired = access_answer(
+        &register,
+        &[disclosure("old@example.com", "2024-05-10T08:00:00Z")],
+        date("2026-11-28"),
+    );
+    // The chain of 2024 is judged as it was; what matters here is who held the data.
+    let expired = expired.unwrap();
+    assert!(
+        !expired
+            .recipients
+            .iter()
+            .any(|r| r.id.as_str() == "agency-e"),
+        "{:?}",
+        expired.recipients
+    );
+
+    // Disclosed after E joined (1 June 2026): E from that day.
     let later = access_answer(
         &register,
         &[disclosure("ben@example.com", "2026-07-01T08:00:00Z")],
+        date("2026-11-28"),
     )
     .unwrap();
     let e = later
@@ -118,17 +173,15 @@ fn a_customer_disclosed_to_b_in_2025_learns_of_b_c_d_and_israel_not_e() {
         .find(|r| r.id.as_str() == "agency-e")
         .unwrap();
     assert_eq!(e.through.as_ref().map(|t| t.as_str()), Some("agency-b"));
-    assert_eq!(
-        e.first,
-        "2026-07-01T08:00:00Z".parse::<jiff::Timestamp>().unwrap()
-    );
-    // Both disclosures of one subject: E from the second, first/last span both.
+    assert_eq!(e.since, date("2026-07-01"));
+    // Both disclosures of one subject: first/last span both.
     let both = access_answer(
         &register,
         &[
             disclosure("ana@example.com", "2025-06-01T10:00:00Z"),
             disclosure("ana@example.com", "2026-07-01T08:00:00Z"),
         ],
+        date("2026-11-28"),
     )
     .unwrap();
     assert_eq!(both.recipients.len(), 4);
@@ -148,7 +201,7 @@ fn an_event_naming_what_the_register_does_not_know_is_refused() {
     let mut unknown = disclosure("ana@example.com", "2025-06-01T10:00:00Z");
     unknown.recipient = "nobody".parse().unwrap();
     assert!(matches!(
-        access_answer(&register, &[unknown]),
+        access_answer(&register, &[unknown], date("2026-11-28")),
         Err(LedgerError::UnknownRecipient(_))
     ));
 }

@@ -109,7 +109,9 @@ fn notifications_follow_the_chain_each_relayed_by_the_processor_that_engaged_it(
         categories: vec!["email".parse().unwrap()],
         at: "2025-05-10T10:00:00Z".parse().unwrap(),
     }];
-    let answer = access_answer(&register, &disclosures).unwrap();
+    // As of 2026-11-28: E, engaged below B in June 2026, holds the data B still keeps, and is
+    // told by B (Art. 19 follows Art. 15(1)(c)'s "have been or will be").
+    let answer = access_answer(&register, &disclosures, date("2026-11-28")).unwrap();
     let tree: Vec<(String, Option<String>)> = notification_tree(&answer)
         .into_iter()
         .map(|n| (n.recipient.to_string(), n.relayed_by.map(|r| r.to_string())))
@@ -118,6 +120,7 @@ fn notifications_follow_the_chain_each_relayed_by_the_processor_that_engaged_it(
         tree,
         [
             ("agency-b".to_owned(), None),
+            ("agency-e".to_owned(), Some("agency-b".to_owned())),
             ("mailer-c".to_owned(), Some("agency-b".to_owned())),
             ("hosting-d".to_owned(), Some("mailer-c".to_owned())),
         ]

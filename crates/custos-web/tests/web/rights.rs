@@ -208,19 +208,27 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
 
         let (status, answer) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{key}/answer")).await;
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(recipient_ids(&answer), ["agency-b", "hosting-d", "mailer-c"], "the disclosed-to first, then the processors below it; E joined after: not a recipient of 2025 data");
+        // Art. 15(1)(c), "have been or will be": E joined below B in June 2026 and holds what B
+        // kept of Ana's 2025 data, so it is named, with its first day.
+        assert_eq!(recipient_ids(&answer), ["agency-b", "agency-e", "hosting-d", "mailer-c"], "the disclosed-to first, then the processors below it");
+        let e = answer["recipients"].as_array().unwrap().iter().find(|r| r["id"] == "agency-e").unwrap();
+        assert_eq!(e["since"], "2026-06-01", "{e}");
+        assert!(answer["authority"]["name"].as_str().unwrap().contains("AEPD"), "{answer}");
         let transfers = answer["transfers"].as_array().unwrap();
         assert!(transfers.iter().any(|t| t["destination"] == "IL" && t["mechanism"] == "adequacy" && t["valid"] == true), "{answer}");
         assert!(answer["processing"][0]["purposes"].as_array().is_some_and(|p| !p.is_empty()));
         let html = server.client.get(server.url(&format!("/api/v1/subject-requests/{key}/answer?format=html")))
             .bearer_auth(TestServer::token("hypermarket")).send().await.unwrap().text().await.unwrap();
-        assert!(html.contains("Mailer C Ltd") && html.contains("Israel") && !html.contains("Analytics E"), "{html}");
+        assert!(html.contains("Mailer C Ltd") && html.contains("Israel") && html.contains("Analytics E") && html.contains("2026-06-01"), "{html}");
+        for right in ["Art. 16", "Art. 17", "Art. 18", "Art. 21", "Art. 77", "Agencia Española de Protección de Datos", "Art. 15(3)"] {
+            assert!(html.contains(right), "the answer states {right}");
+        }
         let pdf = server.client.get(server.url(&format!("/api/v1/subject-requests/{key}/answer?format=pdf")))
             .bearer_auth(TestServer::token("hypermarket")).send().await.unwrap().bytes().await.unwrap();
         assert!(pdf.starts_with(b"%PDF"));
 
-        // The customer disclosed after E joined learns of E too; one never disclosed gets
-        // categories, with the reason.
+        // The customer disclosed after E joined learns of E too; one never disclosed gets the
+        // recipients of the activities by name, with the reason (C-154/21, paras 48-51).
         let phone = enter(&server, "access", "bob@example.com").await;
         let phone_key = phone["key"].as_str().unwrap();
         verify_by_staff(&server, phone_key).await;
@@ -231,13 +239,16 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         verify_by_staff(&server, nobody_key).await;
         let (_, answer) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{nobody_key}/answer")).await;
         assert!(recipient_ids(&answer).is_empty());
-        assert!(answer["categories_only"]["reason"].as_str().unwrap().contains("ledger"), "{answer}");
+        assert!(answer["activity_recipients"]["reason"].as_str().unwrap().contains("ledger"), "{answer}");
+        let named: Vec<&str> = answer["activity_recipients"]["recipients"].as_array().unwrap().iter()
+            .map(|r| r["id"].as_str().unwrap()).collect();
+        assert!(named.contains(&"mailer-c") && named.contains(&"agency-b"), "{answer}");
 
         // Another controller's people do not see the request.
         let (status, _) = server.get(Some("bank"), &format!("/api/v1/subject-requests/{key}")).await;
         assert_eq!(status, 404);
 
-        // Erasure: B told by A, C by B, D by C. Ana's details run over lines and quote her:
+        // Erasure: B told by A, E and C by B, D by C. Ana's details run over lines and quote her:
         // the outbox keeps them JSON-escaped, and they must go in that form too.
         let (status, erasure) = post(&server, "hypermarket", "/api/v1/subject-requests",
             json!({"controller": "hypermarket-a", "kind": "erasure", "email": ANA,
@@ -257,12 +268,14 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         let s = |a: &str| a.to_owned();
         assert_eq!(tree(&body), [
             (s("agency-b"), None, s("sent")),
+            (s("agency-e"), Some(s("agency-b")), s("pending")),
             (s("mailer-c"), Some(s("agency-b")), s("pending")),
             (s("hosting-d"), Some(s("mailer-c")), s("pending")),
         ]);
         let key_of = |body: &Value, recipient: &str| body["notifications"].as_array().unwrap().iter()
             .find(|n| n["recipient"] == recipient).unwrap()["key"].as_str().unwrap().to_owned();
         let (b, c, d) = (key_of(&body, "agency-b"), key_of(&body, "mailer-c"), key_of(&body, "hosting-d"));
+        let e = key_of(&body, "agency-e");
         let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": ""})).await;
         assert_eq!(status, 409);
         assert!(problem["detail"].as_str().unwrap().contains("agency-b"), "{problem}");
@@ -276,15 +289,17 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{d}/acknowledge"), json!({})).await;
         assert_eq!(status, 404, "D's notification is C's to relay: B does not see it");
         let (_, listed) = server.get(Some("agency-b"), "/api/v1/rights-notifications").await;
-        let listed: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|n| n["recipient"].as_str().unwrap()).collect();
-        assert_eq!(listed, ["mailer-c", "agency-b"], "its own, and the one it relays");
+        let mut listed: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|n| n["recipient"].as_str().unwrap()).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, ["agency-b", "agency-e", "mailer-c"], "its own, and the ones it relays");
         let (status, body) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/acknowledge"), json!({})).await;
         assert_eq!((status, body["state"].as_str()), (200, Some("acknowledged")), "{body}");
         let (status, _) = post(&server, "agency-b", &format!("/api/v1/rights-notifications/{b}/impossible"), json!({"reason": "no"})).await;
         assert_eq!(status, 403, "impossibility is the controller's to record");
         let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{erasure_key}")).await;
-        assert_eq!(tree(&body)[1], (s("mailer-c"), Some(s("agency-b")), s("sent")));
-        assert_eq!(tree(&body)[2].2, "pending");
+        assert_eq!(tree(&body)[1], (s("agency-e"), Some(s("agency-b")), s("sent")));
+        assert_eq!(tree(&body)[2], (s("mailer-c"), Some(s("agency-b")), s("sent")));
+        assert_eq!(tree(&body)[3].2, "pending");
         // C acknowledges (recorded by the controller for it), relaying to D; D is impossible.
         let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/acknowledge"), json!({})).await;
         assert_eq!(status, 200);
@@ -298,6 +313,11 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         assert_eq!(status, 409, "C is acknowledged, not done: {problem}");
         assert!(problem["detail"].as_str().unwrap().contains("mailer-c"));
         post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{c}/done"), json!({"evidence": "contact deleted"})).await;
+        let (status, problem) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": ""})).await;
+        assert_eq!(status, 409, "E is told, not done: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("agency-e"), "{problem}");
+        let (status, _) = post(&server, "hypermarket", &format!("/api/v1/rights-notifications/{e}/done"), json!({"evidence": "segment deleted"})).await;
+        assert_eq!(status, 200);
         let (status, closed) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{erasure_key}/close"), json!({"reasons": "Erased everywhere we could."})).await;
         assert_eq!((status, closed["status"].as_str()), (200, Some("closed")), "{closed}");
         let (status, closed_access) = post(&server, "hypermarket", &format!("/api/v1/subject-requests/{key}/close"), json!({"reasons": ""})).await;
