@@ -39,6 +39,7 @@ fn organisation(id: &str, name: String) -> anyhow::Result<Organisation> {
         certifications: vec![],
         codes_of_conduct: vec![],
         safeguards: vec![],
+        representative: None,
         history: vec![],
         public_subprocessor_page: false,
         language: None,

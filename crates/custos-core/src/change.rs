@@ -101,6 +101,7 @@ impl Dossier {
             certifications: self.certifications.clone(),
             codes_of_conduct: self.codes_of_conduct.clone(),
             safeguards: vec![],
+            representative: None,
             history: self.history.clone(),
             public_subprocessor_page: false,
             language: None,

@@ -45,6 +45,10 @@ pub struct Organisation {
     pub contact: Option<Contact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpo: Option<Contact>,
+    /// The representative in the Union of an organisation established outside it (Art. 27),
+    /// named in both records of processing (Art. 30(1)(a), 30(2)(a)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<Representative>,
     /// Business sector, used for recipient categories (Art. 13(1)(e)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
@@ -100,6 +104,19 @@ pub struct Contact {
 }
 
 /// A certification held over a period (`since`, `until` both optional, `until` inclusive).
+/// An Art. 27 representative: who, where in the Union, and how to reach them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Representative {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Certification {

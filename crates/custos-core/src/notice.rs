@@ -96,6 +96,12 @@ pub struct Party {
     pub contact_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpo_email: Option<String>,
+    /// The DPO's name, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo_name: Option<String>,
+    /// The Art. 27 representative, in one line: name, address, e-mail, phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<String>,
 }
 
 impl Party {
@@ -112,7 +118,38 @@ impl Party {
             address: organisation.address.clone(),
             contact_email: email(&organisation.contact),
             dpo_email: email(&organisation.dpo),
+            dpo_name: organisation.dpo.as_ref().and_then(|d| d.name.clone()),
+            representative: organisation.representative.as_ref().map(|r| {
+                let mut parts = vec![r.name.clone()];
+                parts.extend(r.address.clone());
+                parts.extend(r.email.as_ref().map(|e| e.as_str().to_owned()));
+                parts.extend(r.phone.clone());
+                parts.join(", ")
+            }),
         }
+    }
+
+    /// The party in one line with its contact details: name, address, e-mail, DPO,
+    /// representative (what Art. 30(1)(a) and 30(2)(a) ask of each party).
+    pub fn with_contacts(&self) -> String {
+        let mut parts = vec![self.name.clone()];
+        parts.extend(self.address.clone());
+        parts.extend(self.contact_email.clone());
+        match (&self.dpo_name, &self.dpo_email) {
+            (None, None) => {}
+            (name, email) => parts.push(format!(
+                "DPO: {}",
+                [name.clone(), email.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        if let Some(representative) = &self.representative {
+            parts.push(format!("representative (Art. 27): {representative}"));
+        }
+        parts.join("; ")
     }
 
     /// Where a data subject writes: the DPO, else the privacy contact.

@@ -81,7 +81,8 @@ pub struct ControllerRecord {
     pub on: Date,
     /// 30(1)(b)–(g), one row per activity.
     pub activities: Vec<ActivityRow>,
-    /// The catalogue of actual recipients: one row per link of each activity's chain.
+    /// 30(1)(d): the recipients to whom the data have been or will be disclosed: one row per
+    /// link of each activity's chain, past, current and planned, each with its dates.
     pub recipients: Vec<RecipientRow>,
     /// 30(1)(e): transfers anywhere in the chains, with their safeguards.
     pub transfers: Vec<TransferRow>,
@@ -93,7 +94,8 @@ pub struct ActivityRow {
     pub name: String,
     /// `controller` or `joint controller`.
     pub role: &'static str,
-    /// The other controllers of a joint activity, by name.
+    /// The other controllers of a joint activity, each with its contact details, DPO and
+    /// representative (30(1)(a)).
     pub joint_controllers: Vec<String>,
     pub joint_arrangement: Option<String>,
     pub purposes: Vec<String>,
@@ -128,6 +130,8 @@ pub struct RecipientRow {
     pub locations: Vec<CountryCode>,
     pub since: Date,
     pub until: Option<Date>,
+    /// `past`, `current` or `planned`, on the record's date.
+    pub status: &'static str,
     pub contract: Option<Slug>,
 }
 
@@ -182,6 +186,13 @@ fn name_of(register: &Register, id: &Slug) -> String {
         .map_or_else(|| id.to_string(), |o| o.name.clone())
 }
 
+/// A party with its contact details, DPO and representative, in one line.
+fn party_line(register: &Register, id: &Slug) -> String {
+    register
+        .organisation(id.as_str())
+        .map_or_else(|| id.to_string(), |o| Party::of(o).with_contacts())
+}
+
 fn transfer_row(register: &Register, activity: &Slug, found: &Transfer) -> TransferRow {
     TransferRow {
         activity: activity.clone(),
@@ -232,13 +243,15 @@ pub fn controller_record(
         }
         let chain = Chain::derive(register, activity.id.as_str(), Some(on))?;
         let recipients = chain.recipients();
+        // Every link ever recorded: recipients that have been or will be given the data.
+        let history = Chain::derive(register, activity.id.as_str(), None)?;
         let mut seen: BTreeSet<&Slug> = BTreeSet::new();
-        for link in &chain.links {
-            let engagement = chain.engagement(link);
+        for link in &history.links {
+            let engagement = history.engagement(link);
             if !seen.insert(&engagement.id) {
                 continue;
             }
-            let processor = chain.processor(link);
+            let processor = history.processor(link);
             record.recipients.push(RecipientRow {
                 activity: activity.id.clone(),
                 engagement: engagement.id.clone(),
@@ -249,9 +262,16 @@ pub fn controller_record(
                 engaged_by: name_of(register, &engagement.engaged_by),
                 service: engagement.service.clone(),
                 category: engagement.category().to_owned(),
-                locations: chain.locations(link),
+                locations: history.locations(link),
                 since: engagement.since,
                 until: engagement.until,
+                status: if engagement.since > on {
+                    "planned"
+                } else if engagement.until.is_some_and(|u| u < on) {
+                    "past"
+                } else {
+                    "current"
+                },
                 contract: engagement.contract.clone(),
             });
         }
@@ -265,7 +285,7 @@ pub fn controller_record(
         let others: Vec<String> = activity
             .accepted_controllers()
             .filter(|c| c.as_str() != organisation)
-            .map(|c| name_of(register, c))
+            .map(|c| party_line(register, c))
             .collect();
         record.activities.push(ActivityRow {
             id: activity.id.clone(),
@@ -360,9 +380,9 @@ pub fn processor_record(
             record.processing.push(ProcessingRow {
                 controller: controller.clone(),
                 joint_controllers: activity
-                    .joint_controllers
-                    .iter()
-                    .map(|c| name_of(register, c))
+                    .accepted_controllers()
+                    .filter(|c| **c != activity.controller)
+                    .map(|c| party_line(register, c))
                     .collect(),
                 activity: activity.id.clone(),
                 activity_name: activity

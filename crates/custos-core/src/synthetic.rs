@@ -123,6 +123,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 certifications: vec![],
                 codes_of_conduct: vec![],
                 safeguards: vec![],
+                representative: None,
                 history: vec![],
                 public_subprocessor_page: false,
                 language: None,

@@ -151,7 +151,7 @@ impl Document {
         };
         let recipients = Section {
             id: "recipients",
-            title: "Recipients (catalogue of actual recipients per activity)",
+            title: "Recipients that have been or will be given the data, per activity",
             columns: vec![
                 "Activity",
                 "Link",
@@ -180,6 +180,7 @@ impl Document {
                         r.service.clone(),
                         r.category.clone(),
                         countries(&r.locations),
+                        // Past and planned links show by their dates against the record's.
                         r.since.to_string(),
                         r.until.map(|u| u.to_string()).unwrap_or_default(),
                         r.contract
@@ -208,6 +209,7 @@ impl Document {
                 "Controller",
                 "Controller contact",
                 "Controller DPO",
+                "Controller's representative",
                 "Joint controllers",
                 "Activity",
                 "Link",
@@ -225,7 +227,15 @@ impl Document {
                     vec![
                         p.controller.name.clone(),
                         opt(p.controller.contact_email.as_deref()),
-                        opt(p.controller.dpo_email.as_deref()),
+                        [
+                            p.controller.dpo_name.clone(),
+                            p.controller.dpo_email.clone(),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                        opt(p.controller.representative.as_deref()),
                         list(&p.joint_controllers),
                         p.activity_name.clone(),
                         p.engagement.to_string(),
@@ -262,8 +272,15 @@ impl Document {
         if let Some(email) = &o.contact_email {
             details.push(("Contact", email.clone()));
         }
-        if let Some(email) = &o.dpo_email {
-            details.push(("Data protection officer", email.clone()));
+        let dpo: Vec<String> = [o.dpo_name.clone(), o.dpo_email.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !dpo.is_empty() {
+            details.push(("Data protection officer", dpo.join(", ")));
+        }
+        if let Some(representative) = &o.representative {
+            details.push(("Representative (Art. 27)", representative.clone()));
         }
         details.push(("As of", crate::notice::long_date(self.on, Language::En)));
         details.push(("Version", self.version.clone()));

@@ -252,3 +252,69 @@ fn records_catalogue_actual_recipients_and_the_processor_side() {
             .is_empty()
     );
 }
+
+/// Art. 30(1)(a) and 30(2)(a): the name and contact details of the controller, each joint
+/// controller, their representatives (Art. 27) and DPOs; 30(1)(d): the recipients to whom the
+/// data "have been or will be disclosed", so past and planned links are listed with their dates.
+#[test]
+fn records_name_representatives_and_joint_controllers_and_list_recipients_over_time() {
+    let register = crate::register(
+        "version: 1
+organisations:
+  - {id: shop, name: Shop Inc, country: US, address: \"1 Main St, Austin\",
+     representative: {name: EU Rep GmbH, address: \"Str. 1, Berlin\", email: rep@eurep.example},
+     dpo: {name: Dana Poe, email: dpo@shop.example}}
+  - {id: partner, name: Partner SA, country: FR, contact: {email: privacy@partner.example}}
+  - {id: old-host, name: Old Host, country: DE}
+  - {id: host, name: Host, country: DE}
+  - {id: next-host, name: Next Host, country: DE}
+activities:
+  - {id: sales, controller: shop, joint_controllers: [partner], joint_acceptances: [{by: partner, date: 2025-01-01}]}
+engagements:
+  - {id: shop-old, activity: sales, engaged_by: shop, processor: old-host, service: hosting, since: 2024-01-01, until: 2025-06-30}
+  - {id: shop-host, activity: sales, engaged_by: shop, processor: host, service: hosting, since: 2025-07-01}
+  - {id: shop-next, activity: sales, engaged_by: shop, processor: next-host, service: hosting, since: 2027-01-01}
+",
+    );
+    let record = controller_record(&register, "shop", date("2026-11-28")).unwrap();
+    let rows: Vec<(&str, &str)> = record
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        rows,
+        // Children in id order (shop-host, shop-next, shop-old), each with its status.
+        [
+            ("host", "current"),
+            ("next-host", "planned"),
+            ("old-host", "past")
+        ]
+    );
+    assert_eq!(
+        record.organisation.representative.as_deref(),
+        Some("EU Rep GmbH, Str. 1, Berlin, rep@eurep.example")
+    );
+    assert_eq!(
+        record.activities[0].joint_controllers,
+        ["Partner SA; privacy@partner.example"]
+    );
+    // The partner's own record names the shop with its DPO and representative.
+    let partners = controller_record(&register, "partner", date("2026-11-28")).unwrap();
+    let shop = &partners.activities[0].joint_controllers[0];
+    assert!(shop.contains("DPO: Dana Poe, dpo@shop.example"), "{shop}");
+    assert!(
+        shop.contains("representative (Art. 27): EU Rep GmbH"),
+        "{shop}"
+    );
+    // The processor's record: the controller with its representative.
+    let host = processor_record(&register, "host", date("2026-11-28")).unwrap();
+    assert_eq!(
+        host.processing[0].controller.representative.as_deref(),
+        Some("EU Rep GmbH, Str. 1, Berlin, rep@eurep.example")
+    );
+    assert_eq!(
+        host.processing[0].joint_controllers,
+        ["Partner SA; privacy@partner.example"]
+    );
+}

@@ -37,6 +37,7 @@ fn organisation(i: usize) -> Organisation {
         certifications: vec![],
         codes_of_conduct: vec![],
         safeguards: vec![],
+        representative: None,
         history: vec![],
         public_subprocessor_page: false,
         language: None,
