@@ -353,9 +353,12 @@ pub struct AccessReport {
     /// The authority of the controller's establishment, for a complaint (Arts 15(1)(f), 77).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authority: Option<crate::refdata::Authority>,
-    /// Where the copy of the data (Art. 15(3)) is: set when the controller's systems answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub copy: Option<String>,
+    /// The controller's connected systems whose export is the copy of the data (Art. 15(3));
+    /// empty when none is connected (the copy is then given on request).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copy_from: Vec<String>,
+    /// The controller's language (`en`, `es`): the document is written in it.
+    pub language: String,
 }
 
 /// Why the recipients of the activities are named when the ledger holds nothing for the
@@ -445,6 +448,10 @@ pub fn access_report(
         authority: crate::refdata::ReferenceData::builtin()
             .authority(organisation.country)
             .cloned(),
-        copy: None,
+        copy_from: Vec::new(),
+        language: organisation
+            .language
+            .clone()
+            .unwrap_or_else(|| "en".to_owned()),
     })
 }

@@ -216,12 +216,12 @@ fn draw_row(writer: &mut Writer, lines: &[Vec<Vec<u8>>], widths: &[f32], height:
     writer.rule(writer.y);
 }
 
-fn draw_section(writer: &mut Writer, section: &Section) {
+fn draw_section(writer: &mut Writer, section: &Section, none: &str) {
     writer.new_page();
     writer.paragraph(section.title, true, 13.0);
     writer.y -= 6.0;
     if section.rows.is_empty() {
-        writer.paragraph("None.", false, 10.0);
+        writer.paragraph(none, false, 10.0);
         return;
     }
     let widths = column_widths(section);
@@ -249,7 +249,7 @@ pub fn render(document: &Document) -> Vec<u8> {
         writer.paragraph(&format!("{label}: {value}"), false, 11.0);
     }
     for section in &document.sections {
-        draw_section(&mut writer, section);
+        draw_section(&mut writer, section, document.none_text());
     }
     let pages = writer.finish();
 

@@ -23,6 +23,8 @@ pub struct Document {
     /// A version or reference shown on the title page.
     pub version: String,
     pub sections: Vec<Section>,
+    /// The language of the labels around the tables (the title page, "none").
+    pub language: Language,
 }
 
 /// One table of a record.
@@ -198,6 +200,7 @@ impl Document {
             on: record.on,
             version: version.into(),
             sections: vec![activities, recipients, transfers_section(&record.transfers)],
+            language: Language::En,
         }
     }
 
@@ -256,35 +259,58 @@ impl Document {
             on: record.on,
             version: version.into(),
             sections: vec![processing, transfers_section(&record.transfers)],
+            language: Language::En,
         }
     }
 
     /// The organisation's details, as label and value, for title pages and sheet heads.
     pub fn details(&self) -> Vec<(&'static str, String)> {
         let o = &self.organisation;
+        let es = self.language == Language::Es;
+        let label = |en: &'static str, spanish: &'static str| if es { spanish } else { en };
         let mut details = vec![
-            ("Organisation", o.name.clone()),
-            ("Country", country(o.country)),
+            (label("Organisation", "Organización"), o.name.clone()),
+            (
+                label("Country", "País"),
+                ReferenceData::builtin().country_name_in(o.country, self.language.as_str()),
+            ),
         ];
         if let Some(address) = &o.address {
-            details.push(("Address", address.clone()));
+            details.push((label("Address", "Dirección"), address.clone()));
         }
         if let Some(email) = &o.contact_email {
-            details.push(("Contact", email.clone()));
+            details.push((label("Contact", "Contacto"), email.clone()));
         }
         let dpo: Vec<String> = [o.dpo_name.clone(), o.dpo_email.clone()]
             .into_iter()
             .flatten()
             .collect();
         if !dpo.is_empty() {
-            details.push(("Data protection officer", dpo.join(", ")));
+            details.push((
+                label("Data protection officer", "Delegado de protección de datos"),
+                dpo.join(", "),
+            ));
         }
         if let Some(representative) = &o.representative {
-            details.push(("Representative (Art. 27)", representative.clone()));
+            details.push((
+                label("Representative (Art. 27)", "Representante (art. 27)"),
+                representative.clone(),
+            ));
         }
-        details.push(("As of", crate::notice::long_date(self.on, Language::En)));
-        details.push(("Version", self.version.clone()));
+        details.push((
+            label("As of", "Fecha"),
+            crate::notice::long_date(self.on, self.language),
+        ));
+        details.push((label("Version", "Versión"), self.version.clone()));
         details
+    }
+
+    /// What an empty section says.
+    pub fn none_text(&self) -> &'static str {
+        match self.language {
+            Language::En => "None.",
+            Language::Es => "Ninguno.",
+        }
     }
 
     fn section(&self, id: &str) -> Result<&Section, RenderError> {
@@ -366,7 +392,8 @@ impl Document {
         let mut page = String::with_capacity(64 * 1024);
         let _ = write!(
             page,
-            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} — {}</title>\n<style>{}</style>\n</head>\n<body>\n<section class=\"title-page\">\n<h1>{}</h1>\n<p class=\"subtitle\">{}</p>\n<dl>\n",
+            "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<title>{} — {}</title>\n<style>{}</style>\n</head>\n<body>\n<section class=\"title-page\">\n<h1>{}</h1>\n<p class=\"subtitle\">{}</p>\n<dl>\n",
+            self.language.as_str(),
             escape(&self.title),
             escape(&self.organisation.name),
             PRINT_CSS,
@@ -390,7 +417,7 @@ impl Document {
                 escape(section.title)
             );
             if section.rows.is_empty() {
-                page.push_str("<p>None.</p>\n</section>\n");
+                let _ = writeln!(page, "<p>{}</p>\n</section>", self.none_text());
                 continue;
             }
             page.push_str("<table>\n<thead><tr>");

@@ -18,9 +18,147 @@ fn day(at: impl std::fmt::Display) -> String {
     at.to_string().chars().take(10).collect()
 }
 
-/// The access answer as a document: recipients, transfers and safeguards, processing.
+/// The words of the access document, in English and Spanish.
+struct Words {
+    title: &'static str,
+    subtitle: &'static str,
+    request: &'static str,
+    recipients: &'static str,
+    recipient_columns: [&'static str; 7],
+    disclosed: &'static str,
+    processor_of: &'static str,
+    transfers: &'static str,
+    transfer_columns: [&'static str; 6],
+    yes: &'static str,
+    no: &'static str,
+    processing: &'static str,
+    processing_columns: [&'static str; 7],
+    from_you: &'static str,
+    no_automated: &'static str,
+    activity_recipients: &'static str,
+    activity_columns: [&'static str; 4],
+    no_ledger: &'static str,
+    rights: &'static str,
+    rights_column: &'static str,
+    other_rights: &'static str,
+    authority: &'static str,
+    copy: &'static str,
+    copy_on_request: &'static str,
+    copy_exported: &'static str,
+}
+
+const EN: Words = Words {
+    title: "Your personal data: access answer",
+    subtitle: "Art. 15 GDPR: the specific recipients of your data, and every processor below them that has held it or will hold it while it is kept",
+    request: "Request",
+    recipients: "Recipients of your data (Art. 15(1)(c))",
+    recipient_columns: [
+        "Recipient",
+        "Country",
+        "Address",
+        "How it received your data",
+        "Categories of data",
+        "Holds your data since",
+        "Last disclosure",
+    ],
+    disclosed: "Disclosed to it",
+    processor_of: "Processor of",
+    transfers: "Transfers outside the EEA and their safeguards (Art. 15(2))",
+    transfer_columns: [
+        "From",
+        "To",
+        "Destination",
+        "Safeguard",
+        "Legal act",
+        "Holds",
+    ],
+    yes: "yes",
+    no: "no",
+    processing: "Processing of your data (Art. 15(1)(a), (b), (d), (g), (h))",
+    processing_columns: [
+        "Activity",
+        "Purposes",
+        "Lawful basis",
+        "Categories of data",
+        "Retention",
+        "Source",
+        "Automated decisions (Art. 15(1)(h))",
+    ],
+    from_you: "Collected from you",
+    no_automated: "None",
+    activity_recipients: "Recipients of the activities that process your data (why: see the first row)",
+    activity_columns: ["Recipient", "Country", "What it does", "Activities"],
+    no_ledger: custos_core::rights::NO_LEDGER_ENTRIES,
+    rights: "Your other rights (Art. 15(1)(e), (f); 15(3))",
+    rights_column: "What you can do",
+    other_rights: custos_core::rights::OTHER_RIGHTS,
+    authority: "Our supervisory authority (where we are established)",
+    copy: "A copy of your data (Art. 15(3))",
+    copy_on_request: "ask us and we send it to you, free of charge for the first copy.",
+    copy_exported: "our systems export what they hold on you for this request as a ZIP file of JSON and CSV files, which we provide with this answer. Systems:",
+};
+
+const ES: Words = Words {
+    title: "Sus datos personales: respuesta de acceso",
+    subtitle: "Art. 15 RGPD: los destinatarios concretos de sus datos, y cada encargado por debajo de ellos que los ha tenido o los tendrá mientras se conserven",
+    request: "Solicitud",
+    recipients: "Destinatarios de sus datos (art. 15.1.c)",
+    recipient_columns: [
+        "Destinatario",
+        "País",
+        "Dirección",
+        "Cómo recibió sus datos",
+        "Categorías de datos",
+        "Tiene sus datos desde",
+        "Última comunicación",
+    ],
+    disclosed: "Se le comunicaron",
+    processor_of: "Encargado de",
+    transfers: "Transferencias fuera del EEE y sus garantías (art. 15.2)",
+    transfer_columns: [
+        "Desde",
+        "A",
+        "Destino",
+        "Garantía",
+        "Acto jurídico",
+        "Vigente",
+    ],
+    yes: "sí",
+    no: "no",
+    processing: "Tratamiento de sus datos (art. 15.1.a, b, d, g, h)",
+    processing_columns: [
+        "Actividad",
+        "Fines",
+        "Base jurídica",
+        "Categorías de datos",
+        "Conservación",
+        "Origen",
+        "Decisiones automatizadas (art. 15.1.h)",
+    ],
+    from_you: "Recogidos de usted",
+    no_automated: "Ninguna",
+    activity_recipients: "Destinatarios de las actividades que tratan sus datos (por qué: véase la primera fila)",
+    activity_columns: ["Destinatario", "País", "Qué hace", "Actividades"],
+    no_ledger: "Nuestro registro de comunicaciones no recoge ninguna comunicación de sus datos a un destinatario concreto. Estos son los destinatarios de las actividades que tratan sus datos, por su nombre: cada uno puede haberlos recibido (TJUE C-154/21, apartados 48 a 51: los destinatarios se nombran siempre que puedan identificarse).",
+    rights: "Sus otros derechos (art. 15.1.e y f; 15.3)",
+    rights_column: "Qué puede hacer",
+    other_rights: "Puede pedirnos que rectifiquemos los datos inexactos (art. 16), que los suprimamos (art. 17), que limitemos su tratamiento (art. 18), y oponerse al tratamiento basado en intereses legítimos o públicos o con fines de mercadotecnia directa (art. 21). Puede presentar una reclamación ante una autoridad de control, en particular en el Estado miembro de su residencia habitual, lugar de trabajo o lugar de la supuesta infracción (art. 77).",
+    authority: "Nuestra autoridad de control (donde estamos establecidos)",
+    copy: "Una copia de sus datos (art. 15.3)",
+    copy_on_request: "pídanosla y se la enviamos; la primera copia es gratuita.",
+    copy_exported: "nuestros sistemas exportan lo que contienen sobre usted para esta solicitud en un archivo ZIP de ficheros JSON y CSV, que le facilitamos con esta respuesta. Sistemas:",
+};
+
+/// The access answer as a document, in the controller's language: recipients, transfers and
+/// safeguards, processing, and the subject's other rights.
 pub fn access_document(report: &AccessReport) -> Document {
     let data = ReferenceData::builtin();
+    let language = language_of(Some(&report.language));
+    let words = match language {
+        Language::En => &EN,
+        Language::Es => &ES,
+    };
+    let country = |code| data.country_name_in(code, language.as_str());
     let name_of = |id: &custos_core::values::Slug| {
         report
             .recipients
@@ -31,27 +169,19 @@ pub fn access_document(report: &AccessReport) -> Document {
     let mut sections = vec![
         Section {
             id: "recipients",
-            title: "Recipients of your data (Art. 15(1)(c))",
-            columns: vec![
-                "Recipient",
-                "Country",
-                "Address",
-                "How it received your data",
-                "Categories of data",
-                "Holds your data since",
-                "Last disclosure",
-            ],
+            title: words.recipients,
+            columns: words.recipient_columns.to_vec(),
             rows: report
                 .recipients
                 .iter()
                 .map(|r| {
                     vec![
                         r.name.clone(),
-                        data.country_name(r.country),
+                        country(r.country),
                         r.address.clone().unwrap_or_default(),
                         match &r.through {
-                            None => "Disclosed to it".to_owned(),
-                            Some(through) => format!("Processor of {}", name_of(through)),
+                            None => words.disclosed.to_owned(),
+                            Some(through) => format!("{} {}", words.processor_of, name_of(through)),
                         },
                         join(&r.categories),
                         r.since.to_string(),
@@ -62,15 +192,8 @@ pub fn access_document(report: &AccessReport) -> Document {
         },
         Section {
             id: "transfers",
-            title: "Transfers outside the EEA and their safeguards (Art. 15(2))",
-            columns: vec![
-                "From",
-                "To",
-                "Destination",
-                "Safeguard",
-                "Legal act",
-                "Holds",
-            ],
+            title: words.transfers,
+            columns: words.transfer_columns.to_vec(),
             rows: report
                 .transfers
                 .iter()
@@ -80,26 +203,18 @@ pub fn access_document(report: &AccessReport) -> Document {
                         name_of(&t.importer),
                         t.destination
                             .parse()
-                            .map_or_else(|_| t.destination.clone(), |c| data.country_name(c)),
+                            .map_or_else(|_| t.destination.clone(), country),
                         t.mechanism.clone(),
                         t.basis.clone().unwrap_or_default(),
-                        if t.valid { "yes" } else { "no" }.to_owned(),
+                        if t.valid { words.yes } else { words.no }.to_owned(),
                     ]
                 })
                 .collect(),
         },
         Section {
             id: "processing",
-            title: "Processing of your data (Art. 15(1)(a), (b), (d), (g))",
-            columns: vec![
-                "Activity",
-                "Purposes",
-                "Lawful basis",
-                "Categories of data",
-                "Retention",
-                "Source",
-                "Automated decisions (Art. 15(1)(h))",
-            ],
+            title: words.processing,
+            columns: words.processing_columns.to_vec(),
             rows: report
                 .processing
                 .iter()
@@ -112,10 +227,10 @@ pub fn access_document(report: &AccessReport) -> Document {
                         p.retention.clone().unwrap_or_default(),
                         p.source
                             .clone()
-                            .unwrap_or_else(|| "Collected from you".to_owned()),
+                            .unwrap_or_else(|| words.from_you.to_owned()),
                         p.automated_decisions
                             .clone()
-                            .unwrap_or_else(|| "None".to_owned()),
+                            .unwrap_or_else(|| words.no_automated.to_owned()),
                     ]
                 })
                 .collect(),
@@ -124,10 +239,10 @@ pub fn access_document(report: &AccessReport) -> Document {
     if let Some(named) = &report.activity_recipients {
         sections.push(Section {
             id: "activity-recipients",
-            title: "Recipients of the activities that process your data (why: see the first row)",
-            columns: vec!["Recipient", "Country", "What it does", "Activities"],
+            title: words.activity_recipients,
+            columns: words.activity_columns.to_vec(),
             rows: std::iter::once(vec![
-                named.reason.clone(),
+                words.no_ledger.to_owned(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -135,7 +250,7 @@ pub fn access_document(report: &AccessReport) -> Document {
             .chain(named.recipients.iter().map(|r| {
                 vec![
                     r.name.clone(),
-                    data.country_name(r.country),
+                    country(r.country),
                     r.services.join("; "),
                     join(&r.activities),
                 ]
@@ -143,31 +258,37 @@ pub fn access_document(report: &AccessReport) -> Document {
             .collect(),
         });
     }
-    let mut rights = vec![vec![custos_core::rights::OTHER_RIGHTS.to_owned()]];
+    let mut rights = vec![vec![words.other_rights.to_owned()]];
     if let Some(authority) = &report.authority {
         rights.push(vec![format!(
-            "Our supervisory authority (where we are established): {} ({})",
-            authority.name, authority.website
+            "{}: {} ({})",
+            words.authority, authority.name, authority.website
         )]);
     }
-    rights.push(vec![match &report.copy {
-        Some(copy) => format!("A copy of your data (Art. 15(3)): {copy}"),
-        None => "A copy of your data (Art. 15(3)): ask us and we send it to you, free of charge for the first copy.".to_owned(),
+    rights.push(vec![if report.copy_from.is_empty() {
+        format!("{}: {}", words.copy, words.copy_on_request)
+    } else {
+        format!(
+            "{}: {} {}.",
+            words.copy,
+            words.copy_exported,
+            report.copy_from.join(", ")
+        )
     }]);
     sections.push(Section {
         id: "rights",
-        title: "Your other rights (Art. 15(1)(e), (f); 15(3))",
-        columns: vec!["What you can do"],
+        title: words.rights,
+        columns: vec![words.rights_column],
         rows: rights,
     });
     Document {
-        title: "Your personal data: access answer".to_owned(),
-        subtitle: "Art. 15 GDPR: the specific recipients of your data, and every processor below them that has held it or will hold it while it is kept"
-            .to_owned(),
+        title: words.title.to_owned(),
+        subtitle: words.subtitle.to_owned(),
         organisation: report.controller.clone(),
         on: report.on,
-        version: format!("Request {}", report.request),
+        version: format!("{} {}", words.request, report.request),
         sections,
+        language,
     }
 }
 

@@ -50,17 +50,10 @@ pub async fn access_report(
     )
     .map_err(|e| AppError::Invalid(e.to_string()))?;
     // Art. 15(3): where the controller's systems are connected, the copy is their export.
-    let sources = super::portability::data_sources(store, &request.controller).await?;
-    if !sources.is_empty() {
-        report.copy = Some(format!(
-            "our systems ({}) export what they hold on you for request {} as a ZIP file of JSON and CSV files, which we provide with this answer",
-            sources
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            request.key
-        ));
-    }
+    report.copy_from = super::portability::data_sources(store, &request.controller)
+        .await?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     Ok(report)
 }

@@ -355,3 +355,62 @@ fn csv_cells_that_start_a_formula_are_exported_as_text() {
         assert_eq!(custos_render::spreadsheet_safe(raw), safe);
     }
 }
+
+/// Art. 12(1) and 15: the access answer is written in the controller's language (a Spanish
+/// controller's in Spanish), names the other rights and the authority, and reads back from the
+/// PDF as a subject would read it.
+#[test]
+fn the_access_answer_is_in_the_controllers_language() {
+    use custos_core::ledger::{Disclosure, access_answer, subject_key};
+    let mut parts = examples().into_parts();
+    for organisation in &mut parts.organisations {
+        if organisation.id.as_str() == "hypermarket-a" {
+            organisation.language = Some("es".to_owned());
+        }
+    }
+    let register = Register::new(parts).unwrap();
+    let disclosures = [Disclosure {
+        subject_key: subject_key(b"pepper", "ana@example.com").unwrap(),
+        activity: "customer-marketing".parse().unwrap(),
+        recipient: "agency-b".parse().unwrap(),
+        categories: vec!["email".parse().unwrap()],
+        at: "2025-05-10T10:00:00Z".parse().unwrap(),
+    }];
+    let answer = access_answer(&register, &disclosures, date("2026-11-28")).unwrap();
+    let mut report = custos_core::rights::access_report(
+        &register,
+        "hypermarket-a",
+        answer,
+        "r-1",
+        date("2026-11-28"),
+    )
+    .unwrap();
+    report.copy_from = vec!["shop".to_owned()];
+    let document = custos_render::rights::access_document(&report);
+    let html = document.html();
+    assert!(html.contains("<html lang=\"es\">"), "{html}");
+    for expected in [
+        "Sus datos personales: respuesta de acceso",
+        "Destinatarios de sus datos (art. 15.1.c)",
+        "Encargado de Agency B S.L.",
+        "Israel",
+        "Agencia Española de Protección de Datos",
+        "art. 77",
+        "Sistemas: shop.",
+        "Organización",
+    ] {
+        assert!(html.contains(expected), "{expected}: {html}");
+    }
+    assert!(
+        !html.contains("Recipients of your data"),
+        "no English left: {html}"
+    );
+    let Some(text) = pdftotext(&document.pdf()) else {
+        return;
+    };
+    assert!(text.contains("Sus datos personales"), "{text}");
+    assert!(
+        text.contains("Destinatario") && text.contains("Encargado de"),
+        "{text}"
+    );
+}
