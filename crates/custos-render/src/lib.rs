@@ -4,8 +4,8 @@
 //!
 //! Pure functions from core values to bytes: no IO, no clock, no database.
 
+mod font;
 pub mod mail;
-mod metrics;
 pub mod notice;
 mod pdf;
 pub mod records;

@@ -214,11 +214,22 @@ fn the_html_record_is_a_printable_page() {
 /// pdftotext (Debian's poppler-utils) reads the PDF back; CI installs it and sets
 /// CUSTOS_REQUIRE_PDFTOTEXT so that a missing tool fails there instead of skipping.
 fn pdftotext(pdf: &[u8]) -> Option<String> {
+    pdftotext_with(pdf, "-layout")
+}
+
+/// The text in the order it is drawn (`-raw`), each cell's lines one after the other, with
+/// every run of white space as one space: a name wrapped in its cell reads back whole.
+fn pdftotext_drawn(pdf: &[u8]) -> Option<String> {
+    let text = pdftotext_with(pdf, "-raw")?;
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn pdftotext_with(pdf: &[u8], mode: &str) -> Option<String> {
     // Tests run on parallel threads: each reads its own file.
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), pdf).unwrap();
     let output = match std::process::Command::new("pdftotext")
-        .args(["-layout"])
+        .args([mode])
         .arg(file.path())
         .arg("-")
         .output()
@@ -262,7 +273,7 @@ fn the_pdf_names_every_recipient() {
     ] {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
-    // Accents of Windows-1252 survive: a processor named with them reads back as written.
+    // Accents survive: a processor named with them reads back as written.
     let sources: Vec<_> = manifest::examples::sources()
         .into_iter()
         .map(|source| manifest::Source {
@@ -292,7 +303,8 @@ fn a_long_record_breaks_into_pages_with_the_header_on_each() {
     document.sections[1].rows = (0..400)
         .map(|i| {
             let mut row = template.clone();
-            row[3] = format!("Recipient number {i}");
+            // One word, so that a row takes the same lines whatever its number.
+            row[3] = format!("Recipient{i}");
             row
         })
         .collect();
@@ -305,13 +317,10 @@ fn a_long_record_breaks_into_pages_with_the_header_on_each() {
         .collect();
     assert!(pages.len() > 5, "{} pages", pages.len());
     // Every page of the recipients table starts with the header row again.
-    let table_pages: Vec<&&str> = pages
-        .iter()
-        .filter(|p| p.contains("Recipient number"))
-        .collect();
+    let table_pages: Vec<&&str> = pages.iter().filter(|p| p.contains("Recipient1")).collect();
     assert!(table_pages.len() > 3);
     assert!(table_pages.iter().all(|p| p.contains("Engaged by")));
-    assert!(text.contains("Recipient number 0") && text.contains("Recipient number 399"));
+    assert!(text.contains("Recipient0 ") && text.contains("Recipient399 "));
 }
 
 /// A name another party wrote that a spreadsheet would run as a formula is exported as text.
@@ -413,4 +422,85 @@ fn the_access_answer_is_in_the_controllers_language() {
         text.contains("Destinatario") && text.contains("Encargado de"),
         "{text}"
     );
+}
+
+/// Organisations named in seven of the EU's languages (Polish, Czech, Hungarian, Romanian,
+/// Greek, Bulgarian, German), as their registers write them.
+const SEVEN_NAMES: [(&str, &str); 7] = [
+    ("Hypermarket A S.L.", "Łódzkie Zakłady Mięsne Sp. z o.o."),
+    ("Agency B S.L.", "Česká Řešení s.r.o."),
+    ("Mailer C Ltd", "Győri Őrző Szolgáltató Kft."),
+    ("Hosting D Ltd", "Științe și Țărani S.R.L."),
+    ("Analytics E S.L.", "Ελληνικές Υπηρεσίες Α.Ε."),
+    ("Bulgarian F", "Български Решения ЕООД"),
+    ("German G", "Müller & Söhne Straßenbau GmbH"),
+];
+
+fn seven_language_register() -> Register {
+    let mut sources: Vec<manifest::Source> = manifest::examples::sources()
+        .into_iter()
+        .map(|source| manifest::Source {
+            text: SEVEN_NAMES[..5]
+                .iter()
+                .fold(source.text, |text, (from, to)| {
+                    text.replace(&format!("name: {from}"), &format!("name: \"{to}\""))
+                }),
+            ..source
+        })
+        .collect();
+    sources.push(manifest::Source {
+        name: "more.yaml".to_owned(),
+        text: format!(
+            "version: 1
+organisations:
+  - {{id: bg-f, name: \"{}\", country: BG}}
+  - {{id: de-g, name: \"{}\", country: DE}}
+engagements:
+  - {{id: b-f, activity: customer-marketing, engaged_by: agency-b, processor: bg-f, service: Printing, since: 2025-03-01}}
+  - {{id: b-g, activity: customer-marketing, engaged_by: agency-b, processor: de-g, service: Archiving, since: 2025-03-01}}
+",
+            SEVEN_NAMES[5].1, SEVEN_NAMES[6].1
+        ),
+    });
+    manifest::parse(&sources).unwrap()
+}
+
+/// pdftotext gives back exactly the names of the register, in every script: the record of
+/// processing and an access answer, whose title pages and footers name the controller and
+/// whose tables name every recipient.
+#[test]
+fn the_pdf_gives_back_names_in_seven_languages_exactly() {
+    use custos_core::ledger::{Disclosure, access_answer, subject_key};
+    let register = seven_language_register();
+    let record = Document::controller(
+        &controller_record(&register, "hypermarket-a", date("2026-11-28")).unwrap(),
+        "test",
+    );
+    let disclosures = [Disclosure {
+        subject_key: subject_key(b"pepper", "ana@example.com").unwrap(),
+        activity: "customer-marketing".parse().unwrap(),
+        recipient: "agency-b".parse().unwrap(),
+        categories: vec!["email".parse().unwrap()],
+        at: "2025-05-10T10:00:00Z".parse().unwrap(),
+    }];
+    let answer = access_answer(&register, &disclosures, date("2026-11-28")).unwrap();
+    let report = custos_core::rights::access_report(
+        &register,
+        "hypermarket-a",
+        answer,
+        "r-1",
+        date("2026-11-28"),
+    )
+    .unwrap();
+    let access = custos_render::rights::access_document(&report);
+    for document in [record, access] {
+        let pdf = document.pdf();
+        let Some(text) = pdftotext_drawn(&pdf) else {
+            return;
+        };
+        for (_, name) in SEVEN_NAMES {
+            assert!(text.contains(name), "{name:?} not in:\n{text}");
+        }
+        assert!(!text.contains('?'), "a character fell back to '?':\n{text}");
+    }
 }
