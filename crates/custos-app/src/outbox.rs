@@ -161,6 +161,20 @@ pub fn new_secret() -> Result<String, AppError> {
     Ok(format!("whsec_{}", BASE64.encode(bytes)))
 }
 
+/// An event's payload as receivers see it: without the fields only e-mails use
+/// (`template_owner`, whose templates write the mail).
+fn public_payload(stored: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(stored) {
+        Ok(mut payload) => {
+            if let Some(data) = payload.get_mut("data").and_then(|d| d.as_object_mut()) {
+                data.remove("template_owner");
+            }
+            payload.to_string()
+        }
+        Err(_) => stored.to_owned(),
+    }
+}
+
 /// The `webhook-signature` of a message (Standard Webhooks, version 1).
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, AppError> {
     let key = BASE64
@@ -381,7 +395,8 @@ impl Dispatcher {
         subscription: &Subscription,
     ) -> Result<u16, (Option<u16>, String)> {
         let timestamp = self.clock.now().as_second();
-        let body = delivery.payload.as_bytes();
+        let payload = public_payload(&delivery.payload);
+        let body = payload.as_bytes();
         let signature = sign(&subscription.secret, &delivery.event_key, timestamp, body)
             .map_err(|e| (None, e.to_string()))?;
         let url = self
@@ -395,7 +410,7 @@ impl Dispatcher {
             .header("webhook-id", &delivery.event_key)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(delivery.payload.clone())
+            .body(payload)
             .send()
             .await
             .map_err(|e| (None, format!("{e}")))?;
@@ -425,7 +440,9 @@ impl Dispatcher {
             || format!("/change-requests/{}", delivery.subject),
             str::to_owned,
         );
-        context["link"] = format!("{}{path}", self.public_url.trim_end_matches('/')).into();
+        let base_url = self.public_url.trim_end_matches('/');
+        context["link"] = format!("{base_url}{path}").into();
+        context["base_url"] = base_url.into();
         // The template of the organisation the e-mail speaks for: the controller's for the
         // requester's news, the requester's for a controller's.
         let owner = context["template_owner"]
@@ -451,8 +468,10 @@ impl Dispatcher {
                 "<{}.{}@custos>",
                 delivery.event_key, delivery.key
             )))
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(mail.body)
+            // multipart/alternative, text then HTML; lettre writes MIME-Version with it.
+            .multipart(lettre::message::MultiPart::alternative_plain_html(
+                mail.body, mail.html,
+            ))
             .map_err(|e| e.to_string())?;
         match &self.mailer {
             Mailer::Smtp(transport) => transport

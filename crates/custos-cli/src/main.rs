@@ -453,10 +453,16 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         }
     }
     init_logging();
-    let mail_dir =
-        std::env::var("CUSTOS_MAIL_DIR").unwrap_or_else(|_| "custos-demo-mail".to_owned());
-    std::fs::create_dir_all(&mail_dir).with_context(|| format!("cannot create {mail_dir}"))?;
-    let dispatcher = dispatcher(&store, Some(std::path::PathBuf::from(&mail_dir)))?;
+    // Where e-mails go: an SMTP server when one is configured, else files (a folder of its
+    // own for the demo); the tour says which.
+    let smtp = std::env::var("CUSTOS_SMTP_URL").is_ok();
+    let mail_dir = (!smtp).then(|| {
+        std::env::var("CUSTOS_MAIL_DIR").unwrap_or_else(|_| "custos-demo-mail".to_owned())
+    });
+    if let Some(dir) = &mail_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+    }
+    let dispatcher = dispatcher(&store, mail_dir.as_ref().map(std::path::PathBuf::from))?;
     let server = custos_web::Server::bind(
         &custos_web::Config {
             listen: args.listen,
@@ -480,7 +486,10 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         "  portal user of agency B: {} / {}  (sees B's links and what B engaged)",
         DEMO_PORTAL.0, DEMO_PORTAL.1
     );
-    println!("  e-mails are written to {mail_dir}/ as .eml files");
+    match &mail_dir {
+        Some(dir) => println!("  e-mails are written to {dir}/ as .eml files"),
+        None => println!("  e-mails are sent through the SMTP server of CUSTOS_SMTP_URL"),
+    }
     println!(
         "  agency B's public sub-processor page: http://{address}/public/organisations/agency-b/subprocessors"
     );

@@ -1,6 +1,8 @@
 //! E-mails of the sub-processor workflow and of data-subject requests: plain text from templates (English and Spanish, or
 //! the organisation's own), the first line `Subject: ...`, then a blank line and the body.
-//! The context is the event's payload with `link` (where to act) added.
+//! The context is the event's payload with `link` (where to act) and `base_url` added; every
+//! date and time in it is written out in words in the mail's language (`12 December 2026,
+//! 16:17 UTC`), so that no template prints a raw timestamp. Each mail has an HTML part too.
 
 use minijinja::Value;
 use minijinja::value::Serde;
@@ -9,11 +11,73 @@ use serde_json::json;
 use crate::notice::{TemplateKind, environment};
 use crate::{Language, RenderError};
 
-/// A rendered e-mail.
+/// A rendered e-mail: the subject, the text and the same text as HTML.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     pub subject: String,
     pub body: String,
+    pub html: String,
+}
+
+/// `context` with every date (`2026-12-12`) and time (`2026-12-12T16:17:24.115152Z`) written
+/// in words in `language`; times in UTC, which the words say.
+pub fn in_words(context: &serde_json::Value, language: Language) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match context {
+        Json::String(text) => {
+            if let Ok(at) = text.parse::<jiff::Timestamp>() {
+                let utc = at.to_zoned_datetime(jiff::tz::TimeZone::UTC);
+                let day = crate::notice::long_date(utc.date(), language);
+                Json::String(format!("{day}, {:02}:{:02} UTC", utc.hour(), utc.minute()))
+            } else if text.len() == 10
+                && let Ok(date) = text.parse::<jiff::civil::Date>()
+            {
+                Json::String(crate::notice::long_date(date, language))
+            } else {
+                context.clone()
+            }
+        }
+        Json::Array(items) => Json::Array(items.iter().map(|i| in_words(i, language)).collect()),
+        Json::Object(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), in_words(v, language)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The text body as HTML: paragraphs at blank lines, lines kept, links clickable.
+fn html_of(subject: &str, body: &str, language: Language) -> String {
+    let mut html = format!(
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head><body>\n",
+        language.as_str(),
+        crate::escape_html(subject)
+    );
+    for paragraph in body.split("\n\n").filter(|p| !p.trim().is_empty()) {
+        let lines: Vec<String> = paragraph
+            .lines()
+            .map(|line| {
+                line.split(' ')
+                    .map(|word| {
+                        let escaped = crate::escape_html(word);
+                        if word.starts_with("https://") || word.starts_with("http://") {
+                            format!("<a href=\"{escaped}\">{escaped}</a>")
+                        } else {
+                            escaped
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        html.push_str("<p>");
+        html.push_str(&lines.join("<br>\n"));
+        html.push_str("</p>\n");
+    }
+    html.push_str("</body></html>\n");
+    html
 }
 
 /// The e-mail of `kind` for `context`, through `custom` when the organisation wrote one.
@@ -26,7 +90,8 @@ pub fn render(
     let source = custom.unwrap_or_else(|| kind.builtin(language));
     let env = environment(language);
     let template = env.template_from_named_str(kind.name(), source)?;
-    let text = crate::render_bounded(&template, Value::from(Serde(context)))?;
+    let context = in_words(context, language);
+    let text = crate::render_bounded(&template, Value::from(Serde(&context)))?;
     let (first, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
     let subject = first
         .strip_prefix("Subject:")
@@ -36,9 +101,11 @@ pub fn render(
         })?
         .trim()
         .to_owned();
+    let body = body.trim_start_matches('\n').trim_end().to_owned() + "\n";
     Ok(Mail {
+        html: html_of(&subject, &body, language),
         subject,
-        body: body.trim_start_matches('\n').trim_end().to_owned() + "\n",
+        body,
     })
 }
 
@@ -60,6 +127,7 @@ pub fn sample(decision: &str) -> serde_json::Value {
         "decision": decision,
         "reasons": "Reasons given",
         "link": "https://custos.example/change-requests/01900000",
+        "base_url": "https://custos.example",
     })
 }
 
@@ -74,6 +142,7 @@ pub fn rights_samples(kind: TemplateKind) -> Vec<serde_json::Value> {
         "received": "2026-03-02",
         "deadline": "2026-04-02",
         "link": "https://custos.example/public/requests/01900000/verify?token=x",
+        "base_url": "https://custos.example",
     });
     let with = |extra: serde_json::Value| {
         let mut context = base.clone();

@@ -151,7 +151,7 @@ pub struct Config {
         api::rights::add_data_source,
         api::rights::list_data_sources,
     ),
-    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList, api::audit::AuditHead)),
+    components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList, api::audit::AuditHead, api::changes::RequestPage, api::changes::DeliveryPage)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "people", description = "Signing in, the caller, API tokens"),

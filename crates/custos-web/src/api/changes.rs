@@ -12,7 +12,7 @@ use custos_app::data::{HistoryEntry, StoredParty};
 use custos_core::change::{ChangeRequestSpec, DecisionKind, Dossier, PartyState};
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Params};
+use super::{Body, PageQuery, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -218,6 +218,29 @@ pub struct ListQuery {
     /// `inbox`: only requests waiting for a decision of a controller the caller acts for.
     #[param(pattern = "^inbox$")]
     pub view: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Requests per page, 1 to 1000; 100 by default.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// A page of change requests, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RequestPage {
+    pub items: Vec<RequestSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a webhook's deliveries, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryAnswer>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One line of a list.
@@ -312,7 +335,7 @@ pub fn inbox(principal: &Principal, summaries: Vec<RequestSummary>) -> Vec<Reque
     operation_id = "list_change_requests",
     params(ListQuery),
     responses(
-        (status = 200, description = "The requests the caller's organisations filed, decide on, or see pass", body = [RequestSummary]),
+        (status = 200, description = "A page of the requests the caller's organisations filed, decide on, or see pass, newest first", body = RequestPage),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
@@ -321,7 +344,7 @@ pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Params(query): Params<ListQuery>,
-) -> Result<axum::Json<Vec<RequestSummary>>, ApiError> {
+) -> Result<axum::Json<RequestPage>, ApiError> {
     let inbox = match query.view.as_deref() {
         None => false,
         Some("inbox") => true,
@@ -333,10 +356,20 @@ pub async fn list(
         }
     };
     let all = summaries(&state, &principal).await?;
-    Ok(axum::Json(if inbox {
+    let listed = if inbox {
         self::inbox(&principal, all)
     } else {
         all
+    };
+    let page = super::Page::newest_first(
+        listed,
+        |r| r.key.as_str(),
+        query.cursor.as_deref(),
+        query.limit,
+    )?;
+    Ok(axum::Json(RequestPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -940,6 +973,8 @@ pub async fn disable(
 /// One delivery in the log.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAnswer {
+    /// The delivery's key: the cursor of the pages.
+    pub delivery: String,
     pub event: String,
     pub event_type: String,
     pub state: String,
@@ -955,9 +990,9 @@ pub struct DeliveryAnswer {
     path = "/api/v1/webhooks/{key}/deliveries",
     tag = "change-requests",
     operation_id = "list_webhook_deliveries",
-    params(("key" = String, Path, description = "The endpoint's key")),
+    params(("key" = String, Path, description = "The endpoint's key"), PageQuery),
     responses(
-        (status = 200, description = "The latest 500 deliveries to the endpoint, newest first", body = [DeliveryAnswer]),
+        (status = 200, description = "A page of the latest 500 deliveries to the endpoint, newest first", body = DeliveryPage),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
     )
@@ -966,21 +1001,33 @@ pub async fn deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path(key): Path<String>,
-) -> Result<axum::Json<Vec<DeliveryAnswer>>, ApiError> {
+    Params(query): Params<PageQuery>,
+) -> Result<axum::Json<DeliveryPage>, ApiError> {
     own_subscription(&state, &principal, &key, false).await?;
     let log = custos_app::webhooks::deliveries(&state.store, &key, 500).await?;
-    Ok(axum::Json(
-        log.into_iter()
-            .map(|d| DeliveryAnswer {
-                event: d.event_key,
-                event_type: d.event_type,
-                state: d.state,
-                attempts: d.attempts,
-                next_attempt_at: d.next_attempt_at,
-                last_status: d.last_status,
-                last_error: d.last_error,
-                delivered_at: d.delivered_at,
-            })
-            .collect(),
-    ))
+    let answers: Vec<DeliveryAnswer> = log
+        .into_iter()
+        .map(|d| DeliveryAnswer {
+            delivery: d.key,
+            event: d.event_key,
+            event_type: d.event_type,
+            state: d.state,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+        })
+        .collect();
+    // Deliveries are keyed by UUIDv7: the key orders them by time.
+    let page = super::Page::newest_first(
+        answers,
+        |d| d.delivery.as_str(),
+        query.cursor.as_deref(),
+        query.limit,
+    )?;
+    Ok(axum::Json(DeliveryPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }

@@ -14,8 +14,8 @@ pub mod rights;
 pub mod views;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use custos_core::Date;
 use serde::de::DeserializeOwned;
@@ -29,13 +29,21 @@ pub struct Params<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| Params(value))
-            .map_err(|rejection: QueryRejection| ApiError::Invalid {
-                detail: rejection.body_text(),
-                field: None,
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // serde_path_to_error names the parameter that failed (`cursor`, `view`), so the 422
+        // says which field, as docs/api.md promises.
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = form_urlencoded::parse(query.as_bytes());
+        let deserializer = serde_urlencoded::Deserializer::new(pairs);
+        serde_path_to_error::deserialize(deserializer)
+            .map(Params)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let field = (!field.is_empty() && field != ".").then_some(field);
+                ApiError::Invalid {
+                    detail: format!("query: {}", error.inner()),
+                    field,
+                }
             })
     }
 }
@@ -98,6 +106,30 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The page of `entries` newest first (descending id, as keys made of UUIDv7 sort by
+    /// time) after the cursor: those whose id is below it.
+    pub fn newest_first(
+        mut entries: Vec<T>,
+        id: impl Fn(&T) -> &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Self, ApiError> {
+        let limit = page_limit(limit)?;
+        entries.sort_by(|a, b| id(b).cmp(id(a)));
+        let mut items: Vec<T> = entries
+            .into_iter()
+            .filter(|e| cursor.is_none_or(|c| id(e) < c))
+            .take(limit + 1)
+            .collect();
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| id(last).to_owned())
+        } else {
+            None
+        };
+        Ok(Self { items, next_cursor })
+    }
+
     /// The page of `entries` (in id order, already filtered) after the cursor.
     pub fn of<'a, E: 'a>(
         entries: impl Iterator<Item = &'a E>,

@@ -98,6 +98,45 @@ fn mails(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Every e-mail in `dir` as Python's email package reads it under `policy.strict`, which raises
+/// on any defect (RFC 5322, 2045): `{to, mime, type, text, html}` each. None when python3 is
+/// missing (CI has it).
+fn strictly_parsed(dir: &std::path::Path) -> Option<Vec<Value>> {
+    const SCRIPT: &str = r#"
+import email, email.policy, json, pathlib, sys
+out = []
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.eml")):
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.strict)
+    parts = {}
+    for part in message.walk():
+        if part.defects:
+            sys.exit(f"{path.name}: {part.defects}")
+        if part.get_content_maintype() == "text":
+            parts[part.get_content_type()] = part.get_content()
+    out.append({"to": str(message["To"]), "mime": message["MIME-Version"],
+                "type": message.get_content_type(),
+                "text": parts.get("text/plain"), "html": parts.get("text/html")})
+print(json.dumps(out))
+"#;
+    let output = match std::process::Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(dir)
+        .output()
+    {
+        Ok(output) => output,
+        Err(_) => {
+            custos_app::testing::announce_skip("parsing the e-mails strictly: python3 is missing");
+            return None;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
 /// Posts an HTML form (`application/x-www-form-urlencoded`).
 async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let encode = |text: &str| -> String {
@@ -156,7 +195,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
     on_every_backend(|server, store, clock, sqlite_dir| async move {
         let mail = tempfile::tempdir().unwrap();
-        let dispatcher = dispatcher(&store, clock.clone(), mail.path());
+        let dispatcher = dispatcher(&store, clock.clone(), mail.path()).with_public_url("https://custos.test".to_owned());
         let event = |identifier: &str, at: &str| {
             json!({"identifier": identifier, "activity": "customer-marketing", "recipient": "agency-b",
                    "categories": ["email", "order-history"], "at": at})
@@ -328,6 +367,22 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
         let to_ana: Vec<String> = mails(mail.path()).into_iter().filter(|m| m.contains(&format!("To: {ANA}"))).collect();
         assert!(to_ana.iter().any(|m| m.contains("Mailer C Ltd") && m.contains("Israel")), "the access answer by e-mail");
         assert!(to_ana.iter().any(|m| m.contains("Hosting D Ltd: impossible")), "who was told, and how it went");
+        // RFC 5322/2045: every message parses without a defect, MIME-Version 1.0, a text and an
+        // HTML alternative; dates in words, links absolute.
+        if let Some(parsed) = strictly_parsed(mail.path()) {
+            assert!(!parsed.is_empty());
+            for message in &parsed {
+                assert_eq!(message["mime"], "1.0", "{message}");
+                assert_eq!(message["type"], "multipart/alternative", "{message}");
+                assert!(message["text"].is_string() && message["html"].as_str().is_some_and(|h| h.contains("<p>")), "{message}");
+                let text = message["text"].as_str().unwrap();
+                assert!(!text.contains("T00:00:00") && !text.contains(".000000Z"), "a raw timestamp: {text}");
+            }
+            let verify = parsed.iter().find(|m| m["to"] == ANA && m["text"].as_str().unwrap().contains("due by")).unwrap();
+            assert!(verify["text"].as_str().unwrap().contains("due by 25 December 2026"), "{verify}");
+            let notify = parsed.iter().find(|m| m["text"].as_str().unwrap().contains("relay it to your own sub-processors")).unwrap();
+            assert!(notify["text"].as_str().unwrap().contains("POST https://custos.test/api/v1/rights-notifications/"), "{notify}");
+        }
         let register = custos_app::register::load(&store).await.unwrap();
         custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
         for k in [&key, &erasure_key] {
