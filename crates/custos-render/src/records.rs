@@ -37,6 +37,30 @@ pub struct Section {
     pub rows: Vec<Vec<String>>,
 }
 
+/// What a cell holds, for the spreadsheet.
+enum Typed {
+    Number(f64),
+    Date(rust_xlsxwriter::ExcelDateTime),
+    Text,
+}
+
+/// A whole number (a depth, a count: digits, no leading zero, at most nine) or an ISO date;
+/// anything else is text.
+fn typed(value: &str) -> Typed {
+    let digits = value.bytes().all(|b| b.is_ascii_digit());
+    if digits && !value.is_empty() && value.len() <= 9 && !value.starts_with('0') {
+        return value.parse().map_or(Typed::Text, Typed::Number);
+    }
+    let shaped_like_date = value.len() == 10
+        && value.as_bytes()[4] == b'-'
+        && value.as_bytes()[7] == b'-'
+        && value.parse::<Date>().is_ok();
+    if shaped_like_date && let Ok(date) = rust_xlsxwriter::ExcelDateTime::parse_from_str(value) {
+        return Typed::Date(date);
+    }
+    Typed::Text
+}
+
 fn list(items: &[String]) -> String {
     items.join("; ")
 }
@@ -347,6 +371,10 @@ impl Document {
         let wrap = Format::new()
             .set_text_wrap()
             .set_align(rust_xlsxwriter::FormatAlign::Top);
+        let date = Format::new()
+            .set_num_format("yyyy-mm-dd")
+            .set_align(rust_xlsxwriter::FormatAlign::Top);
+        let number = Format::new().set_align(rust_xlsxwriter::FormatAlign::Top);
         let sheet = workbook.add_worksheet().set_name("Organisation")?;
         sheet.write_string_with_format(0, 0, &self.title, &bold)?;
         sheet.write_string(1, 0, &self.subtitle)?;
@@ -369,15 +397,21 @@ impl Document {
                     if value.is_empty() {
                         continue;
                     }
-                    sheet.write_string_with_format(row as u32 + 1, col as u16, value, &wrap)?;
-                    if let Some(width) = widths.get_mut(col) {
+                    let (row, col) = (row as u32 + 1, col as u16);
+                    // Typed cells: a spreadsheet sorts and filters dates and depths as such.
+                    match typed(value) {
+                        Typed::Number(n) => sheet.write_number_with_format(row, col, n, &number)?,
+                        Typed::Date(d) => sheet.write_datetime_with_format(row, col, &d, &date)?,
+                        Typed::Text => sheet.write_string_with_format(row, col, value, &wrap)?,
+                    };
+                    if let Some(width) = widths.get_mut(usize::from(col)) {
                         *width = (*width).max(value.chars().count());
                     }
                 }
             }
             for (col, width) in widths.iter().enumerate() {
                 // Readable: at least the header, at most about a sentence; longer text wraps.
-                sheet.set_column_width(col as u16, (*width).clamp(8, 60) as f64 + 2.0)?;
+                sheet.set_column_width(col as u16, (*width + 2).clamp(8, 60) as f64)?;
             }
             sheet.set_freeze_panes(1, 0)?;
             let last_row = section.rows.len() as u32;

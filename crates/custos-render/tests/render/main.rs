@@ -183,6 +183,19 @@ fn the_spreadsheet_reads_back_with_a_sheet_per_section() {
     );
     let countries: Vec<&str> = rows[1..].iter().map(|r| r[4].as_str()).collect();
     assert_eq!(countries, ["Spain", "Israel", "Israel", "Spain"]);
+    // Depths are numbers and dates are dates, not text; columns 8 to 60 characters wide.
+    assert_eq!(
+        recipients.get_value((1, 2)),
+        Some(&calamine::Data::Float(1.0))
+    );
+    assert!(
+        matches!(
+            recipients.get_value((1, 9)),
+            Some(calamine::Data::DateTime(_))
+        ),
+        "{:?}",
+        recipients.get_value((1, 9))
+    );
     let transfers = workbook.worksheet_range("transfers").unwrap();
     assert_eq!(
         transfers.height(),
