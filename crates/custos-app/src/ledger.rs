@@ -19,7 +19,7 @@ use crate::audit::Actor;
 use crate::clock::stamp;
 
 /// One event as it is recorded: the identifier in clear, which never reaches the database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LedgerEvent {
     /// An e-mail address or a phone number in international form.
@@ -27,6 +27,8 @@ pub struct LedgerEvent {
     pub activity: Slug,
     pub recipient: Slug,
     pub categories: Vec<Slug>,
+    /// When it was disclosed (RFC 3339).
+    #[schemars(with = "String")]
     pub at: Timestamp,
 }
 

@@ -288,19 +288,20 @@ impl<'r> Chain<'r> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChainView {
     pub activity: Slug,
     pub controller: Slug,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub joint_controllers: Vec<Slug>,
+    #[schemars(with = "Option<crate::values::IsoDate>")]
     pub at: Option<Date>,
     pub links: Vec<LinkView>,
     /// In force on the day, but hanging from a party not in the chain that day.
     pub detached: Vec<Slug>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LinkView {
     pub engagement: Slug,
     pub depth: u32,
@@ -313,7 +314,9 @@ pub struct LinkView {
     pub service: String,
     pub locations: Vec<CountryCode>,
     pub outside_eea: bool,
+    #[schemars(with = "crate::values::IsoDate")]
     pub since: Date,
+    #[schemars(with = "Option<crate::values::IsoDate>")]
     pub until: Option<Date>,
     pub contract: Option<Slug>,
     pub authorisation: Option<Authorisation>,
@@ -373,7 +376,7 @@ fn sorted_unique<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
 }
 
 /// A recipient category for a notice (Art. 13(1)(e)), with sector and location.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RecipientCategory<'r> {
     pub category: &'r str,
     pub sectors: Vec<&'r str>,
@@ -393,22 +396,40 @@ fn push_unique<T: PartialEq>(list: &mut Vec<T>, value: T) {
     }
 }
 
+/// A recipient as the API and CLI show it (the shape of its serialisation).
+#[derive(Serialize, schemars::JsonSchema)]
+struct RecipientView<'a> {
+    id: &'a Slug,
+    name: &'a str,
+    country: CountryCode,
+    address: Option<&'a str>,
+    contact: Option<&'a crate::model::Contact>,
+    depth: u32,
+    services: Vec<&'a str>,
+    categories: Vec<&'a str>,
+    locations: Vec<CountryCode>,
+    engagements: Vec<&'a Slug>,
+}
+
+impl schemars::JsonSchema for Recipients<'_> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Recipients".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)] // only described, never built
+        struct RecipientsView<'a> {
+            recipients: Vec<RecipientView<'a>>,
+            categories: Vec<RecipientCategory<'a>>,
+        }
+        RecipientsView::json_schema(generator)
+    }
+}
+
 impl Serialize for Recipient<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct View<'a> {
-            id: &'a Slug,
-            name: &'a str,
-            country: CountryCode,
-            address: Option<&'a str>,
-            contact: Option<&'a crate::model::Contact>,
-            depth: u32,
-            services: Vec<&'a str>,
-            categories: Vec<&'a str>,
-            locations: Vec<CountryCode>,
-            engagements: Vec<&'a Slug>,
-        }
-        View {
+        RecipientView {
             id: &self.organisation.id,
             name: &self.organisation.name,
             country: self.organisation.country,
@@ -440,7 +461,7 @@ impl Serialize for Recipients<'_> {
 }
 
 /// Where an organisation sits: one activity whose chain passes through it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Involvement {
     pub activity: Slug,
     pub controller: Slug,

@@ -135,7 +135,7 @@ pub fn validate(register: &Register, disclosure: &Disclosure) -> Result<(), Ledg
 }
 
 /// A recipient of the subject's data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AnswerRecipient {
     pub id: Slug,
     pub name: String,
@@ -149,15 +149,18 @@ pub struct AnswerRecipient {
     pub categories: Vec<Slug>,
     pub activities: Vec<Slug>,
     /// The first and last disclosure that reached it.
+    #[schemars(with = "String")]
     pub first: Timestamp,
+    #[schemars(with = "String")]
     pub last: Timestamp,
     /// The first day it held the subject's data: the disclosure's day, or for a processor
     /// engaged later below the recipient, the day it was engaged.
+    #[schemars(with = "crate::values::IsoDate")]
     pub since: Date,
 }
 
 /// A transfer among the recipients, with its safeguard (Art. 15(2)).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AnswerTransfer {
     pub exporter: Slug,
     pub importer: Slug,

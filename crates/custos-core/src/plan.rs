@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::register::{EntityKind, RegisterParts};
 use crate::values::Slug;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
     Add,
@@ -20,7 +20,7 @@ pub enum Action {
     Remove,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Change {
     pub kind: EntityKind,
     pub id: Slug,
@@ -29,7 +29,7 @@ pub struct Change {
 }
 
 /// Changes in a stable order: by kind, then id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Plan {
     pub changes: Vec<Change>,
 }

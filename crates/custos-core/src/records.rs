@@ -52,7 +52,7 @@ impl std::str::FromStr for RecordKind {
 }
 
 /// Either record, as asked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Record {
     Controller(ControllerRecord),
@@ -75,9 +75,10 @@ pub fn record(
 }
 
 /// Art. 30(1): the record a controller keeps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ControllerRecord {
     pub organisation: Party,
+    #[schemars(with = "crate::values::IsoDate")]
     pub on: Date,
     /// 30(1)(b)–(g), one row per activity.
     pub activities: Vec<ActivityRow>,
@@ -88,7 +89,7 @@ pub struct ControllerRecord {
     pub transfers: Vec<TransferRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ActivityRow {
     pub id: Slug,
     pub name: String,
@@ -116,7 +117,7 @@ pub struct ActivityRow {
 }
 
 /// One link of a chain: who receives the data of which activity, from whom, for what.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecipientRow {
     pub activity: Slug,
     pub engagement: Slug,
@@ -128,14 +129,16 @@ pub struct RecipientRow {
     pub service: String,
     pub category: String,
     pub locations: Vec<CountryCode>,
+    #[schemars(with = "crate::values::IsoDate")]
     pub since: Date,
+    #[schemars(with = "Option<crate::values::IsoDate>")]
     pub until: Option<Date>,
     /// `past`, `current` or `planned`, on the record's date.
     pub status: &'static str,
     pub contract: Option<Slug>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TransferRow {
     pub activity: Slug,
     pub engagement: Slug,
@@ -152,9 +155,10 @@ pub struct TransferRow {
 }
 
 /// Art. 30(2): the record a processor keeps, for every controller it acts for.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProcessorRecord {
     pub organisation: Party,
+    #[schemars(with = "crate::values::IsoDate")]
     pub on: Date,
     /// 30(2)(a)(b)(d): one row per engagement of the organisation as processor.
     pub processing: Vec<ProcessingRow>,
@@ -162,7 +166,7 @@ pub struct ProcessorRecord {
     pub transfers: Vec<TransferRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProcessingRow {
     pub controller: Party,
     pub joint_controllers: Vec<String>,
@@ -174,7 +178,9 @@ pub struct ProcessingRow {
     /// 30(2)(b): the category of processing carried out for the controller.
     pub service: String,
     pub locations: Vec<CountryCode>,
+    #[schemars(with = "crate::values::IsoDate")]
     pub since: Date,
+    #[schemars(with = "Option<crate::values::IsoDate>")]
     pub until: Option<Date>,
     /// 30(2)(d): the security measures of the contract under which it processes.
     pub measures: Vec<String>,

@@ -15,10 +15,11 @@ const ADEQUACY_YAML: &str = include_str!("../../../data/adequacy.yaml");
 const AUTHORITIES_YAML: &str = include_str!("../../../data/authorities.yaml");
 
 /// A supervisory authority (Art. 51), for the right to lodge a complaint (Art. 77).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Authority {
     #[serde(skip_serializing)]
+    #[schemars(skip)]
     country: String,
     pub name: String,
     pub website: String,

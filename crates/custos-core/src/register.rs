@@ -12,7 +12,9 @@ use crate::model::{Activity, Contract, Engagement, Organisation, OrganisationKin
 use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
 
 /// The four kinds of entry a register holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntityKind {
     Organisation,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use jiff::ToSpan as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Date;
@@ -14,7 +15,9 @@ use crate::ledger::AccessAnswer;
 use crate::values::Slug;
 
 /// What the subject asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestKind {
     /// Art. 15: the data, the recipients, the transfers and their safeguards.
@@ -313,7 +316,7 @@ impl FromStr for NotificationState {
 }
 
 /// What an activity of the controller does with the data (Art. 15(1)(a), (d), (g)).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ProcessingInfo {
     pub activity: Slug,
     pub name: String,
@@ -332,7 +335,7 @@ pub struct ProcessingInfo {
 /// When the ledger names no recipient of the subject's data: why, and the processors of the
 /// activities that process it, by name ("recipients of this activity"; categories would do
 /// only for recipients that cannot be identified, and every processor in the register is).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ActivityRecipients {
     pub reason: String,
     pub recipients: Vec<crate::notice::NamedRecipient>,
@@ -340,10 +343,11 @@ pub struct ActivityRecipients {
 }
 
 /// The access answer as it is given to the subject (Art. 15(1)–(2)).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccessReport {
     pub controller: crate::notice::Party,
     pub request: String,
+    #[schemars(with = "crate::values::IsoDate")]
     pub on: Date,
     pub recipients: Vec<crate::ledger::AnswerRecipient>,
     pub transfers: Vec<crate::ledger::AnswerTransfer>,

@@ -21,7 +21,7 @@ use crate::refdata::{AdequacyDecision, AdequacyScope, ReferenceData};
 use crate::values::{CountryCode, Slug};
 
 /// Where the data goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Destination {
     Country(CountryCode),
@@ -30,7 +30,7 @@ pub enum Destination {
 }
 
 /// Whether a mechanism holds on a date, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Assessment {
     pub valid: bool,
     /// The legal act relied on, when one applies.
@@ -62,7 +62,7 @@ impl Assessment {
 }
 
 /// The safeguard of a link above that an onward transfer relies on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Onward {
     /// The engagement whose transfer carries the safeguard.
     pub under: Slug,
@@ -72,7 +72,7 @@ pub struct Onward {
     pub relies_on: TransferMechanism,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Transfer {
     /// Index of the link in [`Chain::links`].
     #[serde(skip)]
@@ -90,6 +90,7 @@ pub struct Transfer {
     /// Set when the link records no mechanism and rides on a safeguard of a link above.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub onward: Option<Onward>,
+    #[schemars(with = "crate::values::IsoDate")]
     pub assessed_on: Date,
     pub assessment: Assessment,
 }

@@ -70,7 +70,7 @@ pub struct Session {
 }
 
 /// What a token allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scope {
     Read,
@@ -89,7 +89,7 @@ pub struct NewToken {
 }
 
 /// A token as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TokenRecord {
     pub key: String,
     pub name: String,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 mod explorer;
+mod openapi;
 pub mod state;
 pub mod ui;
 pub use std::future::Future;
@@ -520,6 +521,7 @@ pub fn openapi_document() -> serde_json::Value {
             },
         });
     }
+    openapi::describe_bodies(&mut doc);
     doc
 }
 

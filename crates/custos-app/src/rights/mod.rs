@@ -133,7 +133,7 @@ impl Default for Settings {
 }
 
 /// A request as it arrives.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub controller: Slug,

@@ -36,13 +36,13 @@ pub use rules::{Rule, Severity};
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// The register entry a finding is about: where it is fixed, located and acknowledged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub struct ObjectRef {
     pub kind: EntityKind,
     pub id: Slug,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub rule: &'static str,
     pub severity: Severity,
@@ -67,6 +67,7 @@ pub struct Finding {
     pub acknowledged: Option<Acknowledgement>,
     /// The last day of an acknowledgement of this finding that has run out.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::values::IsoDate>")]
     pub acknowledgement_expired: Option<Date>,
 }
 
@@ -130,7 +131,7 @@ impl Filter {
 }
 
 /// Counts of the findings that count, by severity, and of the acknowledged ones.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub errors: usize,
     pub warnings: usize,

@@ -22,7 +22,7 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]

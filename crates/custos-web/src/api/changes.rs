@@ -94,7 +94,8 @@ pub(crate) fn shows_entry(entry: &HistoryEntry, visible_controllers: &[&str]) ->
 }
 
 /// A request as the caller may see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ChangeRequest")]
 pub struct RequestAnswer {
     pub key: String,
     pub status: String,
@@ -107,7 +108,7 @@ pub struct RequestAnswer {
     pub history: Vec<HistoryAnswer>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct PartyAnswer {
     #[serde(flatten)]
     pub addressee: custos_core::change::Addressee,
@@ -119,7 +120,7 @@ pub struct PartyAnswer {
     pub decided_version: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct HistoryAnswer {
     pub organisation: String,
     pub kind: String,
@@ -993,6 +994,7 @@ pub struct DeliveryAnswer {
     params(("key" = String, Path, description = "The endpoint's key"), PageQuery),
     responses(
         (status = 200, description = "A page of the latest 500 deliveries to the endpoint, newest first", body = DeliveryPage),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
     )

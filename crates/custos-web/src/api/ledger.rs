@@ -73,11 +73,13 @@ pub async fn record_disclosures(
     }
     let actor = principal.actor(state.clock.now());
     let recorded = custos_app::ledger::record(&state.store, &register, events, &actor).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({"recorded": recorded})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, axum::Json(Recorded { recorded })).into_response())
+}
+
+/// How many events were recorded.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Recorded {
+    pub recorded: usize,
 }
 
 /// Parses NDJSON line by line as the body arrives; blank lines count in the numbering.

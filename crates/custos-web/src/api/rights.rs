@@ -19,7 +19,8 @@ use crate::state::AppState;
 use custos_app::policy::Capacity;
 
 /// A request as its controller's people see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "SubjectRequest")]
 pub struct RequestAnswer {
     pub key: String,
     pub controller: String,
@@ -44,7 +45,8 @@ pub struct RequestAnswer {
     pub notifications: Vec<NotificationAnswer>,
 }
 
-#[derive(Debug, Serialize)]
+/// An Art. 19 notification to one recipient.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct NotificationAnswer {
     pub key: String,
     pub request: String,
@@ -174,7 +176,8 @@ pub struct ListQuery {
 }
 
 /// One line of the inbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "SubjectRequestSummary")]
 pub struct RequestSummary {
     pub key: String,
     pub controller: String,
@@ -183,6 +186,45 @@ pub struct RequestSummary {
     pub received_at: String,
     pub due: String,
     pub verified: bool,
+}
+
+/// The inbox: the requests of the caller's controllers, newest first.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "SubjectRequestList")]
+pub struct RequestList {
+    pub items: Vec<RequestSummary>,
+}
+
+/// The notifications addressed to the caller's organisations and those they relay.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct NotificationList {
+    pub items: Vec<NotificationAnswer>,
+}
+
+/// A connected system of the controller (Art. 15(3), 20): where exports are asked for.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DataSourceAnswer {
+    pub key: String,
+    pub name: String,
+    pub url: String,
+    pub created_at: String,
+}
+
+/// A data source as added: with its signing secret, shown this once.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DataSourceCreated {
+    pub key: String,
+    pub organisation: String,
+    pub name: String,
+    pub url: String,
+    pub secret: String,
+    pub created_at: String,
+}
+
+/// The controller's data sources.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DataSourceList {
+    pub items: Vec<DataSourceAnswer>,
 }
 
 pub(crate) fn summary(r: &StoredSubjectRequest) -> RequestSummary {
@@ -258,7 +300,7 @@ pub async fn list(
     };
     let requests = requests_for(&state, &principal, query.controller.as_deref(), open_only).await?;
     let items: Vec<RequestSummary> = requests.iter().map(summary).collect();
-    Ok(axum::Json(serde_json::json!({"items": items})).into_response())
+    Ok(axum::Json(RequestList { items }).into_response())
 }
 
 #[utoipa::path(
@@ -600,7 +642,26 @@ pub async fn transmit(
     visible(&state, &principal, &key, Capacity::Edit).await?;
     let actor = principal.actor(state.clock.now());
     let status = rights::transmit(&state.store, &key, state.outbound, &actor).await?;
-    Ok(axum::Json(serde_json::json!({"status": status})).into_response())
+    Ok(axum::Json(Transmitted { status }).into_response())
+}
+
+/// The answer of the endpoint the export was transmitted to.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Transmitted {
+    /// Its HTTP status.
+    pub status: u16,
+}
+
+/// A notification as its recipient reads it: what to carry out, for whom.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct NotificationDetail {
+    pub notification: NotificationAnswer,
+    /// rectification, erasure or restriction.
+    pub kind: String,
+    pub controller: String,
+    /// The subject's address while the request is open; erased once it is closed.
+    pub identifier: Option<String>,
+    pub details: String,
 }
 
 /// The notification, if the caller acts for its recipient, the processor that relays it, or
@@ -648,13 +709,13 @@ pub async fn get_notification(
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
     let (row, request) = notification_for(&state, &principal, &key).await?;
-    Ok(axum::Json(serde_json::json!({
-        "notification": NotificationAnswer::from(&row),
-        "kind": request.kind.as_str(),
-        "controller": request.controller,
-        "identifier": request.email,
-        "details": request.details,
-    }))
+    Ok(axum::Json(NotificationDetail {
+        notification: NotificationAnswer::from(&row),
+        kind: request.kind.as_str().to_owned(),
+        controller: request.controller,
+        identifier: request.email,
+        details: request.details,
+    })
     .into_response())
 }
 
@@ -684,7 +745,7 @@ pub async fn list_notifications(
     }
     items.sort_by(|a, b| b.key.cmp(&a.key));
     items.dedup_by(|a, b| a.key == b.key);
-    Ok(axum::Json(serde_json::json!({"items": items})).into_response())
+    Ok(axum::Json(NotificationList { items }).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema, Default)]
@@ -858,10 +919,14 @@ pub async fn add_data_source(
     .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(serde_json::json!({
-            "key": source.key, "organisation": source.organisation, "name": source.name,
-            "url": source.url, "secret": source.secret, "created_at": source.created_at,
-        })),
+        axum::Json(DataSourceCreated {
+            key: source.key,
+            organisation: source.organisation,
+            name: source.name,
+            url: source.url,
+            secret: source.secret,
+            created_at: source.created_at,
+        }),
     )
         .into_response())
 }
@@ -890,9 +955,14 @@ pub async fn list_data_sources(
         return Err(ApiError::not_found(format!("organisation {id}")));
     }
     let sources = rights::data_sources(&state.store, &id).await?;
-    let items: Vec<serde_json::Value> = sources
-        .iter()
-        .map(|s| serde_json::json!({"key": s.key, "name": s.name, "url": s.url, "created_at": s.created_at}))
+    let items = sources
+        .into_iter()
+        .map(|s| DataSourceAnswer {
+            key: s.key,
+            name: s.name,
+            url: s.url,
+            created_at: s.created_at,
+        })
         .collect();
-    Ok(axum::Json(serde_json::json!({"items": items})).into_response())
+    Ok(axum::Json(DataSourceList { items }).into_response())
 }

@@ -154,8 +154,9 @@ pub struct FindingsQuery {
     pub at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FindingsAnswer {
+    #[schemars(with = "custos_core::values::IsoDate")]
     pub on: custos_core::Date,
     pub summary: Summary,
     pub findings: Vec<Finding>,
