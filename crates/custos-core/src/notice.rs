@@ -92,6 +92,9 @@ pub struct Party {
     pub country: CountryCode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The contact person's name, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +119,7 @@ impl Party {
             name: organisation.name.clone(),
             country: organisation.country,
             address: organisation.address.clone(),
+            contact_name: organisation.contact.as_ref().and_then(|c| c.name.clone()),
             contact_email: email(&organisation.contact),
             dpo_email: email(&organisation.dpo),
             dpo_name: organisation.dpo.as_ref().and_then(|d| d.name.clone()),
@@ -134,7 +138,7 @@ impl Party {
     pub fn with_contacts(&self) -> String {
         let mut parts = vec![self.name.clone()];
         parts.extend(self.address.clone());
-        parts.extend(self.contact_email.clone());
+        parts.extend(self.contact());
         match (&self.dpo_name, &self.dpo_email) {
             (None, None) => {}
             (name, email) => parts.push(format!(
@@ -150,6 +154,15 @@ impl Party {
             parts.push(format!("representative (Art. 27): {representative}"));
         }
         parts.join("; ")
+    }
+
+    /// The contact in one line: the person's name and the e-mail, whichever are recorded.
+    pub fn contact(&self) -> Option<String> {
+        let parts: Vec<String> = [self.contact_name.clone(), self.contact_email.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 
     /// Where a data subject writes: the DPO, else the privacy contact.

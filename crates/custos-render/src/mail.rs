@@ -48,6 +48,23 @@ pub fn in_words(context: &serde_json::Value, language: Language) -> serde_json::
     }
 }
 
+/// A sentence ending on a name that ends with a period ("Analytics E S.L.") ends once: two
+/// periods become one; an ellipsis stays.
+fn single_periods(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let doubled = c == '.'
+            && chars.get(i + 1) == Some(&'.')
+            && chars.get(i + 2) != Some(&'.')
+            && (i == 0 || chars[i - 1] != '.');
+        if !doubled {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The text body as HTML: paragraphs at blank lines, lines kept, links clickable.
 fn html_of(subject: &str, body: &str, language: Language) -> String {
     let mut html = format!(
@@ -101,7 +118,7 @@ pub fn render(
         })?
         .trim()
         .to_owned();
-    let body = body.trim_start_matches('\n').trim_end().to_owned() + "\n";
+    let body = single_periods(body.trim_start_matches('\n').trim_end()) + "\n";
     Ok(Mail {
         html: html_of(&subject, &body, language),
         subject,
@@ -217,4 +234,31 @@ pub(crate) fn validate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentence_ends_once_and_an_ellipsis_stays() {
+        assert_eq!(
+            single_periods("objected to Analytics E S.L.. The objection binds..."),
+            "objected to Analytics E S.L. The objection binds..."
+        );
+    }
+
+    #[test]
+    fn dates_and_times_are_written_in_words() {
+        let context = json!({"deadline": "2026-12-12T16:17:24.115152Z", "received": "2026-03-02",
+                             "key": "01900000-0000-7000-8000-000000000000"});
+        let english = in_words(&context, Language::En);
+        assert_eq!(english["deadline"], "12 December 2026, 16:17 UTC");
+        assert_eq!(english["received"], "2 March 2026");
+        assert_eq!(english["key"], context["key"], "only dates change");
+        assert_eq!(
+            in_words(&context, Language::Es)["received"],
+            "2 de marzo de 2026"
+        );
+    }
 }

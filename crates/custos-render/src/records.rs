@@ -253,7 +253,7 @@ impl Document {
                 .map(|p| {
                     vec![
                         p.controller.name.clone(),
-                        opt(p.controller.contact_email.as_deref()),
+                        p.controller.contact().unwrap_or_default(),
                         [
                             p.controller.dpo_name.clone(),
                             p.controller.dpo_email.clone(),
@@ -302,8 +302,8 @@ impl Document {
         if let Some(address) = &o.address {
             details.push((label("Address", "Dirección"), address.clone()));
         }
-        if let Some(email) = &o.contact_email {
-            details.push((label("Contact", "Contacto"), email.clone()));
+        if let Some(contact) = o.contact() {
+            details.push((label("Contact", "Contacto"), contact));
         }
         let dpo: Vec<String> = [o.dpo_name.clone(), o.dpo_email.clone()]
             .into_iter()
