@@ -675,3 +675,107 @@ async fn portability_packs_the_connected_systems_answers_and_transmits_them() {
     })
     .await;
 }
+
+/// A real SMTP receiver on loopback (RFC 5321: greeting, EHLO, MAIL, RCPT, DATA with its dot
+/// unstuffed, RSET, QUIT) that writes each message it accepts into `dir`; its port.
+async fn smtp_receiver(dir: std::path::PathBuf) -> u16 {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut received = 0;
+        while let Ok((stream, _)) = listener.accept().await {
+            let (reader, mut writer) = stream.into_split();
+            let mut lines = BufReader::new(reader).lines();
+            writer
+                .write_all(b"220 receiver.test ESMTP\r\n")
+                .await
+                .unwrap();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let verb = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "EHLO" | "HELO" => b"250 receiver.test\r\n",
+                    "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                    "DATA" => {
+                        writer
+                            .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                            .await
+                            .unwrap();
+                        let mut message = String::new();
+                        while let Ok(Some(data)) = lines.next_line().await {
+                            if data == "." {
+                                break;
+                            }
+                            message.push_str(
+                                data.strip_prefix('.')
+                                    .filter(|_| data.starts_with(".."))
+                                    .unwrap_or(&data),
+                            );
+                            message.push_str("\r\n");
+                        }
+                        received += 1;
+                        std::fs::write(dir.join(format!("{received:03}.eml")), message).unwrap();
+                        b"250 accepted\r\n"
+                    }
+                    "QUIT" => {
+                        writer.write_all(b"221 bye\r\n").await.unwrap();
+                        break;
+                    }
+                    _ => b"502 not implemented\r\n",
+                };
+                writer.write_all(reply).await.unwrap();
+            }
+        }
+    });
+    port
+}
+
+/// RFC 5322 and 2045 through a real SMTP conversation: the verification of a subject request
+/// and the notice of a change request to the controller's DPO reach the receiver, and Python's
+/// email package reads every message without a defect.
+#[tokio::test]
+async fn mail_sent_over_smtp_parses_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-25T09:00:00Z".parse().unwrap()));
+    let server = start_with(store.clone(), clock.clone()).await;
+    let received = tempfile::tempdir().unwrap();
+    let port = smtp_receiver(received.path().to_owned()).await;
+    let mailer = custos_app::outbox::Mailer::smtp(&format!("smtp://127.0.0.1:{port}")).unwrap();
+    let dispatcher = custos_app::outbox::Dispatcher::new(store.clone(), clock.clone(), mailer)
+        .unwrap()
+        .with_public_url("https://custos.test".to_owned());
+    enter(&server, "access", "ana.garcia@example.com").await;
+    let (status, _, filed) = send(&server, "admin", Method::POST, "/api/v1/change-requests", &[],
+        Some(json!({"requester": "agency-b", "service": "Purchase-preference analysis",
+            "dossier": {"candidate": {"id": "insights-x", "name": "Insights X S.L.", "country": "ES",
+                "address": "Calle Colón 5, Valencia", "contact": {"name": "Elena Vidal", "email": "dpo@insights-x.example"}},
+                "processing": "Segments of customers", "security_measures": ["encryption-at-rest"]}}))).await;
+    assert_eq!(status, 201, "{filed}");
+    drain(&dispatcher).await;
+    let Some(parsed) = strictly_parsed(received.path()) else {
+        return;
+    };
+    let to: Vec<&str> = parsed.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    assert!(to.contains(&"ana.garcia@example.com"), "{to:?}");
+    assert!(
+        to.iter().any(|t| t.contains("hypermarket-a")),
+        "the controller's DPO: {to:?}"
+    );
+    for message in &parsed {
+        assert_eq!(message["mime"], "1.0", "{message}");
+        assert_eq!(message["type"], "multipart/alternative", "{message}");
+        let text = message["text"].as_str().unwrap();
+        assert!(
+            text.contains("https://custos.test/"),
+            "absolute links: {text}"
+        );
+        assert!(!text.contains("S.L.."), "a sentence ends once: {text}");
+    }
+    server.stop().await;
+}
