@@ -138,8 +138,8 @@ impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
             AppError::Invalid(detail) => Self::Invalid {
+                field: field_of(&detail),
                 detail,
-                field: None,
             },
             AppError::Manifest(errors) => Self::Invalid {
                 detail: errors
@@ -191,4 +191,16 @@ impl From<custos_core::chain::ChainError> for ApiError {
             other => Self::Internal(other.to_string()),
         }
     }
+}
+
+/// The field a use case's message names first (`email: expected an e-mail address`): the
+/// app's convention for what was wrong, carried into the problem's `field`.
+fn field_of(detail: &str) -> Option<String> {
+    let (field, _) = detail.split_once(": ")?;
+    let looks_like_field = !field.is_empty()
+        && field.len() <= 40
+        && field
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+    looks_like_field.then(|| field.to_owned())
 }

@@ -750,6 +750,19 @@ async fn mail_sent_over_smtp_parses_strictly() {
     let dispatcher = custos_app::outbox::Dispatcher::new(store.clone(), clock.clone(), mailer)
         .unwrap()
         .with_public_url("https://custos.test".to_owned());
+    // A bad address is refused naming its field, as docs/api.md promises.
+    let (status, problem) = post(
+        &server,
+        "hypermarket",
+        "/api/v1/subject-requests",
+        json!({"controller": "hypermarket-a", "kind": "access", "email": "not an address"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("email")),
+        "{problem}"
+    );
     enter(&server, "access", "ana.garcia@example.com").await;
     let (status, _, filed) = send(&server, "admin", Method::POST, "/api/v1/change-requests", &[],
         Some(json!({"requester": "agency-b", "service": "Purchase-preference analysis",
