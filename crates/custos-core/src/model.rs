@@ -131,8 +131,13 @@ pub struct Certification {
 
 impl Certification {
     pub fn held_on(&self, date: Date) -> bool {
-        self.since.is_none_or(|s| s <= date) && self.until.is_none_or(|u| date <= u)
+        within(self.since, self.until, date)
     }
+}
+
+/// Whether `date` falls in a period whose ends (inclusive) may be unknown.
+fn within(since: Option<Date>, until: Option<Date>, date: Date) -> bool {
+    since.is_none_or(|s| s <= date) && until.is_none_or(|u| date <= u)
 }
 
 /// A transfer tool an importer must itself hold (Art. 46(2)(b), (e), (f)), as recorded on it.
@@ -154,7 +159,7 @@ pub struct HeldSafeguard {
 
 impl HeldSafeguard {
     pub fn held_on(&self, date: Date) -> bool {
-        self.since.is_none_or(|s| s <= date) && self.until.is_none_or(|u| date <= u)
+        within(self.since, self.until, date)
     }
 }
 

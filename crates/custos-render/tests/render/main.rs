@@ -383,7 +383,7 @@ fn csv_cells_that_start_a_formula_are_exported_as_text() {
 /// PDF as a subject would read it.
 #[test]
 fn the_access_answer_is_in_the_controllers_language() {
-    use custos_core::ledger::{Disclosure, access_answer, subject_key};
+    use custos_core::ledger::access_answer;
     let mut parts = examples().into_parts();
     for organisation in &mut parts.organisations {
         if organisation.id.as_str() == "hypermarket-a" {
@@ -391,14 +391,7 @@ fn the_access_answer_is_in_the_controllers_language() {
         }
     }
     let register = Register::new(parts).unwrap();
-    let disclosures = [Disclosure {
-        subject_key: subject_key(b"pepper", "ana@example.com").unwrap(),
-        activity: "customer-marketing".parse().unwrap(),
-        recipient: "agency-b".parse().unwrap(),
-        categories: vec!["email".parse().unwrap()],
-        at: "2025-05-10T10:00:00Z".parse().unwrap(),
-    }];
-    let answer = access_answer(&register, &disclosures, date("2026-11-28")).unwrap();
+    let answer = access_answer(&register, &[ana_to_agency_b()], date("2026-11-28")).unwrap();
     let mut report = custos_core::rights::access_report(
         &register,
         "hypermarket-a",
@@ -483,20 +476,13 @@ engagements:
 /// whose tables name every recipient.
 #[test]
 fn the_pdf_gives_back_names_in_seven_languages_exactly() {
-    use custos_core::ledger::{Disclosure, access_answer, subject_key};
+    use custos_core::ledger::access_answer;
     let register = seven_language_register();
     let record = Document::controller(
         &controller_record(&register, "hypermarket-a", date("2026-11-28")).unwrap(),
         "test",
     );
-    let disclosures = [Disclosure {
-        subject_key: subject_key(b"pepper", "ana@example.com").unwrap(),
-        activity: "customer-marketing".parse().unwrap(),
-        recipient: "agency-b".parse().unwrap(),
-        categories: vec!["email".parse().unwrap()],
-        at: "2025-05-10T10:00:00Z".parse().unwrap(),
-    }];
-    let answer = access_answer(&register, &disclosures, date("2026-11-28")).unwrap();
+    let answer = access_answer(&register, &[ana_to_agency_b()], date("2026-11-28")).unwrap();
     let report = custos_core::rights::access_report(
         &register,
         "hypermarket-a",
@@ -515,5 +501,16 @@ fn the_pdf_gives_back_names_in_seven_languages_exactly() {
             assert!(text.contains(name), "{name:?} not in:\n{text}");
         }
         assert!(!text.contains('?'), "a character fell back to '?':\n{text}");
+    }
+}
+
+/// Ana's e-mail and order history disclosed to agency B in May 2025.
+fn ana_to_agency_b() -> custos_core::ledger::Disclosure {
+    custos_core::ledger::Disclosure {
+        subject_key: custos_core::ledger::subject_key(b"pepper", "ana@example.com").unwrap(),
+        activity: "customer-marketing".parse().unwrap(),
+        recipient: "agency-b".parse().unwrap(),
+        categories: vec!["email".parse().unwrap()],
+        at: "2025-05-10T10:00:00Z".parse().unwrap(),
     }
 }
