@@ -188,7 +188,7 @@ fn described() -> Vec<Described> {
             "get",
             "/api/v1/tokens",
             Response("200"),
-            schema::<Vec<custos_app::data::TokenRecord>>(),
+            schema::<crate::api::people::TokenList>(),
         ),
     ]);
     for path in [

@@ -874,21 +874,27 @@ pub async fn subscribe(
     tag = "change-requests",
     operation_id = "list_webhooks",
     responses(
-        (status = 200, description = "The endpoints of the caller's organisations", body = [SubscriptionAnswer]),
+        (status = 200, description = "The endpoints of the caller's organisations", body = SubscriptionList),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn subscriptions(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<axum::Json<Vec<SubscriptionAnswer>>, ApiError> {
+) -> Result<axum::Json<SubscriptionList>, ApiError> {
     let all = custos_app::webhooks::webhooks(&state.store).await?;
-    Ok(axum::Json(
-        all.into_iter()
-            .filter(|s| principal.may(Capacity::Read, &s.organisation))
-            .map(|s| SubscriptionAnswer::of(s, false))
-            .collect(),
-    ))
+    let items = all
+        .into_iter()
+        .filter(|s| principal.may(Capacity::Read, &s.organisation))
+        .map(|s| SubscriptionAnswer::of(s, false))
+        .collect();
+    Ok(axum::Json(SubscriptionList { items }))
+}
+
+/// The webhook endpoints of the caller's organisations (one page: an organisation has few).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionList {
+    pub items: Vec<SubscriptionAnswer>,
 }
 
 async fn own_subscription(

@@ -284,7 +284,7 @@ pub async fn publish(
     tag = "notices",
     params(("id" = String, Path, description = "The controller's id")),
     responses(
-        (status = 200, description = "Every published version, by name then version", body = [VersionSummary]),
+        (status = 200, description = "Every published version, by name then version", body = VersionList),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a member of the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
@@ -294,12 +294,18 @@ pub async fn versions(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<axum::Json<Vec<VersionSummary>>, ApiError> {
+) -> Result<axum::Json<VersionList>, ApiError> {
     may_read(&state, &principal, &id).await?;
     let versions = notices::versions(&state.store, &id).await?;
-    Ok(axum::Json(
-        versions.iter().map(VersionSummary::from).collect(),
-    ))
+    Ok(axum::Json(VersionList {
+        items: versions.iter().map(VersionSummary::from).collect(),
+    }))
+}
+
+/// The published versions of an organisation's notices (one page).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionList {
+    pub items: Vec<VersionSummary>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -401,9 +401,15 @@ pub async fn first_admin(
 pub async fn list_tokens(
     State(state): State<AppState>,
     principal: Principal,
-) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+) -> Result<Json<TokenList>, ApiError> {
     principal.require_token_management()?;
-    Ok(Json(
-        sessions::tokens_of(&state.store, &principal.user.key).await?,
-    ))
+    Ok(Json(TokenList {
+        items: sessions::tokens_of(&state.store, &principal.user.key).await?,
+    }))
+}
+
+/// The caller's API tokens (one page: a person has few).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TokenList {
+    pub items: Vec<TokenRecord>,
 }

@@ -102,7 +102,7 @@ async fn sign_in_csrf_tokens_and_sign_out() {
             .json()
             .await
             .unwrap();
-        let mine = listed
+        let mine = listed["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -535,8 +535,8 @@ async fn a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_back()
             clock.advance(SignedDuration::from_hours(11));
         }
         let (_, hooks) = server.get(Some("admin"), "/api/v1/webhooks").await;
-        assert_eq!(hooks[0]["enabled"], false, "{hooks}");
-        let hook = hooks[0]["key"].as_str().unwrap().to_owned();
+        assert_eq!(hooks["items"][0]["enabled"], false, "{hooks}");
+        let hook = hooks["items"][0]["key"].as_str().unwrap().to_owned();
         let (_, log) = server.get(Some("admin"), &format!("/api/v1/webhooks/{hook}/deliveries")).await;
         let oldest = log["items"].as_array().unwrap().last().unwrap();
         // Pages of one: the first page's cursor leads to the next-older delivery.

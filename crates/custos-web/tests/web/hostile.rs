@@ -271,7 +271,7 @@ async fn a_read_token_manages_no_tokens() {
             .unwrap();
         let read_token = created["token"].as_str().unwrap().to_owned();
         let (_, tokens) = server.get(Some("hypermarket"), "/api/v1/tokens").await;
-        let other = tokens
+        let other = tokens["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -170,7 +170,7 @@ async fn publishing_engaging_e_and_publishing_again_shows_e_added() {
         let (_, listing) = server
             .get(Some("hypermarket"), &format!("{A}/notices"))
             .await;
-        assert_eq!(listing.as_array().unwrap().len(), 2);
+        assert_eq!(listing["items"].as_array().unwrap().len(), 2, "{listing}");
         let (_, missing) = server
             .get(
                 Some("hypermarket"),
