@@ -13,8 +13,6 @@ pub mod register;
 pub mod rights;
 pub mod views;
 
-use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use custos_core::Date;
@@ -55,13 +53,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
-            .await
-            .map(|Json(value)| Body(value))
-            .map_err(|rejection: JsonRejection| ApiError::Invalid {
-                detail: rejection.body_text(),
+        let json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let essence = v.split(';').next().unwrap_or_default().trim();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+        if !json {
+            return Err(ApiError::Invalid {
+                detail: "expected a JSON body (Content-Type: application/json)".to_owned(),
                 field: None,
-            })
+            });
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::TooLarge(rejection.body_text())
+                }
+                _ => ApiError::Invalid {
+                    detail: rejection.body_text(),
+                    field: None,
+                },
+            })?;
+        // serde_path_to_error names the field that failed (`dossier.candidate.country`), so
+        // the 422 says which, as docs/api.md promises.
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            ApiError::Invalid {
+                detail: format!("body: {}", error.inner()),
+                field: (!field.is_empty() && field != ".").then_some(field),
+            }
+        })?;
+        deserializer.end().map_err(|error| ApiError::Invalid {
+            detail: format!("body: {error}"),
+            field: None,
+        })?;
+        Ok(Body(value))
     }
 }
 

@@ -579,3 +579,33 @@ fn every_body_of_every_operation_is_described() {
         assert!(schemas.contains_key(name), "no component {name}");
     }
 }
+
+/// A JSON body that does not parse is refused naming the field that failed, however deep.
+#[tokio::test]
+async fn a_bad_body_names_its_field() {
+    let (server, _dir) = sqlite_server().await;
+    let (status, _, problem) = crate::send(
+        &server,
+        "admin",
+        reqwest::Method::POST,
+        "/api/v1/change-requests",
+        &[],
+        Some(json!({"requester": "agency-b", "service": "s",
+            "dossier": {"candidate": {"id": "x", "name": "X", "country": "Narnia"},
+                        "processing": "p"}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["field"], "dossier.candidate.country", "{problem}");
+    let response = server
+        .client
+        .post(server.url("/api/v1/change-requests"))
+        .bearer_auth(crate::TestServer::token("admin"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    server.stop().await;
+}
