@@ -314,6 +314,7 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             email: format!("user{}@example.com", random.below(subjects)),
             details: String::new(),
             transmit_to: None,
+            received_on: None,
         };
         if let custos_app::rights::Received::Filed { view, .. } = custos_app::rights::receive(
             &custos_app::Store::from_store(store.clone()),

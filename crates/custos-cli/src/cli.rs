@@ -290,7 +290,7 @@ pub enum RequestCommand {
     /// Enter a request received by letter, phone or at a desk; a one-time link goes to the
     /// address to verify it (or record another verification with `verify`).
     #[command(
-        after_help = "Example:\n  custos request enter --controller hypermarket-a --kind access --email ana@example.com"
+        after_help = "Example:\n  custos request enter --controller hypermarket-a --kind access --email ana@example.com --received 2026-11-20"
     )]
     Enter {
         #[arg(long)]
@@ -305,6 +305,10 @@ pub enum RequestCommand {
         /// Portability: the other controller's endpoint to transmit the data to.
         #[arg(long)]
         transmit_to: Option<String>,
+        /// The day the request arrived (YYYY-MM-DD), when it is entered later: the deadline
+        /// counts from it. Today by default; never in the future.
+        #[arg(long, value_name = "DATE")]
+        received: Option<custos_core::Date>,
     },
     /// The requests, newest first, with their deadlines.
     List {

@@ -544,6 +544,7 @@ async fn seed_subject_requests(
             email: email.to_owned(),
             details: String::new(),
             transmit_to: None,
+            received_on: None,
         };
         if let Received::Filed { view, .. } =
             rights::receive(store, register, new, "staff", &actor, &settings).await?

@@ -97,6 +97,7 @@ pub async fn request(
             email,
             details,
             transmit_to,
+            received,
         } => {
             let new = NewRequest {
                 controller: controller
@@ -108,6 +109,7 @@ pub async fn request(
                 email,
                 details,
                 transmit_to,
+                received_on: received,
             };
             match rights::receive(&store, &register, new, "staff", &actor, &settings).await? {
                 Received::Filed { view, .. } => Some(*view),

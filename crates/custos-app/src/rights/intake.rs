@@ -51,8 +51,18 @@ pub async fn receive(
         tracing::warn!("a subject request was throttled (too many for one address this hour)");
         return Ok(Received::Throttled);
     }
+    let today = day_of(now);
+    let received = match new.received_on {
+        Some(day) if day > today => {
+            tx.rollback().await?;
+            return Err(AppError::Invalid(format!(
+                "received_on: {day} is in the future; the day the request arrived is {today} at the latest"
+            )));
+        }
+        Some(day) => day,
+        None => today,
+    };
     let token = new_token()?;
-    let received = day_of(now);
     let request = StoredSubjectRequest {
         key: uuid::Uuid::now_v7().to_string(),
         controller: controller.id.to_string(),
@@ -66,7 +76,16 @@ pub async fn receive(
             .as_str()
             .to_owned(),
         transmit_to: new.transmit_to,
-        received_at: stamp(now),
+        // Entered later than it arrived: the receipt is that day's start.
+        received_at: if received == today {
+            stamp(now)
+        } else {
+            stamp(
+                received
+                    .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                    .map_or(now, |z| z.timestamp()),
+            )
+        },
         deadline: rights::deadline(received).to_string(),
         extended_until: None,
         extension_reasons: None,
@@ -85,7 +104,8 @@ pub async fn receive(
     tx.insert_subject_history(&history(
         &request.key,
         "received",
-        json!({"kind": request.kind.as_str(), "channel": channel, "deadline": request.deadline}),
+        json!({"kind": request.kind.as_str(), "channel": channel, "deadline": request.deadline,
+               "received_on": received.to_string()}),
         actor,
     ))
     .await?;

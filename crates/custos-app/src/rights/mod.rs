@@ -146,6 +146,12 @@ pub struct NewRequest {
     /// Portability: another controller's endpoint to transmit the export to (Art. 20(2)).
     #[serde(default)]
     pub transmit_to: Option<String>,
+    /// The day the request arrived, for one received by post, by telephone or in person and
+    /// entered later by staff: the deadline counts from it (Art. 12(3)). Not in the future;
+    /// today when absent. The public form never sets it.
+    #[serde(default)]
+    #[schemars(with = "Option<custos_core::values::IsoDate>")]
+    pub received_on: Option<Date>,
 }
 
 /// A request with its history and notifications.

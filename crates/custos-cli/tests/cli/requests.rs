@@ -243,3 +243,62 @@ fn requests_on_sqlite() {
 async fn requests_on_postgres() {
     on_postgres(requests_round_trip).await;
 }
+
+/// Art. 12(3): a request entered later than it arrived counts from its arrival.
+#[test]
+fn a_request_received_by_post_counts_from_the_day_it_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let url = url.as_str();
+    assert_eq!(
+        custos(url, &["apply", examples_dir().to_str().unwrap()]).code,
+        0
+    );
+    // A letter that arrived on 31 October, entered today: the month runs from its arrival;
+    // a day in the future is refused with one line naming the option.
+    let late = custos(
+        url,
+        &[
+            "request",
+            "enter",
+            "--controller",
+            "hypermarket-a",
+            "--kind",
+            "objection",
+            "--email",
+            "post@example.com",
+            "--received",
+            "2020-10-31",
+        ],
+    );
+    assert_eq!(late.code, 0, "{}", late.stderr);
+    let late_key = late.stdout.split_whitespace().next().unwrap().to_owned();
+    let shown = json(&custos(
+        url,
+        &["request", "show", &late_key, "--format", "json"],
+    ));
+    assert_eq!(shown["deadline"], "2020-11-30", "{shown}");
+    let future = custos(
+        url,
+        &[
+            "request",
+            "enter",
+            "--controller",
+            "hypermarket-a",
+            "--kind",
+            "objection",
+            "--email",
+            "post@example.com",
+            "--received",
+            "2999-01-01",
+        ],
+    );
+    assert_ne!(future.code, 0);
+    assert!(
+        future
+            .stderr
+            .contains("received_on: 2999-01-01 is in the future"),
+        "{}",
+        future.stderr
+    );
+}

@@ -247,6 +247,7 @@ pub async fn intake(
         email: form.email.clone(),
         details: form.details.clone(),
         transmit_to,
+        received_on: None,
     };
     let register = state.register().await;
     let actor = custos_app::Actor::new("subject:intake", state.clock.now());
@@ -643,6 +644,7 @@ pub async fn enter(
         email: form.email,
         details: form.details,
         transmit_to: None,
+        received_on: None,
     };
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());

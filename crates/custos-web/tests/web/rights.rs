@@ -792,3 +792,52 @@ async fn mail_sent_over_smtp_parses_strictly() {
     }
     server.stop().await;
 }
+
+/// Art. 12(3): the month runs from receipt. A request received by post and entered later
+/// takes its receipt day; a day in the future is refused naming the field.
+#[tokio::test]
+async fn a_request_entered_late_counts_from_the_day_it_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let clock = Arc::new(ManualClock::new("2026-11-25T09:00:00Z".parse().unwrap()));
+    let server = start_with(store, clock).await;
+    let (status, body) = post(
+        &server,
+        "hypermarket",
+        "/api/v1/subject-requests",
+        json!({"controller": "hypermarket-a", "kind": "access", "email": "by.post@example.com",
+               "received_on": "2026-10-31"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body["deadline"], "2026-11-30",
+        "31 October + 1 month, clamped: {body}"
+    );
+    assert!(
+        body["received_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-10-31T00:00:00"),
+        "{body}"
+    );
+    assert_eq!(
+        body["history"][0]["body"]["received_on"], "2026-10-31",
+        "{body}"
+    );
+    let (status, problem) = post(
+        &server,
+        "hypermarket",
+        "/api/v1/subject-requests",
+        json!({"controller": "hypermarket-a", "kind": "access", "email": "later@example.com",
+               "received_on": "2026-11-26"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("received_on")),
+        "{problem}"
+    );
+    server.stop().await;
+}
