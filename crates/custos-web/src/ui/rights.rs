@@ -383,6 +383,8 @@ struct InboxPage {
     /// The controllers the caller may enter requests for: id and name.
     controllers: Vec<(String, String)>,
     kinds: Vec<&'static str>,
+    /// The latest receipt day the entry form accepts.
+    today: String,
     open: Vec<InboxRow>,
     closed: Vec<InboxRow>,
 }
@@ -438,6 +440,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
         csrf: viewer.csrf.clone(),
         controllers,
         kinds: RequestKind::ALL.iter().map(|k| k.as_str()).collect(),
+        today: today.clone(),
         open,
         closed: closed.into_iter().map(row).collect(),
     }))
@@ -617,6 +620,9 @@ pub struct EnterForm {
     email: String,
     #[serde(default)]
     details: String,
+    /// The day it arrived (YYYY-MM-DD); empty for today.
+    #[serde(default)]
+    received_on: String,
 }
 
 /// Staff enter a request received outside Custos; the verification link goes to the address.
@@ -644,7 +650,17 @@ pub async fn enter(
         email: form.email,
         details: form.details,
         transmit_to: None,
-        received_on: None,
+        received_on: Some(form.received_on.trim())
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                d.parse().map_err(|_| {
+                    ApiError::invalid(
+                        "received_on",
+                        format!("received_on is {d:?}: expected a date (YYYY-MM-DD)"),
+                    )
+                })
+            })
+            .transpose()?,
     };
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());

@@ -7,7 +7,11 @@ use serde_json::json;
 use crate::{TestServer, on_every_backend, send};
 
 /// Signs in: the session cookie (`name=value`) and the session's CSRF token.
-async fn signed_in(server: &TestServer, email: &str, password: &str) -> (String, String) {
+pub(crate) async fn signed_in(
+    server: &TestServer,
+    email: &str,
+    password: &str,
+) -> (String, String) {
     let response = server
         .client
         .post(server.url("/api/v1/session"))

@@ -839,5 +839,45 @@ async fn a_request_entered_late_counts_from_the_day_it_arrived() {
         (422, Some("received_on")),
         "{problem}"
     );
+    // The same from the staff form of the inbox, which offers the field.
+    let (cookie, csrf) =
+        crate::hostile::signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket")
+            .await;
+    let inbox = server
+        .client
+        .get(server.url("/subject-requests"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        inbox.contains(r#"name="received_on" type="date" max="2026-11-25""#),
+        "{inbox}"
+    );
+    let body = format!(
+        "csrf={csrf}&controller=hypermarket-a&kind=erasure&email=letter%40example.com&received_on=2026-11-02"
+    );
+    let entered = server
+        .client
+        .post(server.url("/subject-requests/new"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(entered.status().as_u16(), 303);
+    let location = entered.headers()["location"].to_str().unwrap().to_owned();
+    let key = location.trim_start_matches("/subject-requests/");
+    let (_, shown) = server
+        .get(
+            Some("hypermarket"),
+            &format!("/api/v1/subject-requests/{key}"),
+        )
+        .await;
+    assert_eq!(shown["deadline"], "2026-12-02", "{shown}");
     server.stop().await;
 }
