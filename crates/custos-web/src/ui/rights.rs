@@ -356,22 +356,58 @@ pub async fn verify(
 
 fn tone(status: RequestStatus) -> &'static str {
     match status {
-        RequestStatus::Received => "warn",
+        RequestStatus::Received => "warning",
         RequestStatus::Verified | RequestStatus::Notifying => "info",
-        RequestStatus::Closed => "ok",
-        RequestStatus::Refused => "bad",
+        RequestStatus::Closed => "good",
+        RequestStatus::Refused => "error",
     }
 }
 
 struct InboxRow {
     key: String,
     short: String,
+    /// The subject's address masked (`a•••@example.com`) until the request is opened.
+    subject: String,
     controller: String,
     kind: &'static str,
     status: &'static str,
     tone: &'static str,
     received: String,
     due: String,
+    /// `12 days left`, `due today`, `3 days overdue`; empty once closed.
+    days_left: String,
+    /// The colour of the days left: `error` overdue, `warning` within a week.
+    urgency: &'static str,
+}
+
+/// An address as the inbox shows it: its first character and its domain.
+fn masked(email: Option<&str>) -> String {
+    match email.and_then(|e| e.split_once('@')) {
+        Some((local, domain)) => format!(
+            "{}•••@{domain}",
+            local.chars().next().map(String::from).unwrap_or_default()
+        ),
+        None => "(erased)".to_owned(),
+    }
+}
+
+/// How many days are left until `due` on `today`, in words, and how urgent that is.
+fn days_left(due: &str, today: custos_core::Date) -> (String, &'static str) {
+    let Ok(due) = due.parse::<custos_core::Date>() else {
+        return (String::new(), "info");
+    };
+    let days = (due - today).get_days();
+    match days {
+        d if d < 0 => (
+            format!("{} day{} overdue", -d, if d == -1 { "" } else { "s" }),
+            "error",
+        ),
+        0 => ("due today".to_owned(), "error"),
+        d => (
+            format!("{d} day{} left", if d == 1 { "" } else { "s" }),
+            if d <= 7 { "warning" } else { "info" },
+        ),
+    }
 }
 
 #[derive(Template)]
@@ -390,7 +426,8 @@ struct InboxPage {
 }
 
 pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
-    let today = state.clock.today().to_string();
+    let today_date = state.clock.today();
+    let today = today_date.to_string();
     let requests = crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
     let (open, closed): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| r.status.open());
     let row = |r: custos_app::data::StoredSubjectRequest| {
@@ -399,7 +436,15 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             .clone()
             .unwrap_or_else(|| r.deadline.clone());
         let overdue = r.status.open() && due < today;
+        let (days_left, urgency) = if r.status.open() {
+            days_left(&due, today_date)
+        } else {
+            (String::new(), "info")
+        };
         InboxRow {
+            subject: masked(r.email.as_deref()),
+            days_left,
+            urgency,
             // The key's last 8 characters: its random part, enough to tell requests apart.
             short: r
                 .key
@@ -409,7 +454,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             controller: r.controller,
             kind: r.kind.as_str(),
             status: r.status.as_str(),
-            tone: if overdue { "bad" } else { tone(r.status) },
+            tone: if overdue { "error" } else { tone(r.status) },
             received: r.received_at.get(..10).unwrap_or_default().to_owned(),
             due: if overdue {
                 format!("{due} (overdue)")
@@ -530,10 +575,10 @@ pub async fn show(
             relayed_by: n.relayed_by.as_deref().map(name),
             state: n.state.as_str(),
             tone: match n.state {
-                NotificationState::Done => "ok",
-                NotificationState::Impossible | NotificationState::Failed => "bad",
+                NotificationState::Done => "good",
+                NotificationState::Impossible | NotificationState::Failed => "error",
                 NotificationState::Acknowledged => "info",
-                _ => "warn",
+                _ => "warning",
             },
             note: n.note.clone(),
             depth: depth_of(n.recipient.clone()),
@@ -761,4 +806,32 @@ pub async fn settle_notification(
     .await
     .map_err(ApiError::from)?;
     Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inbox_masks_the_subject_and_counts_the_days() {
+        assert_eq!(masked(Some("ana.garcia@example.com")), "a•••@example.com");
+        assert_eq!(masked(None), "(erased)");
+        let today: custos_core::Date = "2026-11-25".parse().unwrap();
+        assert_eq!(
+            days_left("2026-12-25", today),
+            ("30 days left".to_owned(), "info")
+        );
+        assert_eq!(
+            days_left("2026-11-26", today),
+            ("1 day left".to_owned(), "warning")
+        );
+        assert_eq!(
+            days_left("2026-11-25", today),
+            ("due today".to_owned(), "error")
+        );
+        assert_eq!(
+            days_left("2026-11-22", today),
+            ("3 days overdue".to_owned(), "error")
+        );
+    }
 }

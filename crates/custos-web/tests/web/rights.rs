@@ -857,6 +857,12 @@ async fn a_request_entered_late_counts_from_the_day_it_arrived() {
         inbox.contains(r#"name="received_on" type="date" max="2026-11-25""#),
         "{inbox}"
     );
+    // The inbox names the subject masked and how many days are left, coloured by urgency.
+    assert!(inbox.contains("b•••@example.com"), "{inbox}");
+    assert!(
+        inbox.contains(r#"<span class="pill warning">5 days left</span>"#),
+        "{inbox}"
+    );
     let body = format!(
         "csrf={csrf}&controller=hypermarket-a&kind=erasure&email=letter%40example.com&received_on=2026-11-02"
     );
