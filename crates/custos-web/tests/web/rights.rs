@@ -839,6 +839,19 @@ async fn a_request_entered_late_counts_from_the_day_it_arrived() {
         (422, Some("received_on")),
         "{problem}"
     );
+    // The wrong parties: agency B's portal user and the bank's viewer cannot enter (or
+    // backdate) the hypermarket's requests.
+    for user in ["agency-b", "bank"] {
+        let (status, problem) = post(
+            &server,
+            user,
+            "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "access", "email": "x@example.com",
+                   "received_on": "2026-10-01"}),
+        )
+        .await;
+        assert_eq!(status, 403, "{user}: {problem}");
+    }
     // The same from the staff form of the inbox, which offers the field.
     let (cookie, csrf) =
         crate::hostile::signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket")
