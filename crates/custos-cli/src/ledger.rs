@@ -52,11 +52,7 @@ pub async fn ledger(
                         "{} ({}): {}; {when}\n",
                         r.name,
                         r.country,
-                        r.categories
-                            .iter()
-                            .map(|c| c.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
+                        crate::output::slugs(&r.categories),
                     ));
                 }
                 for t in &answer.transfers {

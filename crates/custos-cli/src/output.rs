@@ -11,6 +11,14 @@ use custos_core::refdata::ReferenceData;
 use custos_core::transfer::{Destination, Transfer};
 
 /// "as of DATE" or "all engagements ever recorded".
+/// Ids in one line: `email, order-history`.
+pub fn slugs(ids: &[custos_core::values::Slug]) -> String {
+    ids.iter()
+        .map(|id| id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn as_of(at: Option<Date>) -> String {
     at.map_or_else(
         || "over all recorded engagements".to_owned(),

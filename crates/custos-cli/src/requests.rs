@@ -209,11 +209,7 @@ pub async fn request(
                                 .as_ref()
                                 .map(|t| format!(", processor of {t}"))
                                 .unwrap_or_default(),
-                            r.categories
-                                .iter()
-                                .map(|c| c.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            crate::output::slugs(&r.categories),
                             r.since
                         );
                     }
@@ -232,11 +228,7 @@ pub async fn request(
                                 "{} ({}): recipient of {}",
                                 r.name,
                                 r.country,
-                                r.activities
-                                    .iter()
-                                    .map(|a| a.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                crate::output::slugs(&r.activities)
                             );
                         }
                     }

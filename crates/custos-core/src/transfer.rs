@@ -280,20 +280,17 @@ fn onward_cover(chain: &Chain<'_>, index: usize, on: Date) -> Option<Cover> {
     {
         return None;
     }
-    let establishment = Destination::Country(exporter.country);
+    // The exporter is established outside the EEA: the link above transfers into its
+    // country, under the mechanism recorded for it there.
     let parent_engagement = chain.engagement(parent);
-    let (_, mechanism) = destinations(reference, parent_engagement, exporter, on)
-        .into_iter()
-        .find(|(d, _)| *d == establishment)?;
-    let Some(relies_on) = mechanism.cloned() else {
+    let Some(relies_on) = mechanism_of(parent_engagement, exporter.country) else {
         return onward_cover(chain, parent_index, on);
     };
-    let mechanism = match mechanism {
-        None => return None,
-        Some(TransferMechanism::Scc(SccTerms { module, .. })) if matches!(module, 2 | 3) => {
+    let mechanism = match relies_on {
+        TransferMechanism::Scc(SccTerms { module, .. }) if matches!(module, 2 | 3) => {
             format!("the SCCs (module {module})")
         }
-        Some(TransferMechanism::Adequacy) => {
+        TransferMechanism::Adequacy => {
             let decision = reference
                 .decisions_for_country(exporter.country)
                 .find(|d| d.in_force_on(on) && d.scope == AdequacyScope::Certified)?;
@@ -305,12 +302,12 @@ fn onward_cover(chain: &Chain<'_>, index: usize, on: Date) -> Option<Cover> {
                     .map_or("framework", Slug::as_str)
             )
         }
-        Some(_) => return None,
+        _ => return None,
     };
     let parent_assessment = assess(
         reference,
-        &establishment,
-        mechanism_of(parent_engagement, exporter.country),
+        &Destination::Country(exporter.country),
+        Some(relies_on),
         &parties_of(chain, parent_index),
         on,
     );
@@ -318,7 +315,7 @@ fn onward_cover(chain: &Chain<'_>, index: usize, on: Date) -> Option<Cover> {
         onward: Onward {
             under: parent_engagement.id.clone(),
             mechanism,
-            relies_on,
+            relies_on: relies_on.clone(),
         },
         parent: parent_assessment,
     })

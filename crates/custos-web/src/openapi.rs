@@ -206,13 +206,12 @@ fn described() -> Vec<Described> {
         Response("200"),
         subject_request(),
     ));
-    for action in ["acknowledge", "done", "failed", "impossible"] {
-        let path: &'static str = match action {
-            "acknowledge" => "/api/v1/rights-notifications/{key}/acknowledge",
-            "done" => "/api/v1/rights-notifications/{key}/done",
-            "failed" => "/api/v1/rights-notifications/{key}/failed",
-            _ => "/api/v1/rights-notifications/{key}/impossible",
-        };
+    for path in [
+        "/api/v1/rights-notifications/{key}/acknowledge",
+        "/api/v1/rights-notifications/{key}/done",
+        "/api/v1/rights-notifications/{key}/failed",
+        "/api/v1/rights-notifications/{key}/impossible",
+    ] {
         all.push(("post", path, Response("200"), notification()));
     }
     all.push((

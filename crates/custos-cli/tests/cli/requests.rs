@@ -256,21 +256,24 @@ fn a_request_received_by_post_counts_from_the_day_it_arrived() {
     );
     // A letter that arrived on 31 October, entered today: the month runs from its arrival;
     // a day in the future is refused with one line naming the option.
-    let late = custos(
-        url,
-        &[
-            "request",
-            "enter",
-            "--controller",
-            "hypermarket-a",
-            "--kind",
-            "objection",
-            "--email",
-            "post@example.com",
-            "--received",
-            "2020-10-31",
-        ],
-    );
+    let enter_received = |day: &str| {
+        custos(
+            url,
+            &[
+                "request",
+                "enter",
+                "--controller",
+                "hypermarket-a",
+                "--kind",
+                "objection",
+                "--email",
+                "post@example.com",
+                "--received",
+                day,
+            ],
+        )
+    };
+    let late = enter_received("2020-10-31");
     assert_eq!(late.code, 0, "{}", late.stderr);
     let late_key = late.stdout.split_whitespace().next().unwrap().to_owned();
     let shown = json(&custos(
@@ -278,21 +281,7 @@ fn a_request_received_by_post_counts_from_the_day_it_arrived() {
         &["request", "show", &late_key, "--format", "json"],
     ));
     assert_eq!(shown["deadline"], "2020-11-30", "{shown}");
-    let future = custos(
-        url,
-        &[
-            "request",
-            "enter",
-            "--controller",
-            "hypermarket-a",
-            "--kind",
-            "objection",
-            "--email",
-            "post@example.com",
-            "--received",
-            "2999-01-01",
-        ],
-    );
+    let future = enter_received("2999-01-01");
     assert_ne!(future.code, 0);
     assert!(
         future

@@ -383,7 +383,6 @@ fn csv_cells_that_start_a_formula_are_exported_as_text() {
 /// PDF as a subject would read it.
 #[test]
 fn the_access_answer_is_in_the_controllers_language() {
-    use custos_core::ledger::access_answer;
     let mut parts = examples().into_parts();
     for organisation in &mut parts.organisations {
         if organisation.id.as_str() == "hypermarket-a" {
@@ -391,15 +390,7 @@ fn the_access_answer_is_in_the_controllers_language() {
         }
     }
     let register = Register::new(parts).unwrap();
-    let answer = access_answer(&register, &[ana_to_agency_b()], date("2026-11-28")).unwrap();
-    let mut report = custos_core::rights::access_report(
-        &register,
-        "hypermarket-a",
-        answer,
-        "r-1",
-        date("2026-11-28"),
-    )
-    .unwrap();
+    let mut report = ana_access_report(&register);
     report.copy_from = vec!["shop".to_owned()];
     let document = custos_render::rights::access_document(&report);
     let html = document.html();
@@ -476,21 +467,12 @@ engagements:
 /// whose tables name every recipient.
 #[test]
 fn the_pdf_gives_back_names_in_seven_languages_exactly() {
-    use custos_core::ledger::access_answer;
     let register = seven_language_register();
     let record = Document::controller(
         &controller_record(&register, "hypermarket-a", date("2026-11-28")).unwrap(),
         "test",
     );
-    let answer = access_answer(&register, &[ana_to_agency_b()], date("2026-11-28")).unwrap();
-    let report = custos_core::rights::access_report(
-        &register,
-        "hypermarket-a",
-        answer,
-        "r-1",
-        date("2026-11-28"),
-    )
-    .unwrap();
+    let report = ana_access_report(&register);
     let access = custos_render::rights::access_document(&report);
     for document in [record, access] {
         let pdf = document.pdf();
@@ -504,7 +486,15 @@ fn the_pdf_gives_back_names_in_seven_languages_exactly() {
     }
 }
 
-/// Ana's e-mail and order history disclosed to agency B in May 2025.
+/// The hypermarket's access answer to Ana on 2026-11-28, of her e-mail disclosed to agency B
+/// in May 2025.
+fn ana_access_report(register: &Register) -> custos_core::rights::AccessReport {
+    let on = date("2026-11-28");
+    let answer = custos_core::ledger::access_answer(register, &[ana_to_agency_b()], on).unwrap();
+    custos_core::rights::access_report(register, "hypermarket-a", answer, "r-1", on).unwrap()
+}
+
+/// Ana's e-mail disclosed to agency B in May 2025.
 fn ana_to_agency_b() -> custos_core::ledger::Disclosure {
     custos_core::ledger::Disclosure {
         subject_key: custos_core::ledger::subject_key(b"pepper", "ana@example.com").unwrap(),
