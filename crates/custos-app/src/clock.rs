@@ -13,6 +13,19 @@ pub trait Clock: Send + Sync {
     }
 }
 
+/// The last moment of `day` (UTC): "as of" a day, for what is judged by the hour.
+pub fn end_of(day: Date) -> Timestamp {
+    day.tomorrow()
+        .ok()
+        .and_then(|next| next.to_zoned_datetime(TimeZone::UTC).ok())
+        .and_then(|z| {
+            z.timestamp()
+                .checked_sub(jiff::SignedDuration::from_nanos(1))
+                .ok()
+        })
+        .unwrap_or(Timestamp::MAX)
+}
+
 /// The UTC day of a moment.
 pub fn day_of(at: Timestamp) -> Date {
     at.to_zoned_datetime(TimeZone::UTC).date()

@@ -3,6 +3,7 @@
 //! through [`Clock`], so tests decide what "today" is.
 
 pub mod audit;
+pub mod breaches;
 pub mod changes;
 pub mod clock;
 pub mod contracts;
@@ -36,9 +37,10 @@ pub mod testing {
 /// to the database in them.
 pub mod data {
     pub use custos_store::{
-        Amendment, DataSource, DeliveryRecord, HistoryEntry, Membership, NewToken, NotificationRow,
-        Role, Scope, Session, StoredNotice, StoredParty, StoredRequest, StoredSubjectRequest,
-        StoredTemplate, SubjectHistoryEntry, Subscription, TokenRecord, User,
+        Amendment, BreachHistoryEntry, BreachPhase, Communication, DataSource, DeliveryRecord,
+        Filing, HistoryEntry, Membership, NewToken, NotificationRow, Role, Scope, Session,
+        StoredBreach, StoredCase, StoredHop, StoredNotice, StoredParty, StoredRequest,
+        StoredSubjectRequest, StoredTemplate, SubjectHistoryEntry, Subscription, TokenRecord, User,
     };
 }
 

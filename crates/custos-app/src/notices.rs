@@ -182,15 +182,16 @@ pub async fn version_with_diff(
 /// The checks, with `notice-out-of-date` judged on the published notices and each link on
 /// its contracts as they read on its day.
 pub async fn check(store: &Store, register: &Register, on: Date) -> Result<Report, AppError> {
-    let evidence = evidence(store).await?;
+    let evidence = evidence(store, crate::clock::end_of(on)).await?;
     check_with_evidence(register, on, &evidence).map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 /// What the checks read besides the register.
-pub async fn evidence(store: &Store) -> Result<Evidence, AppError> {
+pub async fn evidence(store: &Store, now: jiff::Timestamp) -> Result<Evidence, AppError> {
     Ok(Evidence {
         published: latest_published(store).await?,
         contracts: crate::contracts::history(store, None).await?,
+        breaches: crate::breaches::standings(store, now).await?,
     })
 }
 

@@ -31,7 +31,9 @@ pub async fn fire_due_timers(
     let mut flush_log = false;
     for timer in &due {
         tx.mark_timer_fired(&timer.key, &at).await?;
-        if timer.kind.starts_with("rights-") {
+        if timer.kind.starts_with("breach-") {
+            crate::breaches::fire_timer(&mut tx, register, timer, &mut events).await?;
+        } else if timer.kind.starts_with("rights-") {
             flush_log |= crate::rights::fire_timer(
                 &mut tx,
                 register,

@@ -93,6 +93,7 @@ fn shared_register(controllers: usize) -> anyhow::Result<Register> {
             identifies_controller: true,
             clauses: Default::default(),
             security: Default::default(),
+            breach_notice_hours: Some(24),
             subprocessing: Some(SubprocessingTerms {
                 authorisation: if c % 2 == 0 {
                     AuthorisationMode::General

@@ -14,12 +14,15 @@
 //! - [`checks`]: the rules that find what breaks the law in every chain, with the articles
 //!   they rest on and what to do.
 //! - [`plan`]: the difference between two registers, by kind and id.
+//! - [`breach`]: personal-data breaches along the chain (Arts 33–34): facts, routes up to
+//!   every controller, the ENISA severity aid, decisions.
 //! - [`ledger`]: the disclosure ledger and the access answer (Art. 15).
 //! - [`rights`]: data-subject requests: kinds, deadlines, the Art. 19 notification tree.
 //! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
 pub mod audit;
+pub mod breach;
 pub mod chain;
 pub mod change;
 pub mod checks;

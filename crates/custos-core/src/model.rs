@@ -403,6 +403,10 @@ pub struct Contract {
     pub signed: Option<Date>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Hours within which the processor tells the engaging party of a personal-data breach
+    /// after becoming aware of it (Arts 28(3)(f), 33(2)); none leaves "without undue delay".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breach_notice_hours: Option<u32>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,

@@ -23,11 +23,19 @@ pub struct Authority {
     country: String,
     pub name: String,
     pub website: String,
+    /// Its postal address, where recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Its page for notifying a personal-data breach (Art. 33), where recorded; else the
+    /// EDPB's directory of every authority's page ([`ReferenceData::breach_directory`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breach_notification: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthoritiesFile {
+    breach_directory: String,
     authorities: Vec<Authority>,
 }
 
@@ -173,6 +181,7 @@ pub struct ReferenceData {
     pub adequacy_decisions: Vec<AdequacyDecision>,
     pub scc_sets: Vec<SccSet>,
     authorities: Vec<Authority>,
+    breach_directory: String,
 }
 
 impl ReferenceData {
@@ -235,6 +244,7 @@ impl ReferenceData {
             adequacy_decisions: adequacy.decisions,
             scc_sets: adequacy.standard_contractual_clauses,
             authorities: authorities.authorities,
+            breach_directory: authorities.breach_directory,
         })
     }
 
@@ -274,6 +284,12 @@ impl ReferenceData {
             other => other,
         };
         self.authorities.iter().find(|a| a.country == state)
+    }
+
+    /// The EDPB's page listing how to notify a breach to each authority, with their forms
+    /// and addresses.
+    pub fn breach_directory(&self) -> &str {
+        &self.breach_directory
     }
 
     /// The bridge under which sending data to `code` on `date` was not a transfer, if any.

@@ -264,6 +264,7 @@ fn complete_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         .into_iter()
         .map(|m| slug(m.to_owned()))
         .collect(),
+        breach_notice_hours: Some(24),
         subprocessing: Some(SubprocessingTerms {
             information_pauses: false,
             authorisation: AuthorisationMode::Specific,

@@ -205,8 +205,45 @@ pub fn rights_samples(kind: TemplateKind) -> Vec<serde_json::Value> {
             .into_iter()
             .map(|overdue| with(json!({"overdue": overdue, "status": "verified"})))
             .collect(),
+        TemplateKind::MailBreachReported | TemplateKind::MailBreachDue => breach_samples(),
         _ => Vec::new(),
     }
+}
+
+/// Contexts with every field the breach e-mails use: a report, a relay, a reminder, an
+/// overdue mark.
+pub fn breach_samples() -> Vec<serde_json::Value> {
+    let base = json!({
+        "breach": "01900000-0000-7000-8000-000000000002",
+        "party": {"id": "it-contractor", "name": "IT Contractor S.L."},
+        "sender": {"id": "it-contractor", "name": "IT Contractor S.L."},
+        "recipient": {"id": "web-controller", "name": "Servicios Web Ejemplo S.A."},
+        "controller": {"id": "web-controller", "name": "Servicios Web Ejemplo S.A."},
+        "nature": ["confidentiality"],
+        "occurred_from": "2024-06-01T08:00:00Z",
+        "occurred_until": null,
+        "aware_at": "2024-07-02T09:30:00Z",
+        "deadline": "2024-07-05T09:30:00Z",
+        "data_categories": ["name", "national-id"],
+        "subjects": "20000–22000",
+        "period_hours": 24,
+        "version": 1,
+        "decided": false,
+        "link": "https://custos.example/breaches/01900000-0000-7000-8000-000000000002",
+        "base_url": "https://custos.example",
+    });
+    [false, true]
+        .into_iter()
+        .map(|overdue| {
+            let mut context = base.clone();
+            context["overdue"] = overdue.into();
+            if overdue {
+                context["sender"] = json!({"id": "agency", "name": "Agency S.L."});
+                context["subjects"] = serde_json::Value::Null;
+            }
+            context
+        })
+        .collect()
 }
 
 pub(crate) fn validate(

@@ -51,10 +51,14 @@ pub enum TemplateKind {
     MailRightsNotify,
     /// A request near or past its deadline, to the controller.
     MailRightsDue,
+    /// A personal-data breach reported or relayed to the party that engaged the sender.
+    MailBreachReported,
+    /// A controller's 72 hours near their end, or past it, with no filing.
+    MailBreachDue,
 }
 
 impl TemplateKind {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 11] = [
         Self::NoticeHtml,
         Self::NoticeMarkdown,
         Self::MailFiled,
@@ -64,6 +68,8 @@ impl TemplateKind {
         Self::MailRightsUpdate,
         Self::MailRightsNotify,
         Self::MailRightsDue,
+        Self::MailBreachReported,
+        Self::MailBreachDue,
     ];
 
     /// The name templates are stored and addressed by.
@@ -78,6 +84,8 @@ impl TemplateKind {
             Self::MailRightsUpdate => "mail.rights-update.txt",
             Self::MailRightsNotify => "mail.rights-notify.txt",
             Self::MailRightsDue => "mail.rights-due.txt",
+            Self::MailBreachReported => "mail.breach-reported.txt",
+            Self::MailBreachDue => "mail.breach-due.txt",
         }
     }
 
@@ -122,6 +130,14 @@ impl TemplateKind {
             }
             (Self::MailRightsDue, Language::En) => include_str!("templates/mail.rights-due.en.txt"),
             (Self::MailRightsDue, Language::Es) => include_str!("templates/mail.rights-due.es.txt"),
+            (Self::MailBreachReported, Language::En) => {
+                include_str!("templates/mail.breach-reported.en.txt")
+            }
+            (Self::MailBreachReported, Language::Es) => {
+                include_str!("templates/mail.breach-reported.es.txt")
+            }
+            (Self::MailBreachDue, Language::En) => include_str!("templates/mail.breach-due.en.txt"),
+            (Self::MailBreachDue, Language::Es) => include_str!("templates/mail.breach-due.es.txt"),
         }
     }
 }

@@ -19,7 +19,7 @@ const CHUNK: usize = 50_000;
 
 /// The two integers the ledger keeps of a subject key (64 hexadecimal digits): its first 128
 /// bits, big-endian, as signed 64-bit halves.
-fn subject_halves(hex: &str) -> Result<(i64, i64), StoreError> {
+pub fn subject_halves(hex: &str) -> Result<(i64, i64), StoreError> {
     let corrupt = || StoreError::Corrupt {
         table: "ledger_events",
         slug: "new row".to_owned(),
@@ -329,6 +329,54 @@ impl Tx {
                 )
             })
             .collect()
+    }
+
+    /// The kinds of disclosure of these activities: id, activity, recipient, categories.
+    pub async fn ledger_kinds_of(
+        &mut self,
+        activities: &[String],
+    ) -> Result<Vec<(i64, [String; 3])>, StoreError> {
+        let mut found = Vec::new();
+        for activity in activities {
+            let rows = sqlx::query(
+                "SELECT id, activity, recipient, categories FROM ledger_kinds WHERE activity = $1",
+            )
+            .bind(activity.clone())
+            .fetch_all(&mut *self.inner)
+            .await?;
+            for row in &rows {
+                found.push((
+                    row.try_get(0)?,
+                    [row.try_get(1)?, row.try_get(2)?, row.try_get(3)?],
+                ));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Calls `each` with the subject (its two halves) of every event of `kind` disclosed
+    /// between `from` and `until` (microseconds, inclusive), read as a stream: a breach may
+    /// concern millions of events.
+    pub async fn ledger_subjects_of_kind(
+        &mut self,
+        kind: i64,
+        from: i64,
+        until: i64,
+        mut each: impl FnMut(i64, i64),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt as _;
+        let mut rows = sqlx::query(
+            "SELECT subject_hi, subject_lo FROM ledger_events \
+             WHERE kind = $1 AND disclosed_at >= $2 AND disclosed_at <= $3",
+        )
+        .bind(kind)
+        .bind(from)
+        .bind(until)
+        .fetch(&mut *self.inner);
+        while let Some(row) = rows.try_next().await? {
+            each(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(())
     }
 
     /// Drops the subject index before a bulk load (rebuilt by [`Tx::build_ledger_index`], and

@@ -8,6 +8,7 @@
 
 mod amendments;
 mod audit;
+mod breaches;
 mod changes;
 mod ledger;
 mod notices;
@@ -18,8 +19,11 @@ mod rights;
 pub mod testing;
 
 pub use amendments::{Amendment, SupersededContract};
+pub use breaches::{
+    BreachHistoryEntry, BreachPhase, Communication, Filing, StoredBreach, StoredCase, StoredHop,
+};
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
-pub use ledger::LedgerBatch;
+pub use ledger::{LedgerBatch, subject_halves};
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
 pub use outbox::{
     AttemptOutcome, ClaimedDelivery, DeliveryRecord, NewDelivery, NewEvent, Subscription, Timer,

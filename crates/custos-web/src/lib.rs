@@ -151,6 +151,22 @@ pub struct Config {
         api::ledger::record_disclosures,
         api::rights::add_data_source,
         api::rights::list_data_sources,
+        api::breaches::report,
+        api::breaches::list,
+        api::breaches::get,
+        api::breaches::acknowledge,
+        api::breaches::relay,
+        api::breaches::add_phase,
+        api::breaches::awareness,
+        api::breaches::assess,
+        api::breaches::decide,
+        api::breaches::file,
+        api::breaches::communicate,
+        api::breaches::communication_text,
+        api::breaches::authority_report,
+        api::breaches::affected,
+        api::breaches::match_affected,
+        api::breaches::register_of_breaches,
     ),
     components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList, api::audit::AuditHead, api::changes::RequestPage, api::changes::DeliveryPage)),
     modifiers(&SecuritySchemes),
@@ -162,6 +178,7 @@ pub struct Config {
         (name = "audit", description = "The hash-chained audit log"),
         (name = "change-requests", description = "Sub-processor change requests with dossiers, decisions, webhooks (docs/workflow.md)"),
         (name = "subject-requests", description = "Data-subject requests, Art. 19 notifications, the disclosure ledger, portability (docs/rights.md)"),
+        (name = "breaches", description = "Personal-data breaches along the chain (Arts 33-34): reports, relays, each controller's case, the authority's report (docs/breaches.md)"),
         (name = "notices", description = "Privacy-notice sections, their published versions and templates; Art. 30 records"),
     )
 )]
@@ -316,6 +333,49 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/change-requests/{key}/execute",
             post(api::changes::execute),
+        )
+        .route(
+            "/breaches",
+            get(api::breaches::list).post(api::breaches::report),
+        )
+        .route("/breaches/{key}", get(api::breaches::get))
+        .route(
+            "/breaches/{key}/acknowledge",
+            post(api::breaches::acknowledge),
+        )
+        .route("/breaches/{key}/relay", post(api::breaches::relay))
+        .route("/breaches/{key}/phases", post(api::breaches::add_phase))
+        .route(
+            "/breaches/{key}/affected",
+            get(api::breaches::affected).post(api::breaches::match_affected),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/awareness",
+            post(api::breaches::awareness),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/assessment",
+            axum::routing::put(api::breaches::assess),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/decision",
+            post(api::breaches::decide),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/filings",
+            post(api::breaches::file),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/communication",
+            get(api::breaches::communication_text).post(api::breaches::communicate),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/report",
+            get(api::breaches::authority_report),
+        )
+        .route(
+            "/organisations/{id}/breaches",
+            get(api::breaches::register_of_breaches),
         )
         .route("/attachments", post(api::changes::upload))
         .route("/attachments/{sha256}", get(api::changes::download))

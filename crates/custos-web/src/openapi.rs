@@ -229,6 +229,122 @@ fn described() -> Vec<Described> {
     ] {
         all.push((method, path, Response("200"), change_request()));
     }
+    let breach = schema::<crate::api::breaches::BreachAnswer>;
+    all.extend([
+        (
+            "post",
+            "/api/v1/breaches",
+            Request,
+            input::<crate::api::breaches::NewBreach>(),
+        ),
+        ("post", "/api/v1/breaches", Response("201"), breach()),
+        (
+            "get",
+            "/api/v1/breaches",
+            Response("200"),
+            schema::<crate::api::breaches::BreachPage>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/acknowledge",
+            Request,
+            input::<crate::api::breaches::Acting>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/relay",
+            Request,
+            input::<crate::api::breaches::Acting>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/phases",
+            Request,
+            input::<crate::api::breaches::NewPhase>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/awareness",
+            Request,
+            input::<crate::api::breaches::Awareness>(),
+        ),
+        (
+            "put",
+            "/api/v1/breaches/{key}/cases/{controller}/assessment",
+            Request,
+            input::<custos_core::breach::Assessment>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/decision",
+            Request,
+            input::<custos_core::breach::Decision>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/filings",
+            Request,
+            input::<custos_app::breaches::NewFiling>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/communication",
+            Request,
+            input::<custos_app::breaches::NewCommunication>(),
+        ),
+        (
+            "get",
+            "/api/v1/breaches/{key}/cases/{controller}/report",
+            Response("200"),
+            schema::<custos_app::breaches::AuthorityReport>(),
+        ),
+        (
+            "get",
+            "/api/v1/breaches/{key}/affected",
+            Response("200"),
+            schema::<custos_app::breaches::Affected>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/affected",
+            Request,
+            input::<crate::api::breaches::AffectedBody>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/affected",
+            Response("200"),
+            schema::<custos_app::breaches::Affected>(),
+        ),
+        (
+            "get",
+            "/api/v1/organisations/{id}/breaches",
+            Response("200"),
+            schema::<Vec<custos_app::breaches::RegisterRow>>(),
+        ),
+    ]);
+    for (method, path) in [
+        ("get", "/api/v1/breaches/{key}"),
+        ("post", "/api/v1/breaches/{key}/acknowledge"),
+        ("post", "/api/v1/breaches/{key}/relay"),
+        ("post", "/api/v1/breaches/{key}/phases"),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/awareness",
+        ),
+        (
+            "put",
+            "/api/v1/breaches/{key}/cases/{controller}/assessment",
+        ),
+        ("post", "/api/v1/breaches/{key}/cases/{controller}/decision"),
+        ("post", "/api/v1/breaches/{key}/cases/{controller}/filings"),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/communication",
+        ),
+    ] {
+        all.push((method, path, Response("200"), breach()));
+    }
     all.into_iter()
         .map(|(method, path, part, schema)| Described {
             method,
@@ -251,6 +367,7 @@ fn file_schema(media_type: &str) -> Option<Value> {
         "text/html"
         | "text/markdown"
         | "text/csv"
+        | "text/plain"
         | "application/yaml"
         | "application/x-ndjson" => Some(json!({"type": "string"})),
         _ => None,

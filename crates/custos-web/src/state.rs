@@ -65,7 +65,7 @@ impl AppState {
 
     /// What the checks read besides the register (published notices, earlier contracts).
     pub async fn evidence(&self) -> Result<custos_core::checks::Evidence, ApiError> {
-        Ok(custos_app::notices::evidence(&self.store).await?)
+        Ok(custos_app::notices::evidence(&self.store, self.clock.now()).await?)
     }
 
     /// Reads the register again after a write.

@@ -50,7 +50,8 @@ fn rule_ids(report: &Value) -> Vec<String> {
     ids
 }
 
-const EXPECTED: [&str; 5] = [
+const EXPECTED: [&str; 6] = [
+    "breach-notice-term-missing",
     "controller-not-identified",
     "dpa-incomplete",
     "dpia-missing",
@@ -71,7 +72,7 @@ fn check_of_the_examples_names_each_finding_with_its_manifest_line() {
         "link c2-c3 at depth 3: bank → courier-1 → courier-2 → courier-3",
         "rests on GDPR Art. 28(2); GDPR Art. 28(4)",
         "fix: ",
-        "5 error(s), 0 warning(s)",
+        "5 error(s), 1 warning(s)",
     ] {
         assert!(
             text.stdout.contains(expected),
@@ -146,7 +147,11 @@ fn fail_on_sets_the_threshold_and_filters_narrow_the_report() {
     };
     assert_eq!(
         filtered(&["--activity", "customer-accounts"]),
-        ["dpa-incomplete", "dpia-missing"]
+        [
+            "breach-notice-term-missing",
+            "dpa-incomplete",
+            "dpia-missing"
+        ]
     );
     assert_eq!(
         filtered(&["--organisation", "courier-3"]),
@@ -157,7 +162,7 @@ fn fail_on_sets_the_threshold_and_filters_narrow_the_report() {
         ]
     );
     assert_eq!(filtered(&["--rule", "dpia-missing"]), ["dpia-missing"]);
-    assert_eq!(filtered(&["--severity", "warning"]).len(), 5);
+    assert_eq!(filtered(&["--severity", "warning"]).len(), 6);
     // A filter that leaves nothing also leaves nothing to fail on.
     let none = custos(
         "sqlite://unused.db",
@@ -213,7 +218,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
     let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
     assert_eq!(rules.len(), custos_core::checks::rules::ALL.len());
     let results = run0["results"].as_array().unwrap();
-    assert_eq!(results.len(), 5);
+    assert_eq!(results.len(), 6);
     for result in results {
         let index = result["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[index]["id"], result["ruleId"]);

@@ -184,6 +184,8 @@ pub fn check_with_notices(
 pub struct Evidence {
     pub published: Vec<PublishedNotice>,
     pub contracts: ContractHistory,
+    /// Where each breach stands, for the breach rules.
+    pub breaches: Vec<crate::breach::Standing>,
 }
 
 /// The checks with their evidence: notices judged, each link judged against the version of its
@@ -193,7 +195,13 @@ pub fn check_with_evidence(
     on: Date,
     evidence: &Evidence,
 ) -> Result<Report, ChainError> {
-    check_with(register, on, &evidence.published, &evidence.contracts)
+    check_all(
+        register,
+        on,
+        &evidence.published,
+        &evidence.contracts,
+        &evidence.breaches,
+    )
 }
 
 /// As [`check_with_notices`], judging each link against the version of its contracts in
@@ -203,6 +211,16 @@ pub fn check_with(
     on: Date,
     published: &[PublishedNotice],
     history: &ContractHistory,
+) -> Result<Report, ChainError> {
+    check_all(register, on, published, history, &[])
+}
+
+fn check_all(
+    register: &Register,
+    on: Date,
+    published: &[PublishedNotice],
+    history: &ContractHistory,
+    breaches: &[crate::breach::Standing],
 ) -> Result<Report, ChainError> {
     let activities = register.activities();
     // Activities are independent: split them over the cores.
@@ -235,6 +253,7 @@ pub fn check_with(
     }
     findings.extend(notice_findings(register, on, published));
     findings.extend(dpo_findings(register, on));
+    findings.extend(breach_findings(register, breaches));
     apply_acknowledgements(register, on, &mut findings);
     sort(register, &mut findings);
     Ok(Report {
@@ -255,6 +274,73 @@ fn check_activities(
         ActivityCheck::run(register, history, activity, on, &mut findings)?;
     }
     Ok(findings)
+}
+
+/// The breach rules, over where each breach stands (judged by the app at the time it reads
+/// them): relays later than their period, controllers past 72 hours without a decision, and
+/// notifiable breaches never filed.
+fn breach_findings(register: &Register, breaches: &[crate::breach::Standing]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for standing in breaches {
+        for late in &standing.late_relays {
+            let object = match late.engagements.first() {
+                Some(engagement) => ObjectRef {
+                    kind: EntityKind::Engagement,
+                    id: engagement.clone(),
+                },
+                None => ObjectRef {
+                    kind: EntityKind::Organisation,
+                    id: late.sender.clone(),
+                },
+            };
+            let mut finding = Finding::new(
+                &rules::BREACH_RELAY_LATE,
+                object,
+                format!(
+                    "{} passed breach {} to {} {} after becoming aware of it; its period is {} hours ({})",
+                    late.sender,
+                    standing.breach,
+                    late.recipient,
+                    late.after,
+                    late.period_hours,
+                    late.contract.as_ref().map_or_else(
+                        || "no contract sets one: without undue delay".to_owned(),
+                        |c| format!("contract {c}")
+                    ),
+                ),
+            );
+            finding.engagement = late.engagements.first().cloned();
+            findings.push(finding);
+        }
+        for case in &standing.cases {
+            let rule = match case.gap {
+                crate::breach::CaseGap::Undecided => &rules::BREACH_UNDECIDED,
+                crate::breach::CaseGap::NotFiled => &rules::BREACH_NOT_FILED,
+            };
+            let name = register
+                .organisation(case.controller.as_str())
+                .map_or(case.controller.as_str(), |o| o.name.as_str());
+            let message = match case.gap {
+                crate::breach::CaseGap::Undecided => format!(
+                    "{name} became aware of breach {} at {} and has recorded no decision; its 72 hours ended at {}",
+                    standing.breach, case.aware_at, case.deadline
+                ),
+                crate::breach::CaseGap::NotFiled => format!(
+                    "{name} decided breach {} is to be notified, but no filing with the authority is recorded; its 72 hours ended at {}",
+                    standing.breach, case.deadline
+                ),
+            };
+            findings.push(Finding::new(
+                rule,
+                ObjectRef {
+                    kind: EntityKind::Organisation,
+                    id: case.controller.clone(),
+                },
+                message,
+            ));
+        }
+    }
+    findings
 }
 
 /// `dpo-missing` (Art. 37(1)): an organisation that must designate a data protection officer
@@ -709,6 +795,17 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                     contract.between[0],
                     contract.between[1],
                     lacks.join(" and ")
+                ),
+            );
+        }
+        if contract.breach_notice_hours.is_none() {
+            self.at_link(
+                &rules::BREACH_NOTICE_TERM_MISSING,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} sets no period within which {} tells {} of a personal-data breach (breach_notice_hours)",
+                    contract.id, contract.between[1], contract.between[0]
                 ),
             );
         }

@@ -85,7 +85,15 @@ fn careless_migration_shows_the_generic_dpa_and_the_missing_risk_analysis() {
         let found = findings(&register, on);
         let mut ids = rule_ids(&found);
         ids.sort_unstable();
-        assert_eq!(ids, ["dpa-incomplete", "dpia-missing"], "{found:#?}");
+        assert_eq!(
+            ids,
+            [
+                "breach-notice-term-missing",
+                "dpa-incomplete",
+                "dpia-missing"
+            ],
+            "{found:#?}"
+        );
         let dpa = found.iter().find(|f| f.rule == "dpa-incomplete").unwrap();
         assert_eq!(dpa.object.id.as_str(), "generic-dpa");
         assert_eq!(
@@ -149,6 +157,7 @@ contracts:
   - id: dpa-1
     between: [ctrl, p1]
     identifies_controller: true
+    breach_notice_hours: 24
     clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,
               compliance-assistance, deletion-or-return, audits]
     security: [encryption-at-rest, access-logging]
@@ -157,6 +166,7 @@ contracts:
   - id: dpa-2
     between: [p1, p2]
     identifies_controller: true
+    breach_notice_hours: 24
     clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,
               compliance-assistance, deletion-or-return, audits]
     security: [encryption-at-rest, access-logging]
@@ -164,6 +174,7 @@ contracts:
   - id: dpa-3
     between: [p2, p3]
     identifies_controller: true
+    breach_notice_hours: 24
     clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,
               compliance-assistance, deletion-or-return, audits]
     security: [encryption-at-rest, access-logging, pseudonymisation]
@@ -394,6 +405,15 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
             "no retention period",
         ),
         (
+            "breach-notice-term-missing",
+            variant(
+                "    identifies_controller: true\n    breach_notice_hours: 24\n    clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,\n              compliance-assistance, deletion-or-return, audits]\n    security: [encryption-at-rest, access-logging, pseudonymisation]",
+                "    identifies_controller: true\n    clauses: [instructions, confidentiality, security, subprocessing, data-subject-assistance,\n              compliance-assistance, deletion-or-return, audits]\n    security: [encryption-at-rest, access-logging, pseudonymisation]",
+            ),
+            "dpa-3",
+            "p3 tells p2 of a personal-data breach",
+        ),
+        (
             "certification-expired",
             variant("until: 2027-12-31", "until: 2026-06-30"),
             "p2",
@@ -453,6 +473,53 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
     );
     assert_eq!(hit.severity, rules::NOTICE_OUT_OF_DATE.severity);
     covered.push("notice-out-of-date");
+    // The breach rules judge where breaches stand (read from the database by the app).
+    use custos_core::breach::{CaseGap, CaseStanding, LateRelay, Standing};
+    let at = |raw: &str| raw.parse::<jiff::Timestamp>().unwrap();
+    let standing = Standing {
+        breach: "b-1".to_owned(),
+        late_relays: vec![LateRelay {
+            sender: "p2".parse().unwrap(),
+            recipient: "p1".parse().unwrap(),
+            engagements: vec!["l2".parse().unwrap()],
+            contract: Some("dpa-2".parse().unwrap()),
+            period_hours: 24,
+            after: "30 hours".to_owned(),
+        }],
+        cases: [CaseGap::Undecided, CaseGap::NotFiled]
+            .into_iter()
+            .map(|gap| CaseStanding {
+                controller: "ctrl".parse().unwrap(),
+                aware_at: at("2026-11-20T10:00:00Z"),
+                deadline: at("2026-11-23T10:00:00Z"),
+                gap,
+            })
+            .collect(),
+    };
+    let evidence = custos_core::checks::Evidence {
+        breaches: vec![standing],
+        ..Default::default()
+    };
+    let found = custos_core::checks::check_with_evidence(&compliant, date(ON), &evidence)
+        .unwrap()
+        .findings;
+    for (rule, object, words) in [
+        (
+            "breach-relay-late",
+            "l2",
+            "p2 passed breach b-1 to p1 30 hours",
+        ),
+        ("breach-undecided", "ctrl", "has recorded no decision"),
+        ("breach-not-filed", "ctrl", "no filing with the authority"),
+    ] {
+        let hit = found
+            .iter()
+            .find(|f| f.rule == rule)
+            .unwrap_or_else(|| panic!("{rule} did not fire: {found:#?}"));
+        assert_eq!(hit.object.id.as_str(), object, "{rule}");
+        assert!(hit.message.contains(words), "{rule}: {}", hit.message);
+        covered.push(rule);
+    }
     for rule in rules::ALL {
         assert!(covered.contains(&rule.id), "no case triggers {}", rule.id);
     }
@@ -553,7 +620,11 @@ fn filters_select_by_activity_organisation_severity_and_rule() {
             activity: Some("customer-accounts".into()),
             ..Filter::default()
         }),
-        ["dpia-missing", "dpa-incomplete"]
+        [
+            "dpia-missing",
+            "dpa-incomplete",
+            "breach-notice-term-missing"
+        ]
     );
     // courier-2 sits on the path of the courier findings; the bank controls the activity.
     for organisation in ["courier-2", "bank"] {
@@ -744,11 +815,11 @@ organisations:
   - {{id: p3, name: P3, country: DE}}
 activities: [{{id: act, controller: ctrl, lawful_basis: contract, retention: P1Y}}]
 contracts:
-  - {{id: dpa-1, between: [ctrl, p1], clauses: {ALL_CLAUSES}, security: [encryption],
+  - {{id: dpa-1, between: [ctrl, p1], breach_notice_hours: 24, clauses: {ALL_CLAUSES}, security: [encryption],
      subprocessing: {{authorisation: specific, decision_days: 14, notice_channel: email, preauthorised: [p2, p3]}}}}
-  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, clauses: {NO_AUDITS}, security: [encryption],
+  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, breach_notice_hours: 24, clauses: {NO_AUDITS}, security: [encryption],
      subprocessing: {dpa2_terms}}}
-  - {{id: dpa-3, between: [p2, p3], identifies_controller: true, clauses: {dpa3_clauses}, security: [encryption]}}
+  - {{id: dpa-3, between: [p2, p3], identifies_controller: true, breach_notice_hours: 24, clauses: {dpa3_clauses}, security: [encryption]}}
 engagements:
   - {{id: l1, activity: act, engaged_by: ctrl, processor: p1, service: s, since: 2025-01-01, contract: dpa-1}}
   - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-01-01, contract: dpa-2}}
@@ -823,8 +894,8 @@ organisations:
   - {{id: p2, name: P2, country: DE}}
 activities: [{{id: act, controller: ctrl, lawful_basis: contract, retention: P1Y}}]
 contracts:
-  - {{id: dpa-1, between: [ctrl, p1], clauses: {ALL_CLAUSES}, security: [encryption], subprocessing: {{authorisation: general}}}}
-  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, clauses: {ALL_CLAUSES}, security: [encryption]}}
+  - {{id: dpa-1, between: [ctrl, p1], breach_notice_hours: 24, clauses: {ALL_CLAUSES}, security: [encryption], subprocessing: {{authorisation: general}}}}
+  - {{id: dpa-2, between: [p1, p2], identifies_controller: true, breach_notice_hours: 24, clauses: {ALL_CLAUSES}, security: [encryption]}}
 engagements:
   - {{id: l1, activity: act, engaged_by: ctrl, processor: p1, service: s, since: 2025-01-01, contract: dpa-1}}
   - {{id: l2, activity: act, engaged_by: p1, processor: p2, service: s, since: 2025-03-01, contract: dpa-2,

@@ -2,6 +2,7 @@
 //! pages, and the routes.
 
 pub mod audit;
+pub mod breaches;
 pub mod changes;
 pub mod contracts;
 pub mod entries;

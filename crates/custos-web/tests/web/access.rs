@@ -26,7 +26,7 @@ fn everything(server_lists: &Lists) -> Sees {
         engagements: server_lists.engagements.clone(),
         organisations: server_lists.organisations.clone(),
         contracts: server_lists.contracts.clone(),
-        findings: 5,
+        findings: 6,
     }
 }
 

@@ -502,8 +502,8 @@ async fn findings_filter_by_activity_organisation_severity_and_rule() {
             body["findings"].as_array().unwrap().len()
         }
     };
-    assert_eq!(count("").await, 5);
-    assert_eq!(count("&activity=customer-accounts").await, 2);
+    assert_eq!(count("").await, 6);
+    assert_eq!(count("&activity=customer-accounts").await, 3);
     assert_eq!(count("&activity=customer-marketing").await, 0);
     assert_eq!(count("&organisation=courier-2").await, 3);
     assert_eq!(count("&rule=weaker-than-upstream").await, 1);

@@ -7,6 +7,7 @@
 
 mod access;
 mod api;
+mod breaches;
 mod browser;
 mod changes;
 mod hostile;

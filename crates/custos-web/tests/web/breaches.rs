@@ -1,0 +1,346 @@
+//! Personal-data breaches over HTTP (docs/breaches.md): the careless migration end to end, and
+//! a breach three links down reaching five controllers, each on its own path, with the wrong
+//! parties trying what they may not.
+
+use std::sync::Arc;
+
+use custos_app::data::{Role, Scope};
+use custos_app::{Actor, Clock, ManualClock, Store};
+use custos_core::manifest;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{TestServer, send};
+
+/// Gives `name` a user in `organisation` with `role` and an API token.
+async fn person(store: &Store, name: &str, organisation: &str, role: Role) {
+    let actor = Actor::new("test", "2024-01-01T00:00:00Z".parse().unwrap());
+    let email = format!("{name}@people.test");
+    custos_app::people::create_user(
+        store,
+        custos_app::people::NewUser {
+            email: email.clone(),
+            password: format!("password of {name}"),
+            is_admin: false,
+            memberships: vec![(organisation.to_owned(), role)],
+        },
+        &actor,
+    )
+    .await
+    .unwrap();
+    crate::give_token(
+        store,
+        &email,
+        &format!("{name}-tests"),
+        &TestServer::token(name),
+        vec![Scope::Read, Scope::Write],
+    )
+    .await;
+}
+
+async fn on_both_backends<F, Fut>(scenario: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    scenario(Store::open(&url).await.unwrap()).await;
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
+        .await
+        .unwrap()
+    {
+        let store = Store::open(&database.url).await.unwrap();
+        scenario(store.clone()).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        custos_app::testing::announce_postgres_skipped();
+    }
+}
+
+fn migration_facts() -> Value {
+    json!({
+        "occurred_from": "2024-06-20T00:00:00Z",
+        "aware_at": "2024-07-02T08:00:00Z",
+        "nature": ["confidentiality"],
+        "description": "Backups of the customer database were copied to a public folder during the migration and indexed by a search engine",
+        "systems": ["website database backups", "public file share"],
+        "data_categories": ["name", "postal-address", "email", "phone", "birth-date", "national-id"],
+        "subject_categories": ["customers"],
+        "subjects": {"min": 20000, "max": 22000},
+        "records": {"min": 21000},
+        "consequences": "Identity theft and fraud using national ID numbers; phishing",
+        "measures_taken": "Folder removed; search engine asked to drop its copies",
+        "measures_proposed": "Access review of the new hosting; encryption of backups",
+        "contact": {"name": "Ana Ruiz", "email": "security@it-contractor.example"},
+    })
+}
+
+fn case<'a>(breach: &'a Value, controller: &str) -> &'a Value {
+    breach["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["controller"] == controller)
+        .unwrap_or_else(|| panic!("no case of {controller} in {breach}"))
+}
+
+/// SPEC.md's careless migration: the contractor reports the exposure, the controller's clock
+/// starts on its awareness, it assesses and notifies, and the report names the chain and the
+/// missing risk analysis.
+#[tokio::test]
+async fn the_careless_migration_from_the_processors_report_to_the_authoritys_report() {
+    on_both_backends(|store| async move {
+        let clock = Arc::new(ManualClock::new("2024-07-02T09:00:00Z".parse().unwrap()));
+        let server = crate::start_with(store.clone(), clock.clone()).await;
+        person(&store, "contractor", "it-contractor", Role::Portal).await;
+        person(&store, "web", "web-controller", Role::Editor).await;
+
+        // Someone else's people cannot report for the contractor.
+        let (status, _, _) = send(&server, "agency-b", Method::POST, "/api/v1/breaches", &[],
+            Some(json!({"party": "it-contractor", "facts": migration_facts()}))).await;
+        assert_eq!(status, 403);
+        // A report that does not hold together names its field.
+        let mut wrong = migration_facts();
+        wrong["aware_at"] = "2024-06-01T00:00:00Z".into();
+        let (status, _, problem) = send(&server, "contractor", Method::POST, "/api/v1/breaches", &[],
+            Some(json!({"party": "it-contractor", "facts": wrong}))).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "aware_at", "{problem}");
+
+        let (status, _, reported) = send(&server, "contractor", Method::POST, "/api/v1/breaches", &[],
+            Some(json!({"party": "it-contractor", "facts": migration_facts()}))).await;
+        assert_eq!(status, 201, "{reported}");
+        let key = reported["key"].as_str().unwrap().to_owned();
+        assert_eq!(reported["hops"].as_array().unwrap().len(), 1);
+        assert_eq!(reported["hops"][0]["recipient"], "web-controller");
+        assert!(reported["cases"].as_array().unwrap().is_empty(), "the contractor sees no controller's case");
+
+        // Others of the instance do not see it at all.
+        for outsider in ["hypermarket", "agency-b", "bank"] {
+            let (status, _) = server.get(Some(outsider), &format!("/api/v1/breaches/{key}")).await;
+            assert_eq!(status, 404, "{outsider}");
+        }
+        let (_, list) = server.get(Some("hypermarket"), "/api/v1/breaches").await;
+        assert!(list["items"].as_array().unwrap().is_empty());
+
+        // The controller's clock started when the report reached it.
+        let (status, breach) = server.get(Some("web"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(status, 200);
+        let own = case(&breach, "web-controller");
+        assert_eq!(own["awareness"], "relayed");
+        assert_eq!(own["deadline"].as_str().unwrap()[..19], *"2024-07-05T09:00:00");
+        // The processor cannot decide for the controller; another controller cannot see it.
+        let decision = json!({"kind": "notify-authority-and-subjects",
+            "reasons": "National ID numbers of about 21,000 people publicly exposed: high risk"});
+        let path = format!("/api/v1/breaches/{key}/cases/web-controller/decision");
+        let (status, _, _) = send(&server, "contractor", Method::POST, &path, &[], Some(decision.clone())).await;
+        assert_eq!(status, 404);
+        let (status, _, _) = send(&server, "hypermarket", Method::POST, &path, &[], Some(decision.clone())).await;
+        assert_eq!(status, 404);
+
+        // It assesses with the ENISA aid, decides and files within its 72 hours.
+        clock.advance(jiff::SignedDuration::from_hours(20));
+        let (status, _, assessed) = send(&server, "web", Method::PUT,
+            &format!("/api/v1/breaches/{key}/cases/web-controller/assessment"), &[],
+            Some(json!({"severity": {"context": "simple", "context_adjustment": 2, "identification": "maximum",
+                                     "confidentiality": "severe", "malicious": false},
+                        "risk": "high", "reasons": "National ID numbers indexed publicly"}))).await;
+        assert_eq!(status, 200, "{assessed}");
+        assert_eq!(case(&assessed, "web-controller")["severity"]["level"], "high");
+        let (status, _, _) = send(&server, "web", Method::POST, &path, &[], Some(decision)).await;
+        assert_eq!(status, 200);
+        let (status, _, filed) = send(&server, "web", Method::POST,
+            &format!("/api/v1/breaches/{key}/cases/web-controller/filings"), &[],
+            Some(json!({"submitted_at": "2024-07-03T04:00:00Z", "reference": "AEPD/BRE/2024/1234"}))).await;
+        assert_eq!(status, 200, "{filed}");
+        let own = case(&filed, "web-controller");
+        assert_eq!(own["filings"][0]["reference"], "AEPD/BRE/2024/1234");
+        assert_eq!(own["overdue"], false);
+        let (status, _, _) = send(&server, "web", Method::POST,
+            &format!("/api/v1/breaches/{key}/cases/web-controller/communication"), &[],
+            Some(json!({"sent_at": "2024-07-03T05:00:00Z", "channel": "email", "recipients": 21000}))).await;
+        assert_eq!(status, 200);
+
+        // The report: the authority of its establishment, the Art. 33(3) elements, the chain
+        // with its contract, and the findings the controller should have seen before.
+        let (status, report) = server.get(Some("web"),
+            &format!("/api/v1/breaches/{key}/cases/web-controller/report")).await;
+        assert_eq!(status, 200, "{report}");
+        assert!(report["authority"]["name"].as_str().unwrap().contains("AEPD"), "{report}");
+        let chain = report["chain"].as_array().unwrap();
+        assert_eq!(chain.len(), 1);
+        assert_eq!(chain[0]["engagement"], "website-migration");
+        assert_eq!(chain[0]["contract"], "generic-dpa");
+        let rules: Vec<&str> = report["findings"].as_array().unwrap().iter()
+            .map(|f| f["rule"].as_str().unwrap()).collect();
+        assert!(rules.contains(&"dpia-missing"), "{rules:?}");
+        assert!(rules.contains(&"dpa-incomplete"), "{rules:?}");
+        assert!(rules.contains(&"breach-notice-term-missing"), "{rules:?}");
+        let html = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/report?format=html")))
+            .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("(a) Approximate number of data subjects"), "{html}");
+        assert!(html.contains("20000–22000"));
+        let pdf = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/report?format=pdf")))
+            .bearer_auth(TestServer::token("web")).send().await.unwrap().bytes().await.unwrap();
+        assert!(pdf.starts_with(b"%PDF"));
+        let letter = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/communication?language=es")))
+            .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
+        assert!(letter.contains("Servicios Web Ejemplo S.A. le informa"), "{letter}");
+
+        // The register of breaches of both parties.
+        let (_, register) = server.get(Some("web"), "/api/v1/organisations/web-controller/breaches").await;
+        assert_eq!(register[0]["role"], "controller");
+        assert_eq!(register[0]["decision"]["kind"], "notify-authority-and-subjects");
+        let (_, register) = server.get(Some("contractor"), "/api/v1/organisations/it-contractor/breaches").await;
+        assert_eq!(register[0]["role"], "processor");
+        let (status, _) = server.get(Some("contractor"), "/api/v1/organisations/web-controller/breaches").await;
+        assert!(status == 403 || status == 404, "{status}");
+        server.stop().await;
+    })
+    .await;
+}
+
+/// The shared-hosting register with portal people at the host and at agency 1, an editor at
+/// controller 1 and an administrator; nobody acts for the old hosting provider or agencies 2
+/// and 3.
+async fn shared_hosting(store: &Store, clock: Arc<ManualClock>) -> TestServer {
+    let actor = Actor::new("test", clock.now());
+    let register = manifest::parse_str(
+        "shared-hosting.yaml",
+        include_str!("../../../custos-core/tests/core/fixtures/shared-hosting.yaml"),
+    )
+    .unwrap();
+    custos_app::register::apply(store, &register, &actor)
+        .await
+        .unwrap();
+    custos_app::people::create_user(
+        store,
+        custos_app::people::NewUser {
+            email: "admin@custos.test".into(),
+            password: "password of admin".into(),
+            is_admin: true,
+            memberships: vec![],
+        },
+        &actor,
+    )
+    .await
+    .unwrap();
+    crate::give_token(
+        store,
+        "admin@custos.test",
+        "admin-tests",
+        &TestServer::token("admin"),
+        vec![Scope::Read, Scope::Write],
+    )
+    .await;
+    person(store, "host", "host-h", Role::Portal).await;
+    person(store, "agency1", "agency-1", Role::Portal).await;
+    person(store, "controller1", "controller-1", Role::Editor).await;
+    crate::serve(store.clone(), clock).await
+}
+
+/// A hosting provider at depth 3 under three agencies and five controllers reports: every
+/// controller gets its own case on its own path; each relay is recorded (by Custos where
+/// nobody acts for the party); a late relay and an overdue clock are findings; a notification
+/// after 72 hours needs the reasons for its delay.
+#[tokio::test]
+async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path() {
+    on_both_backends(|store| async move {
+        let clock = Arc::new(ManualClock::new("2026-02-02T09:00:00Z".parse().unwrap()));
+        let server = shared_hosting(&store, clock.clone()).await;
+        let mut facts = migration_facts();
+        facts["occurred_from"] = "2026-02-01T22:00:00Z".into();
+        facts["aware_at"] = "2026-02-02T08:00:00Z".into();
+        facts["data_categories"] = json!(["email"]);
+        let (status, _, reported) = send(&server, "admin", Method::POST, "/api/v1/breaches", &[],
+            Some(json!({"party": "hosting-old", "facts": facts}))).await;
+        assert_eq!(status, 201, "{reported}");
+        let key = reported["key"].as_str().unwrap().to_owned();
+        assert_eq!(reported["cases"].as_array().unwrap().len(), 5, "{reported}");
+        for case in reported["cases"].as_array().unwrap() {
+            assert_eq!(case["paths"].as_array().unwrap().len(), 1, "{case}");
+            assert_eq!(case["paths"][0].as_array().unwrap().len(), 4, "{case}");
+            assert!(case["aware_at"].is_null(), "the host has not passed it on: {case}");
+        }
+        // The old host has nobody on the instance: its report reached host-h at once.
+        let (_, seen) = server.get(Some("host"), &format!("/api/v1/breaches/{key}")).await;
+        let hops = seen["hops"].as_array().unwrap();
+        assert!(hops.iter().any(|h| h["sender"] == "hosting-old" && h["received_at"].is_string()));
+        // Agency 1 does not see it before host-h relays; nor may it relay for host-h.
+        let (status, _) = server.get(Some("agency1"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(status, 404);
+
+        // host-h passes it on 30 hours later: past the undue-delay target of 24 hours.
+        clock.advance(jiff::SignedDuration::from_hours(30));
+        let relay = format!("/api/v1/breaches/{key}/relay");
+        let (status, _, _) = send(&server, "agency1", Method::POST, &relay, &[],
+            Some(json!({"organisation": "host-h"}))).await;
+        assert_eq!(status, 404, "agency 1 has not been reached");
+        let (status, _, relayed) = send(&server, "host", Method::POST, &relay, &[],
+            Some(json!({"organisation": "host-h"}))).await;
+        assert_eq!(status, 200, "{relayed}");
+        assert!(relayed["hops"].as_array().unwrap().iter()
+            .any(|h| h["sender"] == "host-h" && h["late"] == true), "{relayed}");
+        let (status, _, again) = send(&server, "host", Method::POST, &relay, &[],
+            Some(json!({"organisation": "host-h"}))).await;
+        assert_eq!(status, 409, "{again}");
+
+        // Agencies 2 and 3 have nobody: controllers 3, 4 and 5 know now; 1 and 2 wait for
+        // agency 1, which relays two hours later.
+        let (_, all) = server.get(Some("admin"), &format!("/api/v1/breaches/{key}")).await;
+        let aware: Vec<&str> = all["cases"].as_array().unwrap().iter()
+            .filter(|c| c["aware_at"].is_string())
+            .map(|c| c["controller"].as_str().unwrap()).collect();
+        assert_eq!(aware, ["controller-3", "controller-4", "controller-5"]);
+        clock.advance(jiff::SignedDuration::from_hours(2));
+        let (status, _, _) = send(&server, "agency1", Method::POST, &format!("/api/v1/breaches/{key}/acknowledge"), &[],
+            Some(json!({"organisation": "agency-1"}))).await;
+        assert_eq!(status, 200);
+        let (status, _, _) = send(&server, "agency1", Method::POST, &relay, &[],
+            Some(json!({"organisation": "agency-1"}))).await;
+        assert_eq!(status, 200);
+        let (_, all) = server.get(Some("admin"), &format!("/api/v1/breaches/{key}")).await;
+        assert!(all["cases"].as_array().unwrap().iter().all(|c| c["aware_at"].is_string()), "{all}");
+        let received: Vec<&Value> = all["hops"].as_array().unwrap().iter().collect();
+        assert_eq!(received.len(), 9, "1 to the host, 3 to the agencies, 5 to the controllers");
+        assert!(received.iter().all(|h| h["received_at"].is_string()));
+        let by_custos = received.iter().filter(|h| h["relayed_by"].as_str().unwrap().starts_with("custos")).count();
+        assert_eq!(by_custos, 3, "agency 2's two hops and agency 3's, nobody acting for them");
+
+        // Controller 1 sees only its own case.
+        let (_, mine) = server.get(Some("controller1"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(mine["cases"].as_array().unwrap().len(), 1);
+        assert_eq!(mine["cases"][0]["paths"][0], json!(["controller-1", "agency-1", "host-h", "hosting-old"]));
+
+        // 73 hours on, controller 1 has decided nothing: overdue, a finding, a mail.
+        clock.advance(jiff::SignedDuration::from_hours(73));
+        let register = custos_app::register::load(&store).await.unwrap();
+        let fired = custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        assert!(fired >= 5, "every controller's clock ran out: {fired}");
+        let (_, mine) = server.get(Some("controller1"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(mine["cases"][0]["overdue"], true);
+        let (_, findings) = server.get(Some("admin"), "/api/v1/findings?rule=breach-undecided").await;
+        let text = findings.to_string();
+        assert!(text.contains("Controller 1 S.A."), "{text}");
+        let (_, late) = server.get(Some("admin"), "/api/v1/findings?rule=breach-relay-late").await;
+        assert!(late.to_string().contains("host-h passed breach"), "{late}");
+
+        let decision = format!("/api/v1/breaches/{key}/cases/controller-1/decision");
+        let (status, _, problem) = send(&server, "controller1", Method::POST, &decision, &[],
+            Some(json!({"kind": "notify-authority", "reasons": "E-mail addresses exposed"}))).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["field"], "delay_reasons");
+        let (status, _, decided) = send(&server, "controller1", Method::POST, &decision, &[],
+            Some(json!({"kind": "notify-authority", "reasons": "E-mail addresses exposed",
+                        "delay_reasons": "The hosting provider's report reached us 32 hours after it knew"}))).await;
+        assert_eq!(status, 200, "{decided}");
+        // Another controller's editor cannot touch controller 1's case.
+        let (status, _, _) = send(&server, "host", Method::POST, &decision, &[],
+            Some(json!({"kind": "not-notifiable", "reasons": "no"}))).await;
+        assert_eq!(status, 404);
+        server.stop().await;
+    })
+    .await;
+}
