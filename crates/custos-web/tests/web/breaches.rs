@@ -189,6 +189,32 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
             .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
         assert!(letter.contains("Servicios Web Ejemplo S.A. le informa"), "{letter}");
 
+        // Which subjects' data the contractor held during the breach, from the ledger.
+        let events = json!([
+            {"identifier": "ana@example.com", "activity": "customer-accounts", "recipient": "it-contractor",
+             "categories": ["name", "national-id"], "at": "2024-05-01T10:00:00Z"},
+            {"identifier": "bea@example.com", "activity": "customer-accounts", "recipient": "it-contractor",
+             "categories": ["email"], "at": "2024-06-25T10:00:00Z"},
+            {"identifier": "old@example.com", "activity": "customer-accounts", "recipient": "it-contractor",
+             "categories": ["email"], "at": "2019-01-01T10:00:00Z"},
+        ]);
+        let (status, _, recorded) = send(&server, "web", Method::POST, "/api/v1/disclosures", &[], Some(events)).await;
+        assert_eq!(status, 201, "{recorded}");
+        let (status, affected) = server.get(Some("web"),
+            &format!("/api/v1/breaches/{key}/affected?controller=web-controller")).await;
+        assert_eq!(status, 200, "{affected}");
+        assert_eq!(affected["subjects"], 2, "the 2019 disclosure was past its retention: {affected}");
+        assert_eq!(affected["by_category"]["national-id"], 1);
+        let (status, _, matched) = send(&server, "web", Method::POST, &format!("/api/v1/breaches/{key}/affected"), &[],
+            Some(json!({"controller": "web-controller",
+                        "identifiers": ["ANA@example.com", "old@example.com", "zed@example.com"]}))).await;
+        assert_eq!(status, 200, "{matched}");
+        assert_eq!(matched["matched"], json!(["ANA@example.com"]));
+        assert_eq!(matched["not_matched"], 2);
+        let (status, _) = server.get(Some("contractor"),
+            &format!("/api/v1/breaches/{key}/affected?controller=web-controller")).await;
+        assert_eq!(status, 404, "the processor does not count the controller's subjects");
+
         // The register of breaches of both parties.
         let (_, register) = server.get(Some("web"), "/api/v1/organisations/web-controller/breaches").await;
         assert_eq!(register[0]["role"], "controller");
