@@ -190,6 +190,15 @@ pub enum Command {
     #[command(subcommand)]
     Request(RequestCommand),
 
+    /// Personal-data breaches (Arts 33-34): report one where it happened, list them, see one
+    /// with its relays and cases, count the subjects whose data was there, and write an
+    /// organisation's register of breaches (Art. 33(5)).
+    ///
+    /// The server relays reports up the chain, runs each controller's 72-hour clock and sends
+    /// the e-mails; see docs/breaches.md.
+    #[command(subcommand)]
+    Breach(BreachCommand),
+
     /// The audit log: every write (apply, users, and the server's writes) with who, when,
     /// before and after, hash-chained.
     #[command(subcommand)]
@@ -283,6 +292,70 @@ pub enum LedgerCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreachCommand {
+    /// Report a breach at PARTY from a JSON file of its facts (docs/breaches.md).
+    #[command(after_help = "Example:\n  custos breach report --party it-contractor facts.json")]
+    Report {
+        #[arg(long)]
+        party: String,
+        /// The facts as JSON: occurred_from, aware_at, nature, description, data_categories,
+        /// contact, and what else is known.
+        facts: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The breaches, newest first (of one organisation with --organisation).
+    List {
+        #[arg(long)]
+        organisation: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// One breach: its facts, the relays and every controller's case.
+    Show {
+        key: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// How many subjects' data the breached party held during the breach, from the
+    /// disclosure ledger; with --identifiers, which of the controller's own identifiers (one
+    /// a line, matched through their keyed hashes, never stored).
+    #[command(
+        after_help = "Example:\n  custos breach affected 0193...\n  custos breach affected 0193... --controller web-controller --identifiers customers.txt"
+    )]
+    Affected {
+        key: String,
+        #[arg(long)]
+        controller: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        identifiers: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// An organisation's register of breaches (Art. 33(5)) as CSV, XLSX, PDF, HTML or JSON.
+    #[command(
+        after_help = "Example:\n  custos breach register web-controller --format xlsx --output breaches.xlsx"
+    )]
+    Register {
+        organisation: String,
+        #[arg(long, value_enum, default_value_t = DocumentFormat::Csv)]
+        format: DocumentFormat,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// A document's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocumentFormat {
+    Json,
+    Csv,
+    Xlsx,
+    Pdf,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]

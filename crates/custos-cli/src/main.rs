@@ -1,5 +1,6 @@
 //! The `custos` command.
 
+mod breaches;
 mod changes;
 mod check;
 mod cli;
@@ -155,6 +156,7 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
         Command::Webhook(command) => changes::webhook(&cli.database_url, command, clock).await?,
         Command::Ledger(command) => ledger::ledger(&cli.database_url, command, clock).await?,
         Command::Request(command) => requests::request(&cli.database_url, command, clock).await?,
+        Command::Breach(command) => breaches::breach(&cli.database_url, command, clock).await?,
         Command::Notice(command) => documents::notice(&cli.database_url, command, clock).await?,
         Command::Ropa(args) => documents::ropa(&cli.database_url, &args, clock).await?,
         Command::Audit(AuditCommand::Verify {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod audit;
+mod breaches;
 mod changes;
 mod check;
 mod documents;
