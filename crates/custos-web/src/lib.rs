@@ -454,6 +454,32 @@ pub fn router(state: AppState) -> Router {
             get(ui::notices::notice_page).post(ui::notices::publish),
         )
         .route("/findings", get(ui::findings))
+        .route("/breaches", get(ui::breaches::list).post(ui::breaches::report))
+        .route("/breaches/new", get(ui::breaches::new))
+        .route("/breaches/{key}", get(ui::breaches::show))
+        .route("/breaches/{key}/relay", post(ui::breaches::relay))
+        .route("/breaches/{key}/acknowledge", post(ui::breaches::acknowledge))
+        .route("/breaches/{key}/phase", post(ui::breaches::add_phase))
+        .route(
+            "/breaches/{key}/cases/{controller}/awareness",
+            post(ui::breaches::awareness),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/assess",
+            post(ui::breaches::assess),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/decide",
+            post(ui::breaches::decide),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/file",
+            post(ui::breaches::file),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/communicate",
+            post(ui::breaches::communicate),
+        )
         .route("/change-requests", get(ui::changes::list))
         .route(
             "/change-requests/new",

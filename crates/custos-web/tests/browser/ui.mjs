@@ -227,6 +227,77 @@ try {
   assert.ok(frame, 'the preview frame');
   assert.equal(await frame.evaluate(() => document.documentElement.dataset.ran ?? 'no'), 'no',
     'the template\'s script ran in the preview');
+  // A breach: agency B's portal user reports it; the hypermarket's clock starts; its editor
+  // assesses, decides, records the filing and downloads the report for the authority.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('staff@agency-b.test');
+  await page.getByLabel('Password').fill('password of agency-b');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.getByRole('link', { name: 'Breaches' }).click();
+  await page.getByRole('link', { name: 'Report a breach' }).click();
+  await page.getByLabel('Began (UTC)').fill('2026-11-23T22:00');
+  await page.getByLabel('You became aware (UTC)').fill('2026-11-24T08:00');
+  await page.getByLabel('Confidentiality (disclosure, access)').check();
+  await page.getByLabel('What happened').fill('A campaign export with customer e-mail addresses was sent to a wrong partner');
+  await page.getByLabel('Categories of personal data (comma-separated ids, e.g. email, national-id)').fill('email, order-history');
+  await page.getByLabel('People concerned, at least').fill('1200');
+  await page.getByLabel('Contact person').fill('Bruno Sanz');
+  await page.getByLabel('Contact e-mail').fill('security@agency-b.example');
+  await page.getByRole('button', { name: 'Report the breach' }).click();
+  await page.waitForURL(/\/breaches\/[0-9a-f-]{36}$/);
+  const breachUrl = page.url();
+  const reportedPage = await page.locator('main').innerText();
+  assert.ok(reportedPage.includes('agency-b') && reportedPage.includes('hypermarket-a'), reportedPage);
+  assert.ok(!reportedPage.includes('the 72 hours'), 'the processor sees no controller\'s case');
+  // A follow-up phase: the partner deleted the file.
+  await page.getByText('Add or correct facts for agency-b').click();
+  await page.getByLabel('What this phase brings').fill('The partner confirmed deletion');
+  await page.getByLabel('Measures taken').fill('The partner deleted the export and confirmed it in writing');
+  await page.getByRole('button', { name: 'Add the phase' }).click();
+  await page.waitForURL(breachUrl);
+  assert.ok((await page.locator('.lead').innerText()).includes('facts version 2'));
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
+  await page.getByLabel('Password').fill('password of hypermarket');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/activities`);
+  await page.getByRole('link', { name: 'Breaches' }).click();
+  const breachList = await page.locator('main table').innerText();
+  assert.ok(breachList.includes('hypermarket-a') && breachList.includes('72 h left'), breachList);
+  await page.goto(breachUrl);
+  await page.getByLabel('Risk to people').selectOption('risk');
+  await page.getByLabel('Why').fill('E-mail addresses and purchase history went to one known partner');
+  await page.locator('select[name=context]').selectOption('behavioural');
+  await page.locator('select[name=confidentiality]').selectOption('limited');
+  await page.getByRole('button', { name: 'Save the assessment' }).click();
+  await page.waitForURL(breachUrl);
+  assert.ok((await page.locator('main').innerText()).includes('2.25: medium'), 'the ENISA aid is shown');
+  await page.getByLabel('Decision', { exact: true }).selectOption('notify-authority');
+  await page.getByLabel('Reasons', { exact: true }).fill('A risk to the customers: phishing');
+  await page.getByRole('button', { name: 'Record the decision' }).click();
+  await page.waitForURL(breachUrl);
+  await page.getByLabel('Submitted (UTC)').fill('2026-11-25T00:00');
+  await page.getByLabel("The authority's reference").fill('AEPD-2026-77');
+  await page.getByRole('button', { name: 'Record the filing' }).click();
+  await page.waitForURL(breachUrl);
+  const decidedPage = await page.locator('main').innerText();
+  assert.ok(decidedPage.includes('notify-authority') && decidedPage.includes('AEPD-2026-77'), decidedPage);
+  await page.screenshot({ path: `${shots}/breach.png`, fullPage: true });
+  const reportPdf = await page.request.get(page.url().replace('/breaches/', '/api/v1/breaches/') + '/cases/hypermarket-a/report?format=pdf');
+  assert.equal(reportPdf.status(), 200);
+  assert.ok((await reportPdf.body()).subarray(0, 5).toString() === '%PDF-');
+  await page.getByRole('link', { name: 'Report to the authority' }).click();
+  const reportHtml = await page.locator('body').innerText();
+  assert.ok(reportHtml.includes('Agencia Española de Protección de Datos') && reportHtml.includes('AEPD-2026-77'), reportHtml);
+  // On a phone the breach page fits: nothing wider than the screen but the scrolling tables.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto(breachUrl);
+  const overflow = await page.evaluate(() => document.body.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: `${shots}/breach-375.png`, fullPage: true });
+  assert.ok(overflow <= 0, `the breach page is ${overflow} px wider than the phone`);
+  await page.setViewportSize({ width: 1366, height: 900 });
   console.log('browser checks passed');
 } finally {
   await browser.close();

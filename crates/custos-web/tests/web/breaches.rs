@@ -140,6 +140,17 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         let (status, _, _) = send(&server, "hypermarket", Method::POST, &path, &[], Some(decision.clone())).await;
         assert_eq!(status, 404);
 
+        // The page's forms as well: another party's editor does not see the case; the
+        // controller's own token still needs a session's CSRF token.
+        let form = format!("/breaches/{key}/cases/web-controller/decide");
+        for (who, expected) in [("hypermarket", 404), ("contractor", 404), ("web", 403)] {
+            let status = server.client.post(server.url(&form)).bearer_auth(TestServer::token(who))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("csrf=x&kind=not-notifiable&reasons=none")
+                .send().await.unwrap().status().as_u16();
+            assert_eq!(status, expected, "{who}");
+        }
+
         // It assesses with the ENISA aid, decides and files within its 72 hours.
         clock.advance(jiff::SignedDuration::from_hours(20));
         let (status, _, assessed) = send(&server, "web", Method::PUT,

@@ -1,0 +1,919 @@
+//! Pages of breaches (docs/breaches.md): the list with each of the caller's controllers' clock;
+//! the report form for a party where a breach happened; the breach page with the facts, the
+//! relays (acknowledge and pass on), and for a controller its case: the ENISA aid and the
+//! assessment, the decision, the filing, the communication, and the authority's report to
+//! download. Forms post with the session's CSRF token and work without JavaScript. Times in
+//! forms are UTC, and the labels say so.
+
+use std::collections::BTreeSet;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use custos_app::breaches::{self, NewCommunication, NewFiling};
+use custos_app::policy::Capacity;
+use custos_core::breach::{
+    Approximate, Assessment, BreachFacts, ContactPoint, Decision, DecisionKind, Identification,
+    Loss, Nature, ProcessingContext, Risk, SeverityInputs, SubjectsException,
+};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::changes::posted_for;
+use super::{FormCaller, UiError, Viewer, page};
+use crate::api::breaches::{answer, summaries};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// "40 h left (until …)", "ended 3 h ago (…)".
+fn clock(deadline: Option<&str>, now: Timestamp) -> String {
+    let Some(deadline) = deadline.and_then(custos_app::clock::parse_stamp) else {
+        return "not aware yet".to_owned();
+    };
+    let left = deadline.duration_since(now).as_hours();
+    let shown = deadline.strftime("%Y-%m-%d %H:%M UTC");
+    if left < 0 {
+        format!("ended {} h ago ({shown})", -left)
+    } else {
+        format!("{left} h left (until {shown})")
+    }
+}
+
+/// A fact as shown: an empty one is a dash.
+fn shown(text: String) -> String {
+    if text.trim().is_empty() {
+        "—".to_owned()
+    } else {
+        text
+    }
+}
+
+/// A stamp as people read it: minutes, UTC named.
+fn when(stamp: Option<&str>) -> String {
+    stamp.and_then(custos_app::clock::parse_stamp).map_or_else(
+        || "—".to_owned(),
+        |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+struct ListRow {
+    key: String,
+    party: String,
+    description: String,
+    occurred: String,
+    cases: Vec<(String, String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "breaches.html")]
+struct ListPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    may_report: bool,
+    rows: Vec<ListRow>,
+}
+
+/// The organisations the caller may report for.
+fn reporters(
+    principal: &crate::auth::Principal,
+    register: &custos_core::register::Register,
+) -> Vec<String> {
+    register
+        .organisations()
+        .iter()
+        .map(|o| o.id.to_string())
+        .filter(|o| principal.may(Capacity::Portal, o))
+        .collect()
+}
+
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    let register = state.register().await;
+    let rows = summaries(&state, &viewer.principal)
+        .await?
+        .into_iter()
+        .map(|s| ListRow {
+            occurred: when(Some(&s.occurred_from)),
+            cases: s
+                .cases
+                .iter()
+                .map(|c| {
+                    let (text, tone) = if c.filed {
+                        ("filed".to_owned(), "good")
+                    } else if c.overdue {
+                        (
+                            format!(
+                                "overdue: {}",
+                                clock(c.deadline.as_deref(), state.clock.now())
+                            ),
+                            "error",
+                        )
+                    } else if let Some(decision) = &c.decision {
+                        (decision.clone(), "info")
+                    } else {
+                        (clock(c.deadline.as_deref(), state.clock.now()), "warning")
+                    };
+                    (c.controller.clone(), text, tone)
+                })
+                .collect(),
+            key: s.key,
+            party: s.party,
+            description: s.description,
+        })
+        .collect();
+    Ok(page(&ListPage {
+        section: "breaches",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        may_report: !reporters(&viewer.principal, &register).is_empty(),
+        rows,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "breach_new.html")]
+struct NewPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    parties: Vec<String>,
+}
+
+pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    let register = state.register().await;
+    let parties = reporters(&viewer.principal, &register);
+    if parties.is_empty() {
+        return Err(UiError::from(ApiError::Forbidden(
+            "you act for no organisation that could report a breach".to_owned(),
+        )));
+    }
+    Ok(page(&NewPage {
+        section: "breaches",
+        user_email: viewer.principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        parties,
+    }))
+}
+
+/// A `datetime-local` value (`2026-11-24T10:30`), read as UTC.
+fn utc(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
+    let raw = raw.trim();
+    let civil: jiff::civil::DateTime = raw.parse().map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field}: expected a date and time (UTC), got {raw:?}"),
+        )
+    })?;
+    civil
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+}
+
+fn optional_utc(field: &str, raw: &str) -> Result<Option<Timestamp>, ApiError> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        utc(field, raw).map(Some)
+    }
+}
+
+fn list_field(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn number(field: &str, raw: &str) -> Result<Option<u64>, ApiError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(|_| {
+        ApiError::invalid(
+            field,
+            format!("{field}: expected a whole number, got {raw:?}"),
+        )
+    })
+}
+
+/// The report form's fields (HTML forms send every field as text).
+#[derive(Deserialize)]
+pub struct ReportForm {
+    csrf: String,
+    party: String,
+    occurred_from: String,
+    #[serde(default)]
+    occurred_until: String,
+    aware_at: String,
+    #[serde(default)]
+    confidentiality: Option<String>,
+    #[serde(default)]
+    integrity: Option<String>,
+    #[serde(default)]
+    availability: Option<String>,
+    description: String,
+    #[serde(default)]
+    systems: String,
+    data_categories: String,
+    #[serde(default)]
+    subject_categories: String,
+    #[serde(default)]
+    subjects_min: String,
+    #[serde(default)]
+    subjects_max: String,
+    #[serde(default)]
+    consequences: String,
+    #[serde(default)]
+    measures_taken: String,
+    #[serde(default)]
+    measures_proposed: String,
+    contact_name: String,
+    contact_email: String,
+}
+
+fn slugs(field: &str, raw: &str) -> Result<Vec<custos_core::values::Slug>, ApiError> {
+    list_field(raw)
+        .iter()
+        .map(|s| {
+            s.parse().map_err(|e: custos_core::values::ValueError| {
+                ApiError::invalid(field, format!("{field}: {e}"))
+            })
+        })
+        .collect()
+}
+
+impl ReportForm {
+    fn facts(&self) -> Result<BreachFacts, ApiError> {
+        let mut nature = BTreeSet::new();
+        for (ticked, kind) in [
+            (&self.confidentiality, Nature::Confidentiality),
+            (&self.integrity, Nature::Integrity),
+            (&self.availability, Nature::Availability),
+        ] {
+            if ticked.is_some() {
+                nature.insert(kind);
+            }
+        }
+        let subjects = match number("subjects_min", &self.subjects_min)? {
+            Some(min) => Some(Approximate {
+                min,
+                max: number("subjects_max", &self.subjects_max)?,
+            }),
+            None => None,
+        };
+        Ok(BreachFacts {
+            occurred_from: utc("occurred_from", &self.occurred_from)?,
+            occurred_until: optional_utc("occurred_until", &self.occurred_until)?,
+            aware_at: utc("aware_at", &self.aware_at)?,
+            nature,
+            description: self.description.trim().to_owned(),
+            systems: list_field(&self.systems),
+            data_categories: slugs("data_categories", &self.data_categories)?,
+            subject_categories: slugs("subject_categories", &self.subject_categories)?,
+            subjects,
+            records: None,
+            consequences: self.consequences.trim().to_owned(),
+            measures_taken: self.measures_taken.trim().to_owned(),
+            measures_proposed: self.measures_proposed.trim().to_owned(),
+            contact: ContactPoint {
+                name: self.contact_name.trim().to_owned(),
+                email: self.contact_email.trim().parse().map_err(
+                    |e: custos_core::values::ValueError| {
+                        ApiError::invalid("contact_email", format!("contact_email: {e}"))
+                    },
+                )?,
+                phone: None,
+            },
+            attachments: Vec::new(),
+        })
+    }
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<ReportForm>,
+) -> Result<Response, UiError> {
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.party,
+        Capacity::Portal,
+        || format!("only {}'s people may report its breaches", form.party),
+    )?;
+    let facts = form.facts()?;
+    let register = state.register().await;
+    let view = breaches::report(
+        &state.store,
+        &register,
+        &form.party,
+        facts,
+        &principal.actor(state.clock.now()),
+        &breaches::Settings::default(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{}", view.breach.key)).into_response())
+}
+
+struct HopRow {
+    sender: String,
+    recipient: String,
+    received: String,
+    acknowledged: String,
+    by: String,
+    period: u32,
+    late: bool,
+}
+
+struct CaseBlock {
+    controller: String,
+    paths: Vec<String>,
+    aware: String,
+    awareness: String,
+    clock: String,
+    overdue: bool,
+    severity: String,
+    risk: String,
+    decision: String,
+    filings: Vec<String>,
+    communication: String,
+    may_edit: bool,
+    needs_delay_reasons: bool,
+    tells_subjects: bool,
+}
+
+struct PhaseRow {
+    version: u32,
+    at: String,
+    organisation: String,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "breach.html")]
+struct BreachPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    key: String,
+    party: String,
+    version: u32,
+    nature: String,
+    description: String,
+    occurred: String,
+    aware: String,
+    systems: String,
+    data: String,
+    subjects: String,
+    consequences: String,
+    measures_taken: String,
+    measures_proposed: String,
+    contact: String,
+    phases: Vec<PhaseRow>,
+    hops: Vec<HopRow>,
+    relay_as: Vec<String>,
+    acknowledge_as: Vec<String>,
+    /// The organisations the caller may add facts for (those the report reached).
+    phase_as: Vec<String>,
+    cases: Vec<CaseBlock>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(key): Path<String>,
+) -> Result<Response, UiError> {
+    let view = breaches::view(&state.store, &key)
+        .await
+        .map_err(|_| ApiError::not_found(format!("breach {key}")))?;
+    let now = state.clock.now();
+    let principal = &viewer.principal;
+    // Who may act where, from the stored view (the answer keeps only what the caller sees).
+    let relay_as: Vec<String> = principal
+        .memberships
+        .iter()
+        .map(|m| m.organisation.clone())
+        .filter(|o| {
+            principal.may(Capacity::Portal, o)
+                && view.reached(o)
+                && view
+                    .hops
+                    .iter()
+                    .any(|h| h.hop.sender.as_str() == o && h.received_at.is_none())
+        })
+        .collect();
+    let acknowledge_as: Vec<String> = principal
+        .memberships
+        .iter()
+        .map(|m| m.organisation.clone())
+        .filter(|o| {
+            principal.may(Capacity::Portal, o)
+                && view.hops.iter().any(|h| {
+                    h.hop.recipient.as_str() == o
+                        && h.received_at.is_some()
+                        && h.acknowledged_at.is_none()
+                })
+        })
+        .collect();
+    let phase_as: Vec<String> = principal
+        .memberships
+        .iter()
+        .map(|m| m.organisation.clone())
+        .filter(|o| principal.may(Capacity::Portal, o) && view.reached(o))
+        .collect();
+    let seen = answer(principal, view, now)?;
+    let facts = &seen.facts;
+    let cases = seen
+        .cases
+        .iter()
+        .map(|c| {
+            let late = c
+                .aware_at
+                .as_deref()
+                .and_then(custos_app::clock::parse_stamp)
+                .is_some_and(|aware| custos_core::breach::is_late(aware, now));
+            CaseBlock {
+                controller: c.controller.clone(),
+                paths: c.paths.iter().map(|p| p.join(" → ")).collect(),
+                aware: when(c.aware_at.as_deref()),
+                awareness: c.awareness.clone().unwrap_or_default(),
+                clock: clock(c.deadline.as_deref(), now),
+                overdue: c.overdue,
+                severity: c.severity.map_or_else(String::new, |s| {
+                    format!("{:.2}: {}", s.score, s.level.as_str())
+                }),
+                risk: c.assessment.as_ref().map_or_else(String::new, |a| {
+                    format!("{} — {}", a.risk.as_str(), a.reasons)
+                }),
+                decision: c.decision.as_ref().map_or_else(String::new, |d| {
+                    format!("{} — {}", d.kind.as_str(), d.reasons)
+                }),
+                filings: c
+                    .filings
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "version {} filed {}{}",
+                            f.version,
+                            when(Some(&f.submitted_at)),
+                            f.reference
+                                .as_ref()
+                                .map(|r| format!(", reference {r}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect(),
+                communication: c.communication.as_ref().map_or_else(String::new, |m| {
+                    format!("{} by {}", when(Some(&m.sent_at)), m.channel)
+                }),
+                may_edit: principal.may(Capacity::Edit, &c.controller),
+                needs_delay_reasons: late,
+                tells_subjects: c
+                    .decision
+                    .as_ref()
+                    .is_some_and(|d| d.kind == DecisionKind::NotifyAuthorityAndSubjects),
+            }
+        })
+        .collect();
+    Ok(page(&BreachPage {
+        section: "breaches",
+        user_email: principal.user.email.clone(),
+        csrf: viewer.csrf.clone(),
+        party: seen.party.clone(),
+        version: seen.version,
+        nature: facts
+            .nature
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        description: facts.description.clone(),
+        occurred: match facts.occurred_until {
+            Some(until) => format!(
+                "{} to {}",
+                facts.occurred_from.strftime("%Y-%m-%d %H:%M UTC"),
+                until.strftime("%Y-%m-%d %H:%M UTC")
+            ),
+            None => format!(
+                "from {}",
+                facts.occurred_from.strftime("%Y-%m-%d %H:%M UTC")
+            ),
+        },
+        aware: facts.aware_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        systems: shown(facts.systems.join(", ")),
+        data: facts
+            .data_categories
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        subjects: facts
+            .subjects
+            .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+        consequences: shown(facts.consequences.clone()),
+        measures_taken: shown(facts.measures_taken.clone()),
+        measures_proposed: shown(facts.measures_proposed.clone()),
+        contact: format!("{} <{}>", facts.contact.name, facts.contact.email),
+        phases: seen
+            .phases
+            .iter()
+            .map(|p| PhaseRow {
+                version: p.version,
+                at: when(Some(&p.at)),
+                organisation: p.organisation.clone(),
+                note: p.note.clone(),
+            })
+            .collect(),
+        hops: seen
+            .hops
+            .iter()
+            .map(|h| HopRow {
+                sender: h.hop.sender.to_string(),
+                recipient: h.hop.recipient.to_string(),
+                received: when(h.received_at.as_deref()),
+                acknowledged: when(h.acknowledged_at.as_deref()),
+                by: h.relayed_by.clone().unwrap_or_default(),
+                period: h.hop.period_hours(),
+                late: h.late,
+            })
+            .collect(),
+        relay_as,
+        acknowledge_as,
+        phase_as,
+        cases,
+        key: seen.key,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct ActingForm {
+    csrf: String,
+    organisation: String,
+}
+
+pub async fn relay(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<ActingForm>,
+) -> Result<Response, UiError> {
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.organisation,
+        Capacity::Portal,
+        || format!("only {}'s people may relay for it", form.organisation),
+    )?;
+    let register = state.register().await;
+    breaches::relay(
+        &state.store,
+        &register,
+        &key,
+        &form.organisation,
+        &principal.actor(state.clock.now()),
+        &breaches::Settings::default(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<ActingForm>,
+) -> Result<Response, UiError> {
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.organisation,
+        Capacity::Portal,
+        || format!("only {}'s people may acknowledge for it", form.organisation),
+    )?;
+    let register = state.register().await;
+    breaches::acknowledge(
+        &state.store,
+        &register,
+        &key,
+        &form.organisation,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+/// Checks the CSRF token and that the caller edits for the controller and sees its case.
+async fn for_case(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    csrf: &str,
+    key: &str,
+    controller: &str,
+) -> Result<(), UiError> {
+    let view = breaches::view(&state.store, key)
+        .await
+        .map_err(|_| ApiError::not_found(format!("breach {key}")))?;
+    let member = principal.user.is_admin
+        || principal
+            .memberships
+            .iter()
+            .any(|m| m.organisation == controller);
+    if !member
+        || view.case(controller).is_none_or(|c| c.aware_at.is_none())
+        || !crate::api::breaches::sees(principal, &view)
+    {
+        return Err(UiError::from(ApiError::not_found(format!(
+            "{controller}'s case of breach {key}"
+        ))));
+    }
+    posted_for(principal, csrf, controller, Capacity::Edit, || {
+        format!("only editors and admins of {controller} may act on its case")
+    })
+}
+
+fn parse_choice<T: serde::de::DeserializeOwned>(field: &str, raw: &str) -> Result<T, ApiError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        ApiError::invalid(field, format!("{field}: {raw:?} is not one of the choices"))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PhaseForm {
+    csrf: String,
+    organisation: String,
+    note: String,
+    #[serde(default)]
+    occurred_until: String,
+    #[serde(default)]
+    subjects_min: String,
+    #[serde(default)]
+    subjects_max: String,
+    #[serde(default)]
+    consequences: String,
+    #[serde(default)]
+    measures_taken: String,
+}
+
+/// A follow-up (Art. 33(4)): only the fields filled in change.
+pub async fn add_phase(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    Form(form): Form<PhaseForm>,
+) -> Result<Response, UiError> {
+    posted_for(
+        &principal,
+        &form.csrf,
+        &form.organisation,
+        Capacity::Portal,
+        || format!("only {}'s people may add facts for it", form.organisation),
+    )?;
+    let filled = |raw: &str| Some(raw.trim().to_owned()).filter(|t| !t.is_empty());
+    let subjects = match number("subjects_min", &form.subjects_min)? {
+        Some(min) => Some(Approximate {
+            min,
+            max: number("subjects_max", &form.subjects_max)?,
+        }),
+        None => None,
+    };
+    let update = custos_core::breach::FactsUpdate {
+        note: form.note.trim().to_owned(),
+        occurred_until: optional_utc("occurred_until", &form.occurred_until)?,
+        subjects,
+        consequences: filled(&form.consequences),
+        measures_taken: filled(&form.measures_taken),
+        ..Default::default()
+    };
+    let register = state.register().await;
+    breaches::add_phase(
+        &state.store,
+        &register,
+        &key,
+        &form.organisation,
+        update,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AwarenessForm {
+    csrf: String,
+    aware_at: String,
+}
+
+/// A controller records that it became aware earlier than the report reached it.
+pub async fn awareness(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<AwarenessForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    breaches::record_awareness(
+        &state.store,
+        &key,
+        &controller,
+        utc("aware_at", &form.aware_at)?,
+        &principal.actor(state.clock.now()),
+        &breaches::Settings::default(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AssessForm {
+    csrf: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    context_adjustment: String,
+    #[serde(default)]
+    identification: String,
+    #[serde(default)]
+    confidentiality: String,
+    #[serde(default)]
+    integrity: String,
+    #[serde(default)]
+    availability: String,
+    #[serde(default)]
+    malicious: Option<String>,
+    risk: String,
+    reasons: String,
+}
+
+pub async fn assess(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<AssessForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let severity = if form.context.is_empty() {
+        None
+    } else {
+        let loss = |field: &str, raw: &str| -> Result<Loss, ApiError> {
+            if raw.is_empty() {
+                Ok(Loss::None)
+            } else {
+                parse_choice(field, raw)
+            }
+        };
+        Some(SeverityInputs {
+            context: parse_choice::<ProcessingContext>("context", &form.context)?,
+            context_adjustment: if form.context_adjustment.trim().is_empty() {
+                0
+            } else {
+                form.context_adjustment.trim().parse().map_err(|_| {
+                    ApiError::invalid(
+                        "context_adjustment",
+                        "context_adjustment: a whole number from -3 to 3",
+                    )
+                })?
+            },
+            identification: parse_choice::<Identification>("identification", &form.identification)?,
+            confidentiality: loss("confidentiality", &form.confidentiality)?,
+            integrity: loss("integrity", &form.integrity)?,
+            availability: loss("availability", &form.availability)?,
+            malicious: form.malicious.is_some(),
+        })
+    };
+    let assessment = Assessment {
+        severity,
+        risk: parse_choice::<Risk>("risk", &form.risk)?,
+        reasons: form.reasons.trim().to_owned(),
+    };
+    breaches::assess(
+        &state.store,
+        &key,
+        &controller,
+        assessment,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    csrf: String,
+    kind: String,
+    reasons: String,
+    #[serde(default)]
+    exception: String,
+    #[serde(default)]
+    delay_reasons: String,
+}
+
+pub async fn decide(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<DecideForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let decision = Decision {
+        kind: parse_choice::<DecisionKind>("kind", &form.kind)?,
+        reasons: form.reasons.trim().to_owned(),
+        exception: if form.exception.is_empty() {
+            None
+        } else {
+            Some(parse_choice::<SubjectsException>(
+                "exception",
+                &form.exception,
+            )?)
+        },
+        delay_reasons: Some(form.delay_reasons.trim().to_owned()).filter(|r| !r.is_empty()),
+    };
+    let register = state.register().await;
+    breaches::decide(
+        &state.store,
+        &register,
+        &key,
+        &controller,
+        decision,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FileForm {
+    csrf: String,
+    submitted_at: String,
+    #[serde(default)]
+    reference: String,
+}
+
+pub async fn file(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<FileForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let filing = NewFiling {
+        submitted_at: utc("submitted_at", &form.submitted_at)?,
+        reference: Some(form.reference.trim().to_owned()).filter(|r| !r.is_empty()),
+        version: None,
+    };
+    let register = state.register().await;
+    breaches::file(
+        &state.store,
+        &register,
+        &key,
+        &controller,
+        filing,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CommunicateForm {
+    csrf: String,
+    sent_at: String,
+    channel: String,
+    #[serde(default)]
+    recipients: String,
+}
+
+pub async fn communicate(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<CommunicateForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let communication = NewCommunication {
+        sent_at: utc("sent_at", &form.sent_at)?,
+        channel: form.channel.trim().to_owned(),
+        recipients: number("recipients", &form.recipients)?,
+    };
+    breaches::communicate(
+        &state.store,
+        &key,
+        &controller,
+        communication,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
