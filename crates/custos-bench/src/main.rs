@@ -1,6 +1,7 @@
 //! `custos-bench`: writes the synthetic register as manifest files, and times the in-memory
 //! derivations on it. See docs/benchmarks.md.
 
+mod breach;
 mod ledger;
 mod signin;
 mod workflow;
@@ -19,7 +20,7 @@ use custos_core::transfer::transfers;
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
                     | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
-                    | signin-flood
+                    | signin-flood | breach | breach-affected
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -36,6 +37,10 @@ const USAGE: &str =
   ledger-growth  one ledger grown through --sizes (1000000,10000000): at each size the
                  recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it;
                  --keep DIR --measure SUBJECTS measures a kept ledger again, loading nothing)
+  breach         a breach at a hosting provider under 100k controllers (--small 10k): every
+                 case, hop, relay, clock, event and e-mail written (SQLite)
+  breach-affected  the subjects of a 1M-event ledger (--small 100k) whose data a breached
+                 hosting provider held, counted 5 times: p50/p99
   signin-flood   authenticated chain reads for 30 s (--small 5 s) while 200 sign-ins/s with
                  random addresses from random clients arrive: the reads' p50/p99
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
@@ -114,6 +119,24 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(ledger::ingest(events, batch, flag("--bulk")))
+        }
+        [command] if command.as_str() == "breach" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(breach::fan_out(if flag("--small") {
+                10_000
+            } else {
+                100_000
+            })),
+        [command] if command.as_str() == "breach-affected" => {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(breach::affected(if flag("--small") {
+                    100_000
+                } else {
+                    1_000_000
+                }))
         }
         [command] if command.as_str() == "signin-flood" => {
             tokio::runtime::Builder::new_multi_thread()

@@ -49,7 +49,7 @@ fn organisation(id: &str, name: String) -> anyhow::Result<Organisation> {
 
 /// `controllers` controllers, each with one activity served by one of 100 agencies, every
 /// agency hosted by `host-h`; half the controllers authorise generally (14 days).
-fn shared_register(controllers: usize) -> anyhow::Result<Register> {
+pub(crate) fn shared_register(controllers: usize) -> anyhow::Result<Register> {
     let since = custos_core::Date::constant(2025, 1, 1);
     let mut parts = RegisterParts::default();
     parts

@@ -393,6 +393,22 @@ impl Hop {
     }
 }
 
+/// The engagements of `activity` in which `engaged_by` engaged `processor`.
+pub fn links_between<'r>(
+    register: &'r Register,
+    activity: &Slug,
+    engaged_by: &Slug,
+    processor: &Slug,
+) -> impl Iterator<Item = &'r crate::model::Engagement> {
+    register
+        .activity_index(activity.as_str())
+        .map(|ix| register.engagements_of_activity(ix))
+        .unwrap_or_default()
+        .iter()
+        .map(|&ix| register.engagement_at(ix))
+        .filter(move |e| &e.engaged_by == engaged_by && &e.processor == processor)
+}
+
 /// Every step the report takes up the chain, each pair of parties once, bottom up.
 pub fn hops(register: &Register, routes: &[Route]) -> Vec<Hop> {
     let mut found: BTreeMap<(Slug, Slug), Hop> = BTreeMap::new();
@@ -408,9 +424,7 @@ pub fn hops(register: &Register, routes: &[Route]) -> Vec<Hop> {
                     engagements: Vec::new(),
                     notice_hours: None,
                 });
-            for engagement in register.engagements().iter().filter(|e| {
-                e.activity == route.activity && &e.engaged_by == recipient && &e.processor == sender
-            }) {
+            for engagement in links_between(register, &route.activity, recipient, sender) {
                 if !hop.engagements.contains(&engagement.id) {
                     hop.engagements.push(engagement.id.clone());
                 }

@@ -50,13 +50,9 @@ fn exposure(
     let mut starts = custos_core::Date::MIN;
     let mut ends = custos_core::Date::MAX;
     for pair in path[at..].windows(2) {
-        let links: Vec<_> = register
-            .engagements()
-            .iter()
-            .filter(|e| {
-                e.activity == activity.id && e.engaged_by == pair[0] && e.processor == pair[1]
-            })
-            .collect();
+        let links: Vec<_> =
+            custos_core::breach::links_between(register, &activity.id, &pair[0], &pair[1])
+                .collect();
         let since = links.iter().map(|e| e.since).min()?;
         let until = links
             .iter()

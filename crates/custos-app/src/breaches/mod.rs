@@ -228,9 +228,23 @@ impl Relaying<'_> {
     ) -> Result<usize, AppError> {
         let key = self.breach.key.clone();
         let now = stamp(self.at);
+        let base = event_data(self.register, self.breach);
         let mut queue: Vec<(String, String)> = vec![(first.to_owned(), by.to_owned())];
         let mut passed = 0;
         let mut reached_controllers: Vec<String> = Vec::new();
+        // Parties that pass reports on (the others are only told), and those queued already.
+        let senders: HashSet<String> = hops
+            .iter()
+            .filter(|h| h.received_at.is_none())
+            .map(|h| h.hop.sender.to_string())
+            .collect();
+        let mut queued: HashSet<String> = HashSet::from([first.to_owned()]);
+        // Controllers not aware yet: whose clock a hop reaching them starts.
+        let unaware: HashSet<&str> = cases
+            .iter()
+            .filter(|c| c.aware_at.is_none())
+            .map(|c| c.scope.controller.as_str())
+            .collect();
         while let Some((sender, by)) = queue.pop() {
             let count = tx.relay_breach_hops(&key, &sender, &now, &by).await?;
             if count == 0 {
@@ -249,7 +263,7 @@ impl Relaying<'_> {
                 } else {
                     events::RELAYED
                 };
-                let mut data = event_data(self.register, self.breach);
+                let mut data = base.clone();
                 data["sender"] = json!({"id": sender, "name": name_of(self.register, &sender)});
                 data["recipient"] =
                     json!({"id": recipient, "name": name_of(self.register, &recipient)});
@@ -263,18 +277,16 @@ impl Relaying<'_> {
                     mail_template: Some(TemplateKind::MailBreachReported),
                     data,
                 });
-                let onward = !self.present.contains(&recipient)
-                    && !queue.iter().any(|(s, _)| *s == recipient);
+                let onward = senders.contains(&recipient)
+                    && !self.present.contains(&recipient)
+                    && queued.insert(recipient.clone());
                 if onward {
                     queue.push((
                         recipient.clone(),
                         format!("custos: nobody on the instance acts for {recipient}"),
                     ));
                 }
-                if cases
-                    .iter()
-                    .any(|c| c.scope.controller.as_str() == recipient && c.aware_at.is_none())
-                {
+                if unaware.contains(recipient.as_str()) {
                     reached_controllers.push(recipient);
                 }
             }
@@ -286,6 +298,7 @@ impl Relaying<'_> {
                 actor,
             ));
         }
+        drop(unaware);
         reached_controllers.sort();
         reached_controllers.dedup();
         let deadline = breach::deadline(self.at);
@@ -384,7 +397,7 @@ pub async fn report(
     check_attachments(&mut tx, &facts.attachments).await?;
     let present: HashSet<String> = tx.organisations_with_people().await?.into_iter().collect();
     tx.insert_breach(&stored).await?;
-    tx.insert_breach_phase(&BreachPhase {
+    let phase = BreachPhase {
         breach_key: key.clone(),
         version: 1,
         organisation: party.to_owned(),
@@ -392,8 +405,8 @@ pub async fn report(
         facts: facts.clone(),
         at: now.clone(),
         by: actor.name.clone(),
-    })
-    .await?;
+    };
+    tx.insert_breach_phase(&phase).await?;
     tx.insert_breach_hops(&hops).await?;
     tx.insert_breach_cases(&cases).await?;
     let mut relaying = Relaying {
@@ -415,7 +428,7 @@ pub async fn report(
     relaying
         .pass_on(&mut tx, &mut hops, &mut cases, party, &actor.name, actor)
         .await?;
-    finish(&mut tx, relaying).await?;
+    let history = finish(&mut tx, relaying).await?;
     tx.append_audit(vec![actor.entry(
         "report",
         "breach",
@@ -426,16 +439,23 @@ pub async fn report(
     )])
     .await?;
     tx.commit().await?;
-    self::view(store, &key).await
+    // What was written, as written (a report to 100k controllers need not be read back).
+    Ok(BreachView {
+        phases: vec![phase],
+        hops,
+        cases,
+        history,
+        breach: stored,
+    })
 }
 
-/// Writes what a relay produced: timers, history, events.
-async fn finish(tx: &mut Tx, relaying: Relaying<'_>) -> Result<(), AppError> {
+/// Writes what a relay produced: timers, history, events; returns the history written.
+async fn finish(tx: &mut Tx, relaying: Relaying<'_>) -> Result<Vec<BreachHistoryEntry>, AppError> {
     tx.insert_timers(&relaying.timers).await?;
     tx.insert_breach_history(&relaying.history).await?;
     let subscriptions = tx.subscriptions(None).await?;
     outbox::write(tx, relaying.events, &subscriptions, relaying.at).await?;
-    Ok(())
+    Ok(relaying.history)
 }
 
 /// A breach with its phases, hops, cases and history.

@@ -494,6 +494,7 @@ pub async fn get(
         (status = 403, description = "Not a member of the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or has not reached the caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Acknowledged already, or not received", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names the field", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn acknowledge(
@@ -535,6 +536,7 @@ pub async fn acknowledge(
         (status = 403, description = "Not a member of the organisation", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or has not reached the caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not received, or passed on already", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names the field", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn relay(
