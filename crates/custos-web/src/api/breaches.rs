@@ -70,6 +70,18 @@ pub struct BreachAnswer {
     pub hops: Vec<HopAnswer>,
     /// The cases of the controllers the caller acts for.
     pub cases: Vec<CaseAnswer>,
+    /// Every step the caller may see: the report, relays and phases, and what its own
+    /// organisations did (a controller's assessment and decision only to that controller).
+    pub history: Vec<HistoryAnswer>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct HistoryAnswer {
+    pub organisation: String,
+    pub kind: String,
+    pub body: serde_json::Value,
+    pub at: String,
+    pub by: String,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -228,7 +240,23 @@ pub fn answer(
             communication: c.communication.clone(),
         })
         .collect();
+    let history = view
+        .history
+        .into_iter()
+        .filter(|h| {
+            matches!(h.kind.as_str(), "reported" | "relayed" | "phase")
+                || member(principal, &h.organisation)
+        })
+        .map(|h| HistoryAnswer {
+            organisation: h.organisation,
+            kind: h.kind,
+            body: h.body,
+            at: h.at,
+            by: h.by,
+        })
+        .collect();
     Ok(BreachAnswer {
+        history,
         key: view.breach.key,
         party: view.breach.party,
         facts: view.breach.facts,

@@ -77,6 +77,35 @@ fn migration_facts() -> Value {
     })
 }
 
+/// The PDF's text as pdftotext reads it (poppler-utils; CI sets CUSTOS_REQUIRE_PDFTOTEXT).
+fn pdftotext(pdf: &[u8]) -> Option<String> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), pdf).unwrap();
+    match std::process::Command::new("pdftotext")
+        .arg("-raw")
+        .arg(file.path())
+        .arg("-")
+        .output()
+    {
+        Ok(output) => {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let text = String::from_utf8(output.stdout).unwrap();
+            Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+        }
+        Err(_) if std::env::var_os("CUSTOS_REQUIRE_PDFTOTEXT").is_none() => {
+            custos_app::testing::announce_skip(
+                "reading the report back: pdftotext is not installed",
+            );
+            None
+        }
+        Err(error) => panic!("pdftotext: {error}"),
+    }
+}
+
 fn case<'a>(breach: &'a Value, controller: &str) -> &'a Value {
     breach["cases"]
         .as_array()
@@ -115,7 +144,23 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         let key = reported["key"].as_str().unwrap().to_owned();
         assert_eq!(reported["hops"].as_array().unwrap().len(), 1);
         assert_eq!(reported["hops"][0]["recipient"], "web-controller");
+        let kinds: Vec<&str> = reported["history"].as_array().unwrap().iter()
+            .map(|h| h["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["reported", "relayed"], "{reported}");
         assert!(reported["cases"].as_array().unwrap().is_empty(), "the contractor sees no controller's case");
+
+        // The controller hears of it by e-mail: a message that parses strictly, dates in words.
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = crate::changes::dispatcher(&store, clock.clone(), mail.path());
+        crate::changes::drain(&dispatcher).await;
+        if let Some(parsed) = crate::rights::strictly_parsed(mail.path()) {
+            let told = parsed.iter().find(|m| m["to"] == "legal@web-controller.example")
+                .unwrap_or_else(|| panic!("no e-mail to the controller: {parsed:?}"));
+            let text = told["text"].as_str().unwrap();
+            assert!(text.contains("IT Contractor S.L. tells Servicios Web Ejemplo S.A. of a personal-data breach"), "{text}");
+            assert!(text.contains("2 July 2024, 08:00 UTC") && !text.contains("T08:00:00"), "{text}");
+            assert_eq!(told["type"], "multipart/alternative");
+        }
 
         // Others of the instance do not see it at all.
         for outsider in ["hypermarket", "agency-b", "bank"] {
@@ -196,6 +241,12 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         let pdf = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/report?format=pdf")))
             .bearer_auth(TestServer::token("web")).send().await.unwrap().bytes().await.unwrap();
         assert!(pdf.starts_with(b"%PDF"));
+        if let Some(text) = pdftotext(&pdf) {
+            for expected in ["Personal-data breach report", "Agencia Española de Protección de Datos",
+                             "website-migration", "generic-dpa", "AEPD/BRE/2024/1234", "dpia-missing"] {
+                assert!(text.contains(expected), "{expected} in the PDF:\n{text}");
+            }
+        }
         let letter = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/communication?language=es")))
             .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
         assert!(letter.contains("Servicios Web Ejemplo S.A. le informa"), "{letter}");

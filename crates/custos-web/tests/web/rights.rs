@@ -101,7 +101,7 @@ fn mails(dir: &std::path::Path) -> Vec<String> {
 /// Every e-mail in `dir` as Python's email package reads it under `policy.strict`, which raises
 /// on any defect (RFC 5322, 2045): `{to, mime, type, text, html}` each. None when python3 is
 /// missing (CI has it).
-fn strictly_parsed(dir: &std::path::Path) -> Option<Vec<Value>> {
+pub(crate) fn strictly_parsed(dir: &std::path::Path) -> Option<Vec<Value>> {
     const SCRIPT: &str = r#"
 import email, email.policy, json, pathlib, sys
 out = []
