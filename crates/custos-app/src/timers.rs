@@ -32,7 +32,7 @@ pub async fn fire_due_timers(
     for timer in &due {
         tx.mark_timer_fired(&timer.key, &at).await?;
         if timer.kind.starts_with("breach-") {
-            crate::breaches::fire_timer(&mut tx, register, timer, &mut events).await?;
+            flush_log |= crate::breaches::fire_timer(&mut tx, register, timer, &mut events).await?;
         } else if timer.kind.starts_with("rights-") {
             flush_log |= crate::rights::fire_timer(
                 &mut tx,

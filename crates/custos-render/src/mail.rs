@@ -205,7 +205,9 @@ pub fn rights_samples(kind: TemplateKind) -> Vec<serde_json::Value> {
             .into_iter()
             .map(|overdue| with(json!({"overdue": overdue, "status": "verified"})))
             .collect(),
-        TemplateKind::MailBreachReported | TemplateKind::MailBreachDue => breach_samples(),
+        TemplateKind::MailBreachReported
+        | TemplateKind::MailBreachDue
+        | TemplateKind::MailBreachSubjects => breach_samples(),
         _ => Vec::new(),
     }
 }
@@ -229,6 +231,12 @@ pub fn breach_samples() -> Vec<serde_json::Value> {
         "period_hours": 24,
         "version": 1,
         "decided": false,
+        "description": "Backups were copied to a public folder during a migration",
+        "began": "2024-06-20",
+        "consequences": "Identity theft",
+        "measures_taken": "The folder was removed",
+        "measures_proposed": "Watch for unusual messages",
+        "contact": "Ana Ruiz <dpo@web-controller.example>",
         "link": "https://custos.example/breaches/01900000-0000-7000-8000-000000000002",
         "base_url": "https://custos.example",
     });

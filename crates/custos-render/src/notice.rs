@@ -55,10 +55,12 @@ pub enum TemplateKind {
     MailBreachReported,
     /// A controller's 72 hours near their end, or past it, with no filing.
     MailBreachDue,
+    /// The communication of a breach to the data subjects (Art. 34(2)).
+    MailBreachSubjects,
 }
 
 impl TemplateKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::NoticeHtml,
         Self::NoticeMarkdown,
         Self::MailFiled,
@@ -70,6 +72,7 @@ impl TemplateKind {
         Self::MailRightsDue,
         Self::MailBreachReported,
         Self::MailBreachDue,
+        Self::MailBreachSubjects,
     ];
 
     /// The name templates are stored and addressed by.
@@ -86,6 +89,7 @@ impl TemplateKind {
             Self::MailRightsDue => "mail.rights-due.txt",
             Self::MailBreachReported => "mail.breach-reported.txt",
             Self::MailBreachDue => "mail.breach-due.txt",
+            Self::MailBreachSubjects => "mail.breach-subjects.txt",
         }
     }
 
@@ -138,6 +142,12 @@ impl TemplateKind {
             }
             (Self::MailBreachDue, Language::En) => include_str!("templates/mail.breach-due.en.txt"),
             (Self::MailBreachDue, Language::Es) => include_str!("templates/mail.breach-due.es.txt"),
+            (Self::MailBreachSubjects, Language::En) => {
+                include_str!("templates/mail.breach-subjects.en.txt")
+            }
+            (Self::MailBreachSubjects, Language::Es) => {
+                include_str!("templates/mail.breach-subjects.es.txt")
+            }
         }
     }
 }

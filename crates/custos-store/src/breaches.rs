@@ -192,6 +192,32 @@ impl Tx {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Replaces the target of every delivery about `subject` (the addresses a communication
+    /// went to) with `replacement` and the delivery's key, and drops the errors recorded
+    /// with them.
+    pub async fn erase_delivery_targets(
+        &mut self,
+        subject: &str,
+        replacement: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE delivery_attempts SET error = NULL WHERE delivery_key IN \
+             (SELECT key FROM deliveries WHERE subject = $1)",
+        )
+        .bind(subject.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        // Each target stays unique within its event and channel (the table's constraint).
+        sqlx::query(
+            "UPDATE deliveries SET target = $2 || ' ' || key, last_error = NULL WHERE subject = $1",
+        )
+        .bind(subject.to_owned())
+        .bind(replacement.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
     pub async fn insert_breach(&mut self, breach: &StoredBreach) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO breaches (key, party, facts, version, routes, reported_at, reported_by) \

@@ -163,6 +163,7 @@ pub struct Config {
         api::breaches::file,
         api::breaches::communicate,
         api::breaches::communication_text,
+        api::breaches::send_communication,
         api::breaches::authority_report,
         api::breaches::affected,
         api::breaches::match_affected,
@@ -370,6 +371,10 @@ pub fn router(state: AppState) -> Router {
             get(api::breaches::communication_text).post(api::breaches::communicate),
         )
         .route(
+            "/breaches/{key}/cases/{controller}/communication/send",
+            post(api::breaches::send_communication),
+        )
+        .route(
             "/breaches/{key}/cases/{controller}/report",
             get(api::breaches::authority_report),
         )
@@ -479,6 +484,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/breaches/{key}/cases/{controller}/communicate",
             post(ui::breaches::communicate),
+        )
+        .route(
+            "/breaches/{key}/cases/{controller}/send",
+            post(ui::breaches::send),
         )
         .route("/change-requests", get(ui::changes::list))
         .route(

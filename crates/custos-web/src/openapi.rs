@@ -293,6 +293,18 @@ fn described() -> Vec<Described> {
             input::<custos_app::breaches::NewCommunication>(),
         ),
         (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/communication/send",
+            Request,
+            input::<crate::api::breaches::SendCommunication>(),
+        ),
+        (
+            "post",
+            "/api/v1/breaches/{key}/cases/{controller}/communication/send",
+            Response("200"),
+            schema::<custos_app::breaches::Sent>(),
+        ),
+        (
             "get",
             "/api/v1/breaches/{key}/cases/{controller}/report",
             Response("200"),

@@ -40,7 +40,8 @@ pub mod events {
     pub const FILED: &str = "breach.filed";
     pub const REMINDER: &str = "breach.reminder";
     pub const OVERDUE: &str = "breach.overdue";
-    pub const ALL: [&str; 8] = [
+    pub const COMMUNICATED: &str = "breach.communicated";
+    pub const ALL: [&str; 9] = [
         REPORTED,
         RELAYED,
         ACKNOWLEDGED,
@@ -49,6 +50,7 @@ pub mod events {
         FILED,
         REMINDER,
         OVERDUE,
+        COMMUNICATED,
     ];
 }
 
@@ -1039,26 +1041,151 @@ pub async fn communicate(
     save_case(tx, store, &case, entry, "communicate", Vec::new(), actor).await
 }
 
+/// How long the subjects' addresses of a communication sent through Custos stay in the
+/// outbox: past the last retry of an e-mail (some 27 hours), then they are erased.
+pub const ERASE_ADDRESSES_AFTER: SignedDuration = SignedDuration::from_hours(72);
+
+/// Most addresses a communication sends to in one call.
+pub const MAX_ADDRESSES: usize = 100_000;
+
+/// What sending the communication did.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Sent {
+    /// Addresses an e-mail went out to: those of subjects whose data was there.
+    pub sent: u64,
+    /// Addresses given that are not among the affected subjects: nothing was sent to them.
+    pub not_affected: u64,
+}
+
+/// Sends the communication to the data subjects (Art. 34) through Custos's e-mail, to those of
+/// `addresses` whose data the breached party held (matched through the ledger's keyed
+/// hashes: Custos is no relay for mail to anyone else), and records it. The addresses stay in
+/// the outbox only until the e-mails have gone ([`ERASE_ADDRESSES_AFTER`]).
+pub async fn send_communication(
+    store: &Store,
+    register: &Register,
+    key: &str,
+    controller: &str,
+    addresses: &[String],
+    language: Option<custos_render::Language>,
+    actor: &Actor,
+) -> Result<Sent, AppError> {
+    if addresses.is_empty() || addresses.len() > MAX_ADDRESSES {
+        return Err(AppError::Invalid(format!(
+            "addresses: between 1 and {MAX_ADDRESSES} e-mail addresses"
+        )));
+    }
+    for (n, address) in addresses.iter().enumerate() {
+        address
+            .parse::<custos_core::values::Email>()
+            .map_err(|e| AppError::Invalid(format!("addresses[{n}]: {e}")))?;
+    }
+    {
+        let view = view(store, key).await?;
+        let decided = view.case(controller).and_then(|c| c.decision.as_ref());
+        if decided.is_none_or(|d| d.kind != DecisionKind::NotifyAuthorityAndSubjects) {
+            return Err(AppError::Conflict(format!(
+                "{controller} has not decided to tell the data subjects of breach {key} (notify-authority-and-subjects)"
+            )));
+        }
+    }
+    let found = affected(
+        store,
+        register,
+        key,
+        Some(controller),
+        Some(addresses),
+        actor.at,
+    )
+    .await?;
+    let matched = found.matched.unwrap_or_default();
+    let report = authority_report(store, register, key, controller, actor.at).await?;
+    let language = language.unwrap_or_else(|| crate::outbox::language_of(register, controller));
+    let subject = format!("{key}/{controller}/subjects");
+    let mut data = communication_context(register, &report);
+    data["recipients"] = matched.len().into();
+    let event = Event {
+        kind: events::COMMUNICATED,
+        subject: subject.clone(),
+        scope: vec![controller.to_owned()],
+        mail: matched
+            .iter()
+            .map(|a| (a.trim().to_owned(), language))
+            .collect(),
+        mail_template: Some(TemplateKind::MailBreachSubjects),
+        data,
+    };
+    let mut tx = store.begin().await?;
+    let (_, mut case) = case_for_change(&mut tx, key, controller).await?;
+    tx.insert_timers(&[Timer {
+        key: uuid::Uuid::now_v7().to_string(),
+        kind: "breach-erase-addresses".to_owned(),
+        subject: subject.clone(),
+        party: controller.to_owned(),
+        due_at: stamp(
+            actor
+                .at
+                .checked_add(ERASE_ADDRESSES_AFTER)
+                .unwrap_or(actor.at),
+        ),
+    }])
+    .await?;
+    let recorded = Communication {
+        sent_at: stamp(actor.at),
+        channel: "e-mail through Custos".to_owned(),
+        recipients: Some(matched.len() as u64),
+        recorded_by: actor.name.clone(),
+    };
+    case.communication = Some(recorded.clone());
+    let entry = history(
+        key,
+        controller,
+        "communicated",
+        json!({"communication": recorded, "not_affected": found.not_matched}),
+        actor,
+    );
+    save_case(
+        tx,
+        store,
+        &case,
+        entry,
+        "communicate-by-email",
+        vec![event],
+        actor,
+    )
+    .await?;
+    Ok(Sent {
+        sent: matched.len() as u64,
+        not_affected: found.not_matched.unwrap_or_default(),
+    })
+}
+
 /// Fires a breach timer in `tx`: a reminder before a controller's 72 hours end, or the mark
-/// that they ended, unless the case is settled by then.
+/// that they ended, unless the case is settled by then; or the erasure of the addresses a
+/// communication went to (then it returns true: the database's log should be flushed).
 pub(crate) async fn fire_timer(
     tx: &mut Tx,
     register: &Register,
     timer: &Timer,
     events: &mut Vec<Event>,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
+    if timer.kind == "breach-erase-addresses" {
+        tx.erase_delivery_targets(&timer.subject, "[erased]")
+            .await?;
+        return Ok(true);
+    }
     let Some(breach) = tx.breach(&timer.subject).await? else {
-        return Ok(());
+        return Ok(false);
     };
     let cases = tx.breach_cases(&timer.subject).await?;
     let Some(case) = cases
         .iter()
         .find(|c| c.scope.controller.as_str() == timer.party)
     else {
-        return Ok(());
+        return Ok(false);
     };
     if settled(case) {
-        return Ok(());
+        return Ok(false);
     }
     let overdue = timer.kind == "breach-overdue";
     let mut data = event_data(register, &breach);
@@ -1080,7 +1207,7 @@ pub(crate) async fn fire_timer(
         mail_template: Some(TemplateKind::MailBreachDue),
         data,
     });
-    Ok(())
+    Ok(false)
 }
 
 /// Where every breach stands for the checks at `now`: relays later than their period, and
@@ -1186,6 +1313,6 @@ mod report;
 pub use affected::{Affected, affected};
 pub use report::{
     AuthorityReport, CompetentAuthority, RegisterRow, ReportFinding, ReportLink, ReportPhase,
-    ReportRelay, authority_report, competent_authority, register_document, register_of,
-    subject_communication,
+    ReportRelay, authority_report, communication_context, competent_authority, register_document,
+    register_of, subject_communication,
 };

@@ -724,52 +724,56 @@ pub fn register_document(
     })
 }
 
-/// The communication to the data subjects (Art. 34(2)) in `language`: the nature of the
-/// breach in plain words, the contact point, the likely consequences and the measures. The
-/// controller sends it through its own channels.
-pub fn subject_communication(
-    register: &Register,
-    report: &AuthorityReport,
-    language: custos_render::Language,
-) -> String {
+/// What the communication to the data subjects (Art. 34(2)) says, for its template
+/// (`mail.breach-subjects.txt`): the nature of the breach in plain words, the contact point
+/// (the DPO where there is one), the likely consequences and the measures.
+pub fn communication_context(register: &Register, report: &AuthorityReport) -> serde_json::Value {
     let facts = &report.facts;
-    let controller = register
-        .organisation(report.controller.id.as_str())
-        .map_or_else(|| report.controller.name.clone(), |o| o.name.clone());
     let contact = match (&report.controller.dpo_name, &report.controller.dpo_email) {
         (name, Some(email)) => format!("{} <{email}>", name.clone().unwrap_or_default())
             .trim()
             .to_owned(),
         _ => format!("{} <{}>", facts.contact.name, facts.contact.email),
     };
-    let began =
-        custos_render::notice::long_date(crate::clock::day_of(facts.occurred_from), language);
-    match language {
-        custos_render::Language::Es => format!(
-            "Asunto: Violación de la seguridad de sus datos personales\n\n\
-             {controller} le informa de una violación de la seguridad de datos personales que le conciernen (art. 34 RGPD).\n\n\
-             Qué ocurrió: {}\nDesde: {began}.\nDatos afectados: {}.\n\n\
-             Consecuencias probables: {}\n\n\
-             Medidas adoptadas: {}\nMedidas propuestas: {}\n\n\
-             Para cualquier pregunta, diríjase a: {contact}.\n",
-            facts.description,
-            slugs(&facts.data_categories),
-            facts.consequences,
-            facts.measures_taken,
-            facts.measures_proposed,
-        ),
-        custos_render::Language::En => format!(
-            "Subject: A breach of the security of your personal data\n\n\
-             {controller} informs you of a breach of the security of personal data concerning you (Art. 34 GDPR).\n\n\
-             What happened: {}\nSince: {began}.\nData concerned: {}.\n\n\
-             Likely consequences: {}\n\n\
-             Measures taken: {}\nMeasures proposed: {}\n\n\
-             For any question, contact: {contact}.\n",
-            facts.description,
-            slugs(&facts.data_categories),
-            facts.consequences,
-            facts.measures_taken,
-            facts.measures_proposed,
-        ),
-    }
+    serde_json::json!({
+        "breach": report.breach,
+        "controller": {"id": report.controller.id,
+                       "name": name_of(register, report.controller.id.as_str())},
+        "description": facts.description,
+        "began": crate::clock::day_of(facts.occurred_from).to_string(),
+        "data_categories": facts.data_categories,
+        "consequences": facts.consequences,
+        "measures_taken": facts.measures_taken,
+        "measures_proposed": facts.measures_proposed,
+        "contact": contact,
+        "template_owner": report.controller.id,
+        "path": format!("/breaches/{}", report.breach),
+    })
+}
+
+/// The communication to the data subjects in `language`, through the controller's own
+/// template when it wrote one.
+pub async fn subject_communication(
+    store: &Store,
+    register: &Register,
+    report: &AuthorityReport,
+    language: custos_render::Language,
+) -> Result<custos_render::mail::Mail, AppError> {
+    let kind = custos_render::notice::TemplateKind::MailBreachSubjects;
+    let mut tx = store.read().await?;
+    let custom = tx
+        .template(
+            report.controller.id.as_str(),
+            kind.name(),
+            language.as_str(),
+        )
+        .await?;
+    tx.rollback().await?;
+    custos_render::mail::render(
+        kind,
+        &communication_context(register, report),
+        language,
+        custom.as_ref().map(|t| t.body.as_str()),
+    )
+    .map_err(|e| AppError::Invalid(format!("template {}: {e}", kind.name())))
 }

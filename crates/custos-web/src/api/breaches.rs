@@ -924,11 +924,76 @@ pub async fn communication_text(
                 .and_then(|o| o.language.as_deref()),
         ),
     };
-    let text = breaches::subject_communication(&register, &report, language);
+    let mail = breaches::subject_communication(&state.store, &register, &report, language).await?;
+    let text = format!("Subject: {}\n\n{}", mail.subject, mail.body);
     Ok(document_response(
         "text/plain; charset=utf-8",
         None,
         text.into_bytes(),
+    ))
+}
+
+/// The addresses to send the communication to, and its language.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendCommunication {
+    /// The subjects' e-mail addresses; only those of affected subjects get it.
+    pub addresses: Vec<String>,
+    /// `en` or `es`; the controller's language by default.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/breaches/{key}/cases/{controller}/communication/send",
+    tag = "breaches",
+    operation_id = "breach_send_communication",
+    params(("key" = String, Path, description = "The breach's key"), ("controller" = String, Path, description = "The controller")),
+    request_body(content = serde_json::Value, description = "The subjects' addresses (only affected subjects get it) and the language"),
+    responses(
+        (status = 200, description = "Queued for sending and recorded; the addresses are erased from the outbox once sent", body = serde_json::Value),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor of the controller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No decision to tell the subjects", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names the field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn send_communication(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((key, controller)): Path<(String, String)>,
+    Body(body): Body<SendCommunication>,
+) -> Result<axum::Json<breaches::Sent>, ApiError> {
+    visible_case(&state, &principal, &key, &controller).await?;
+    require(
+        &principal,
+        Capacity::Edit,
+        &controller,
+        "tell its data subjects",
+    )?;
+    let language = body
+        .language
+        .as_deref()
+        .map(|raw| {
+            raw.parse()
+                .map_err(|e: String| ApiError::invalid("language", e))
+        })
+        .transpose()?;
+    let register = state.register().await;
+    let actor = principal.actor(state.clock.now());
+    Ok(axum::Json(
+        breaches::send_communication(
+            &state.store,
+            &register,
+            &key,
+            &controller,
+            &body.addresses,
+            language,
+            &actor,
+        )
+        .await?,
     ))
 }
 

@@ -886,6 +886,54 @@ pub async fn file(
 }
 
 #[derive(Deserialize)]
+pub struct SendForm {
+    csrf: String,
+    addresses: String,
+    #[serde(default)]
+    language: String,
+}
+
+/// Sends the communication through Custos's e-mail to the affected subjects among the
+/// addresses given (one a line).
+pub async fn send(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((key, controller)): Path<(String, String)>,
+    Form(form): Form<SendForm>,
+) -> Result<Response, UiError> {
+    for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let addresses: Vec<String> = form
+        .addresses
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let language = if form.language.is_empty() {
+        None
+    } else {
+        Some(
+            form.language
+                .parse()
+                .map_err(|e: String| ApiError::invalid("language", e))?,
+        )
+    };
+    let register = state.register().await;
+    breaches::send_communication(
+        &state.store,
+        &register,
+        &key,
+        &controller,
+        &addresses,
+        language,
+        &principal.actor(state.clock.now()),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+}
+
+#[derive(Deserialize)]
 pub struct CommunicateForm {
     csrf: String,
     sent_at: String,

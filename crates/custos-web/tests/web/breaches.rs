@@ -38,20 +38,25 @@ async fn person(store: &Store, name: &str, organisation: &str, role: Role) {
     .await;
 }
 
+/// Runs `scenario` on SQLite (with its database directory) and on PostgreSQL if configured.
 async fn on_both_backends<F, Fut>(scenario: F)
 where
-    F: Fn(Store) -> Fut,
+    F: Fn(Store, Option<std::path::PathBuf>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
-    scenario(Store::open(&url).await.unwrap()).await;
+    scenario(
+        Store::open(&url).await.unwrap(),
+        Some(dir.path().to_owned()),
+    )
+    .await;
     if let Some(database) = custos_app::testing::PostgresDatabase::create()
         .await
         .unwrap()
     {
         let store = Store::open(&database.url).await.unwrap();
-        scenario(store.clone()).await;
+        scenario(store.clone(), None).await;
         store.close().await;
         database.drop_database().await.unwrap();
     } else {
@@ -106,6 +111,15 @@ fn pdftotext(pdf: &[u8]) -> Option<String> {
     }
 }
 
+async fn send_json(
+    server: &TestServer,
+    user: &str,
+    path: &str,
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    send(server, user, Method::POST, path, &[], Some(body)).await
+}
+
 fn case<'a>(breach: &'a Value, controller: &str) -> &'a Value {
     breach["cases"]
         .as_array()
@@ -120,7 +134,7 @@ fn case<'a>(breach: &'a Value, controller: &str) -> &'a Value {
 /// missing risk analysis.
 #[tokio::test]
 async fn the_careless_migration_from_the_processors_report_to_the_authoritys_report() {
-    on_both_backends(|store| async move {
+    on_both_backends(|store, sqlite_dir| async move {
         let clock = Arc::new(ManualClock::new("2024-07-02T09:00:00Z".parse().unwrap()));
         let server = crate::start_with(store.clone(), clock.clone()).await;
         person(&store, "contractor", "it-contractor", Role::Portal).await;
@@ -277,6 +291,38 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
             &format!("/api/v1/breaches/{key}/affected?controller=web-controller")).await;
         assert_eq!(status, 404, "the processor does not count the controller's subjects");
 
+        // The communication through Custos's e-mail reaches only affected subjects; their
+        // addresses leave the database once the e-mails have gone.
+        let send = format!("/api/v1/breaches/{key}/cases/web-controller/communication/send");
+        let (status, _, _) = send_json(&server, "contractor", &send, json!({"addresses": ["ana@example.com"]})).await;
+        assert_eq!(status, 404, "the processor does not write to the controller's customers");
+        let (status, _, sent) = send_json(&server, "web", &send,
+            json!({"addresses": ["ana@example.com", "stranger@example.com"], "language": "es"})).await;
+        assert_eq!(status, 200, "{sent}");
+        assert_eq!(sent, json!({"sent": 1, "not_affected": 1}));
+        let mail_to_subjects = tempfile::tempdir().unwrap();
+        let dispatcher = crate::changes::dispatcher(&store, clock.clone(), mail_to_subjects.path());
+        crate::changes::drain(&dispatcher).await;
+        if let Some(parsed) = crate::rights::strictly_parsed(mail_to_subjects.path()) {
+            assert_eq!(parsed.iter().filter(|m| m["to"] == "ana@example.com").count(), 1, "{parsed:?}");
+            assert!(!parsed.iter().any(|m| m["to"] == "stranger@example.com"));
+            let text = parsed.iter().find(|m| m["to"] == "ana@example.com").unwrap()["text"].as_str().unwrap().to_owned();
+            assert!(text.contains("Servicios Web Ejemplo S.A. le informa") && text.contains("20 de junio de 2024"), "{text}");
+        }
+        clock.advance(jiff::SignedDuration::from_hours(73));
+        let register = custos_app::register::load(&store).await.unwrap();
+        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        if let Some(dir) = &sqlite_dir {
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.to_string_lossy().contains("custos.db") {
+                    bytes.extend(std::fs::read(path).unwrap());
+                }
+            }
+            assert!(!bytes.windows(15).any(|w| w == b"ana@example.com"), "the address is still in the database files");
+        }
+
         // The register of breaches of both parties.
         let (_, register) = server.get(Some("web"), "/api/v1/organisations/web-controller/breaches").await;
         assert_eq!(register[0]["role"], "controller");
@@ -335,7 +381,7 @@ async fn shared_hosting(store: &Store, clock: Arc<ManualClock>) -> TestServer {
 /// after 72 hours needs the reasons for its delay.
 #[tokio::test]
 async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path() {
-    on_both_backends(|store| async move {
+    on_both_backends(|store, _| async move {
         let clock = Arc::new(ManualClock::new("2026-02-02T09:00:00Z".parse().unwrap()));
         let server = shared_hosting(&store, clock.clone()).await;
         let mut facts = migration_facts();
