@@ -159,6 +159,37 @@ fn hop(row: &AnyRow) -> Result<StoredHop, StoreError> {
     })
 }
 
+/// A case's JSON columns, as written.
+struct CaseJson {
+    assessment: Option<String>,
+    decision: Option<String>,
+    filings: String,
+    communication: Option<String>,
+}
+
+impl CaseJson {
+    fn of(case: &StoredCase) -> Result<Self, StoreError> {
+        Ok(Self {
+            assessment: case
+                .assessment
+                .as_ref()
+                .map(|a| to_json("breach_cases", a))
+                .transpose()?,
+            decision: case
+                .decision
+                .as_ref()
+                .map(|d| to_json("breach_cases", d))
+                .transpose()?,
+            filings: to_json("breach_cases", &case.filings)?,
+            communication: case
+                .communication
+                .as_ref()
+                .map(|c| to_json("breach_cases", c))
+                .transpose()?,
+        })
+    }
+}
+
 const CASE_COLUMNS: &str = "breach_key, controller, scope, aware_at, awareness, deadline, assessment, decision, decided_at, filings, communication";
 
 fn case(row: &AnyRow) -> Result<StoredCase, StoreError> {
@@ -418,6 +449,7 @@ impl Tx {
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for case in chunk {
+                let json = CaseJson::of(case)?;
                 query = query
                     .bind(case.breach_key.clone())
                     .bind(case.scope.controller.to_string())
@@ -425,26 +457,11 @@ impl Tx {
                     .bind(case.aware_at.clone())
                     .bind(case.awareness.clone())
                     .bind(case.deadline.clone())
-                    .bind(
-                        case.assessment
-                            .as_ref()
-                            .map(|a| to_json("breach_cases", a))
-                            .transpose()?,
-                    )
-                    .bind(
-                        case.decision
-                            .as_ref()
-                            .map(|d| to_json("breach_cases", d))
-                            .transpose()?,
-                    )
+                    .bind(json.assessment)
+                    .bind(json.decision)
                     .bind(case.decided_at.clone())
-                    .bind(to_json("breach_cases", &case.filings)?)
-                    .bind(
-                        case.communication
-                            .as_ref()
-                            .map(|c| to_json("breach_cases", c))
-                            .transpose()?,
-                    );
+                    .bind(json.filings)
+                    .bind(json.communication);
             }
             query.execute(&mut *self.inner).await?;
         }
@@ -452,6 +469,7 @@ impl Tx {
     }
 
     pub async fn update_breach_case(&mut self, case: &StoredCase) -> Result<(), StoreError> {
+        let json = CaseJson::of(case)?;
         sqlx::query(
             "UPDATE breach_cases SET aware_at = $3, awareness = $4, deadline = $5, \
              assessment = $6, decision = $7, decided_at = $8, filings = $9, communication = $10 \
@@ -462,26 +480,11 @@ impl Tx {
         .bind(case.aware_at.clone())
         .bind(case.awareness.clone())
         .bind(case.deadline.clone())
-        .bind(
-            case.assessment
-                .as_ref()
-                .map(|a| to_json("breach_cases", a))
-                .transpose()?,
-        )
-        .bind(
-            case.decision
-                .as_ref()
-                .map(|d| to_json("breach_cases", d))
-                .transpose()?,
-        )
+        .bind(json.assessment)
+        .bind(json.decision)
         .bind(case.decided_at.clone())
-        .bind(to_json("breach_cases", &case.filings)?)
-        .bind(
-            case.communication
-                .as_ref()
-                .map(|c| to_json("breach_cases", c))
-                .transpose()?,
-        )
+        .bind(json.filings)
+        .bind(json.communication)
         .execute(&mut *self.inner)
         .await?;
         Ok(())

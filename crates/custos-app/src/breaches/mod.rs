@@ -493,6 +493,39 @@ pub async fn list(
     Ok(found)
 }
 
+/// Marks every hop that reached `organisation` and is not acknowledged yet as acknowledged
+/// now, with a `breach.acknowledged` event each; returns how many.
+async fn acknowledge_in(
+    tx: &mut Tx,
+    register: &Register,
+    view: &mut BreachView,
+    organisation: &str,
+    actor: &Actor,
+    events: &mut Vec<Event>,
+) -> Result<usize, AppError> {
+    let now = stamp(actor.at);
+    let mut acknowledged = 0;
+    for hop in view.hops.iter_mut().filter(|h| {
+        h.hop.recipient.as_str() == organisation
+            && h.received_at.is_some()
+            && h.acknowledged_at.is_none()
+    }) {
+        hop.acknowledged_at = Some(now.clone());
+        tx.update_breach_hop(hop).await?;
+        acknowledged += 1;
+        let mut data = event_data(register, &view.breach);
+        data["sender"] = hop.hop.sender.to_string().into();
+        data["recipient"] = organisation.into();
+        events.push(Event::hook(
+            events::ACKNOWLEDGED,
+            &view.breach.key,
+            vec![hop.hop.sender.to_string(), organisation.to_owned()],
+            data,
+        ));
+    }
+    Ok(acknowledged)
+}
+
 /// `organisation` acknowledges the report it received.
 pub async fn acknowledge(
     store: &Store,
@@ -502,29 +535,17 @@ pub async fn acknowledge(
     actor: &Actor,
 ) -> Result<BreachView, AppError> {
     let mut tx = store.begin().await?;
-    let view = load(&mut tx, key).await?;
-    let now = stamp(actor.at);
+    let mut view = load(&mut tx, key).await?;
     let mut events = Vec::new();
-    let mut acknowledged = 0;
-    for hop in view.hops.iter().filter(|h| {
-        h.hop.recipient.as_str() == organisation
-            && h.received_at.is_some()
-            && h.acknowledged_at.is_none()
-    }) {
-        let mut hop = hop.clone();
-        hop.acknowledged_at = Some(now.clone());
-        tx.update_breach_hop(&hop).await?;
-        acknowledged += 1;
-        let mut data = event_data(register, &view.breach);
-        data["sender"] = hop.hop.sender.to_string().into();
-        data["recipient"] = organisation.into();
-        events.push(Event::hook(
-            events::ACKNOWLEDGED,
-            key,
-            vec![hop.hop.sender.to_string(), organisation.to_owned()],
-            data,
-        ));
-    }
+    let acknowledged = acknowledge_in(
+        &mut tx,
+        register,
+        &mut view,
+        organisation,
+        actor,
+        &mut events,
+    )
+    .await?;
     if acknowledged == 0 {
         return Err(if view.reached(organisation) {
             AppError::Conflict(format!(
@@ -579,15 +600,16 @@ pub async fn relay(
             "{organisation} has passed breach {key} on to every party above it already"
         )));
     }
-    let now = stamp(actor.at);
-    for hop in view.hops.iter_mut().filter(|h| {
-        h.hop.recipient.as_str() == organisation
-            && h.received_at.is_some()
-            && h.acknowledged_at.is_none()
-    }) {
-        hop.acknowledged_at = Some(now.clone());
-        tx.update_breach_hop(hop).await?;
-    }
+    let mut acknowledged = Vec::new();
+    acknowledge_in(
+        &mut tx,
+        register,
+        &mut view,
+        organisation,
+        actor,
+        &mut acknowledged,
+    )
+    .await?;
     let present: HashSet<String> = tx.organisations_with_people().await?.into_iter().collect();
     let breach = view.breach.clone();
     let mut relaying = Relaying {
@@ -596,7 +618,7 @@ pub async fn relay(
         present: &present,
         at: actor.at,
         settings,
-        events: Vec::new(),
+        events: acknowledged,
         timers: Vec::new(),
         history: Vec::new(),
     };
