@@ -944,6 +944,71 @@ mod tests {
         );
     }
 
+    /// A host that moved from one agency to another during the breach: both chains held it,
+    /// so both controllers are concerned; a third engaged after the breach ended is not.
+    /// Hops carry the shortest notice period of their contracts.
+    #[test]
+    fn routes_follow_the_chains_as_they_stood_on_each_day_of_the_breach() {
+        let register = crate::manifest::parse_str(
+            "moves.yaml",
+            r#"
+version: 1
+organisations:
+  - {id: c1, name: C1, country: ES}
+  - {id: c2, name: C2, country: ES}
+  - {id: c3, name: C3, country: ES}
+  - {id: a1, name: A1, country: ES}
+  - {id: a2, name: A2, country: ES}
+  - {id: host, name: Host, country: DE}
+activities:
+  - {id: act1, controller: c1, lawful_basis: contract}
+  - {id: act2, controller: c2, lawful_basis: contract, joint_controllers: [c3]}
+contracts:
+  - {id: k1, between: [a1, host], breach_notice_hours: 48}
+  - {id: k2, between: [a2, host], breach_notice_hours: 12}
+engagements:
+  - {id: c1-a1, activity: act1, engaged_by: c1, processor: a1, service: s, since: 2025-01-01}
+  - {id: a1-h, activity: act1, engaged_by: a1, processor: host, service: s, since: 2025-01-01, until: 2026-03-10, contract: k1}
+  - {id: c2-a2, activity: act2, engaged_by: c2, processor: a2, service: s, since: 2025-01-01}
+  - {id: a2-h, activity: act2, engaged_by: a2, processor: host, service: s, since: 2026-03-11, contract: k2}
+"#,
+        )
+        .unwrap();
+        let day = |d: &str| d.parse::<Date>().unwrap();
+        let during = routes(&register, "host", day("2026-03-09"), day("2026-03-12")).unwrap();
+        let paths: Vec<Vec<&str>> = during
+            .iter()
+            .map(|r| r.path.iter().map(Slug::as_str).collect())
+            .collect();
+        assert_eq!(paths, [vec!["c1", "a1", "host"], vec!["c2", "a2", "host"]]);
+        let scopes = cases(&during);
+        let controllers: Vec<&str> = scopes.iter().map(|c| c.controller.as_str()).collect();
+        assert_eq!(
+            controllers,
+            ["c1", "c2", "c3"],
+            "the joint controller has its case"
+        );
+        let steps = hops(&register, &during);
+        let a2 = steps.iter().find(|h| h.recipient.as_str() == "a2").unwrap();
+        assert_eq!(
+            (a2.notice_hours, a2.contract.as_ref().map(Slug::as_str)),
+            (Some(12), Some("k2"))
+        );
+        assert!(
+            steps
+                .iter()
+                .any(|h| h.sender.as_str() == "a2" && h.recipient.as_str() == "c3"),
+            "the joint controller hears from the same sender: {steps:?}"
+        );
+        let before = routes(&register, "host", day("2026-03-01"), day("2026-03-02")).unwrap();
+        assert_eq!(
+            before.len(),
+            1,
+            "a2 engaged the host only from 11 March: {before:?}"
+        );
+        assert!(routes(&register, "nobody", day("2026-03-01"), day("2026-03-02")).is_err());
+    }
+
     #[test]
     fn approximate_numbers_read_as_ranges() {
         let range = Approximate {
