@@ -396,6 +396,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
         summary.removed
     );
     seed_subject_requests(&store, &register, clock).await?;
+    seed_breach(&store, &register, clock).await?;
     let chain = Chain::derive(&register, "customer-marketing", Some(today))?;
     println!("{}", output::chain_text(&chain));
     println!(
@@ -511,6 +512,37 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
 /// The marketing chain's customer in the demo: her data went to B in 2025 (the ledger), she
 /// asked for access (answered) and erasure (told to B, relayed to C and D). Once: a rerun
 /// keeps what is there.
+/// The careless migration's exposure, reported by the contractor: the controller's 72 hours
+/// run from the demo's start (docs/breaches.md).
+async fn seed_breach(store: &Store, register: &Register, clock: &dyn Clock) -> anyhow::Result<()> {
+    use custos_app::breaches;
+    if !breaches::list(store, None).await?.is_empty() {
+        return Ok(());
+    }
+    let facts = serde_json::from_value(serde_json::json!({
+        "occurred_from": "2024-06-20T00:00:00Z",
+        "aware_at": "2024-07-02T08:00:00Z",
+        "nature": ["confidentiality"],
+        "description": "Backups of the customer database were copied to a public folder during the website migration and indexed by a search engine",
+        "systems": ["website database backups"],
+        "data_categories": ["name", "postal-address", "email", "phone", "birth-date", "national-id"],
+        "subject_categories": ["customers"],
+        "subjects": {"min": 20000, "max": 22000},
+        "consequences": "Identity theft and fraud with the national ID numbers; phishing",
+        "measures_taken": "Folder removed; the search engine asked to drop its copies",
+        "contact": {"name": "IT Contractor security", "email": "info@it-contractor.example"}}))?;
+    breaches::report(
+        store,
+        register,
+        "it-contractor",
+        facts,
+        &cli_actor(clock),
+        &breaches::Settings::default(),
+    )
+    .await?;
+    Ok(())
+}
+
 async fn seed_subject_requests(
     store: &Store,
     register: &Register,

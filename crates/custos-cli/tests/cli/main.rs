@@ -544,6 +544,14 @@ fn demo_loads_the_examples_and_tours_the_marketing_chain() {
         "the demo is rerunnable: {}",
         again.stdout
     );
+    // The careless migration's breach is there once, to be seen in the Breaches page.
+    let breaches = custos(&url, &["breach", "list"]);
+    assert_eq!(
+        breaches.stdout.matches(" at it-contractor since ").count(),
+        1,
+        "{}",
+        breaches.stdout
+    );
 }
 
 #[test]
