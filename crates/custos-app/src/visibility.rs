@@ -241,6 +241,23 @@ impl Visibility {
         if finding.rule == rules::NOTICE_OUT_OF_DATE.id {
             return self.member_of(finding.object.id.as_str());
         }
+        // A breach is seen by those it reached: a controller's clock by the controller, a
+        // late relay by the two parties of the link and the controller of its activity.
+        if finding.rule == rules::BREACH_UNDECIDED.id || finding.rule == rules::BREACH_NOT_FILED.id
+        {
+            return self.member_of(finding.object.id.as_str());
+        }
+        if finding.rule == rules::BREACH_RELAY_LATE.id {
+            return finding
+                .engagement
+                .as_ref()
+                .and_then(|e| register.engagement(e.as_str()))
+                .is_some_and(|e| {
+                    self.member_of(e.processor.as_str())
+                        || self.member_of(e.engaged_by.as_str())
+                        || self.controls(register, e.activity.as_str())
+                });
+        }
         match (&finding.engagement, &finding.activity) {
             (Some(engagement), _) => self.engagement(register, engagement.as_str()),
             (None, Some(activity)) => self.controls(register, activity.as_str()),

@@ -460,6 +460,17 @@ async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path
         assert!(text.contains("Controller 1 S.A."), "{text}");
         let (_, late) = server.get(Some("admin"), "/api/v1/findings?rule=breach-relay-late").await;
         assert!(late.to_string().contains("host-h passed breach"), "{late}");
+        // Each controller sees its own clock's finding and the late relays of its own chain.
+        let (_, mine) = server.get(Some("controller1"), "/api/v1/findings").await;
+        let mine: Vec<(String, String)> = mine["findings"].as_array().unwrap().iter()
+            .filter(|f| f["rule"].as_str().unwrap().starts_with("breach-"))
+            .map(|f| (f["rule"].as_str().unwrap().to_owned(), f["message"].as_str().unwrap().to_owned()))
+            .collect();
+        assert!(mine.iter().any(|(r, m)| r == "breach-undecided" && m.contains("Controller 1 S.A.")), "{mine:?}");
+        assert!(!mine.iter().any(|(_, m)| m.contains("Controller 2 S.A.") || m.contains("to agency-2")), "{mine:?}");
+        assert!(mine.iter().any(|(r, m)| r == "breach-relay-late" && m.contains("to agency-1")), "{mine:?}");
+        let (_, hosts) = server.get(Some("host"), "/api/v1/findings?rule=breach-undecided").await;
+        assert!(hosts["findings"].as_array().unwrap().is_empty(), "the host does not see the controllers' clocks: {hosts}");
 
         let decision = format!("/api/v1/breaches/{key}/cases/controller-1/decision");
         let (status, _, problem) = send(&server, "controller1", Method::POST, &decision, &[],
