@@ -67,6 +67,15 @@ fn view_text(view: &BreachView) -> String {
     text
 }
 
+/// One of a fixed list of words (`--kind`, `--exception`), as the JSON API spells them.
+fn choice<T: serde::de::DeserializeOwned>(field: &str, raw: &str) -> Result<T, AppError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        AppError::Invalid(format!(
+            "{field}: {raw:?} is not one of the choices (see --help)"
+        ))
+    })
+}
+
 pub async fn breach(
     database_url: &str,
     command: BreachCommand,
@@ -116,6 +125,71 @@ pub async fn breach(
                     })
                     .collect()
             })?;
+        }
+        BreachCommand::Relay { key, organisation } => {
+            let register = custos_app::register::load(&store).await?;
+            let view = breaches::relay(
+                &store,
+                &register,
+                &key,
+                &organisation,
+                &cli_actor(clock),
+                &breaches::Settings::default(),
+            )
+            .await?;
+            print!("{}", view_text(&view));
+        }
+        BreachCommand::Decide {
+            key,
+            controller,
+            kind,
+            reasons,
+            exception,
+            delay_reasons,
+        } => {
+            let decision = custos_core::breach::Decision {
+                kind: choice("--kind", &kind)?,
+                reasons,
+                exception: exception
+                    .as_deref()
+                    .map(|e| choice("--exception", e))
+                    .transpose()?,
+                delay_reasons,
+            };
+            let register = custos_app::register::load(&store).await?;
+            let view = breaches::decide(
+                &store,
+                &register,
+                &key,
+                &controller,
+                decision,
+                &cli_actor(clock),
+            )
+            .await?;
+            print!("{}", view_text(&view));
+        }
+        BreachCommand::File {
+            key,
+            controller,
+            submitted_at,
+            reference,
+        } => {
+            let register = custos_app::register::load(&store).await?;
+            let filing = breaches::NewFiling {
+                submitted_at: submitted_at.unwrap_or_else(|| clock.now()),
+                reference,
+                version: None,
+            };
+            let view = breaches::file(
+                &store,
+                &register,
+                &key,
+                &controller,
+                filing,
+                &cli_actor(clock),
+            )
+            .await?;
+            print!("{}", view_text(&view));
         }
         BreachCommand::Show { key, format } => {
             let view = breaches::view(&store, &key).await?;

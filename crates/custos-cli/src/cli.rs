@@ -314,6 +314,43 @@ pub enum BreachCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Pass a breach on for ORGANISATION to the parties that engaged it (acknowledging it).
+    Relay {
+        key: String,
+        #[arg(long = "for", value_name = "ORGANISATION")]
+        organisation: String,
+    },
+    /// Record a controller's decision: not-notifiable, notify-authority,
+    /// notify-authority-and-subjects or subjects-not-told (with --exception).
+    #[command(
+        after_help = "Example:\n  custos breach decide 0193... --controller web-controller --kind notify-authority --reasons \"National ID numbers exposed\""
+    )]
+    Decide {
+        key: String,
+        #[arg(long)]
+        controller: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        reasons: String,
+        /// unintelligible, risk-no-longer-likely or disproportionate-effort (Art. 34(3)).
+        #[arg(long)]
+        exception: Option<String>,
+        /// Required after 72 hours (Art. 33(1)).
+        #[arg(long)]
+        delay_reasons: Option<String>,
+    },
+    /// Record that a controller filed the report with its supervisory authority.
+    File {
+        key: String,
+        #[arg(long)]
+        controller: String,
+        /// When it was submitted (RFC 3339); now by default.
+        #[arg(long)]
+        submitted_at: Option<jiff::Timestamp>,
+        #[arg(long)]
+        reference: Option<String>,
+    },
     /// One breach: its facts, the relays and every controller's case.
     Show {
         key: String,

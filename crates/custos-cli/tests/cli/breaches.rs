@@ -77,6 +77,58 @@ fn a_breach_at_the_hosting_provider_reaches_the_hypermarket_and_counts_its_subje
     );
     assert_eq!(affected["matched"], serde_json::json!(["ana@example.com"]));
 
+    // The hypermarket decides and files; a decision not in the list is refused, naming it.
+    let wrong = custos(
+        &url,
+        &[
+            "breach",
+            "decide",
+            &key,
+            "--controller",
+            "hypermarket-a",
+            "--kind",
+            "maybe",
+            "--reasons",
+            "x",
+        ],
+    );
+    assert_ne!(wrong.code, 0);
+    assert!(wrong.stderr.contains("--kind"), "{}", wrong.stderr);
+    let decided = custos(
+        &url,
+        &[
+            "breach",
+            "decide",
+            &key,
+            "--controller",
+            "hypermarket-a",
+            "--kind",
+            "notify-authority",
+            "--reasons",
+            "E-mail addresses exposed to anyone",
+        ],
+    );
+    assert_eq!(decided.code, 0, "{}", decided.stderr);
+    let filed = custos(
+        &url,
+        &[
+            "breach",
+            "file",
+            &key,
+            "--controller",
+            "hypermarket-a",
+            "--reference",
+            "AEPD-1",
+        ],
+    );
+    assert_eq!(filed.code, 0, "{}", filed.stderr);
+    assert!(
+        filed.stdout.contains("hypermarket-a: aware")
+            && filed.stdout.contains("notify-authority, filed"),
+        "{}",
+        filed.stdout
+    );
+
     let csv = custos(&url, &["breach", "register", "hypermarket-a"]);
     assert_eq!(csv.code, 0, "{}", csv.stderr);
     assert!(
