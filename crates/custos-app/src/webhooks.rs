@@ -23,6 +23,7 @@ pub async fn subscribe(
         .into_iter()
         .chain(crate::rights::events::ALL)
         .chain(crate::contracts::events::ALL)
+        .chain(crate::breaches::events::ALL)
         .collect();
     for kind in &event_types {
         if !known.contains(&kind.as_str()) {

@@ -91,18 +91,6 @@ impl BreachView {
                 .any(|h| h.hop.recipient.as_str() == organisation && h.received_at.is_some())
     }
 
-    /// Whether `organisation` has any part in the breach.
-    pub fn concerns(&self, organisation: &str) -> bool {
-        self.breach.party == organisation
-            || self.hops.iter().any(|h| {
-                h.hop.sender.as_str() == organisation || h.hop.recipient.as_str() == organisation
-            })
-            || self
-                .cases
-                .iter()
-                .any(|c| c.scope.controller.as_str() == organisation)
-    }
-
     pub fn case(&self, controller: &str) -> Option<&StoredCase> {
         self.cases
             .iter()

@@ -384,6 +384,16 @@ async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path
     on_both_backends(|store, _| async move {
         let clock = Arc::new(ManualClock::new("2026-02-02T09:00:00Z".parse().unwrap()));
         let server = shared_hosting(&store, clock.clone()).await;
+        // Controller 3 listens for relays only; agency 1 for acknowledgements.
+        let receiver = crate::changes::Receiver::start().await;
+        let mut secrets = Vec::new();
+        for (organisation, kind) in [("controller-3", "breach.relayed"), ("agency-1", "breach.acknowledged")] {
+            let (status, _, body) = send(&server, "admin", Method::POST, "/api/v1/webhooks", &[],
+                Some(json!({"organisation": organisation, "url": format!("{}/{organisation}", receiver.base),
+                            "event_types": [kind]}))).await;
+            assert_eq!(status, 201, "{body}");
+            secrets.push(body["secret"].as_str().unwrap().to_owned());
+        }
         let mut facts = migration_facts();
         facts["occurred_from"] = "2026-02-01T22:00:00Z".into();
         facts["aware_at"] = "2026-02-02T08:00:00Z".into();
@@ -442,6 +452,22 @@ async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path
         assert!(received.iter().all(|h| h["received_at"].is_string()));
         let by_custos = received.iter().filter(|h| h["relayed_by"].as_str().unwrap().starts_with("custos")).count();
         assert_eq!(by_custos, 3, "agency 2's two hops and agency 3's, nobody acting for them");
+
+        // The webhooks went out, signed, each to the endpoint that asked for its kind.
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = crate::changes::dispatcher(&store, clock.clone(), mail.path());
+        crate::changes::drain(&dispatcher).await;
+        let to_controller = receiver.events("/controller-3");
+        assert_eq!(to_controller.len(), 1, "{to_controller:?}");
+        assert_eq!(to_controller[0]["type"], "breach.relayed");
+        assert_eq!(to_controller[0]["data"]["sender"]["id"], "agency-2");
+        assert_eq!(to_controller[0]["data"]["recipient"]["id"], "controller-3");
+        let to_agency = receiver.events("/agency-1");
+        assert!(!to_agency.is_empty() && to_agency.iter().all(|e| e["type"] == "breach.acknowledged"), "{to_agency:?}");
+        for received in receiver.got.lock().unwrap().iter() {
+            let secret = if received.path == "/controller-3" { &secrets[0] } else { &secrets[1] };
+            assert!(crate::changes::verify(secret, received), "signed");
+        }
 
         // Controller 1 sees only its own case.
         let (_, mine) = server.get(Some("controller1"), &format!("/api/v1/breaches/{key}")).await;
