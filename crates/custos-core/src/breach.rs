@@ -46,6 +46,15 @@ fn invalid(message: impl Into<String>) -> BreachError {
     BreachError::Invalid(message.into())
 }
 
+/// Refuses a text longer than [`MAX_TEXT`], naming its field.
+fn bounded(field: &str, text: &str) -> Result<(), BreachError> {
+    if text.chars().count() > MAX_TEXT {
+        Err(invalid(format!("{field}: at most {MAX_TEXT} characters")))
+    } else {
+        Ok(())
+    }
+}
+
 /// What the breach compromised (the three classic properties, as the EDPB's guidelines 9/2022
 /// classify breaches).
 #[derive(
@@ -188,10 +197,17 @@ impl BreachFacts {
             ("consequences", &self.consequences),
             ("measures_taken", &self.measures_taken),
             ("measures_proposed", &self.measures_proposed),
+            ("contact.name", &self.contact.name),
         ] {
-            if text.chars().count() > MAX_TEXT {
-                return Err(invalid(format!("{field}: at most {MAX_TEXT} characters")));
-            }
+            bounded(field, text)?;
+        }
+        if self.data_categories.len() > 200 || self.subject_categories.len() > 200 {
+            return Err(invalid(
+                "data_categories: at most 200 categories (and as many subject categories)",
+            ));
+        }
+        if self.attachments.len() > 50 {
+            return Err(invalid("attachments: at most 50 files"));
         }
         if self.systems.len() > 200 || self.systems.iter().any(|s| s.len() > 500) {
             return Err(invalid(
@@ -218,6 +234,7 @@ impl BreachFacts {
 
     /// The facts with `update` applied: a follow-up phase adds or corrects them (Art. 33(4)).
     pub fn updated(&self, update: &FactsUpdate) -> Result<Self, BreachError> {
+        bounded("note", &update.note)?;
         let mut next = self.clone();
         macro_rules! set {
             ($($field:ident),*) => {$(
@@ -686,6 +703,7 @@ impl Assessment {
         if let Some(inputs) = &self.severity {
             inputs.check()?;
         }
+        bounded("reasons", &self.reasons)?;
         if self.reasons.trim().is_empty() {
             return Err(invalid(
                 "assessment.reasons: say why the risk is what it is (Art. 33(5))",
@@ -770,6 +788,11 @@ impl Decision {
     /// Checks the decision says what the law wants of it when taken `at`, the controller
     /// having become aware at `aware_at`.
     pub fn check(&self, aware_at: Timestamp, at: Timestamp) -> Result<(), BreachError> {
+        bounded("reasons", &self.reasons)?;
+        bounded(
+            "delay_reasons",
+            self.delay_reasons.as_deref().unwrap_or_default(),
+        )?;
         if self.reasons.trim().is_empty() {
             return Err(invalid(
                 "reasons: a decision on a breach is documented with its reasons (Art. 33(5))",
@@ -942,6 +965,12 @@ mod tests {
             not_notifiable.check(aware, late).is_err(),
             "reasons kept (33(5))"
         );
+        let endless = Decision {
+            reasons: "x".repeat(MAX_TEXT + 1),
+            ..not_notifiable
+        };
+        let refused = endless.check(aware, late).unwrap_err().to_string();
+        assert!(refused.starts_with("reasons: at most"), "{refused}");
     }
 
     /// A host that moved from one agency to another during the breach: both chains held it,
