@@ -266,12 +266,13 @@ impl Tx {
         Ok(())
     }
 
-    /// The breach's facts and version as the latest phase states them.
-    pub async fn update_breach_facts(&mut self, breach: &StoredBreach) -> Result<(), StoreError> {
-        sqlx::query("UPDATE breaches SET facts = $2, version = $3 WHERE key = $1")
+    /// The breach's facts and version as the latest phase states them, and its routes.
+    pub async fn update_breach(&mut self, breach: &StoredBreach) -> Result<(), StoreError> {
+        sqlx::query("UPDATE breaches SET facts = $2, version = $3, routes = $4 WHERE key = $1")
             .bind(breach.key.clone())
             .bind(to_json("breaches", &breach.facts)?)
             .bind(i64::from(breach.version))
+            .bind(to_json("breaches", &breach.routes)?)
             .execute(&mut *self.inner)
             .await?;
         Ok(())
@@ -472,8 +473,8 @@ impl Tx {
         let json = CaseJson::of(case)?;
         sqlx::query(
             "UPDATE breach_cases SET aware_at = $3, awareness = $4, deadline = $5, \
-             assessment = $6, decision = $7, decided_at = $8, filings = $9, communication = $10 \
-             WHERE breach_key = $1 AND controller = $2",
+             assessment = $6, decision = $7, decided_at = $8, filings = $9, communication = $10, \
+             scope = $11 WHERE breach_key = $1 AND controller = $2",
         )
         .bind(case.breach_key.clone())
         .bind(case.scope.controller.to_string())
@@ -485,6 +486,7 @@ impl Tx {
         .bind(case.decided_at.clone())
         .bind(json.filings)
         .bind(json.communication)
+        .bind(to_json("breach_cases", &case.scope)?)
         .execute(&mut *self.inner)
         .await?;
         Ok(())

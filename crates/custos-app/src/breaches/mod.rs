@@ -642,6 +642,7 @@ pub async fn add_phase(
     organisation: &str,
     update: FactsUpdate,
     actor: &Actor,
+    settings: &Settings,
 ) -> Result<BreachView, AppError> {
     if update.note.trim().is_empty() {
         return Err(AppError::Invalid(
@@ -659,7 +660,9 @@ pub async fn add_phase(
     let facts = view.breach.facts.updated(&update).map_err(invalid)?;
     view.breach.facts = facts.clone();
     view.breach.version += 1;
-    tx.update_breach_facts(&view.breach).await?;
+    let widened =
+        extend_routes(&mut tx, register, &mut view, organisation, actor, settings).await?;
+    tx.update_breach(&view.breach).await?;
     tx.insert_breach_phase(&BreachPhase {
         breach_key: key.to_owned(),
         version: view.breach.version,
@@ -674,7 +677,7 @@ pub async fn add_phase(
         key,
         organisation,
         "phase",
-        json!({"version": view.breach.version, "update": update}),
+        json!({"version": view.breach.version, "update": update, "new_controllers": widened}),
         actor,
     )])
     .await?;
@@ -709,6 +712,117 @@ pub async fn add_phase(
     .await?;
     tx.commit().await?;
     self::view(store, key).await
+}
+
+/// When a phase moves the breach's days, the chains of those days may have held the party
+/// for more activities: their routes, hops and cases are added, and the report passes at
+/// once from `author` and from every party that had passed it on already (by Custos, said
+/// so), up to the new controllers. Returns the controllers newly concerned.
+async fn extend_routes(
+    tx: &mut Tx,
+    register: &Register,
+    view: &mut BreachView,
+    author: &str,
+    actor: &Actor,
+    settings: &Settings,
+) -> Result<Vec<String>, AppError> {
+    let (from, until) = view.breach.facts.days();
+    let found = breach::routes(register, &view.breach.party, from, until).map_err(invalid)?;
+    let new: Vec<breach::Route> = found
+        .into_iter()
+        .filter(|r| !view.breach.routes.contains(r))
+        .collect();
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    view.breach.routes.extend(new);
+    view.breach.routes.sort();
+    let key = view.breach.key.clone();
+    let existing: HashSet<(String, String)> = view
+        .hops
+        .iter()
+        .map(|h| (h.hop.sender.to_string(), h.hop.recipient.to_string()))
+        .collect();
+    let added_hops: Vec<StoredHop> = breach::hops(register, &view.breach.routes)
+        .into_iter()
+        .filter(|h| !existing.contains(&(h.sender.to_string(), h.recipient.to_string())))
+        .map(|hop| StoredHop {
+            breach_key: key.clone(),
+            hop,
+            received_at: None,
+            relayed_by: None,
+            acknowledged_at: None,
+        })
+        .collect();
+    tx.insert_breach_hops(&added_hops).await?;
+    let mut added_cases = Vec::new();
+    for scope in breach::cases(&view.breach.routes) {
+        match view
+            .cases
+            .iter_mut()
+            .find(|c| c.scope.controller == scope.controller)
+        {
+            Some(case) if case.scope != scope => {
+                case.scope = scope;
+                tx.update_breach_case(case).await?;
+            }
+            Some(_) => {}
+            None => added_cases.push(StoredCase {
+                breach_key: key.clone(),
+                scope,
+                aware_at: None,
+                awareness: None,
+                deadline: None,
+                assessment: None,
+                decision: None,
+                decided_at: None,
+                filings: Vec::new(),
+                communication: None,
+            }),
+        }
+    }
+    tx.insert_breach_cases(&added_cases).await?;
+    let new_controllers: Vec<String> = added_cases
+        .iter()
+        .map(|c| c.scope.controller.to_string())
+        .collect();
+    // Who passes the new hops on now: the author, and whoever had passed the report on.
+    let mut passers: Vec<String> = vec![author.to_owned(), view.breach.party.clone()];
+    passers.extend(
+        view.hops
+            .iter()
+            .filter(|h| h.received_at.is_some())
+            .map(|h| h.hop.sender.to_string()),
+    );
+    passers.dedup();
+    view.hops.extend(added_hops);
+    view.cases.extend(added_cases);
+    let present: HashSet<String> = tx.organisations_with_people().await?.into_iter().collect();
+    let breach = view.breach.clone();
+    let mut relaying = Relaying {
+        register,
+        breach: &breach,
+        present: &present,
+        at: actor.at,
+        settings,
+        events: Vec::new(),
+        timers: Vec::new(),
+        history: Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    for passer in passers.into_iter().filter(|p| seen.insert(p.clone())) {
+        let by = if passer == author {
+            actor.name.clone()
+        } else {
+            format!("custos: {passer} had passed the report on before its days widened")
+        };
+        relaying
+            .pass_on(tx, &mut view.hops, &mut view.cases, &passer, &by, actor)
+            .await?;
+    }
+    let written = finish(tx, relaying).await?;
+    view.history.extend(written);
+    Ok(new_controllers)
 }
 
 /// Loads the breach and `controller`'s case for a change to the case.

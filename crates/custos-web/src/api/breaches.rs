@@ -632,6 +632,7 @@ pub async fn add_phase(
         phase.organisation.as_str(),
         phase.update,
         &actor,
+        &breaches::Settings::default(),
     )
     .await?;
     respond(&state, &principal, view)

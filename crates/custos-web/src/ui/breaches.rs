@@ -699,6 +699,7 @@ pub async fn add_phase(
         &form.organisation,
         update,
         &principal.actor(state.clock.now()),
+        &breaches::Settings::default(),
     )
     .await
     .map_err(ApiError::from)?;

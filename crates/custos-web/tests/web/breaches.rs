@@ -515,3 +515,83 @@ async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path
     })
     .await;
 }
+
+/// A phase that moves the beginning of a breach earlier reaches the controllers whose chains
+/// held the party on the days it adds: the host left agency 1 for agency 2 on 11 March; a
+/// breach first dated 12 March concerns controller 2 only, until the host finds it began on
+/// 9 March.
+#[tokio::test]
+async fn a_phase_that_widens_the_breach_reaches_the_controllers_of_the_days_it_adds() {
+    on_both_backends(|store, _| async move {
+        let clock = Arc::new(ManualClock::new("2026-03-14T09:00:00Z".parse().unwrap()));
+        let actor = Actor::new("test", clock.now());
+        let register = manifest::parse_str(
+            "moves.yaml",
+            r#"
+version: 1
+organisations:
+  - {id: c1, name: C1 S.A., country: ES, contact: {email: privacy@c1.example}}
+  - {id: c2, name: C2 S.A., country: ES, contact: {email: privacy@c2.example}}
+  - {id: a1, name: A1 S.L., country: ES}
+  - {id: a2, name: A2 S.L., country: ES}
+  - {id: host, name: Host GmbH, country: DE}
+activities:
+  - {id: act1, controller: c1, lawful_basis: contract}
+  - {id: act2, controller: c2, lawful_basis: contract}
+engagements:
+  - {id: c1-a1, activity: act1, engaged_by: c1, processor: a1, service: s, since: 2025-01-01}
+  - {id: a1-h, activity: act1, engaged_by: a1, processor: host, service: s, since: 2025-01-01, until: 2026-03-10}
+  - {id: c2-a2, activity: act2, engaged_by: c2, processor: a2, service: s, since: 2025-01-01}
+  - {id: a2-h, activity: act2, engaged_by: a2, processor: host, service: s, since: 2026-03-11}
+"#,
+        )
+        .unwrap();
+        custos_app::register::apply(&store, &register, &actor).await.unwrap();
+        custos_app::people::create_user(
+            &store,
+            custos_app::people::NewUser {
+                email: "admin@custos.test".into(),
+                password: "password of admin".into(),
+                is_admin: true,
+                memberships: vec![],
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+        crate::give_token(&store, "admin@custos.test", "admin-tests", &TestServer::token("admin"),
+            vec![Scope::Read, Scope::Write]).await;
+        person(&store, "host", "host", Role::Portal).await;
+        person(&store, "c1", "c1", Role::Editor).await;
+        let server = crate::serve(store.clone(), clock.clone()).await;
+        let mut facts = migration_facts();
+        facts["occurred_from"] = "2026-03-12T00:00:00Z".into();
+        facts["aware_at"] = "2026-03-13T00:00:00Z".into();
+        let (status, _, reported) = send(&server, "host", Method::POST, "/api/v1/breaches", &[],
+            Some(json!({"party": "host", "facts": facts}))).await;
+        assert_eq!(status, 201, "{reported}");
+        let key = reported["key"].as_str().unwrap().to_owned();
+        let (_, all) = server.get(Some("admin"), &format!("/api/v1/breaches/{key}")).await;
+        let controllers: Vec<&str> = all["cases"].as_array().unwrap().iter().map(|c| c["controller"].as_str().unwrap()).collect();
+        assert_eq!(controllers, ["c2"]);
+        let (status, _) = server.get(Some("c1"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(status, 404, "c1's data was not there on the days reported");
+
+        clock.advance(jiff::SignedDuration::from_hours(5));
+        let (status, _, widened) = send(&server, "host", Method::POST, &format!("/api/v1/breaches/{key}/phases"), &[],
+            Some(json!({"organisation": "host", "update": {"note": "the logs show access from 9 March",
+                                                           "occurred_from": "2026-03-09T06:00:00Z"}}))).await;
+        assert_eq!(status, 200, "{widened}");
+        let (_, mine) = server.get(Some("c1"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(mine["cases"].as_array().unwrap().len(), 1, "{mine}");
+        assert_eq!(mine["cases"][0]["paths"][0], json!(["c1", "a1", "host"]));
+        assert_eq!(mine["cases"][0]["aware_at"].as_str().unwrap()[..13], *"2026-03-14T14", "its clock starts now");
+        let (_, all) = server.get(Some("admin"), &format!("/api/v1/breaches/{key}")).await;
+        assert_eq!(all["version"], 2);
+        assert_eq!(all["cases"].as_array().unwrap().len(), 2);
+        let phase = all["history"].as_array().unwrap().iter().find(|h| h["kind"] == "phase").unwrap();
+        assert_eq!(phase["body"]["new_controllers"], json!(["c1"]));
+        server.stop().await;
+    })
+    .await;
+}
