@@ -746,8 +746,9 @@ pub async fn download(
         .into_response())
 }
 
-/// A file is readable by whoever stored it, and by those who see a request that cites it (in
-/// its dossier, or as the evidence of a decision they see).
+/// A file is readable by whoever stored it, by those who see a request that cites it (in its
+/// dossier, or as the evidence of a decision they see), and by those a breach citing it
+/// reached.
 async fn may_read_attachment(
     state: &AppState,
     principal: &Principal,
@@ -779,6 +780,18 @@ async fn may_read_attachment(
                 })
         });
         if in_dossier || as_evidence {
+            return Ok(true);
+        }
+    }
+    // And by those a breach that cites it has reached (in any phase of its facts).
+    for summary in crate::api::breaches::summaries(state, principal).await? {
+        let view = custos_app::breaches::view(&state.store, &summary.key).await?;
+        let cited = view
+            .phases
+            .iter()
+            .flat_map(|p| &p.facts.attachments)
+            .any(|a| a.sha256 == sha256);
+        if cited {
             return Ok(true);
         }
     }

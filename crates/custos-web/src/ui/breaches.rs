@@ -293,11 +293,43 @@ impl ReportForm {
     }
 }
 
+/// The report form: its fields and any number of files (evidence, a forensic report).
 pub async fn report(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
-    Form(form): Form<ReportForm>,
+    mut multipart: axum::extract::Multipart,
 ) -> Result<Response, UiError> {
+    let mut fields = serde_json::Map::new();
+    let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::invalid("form", e.to_string()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "attachments" {
+            let file_name = field.file_name().unwrap_or("attachment").to_owned();
+            let media = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::invalid("attachments", e.to_string()))?;
+            if !bytes.is_empty() {
+                files.push((file_name, media, bytes.to_vec()));
+            }
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
+            fields.insert(name, serde_json::Value::String(text));
+        }
+    }
+    let form: ReportForm = serde_json::from_value(serde_json::Value::Object(fields))
+        .map_err(|e| ApiError::invalid("form", e.to_string()))?;
     posted_for(
         &principal,
         &form.csrf,
@@ -305,7 +337,15 @@ pub async fn report(
         Capacity::Portal,
         || format!("only {}'s people may report its breaches", form.party),
     )?;
-    let facts = form.facts()?;
+    let mut facts = form.facts()?;
+    for (name, media, bytes) in files {
+        let stored =
+            crate::api::changes::store_attachment(&state, &principal, &media, &bytes).await?;
+        facts.attachments.push(custos_core::change::AttachmentRef {
+            name,
+            sha256: stored.sha256,
+        });
+    }
     let register = state.register().await;
     let view = breaches::report(
         &state.store,
@@ -374,6 +414,8 @@ struct BreachPage {
     measures_taken: String,
     measures_proposed: String,
     contact: String,
+    /// The files of the facts: name and SHA-256.
+    files: Vec<(String, String)>,
     phases: Vec<PhaseRow>,
     hops: Vec<HopRow>,
     relay_as: Vec<String>,
@@ -519,6 +561,11 @@ pub async fn show(
         measures_taken: shown(facts.measures_taken.clone()),
         measures_proposed: shown(facts.measures_proposed.clone()),
         contact: format!("{} <{}>", facts.contact.name, facts.contact.email),
+        files: facts
+            .attachments
+            .iter()
+            .map(|a| (a.name.clone(), a.sha256.clone()))
+            .collect(),
         phases: seen
             .phases
             .iter()

@@ -244,6 +244,10 @@ try {
   await page.getByLabel('People concerned, at least').fill('1200');
   await page.getByLabel('Contact person').fill('Bruno Sanz');
   await page.getByLabel('Contact e-mail').fill('security@agency-b.example');
+  await page.getByLabel('Files (evidence, a forensic report; up to 10 MiB each)').setInputFiles([
+    { name: 'mail-log.txt', mimeType: 'text/plain', buffer: Buffer.from('10:02 export sent to partner-x') },
+    { name: 'partner-letter.txt', mimeType: 'text/plain', buffer: Buffer.from('We deleted the file.') },
+  ]);
   await page.getByRole('button', { name: 'Report the breach' }).click();
   await page.waitForURL(/\/breaches\/[0-9a-f-]{36}$/);
   const breachUrl = page.url();
@@ -263,6 +267,12 @@ try {
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/activities`);
+  await page.getByRole('link', { name: 'Breaches' }).click();
+  // The controller reads the processor's files.
+  await page.goto(breachUrl);
+  const evidence = await page.request.get(base + await page.getByRole('link', { name: 'mail-log.txt' }).getAttribute('href'));
+  assert.equal(evidence.status(), 200);
+  assert.equal(await evidence.text(), '10:02 export sent to partner-x');
   await page.getByRole('link', { name: 'Breaches' }).click();
   const breachList = await page.locator('main table').innerText();
   assert.ok(breachList.includes('hypermarket-a') && breachList.includes('72 h left'), breachList);

@@ -152,8 +152,17 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         assert_eq!(status, 422, "{problem}");
         assert_eq!(problem["field"], "aware_at", "{problem}");
 
+        // The contractor's evidence, uploaded first and cited by its hash.
+        let uploaded: Value = server.client.post(server.url("/api/v1/attachments"))
+            .bearer_auth(TestServer::token("contractor"))
+            .header("content-type", "text/plain")
+            .body("search-engine cache of the backup folder")
+            .send().await.unwrap().json().await.unwrap();
+        let sha = uploaded["sha256"].as_str().unwrap().to_owned();
+        let mut facts = migration_facts();
+        facts["attachments"] = json!([{"name": "cache.txt", "sha256": sha}]);
         let (status, _, reported) = send(&server, "contractor", Method::POST, "/api/v1/breaches", &[],
-            Some(json!({"party": "it-contractor", "facts": migration_facts()}))).await;
+            Some(json!({"party": "it-contractor", "facts": facts}))).await;
         assert_eq!(status, 201, "{reported}");
         let key = reported["key"].as_str().unwrap().to_owned();
         assert_eq!(reported["hops"].as_array().unwrap().len(), 1);
@@ -175,6 +184,12 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
             assert!(text.contains("2 July 2024, 08:00 UTC") && !text.contains("T08:00:00"), "{text}");
             assert_eq!(told["type"], "multipart/alternative");
         }
+
+        // The controller reads the evidence; another party of the instance does not.
+        let (status, _) = server.get(Some("web"), &format!("/api/v1/attachments/{sha}")).await;
+        assert_eq!(status, 200);
+        let (status, _) = server.get(Some("hypermarket"), &format!("/api/v1/attachments/{sha}")).await;
+        assert_eq!(status, 404);
 
         // Others of the instance do not see it at all.
         for outsider in ["hypermarket", "agency-b", "bank"] {
