@@ -28,6 +28,7 @@ use serde_json::json;
 use crate::audit::Actor;
 use crate::clock::{parse_stamp, stamp};
 use crate::outbox::{self, Event, mailbox};
+use crate::policy::Caller;
 use crate::{AppError, Store};
 
 /// Event types of breaches (documented in docs/breaches.md).
@@ -89,6 +90,43 @@ impl BreachView {
                 .hops
                 .iter()
                 .any(|h| h.hop.recipient.as_str() == organisation && h.received_at.is_some())
+    }
+
+    /// Whether `caller` sees the breach: an administrator, or a member of a party it reached.
+    pub fn seen_by(&self, caller: &Caller) -> bool {
+        caller.admin
+            || caller
+                .memberships
+                .iter()
+                .any(|m| self.reached(&m.organisation))
+    }
+
+    /// Whether `caller` sees `controller`'s case: the controller's members once it is aware
+    /// (an administrator always). No controller sees another's.
+    pub fn case_seen_by(&self, caller: &Caller, controller: &str) -> bool {
+        self.seen_by(caller)
+            && (caller.admin || caller.member_of(controller))
+            && self
+                .case(controller)
+                .is_some_and(|c| c.aware_at.is_some() || caller.admin)
+    }
+
+    /// Whether `hop` was passed on later than its period after its sender became aware (the
+    /// reporter: its `aware_at`; others: when the report first reached them).
+    pub fn relay_late(&self, hop: &StoredHop) -> bool {
+        let Some(received) = hop.received_at.as_deref().and_then(parse_stamp) else {
+            return false;
+        };
+        let sender_aware = if hop.hop.sender.as_str() == self.breach.party {
+            Some(self.breach.facts.aware_at)
+        } else {
+            self.hops
+                .iter()
+                .filter(|h| h.hop.recipient == hop.hop.sender)
+                .filter_map(|h| h.received_at.as_deref().and_then(parse_stamp))
+                .min()
+        };
+        sender_aware.is_some_and(|aware| breach::relay_late(&hop.hop, aware, received))
     }
 
     pub fn case(&self, controller: &str) -> Option<&StoredCase> {
@@ -940,8 +978,18 @@ pub async fn record_awareness(
     .await
 }
 
+/// Whether a case's clock ran out before `now` with nothing settling it.
+pub fn overdue(case: &StoredCase, now: Timestamp) -> bool {
+    !settled(case)
+        && case
+            .deadline
+            .as_deref()
+            .and_then(parse_stamp)
+            .is_some_and(|deadline| deadline < now)
+}
+
 /// Whether a case needs nothing more of the clock: filed, or decided not notifiable.
-fn settled(case: &StoredCase) -> bool {
+pub fn settled(case: &StoredCase) -> bool {
     !case.filings.is_empty()
         || case
             .decision

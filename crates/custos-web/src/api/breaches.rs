@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use custos_app::breaches::{
     self, Affected, AuthorityReport, BreachView, NewCommunication, NewFiling,
 };
-use custos_app::data::{BreachPhase, Communication, Filing, StoredCase, StoredHop};
+use custos_app::data::{BreachPhase, Communication, Filing};
 use custos_app::policy::Capacity;
 use custos_core::breach::{Assessment, BreachFacts, Decision, FactsUpdate, Hop, Route};
 use custos_core::values::Slug;
@@ -123,21 +123,6 @@ pub struct CaseAnswer {
     pub communication: Option<Communication>,
 }
 
-/// Whether the case's clock has run out with nothing settling it.
-pub fn overdue(case: &StoredCase, now: jiff::Timestamp) -> bool {
-    let settled = !case.filings.is_empty()
-        || case
-            .decision
-            .as_ref()
-            .is_some_and(|d| !d.kind.notifies_authority());
-    !settled
-        && case
-            .deadline
-            .as_deref()
-            .and_then(custos_app::clock::parse_stamp)
-            .is_some_and(|deadline| deadline < now)
-}
-
 fn member(principal: &Principal, organisation: &str) -> bool {
     principal.user.is_admin
         || principal
@@ -146,37 +131,9 @@ fn member(principal: &Principal, organisation: &str) -> bool {
             .any(|m| m.organisation == organisation)
 }
 
-/// Whether the caller sees the breach: an administrator, or a member of a party it reached.
+/// Whether the caller sees the breach (the rule is the app's: `BreachView::seen_by`).
 pub fn sees(principal: &Principal, view: &BreachView) -> bool {
-    principal.user.is_admin
-        || principal
-            .memberships
-            .iter()
-            .any(|m| view.reached(&m.organisation))
-}
-
-fn hop_late(view: &BreachView, hop: &StoredHop) -> bool {
-    let Some(received) = hop
-        .received_at
-        .as_deref()
-        .and_then(custos_app::clock::parse_stamp)
-    else {
-        return false;
-    };
-    let sender_aware = if hop.hop.sender.as_str() == view.breach.party {
-        Some(view.breach.facts.aware_at)
-    } else {
-        view.hops
-            .iter()
-            .filter(|h| h.hop.recipient == hop.hop.sender)
-            .filter_map(|h| {
-                h.received_at
-                    .as_deref()
-                    .and_then(custos_app::clock::parse_stamp)
-            })
-            .min()
-    };
-    sender_aware.is_some_and(|aware| custos_core::breach::relay_late(&hop.hop, aware, received))
+    view.seen_by(&principal.caller())
 }
 
 pub fn answer(
@@ -207,7 +164,7 @@ pub fn answer(
             member(principal, h.hop.sender.as_str()) || member(principal, h.hop.recipient.as_str())
         })
         .map(|h| HopAnswer {
-            late: hop_late(&view, h),
+            late: view.relay_late(h),
             hop: h.hop.clone(),
             received_at: h.received_at.clone(),
             relayed_by: h.relayed_by.clone(),
@@ -231,7 +188,7 @@ pub fn answer(
             aware_at: c.aware_at.clone(),
             awareness: c.awareness.clone(),
             deadline: c.deadline.clone(),
-            overdue: overdue(c, now),
+            overdue: breaches::overdue(c, now),
             severity: c.assessment.as_ref().and_then(Assessment::severity_score),
             assessment: c.assessment.clone(),
             decision: c.decision.clone(),
@@ -321,11 +278,7 @@ async fn visible_case(
     controller: &str,
 ) -> Result<BreachView, ApiError> {
     let view = visible(state, principal, key).await?;
-    let case_visible = member(principal, controller)
-        && view
-            .case(controller)
-            .is_some_and(|c| c.aware_at.is_some() || principal.user.is_admin);
-    if case_visible {
+    if view.case_seen_by(&principal.caller(), controller) {
         Ok(view)
     } else {
         Err(ApiError::not_found(format!(
@@ -449,7 +402,7 @@ pub async fn summaries(
                     deadline: c.deadline.clone(),
                     decision: c.decision.as_ref().map(|d| d.kind.as_str().to_owned()),
                     filed: !c.filings.is_empty(),
-                    overdue: overdue(c, now),
+                    overdue: breaches::overdue(c, now),
                 })
                 .collect(),
         });

@@ -20,7 +20,7 @@ use custos_core::breach::{
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::changes::posted_for;
+use super::changes::{list_field, posted_for};
 use super::{FormCaller, UiError, Viewer, page};
 use crate::api::breaches::{answer, summaries};
 use crate::error::ApiError;
@@ -179,14 +179,6 @@ fn optional_utc(field: &str, raw: &str) -> Result<Option<Timestamp>, ApiError> {
     }
 }
 
-fn list_field(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn number(field: &str, raw: &str) -> Result<Option<u64>, ApiError> {
     let raw = raw.trim();
     if raw.is_empty() {
@@ -299,35 +291,11 @@ pub async fn report(
     FormCaller(principal): FormCaller,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, UiError> {
-    let mut fields = serde_json::Map::new();
-    let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid("form", e.to_string()))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "attachments" {
-            let file_name = field.file_name().unwrap_or("attachment").to_owned();
-            let media = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::invalid("attachments", e.to_string()))?;
-            if !bytes.is_empty() {
-                files.push((file_name, media, bytes.to_vec()));
-            }
-        } else {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
-            fields.insert(name, serde_json::Value::String(text));
-        }
-    }
+    let (fields, files) = super::read_multipart(&mut multipart, "attachments").await?;
+    let fields = fields
+        .into_iter()
+        .map(|(name, text)| (name, serde_json::Value::String(text)))
+        .collect();
     let form: ReportForm = serde_json::from_value(serde_json::Value::Object(fields))
         .map_err(|e| ApiError::invalid("form", e.to_string()))?;
     posted_for(
@@ -667,15 +635,7 @@ async fn for_case(
     let view = breaches::view(&state.store, key)
         .await
         .map_err(|_| ApiError::not_found(format!("breach {key}")))?;
-    let member = principal.user.is_admin
-        || principal
-            .memberships
-            .iter()
-            .any(|m| m.organisation == controller);
-    if !member
-        || view.case(controller).is_none_or(|c| c.aware_at.is_none())
-        || !crate::api::breaches::sees(principal, &view)
-    {
+    if !view.case_seen_by(&principal.caller(), controller) {
         return Err(UiError::from(ApiError::not_found(format!(
             "{controller}'s case of breach {key}"
         ))));

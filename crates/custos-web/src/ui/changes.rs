@@ -589,7 +589,8 @@ pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Result<R
     }))
 }
 
-fn list_field(raw: &str) -> Vec<String> {
+/// A comma-separated field as its items, trimmed, empty ones left out.
+pub(crate) fn list_field(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -603,35 +604,8 @@ pub async fn file(
     FormCaller(principal): FormCaller,
     mut form: Multipart,
 ) -> Result<Response, UiError> {
-    let mut fields: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    let mut questionnaire: Option<(String, String, Vec<u8>)> = None;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| ApiError::invalid("form", e.to_string()))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "questionnaire" {
-            let file_name = field.file_name().unwrap_or("questionnaire").to_owned();
-            let media = field
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::invalid("questionnaire", e.to_string()))?;
-            if !bytes.is_empty() {
-                questionnaire = Some((file_name, media, bytes.to_vec()));
-            }
-        } else {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
-            fields.insert(name, text);
-        }
-    }
+    let (fields, files) = super::read_multipart(&mut form, "questionnaire").await?;
+    let questionnaire = files.into_iter().next();
     let get = |name: &str| {
         fields
             .get(name)

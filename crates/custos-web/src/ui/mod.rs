@@ -117,6 +117,46 @@ impl IntoResponse for UiError {
     }
 }
 
+/// A file posted with a form: its name, media type and content.
+pub(crate) type PostedFile = (String, String, Vec<u8>);
+
+/// A multipart form's text fields, and the non-empty files of its field `file_field`.
+pub(crate) async fn read_multipart(
+    form: &mut axum::extract::Multipart,
+    file_field: &str,
+) -> Result<(std::collections::HashMap<String, String>, Vec<PostedFile>), ApiError> {
+    let mut fields = std::collections::HashMap::new();
+    let mut files = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::invalid("form", e.to_string()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == file_field {
+            let file_name = field.file_name().unwrap_or(file_field).to_owned();
+            let media = field
+                .content_type()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::invalid(file_field, e.to_string()))?;
+            if !bytes.is_empty() {
+                files.push((file_name, media, bytes.to_vec()));
+            }
+        } else {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
+            fields.insert(name, text);
+        }
+    }
+    Ok((fields, files))
+}
+
 fn page(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
