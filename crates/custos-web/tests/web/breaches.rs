@@ -338,6 +338,66 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
             assert!(!bytes.windows(15).any(|w| w == b"ana@example.com"), "the address is still in the database files");
         }
 
+        // Every route, tried by the wrong parties: another organisation's editor and portal
+        // user (not reached: 404), the contractor on the controller's case (404) or acting for
+        // the controller (403), the controller's read-only token (403 on writes), the public
+        // (401).
+        crate::give_token(&store, "web@people.test", "web-read-only", &TestServer::token("web-read-only"),
+            vec![Scope::Read]).await;
+        let case_path = format!("/api/v1/breaches/{key}/cases/web-controller");
+        let writes: Vec<(Method, String, Value)> = vec![
+            (Method::POST, format!("/api/v1/breaches/{key}/acknowledge"), json!({"organisation": "web-controller"})),
+            (Method::POST, format!("/api/v1/breaches/{key}/relay"), json!({"organisation": "web-controller"})),
+            (Method::POST, format!("/api/v1/breaches/{key}/phases"), json!({"organisation": "web-controller", "update": {"note": "n"}})),
+            (Method::POST, format!("{case_path}/awareness"), json!({"aware_at": "2024-07-02T08:30:00Z"})),
+            (Method::PUT, format!("{case_path}/assessment"), json!({"risk": "risk", "reasons": "r"})),
+            (Method::POST, format!("{case_path}/decision"), json!({"kind": "not-notifiable", "reasons": "r"})),
+            (Method::POST, format!("{case_path}/filings"), json!({"submitted_at": "2024-07-03T04:00:00Z"})),
+            (Method::POST, format!("{case_path}/communication"), json!({"sent_at": "2024-07-03T05:00:00Z", "channel": "post"})),
+            (Method::POST, format!("{case_path}/communication/send"), json!({"addresses": ["ana@example.com"]})),
+            (Method::POST, format!("/api/v1/breaches/{key}/affected"), json!({"controller": "web-controller", "identifiers": ["ana@example.com"]})),
+        ];
+        let reads = [
+            format!("/api/v1/breaches/{key}"),
+            format!("{case_path}/report"),
+            format!("{case_path}/communication"),
+            format!("/api/v1/breaches/{key}/affected?controller=web-controller"),
+            "/api/v1/organisations/web-controller/breaches".to_owned(),
+        ];
+        let status_of = |who: Option<&'static str>, method: Method, path: String, body: Option<Value>| {
+            let mut request = server.client.request(method, server.url(&path));
+            if let Some(who) = who {
+                request = request.bearer_auth(TestServer::token(who));
+            }
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        for (method, path, body) in &writes {
+            let on_case = path.starts_with(&case_path) || path.ends_with("/affected");
+            for (who, expected) in [
+                (Some("hypermarket"), 404),
+                (Some("agency-b"), 404),
+                (Some("contractor"), if on_case { 404 } else { 403 }),
+                // Matching identifiers writes nothing: a read-only token may.
+                (Some("web-read-only"), if path.ends_with("/affected") { 200 } else { 403 }),
+                (None, 401),
+            ] {
+                let status = status_of(who, method.clone(), path.clone(), Some(body.clone())).await;
+                assert_eq!(status, expected, "{who:?} {method} {path}");
+            }
+        }
+        for path in &reads {
+            for (who, expected) in [(Some("hypermarket"), [403, 404]), (Some("agency-b"), [403, 404]),
+                                    (None, [401, 401]), (Some("web-read-only"), [200, 200])] {
+                let status = status_of(who, Method::GET, path.clone(), None).await;
+                assert!(expected.contains(&status), "{who:?} GET {path}: {status}");
+            }
+        }
+        let (status, _) = server.get(Some("contractor"), &format!("{case_path}/report")).await;
+        assert_eq!(status, 404, "the processor reads no controller's report");
+
         // The register of breaches of both parties.
         let (_, register) = server.get(Some("web"), "/api/v1/organisations/web-controller/breaches").await;
         assert_eq!(register[0]["role"], "controller");
