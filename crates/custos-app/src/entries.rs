@@ -3,7 +3,7 @@
 //! is validated with the change, and the change is audited. Nothing is written on any failure.
 
 use crate::Store;
-use custos_core::model::{Activity, Contract, Engagement, Organisation};
+use custos_core::model::{Acknowledgement, Activity, Contract, Engagement, Organisation};
 use custos_core::plan::Plan;
 use custos_core::register::{EntityKind, Register, RegisterParts};
 use custos_core::values::Slug;
@@ -51,6 +51,30 @@ impl Entry {
             Self::Contract(e) => json(e),
             Self::Engagement(e) => json(e),
         }
+    }
+
+    /// The findings accepted on this entry.
+    pub fn acknowledgements(&self) -> &[Acknowledgement] {
+        match self {
+            Self::Organisation(e) => &e.acknowledgements,
+            Self::Activity(e) => &e.acknowledgements,
+            Self::Contract(e) => &e.acknowledgements,
+            Self::Engagement(e) => &e.acknowledgements,
+        }
+    }
+
+    /// The entry with `acknowledgement` on it, in place of one of the same rule: the manifest's
+    /// `acknowledgements`, written as any other field.
+    pub fn acknowledged(mut self, acknowledgement: Acknowledgement) -> Self {
+        let list = match &mut self {
+            Self::Organisation(e) => &mut e.acknowledgements,
+            Self::Activity(e) => &mut e.acknowledgements,
+            Self::Contract(e) => &mut e.acknowledgements,
+            Self::Engagement(e) => &mut e.acknowledgements,
+        };
+        list.retain(|a| a.rule != acknowledgement.rule);
+        list.push(acknowledgement);
+        self
     }
 
     /// The entry's version tag: a digest of its stored form, quoted as an HTTP entity tag.

@@ -448,6 +448,36 @@ impl Art28Clause {
         Self::Audits,
     ];
 
+    /// What the clause binds the processor to, in a few words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Instructions => "acts only on documented instructions, including on transfers",
+            Self::Confidentiality => "the persons authorised are bound to confidentiality",
+            Self::Security => "takes the measures of Art. 32",
+            Self::Subprocessing => "engages sub-processors only under Art. 28(2) and (4)",
+            Self::DataSubjectAssistance => "helps the controller answer data-subject requests",
+            Self::ComplianceAssistance => {
+                "helps with security, breaches, DPIAs and prior consultation (Arts 32–36)"
+            }
+            Self::DeletionOrReturn => "deletes or returns the data at the end",
+            Self::Audits => "makes information available and allows audits",
+        }
+    }
+
+    /// The clause's name in manifests (`instructions`, `data-subject-assistance`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Instructions => "instructions",
+            Self::Confidentiality => "confidentiality",
+            Self::Security => "security",
+            Self::Subprocessing => "subprocessing",
+            Self::DataSubjectAssistance => "data-subject-assistance",
+            Self::ComplianceAssistance => "compliance-assistance",
+            Self::DeletionOrReturn => "deletion-or-return",
+            Self::Audits => "audits",
+        }
+    }
+
     pub fn point(self) -> &'static str {
         match self {
             Self::Instructions => "Art. 28(3)(a)",
@@ -730,5 +760,20 @@ pub struct Acknowledgement {
 impl Acknowledgement {
     pub fn holds_on(&self, date: Date) -> bool {
         date <= self.until
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clause_names_are_the_manifest_names() {
+        for clause in Art28Clause::ALL {
+            assert_eq!(
+                serde_json::to_value(clause).ok(),
+                Some(serde_json::Value::String(clause.as_str().to_owned())),
+            );
+        }
     }
 }

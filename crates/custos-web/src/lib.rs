@@ -458,7 +458,18 @@ pub fn router(state: AppState) -> Router {
             "/organisations/{id}/notice",
             get(ui::notices::notice_page).post(ui::notices::publish),
         )
-        .route("/findings", get(ui::findings))
+        .route("/links/{id}", get(ui::entries::link))
+        .route(
+            "/contracts/{id}",
+            get(ui::entries::contract).post(ui::entries::save_contract),
+        )
+        .route("/contracts/{id}/edit", get(ui::entries::edit_contract))
+        .route(
+            "/contracts/{id}/amendments/{key}/{verb}",
+            post(ui::entries::answer),
+        )
+        .route("/findings", get(ui::findings::findings))
+        .route("/findings/acknowledge", post(ui::findings::acknowledge))
         .route("/breaches", get(ui::breaches::list).post(ui::breaches::report))
         .route("/breaches/new", get(ui::breaches::new))
         .route("/breaches/{key}", get(ui::breaches::show))

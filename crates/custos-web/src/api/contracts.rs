@@ -130,7 +130,7 @@ pub async fn list(
     }))
 }
 
-async fn visible_amendment(
+pub(crate) async fn visible_amendment(
     state: &AppState,
     principal: &Principal,
     id: &str,
@@ -186,15 +186,28 @@ async fn answer(
             ApiError::invalid("reasons", format!("expected {{\"reasons\": \"...\"}}: {e}"))
         })?)
     };
-    visible_amendment(&state, &principal, &id, &key).await?;
+    let reasons = body.and_then(|b| b.reasons);
+    let answered = answer_amendment(&state, &principal, &id, &key, answer, reasons).await?;
+    Ok(Json(AmendmentView::of(&answered)?))
+}
+
+/// The caller's answer to an amendment of contract `id` it sees, for the API and the pages:
+/// the awaited party accepts or rejects, the proposer withdraws (`custos_app::contracts`).
+pub(crate) async fn answer_amendment(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    key: &str,
+    answer: Answer,
+    reasons: Option<String>,
+) -> Result<custos_app::data::Amendment, ApiError> {
+    visible_amendment(state, principal, id, key).await?;
     if !principal.may_write() {
         return Err(ApiError::Forbidden(
             "this token has no write scope".to_owned(),
         ));
     }
-    let reasons = body
-        .and_then(|b| b.reasons)
-        .filter(|r| !r.trim().is_empty());
+    let reasons = reasons.filter(|r| !r.trim().is_empty());
     if let Some(r) = &reasons
         && r.len() > custos_core::values::MAX_TEXT_LEN
     {
@@ -208,7 +221,7 @@ async fn answer(
     }
     let answered = contracts::answer(
         &state.store,
-        &key,
+        key,
         answer,
         reasons,
         &principal.caller(),
@@ -218,7 +231,7 @@ async fn answer(
     if answer == Answer::Accept {
         state.reload().await?;
     }
-    Ok(Json(AmendmentView::of(&answered)?))
+    Ok(answered)
 }
 
 macro_rules! answer_endpoint {

@@ -21,7 +21,7 @@ use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use custos_app::visibility::Visibility;
 
-fn visible(visibility: &Visibility, register: &Register, entry: &Entry) -> bool {
+pub(crate) fn visible(visibility: &Visibility, register: &Register, entry: &Entry) -> bool {
     let id = entry.id().as_str();
     match entry.kind() {
         EntityKind::Organisation => visibility.organisation(id),
@@ -53,12 +53,12 @@ fn with_tag(status: StatusCode, body: String, tag: Option<String>) -> Response {
 }
 
 /// What a write answers: the entry as written, or the amendment it became.
-enum Outcome {
+pub(crate) enum Outcome {
     Written(Box<custos_app::entries::Written>),
     Proposed(Box<custos_app::data::Amendment>),
 }
 
-async fn run(
+pub(crate) async fn run(
     state: &AppState,
     principal: &Principal,
     change: Write,

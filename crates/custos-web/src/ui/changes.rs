@@ -14,7 +14,7 @@ use custos_core::refdata::ReferenceData;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{FormCaller, UiError, Viewer, page};
+use super::{FormCaller, UiError, Viewer, check_csrf, page};
 use crate::api::changes::{Standing, inbox, shows_entry, store_attachment, summaries};
 use crate::auth::{Principal, Via};
 use crate::error::ApiError;
@@ -411,15 +411,6 @@ pub async fn show(
         remark_as,
         history,
     }))
-}
-
-fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiError> {
-    match &principal.via {
-        Via::Session { csrf_token, .. } if csrf_token == sent => Ok(()),
-        _ => Err(UiError::from(ApiError::Forbidden(
-            "the form's CSRF token is not right".to_owned(),
-        ))),
-    }
 }
 
 /// A form posted with the session's CSRF token by someone acting for `organisation` in one

@@ -6,6 +6,8 @@
 pub mod breaches;
 pub mod chain_svg;
 pub mod changes;
+pub mod entries;
+pub mod findings;
 pub mod notices;
 pub mod public;
 pub mod rights;
@@ -114,6 +116,16 @@ impl IntoResponse for UiError {
         });
         *response.status_mut() = status;
         response
+    }
+}
+
+/// A form must carry the session's CSRF token (a token-signed request posts no forms).
+pub(crate) fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiError> {
+    match &principal.via {
+        Via::Session { csrf_token, .. } if csrf_token == sent => Ok(()),
+        _ => Err(UiError::from(ApiError::Forbidden(
+            "the form's CSRF token is not right".to_owned(),
+        ))),
     }
 }
 
@@ -375,8 +387,12 @@ pub async fn activities(
 }
 
 /// A finding as a page shows it.
-struct FindingRow {
+pub(crate) struct FindingRow {
     severity: &'static str,
+    /// The page of the entry to fix.
+    href: String,
+    /// The acknowledgement the viewer may make here, if any.
+    ack: Option<findings::AckOffer>,
     rule: &'static str,
     title: &'static str,
     message: String,
@@ -387,10 +403,23 @@ struct FindingRow {
     acknowledged: Option<String>,
 }
 
+/// The page that shows an entry of the register.
+pub(crate) fn entry_href(kind: custos_core::register::EntityKind, id: &str) -> String {
+    use custos_core::register::EntityKind;
+    match kind {
+        EntityKind::Organisation => format!("/organisations/{id}"),
+        EntityKind::Activity => format!("/activities/{id}"),
+        EntityKind::Contract => format!("/contracts/{id}"),
+        EntityKind::Engagement => format!("/links/{id}"),
+    }
+}
+
 fn finding_row(finding: &Finding) -> FindingRow {
     let rule = rules::rule(finding.rule);
     FindingRow {
         severity: finding.severity.as_str(),
+        href: entry_href(finding.object.kind, finding.object.id.as_str()),
+        ack: None,
         rule: finding.rule,
         title: finding.title,
         message: finding.message.clone(),
@@ -454,6 +483,8 @@ struct ActivityPage {
     recipients: Vec<RecipientRow>,
     transfers: Vec<TransferRow>,
     findings: Vec<FindingRow>,
+    /// Unused here: the findings list acknowledges only on the findings page.
+    back: String,
 }
 
 fn plain<T: serde::Serialize>(value: &T) -> String {
@@ -691,6 +722,7 @@ pub async fn activity(
         recipients,
         transfers: transfer_rows,
         findings: report.findings.iter().map(finding_row).collect(),
+        back: String::new(),
     }))
 }
 
@@ -750,6 +782,14 @@ pub async fn organisations(
     }))
 }
 
+/// A contract the organisation is a party to.
+struct ContractRow {
+    id: String,
+    with: String,
+    signed: String,
+    clauses: usize,
+}
+
 struct UpstreamRow {
     activity: String,
     controller: String,
@@ -772,6 +812,7 @@ struct OrganisationPage {
     certifications: String,
     history: String,
     upstream: Vec<UpstreamRow>,
+    contracts: Vec<ContractRow>,
     /// The viewer belongs to the organisation: its documents are offered.
     member: bool,
     controls: bool,
@@ -847,6 +888,23 @@ pub async fn organisation(
                 .join("; "),
         ),
         upstream,
+        contracts: register
+            .contracts()
+            .iter()
+            .filter(|c| c.between.iter().any(|p| p.as_str() == id))
+            .filter(|c| visibility.contract(c.id.as_str()))
+            .map(|c| ContractRow {
+                id: c.id.to_string(),
+                with: c
+                    .between
+                    .iter()
+                    .find(|p| p.as_str() != id)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                signed: or_dash(c.signed.map(|d| d.to_string()).unwrap_or_default()),
+                clauses: c.clauses.len(),
+            })
+            .collect(),
         member: visibility.member_of(&id),
         controls: register
             .activities()
@@ -855,79 +913,5 @@ pub async fn organisation(
         processes: register
             .organisation_index(&id)
             .is_some_and(|ix| !register.engagements_as_processor(ix).is_empty()),
-    }))
-}
-
-#[derive(Deserialize)]
-pub struct FindingsParams {
-    activity: Option<String>,
-    severity: Option<String>,
-    at: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "findings.html")]
-struct FindingsPage {
-    section: &'static str,
-    user_email: String,
-    csrf: String,
-    on: Date,
-    errors: usize,
-    warnings: usize,
-    infos: usize,
-    acknowledged: usize,
-    activities: Vec<String>,
-    activity: String,
-    severity: String,
-    findings: Vec<FindingRow>,
-}
-
-pub async fn findings(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Query(query): Query<FindingsParams>,
-) -> Result<Response, UiError> {
-    let on = day(&state, query.at.as_deref())?;
-    let activity = query.activity.filter(|a| !a.is_empty());
-    let severity_text = query.severity.filter(|s| !s.is_empty());
-    let severity = severity_text
-        .as_deref()
-        .map(|s| {
-            s.parse::<Severity>()
-                .map_err(|e| ApiError::invalid("severity", e))
-        })
-        .transpose()?;
-    let register = state.register().await;
-    let visibility = viewer.principal.visibility(&register)?;
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(
-        &register,
-        on,
-        &evidence,
-        &Filter {
-            activity: activity.clone(),
-            severity,
-            ..Filter::default()
-        },
-    )?;
-    let activities = register
-        .activities()
-        .iter()
-        .filter(|a| visibility.activity(&register, a.id.as_str()))
-        .map(|a| a.id.to_string())
-        .collect();
-    Ok(page(&FindingsPage {
-        section: "findings",
-        user_email: viewer.principal.user.email.clone(),
-        csrf: viewer.csrf,
-        on,
-        errors: report.summary.errors,
-        warnings: report.summary.warnings,
-        infos: report.summary.infos,
-        acknowledged: report.summary.acknowledged,
-        activities,
-        activity: activity.unwrap_or_default(),
-        severity: severity_text.unwrap_or_default(),
-        findings: report.findings.iter().map(finding_row).collect(),
     }))
 }

@@ -14,6 +14,7 @@ mod hostile;
 mod notices;
 mod rights;
 mod trust;
+mod workplace;
 mod writes;
 
 use std::collections::BTreeSet;

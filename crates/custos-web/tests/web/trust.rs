@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{TestServer, give_token, send, start};
 
 /// Adds a user with `role` in `organisation` and a read-write token named after it.
-async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
+pub(crate) async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
     let actor = Actor::new("test", "2026-11-25T10:00:00Z".parse().unwrap());
     let user = custos_app::people::create_user(
         store,
@@ -38,7 +38,7 @@ async fn add_member(store: &Store, name: &str, organisation: &str, role: Role) {
 
 /// The standard test server with an editor for agency B and one for mailer C beside the
 /// hypermarket's, so that each answers for itself.
-async fn with_processor_editors(store: Store) -> TestServer {
+pub(crate) async fn with_processor_editors(store: Store) -> TestServer {
     let server = start(store.clone()).await;
     add_member(&store, "b-editor", "agency-b", Role::Editor).await;
     add_member(&store, "c-editor", "mailer-c", Role::Editor).await;

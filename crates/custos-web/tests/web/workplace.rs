@@ -1,0 +1,357 @@
+//! The browser as the workplace (issue 18), over real HTTP with sessions and forms as a
+//! browser sends them: findings that link to their entries, filtered, searched and
+//! acknowledged by whoever owns the entry; contracts shown against Art. 28(3) and amended by
+//! one party, accepted by the other. Each form is also tried by the wrong party.
+
+use custos_app::Store;
+use custos_app::data::Role;
+use reqwest::Method;
+
+use crate::hostile::signed_in;
+use crate::trust::{add_member, with_processor_editors};
+use crate::{TestServer, send};
+
+/// The standard server with editors for agency B, mailer C and the web shop's controller.
+async fn workplace(store: Store) -> TestServer {
+    let server = with_processor_editors(store.clone()).await;
+    add_member(&store, "w-editor", "web-controller", Role::Editor).await;
+    server
+}
+
+async fn on_both(scenario: impl AsyncFn(TestServer)) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+    scenario(workplace(Store::open(&url).await.unwrap()).await).await;
+    if let Some(database) = custos_app::testing::PostgresDatabase::create()
+        .await
+        .unwrap()
+    {
+        let store = Store::open(&database.url).await.unwrap();
+        scenario(workplace(store.clone()).await).await;
+        store.close().await;
+        database.drop_database().await.unwrap();
+    } else {
+        custos_app::testing::announce_postgres_skipped();
+    }
+}
+
+/// A signed-in browser: its cookie and CSRF token.
+struct Browser<'a> {
+    server: &'a TestServer,
+    cookie: String,
+    csrf: String,
+}
+
+impl<'a> Browser<'a> {
+    async fn of(server: &'a TestServer, email: &str, password: &str) -> Self {
+        let (cookie, csrf) = signed_in(server, email, password).await;
+        Self {
+            server,
+            cookie,
+            csrf,
+        }
+    }
+
+    /// The test users' e-mail and password by name (see `trust::add_member` and `USERS`).
+    async fn member(server: &'a TestServer, name: &str, organisation: &str) -> Self {
+        Self::of(
+            server,
+            &format!("{name}@{organisation}.test"),
+            &format!("password of {name}"),
+        )
+        .await
+    }
+
+    async fn page(&self, path: &str) -> (u16, String) {
+        let response = self
+            .server
+            .client
+            .get(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Posts a form (the session's CSRF token added): the status, the redirect and the page.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let response = self
+            .server
+            .client
+            .post(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(&all).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, response.text().await.unwrap())
+    }
+}
+
+/// The entry's ETag as `user` reads it through the API.
+async fn tag(server: &TestServer, user: &str, path: &str) -> String {
+    let (status, headers, body) = send(server, user, Method::GET, path, &[], None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    headers["etag"].to_str().unwrap().to_owned()
+}
+
+/// The rules of the findings shown on a page, in order.
+fn rules_shown(page: &str) -> Vec<&str> {
+    page.split("data-rule=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect()
+}
+
+#[tokio::test]
+async fn findings_link_to_their_entry_filter_and_are_acknowledged_by_the_entrys_owner() {
+    on_both(async |server| {
+        let owner = Browser::member(&server, "w-editor", "web-controller").await;
+        let (status, page) = owner.page("/findings").await;
+        assert_eq!(status, 200);
+        // Each finding links to the entry it names.
+        assert!(page.contains(r#"<a href="/activities/customer-accounts">activity customer-accounts</a>"#), "{page}");
+        assert!(page.contains(r#"<a href="/contracts/generic-dpa">contract generic-dpa</a>"#), "{page}");
+        assert_eq!(
+            rules_shown(&page),
+            ["dpia-missing", "dpa-incomplete", "breach-notice-term-missing"]
+        );
+        // Filtered by rule, by severity, and searched by words.
+        let (_, page) = owner.page("/findings?rule=dpia-missing").await;
+        assert_eq!(rules_shown(&page), ["dpia-missing"]);
+        let (_, page) = owner.page("/findings?severity=error").await;
+        assert_eq!(rules_shown(&page), ["dpia-missing", "dpa-incomplete"]);
+        let (_, page) = owner.page("/findings?q=GENERIC+dpa").await;
+        assert_eq!(rules_shown(&page), ["dpa-incomplete", "breach-notice-term-missing"]);
+        let (status, page) = owner.page("/findings?state=closed").await;
+        assert_eq!(status, 422, "{page}");
+
+        // The acknowledgement is offered on the entry the finding names; a refused one comes
+        // back with the words kept and the problem at the form.
+        let activity_tag = tag(&server, "w-editor", "/api/v1/activities/customer-accounts").await;
+        let (_, page) = owner.page("/findings?rule=dpia-missing").await;
+        assert!(page.contains(r#"action="/findings/acknowledge""#), "{page}");
+        assert!(page.contains(&format!(r#"name="tag" value="{}""#, activity_tag.replace('"', "&#34;"))), "{page}");
+        let form = |reason: &'static str, until: &'static str, tag: String| {
+            vec![
+                ("kind", "activity".to_owned()),
+                ("id", "customer-accounts".to_owned()),
+                ("rule", "dpia-missing".to_owned()),
+                ("tag", tag),
+                ("reason", reason.to_owned()),
+                ("until", until.to_owned()),
+                ("back", "rule=dpia-missing".to_owned()),
+            ]
+        };
+        let post = async |fields: Vec<(&'static str, String)>| {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            owner.post("/findings/acknowledge", &fields).await
+        };
+        let (status, _, page) = post(form("", "2027-01-31", activity_tag.clone())).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("Reason: say why the finding is accepted for now."), "{page}");
+        assert!(page.contains(r#"<details class="act" open>"#), "{page}");
+        assert!(page.contains(r#"value="2027-01-31""#), "the date typed is kept: {page}");
+        let (status, _, page) = post(form("The DPIA is being written", "2026-11-01", activity_tag.clone())).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("Until: 2026-11-01 has passed"), "{page}");
+        assert!(page.contains("The DPIA is being written"), "the reason typed is kept: {page}");
+        let (status, location, _) =
+            post(form("The DPIA is being written", "2027-01-31", activity_tag.clone())).await;
+        assert_eq!(status, 303);
+        assert_eq!(location, "/findings?rule=dpia-missing");
+        // Stored on the entry exactly as a manifest's acknowledgement.
+        let (_, activity) = server.get(Some("w-editor"), "/api/v1/activities/customer-accounts").await;
+        assert_eq!(
+            activity["acknowledgements"],
+            serde_json::json!([{"rule": "dpia-missing", "reason": "The DPIA is being written",
+                                "until": "2027-01-31", "by": "w-editor@web-controller.test"}])
+        );
+        let (_, page) = owner.page("/findings?state=acknowledged").await;
+        assert_eq!(rules_shown(&page), ["dpia-missing"]);
+        assert!(page.contains("Acknowledged: until 2027-01-31: The DPIA is being written"), "{page}");
+        let (_, page) = owner.page("/findings?state=open").await;
+        assert_eq!(rules_shown(&page), ["dpa-incomplete", "breach-notice-term-missing"]);
+        // The form sent again on the version read before: the entry changed meanwhile.
+        let (status, _, page) = post(form("Again", "2027-02-28", activity_tag.clone())).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("The entry changed while you were writing"), "{page}");
+
+        // The wrong parties. Another controller's editor does not see the entry at all.
+        let other = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (_, page) = other.page("/findings").await;
+        assert!(!page.contains("customer-accounts"), "{page}");
+        let fields = form("mine now", "2027-01-31", activity_tag.clone());
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, _) = other.post("/findings/acknowledge", &fields).await;
+        assert_eq!(status, 404);
+        // The bank's viewer sees the courier chain's findings but is offered no acknowledgement,
+        // and its post is refused by the policy; the courier on the link (portal) neither.
+        let c2_c3 = tag(&server, "admin", "/api/v1/engagements/c2-c3").await;
+        for (email, password) in [
+            ("privacy@bank.test", "password of bank"),
+            ("office@courier-3.test", "password of courier-3"),
+        ] {
+            let browser = Browser::of(&server, email, password).await;
+            let (status, page) = browser.page("/findings").await;
+            assert_eq!(status, 200);
+            assert!(page.contains("unauthorised-subprocessor"), "{email}: {page}");
+            assert!(!page.contains("/findings/acknowledge"), "{email}: {page}");
+            let (status, _, page) = browser
+                .post(
+                    "/findings/acknowledge",
+                    &[("kind", "engagement"), ("id", "c2-c3"), ("rule", "unauthorised-subprocessor"),
+                      ("tag", &c2_c3), ("reason", "not ours to say"), ("until", "2027-01-31"), ("back", "")],
+                )
+                .await;
+            assert_eq!(status, 403, "{email}: {page}");
+            assert!(page.contains(r#"class="problem""#), "{email}: {page}");
+        }
+        let (_, engagement) = server.get(Some("admin"), "/api/v1/engagements/c2-c3").await;
+        assert!(engagement.get("acknowledgements").is_none(), "{engagement}");
+        // A token posts no forms.
+        let response = server
+            .client
+            .post(server.url("/findings/acknowledge"))
+            .bearer_auth(TestServer::token("w-editor"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=&kind=activity&id=customer-accounts&rule=dpia-missing&tag=*&reason=x&until=2027-01-31")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403);
+        server.stop().await;
+    })
+    .await;
+}
+
+/// The contract form's fields for dpa-a-b as it stands, with `changes` in place.
+fn dpa_a_b_form<'a>(tag: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![("tag", tag)];
+    for clause in [
+        "instructions",
+        "confidentiality",
+        "security",
+        "subprocessing",
+        "data-subject-assistance",
+        "compliance-assistance",
+        "deletion-or-return",
+        "audits",
+    ] {
+        fields.push(("clause", clause));
+    }
+    let base = [
+        ("identifies_controller", "yes"),
+        (
+            "security",
+            "encryption-in-transit, encryption-at-rest, access-logging",
+        ),
+        ("authorisation", "specific"),
+        ("decision_days", "14"),
+        ("preauthorised", "mailer-c, hosting-d"),
+        ("information_pauses", "yes"),
+        ("signed", "2025-02-20"),
+        ("reference", ""),
+        ("breach_notice_hours", "24"),
+    ];
+    for (name, value) in base {
+        let value = changes
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(value, |(_, v)| *v);
+        fields.push((name, value));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it() {
+    on_both(async |server| {
+        // The link and the contract are shown against Art. 28(3) to the parties.
+        let controller = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, page) = controller.page("/links/a-b").await;
+        assert_eq!(status, 200);
+        assert!(page.contains(r#"<a href="/contracts/dpa-a-b">dpa-a-b</a>"#), "{page}");
+        assert!(page.contains(r#"<tr data-clause="audits"><td>Art. 28(3)(h)</td>"#), "{page}");
+        let (_, page) = controller.page("/organisations/agency-b").await;
+        assert!(page.contains(r#"<a href="/contracts/dpa-a-b"><code>dpa-a-b</code></a></td><td>hypermarket-a</td><td>2025-02-20</td><td>8 of 8</td>"#), "{page}");
+        let bank = Browser::of(&server, "privacy@bank.test", "password of bank").await;
+        assert_eq!(bank.page("/links/a-b").await.0, 404);
+        assert_eq!(bank.page("/contracts/dpa-a-b").await.0, 404);
+
+        // Agency B's editor proposes: the contract's other party answers for itself.
+        let processor = Browser::member(&server, "b-editor", "agency-b").await;
+        let (_, page) = processor.page("/contracts/dpa-a-b").await;
+        assert!(page.contains("Propose an amendment"), "{page}");
+        let (status, page) = processor.page("/contracts/dpa-a-b/edit").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Send the proposal to hypermarket-a"), "{page}");
+        let before = tag(&server, "hypermarket", "/api/v1/contracts/dpa-a-b").await;
+        // A wrong value comes back at its field, with what was typed.
+        let (status, _, page) = processor
+            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "two days")]))
+            .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("<strong>breach_notice_hours</strong>: expected a number of hours from 1 to 720"), "{page}");
+        assert!(page.contains(r#"value="two days""#), "{page}");
+        let (status, location, _) = processor
+            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "48")]))
+            .await;
+        assert_eq!(status, 303);
+        let key = location.split("#amendment-").nth(1).unwrap().to_owned();
+        let (_, contract) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b").await;
+        assert_eq!(contract["breach_notice_hours"], 24, "nothing changes before the answer");
+
+        // The controller sees what changes and is offered the answer; nobody else is.
+        let (_, page) = controller.page("/contracts/dpa-a-b").await;
+        assert!(page.contains("<td><code>breach_notice_hours</code></td><td>24</td><td>48</td>"), "{page}");
+        let accept = format!("/contracts/dpa-a-b/amendments/{key}/accept");
+        assert!(page.contains(&format!(r#"action="{accept}""#)), "{page}");
+        let (_, page) = processor.page("/contracts/dpa-a-b").await;
+        assert!(!page.contains(&accept), "{page}");
+        assert!(page.contains("Withdraw the proposal"), "{page}");
+        let portal = Browser::of(&server, "staff@agency-b.test", "password of agency-b").await;
+        let (_, page) = portal.page("/contracts/dpa-a-b").await;
+        assert!(!page.contains(&accept) && !page.contains("Withdraw the proposal"), "{page}");
+        assert!(!page.contains("Propose an amendment"), "{page}");
+        assert_eq!(portal.page("/contracts/dpa-a-b/edit").await.0, 403);
+        assert_eq!(processor.post(&accept, &[]).await.0, 403, "the proposer does not accept its own proposal");
+        assert_eq!(portal.post(&accept, &[]).await.0, 403);
+        assert_eq!(bank.post(&accept, &[]).await.0, 404);
+        assert_eq!(
+            controller.post(&format!("/contracts/dpa-a-b/amendments/{key}/withdraw"), &[]).await.0,
+            403,
+            "only the proposer withdraws"
+        );
+        let (status, location, _) = controller.post(&accept, &[("reasons", "48 hours is fine")]).await;
+        assert_eq!(status, 303);
+        assert_eq!(location, format!("/contracts/dpa-a-b#amendment-{key}"));
+        let (_, contract) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b").await;
+        assert_eq!(contract["breach_notice_hours"], 48);
+        let (_, page) = controller.page("/contracts/dpa-a-b").await;
+        assert!(page.contains(r#"<span class="pill good">accepted</span>"#), "{page}");
+        assert!(page.contains("48 hours is fine"), "{page}");
+
+        // A form filled in on the version before: both versions are shown, nothing changes.
+        let (status, _, page) = processor
+            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("reference", "DPA 2025/7")]))
+            .await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("Someone changed this contract while you were editing it"), "{page}");
+        assert!(page.contains("<td><code>breach_notice_hours</code></td><td>48</td><td>24</td>"), "{page}");
+        let (_, versions) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b/amendments").await;
+        assert_eq!(versions["items"].as_array().unwrap().len(), 1, "{versions}");
+        server.stop().await;
+    })
+    .await;
+}
