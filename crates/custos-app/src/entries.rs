@@ -253,6 +253,15 @@ pub async fn write(
         Verdict::Allow => {}
         Verdict::Refuse(refusal) => return Err(AppError::Refused(vec![refusal])),
         Verdict::Propose { proposer, awaiting } => {
+            // A proposed text the register could not take is refused now, not when accepted.
+            // (A proposal to end a contract is judged when accepted: the links under it may
+            // be moved to another contract meanwhile.)
+            if let Some(entry) = after.clone() {
+                let mut desired = current.clone();
+                remove(&mut desired, kind, id);
+                insert(&mut desired, entry);
+                Register::new(desired).map_err(AppError::Rejected)?;
+            }
             let proposal = crate::contracts::propose_in(
                 &mut tx,
                 id.as_str(),
@@ -509,14 +518,16 @@ mod tests {
                                 assert!(audit_now > audit, "step {step}: audited");
                             }
                         }
-                        (Verdict::Allow, Err(AppError::Rejected(_))) => {
-                            assert_eq!(now, before, "step {step}: an invalid register is not written");
-                            assert_eq!(audit_now, audit);
-                        }
                         (Verdict::Propose { .. }, Ok(written)) => {
                             assert!(written.proposal.is_some());
                             assert_eq!(now, before, "step {step}: a proposal changes no entry");
                             assert_eq!(amendments_now, amendments + 1);
+                        }
+                        (Verdict::Propose { .. } | Verdict::Allow, Err(AppError::Rejected(_))) => {
+                            // A change the register could not take is refused whether it would
+                            // be written or proposed: nothing is recorded.
+                            assert_eq!(now, before, "step {step}: an invalid register is not written");
+                            assert_eq!((audit_now, amendments_now), (audit, amendments));
                         }
                         (Verdict::Refuse(_), Err(AppError::Refused(_))) => {
                             assert_eq!(now, before, "step {step}: a refusal changes nothing");

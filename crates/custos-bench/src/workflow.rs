@@ -94,6 +94,9 @@ pub(crate) fn shared_register(controllers: usize) -> anyhow::Result<Register> {
             clauses: Default::default(),
             security: Default::default(),
             breach_notice_hours: Some(24),
+            expires: None,
+            renewal: None,
+            document: None,
             subprocessing: Some(SubprocessingTerms {
                 authorisation: if c % 2 == 0 {
                     AuthorisationMode::General

@@ -407,9 +407,32 @@ pub struct Contract {
     /// after becoming aware of it (Arts 28(3)(f), 33(2)); none leaves "without undue delay".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breach_notice_hours: Option<u32>,
+    /// The last day the contract binds the parties, inclusive; none while it runs until
+    /// terminated. A link processing after it has no contract in force (Art. 28(3)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub expires: Option<Date>,
+    /// The day by which the parties must renew or renegotiate (a notice period before
+    /// `expires`, or a review date): the checks and the dashboard remind from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<IsoDate>")]
+    pub renewal: Option<Date>,
+    /// The signed document, stored on the instance by its SHA-256 (`POST /api/v1/attachments`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<ContractDocument>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,
+}
+
+/// A contract's signed document: its file name and the SHA-256 of its bytes, under which
+/// the instance stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractDocument {
+    pub name: String,
+    /// Lowercase hex, 64 characters.
+    pub sha256: String,
 }
 
 /// Art. 28(3)(a)–(h).

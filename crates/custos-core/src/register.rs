@@ -479,6 +479,9 @@ impl Register {
                     );
                 }
             }
+            for message in contract_term_problems(contract) {
+                problem(EntityKind::Contract, &contract.id, message);
+            }
         }
         // (engaged_by, processor, activity) of each engagement, resolved once here and kept
         // for the indexes below.
@@ -762,6 +765,44 @@ fn missing_org(field: &str, id: &Slug) -> String {
         "{field} {:?} is not an organisation of the register",
         id.as_str()
     )
+}
+
+/// A contract's dates in order (signed, renewal, expiry) and its document well named.
+fn contract_term_problems(contract: &Contract) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let (Some(signed), Some(expires)) = (contract.signed, contract.expires)
+        && expires < signed
+    {
+        problems.push(format!(
+            "expires: {expires} is before the contract was signed ({signed})"
+        ));
+    }
+    if let (Some(renewal), Some(expires)) = (contract.renewal, contract.expires)
+        && renewal > expires
+    {
+        problems.push(format!(
+            "renewal: {renewal} is after the contract expires ({expires}): renew before it ends"
+        ));
+    }
+    if let Some(document) = &contract.document {
+        if let Some(problem) = text_problem("document.name", &document.name) {
+            problems.push(problem);
+        } else if document.name.len() > 255 {
+            problems.push("document.name: at most 255 bytes expected".to_owned());
+        }
+        let hex = document.sha256.len() == 64
+            && document
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex {
+            problems.push(format!(
+                "document.sha256: {:?} is not a SHA-256 in lowercase hex (64 characters)",
+                document.sha256
+            ));
+        }
+    }
+    problems
 }
 
 fn text_problem(field: &str, text: &str) -> Option<String> {

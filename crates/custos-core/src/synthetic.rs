@@ -265,6 +265,9 @@ fn complete_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         .map(|m| slug(m.to_owned()))
         .collect(),
         breach_notice_hours: Some(24),
+        expires: None,
+        renewal: None,
+        document: None,
         subprocessing: Some(SubprocessingTerms {
             information_pauses: false,
             authorisation: AuthorisationMode::Specific,

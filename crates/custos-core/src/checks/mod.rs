@@ -665,6 +665,36 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
             );
             return;
         };
+        if let Some(expires) = contract.expires
+            && expires < at.date
+        {
+            self.at_link(
+                &rules::CONTRACT_EXPIRED,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} between {} and {} expired on {expires}, but {} still processes on behalf of {} on {}",
+                    contract.id,
+                    contract.between[0],
+                    contract.between[1],
+                    engagement.processor,
+                    self.controllers,
+                    at.date
+                ),
+            );
+            return;
+        }
+        if let Some(reason) = expiry_reminder(contract, at.date) {
+            self.at_link(
+                &rules::CONTRACT_EXPIRING,
+                at,
+                Object::Contract(contract),
+                format!(
+                    "contract {} between {} and {} {reason}",
+                    contract.id, contract.between[0], contract.between[1]
+                ),
+            );
+        }
         if at.link.depth >= 2 && !contract.identifies_controller {
             self.at_link(
                 &rules::CONTROLLER_NOT_IDENTIFIED,
@@ -1237,6 +1267,28 @@ impl<'r> Object<'r> {
 }
 
 /// What a general authorisation lacks to be more than a blanket consent, if anything.
+/// How long before a contract's end the checks remind of it.
+pub const EXPIRY_NOTICE_DAYS: i64 = 60;
+
+/// Why a contract in force on `on` needs renewing, if it does: it ends within
+/// [`EXPIRY_NOTICE_DAYS`], or its renewal date has come.
+pub fn expiry_reminder(contract: &Contract, on: Date) -> Option<String> {
+    let ends_soon = contract.expires.filter(|expires| {
+        *expires >= on
+            && on
+                .checked_add(jiff::Span::new().days(EXPIRY_NOTICE_DAYS))
+                .is_ok_and(|limit| *expires <= limit)
+    });
+    match (ends_soon, contract.renewal.filter(|r| *r <= on)) {
+        (Some(expires), _) => Some(format!(
+            "expires on {expires}, {} day(s) after {on}",
+            (expires - on).get_days()
+        )),
+        (None, Some(renewal)) => Some(format!("was due for renewal on {renewal}")),
+        (None, None) => None,
+    }
+}
+
 fn blanket_gap(terms: &SubprocessingTerms) -> Option<&'static str> {
     if terms.authorisation != AuthorisationMode::General {
         return None;

@@ -120,6 +120,22 @@ rules! {
         description: "Processing by a processor, at any depth, must be governed by a contract or legal act binding it. No contract is recorded for this link.",
         remediation: "Sign a data processing agreement between the link's parties with the Art. 28(3) terms and record it as the engagement's `contract`.",
     },
+    CONTRACT_EXPIRED = {
+        id: "contract-expired",
+        title: "Processing under a contract that has expired",
+        severity: Error,
+        sources: ["GDPR Art. 28(3)", "GDPR Art. 28(4)"],
+        description: "The link is in force on the day judged, but its contract ended before it (`expires`). Processing after the contract's end has no contract binding the processor, as if none had been signed.",
+        remediation: "Renew the contract (record the new one, or a new `expires`), or end the link (`until`) on the day the contract ended.",
+    },
+    CONTRACT_EXPIRING = {
+        id: "contract-expiring",
+        title: "Contract expiring or due for renewal",
+        severity: Warning,
+        sources: ["GDPR Art. 28(3)", "GDPR Art. 5(2)"],
+        description: "The contract of a link in force ends within 60 days, or its renewal date (`renewal`) has come. Without a renewed contract the processing will have none when it ends.",
+        remediation: "Renew or renegotiate the contract and record its new term (`expires`, `renewal`), or plan the link's end.",
+    },
     CONTROLLER_NOT_IDENTIFIED = {
         id: "controller-not-identified",
         title: "Sub-processing contract does not identify the controller",

@@ -195,6 +195,34 @@ fn variant(from: &str, to: &str) -> Register {
 }
 
 #[test]
+fn a_contract_far_from_its_end_is_silent_and_its_terms_are_validated() {
+    let far = variant(
+        "between: [p1, p2]\n",
+        "between: [p1, p2]\n    expires: 2027-01-25\n    renewal: 2026-12-01\n",
+    );
+    assert_eq!(
+        findings(&far, ON),
+        [],
+        "61 days before the end, before the renewal date"
+    );
+    let problems = errors(&COMPLIANT.replacen(
+        "between: [p1, p2]\n",
+        "between: [p1, p2]\n    signed: 2025-01-01\n    expires: 2024-12-31\n    renewal: 2025-02-01\n    document: {name: DPA.pdf, sha256: ABC}\n",
+        1,
+    ));
+    for words in [
+        "expires: 2024-12-31 is before the contract was signed (2025-01-01)",
+        "renewal: 2025-02-01 is after the contract expires (2024-12-31)",
+        "document.sha256: \"ABC\" is not a SHA-256 in lowercase hex",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(words)),
+            "{words}: {problems:?}"
+        );
+    }
+}
+
+#[test]
 fn the_compliant_chain_is_silent_for_every_rule() {
     let report = check(&register(COMPLIANT), date(ON)).unwrap();
     assert_eq!(report.findings, []);
@@ -266,6 +294,33 @@ fn every_rule_fires_on_a_chain_that_breaks_it() {
             variant("service: Support, contract: dpa-2,", "service: Support,"),
             "l2",
             "with no contract recorded",
+        ),
+        (
+            "contract-expired",
+            variant(
+                "between: [p1, p2]\n",
+                "between: [p1, p2]\n    signed: 2024-12-01\n    expires: 2026-06-30\n",
+            ),
+            "dpa-2",
+            "expired on 2026-06-30, but p2 still processes on behalf of ctrl on 2026-11-25",
+        ),
+        (
+            "contract-expiring",
+            variant(
+                "between: [p1, p2]\n",
+                "between: [p1, p2]\n    expires: 2027-01-04\n",
+            ),
+            "dpa-2",
+            "expires on 2027-01-04, 40 day(s) after 2026-11-25",
+        ),
+        (
+            "contract-expiring",
+            variant(
+                "between: [p1, p2]\n",
+                "between: [p1, p2]\n    expires: 2027-12-31\n    renewal: 2026-11-01\n",
+            ),
+            "dpa-2",
+            "was due for renewal on 2026-11-01",
         ),
         (
             "controller-not-identified",

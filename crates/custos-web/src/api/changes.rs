@@ -746,9 +746,9 @@ pub async fn download(
         .into_response())
 }
 
-/// A file is readable by whoever stored it, by those who see a request that cites it (in its
-/// dossier, or as the evidence of a decision they see), and by those a breach citing it
-/// reached.
+/// A file is readable by whoever stored it, by those who see a contract whose signed document
+/// it is, by those who see a request that cites it (in its dossier, or as the evidence of a
+/// decision they see), and by those a breach citing it reached.
 async fn may_read_attachment(
     state: &AppState,
     principal: &Principal,
@@ -763,6 +763,18 @@ async fn may_read_attachment(
     };
     if uploader.ends_with(&format!("user:{}", principal.user.email)) {
         return Ok(true);
+    }
+    // A contract's signed document: by those who see the contract.
+    {
+        let register = state.register().await;
+        let visibility = principal.visibility(&register)?;
+        let of_a_contract_seen = register.contracts().iter().any(|c| {
+            c.document.as_ref().is_some_and(|d| d.sha256 == sha256)
+                && visibility.contract(c.id.as_str())
+        });
+        if of_a_contract_seen {
+            return Ok(true);
+        }
     }
     for summary in summaries(state, principal).await? {
         let view = changes::view(&state.store, &summary.key).await?;

@@ -4,23 +4,24 @@
 //! policy as the API: a party's change of a contract whose other party answers for itself
 //! becomes a proposal that party accepts or declines here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use custos_app::contracts::{Answer, status};
 use custos_app::entries::{Entry, Expect, Write};
 use custos_app::policy::{self, Facts, Represented, Verdict};
 use custos_core::model::{
-    Acknowledgement, Art28Clause, AuthorisationMode, Contract, SubprocessingTerms,
+    Acknowledgement, Art28Clause, AuthorisationMode, Contract, ContractDocument, SubprocessingTerms,
 };
 use custos_core::register::Register;
 use custos_core::values::Slug;
 
-use super::{FormCaller, UiError, Viewer, check_csrf, or_dash, page, plain};
+use super::{FormCaller, UiError, Viewer, check_csrf, or_dash, page, plain, read_multipart};
+use crate::api::changes::store_attachment;
 use crate::api::contracts::answer_amendment;
 use crate::api::entries::{Outcome, run};
 use crate::auth::Principal;
@@ -444,6 +445,25 @@ pub async fn contract(
             subprocessing_text(contract.subprocessing.as_ref()),
         ),
         fact(
+            "Term",
+            match (contract.expires, contract.renewal) {
+                (Some(expires), Some(renewal)) => {
+                    format!("until {expires}; renew or renegotiate by {renewal}")
+                }
+                (Some(expires), None) => format!("until {expires}"),
+                (None, Some(renewal)) => format!("until terminated; review by {renewal}"),
+                (None, None) => "until terminated".to_owned(),
+            },
+        ),
+        match &contract.document {
+            Some(document) => linked(
+                "Signed document",
+                &document.name,
+                format!("/api/v1/attachments/{}", document.sha256),
+            ),
+            None => fact("Signed document", "not uploaded"),
+        },
+        fact(
             "Breach notice",
             contract
                 .breach_notice_hours
@@ -478,6 +498,9 @@ struct ContractFields {
     signed: String,
     reference: String,
     breach_notice_hours: String,
+    expires: String,
+    renewal: String,
+    remove_document: bool,
 }
 
 impl ContractFields {
@@ -508,23 +531,26 @@ impl ContractFields {
                 .breach_notice_hours
                 .map(|h| h.to_string())
                 .unwrap_or_default(),
+            expires: contract.expires.map(|d| d.to_string()).unwrap_or_default(),
+            renewal: contract.renewal.map(|d| d.to_string()).unwrap_or_default(),
+            remove_document: false,
         }
     }
 
-    fn read(pairs: &[(String, String)]) -> Self {
+    /// The fields of a posted form; each clause is a checkbox named `clause-<name>`.
+    fn read(posted: &HashMap<String, String>) -> Self {
         let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.trim().to_owned())
+            posted
+                .get(name)
+                .map(|v| v.trim().to_owned())
                 .unwrap_or_default()
         };
         Self {
             identifies_controller: !get("identifies_controller").is_empty(),
-            clauses: pairs
-                .iter()
-                .filter(|(k, _)| k == "clause")
-                .map(|(_, v)| v.clone())
+            clauses: posted
+                .keys()
+                .filter_map(|k| k.strip_prefix("clause-"))
+                .map(str::to_owned)
                 .collect(),
             security: get("security"),
             authorisation: get("authorisation"),
@@ -534,6 +560,9 @@ impl ContractFields {
             signed: get("signed"),
             reference: get("reference"),
             breach_notice_hours: get("breach_notice_hours"),
+            expires: get("expires"),
+            renewal: get("renewal"),
+            remove_document: !get("remove_document").is_empty(),
         }
     }
 
@@ -609,15 +638,19 @@ impl ContractFields {
                 })
             }
         };
-        contract.signed = match self.signed.as_str() {
-            "" => None,
-            date => Some(date.parse().map_err(|_| {
-                (
-                    "signed",
-                    format!("expected a date (YYYY-MM-DD), not {date:?}"),
-                )
-            })?),
+        let date = |field: &'static str, text: &str| match text {
+            "" => Ok(None),
+            day => day
+                .parse()
+                .map(Some)
+                .map_err(|_| (field, format!("expected a date (YYYY-MM-DD), not {day:?}"))),
         };
+        contract.signed = date("signed", &self.signed)?;
+        contract.expires = date("expires", &self.expires)?;
+        contract.renewal = date("renewal", &self.renewal)?;
+        if self.remove_document {
+            contract.document = None;
+        }
         if self.reference.chars().count() > 200 {
             return Err(("reference", "at most 200 characters".to_owned()));
         }
@@ -661,6 +694,8 @@ struct ContractForm {
     problem: Option<(String, String)>,
     /// On a conflict: the contract as it is stored now, beside what was typed.
     stored: Option<Vec<(String, String, String)>>,
+    /// The name of the signed document stored with the contract, if any.
+    document: Option<String>,
 }
 
 fn contract_form(
@@ -702,6 +737,7 @@ fn contract_form(
         other_party,
         problem,
         stored,
+        document: contract.document.as_ref().map(|d| d.name.clone()),
     });
     *response.status_mut() = status;
     response
@@ -761,26 +797,21 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Saves the contract form: written, or proposed to the other party, or the form again with
-/// the problem at its field (and, if someone changed the contract meanwhile, both versions).
+/// Saves the contract form (multipart, with the signed document if one is chosen): written,
+/// or proposed to the other party, or the form again with the problem at its field (and, if
+/// someone changed the contract meanwhile, both versions).
 pub async fn save_contract(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
     Path(id): Path<String>,
-    body: Bytes,
+    mut form: Multipart,
 ) -> Result<Response, UiError> {
-    let pairs = form_pairs(&body);
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let (posted, files) = read_multipart(&mut form, "document").await?;
+    let field = |name: &str| posted.get(name).cloned().unwrap_or_default();
     let csrf = field("csrf");
     check_csrf(&principal, &csrf)?;
     let (stored, mode) = changeable(&state, &principal, &id).await?;
-    let fields = ContractFields::read(&pairs);
+    let fields = ContractFields::read(&posted);
     let again = |fields, problem: (String, String), both| {
         contract_form(
             &principal,
@@ -792,10 +823,28 @@ pub async fn save_contract(
             both,
         )
     };
-    let proposed = match fields.contract(&stored) {
+    let mut proposed = match fields.contract(&stored) {
         Ok(contract) => contract,
         Err((name, problem)) => return Ok(again(fields, (name.to_owned(), problem), None)),
     };
+    if let Some((name, media_type, bytes)) = files.into_iter().next() {
+        match store_attachment(&state, &principal, &media_type, &bytes).await {
+            Ok(stored_file) => {
+                proposed.document = Some(ContractDocument {
+                    name,
+                    sha256: stored_file.sha256,
+                });
+            }
+            Err(error @ (ApiError::Invalid { .. } | ApiError::TooLarge(_))) => {
+                return Ok(again(
+                    fields,
+                    ("document".to_owned(), error.to_string()),
+                    None,
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
     let typed = serde_json::to_value(&proposed).ok();
     match run(
         &state,

@@ -98,6 +98,55 @@ impl<'a> Browser<'a> {
     }
 }
 
+impl Browser<'_> {
+    /// Posts a multipart form (the session's CSRF token added), with `file` as the field
+    /// `document` when given: the status, the redirect and the page.
+    async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> (u16, String, String) {
+        let boundary = "----custos-test-boundary";
+        let mut body = Vec::new();
+        for (name, value) in [("csrf", self.csrf.as_str())].iter().chain(fields) {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let response = self
+            .server
+            .client
+            .post(self.server.url(path))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, response.text().await.unwrap())
+    }
+}
+
 /// The entry's ETag as `user` reads it through the API.
 async fn tag(server: &TestServer, user: &str, path: &str) -> String {
     let (status, headers, body) = send(server, user, Method::GET, path, &[], None).await;
@@ -248,7 +297,7 @@ fn dpa_a_b_form<'a>(tag: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a st
         "deletion-or-return",
         "audits",
     ] {
-        fields.push(("clause", clause));
+        fields.push((clause, "yes"));
     }
     let base = [
         ("identifies_controller", "yes"),
@@ -263,6 +312,8 @@ fn dpa_a_b_form<'a>(tag: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a st
         ("signed", "2025-02-20"),
         ("reference", ""),
         ("breach_notice_hours", "24"),
+        ("expires", ""),
+        ("renewal", ""),
     ];
     for (name, value) in base {
         let value = changes
@@ -299,13 +350,23 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         let before = tag(&server, "hypermarket", "/api/v1/contracts/dpa-a-b").await;
         // A wrong value comes back at its field, with what was typed.
         let (status, _, page) = processor
-            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "two days")]))
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "two days")]), None)
             .await;
         assert_eq!(status, 422);
         assert!(page.contains("<strong>breach_notice_hours</strong>: expected a number of hours from 1 to 720"), "{page}");
         assert!(page.contains(r#"value="two days""#), "{page}");
+        let (status, _, page) = processor
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("renewal", "2028-01-01"), ("expires", "2027-01-10")]), None)
+            .await;
+        assert_eq!(status, 422);
+        assert!(page.contains("renewal: 2028-01-01 is after the contract expires (2027-01-10)"), "the register's own validation, at the form: {page}");
+        let document: &[u8] = b"%PDF-1.4 the signed DPA";
         let (status, location, _) = processor
-            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "48")]))
+            .post_multipart(
+                "/contracts/dpa-a-b",
+                &dpa_a_b_form(&before, &[("breach_notice_hours", "48"), ("expires", "2027-01-10"), ("renewal", "2026-12-10")]),
+                Some(("DPA A-B signed.pdf", document)),
+            )
             .await;
         assert_eq!(status, 303);
         let key = location.split("#amendment-").nth(1).unwrap().to_owned();
@@ -338,13 +399,35 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         assert_eq!(location, format!("/contracts/dpa-a-b#amendment-{key}"));
         let (_, contract) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b").await;
         assert_eq!(contract["breach_notice_hours"], 48);
+        assert_eq!(contract["expires"], "2027-01-10");
+        assert_eq!(contract["renewal"], "2026-12-10");
+        assert_eq!(contract["document"]["name"], "DPA A-B signed.pdf");
+        let sha256 = contract["document"]["sha256"].as_str().unwrap().to_owned();
+        // The signed document is read by those who see the contract, and by nobody else.
+        let (_, page) = controller.page("/contracts/dpa-a-b").await;
+        assert!(page.contains(&format!(r#"<a href="/api/v1/attachments/{sha256}">DPA A-B signed.pdf</a>"#)), "{page}");
+        assert!(page.contains("until 2027-01-10; renew or renegotiate by 2026-12-10"), "{page}");
+        let download = server
+            .client
+            .get(server.url(&format!("/api/v1/attachments/{sha256}")))
+            .bearer_auth(TestServer::token("hypermarket"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(download.status().as_u16(), 200);
+        assert_eq!(download.bytes().await.unwrap().as_ref(), document);
+        let (status, _) = server.get(Some("bank"), &format!("/api/v1/attachments/{sha256}")).await;
+        assert_eq!(status, 404);
+        // Its end is near: the checks remind both parties' chains.
+        let (_, page) = controller.page("/findings?rule=contract-expiring").await;
+        assert!(page.contains("contract dpa-a-b between hypermarket-a and agency-b expires on 2027-01-10, 46 day(s) after 2026-11-25"), "{page}");
         let (_, page) = controller.page("/contracts/dpa-a-b").await;
         assert!(page.contains(r#"<span class="pill good">accepted</span>"#), "{page}");
         assert!(page.contains("48 hours is fine"), "{page}");
 
         // A form filled in on the version before: both versions are shown, nothing changes.
         let (status, _, page) = processor
-            .post("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("reference", "DPA 2025/7")]))
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("reference", "DPA 2025/7")]), None)
             .await;
         assert_eq!(status, 422, "{page}");
         assert!(page.contains("Someone changed this contract while you were editing it"), "{page}");
