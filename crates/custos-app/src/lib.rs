@@ -7,6 +7,7 @@ pub mod breaches;
 pub mod changes;
 pub mod clock;
 pub mod contracts;
+pub mod dashboard;
 pub mod entries;
 pub mod joint;
 pub mod ledger;

@@ -88,6 +88,28 @@ impl Tx {
     }
 
     /// Every amendment ever proposed for `contract`, oldest first.
+    /// The open amendments waiting for one of `organisations` to answer, oldest first.
+    pub async fn open_amendments_awaiting(
+        &mut self,
+        organisations: &[String],
+    ) -> Result<Vec<Amendment>, StoreError> {
+        let mut found = Vec::new();
+        for organisation in organisations {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM contract_amendments WHERE awaiting = $1 AND status = 'open' ORDER BY key"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(organisation.clone())
+                .fetch_all(&mut *self.inner)
+                .await?;
+            for row in &rows {
+                found.push(amendment(row)?);
+            }
+        }
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
     pub async fn amendments_of(&mut self, contract: &str) -> Result<Vec<Amendment>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM contract_amendments WHERE contract = $1 ORDER BY key");

@@ -209,6 +209,39 @@ impl Tx {
         Ok(())
     }
 
+    /// The fingerprints of the findings `user_key` last marked as seen, and when.
+    pub async fn findings_seen(
+        &mut self,
+        user_key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row =
+            sqlx::query("SELECT fingerprints, marked_at FROM findings_seen WHERE user_key = $1")
+                .bind(user_key.to_owned())
+                .fetch_optional(&mut *self.inner)
+                .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Records the findings `user_key` has seen, in place of the last record.
+    pub async fn mark_findings_seen(
+        &mut self,
+        user_key: &str,
+        fingerprints: &str,
+        marked_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO findings_seen (user_key, fingerprints, marked_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_key) DO UPDATE SET fingerprints = excluded.fingerprints, \
+             marked_at = excluded.marked_at",
+        )
+        .bind(user_key.to_owned())
+        .bind(fingerprints.to_owned())
+        .bind(marked_at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
     pub async fn memberships(&mut self, user_key: &str) -> Result<Vec<Membership>, StoreError> {
         memberships_on(&mut *self.inner, user_key).await
     }

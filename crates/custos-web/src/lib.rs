@@ -447,7 +447,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .route("/api/docs", get(explorer::page))
-        .route("/", get(ui::home))
+        .route("/", get(ui::dashboard::home))
+        .route("/dashboard/findings-seen", post(ui::dashboard::mark_seen))
         .route("/login", get(ui::login_form).post(ui::login))
         .route("/logout", post(ui::logout))
         .route("/activities", get(ui::activities))
@@ -510,6 +511,11 @@ pub fn router(state: AppState) -> Router {
         .route("/change-requests/{key}/execute", post(ui::changes::execute))
         .route("/change-requests/{key}/remark", post(ui::changes::remark))
         .route("/change-requests/{key}/withdraw", post(ui::changes::withdraw))
+        .route("/notifications", get(ui::notifications::list))
+        .route(
+            "/notifications/{key}/{action}",
+            post(ui::notifications::step),
+        )
         .route("/subject-requests", get(ui::rights::inbox))
         .route("/subject-requests/new", post(ui::rights::enter))
         .route("/subject-requests/{key}", get(ui::rights::show))

@@ -772,7 +772,6 @@ async fn change_notification(
             field: None,
         })?
     };
-    let (row, request) = notification_for(&state, &principal, &key).await?;
     let note = body.note.unwrap_or_default();
     let change = match action {
         "acknowledge" => NotificationChange::Acknowledge,
@@ -780,20 +779,32 @@ async fn change_notification(
         "failed" => NotificationChange::Failed { reason: note },
         _ => NotificationChange::Impossible { reason: note },
     };
-    // The recipient acknowledges and completes (the processor that relayed it, or the
-    // controller, may record what the recipient said outside Custos); the controller decides
-    // failure and impossibility.
+    let row = settle_notification(&state, &principal, &key, change).await?;
+    Ok(axum::Json(NotificationAnswer::from(&row)).into_response())
+}
+
+/// A step of an Art. 19 notification, for the API and the pages. The recipient acknowledges
+/// and completes (the processor that relayed it, or the controller, may record what the
+/// recipient said outside Custos); the controller decides failure and impossibility.
+pub(crate) async fn settle_notification(
+    state: &AppState,
+    principal: &Principal,
+    key: &str,
+    change: NotificationChange,
+) -> Result<NotificationRow, ApiError> {
+    require_write(principal)?;
+    let (row, request) = notification_for(state, principal, key).await?;
     let by_recipient = principal.may(Capacity::Portal, &row.recipient)
         || row
             .relayed_by
             .as_deref()
             .is_some_and(|r| principal.may(Capacity::Portal, r));
     let by_controller = principal.may(Capacity::Edit, &request.controller);
-    let allowed = match change {
-        NotificationChange::Acknowledge | NotificationChange::Done { .. } => {
-            by_recipient || by_controller
-        }
-        _ => by_controller,
+    let (allowed, action) = match change {
+        NotificationChange::Acknowledge => (by_recipient || by_controller, "was acknowledged"),
+        NotificationChange::Done { .. } => (by_recipient || by_controller, "was carried out"),
+        NotificationChange::Failed { .. } => (by_controller, "failed"),
+        NotificationChange::Impossible { .. } => (by_controller, "is impossible"),
     };
     if !allowed {
         return Err(ApiError::Forbidden(format!(
@@ -807,10 +818,10 @@ async fn change_notification(
     }
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
-    let row =
-        rights::update_notification(&state.store, &register, &key, change, &actor, &state.rights)
-            .await?;
-    Ok(axum::Json(NotificationAnswer::from(&row)).into_response())
+    Ok(
+        rights::update_notification(&state.store, &register, key, change, &actor, &state.rights)
+            .await?,
+    )
 }
 
 macro_rules! notification_action {

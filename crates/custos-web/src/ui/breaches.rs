@@ -27,7 +27,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// "40 h left (until …)", "ended 3 h ago (…)".
-fn clock(deadline: Option<&str>, now: Timestamp) -> String {
+pub(crate) fn clock(deadline: Option<&str>, now: Timestamp) -> String {
     let Some(deadline) = deadline.and_then(custos_app::clock::parse_stamp) else {
         return "not aware yet".to_owned();
     };

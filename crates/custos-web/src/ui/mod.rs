@@ -6,9 +6,11 @@
 pub mod breaches;
 pub mod chain_svg;
 pub mod changes;
+pub mod dashboard;
 pub mod entries;
 pub mod findings;
 pub mod notices;
+pub mod notifications;
 pub mod public;
 pub mod rights;
 
@@ -55,7 +57,12 @@ impl FromRequestParts<AppState> for Viewer {
                 };
                 Ok(Self { principal, csrf })
             }
-            Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
+            // After signing in, the browser comes back to the page it asked for.
+            Err(ApiError::Unauthenticated(_)) => {
+                let asked = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let next = form_urlencoded::byte_serialize(asked.as_bytes()).collect::<String>();
+                Err(Redirect::to(&format!("/login?next={next}")).into_response())
+            }
             Err(other) => Err(other.into_response()),
         }
     }
@@ -186,19 +193,26 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-pub async fn home() -> Redirect {
-    Redirect::to("/activities")
-}
-
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
     csrf: String,
     email: String,
     error: Option<String>,
+    next: String,
 }
 
-fn login_page(status: StatusCode, email: String, error: Option<String>) -> Response {
+/// Where to go after signing in: a path of this instance (never another site), else home.
+fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_page(status: StatusCode, email: String, error: Option<String>, next: String) -> Response {
     let Ok((csrf, _)) = new_secret() else {
         return ApiError::Internal("no randomness".to_owned()).into_response();
     };
@@ -206,6 +220,7 @@ fn login_page(status: StatusCode, email: String, error: Option<String>) -> Respo
         csrf: csrf.clone(),
         email,
         error,
+        next,
     });
     *response.status_mut() = status;
     if let Ok(value) = HeaderValue::from_str(&format!(
@@ -216,8 +231,18 @@ fn login_page(status: StatusCode, email: String, error: Option<String>) -> Respo
     response
 }
 
-pub async fn login_form() -> Response {
-    login_page(StatusCode::OK, String::new(), None)
+#[derive(Deserialize)]
+pub struct NextParam {
+    next: Option<String>,
+}
+
+pub async fn login_form(Query(query): Query<NextParam>) -> Response {
+    login_page(
+        StatusCode::OK,
+        String::new(),
+        None,
+        local_path(query.next.as_deref()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -225,6 +250,8 @@ pub struct LoginForm {
     csrf: String,
     email: String,
     password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 pub async fn login(
@@ -233,17 +260,19 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let next = local_path(form.next.as_deref());
     // The form's token must match the cookie set with the form (double submit).
     if cookie(&headers, LOGIN_CSRF_COOKIE) != Some(form.csrf.as_str()) {
         return login_page(
             StatusCode::FORBIDDEN,
             form.email,
             Some("The form had expired: please sign in again.".to_owned()),
+            next,
         );
     }
     match start_session(&state, client, &form.email, &form.password).await {
         Ok(started) => {
-            let mut response = Redirect::to("/activities").into_response();
+            let mut response = Redirect::to(&next).into_response();
             if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
@@ -258,12 +287,14 @@ pub async fn login(
                 status,
                 form.email,
                 Some(format!("{}.", capitalise(&error.to_string()))),
+                next,
             )
         }
         Err(error @ ApiError::Invalid { .. }) => login_page(
             StatusCode::UNPROCESSABLE_ENTITY,
             form.email,
             Some(error.to_string()),
+            next,
         ),
         Err(other) => other.into_response(),
     }

@@ -381,7 +381,7 @@ struct InboxRow {
 }
 
 /// An address as the inbox shows it: its first character and its domain.
-fn masked(email: Option<&str>) -> String {
+pub(crate) fn masked(email: Option<&str>) -> String {
     match email.and_then(|e| e.split_once('@')) {
         Some((local, domain)) => format!(
             "{}•••@{domain}",
@@ -392,7 +392,7 @@ fn masked(email: Option<&str>) -> String {
 }
 
 /// How many days are left until `due` on `today`, in words, and how urgent that is.
-fn days_left(due: &str, today: custos_core::Date) -> (String, &'static str) {
+pub(crate) fn days_left(due: &str, today: custos_core::Date) -> (String, &'static str) {
     let Ok(due) = due.parse::<custos_core::Date>() else {
         return (String::new(), "info");
     };

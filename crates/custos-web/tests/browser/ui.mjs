@@ -17,7 +17,7 @@ try {
 
   // A page without a session leads to the sign-in form; its fields have labels.
   await page.goto(`${base}/activities`);
-  assert.match(page.url(), /\/login$/);
+  assert.match(page.url(), /\/login\?next=%2Factivities$/);
   await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
   await page.getByLabel('Password').fill('wrong password');
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -83,7 +83,7 @@ try {
   await page.getByLabel('E-mail address').fill('privacy@bank.test');
   await page.getByLabel('Password').fill('password of bank');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.goto(`${base}/activities/document-delivery`);
   const courier = page.locator('svg.chain');
   assert.ok((await courier.textContent()).includes('not authorised'));
@@ -98,7 +98,7 @@ try {
   await page.getByLabel('E-mail address').fill('staff@agency-b.test');
   await page.getByLabel('Password').fill('password of agency-b');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   const response = await page.goto(`${base}/activities/document-delivery`);
   assert.equal(response.status(), 404);
   assert.match(await page.locator('main').innerText(), /does not exist or is not visible to you/);
@@ -130,7 +130,7 @@ try {
   await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.getByRole('link', { name: 'Sub-processor changes' }).click();
   const inbox = await page.locator('h2:has-text("Waiting for your decision") + table').innerText();
   assert.ok(inbox.includes('Analytics W S.L.') && inbox.includes('left'), inbox);
@@ -145,7 +145,7 @@ try {
   await page.getByLabel('E-mail address').fill('staff@agency-b.test');
   await page.getByLabel('Password').fill('password of agency-b');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.goto(requestUrl);
   await page.getByRole('button', { name: 'Engage Analytics W S.L. now' }).click();
   await page.waitForURL(requestUrl);
@@ -176,7 +176,7 @@ try {
   await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.getByRole('link', { name: 'Subject requests' }).click();
   const open = await page.locator('h2:has-text("Open") + table').innerText();
   assert.ok(open.includes('erasure') && open.includes('2026-12-25'), open);
@@ -233,7 +233,7 @@ try {
   await page.getByLabel('E-mail address').fill('staff@agency-b.test');
   await page.getByLabel('Password').fill('password of agency-b');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.getByRole('link', { name: 'Breaches' }).click();
   await page.getByRole('link', { name: 'Report a breach' }).click();
   await page.getByLabel('Began (UTC)').fill('2026-11-23T22:00');
@@ -266,7 +266,7 @@ try {
   await page.getByLabel('E-mail address').fill('dpo@hypermarket-a.test');
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${base}/activities`);
+  await page.waitForURL(`${base}/`);
   await page.getByRole('link', { name: 'Breaches' }).click();
   // The controller reads the processor's files.
   await page.goto(breachUrl);
@@ -305,7 +305,8 @@ try {
   // the chain's picture, which scroll within their boxes.
   await page.setViewportSize({ width: 375, height: 800 });
   const tooWide = [];
-  for (const path of ['/activities', '/activities/customer-marketing', '/organisations',
+  for (const path of ['/', '/activities', '/activities/customer-marketing', '/organisations',
+                      '/links/a-b', '/contracts/dpa-a-b', '/contracts/dpa-a-b/edit', '/notifications',
                       '/organisations/hypermarket-a', '/organisations/hypermarket-a/notice', '/findings',
                       '/change-requests', new URL(requestUrl).pathname, '/subject-requests',
                       new URL(requestPage).pathname, '/breaches', new URL(breachUrl).pathname,
@@ -316,10 +317,14 @@ try {
   }
   await page.goto(breachUrl);
   await page.screenshot({ path: `${shots}/breach-375.png`, fullPage: true });
+  await page.goto(`${base}/`);
+  await page.screenshot({ path: `${shots}/dashboard-375.png`, fullPage: true });
   await page.goto(`${base}/activities/customer-marketing`);
   await page.screenshot({ path: `${shots}/chain-375.png`, fullPage: true });
   assert.deepEqual(tooWide, [], 'pages wider than a 375 px phone');
   await page.setViewportSize({ width: 1366, height: 900 });
+  await page.goto(`${base}/`);
+  await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
   console.log('browser checks passed');
 } finally {
   await browser.close();

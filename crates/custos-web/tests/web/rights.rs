@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::changes::{dispatcher, drain};
 use crate::{TestServer, send, start_with};
 
-const ANA: &str = "ana.garcia@example.com";
+pub(crate) const ANA: &str = "ana.garcia@example.com";
 
 /// Runs `scenario` on SQLite (with the database file's directory) and on PostgreSQL.
 async fn on_every_backend<F, Fut>(scenario: F)
@@ -55,7 +55,7 @@ where
     }
 }
 
-async fn post(server: &TestServer, user: &str, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(server: &TestServer, user: &str, path: &str, body: Value) -> (u16, Value) {
     let (status, _, body) = send(server, user, Method::POST, path, &[], Some(body)).await;
     (status, body)
 }
@@ -75,7 +75,7 @@ async fn enter(server: &TestServer, kind: &str, email: &str) -> Value {
     body
 }
 
-async fn verify_by_staff(server: &TestServer, key: &str) {
+pub(crate) async fn verify_by_staff(server: &TestServer, key: &str) {
     let (status, body) = post(
         server,
         "hypermarket",

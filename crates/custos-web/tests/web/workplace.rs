@@ -6,8 +6,10 @@
 use custos_app::Store;
 use custos_app::data::Role;
 use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::hostile::signed_in;
+use crate::rights::{ANA, post, verify_by_staff};
 use crate::trust::{add_member, with_processor_editors};
 use crate::{TestServer, send};
 
@@ -434,6 +436,254 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         assert!(page.contains("<td><code>breach_notice_hours</code></td><td>48</td><td>24</td>"), "{page}");
         let (_, versions) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b/amendments").await;
         assert_eq!(versions["items"].as_array().unwrap().len(), 1, "{versions}");
+        server.stop().await;
+    })
+    .await;
+}
+
+/// Hypermarket A erases Ana's data and tells its recipients: agency B's notification is sent;
+/// its key, and those B relays (to mailer C and agency E) once it acknowledges.
+async fn erasure_told_to_agency_b(server: &TestServer) -> Value {
+    let (status, body) = post(
+        server,
+        "hypermarket",
+        "/api/v1/disclosures",
+        json!({"identifier": ANA, "activity": "customer-marketing", "recipient": "agency-b",
+               "categories": ["email"], "at": "2025-05-10T10:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, erasure) = post(
+        server,
+        "hypermarket",
+        "/api/v1/subject-requests",
+        json!({"controller": "hypermarket-a", "kind": "erasure", "email": ANA}),
+    )
+    .await;
+    assert_eq!(status, 201, "{erasure}");
+    let key = erasure["key"].as_str().unwrap().to_owned();
+    verify_by_staff(server, &key).await;
+    let (status, told) = post(
+        server,
+        "hypermarket",
+        &format!("/api/v1/subject-requests/{key}/notify"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{told}");
+    told
+}
+
+fn notification_of(told: &Value, recipient: &str) -> String {
+    told["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["recipient"] == recipient)
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_processor_portal_acknowledges_and_completes_art_19_notifications() {
+    on_both(async |server| {
+        let told = erasure_told_to_agency_b(&server).await;
+        let b = notification_of(&told, "agency-b");
+        let c = notification_of(&told, "mailer-c");
+        let portal = Browser::of(&server, "staff@agency-b.test", "password of agency-b").await;
+        // The dashboard says it waits; the subject-request page points to it.
+        let (_, page) = portal.page("/").await;
+        assert!(
+            page.contains(&format!(
+                r#"href="/notifications#notification-{b}">Art. 19 notification to agency-b (sent)"#
+            )),
+            "{page}"
+        );
+        let (_, page) = portal.page("/subject-requests").await;
+        assert!(
+            page.contains(r#"<a href="/notifications">Notifications to carry out</a>"#),
+            "{page}"
+        );
+        let (status, page) = portal.page("/notifications").await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains(&format!("<code>{ANA}</code>")),
+            "the processor learns whose data: {page}"
+        );
+        let acknowledge = format!("/notifications/{b}/acknowledge");
+        assert!(
+            page.contains(&format!(r#"action="{acknowledge}""#)),
+            "{page}"
+        );
+        // Nobody else sees it or may answer it.
+        let bank = Browser::of(&server, "privacy@bank.test", "password of bank").await;
+        let (_, page) = bank.page("/notifications").await;
+        assert!(
+            !page.contains(&b) && page.contains("No notification waits for you."),
+            "{page}"
+        );
+        assert_eq!(bank.post(&acknowledge, &[]).await.0, 404);
+        let courier = Browser::of(&server, "office@courier-3.test", "password of courier-3").await;
+        assert_eq!(
+            courier
+                .post(&format!("/notifications/{b}/done"), &[("note", "done")])
+                .await
+                .0,
+            404
+        );
+        let response = server
+            .client
+            .post(server.url(&acknowledge))
+            .bearer_auth(TestServer::token("agency-b"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 403, "a token posts no forms");
+
+        let (status, location, _) = portal.post(&acknowledge, &[]).await;
+        assert_eq!(
+            (status, location.as_str()),
+            (303, format!("/notifications#notification-{b}").as_str())
+        );
+        let (_, seen) = server
+            .get(
+                Some("agency-b"),
+                &format!("/api/v1/rights-notifications/{b}"),
+            )
+            .await;
+        assert_eq!(seen["notification"]["state"], "acknowledged", "{seen}");
+        // Acknowledging relayed it to mailer C, which has nobody here: B records its answer.
+        let (_, page) = portal.page("/notifications").await;
+        assert!(
+            page.contains(&format!(r#"action="/notifications/{c}/done""#)),
+            "{page}"
+        );
+        assert!(page.contains("(passed on by agency-b)"), "{page}");
+        let (status, _, _) = portal
+            .post(&format!("/notifications/{b}/done"), &[("note", "  ")])
+            .await;
+        assert_eq!(status, 422, "evidence is required");
+        let (status, _, _) = portal
+            .post(
+                &format!("/notifications/{b}/done"),
+                &[("note", "deleted from the segment store, ticket 4411")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let (status, _, _) = portal
+            .post(
+                &format!("/notifications/{c}/done"),
+                &[("note", "mailer C confirmed by e-mail on 25 Nov")],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let (_, seen) = server
+            .get(
+                Some("agency-b"),
+                &format!("/api/v1/rights-notifications/{c}"),
+            )
+            .await;
+        assert_eq!(seen["notification"]["state"], "done", "{seen}");
+        let (_, page) = portal.page("/notifications").await;
+        assert!(
+            page.contains("deleted from the segment store, ticket 4411"),
+            "settled, with the evidence: {page}"
+        );
+        let (_, page) = portal.page("/").await;
+        assert!(
+            !page.contains(&format!("notification-{b}")),
+            "no longer due: {page}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_dashboard_says_what_is_due_for_each_party_and_what_is_new() {
+    on_both(async |server| {
+        // A subject request of the hypermarket, by days left.
+        let (status, _) = post(
+            &server,
+            "hypermarket",
+            "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "access", "email": "lucia@example.com",
+                   "received_on": "2026-11-01"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+        // A proposed amendment waiting for the hypermarket.
+        let (status, _, proposal) = send(
+            &server,
+            "b-editor",
+            Method::PUT,
+            "/api/v1/contracts/dpa-a-b",
+            &[("if-match", &tag(&server, "b-editor", "/api/v1/contracts/dpa-a-b").await)],
+            Some({
+                let (_, mut contract) = server.get(Some("b-editor"), "/api/v1/contracts/dpa-a-b").await;
+                contract["breach_notice_hours"] = json!(36);
+                contract
+            }),
+        )
+        .await;
+        assert_eq!(status, 202, "{proposal}");
+        let amendment = proposal["key"].as_str().unwrap().to_owned();
+        // The web shop's contract ends within 60 days.
+        let (_, mut generic) = server.get(Some("w-editor"), "/api/v1/contracts/generic-dpa").await;
+        generic["expires"] = json!("2027-01-05");
+        let generic_tag = tag(&server, "w-editor", "/api/v1/contracts/generic-dpa").await;
+        let (status, _, body) = send(&server, "w-editor", Method::PUT, "/api/v1/contracts/generic-dpa",
+            &[("if-match", &generic_tag)], Some(generic.clone())).await;
+        assert_eq!(status, 200, "{body}");
+
+        let controller = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, page) = controller.page("/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains(r#"<span class="pill warning">6 days left (due 2026-12-01)</span> <a href="/subject-requests/"#), "{page}");
+        assert!(page.contains("access request of l•••@example.com to hypermarket-a"), "{page}");
+        assert!(page.contains(&format!(r#"href="/contracts/dpa-a-b#amendment-{amendment}">agency-b proposes an amendment of contract dpa-a-b to hypermarket-a"#)), "{page}");
+        assert!(!page.contains("generic-dpa"), "another controller's contract: {page}");
+        let processor = Browser::member(&server, "b-editor", "agency-b").await;
+        let (_, page) = processor.page("/").await;
+        assert!(!page.contains(&format!("amendment-{amendment}")), "the proposer answers nothing: {page}");
+        assert!(!page.contains("l•••@example.com"), "{page}");
+
+        // The web shop's editor: its contract's end, and its findings, all new at first.
+        let owner = Browser::member(&server, "w-editor", "web-controller").await;
+        let (_, page) = owner.page("/").await;
+        assert!(page.contains(r#"<span class="pill warning">expires on 2027-01-05, 41 day(s) after 2026-11-25</span> <a href="/contracts/generic-dpa">Contract generic-dpa between web-controller and it-contractor</a>"#), "{page}");
+        assert!(page.contains("<strong>3 new</strong>: you have not marked any as seen yet"), "{page}");
+        assert!(page.contains(r#"<a href="/activities/customer-accounts">Processing without a DPIA"#) || page.contains(r#"<a href="/activities/customer-accounts">"#), "{page}");
+        let (status, location, _) = owner.post("/dashboard/findings-seen", &[]).await;
+        assert_eq!((status, location.as_str()), (303, "/"));
+        let (_, page) = owner.page("/").await;
+        assert!(page.contains("Nothing new since you marked the findings seen on 2026-11-25"), "{page}");
+        // A new link without a contract: a new finding, and only that one is new.
+        let (status, _, body) = send(&server, "w-editor", Method::POST, "/api/v1/engagements", &[],
+            Some(json!({"id": "hosting-now", "activity": "customer-accounts", "engaged_by": "web-controller",
+                        "processor": "it-contractor", "service": "Hosting of the new website", "since": "2026-11-01"}))).await;
+        assert_eq!(status, 201, "{body}");
+        let (_, page) = owner.page("/").await;
+        assert!(page.contains("<strong>1 new</strong> since you marked the findings seen"), "{page}");
+        assert!(page.contains(r#"<a href="/links/hosting-now">Processing without a contract: it-contractor processes for web-controller"#), "{page}");
+        // What one marks seen is one's own: the hypermarket's marks are untouched.
+        let (_, page) = controller.page("/").await;
+        assert!(page.contains(r#"<p class="meta">Nothing new.</p>"#), "never marked: {page}");
+        let bank = Browser::of(&server, "privacy@bank.test", "password of bank").await;
+        let forged = server
+            .client
+            .post(server.url("/dashboard/findings-seen"))
+            .header("cookie", &bank.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status().as_u16(), 403, "a forged form is refused");
         server.stop().await;
     })
     .await;
