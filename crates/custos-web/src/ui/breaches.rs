@@ -21,6 +21,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::changes::{list_field, posted_for};
+use super::confirm::{self, Confirmation, ask, confirmed, correctable};
 use super::{FormCaller, UiError, Viewer, page};
 use crate::api::breaches::{answer, summaries};
 use crate::error::ApiError;
@@ -865,6 +866,9 @@ pub struct FileForm {
     submitted_at: String,
     #[serde(default)]
     reference: String,
+    /// `yes` once the person has seen what the step does.
+    #[serde(default)]
+    confirm: String,
 }
 
 pub async fn file(
@@ -874,13 +878,35 @@ pub async fn file(
     Form(form): Form<FileForm>,
 ) -> Result<Response, UiError> {
     for_case(&state, &principal, &form.csrf, &key, &controller).await?;
+    let step = Confirmation {
+        title: format!("Record {controller}'s notification to the authority"),
+        consequences: vec![
+            format!("The notification is recorded as submitted at {} (UTC){}.", form.submitted_at, if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
+            "The facts as they stand are recorded as the version filed; the 72-hour clock stops for this case.".to_owned(),
+            "A filing cannot be taken back: later facts go in a new phase and a further filing.".to_owned(),
+        ],
+        action: format!("/breaches/{key}/cases/{controller}/file"),
+        button: "Record the filing".to_owned(),
+        back: format!("/breaches/{key}"),
+        hidden: vec![("submitted_at".to_owned(), form.submitted_at.clone())],
+        fields: vec![confirm::Field {
+            name: "reference",
+            label: "The authority's reference (optional)",
+            value: form.reference.clone(),
+            multiline: false,
+            required: false,
+        }],
+    };
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "breaches", &step, None));
+    }
     let filing = NewFiling {
         submitted_at: utc("submitted_at", &form.submitted_at)?,
         reference: Some(form.reference.trim().to_owned()).filter(|r| !r.is_empty()),
         version: None,
     };
     let register = state.register().await;
-    breaches::file(
+    let filed = breaches::file(
         &state.store,
         &register,
         &key,
@@ -889,8 +915,14 @@ pub async fn file(
         &principal.actor(state.clock.now()),
     )
     .await
-    .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+    .map_err(ApiError::from);
+    match filed {
+        Ok(_) => Ok(Redirect::to(&format!("/breaches/{key}")).into_response()),
+        Err(error) if correctable(&error) => {
+            Ok(ask(&principal, &form.csrf, "breaches", &step, Some(&error)))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -899,6 +931,9 @@ pub struct SendForm {
     addresses: String,
     #[serde(default)]
     language: String,
+    /// `yes` once the person has seen what the step does.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// Sends the communication through Custos's e-mail to the affected subjects among the
@@ -926,8 +961,29 @@ pub async fn send(
                 .map_err(|e: String| ApiError::invalid("language", e))?,
         )
     };
+    let step = Confirmation {
+        title: "Tell the affected people (Art. 34)".to_owned(),
+        consequences: vec![
+            format!("The Art. 34 e-mail goes to those of the {} address(es) given whose data the breach affected; the others are not written to.", addresses.len()),
+            "E-mails cannot be called back once sent. The addresses are erased from the outbox 72 hours later.".to_owned(),
+        ],
+        action: format!("/breaches/{key}/cases/{controller}/send"),
+        button: "Send the e-mails".to_owned(),
+        back: format!("/breaches/{key}"),
+        hidden: vec![("language".to_owned(), form.language.clone())],
+        fields: vec![confirm::Field {
+            name: "addresses",
+            label: "Addresses, one a line",
+            value: form.addresses.clone(),
+            multiline: true,
+            required: true,
+        }],
+    };
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "breaches", &step, None));
+    }
     let register = state.register().await;
-    breaches::send_communication(
+    let sent = breaches::send_communication(
         &state.store,
         &register,
         &key,
@@ -937,8 +993,14 @@ pub async fn send(
         &principal.actor(state.clock.now()),
     )
     .await
-    .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/breaches/{key}")).into_response())
+    .map_err(ApiError::from);
+    match sent {
+        Ok(_) => Ok(Redirect::to(&format!("/breaches/{key}")).into_response()),
+        Err(error) if correctable(&error) => {
+            Ok(ask(&principal, &form.csrf, "breaches", &step, Some(&error)))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@ use custos_core::refdata::ReferenceData;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::confirm::{Confirmation, ask, confirmed, correctable};
 use super::{FormCaller, UiError, Viewer, check_csrf, page};
 use crate::api::changes::{Standing, inbox, shows_entry, store_attachment, summaries};
 use crate::auth::{Principal, Via};
@@ -481,6 +482,9 @@ pub async fn decide(
 #[derive(Deserialize)]
 pub struct CsrfForm {
     csrf: String,
+    /// `yes` once the person has seen what the step does.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// Checks the form's token and that the caller acts for the request's requester.
@@ -489,7 +493,7 @@ async fn as_requester(
     principal: &Principal,
     key: &str,
     csrf: &str,
-) -> Result<(), UiError> {
+) -> Result<RequestView, UiError> {
     let view = changes::view(&state.store, key)
         .await
         .map_err(ApiError::from)?;
@@ -499,7 +503,52 @@ async fn as_requester(
         view.request.spec.requester.as_str(),
         Capacity::Portal,
         || "only the requester's people may do this".to_owned(),
-    )
+    )?;
+    Ok(view)
+}
+
+/// What executing or withdrawing a request does, said before it is done.
+fn requester_step(view: &RequestView, key: &str, execute: bool) -> Confirmation {
+    let spec = &view.request.spec;
+    let candidate = &spec.dossier.candidate;
+    let (title, consequences, verb, button) = if execute {
+        (
+            format!("Engage {} now", candidate.name),
+            vec![
+                format!(
+                    "{} ({}) becomes a sub-processor of {} for: {}. The engagement is written into the register from today.",
+                    candidate.name, candidate.id, spec.requester, spec.service
+                ),
+                "Every chain above the requester shows it at once; the controllers' notices name it once they publish them again.".to_owned(),
+                match &spec.replaces {
+                    Some(replaced) => format!("The links of {replaced}, which it replaces, end today."),
+                    None => "It replaces nobody: it is added.".to_owned(),
+                },
+            ],
+            "execute",
+            "Engage now",
+        )
+    } else {
+        (
+            format!("Withdraw the request for {}", candidate.name),
+            vec![
+                "Every controller asked is told the request is withdrawn; their decisions lapse."
+                    .to_owned(),
+                "The request cannot be reopened: a new one must be filed.".to_owned(),
+            ],
+            "withdraw",
+            "Withdraw the request",
+        )
+    };
+    Confirmation {
+        title,
+        consequences,
+        action: format!("/change-requests/{key}/{verb}"),
+        button: button.to_owned(),
+        back: format!("/change-requests/{key}"),
+        hidden: Vec::new(),
+        fields: Vec::new(),
+    }
 }
 
 pub async fn execute(
@@ -508,10 +557,21 @@ pub async fn execute(
     Path(key): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
-    as_requester(&state, &principal, &key, &form.csrf).await?;
-    changes::execute(&state.store, &key, &principal.actor(state.clock.now()))
+    let view = as_requester(&state, &principal, &key, &form.csrf).await?;
+    let step = requester_step(&view, &key, true);
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "changes", &step, None));
+    }
+    match changes::execute(&state.store, &key, &principal.actor(state.clock.now()))
         .await
-        .map_err(ApiError::from)?;
+        .map_err(ApiError::from)
+    {
+        Ok(_) => {}
+        Err(error) if correctable(&error) => {
+            return Ok(ask(&principal, &form.csrf, "changes", &step, Some(&error)));
+        }
+        Err(error) => return Err(error.into()),
+    }
     state.reload().await?;
     Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
 }
@@ -522,11 +582,21 @@ pub async fn withdraw(
     Path(key): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
-    as_requester(&state, &principal, &key, &form.csrf).await?;
-    changes::withdraw(&state.store, &key, &principal.actor(state.clock.now()))
+    let view = as_requester(&state, &principal, &key, &form.csrf).await?;
+    let step = requester_step(&view, &key, false);
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "changes", &step, None));
+    }
+    match changes::withdraw(&state.store, &key, &principal.actor(state.clock.now()))
         .await
-        .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+        .map_err(ApiError::from)
+    {
+        Ok(_) => Ok(Redirect::to(&format!("/change-requests/{key}")).into_response()),
+        Err(error) if correctable(&error) => {
+            Ok(ask(&principal, &form.csrf, "changes", &step, Some(&error)))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@
 pub mod breaches;
 pub mod chain_svg;
 pub mod changes;
+pub mod confirm;
 pub mod dashboard;
 pub mod entries;
 pub mod findings;
@@ -99,9 +100,14 @@ impl From<custos_core::chain::ChainError> for UiError {
     }
 }
 
+/// An error as a page, inside the navigation (the error does not know who is asking: the
+/// sign-out button is left out, the links are kept).
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
     title: String,
     detail: String,
 }
@@ -118,6 +124,9 @@ impl IntoResponse for UiError {
             capitalise(&detail) + "."
         };
         let mut response = page(&ErrorPage {
+            section: "",
+            user_email: String::new(),
+            csrf: String::new(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             detail,
         });

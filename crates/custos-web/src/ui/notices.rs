@@ -11,6 +11,7 @@ use custos_core::notice::{self, NoticeOptions, NoticeStyle};
 use custos_render::{Language, NoticeFormat};
 use serde::Deserialize;
 
+use super::confirm::{Confirmation, ask, confirmed, correctable};
 use super::{FormCaller, UiError, Viewer, page};
 use crate::api::notices::{may_edit, may_read};
 use crate::auth::Via;
@@ -165,6 +166,9 @@ pub struct PublishForm {
     name: String,
     style: Option<String>,
     lang: Option<String>,
+    /// `yes` once the person has seen what publishing does.
+    #[serde(default)]
+    confirm: String,
 }
 
 pub async fn publish(
@@ -182,12 +186,37 @@ pub async fn publish(
     }
     may_edit(&state, &principal, &id).await?;
     let (style, language) = style_and_language(form.style.as_deref(), form.lang.as_deref())?;
+    let step = Confirmation {
+        title: format!("Publish the notice \"{}\" of {id}", form.name),
+        consequences: vec![
+            format!(
+                "A new version of the notice \"{}\" ({} recipients, in {}) is published as the register says it today.",
+                form.name,
+                style.as_str(),
+                language.as_str()
+            ),
+            "Published versions are kept and cannot be changed: the checks compare the register against the latest one from now on.".to_owned(),
+            "Put it where data subjects read it (the notice page of your website).".to_owned(),
+        ],
+        action: format!("/organisations/{id}/notice"),
+        button: "Publish".to_owned(),
+        back: format!("/organisations/{id}/notice"),
+        hidden: vec![
+            ("name".to_owned(), form.name.clone()),
+            ("style".to_owned(), style.as_str().to_owned()),
+            ("lang".to_owned(), language.as_str().to_owned()),
+        ],
+        fields: Vec::new(),
+    };
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "organisations", &step, None));
+    }
     let register = state.register().await;
     let options = NoticeOptions {
         style,
         activities: Vec::new(),
     };
-    notices::publish(
+    let published = notices::publish(
         &state.store,
         &register,
         &id,
@@ -197,7 +226,20 @@ pub async fn publish(
         &principal.actor(state.clock.now()),
     )
     .await
-    .map_err(ApiError::from)?;
+    .map_err(ApiError::from);
+    match published {
+        Ok(_) => {}
+        Err(error) if correctable(&error) => {
+            return Ok(ask(
+                &principal,
+                &form.csrf,
+                "organisations",
+                &step,
+                Some(&error),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
     Ok(Redirect::to(&format!(
         "/organisations/{id}/notice?style={}&lang={}",
         style.as_str(),

@@ -13,6 +13,7 @@ use custos_render::Language;
 use serde::Deserialize;
 
 use super::changes::posted_for;
+use super::confirm::{self, Confirmation, ask, confirmed, correctable};
 use super::{FormCaller, UiError, Viewer, page};
 use crate::api::rights::visible;
 use crate::error::ApiError;
@@ -655,6 +656,9 @@ pub struct ActionForm {
     note: String,
     #[serde(default)]
     action: String,
+    /// `yes` once the person has seen what the step does.
+    #[serde(default)]
+    confirm: String,
 }
 
 #[derive(Deserialize)]
@@ -739,15 +743,107 @@ async fn staff_form(
     Ok(view)
 }
 
+/// What an action of the request page does, said before it is done; the fields it takes,
+/// with what was typed. `verify` is asked only again after a problem.
+fn request_step(
+    view: &rights::SubjectRequestView,
+    key: &str,
+    action: &str,
+    form: &ActionForm,
+) -> Option<Confirmation> {
+    let request = &view.request;
+    let subject = masked(request.email.as_deref());
+    let kind = request.kind.as_str();
+    let field = |name, label, value: &str, required| confirm::Field {
+        name,
+        label,
+        value: value.to_owned(),
+        multiline: true,
+        required,
+    };
+    let (title, consequences, button, fields) = match action {
+        "verify" => (
+            "Record how the subject was verified".to_owned(),
+            vec!["The verification is recorded with the request (who, how, on what evidence).".to_owned()],
+            "Record verification",
+            vec![
+                field("method", "Verified by", &form.method, true),
+                field("evidence", "Evidence", &form.evidence, true),
+            ],
+        ),
+        "extend" => (
+            "Extend the deadline by two months".to_owned(),
+            vec![
+                format!("The deadline moves from {} by two further months (Art. 12(3)); it can be extended once.", view.due()),
+                format!("{subject} is told of the extension and of your reasons within the first month."),
+            ],
+            "Extend the deadline",
+            vec![field("reasons", "Reasons for the extension (sent to the subject)", &form.reasons, true)],
+        ),
+        "notify" => (
+            format!("Tell every recipient of the {kind}"),
+            vec![
+                format!("Every recipient of {subject}'s data is told of the {kind} (Art. 19), by e-mail or through Custos."),
+                "Processors pass it on to the sub-processors they engaged; each answer is recorded on the request.".to_owned(),
+                "Notifications cannot be taken back once sent.".to_owned(),
+            ],
+            "Tell every recipient",
+            vec![],
+        ),
+        "close" => (
+            if kind == "access" {
+                "Close the request and send the answer".to_owned()
+            } else {
+                "Close the request".to_owned()
+            },
+            vec![
+                if kind == "access" {
+                    format!("The answer (the recipients, transfers and rights) goes to {subject}.")
+                } else {
+                    format!("{subject} is told that the {kind} was carried out.")
+                },
+                "The request closes: it cannot be reopened.".to_owned(),
+            ],
+            "Close and send",
+            vec![field("reasons", "Note to the subject (optional)", &form.reasons, false)],
+        ),
+        "refuse" => (
+            "Refuse the request".to_owned(),
+            vec![
+                format!("{subject} is told the request is refused, with your reasons, and of the right to complain to the authority and to a judicial remedy (Art. 12(4))."),
+                "The request closes: it cannot be reopened.".to_owned(),
+            ],
+            "Refuse the request",
+            vec![field("reasons", "Reasons (sent to the subject)", &form.reasons, true)],
+        ),
+        _ => return None,
+    };
+    Some(Confirmation {
+        title,
+        consequences,
+        action: format!("/subject-requests/{key}/{action}"),
+        button: button.to_owned(),
+        back: format!("/subject-requests/{key}"),
+        hidden: Vec::new(),
+        fields,
+    })
+}
+
 /// One form handler for the request page's actions: `verify`, `extend`, `notify`, `close`,
-/// `refuse`.
+/// `refuse`. All but `verify` are irreversible: they are confirmed first.
 pub async fn act(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
     Path((key, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, UiError> {
-    staff_form(&state, &principal, &key, &form.csrf).await?;
+    let view = staff_form(&state, &principal, &key, &form.csrf).await?;
+    let Some(step) = request_step(&view, &key, &action, &form) else {
+        return Err(ApiError::not_found(format!("action {action:?}")).into());
+    };
+    if action != "verify" && !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "rights", &step, None));
+    }
     let register = state.register().await;
     let actor = principal.actor(state.clock.now());
     let store = &state.store;
@@ -768,11 +864,15 @@ pub async fn act(
         }
         "notify" => rights::notify_recipients(store, &register, &key, &actor, &state.rights).await,
         "close" => rights::close(store, &register, &key, &form.reasons, &actor).await,
-        "refuse" => rights::refuse(store, &register, &key, &form.reasons, &actor).await,
-        other => return Err(ApiError::not_found(format!("action {other:?}")).into()),
+        _ => rights::refuse(store, &register, &key, &form.reasons, &actor).await,
     };
-    done.map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response())
+    match done.map_err(ApiError::from) {
+        Ok(_) => Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response()),
+        Err(error) if correctable(&error) => {
+            Ok(ask(&principal, &form.csrf, "rights", &step, Some(&error)))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The controller records a notification as done or impossible from the request page.

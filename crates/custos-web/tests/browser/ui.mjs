@@ -66,6 +66,10 @@ try {
     assert.ok(notice.includes(expected), `the notice preview shows ${expected}: ${notice}`);
   }
   await page.getByRole('button', { name: 'Publish this version' }).click();
+  // Publishing is irreversible: a page says what it does and asks again.
+  assert.ok((await page.locator('main').innerText()).includes('Published versions are kept and cannot be changed'));
+  await page.screenshot({ path: `${shots}/confirm.png`, fullPage: true });
+  await page.getByRole('button', { name: 'Publish', exact: true }).click();
   await page.waitForURL(/\/organisations\/hypermarket-a\/notice\?style=named&lang=es/);
   const versions = await page.locator('h2:has-text("Published versions") + table').innerText();
   assert.ok(versions.includes('v1') && versions.includes('first version'), versions);
@@ -148,6 +152,8 @@ try {
   await page.waitForURL(`${base}/`);
   await page.goto(requestUrl);
   await page.getByRole('button', { name: 'Engage Analytics W S.L. now' }).click();
+  assert.ok((await page.locator('main').innerText()).includes('becomes a sub-processor of agency-b'));
+  await page.getByRole('button', { name: 'Engage now' }).click();
   await page.waitForURL(requestUrl);
   assert.ok((await page.locator('.lead').innerText()).includes('executed'));
   // A data subject asks for erasure on the public intake page, with JavaScript off.
@@ -197,6 +203,9 @@ try {
   await page.getByLabel('Evidence').fill('customer number and last order confirmed');
   await page.getByRole('button', { name: 'Record verification' }).click();
   await page.waitForURL(requestPage);
+  await page.getByRole('button', { name: 'Tell every recipient' }).click();
+  await page.waitForURL(/\/notify$/);
+  assert.ok((await page.locator('main').innerText()).includes('cannot be taken back once sent'));
   await page.getByRole('button', { name: 'Tell every recipient' }).click();
   await page.waitForURL(requestPage);
   const tree = await page.locator('ul.tree').innerText();
@@ -290,6 +299,9 @@ try {
   await page.waitForURL(breachUrl);
   await page.getByLabel('Submitted (UTC)').fill('2026-11-25T00:00');
   await page.getByLabel("The authority's reference").fill('AEPD-2026-77');
+  await page.getByRole('button', { name: 'Record the filing' }).click();
+  await page.waitForURL(/\/file$/);
+  assert.ok((await page.locator('main').innerText()).includes('the 72-hour clock stops for this case'));
   await page.getByRole('button', { name: 'Record the filing' }).click();
   await page.waitForURL(breachUrl);
   const decidedPage = await page.locator('main').innerText();

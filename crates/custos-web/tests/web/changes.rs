@@ -667,7 +667,14 @@ async fn the_requester_withdraws_from_its_page_and_nothing_can_change_after() {
                 .body(format!("csrf={token}").replace(' ', "+"))
         };
         assert_eq!(form("not the token").send().await.unwrap().status(), 403);
-        let done = form(&csrf).send().await.unwrap();
+        // The first post asks, saying what withdrawing does; nothing changes yet.
+        let asked = form(&csrf).send().await.unwrap();
+        assert_eq!(asked.status(), 200);
+        let asked = asked.text().await.unwrap();
+        assert!(asked.contains("Every controller asked is told the request is withdrawn") && asked.contains(r#"name="confirm" value="yes""#), "{asked}");
+        let (_, now) = server.get(Some("agency-b"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_ne!(now["status"], "withdrawn");
+        let done = form(&format!("{csrf}&confirm=yes")).send().await.unwrap();
         assert_eq!(done.status(), 303);
         let (_, now) = server.get(Some("agency-b"), &format!("/api/v1/change-requests/{key}")).await;
         assert_eq!(now["status"], "withdrawn");

@@ -688,3 +688,97 @@ async fn the_dashboard_says_what_is_due_for_each_party_and_what_is_new() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn irreversible_steps_ask_first_and_a_refused_form_keeps_what_was_typed() {
+    on_both(async |server| {
+        let (status, request) = post(
+            &server,
+            "hypermarket",
+            "/api/v1/subject-requests",
+            json!({"controller": "hypermarket-a", "kind": "access", "email": ANA}),
+        )
+        .await;
+        assert_eq!(status, 201, "{request}");
+        let key = request["key"].as_str().unwrap().to_owned();
+        verify_by_staff(&server, &key).await;
+        let status_of = async || {
+            server
+                .get(
+                    Some("hypermarket"),
+                    &format!("/api/v1/subject-requests/{key}"),
+                )
+                .await
+                .1["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let before = status_of().await;
+        let staff = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let close = format!("/subject-requests/{key}/close");
+        // The first post says what closing does, with the note kept, and does nothing.
+        let (status, _, page) = staff
+            .post(&close, &[("reasons", "Here is what we hold")])
+            .await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains(
+                "The answer (the recipients, transfers and rights) goes to a•••@example.com."
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("The request closes: it cannot be reopened."),
+            "{page}"
+        );
+        assert!(page.contains(">Here is what we hold</textarea>"), "{page}");
+        assert!(page.contains(r#"name="confirm" value="yes""#), "{page}");
+        assert_eq!(status_of().await, before, "asking changes nothing");
+        // A refusal without reasons comes back with the problem, the navigation around it.
+        let refuse = format!("/subject-requests/{key}/refuse");
+        let (status, _, page) = staff
+            .post(&refuse, &[("confirm", "yes"), ("reasons", " ")])
+            .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("a refusal gives the subject its reasons (Art. 12(4))"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<nav class="main""#) && page.contains("Refuse the request"),
+            "{page}"
+        );
+        assert_eq!(status_of().await, before);
+        // Nobody else is asked anything: another party's people do not see the request.
+        for (email, password) in [
+            ("privacy@bank.test", "password of bank"),
+            ("staff@agency-b.test", "password of agency-b"),
+        ] {
+            let other = Browser::of(&server, email, password).await;
+            let (status, _, page) = other.post(&close, &[]).await;
+            assert_eq!(status, 404, "{email}: {page}");
+            assert!(!page.contains("a•••@example.com"), "{page}");
+        }
+        let (status, location, _) = staff
+            .post(
+                &close,
+                &[("confirm", "yes"), ("reasons", "Here is what we hold")],
+            )
+            .await;
+        assert_eq!(
+            (status, location),
+            (303, format!("/subject-requests/{key}"))
+        );
+        assert_eq!(status_of().await, "closed");
+        // An error page keeps the navigation.
+        let (status, page) = staff.page("/activities/no-such-activity").await;
+        assert_eq!(status, 404);
+        assert!(
+            page.contains(r#"<nav class="main""#) && page.contains("Back to what is due"),
+            "{page}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
