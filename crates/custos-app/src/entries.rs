@@ -131,7 +131,8 @@ pub enum Write {
 }
 
 impl Write {
-    fn target(&self) -> (EntityKind, &Slug) {
+    /// The kind and id of the entry written.
+    pub fn target(&self) -> (EntityKind, &Slug) {
         match self {
             Self::Put(entry) => (entry.kind(), entry.id()),
             Self::Delete(kind, id) => (*kind, id),
@@ -341,7 +342,7 @@ pub(crate) async fn apply_in(
     Ok(plan)
 }
 
-fn remove(parts: &mut RegisterParts, kind: EntityKind, id: &Slug) {
+pub(crate) fn remove(parts: &mut RegisterParts, kind: EntityKind, id: &Slug) {
     match kind {
         EntityKind::Organisation => parts.organisations.retain(|e| &e.id != id),
         EntityKind::Activity => parts.activities.retain(|e| &e.id != id),
@@ -350,7 +351,7 @@ fn remove(parts: &mut RegisterParts, kind: EntityKind, id: &Slug) {
     }
 }
 
-fn insert(parts: &mut RegisterParts, entry: Entry) {
+pub(crate) fn insert(parts: &mut RegisterParts, entry: Entry) {
     match entry {
         Entry::Organisation(e) => parts.organisations.push(e),
         Entry::Activity(e) => parts.activities.push(e),

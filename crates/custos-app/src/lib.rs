@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod outbox;
 pub mod people;
 pub mod policy;
+pub mod preview;
 pub mod register;
 pub mod rights;
 pub mod sessions;

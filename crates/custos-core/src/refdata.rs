@@ -254,6 +254,14 @@ impl ReferenceData {
             .and_then(Option::as_ref)
     }
 
+    /// Every country of the reference list with its code, in the list's order.
+    pub fn countries(&self) -> impl Iterator<Item = (CountryCode, &Country)> {
+        self.countries
+            .iter()
+            .flatten()
+            .filter_map(|c| CountryCode::from_reference(&c.code).map(|code| (code, c)))
+    }
+
     pub fn country_name(&self, code: CountryCode) -> String {
         self.country(code)
             .map_or_else(|| code.to_string(), |c| c.name.clone())

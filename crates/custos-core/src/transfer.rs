@@ -338,6 +338,91 @@ fn destination_name(reference: &ReferenceData, destination: &Destination) -> Str
     }
 }
 
+/// Every derogation ground of Art. 49(1).
+const GROUNDS: [Art49Ground; 8] = [
+    Art49Ground::ExplicitConsent,
+    Art49Ground::ContractWithSubject,
+    Art49Ground::ContractInSubjectsInterest,
+    Art49Ground::PublicInterest,
+    Art49Ground::LegalClaims,
+    Art49Ground::VitalInterests,
+    Art49Ground::PublicRegister,
+    Art49Ground::CompellingLegitimateInterests,
+];
+
+/// A mechanism as a form names it: `adequacy`, `scc-2`, `scc-3`, `bcr`, `code-of-conduct`,
+/// `certification`, `derogation:explicit-consent`.
+pub fn mechanism_code(mechanism: &TransferMechanism) -> String {
+    match mechanism {
+        TransferMechanism::Adequacy => "adequacy".to_owned(),
+        TransferMechanism::Scc(terms) => format!("scc-{}", terms.module),
+        TransferMechanism::Bcr => "bcr".to_owned(),
+        TransferMechanism::CodeOfConduct => "code-of-conduct".to_owned(),
+        TransferMechanism::Certification => "certification".to_owned(),
+        TransferMechanism::Derogation(ground) => format!(
+            "derogation:{}",
+            serde_json::to_value(ground)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// The mechanism a form's code names (see [`mechanism_code`]).
+pub fn parse_mechanism_code(code: &str) -> Option<TransferMechanism> {
+    Some(match code {
+        "adequacy" => TransferMechanism::Adequacy,
+        "bcr" => TransferMechanism::Bcr,
+        "code-of-conduct" => TransferMechanism::CodeOfConduct,
+        "certification" => TransferMechanism::Certification,
+        other => {
+            if let Some(module) = other.strip_prefix("scc-") {
+                TransferMechanism::Scc(SccTerms {
+                    module: module.parse().ok().filter(|m| (1..=4).contains(m))?,
+                    set: None,
+                })
+            } else {
+                let ground = other.strip_prefix("derogation:")?;
+                TransferMechanism::Derogation(
+                    *GROUNDS
+                        .iter()
+                        .find(|g| mechanism_code(&TransferMechanism::Derogation(**g)) == other)
+                        .filter(|_| !ground.is_empty())?,
+                )
+            }
+        }
+    })
+}
+
+/// The mechanisms that would hold for a transfer to `destination` by the importer of
+/// `parties` on `on`, each with its assessment: adequacy where a decision covers it, the SCC
+/// module of the link, the BCR, code or certification the importer holds, and the
+/// derogations (valid, but flagged exceptional: never for a systematic chain).
+pub fn mechanism_options(
+    reference: &ReferenceData,
+    destination: &Destination,
+    parties: &Parties<'_>,
+    on: Date,
+) -> Vec<(TransferMechanism, Assessment)> {
+    let module = if parties.exporter_is_controller { 2 } else { 3 };
+    [
+        TransferMechanism::Adequacy,
+        TransferMechanism::Scc(SccTerms { module, set: None }),
+        TransferMechanism::Bcr,
+        TransferMechanism::CodeOfConduct,
+        TransferMechanism::Certification,
+    ]
+    .into_iter()
+    .chain(GROUNDS.into_iter().map(TransferMechanism::Derogation))
+    .map(|m| {
+        let assessment = assess(reference, destination, Some(&m), parties, on);
+        (m, assessment)
+    })
+    .filter(|(_, assessment)| assessment.valid)
+    .collect()
+}
+
 /// Judges one transfer on one day.
 pub fn assess(
     reference: &ReferenceData,

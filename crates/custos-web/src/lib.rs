@@ -451,15 +451,41 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/findings-seen", post(ui::dashboard::mark_seen))
         .route("/login", get(ui::login_form).post(ui::login))
         .route("/logout", post(ui::logout))
-        .route("/activities", get(ui::activities))
-        .route("/activities/{id}", get(ui::activity))
-        .route("/organisations", get(ui::organisations))
-        .route("/organisations/{id}", get(ui::organisation))
+        .route(
+            "/activities",
+            get(ui::activities).post(ui::forms::create_activity),
+        )
+        .route("/activities/new", get(ui::forms::new_activity))
+        .route(
+            "/activities/{id}",
+            get(ui::activity).post(ui::forms::save_activity),
+        )
+        .route("/activities/{id}/edit", get(ui::forms::edit_activity))
+        .route(
+            "/organisations",
+            get(ui::organisations).post(ui::forms::create_organisation),
+        )
+        .route("/organisations/new", get(ui::forms::new_organisation))
+        .route(
+            "/organisations/{id}",
+            get(ui::organisation).post(ui::forms::save_organisation),
+        )
+        .route(
+            "/organisations/{id}/edit",
+            get(ui::forms::edit_organisation),
+        )
+        .route("/links", post(ui::forms::create_link))
+        .route("/links/new", get(ui::forms::new_link))
+        .route("/links/{id}/edit", get(ui::forms::edit_link))
+        .route("/{collection}/{id}/delete", post(ui::forms::delete_entry))
         .route(
             "/organisations/{id}/notice",
             get(ui::notices::notice_page).post(ui::notices::publish),
         )
-        .route("/links/{id}", get(ui::entries::link))
+        .route(
+            "/links/{id}",
+            get(ui::entries::link).post(ui::forms::save_link),
+        )
         .route(
             "/contracts/{id}",
             get(ui::entries::contract).post(ui::entries::save_contract),

@@ -521,3 +521,73 @@ fn the_checks_report_onward_transfers_by_their_parent() {
         ["transfer-mechanism-invalid"]
     );
 }
+
+/// The engagement form's choice of mechanisms: only what would hold for this importer and
+/// link, the SCC module of the link, derogations flagged exceptional; codes round-trip.
+#[test]
+fn the_mechanisms_offered_are_those_that_would_hold() {
+    use custos_core::refdata::ReferenceData;
+    use custos_core::transfer::{Parties, mechanism_code, mechanism_options, parse_mechanism_code};
+    let reference = ReferenceData::builtin();
+    let on = date("2026-11-25");
+    let us = Destination::Country("US".parse().unwrap());
+    let offered = |certifications: &str, exporter_is_controller: bool| -> Vec<String> {
+        let register = us_register(certifications, "adequacy");
+        let importer = register.organisation("cloud-us").unwrap();
+        let parties = Parties {
+            importer,
+            exporter_is_controller,
+            contract_signed: None,
+            since: date("2026-01-01"),
+        };
+        mechanism_options(reference, &us, &parties, on)
+            .iter()
+            .map(|(m, a)| {
+                format!(
+                    "{}{}",
+                    mechanism_code(m),
+                    if a.exceptional { "!" } else { "" }
+                )
+            })
+            .collect()
+    };
+    let plain = offered("", true);
+    assert_eq!(plain[0], "scc-2", "{plain:?}");
+    assert!(
+        !plain.contains(&"adequacy".to_owned()),
+        "no decision covers an uncertified US importer"
+    );
+    assert!(
+        !plain.iter().any(|m| m == "bcr" || m == "scc-3"),
+        "{plain:?}"
+    );
+    assert!(
+        plain.contains(&"derogation:explicit-consent!".to_owned()),
+        "{plain:?}"
+    );
+    let certified = offered(
+        ", certifications: [{scheme: eu-us-dpf, since: 2024-01-01}]",
+        false,
+    );
+    assert_eq!(&certified[..2], ["adequacy", "scc-3"], "{certified:?}");
+    for (mechanism, _) in mechanism_options(
+        reference,
+        &us,
+        &Parties {
+            importer: us_register("", "adequacy")
+                .organisation("cloud-us")
+                .unwrap(),
+            exporter_is_controller: true,
+            contract_signed: None,
+            since: on,
+        },
+        on,
+    ) {
+        assert_eq!(
+            parse_mechanism_code(&mechanism_code(&mechanism)),
+            Some(mechanism)
+        );
+    }
+    assert_eq!(parse_mechanism_code("scc-9"), None);
+    assert_eq!(parse_mechanism_code("derogation:"), None);
+}

@@ -101,6 +101,7 @@ struct LinkPage {
     facts: Vec<Fact>,
     contract: Option<String>,
     clauses: Vec<ClauseRow>,
+    may_change: bool,
 }
 
 fn mechanism_text(mechanism: &custos_core::model::TransferMechanism) -> String {
@@ -192,7 +193,15 @@ pub async fn link(
         .contract
         .as_ref()
         .and_then(|c| register.contracts().iter().find(|x| &x.id == c));
+    let may_change = super::may_change(
+        &state,
+        &viewer.principal,
+        &register,
+        &Entry::Engagement(link.clone()),
+    )
+    .await?;
     Ok(page(&LinkPage {
+        may_change,
         section: "activities",
         user_email: viewer.principal.user.email.clone(),
         csrf: viewer.csrf,
@@ -293,7 +302,7 @@ struct ContractPage {
 }
 
 /// The top-level fields in which `proposed` differs from `current`, as text.
-fn differences(
+pub(crate) fn differences(
     current: Option<&serde_json::Value>,
     proposed: Option<&serde_json::Value>,
 ) -> Vec<(String, String, String)> {

@@ -10,6 +10,7 @@ pub mod confirm;
 pub mod dashboard;
 pub mod entries;
 pub mod findings;
+pub mod forms;
 pub mod notices;
 pub mod notifications;
 pub mod public;
@@ -183,6 +184,32 @@ pub(crate) async fn read_multipart(
         }
     }
     Ok((fields, files))
+}
+
+/// Whether the viewer may add entries at all: it writes for some organisation (the policy
+/// still judges each entry).
+pub(crate) fn may_add(principal: &Principal) -> bool {
+    principal.may_write()
+        && (principal.user.is_admin
+            || principal
+                .memberships
+                .iter()
+                .any(|m| principal.may(custos_app::policy::Capacity::Edit, &m.organisation)))
+}
+
+/// Whether the policy lets the viewer change `entry` (at once or as a proposal): the forms
+/// are offered only then.
+pub(crate) async fn may_change(
+    state: &AppState,
+    principal: &Principal,
+    register: &custos_core::register::Register,
+    entry: &custos_app::entries::Entry,
+) -> Result<bool, ApiError> {
+    let represented = custos_app::policy::Represented::load(&state.store).await?;
+    Ok(!matches!(
+        entries::write_verdict(principal, register, &represented, entry),
+        custos_app::policy::Verdict::Refuse(_)
+    ))
 }
 
 fn page(template: &impl Template) -> Response {
@@ -370,6 +397,7 @@ struct ActivitiesPage {
     csrf: String,
     on: Date,
     rows: Vec<ActivityRow>,
+    may_add: bool,
 }
 
 pub async fn activities(
@@ -420,6 +448,7 @@ pub async fn activities(
     Ok(page(&ActivitiesPage {
         section: "activities",
         user_email: viewer.principal.user.email.clone(),
+        may_add: may_add(&viewer.principal),
         csrf: viewer.csrf,
         on,
         rows,
@@ -525,6 +554,8 @@ struct ActivityPage {
     findings: Vec<FindingRow>,
     /// Unused here: the findings list acknowledges only on the findings page.
     back: String,
+    may_add: bool,
+    may_change: bool,
 }
 
 fn plain<T: serde::Serialize>(value: &T) -> String {
@@ -732,6 +763,13 @@ pub async fn activity(
         })
         .collect();
     let name = activity.name.clone().unwrap_or_else(|| id.clone());
+    let may_change = may_change(
+        &state,
+        &viewer.principal,
+        &register,
+        &custos_app::entries::Entry::Activity(activity.clone()),
+    )
+    .await?;
     let svg = chain_svg::render(&format!("Chain of {name} as of {on}"), &nodes);
     Ok(page(&ActivityPage {
         section: "activities",
@@ -763,6 +801,8 @@ pub async fn activity(
         transfers: transfer_rows,
         findings: report.findings.iter().map(finding_row).collect(),
         back: String::new(),
+        may_add: may_add(&viewer.principal),
+        may_change,
     }))
 }
 
@@ -781,6 +821,7 @@ struct OrganisationsPage {
     user_email: String,
     csrf: String,
     rows: Vec<OrganisationRow>,
+    may_add: bool,
 }
 
 fn certifications(organisation: &custos_core::model::Organisation) -> String {
@@ -817,6 +858,7 @@ pub async fn organisations(
     Ok(page(&OrganisationsPage {
         section: "organisations",
         user_email: viewer.principal.user.email.clone(),
+        may_add: may_add(&viewer.principal),
         csrf: viewer.csrf,
         rows,
     }))
@@ -857,6 +899,7 @@ struct OrganisationPage {
     member: bool,
     controls: bool,
     processes: bool,
+    may_change: bool,
 }
 
 fn contact_text(contact: Option<&custos_core::model::Contact>) -> String {
@@ -893,6 +936,13 @@ pub async fn organisation(
         ))));
     };
     let on = state.clock.today();
+    let may_change = may_change(
+        &state,
+        &viewer.principal,
+        &register,
+        &custos_app::entries::Entry::Organisation(organisation.clone()),
+    )
+    .await?;
     let upstream = visibility
         .upstream(&register, involvement(&register, &id, Some(on))?)
         .into_iter()
@@ -953,5 +1003,6 @@ pub async fn organisation(
         processes: register
             .organisation_index(&id)
             .is_some_and(|ix| !register.engagements_as_processor(ix).is_empty()),
+        may_change,
     }))
 }

@@ -782,3 +782,282 @@ async fn irreversible_steps_ask_first_and_a_refused_form_keeps_what_was_typed() 
     })
     .await;
 }
+
+/// The fields of the link form for a Cloud US link of the hypermarket's marketing.
+fn cloud_link<'a>(intent: &'a str, transfer: &'a str, tag: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("intent", intent),
+        ("tag", tag),
+        ("id", "a-cloud"),
+        ("activity", "customer-marketing"),
+        ("engaged_by", "hypermarket-a"),
+        ("processor", "cloud-us"),
+        ("service", "Cloud hosting of the campaign data"),
+        ("since", "2026-11-01"),
+        ("until", ""),
+        ("contract", ""),
+        ("transfer", transfer),
+        ("location-0-country", ""),
+    ]
+}
+
+#[tokio::test]
+async fn the_dpo_adds_a_processor_with_an_scc_transfer_and_sees_the_finding_go() {
+    on_both(async |server| {
+        let dpo = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (_, page) = dpo.page("/organisations").await;
+        assert!(page.contains(r#"href="/organisations/new""#), "{page}");
+        let (status, page) = dpo.page("/organisations/new").await;
+        assert_eq!(status, 200, "{page}");
+        // A wrong address comes back at its field, the rest kept.
+        let organisation = |email: &'static str| {
+            vec![
+                ("intent", "save"),
+                ("id", "cloud-us"),
+                ("name", "Cloud US Inc"),
+                ("country", "US"),
+                ("kind", "company"),
+                ("contact_name", "Pat Doe"),
+                ("contact_email", email),
+                ("certifications", ""),
+            ]
+        };
+        let (status, _, page) = dpo
+            .post("/organisations", &organisation("not an address"))
+            .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains(r#"value="Cloud US Inc""#)
+                && page.contains("contact: &#34;not an address&#34;: expected an e-mail address"),
+            "{page}"
+        );
+        let (status, location, _) = dpo
+            .post("/organisations", &organisation("pat@cloud-us.example"))
+            .await;
+        assert_eq!(
+            (status, location.as_str()),
+            (303, "/links/new?processor=cloud-us"),
+            "on to engage it"
+        );
+        let (_, page) = dpo.page(&location).await;
+        assert!(
+            page.contains(r#"name="processor" list="organisations" value="cloud-us""#),
+            "{page}"
+        );
+        let (_, created) = server
+            .get(Some("admin"), "/api/v1/organisations/cloud-us")
+            .await;
+        assert_eq!(created["contact"]["email"], "pat@cloud-us.example");
+
+        // The link form offers, for a US importer without certification, what holds: the
+        // controller-to-processor SCC module, derogations flagged, never adequacy.
+        let (_, page) = dpo.page("/activities/customer-marketing").await;
+        assert!(
+            page.contains(r#"href="/links/new?activity=customer-marketing""#),
+            "{page}"
+        );
+        let (status, _, page) = dpo.post("/links", &cloud_link("preview", "", "")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains(r#"<option value="scc-2" >Standard contractual clauses, module 2"#),
+            "{page}"
+        );
+        assert!(
+            !page.contains(r#"<option value="adequacy""#) && !page.contains(r#"value="scc-3""#),
+            "{page}"
+        );
+        assert!(
+            page.contains("exceptional: only for occasional transfers"),
+            "{page}"
+        );
+        // The preview says what saving would do, and saves nothing.
+        assert!(
+            page.contains(
+                "It adds Cloud US Inc (cloud-us) to the recipients of customer-marketing."
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("Transfer outside the EEA with no mechanism"),
+            "{page}"
+        );
+        assert!(page.contains("Processing without a contract"), "{page}");
+        assert_eq!(
+            server
+                .get(Some("hypermarket"), "/api/v1/engagements/a-cloud")
+                .await
+                .0,
+            404
+        );
+        let (status, location, _) = dpo.post("/links", &cloud_link("save", "", "")).await;
+        assert_eq!((status, location.as_str()), (303, "/links/a-cloud"));
+        let (_, page) = dpo.page("/findings?rule=transfer-no-mechanism").await;
+        assert!(page.contains("a-cloud"), "{page}");
+
+        // The DPO records the SCCs: the preview says the finding goes, and it goes.
+        let tag_before = tag(&server, "hypermarket", "/api/v1/engagements/a-cloud").await;
+        let (_, page) = dpo.page("/links/a-cloud/edit").await;
+        assert!(page.contains("Change link <code>a-cloud</code>"), "{page}");
+        let (status, _, page) = dpo
+            .post(
+                "/links/a-cloud",
+                &cloud_link("preview", "scc-2", &tag_before),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("1 finding(s) resolved")
+                && page.contains("Transfer outside the EEA with no mechanism:"),
+            "{page}"
+        );
+        let (status, location, _) = dpo
+            .post("/links/a-cloud", &cloud_link("save", "scc-2", &tag_before))
+            .await;
+        assert_eq!((status, location.as_str()), (303, "/links/a-cloud"));
+        let (_, page) = dpo.page("/findings?rule=transfer-no-mechanism").await;
+        assert!(!page.contains("a-cloud"), "the finding is gone: {page}");
+        let (_, link) = server
+            .get(Some("hypermarket"), "/api/v1/engagements/a-cloud")
+            .await;
+        assert_eq!(link["transfer"], json!({"scc": {"module": 2}}), "{link}");
+        // The form read before that save is stale now: both versions are shown.
+        let (status, _, page) = dpo
+            .post("/links/a-cloud", &cloud_link("save", "", &tag_before))
+            .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("Someone changed this entry while you were editing it"),
+            "{page}"
+        );
+        assert!(page.contains("<td><code>transfer</code></td>"), "{page}");
+
+        // The wrong parties: the bank's viewer is offered no form and may not save one;
+        // agency B's portal user does not see the hypermarket's link at all.
+        let bank = Browser::of(&server, "privacy@bank.test", "password of bank").await;
+        let (_, page) = bank.page("/activities/document-delivery").await;
+        assert!(
+            !page.contains("/links/new") && !page.contains("/edit"),
+            "{page}"
+        );
+        let (_, page) = bank.page("/organisations").await;
+        assert!(!page.contains(r#"href="/organisations/new""#), "{page}");
+        let (status, _, _) = bank
+            .post(
+                "/links",
+                &[
+                    ("intent", "save"),
+                    ("id", "bank-x"),
+                    ("activity", "document-delivery"),
+                    ("engaged_by", "bank"),
+                    ("processor", "cloud-us"),
+                    ("service", "x"),
+                    ("since", "2026-11-01"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 403);
+        let portal = Browser::of(&server, "staff@agency-b.test", "password of agency-b").await;
+        assert_eq!(portal.page("/links/a-cloud/edit").await.0, 404);
+        let now = tag(&server, "hypermarket", "/api/v1/engagements/a-cloud").await;
+        assert_eq!(
+            portal
+                .post("/links/a-cloud", &cloud_link("save", "", &now))
+                .await
+                .0,
+            404
+        );
+        assert_eq!(portal.post("/links/a-cloud/delete", &[]).await.0, 404);
+
+        // Deleting asks first, saying what goes.
+        let (status, _, page) = dpo.post("/links/a-cloud/delete", &[]).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("Cloud US Inc (cloud-us) leaves the recipients of customer-marketing."),
+            "{page}"
+        );
+        let (status, location, _) = dpo
+            .post(
+                "/links/a-cloud/delete",
+                &[("confirm", "yes"), ("tag", &now)],
+            )
+            .await;
+        assert_eq!((status, location.as_str()), (303, "/activities"));
+        assert_eq!(
+            server
+                .get(Some("hypermarket"), "/api/v1/engagements/a-cloud")
+                .await
+                .0,
+            404
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_activity_is_created_and_changed_in_its_form_by_its_controller_only() {
+    on_both(async |server| {
+        let dpo = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (_, page) = dpo.page("/activities/new").await;
+        assert!(
+            page.contains(r#"<option value="hypermarket-a" "#),
+            "its own organisations as controllers: {page}"
+        );
+        let activity = |retention: &'static str| {
+            vec![
+                ("intent", "save"),
+                ("id", "loyalty"),
+                ("name", "Loyalty programme"),
+                ("controller", "hypermarket-a"),
+                ("purposes", "Points for purchases\nMember offers"),
+                ("lawful_basis", "contract"),
+                ("subjects", "customers"),
+                ("data", "email, order-history"),
+                ("retention", retention),
+                ("measures", "encryption-at-rest"),
+            ]
+        };
+        let (status, _, page) = dpo.post("/activities", &activity("two years")).await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains(r#"<div class="at-fault"><label for="f-retention">"#),
+            "the problem at its field: {page}"
+        );
+        assert!(page.contains(r#"value="Loyalty programme""#), "{page}");
+        let (status, location, _) = dpo.post("/activities", &activity("P2Y")).await;
+        assert_eq!((status, location.as_str()), (303, "/activities/loyalty"));
+        let (_, created) = server
+            .get(Some("hypermarket"), "/api/v1/activities/loyalty")
+            .await;
+        assert_eq!(
+            created["purposes"],
+            json!(["Points for purchases", "Member offers"])
+        );
+        assert_eq!(created["retention"], "P2Y");
+        // Taken ids answer at the id field.
+        let (status, _, page) = dpo.post("/activities", &activity("P2Y")).await;
+        assert_eq!(status, 409, "{page}");
+        assert!(page.contains("exists already"), "{page}");
+        // Another controller's editor neither sees nor changes it.
+        let other = Browser::member(&server, "w-editor", "web-controller").await;
+        assert_eq!(other.page("/activities/loyalty/edit").await.0, 404);
+        assert_eq!(
+            other.post("/activities/loyalty", &activity("P3Y")).await.0,
+            404
+        );
+        let (status, _, page) = other
+            .post(
+                "/activities",
+                &[
+                    ("intent", "save"),
+                    ("id", "theirs"),
+                    ("controller", "hypermarket-a"),
+                    ("purposes", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 403, "naming another controller is refused: {page}");
+        server.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,1580 @@
+//! The register edited in forms: organisations, activities and links (engagements) created,
+//! changed and deleted in the browser, through the same policy, validation and audit as the
+//! API. Every form has two buttons: Preview says what the change would do to the chains and
+//! the findings (nothing is written), Save writes it with the version the form was read on (a
+//! conflict shows both versions). A problem comes back at the field it is about, with what
+//! was typed kept. Contracts have their own form (`ui::entries`).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use custos_app::entries::{Entry, Expect, Write};
+use custos_app::preview::{PreviewError, preview};
+use custos_core::checks::{Filter, Finding};
+use custos_core::model::{
+    Activity, Certification, Contact, DetailedLocation, Engagement, LawfulBasis, Location,
+    Organisation, OrganisationKind,
+};
+use custos_core::refdata::ReferenceData;
+use custos_core::register::{EntityKind, Register};
+use custos_core::transfer::{
+    Destination, Parties, mechanism_code, mechanism_options, parse_mechanism_code,
+};
+use custos_core::values::Slug;
+
+use super::confirm::{Confirmation, ask, confirmed};
+use super::entries::differences;
+use super::{FormCaller, UiError, Viewer, check_csrf, entry_href, page, plain};
+use crate::api::entries::{Outcome, run, visible};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Empty location rows a link form offers beyond those recorded.
+const SPARE_LOCATIONS: usize = 2;
+/// The most location rows a form takes.
+const MAX_LOCATIONS: usize = 20;
+
+/// What a change would do, as the form shows it.
+pub struct PreviewView {
+    pub recipients: Vec<String>,
+    pub resolved: Vec<String>,
+    pub raised: Vec<(&'static str, String, String)>,
+}
+
+/// What comes back with a form that was not saved.
+#[derive(Default)]
+pub struct FormOutcome {
+    pub preview: Option<PreviewView>,
+    /// The field at fault (when one is) and every problem said.
+    pub field: String,
+    pub problems: Vec<String>,
+    /// Someone changed the entry meanwhile: field, stored now, as typed.
+    pub conflict: Option<Vec<(String, String, String)>>,
+    pub status: u16,
+}
+
+impl FormOutcome {
+    fn problem(field: &str, message: impl Into<String>, status: StatusCode) -> Self {
+        Self {
+            field: field.to_owned(),
+            problems: vec![message.into()],
+            status: status.as_u16(),
+            ..Self::default()
+        }
+    }
+
+    /// The problem to show beside the field `name`, if it is the field at fault.
+    pub fn message_at(&self, name: &str) -> Option<&str> {
+        if self.field == name {
+            self.problems.first().map(String::as_str)
+        } else {
+            None
+        }
+    }
+}
+
+/// The field a validation message is about, when it starts with one of `names`.
+fn field_of(message: &str, names: &[&str]) -> String {
+    let first = message
+        .split([':', ' ', '.'])
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"');
+    names
+        .iter()
+        .find(|n| **n == first)
+        .map(|n| (*n).to_owned())
+        .unwrap_or_default()
+}
+
+fn rejected(error: ApiError, names: &[&str]) -> FormOutcome {
+    let status = error.status();
+    let problems: Vec<String> = error
+        .to_string()
+        .lines()
+        .map(|line| {
+            // "engagement a-x: message" → "message": the form is about that entry.
+            match line.split_once(": ") {
+                Some((head, rest)) if head.split(' ').count() == 2 => rest.to_owned(),
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
+    FormOutcome {
+        field: problems
+            .iter()
+            .map(|p| field_of(p, names))
+            .find(|f| !f.is_empty())
+            .unwrap_or_default(),
+        problems,
+        status: status.as_u16(),
+        ..FormOutcome::default()
+    }
+}
+
+/// The findings that count in `register` as `principal` sees them today.
+fn seen_findings(
+    state: &AppState,
+    principal: &Principal,
+    register: &Register,
+    evidence: &custos_core::checks::Evidence,
+) -> Result<Vec<Finding>, custos_core::chain::ChainError> {
+    let visibility = principal.visibility(register)?;
+    Ok(visibility
+        .findings(register, state.clock.today(), evidence, &Filter::default())?
+        .findings
+        .into_iter()
+        .filter(Finding::counts)
+        .collect())
+}
+
+/// Previews `write`, or saves it; `names` are the form's fields (to place a problem).
+async fn preview_or_save(
+    state: &AppState,
+    principal: &Principal,
+    write: Write,
+    expect: Expect,
+    save: bool,
+    names: &[&str],
+) -> Result<Result<String, FormOutcome>, UiError> {
+    let (kind, id) = {
+        let (kind, id) = write.target();
+        (kind, id.to_string())
+    };
+    if !save {
+        let register = state.register().await;
+        let evidence = state.evidence().await?;
+        let shown = preview(&register, &write, state.clock.today(), |r| {
+            seen_findings(state, principal, r, &evidence)
+        });
+        return Ok(Err(match shown {
+            Ok(p) => FormOutcome {
+                preview: Some(PreviewView {
+                    recipients: p
+                        .recipients
+                        .iter()
+                        .flat_map(|r| {
+                            r.added
+                                .iter()
+                                .map(move |a| {
+                                    format!("adds {a} to the recipients of {}", r.activity)
+                                })
+                                .chain(r.removed.iter().map(move |x| {
+                                    format!("removes {x} from the recipients of {}", r.activity)
+                                }))
+                        })
+                        .collect(),
+                    resolved: p
+                        .resolved
+                        .iter()
+                        .map(|f| format!("{}: {}", f.title, f.message))
+                        .collect(),
+                    raised: p
+                        .raised
+                        .iter()
+                        .map(|f| (f.severity.as_str(), f.title.to_owned(), f.message.clone()))
+                        .collect(),
+                }),
+                status: 200,
+                ..FormOutcome::default()
+            },
+            Err(PreviewError::Rejected(problems)) => rejected(
+                ApiError::from(custos_app::AppError::Rejected(problems)),
+                names,
+            ),
+            Err(PreviewError::Chain(error)) => return Err(error.into()),
+        }));
+    }
+    let typed: Option<serde_json::Value> = match &write {
+        Write::Put(entry) => entry
+            .json()
+            .ok()
+            .and_then(|j| serde_json::from_str(&j).ok()),
+        Write::Delete(..) => None,
+    };
+    match run(state, principal, write, expect, None).await {
+        Ok(Outcome::Written(_)) => Ok(Ok(entry_href(kind, &id))),
+        Ok(Outcome::Proposed(amendment)) => Ok(Ok(format!(
+            "/contracts/{}#amendment-{}",
+            amendment.contract, amendment.key
+        ))),
+        Err(ApiError::PreconditionFailed(_)) => {
+            // The entry as it is stored now, beside what was typed.
+            let now: Option<serde_json::Value> = {
+                let register = state.register().await;
+                custos_app::entries::find(register.parts(), kind, &id)
+                    .and_then(|e| e.json().ok())
+                    .and_then(|j| serde_json::from_str(&j).ok())
+            };
+            Ok(Err(FormOutcome {
+                field: "tag".to_owned(),
+                problems: vec!["Someone changed this entry while you were editing it. Below: where the stored entry now differs from yours. Check, then save again (the form now edits the stored version).".to_owned()],
+                conflict: Some(differences(now.as_ref(), typed.as_ref())),
+                status: 422,
+                ..FormOutcome::default()
+            }))
+        }
+        Err(ApiError::Conflict(detail)) => Ok(Err(FormOutcome::problem(
+            "id",
+            detail,
+            StatusCode::CONFLICT,
+        ))),
+        Err(
+            error @ (ApiError::Invalid { .. } | ApiError::Refused { .. } | ApiError::Forbidden(_)),
+        ) => Ok(Err(rejected(error, names))),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The form's fields as posted, trimmed.
+type Posted = HashMap<String, String>;
+
+fn get(posted: &Posted, name: &str) -> String {
+    posted
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn optional(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn slug(field: &'static str, text: &str) -> Result<Slug, (&'static str, String)> {
+    text.parse().map_err(|e| {
+        (
+            field,
+            format!("{field}: {text:?} is not an identifier ({e}): lower-case letters, digits and hyphens"),
+        )
+    })
+}
+
+fn slugs(field: &'static str, text: &str) -> Result<Vec<Slug>, (&'static str, String)> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| slug(field, s))
+        .collect()
+}
+
+fn date(
+    field: &'static str,
+    text: &str,
+) -> Result<Option<custos_core::Date>, (&'static str, String)> {
+    match text {
+        "" => Ok(None),
+        day => day.parse().map(Some).map_err(|_| {
+            (
+                field,
+                format!("{field}: expected a date (YYYY-MM-DD), not {day:?}"),
+            )
+        }),
+    }
+}
+
+/// The country options of a select, the chosen one marked.
+struct CountryOption {
+    code: String,
+    name: String,
+}
+
+fn countries() -> Vec<CountryOption> {
+    let mut all: Vec<CountryOption> = ReferenceData::builtin()
+        .countries()
+        .map(|(code, c)| CountryOption {
+            code: code.to_string(),
+            name: c.name.clone(),
+        })
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}
+
+/// Whether the form's intent is to save (otherwise: preview).
+fn saving(posted: &Posted) -> bool {
+    get(posted, "intent") == "save"
+}
+
+// ---------------------------------------------------------------------------------------
+// Links (engagements)
+
+/// A mechanism the link form offers for a location: its code, what it is, and whether it
+/// is exceptional (a derogation) or does not hold (kept only because it is recorded).
+pub struct MechanismChoice {
+    code: String,
+    label: String,
+}
+
+/// A location row: its country and mechanism as typed, and what the row offers.
+pub struct LocationRow {
+    index: usize,
+    country: String,
+    transfer: String,
+    /// Empty for a country in the EEA (no transfer) or no country yet.
+    choices: Vec<MechanismChoice>,
+    note: String,
+}
+
+#[derive(Default)]
+struct LinkFields {
+    id: String,
+    activity: String,
+    engaged_by: String,
+    processor: String,
+    service: String,
+    category: String,
+    since: String,
+    until: String,
+    contract: String,
+    transfer: String,
+    locations: Vec<(String, String)>,
+}
+
+impl LinkFields {
+    fn of(link: &Engagement) -> Self {
+        Self {
+            id: link.id.to_string(),
+            activity: link.activity.to_string(),
+            engaged_by: link.engaged_by.to_string(),
+            processor: link.processor.to_string(),
+            service: link.service.clone(),
+            category: link.category.clone().unwrap_or_default(),
+            since: link.since.to_string(),
+            until: link.until.map(|d| d.to_string()).unwrap_or_default(),
+            contract: link
+                .contract
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            transfer: link
+                .transfer
+                .as_ref()
+                .map(mechanism_code)
+                .unwrap_or_default(),
+            locations: link
+                .locations
+                .iter()
+                .map(|l| {
+                    (
+                        l.country().to_string(),
+                        l.transfer().map(mechanism_code).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn read(posted: &Posted) -> Self {
+        let locations = (0..MAX_LOCATIONS)
+            .map(|i| {
+                (
+                    get(posted, &format!("location-{i}-country")),
+                    get(posted, &format!("location-{i}-transfer")),
+                )
+            })
+            .filter(|(country, _)| !country.is_empty())
+            .collect();
+        Self {
+            id: get(posted, "id"),
+            activity: get(posted, "activity"),
+            engaged_by: get(posted, "engaged_by"),
+            processor: get(posted, "processor"),
+            service: get(posted, "service"),
+            category: get(posted, "category"),
+            since: get(posted, "since"),
+            until: get(posted, "until"),
+            contract: get(posted, "contract"),
+            transfer: get(posted, "transfer"),
+            locations,
+        }
+    }
+
+    /// The link these fields describe, on top of `base` (what the form does not show is kept).
+    fn link(&self, base: Option<&Engagement>) -> Result<Engagement, (&'static str, String)> {
+        let mechanism = |field: &'static str, code: &str| match code {
+            "" => Ok(None),
+            code => parse_mechanism_code(code).map(Some).ok_or((
+                field,
+                format!("{field}: {code:?} is not a transfer mechanism"),
+            )),
+        };
+        let mut locations = Vec::new();
+        for (country, transfer) in &self.locations {
+            let country = country
+                .parse()
+                .map_err(|e| ("locations", format!("locations: {country:?}: {e}")))?;
+            locations.push(match mechanism("locations", transfer)? {
+                None => Location::Country(country),
+                Some(m) => Location::Detailed(DetailedLocation {
+                    country,
+                    transfer: Some(m),
+                }),
+            });
+        }
+        if self.service.is_empty() {
+            return Err(("service", "service: say what the processor does".to_owned()));
+        }
+        Ok(Engagement {
+            id: slug("id", &self.id)?,
+            activity: slug("activity", &self.activity)?,
+            engaged_by: slug("engaged_by", &self.engaged_by)?,
+            processor: slug("processor", &self.processor)?,
+            service: self.service.clone(),
+            category: optional(&self.category),
+            locations,
+            transfer: mechanism("transfer", &self.transfer)?,
+            contract: optional(&self.contract)
+                .map(|c| slug("contract", &c))
+                .transpose()?,
+            since: date("since", &self.since)?.ok_or((
+                "since",
+                "since: the first day the link is in force".to_owned(),
+            ))?,
+            until: date("until", &self.until)?,
+            authorisation: base.and_then(|b| b.authorisation.clone()),
+            acknowledgements: base.map(|b| b.acknowledgements.clone()).unwrap_or_default(),
+        })
+    }
+}
+
+const LINK_FIELDS: &[&str] = &[
+    "id",
+    "activity",
+    "engaged_by",
+    "processor",
+    "service",
+    "category",
+    "since",
+    "until",
+    "contract",
+    "transfer",
+    "locations",
+];
+
+#[derive(Template)]
+#[template(path = "link_form.html")]
+struct LinkForm {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    /// Empty for a new link.
+    editing: String,
+    tag: String,
+    fields: LinkFields,
+    rows: Vec<LocationRow>,
+    link_wide: Vec<MechanismChoice>,
+    link_wide_note: String,
+    activities: Vec<String>,
+    organisations: Vec<(String, String)>,
+    contracts: Vec<String>,
+    countries: Vec<CountryOption>,
+    outcome: FormOutcome,
+}
+
+/// The mechanisms that would hold for a transfer to `country` on the link the fields
+/// describe, the one chosen kept even when it does not (marked so).
+fn choices_for(
+    register: &Register,
+    fields: &LinkFields,
+    country: &str,
+    chosen: &str,
+    on: custos_core::Date,
+) -> (Vec<MechanismChoice>, String) {
+    let reference = ReferenceData::builtin();
+    let Ok(code) = country.parse::<custos_core::values::CountryCode>() else {
+        return (Vec::new(), String::new());
+    };
+    let since = fields.since.parse().unwrap_or(on);
+    if reference.in_eea(code, Some(since)) {
+        return (Vec::new(), "in the EEA: no transfer".to_owned());
+    }
+    let Some(importer) = register.organisation(&fields.processor) else {
+        return (
+            Vec::new(),
+            "choose the processor, then Preview: the mechanisms that hold depend on it".to_owned(),
+        );
+    };
+    let exporter_is_controller = register
+        .activity(&fields.activity)
+        .is_some_and(|a| a.controllers().any(|c| c.as_str() == fields.engaged_by));
+    let parties = Parties {
+        importer,
+        exporter_is_controller,
+        contract_signed: register.contract(&fields.contract).and_then(|c| c.signed),
+        since,
+    };
+    let destination = Destination::Country(code);
+    let mut choices: Vec<MechanismChoice> =
+        mechanism_options(reference, &destination, &parties, since)
+            .into_iter()
+            .map(|(m, a)| MechanismChoice {
+                code: mechanism_code(&m),
+                label: format!(
+                    "{}{}",
+                    mechanism_label(&m),
+                    if a.exceptional {
+                        " — exceptional: only for occasional transfers, never a chain's"
+                    } else {
+                        ""
+                    }
+                ),
+            })
+            .collect();
+    if !chosen.is_empty() && !choices.iter().any(|c| c.code == chosen) {
+        choices.insert(
+            0,
+            MechanismChoice {
+                code: chosen.to_owned(),
+                label: format!("{chosen} — does not hold for this link: choose another"),
+            },
+        );
+    }
+    (
+        choices,
+        format!(
+            "a transfer to {}: choose what it relies on",
+            reference.country_name(code)
+        ),
+    )
+}
+
+fn mechanism_label(mechanism: &custos_core::model::TransferMechanism) -> String {
+    use custos_core::model::TransferMechanism as M;
+    match mechanism {
+        M::Adequacy => "Adequacy decision (Art. 45)".to_owned(),
+        M::Scc(terms) => format!(
+            "Standard contractual clauses, module {} (Art. 46(2)(c))",
+            terms.module
+        ),
+        M::Bcr => "Binding corporate rules of the importer (Art. 47)".to_owned(),
+        M::CodeOfConduct => "Code of conduct held by the importer (Art. 46(2)(e))".to_owned(),
+        M::Certification => "Certification held by the importer (Art. 46(2)(f))".to_owned(),
+        M::Derogation(ground) => format!("Derogation: {} (Art. 49(1))", plain(ground)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn link_form(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    editing: Option<&Engagement>,
+    fields: LinkFields,
+    outcome: FormOutcome,
+) -> Result<Response, UiError> {
+    let register = state.register().await;
+    let visibility = principal.visibility(&register)?;
+    let today = state.clock.today();
+    let mut rows: Vec<LocationRow> = fields
+        .locations
+        .iter()
+        .enumerate()
+        .map(|(index, (country, transfer))| {
+            let (choices, note) = choices_for(&register, &fields, country, transfer, today);
+            LocationRow {
+                index,
+                country: country.clone(),
+                transfer: transfer.clone(),
+                choices,
+                note,
+            }
+        })
+        .collect();
+    for index in rows.len()..rows.len() + SPARE_LOCATIONS {
+        rows.push(LocationRow {
+            index,
+            country: String::new(),
+            transfer: String::new(),
+            choices: Vec::new(),
+            note: "choose a country, then Preview: the mechanisms that hold are offered".to_owned(),
+        });
+    }
+    let processor_country = register
+        .organisation(&fields.processor)
+        .map(|o| o.country.to_string())
+        .unwrap_or_default();
+    let (link_wide, link_wide_note) = choices_for(
+        &register,
+        &fields,
+        &processor_country,
+        &fields.transfer,
+        today,
+    );
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let mut response = page(&LinkForm {
+        section: "activities",
+        user_email: principal.user.email.clone(),
+        csrf: csrf.to_owned(),
+        editing: editing.map(|e| e.id.to_string()).unwrap_or_default(),
+        tag: editing
+            .map(|e| Entry::Engagement(e.clone()).tag())
+            .unwrap_or_default(),
+        rows,
+        link_wide,
+        link_wide_note,
+        activities: register
+            .activities()
+            .iter()
+            .filter(|a| visibility.activity(&register, a.id.as_str()))
+            .map(|a| a.id.to_string())
+            .collect(),
+        organisations: register
+            .organisations()
+            .iter()
+            .filter(|o| visibility.organisation(o.id.as_str()))
+            .take(2_000)
+            .map(|o| (o.id.to_string(), o.name.clone()))
+            .collect(),
+        contracts: register
+            .contracts()
+            .iter()
+            .filter(|c| visibility.contract(c.id.as_str()))
+            .filter(|c| fields.processor.is_empty() || c.between[1].as_str() == fields.processor)
+            .take(2_000)
+            .map(|c| c.id.to_string())
+            .collect(),
+        countries: countries(),
+        fields,
+        outcome,
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The link `id` as the viewer sees it, or 404.
+async fn visible_link(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Engagement, UiError> {
+    let register = state.register().await;
+    let visibility = principal.visibility(&register)?;
+    register
+        .engagements()
+        .iter()
+        .find(|e| e.id.as_str() == id)
+        .filter(|_| visibility.engagement(&register, id))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("link {id:?}")).into())
+}
+
+pub async fn new_link(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Result<Response, UiError> {
+    let fields = LinkFields {
+        activity: query.get("activity").cloned().unwrap_or_default(),
+        engaged_by: query.get("engaged_by").cloned().unwrap_or_default(),
+        processor: query.get("processor").cloned().unwrap_or_default(),
+        since: state.clock.today().to_string(),
+        ..LinkFields::default()
+    };
+    link_form(
+        &state,
+        &viewer.principal,
+        &viewer.csrf,
+        None,
+        fields,
+        FormOutcome::default(),
+    )
+    .await
+}
+
+pub async fn edit_link(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let link = visible_link(&state, &viewer.principal, &id).await?;
+    let fields = LinkFields::of(&link);
+    link_form(
+        &state,
+        &viewer.principal,
+        &viewer.csrf,
+        Some(&link),
+        fields,
+        FormOutcome::default(),
+    )
+    .await
+}
+
+/// Creates (`/links`) or changes (`/links/{id}`) a link from its form.
+async fn submit_link(
+    state: AppState,
+    principal: Principal,
+    editing: Option<String>,
+    posted: Posted,
+) -> Result<Response, UiError> {
+    let csrf = get(&posted, "csrf");
+    check_csrf(&principal, &csrf)?;
+    let stored = match &editing {
+        Some(id) => Some(visible_link(&state, &principal, id).await?),
+        None => None,
+    };
+    let mut fields = LinkFields::read(&posted);
+    if let Some(stored) = &stored {
+        fields.id = stored.id.to_string();
+    }
+    let link = match fields.link(stored.as_ref()) {
+        Ok(link) => link,
+        Err((field, message)) => {
+            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
+            return link_form(&state, &principal, &csrf, stored.as_ref(), fields, outcome).await;
+        }
+    };
+    let expect = match &stored {
+        Some(_) => Expect::Tag(get(&posted, "tag")),
+        None => Expect::Absent,
+    };
+    let write = Write::Put(Box::new(Entry::Engagement(link)));
+    match preview_or_save(
+        &state,
+        &principal,
+        write,
+        expect,
+        saving(&posted),
+        LINK_FIELDS,
+    )
+    .await?
+    {
+        Ok(href) => Ok(Redirect::to(&href).into_response()),
+        Err(outcome) => {
+            // After a conflict the form edits the stored version.
+            let stored = match (&editing, outcome.conflict.is_some()) {
+                (Some(id), true) => Some(visible_link(&state, &principal, id).await?),
+                _ => stored,
+            };
+            link_form(&state, &principal, &csrf, stored.as_ref(), fields, outcome).await
+        }
+    }
+}
+
+pub async fn create_link(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_link(state, principal, None, posted).await
+}
+
+pub async fn save_link(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(id): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_link(state, principal, Some(id), posted).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Deleting an entry
+
+/// Deletes an entry after saying what it does (the preview) and asking again.
+pub async fn delete_entry(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path((collection, id)): Path<(String, String)>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    let csrf = get(&posted, "csrf");
+    check_csrf(&principal, &csrf)?;
+    let kind = match collection.as_str() {
+        "links" => EntityKind::Engagement,
+        "organisations" => EntityKind::Organisation,
+        "activities" => EntityKind::Activity,
+        "contracts" => EntityKind::Contract,
+        _ => return Err(ApiError::not_found(format!("{collection:?}")).into()),
+    };
+    let (stored, preview_lines) = {
+        let register = state.register().await;
+        let visibility = principal.visibility(&register)?;
+        let stored = custos_app::entries::find(register.parts(), kind, &id)
+            .filter(|e| visible(&visibility, &register, e))
+            .ok_or_else(|| ApiError::not_found(format!("{kind} {id:?}")))?;
+        let evidence = state.evidence().await?;
+        let slug: Slug = id
+            .parse()
+            .map_err(|_| ApiError::not_found(format!("{kind} {id:?}")))?;
+        let lines: Vec<String> = match preview(
+            &register,
+            &Write::Delete(kind, slug),
+            state.clock.today(),
+            |r| seen_findings(&state, &principal, r, &evidence),
+        ) {
+            Ok(p) => p
+                .recipients
+                .iter()
+                .flat_map(|r| {
+                    r.removed
+                        .iter()
+                        .map(move |x| format!("{x} leaves the recipients of {}.", r.activity))
+                })
+                .chain(
+                    p.resolved
+                        .iter()
+                        .map(|f| format!("Resolves: {}: {}", f.title, f.message)),
+                )
+                .chain(
+                    p.raised
+                        .iter()
+                        .map(|f| format!("Raises: {}: {}", f.title, f.message)),
+                )
+                .collect(),
+            Err(PreviewError::Rejected(problems)) => problems
+                .iter()
+                .map(|p| format!("It cannot be deleted as things stand: {p}"))
+                .collect(),
+            Err(PreviewError::Chain(error)) => return Err(error.into()),
+        };
+        (stored, lines)
+    };
+    let step = Confirmation {
+        title: format!("Delete {kind} {id}"),
+        consequences: std::iter::once(format!(
+            "The {kind} is removed from the register (the audit trail keeps what it was)."
+        ))
+        .chain(preview_lines)
+        .collect(),
+        action: format!("/{collection}/{id}/delete"),
+        button: format!("Delete the {kind}"),
+        back: entry_href(kind, &id),
+        hidden: vec![("tag".to_owned(), stored.tag())],
+        fields: Vec::new(),
+    };
+    if !confirmed(&get(&posted, "confirm")) {
+        return Ok(ask(&principal, &csrf, "activities", &step, None));
+    }
+    let slug: Slug = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("{kind} {id:?}")))?;
+    match run(
+        &state,
+        &principal,
+        Write::Delete(kind, slug),
+        Expect::Tag(get(&posted, "tag")),
+        None,
+    )
+    .await
+    {
+        Ok(Outcome::Written(_)) => Ok(Redirect::to(match kind {
+            EntityKind::Organisation | EntityKind::Contract => "/organisations",
+            _ => "/activities",
+        })
+        .into_response()),
+        Ok(Outcome::Proposed(amendment)) => Ok(Redirect::to(&format!(
+            "/contracts/{}#amendment-{}",
+            amendment.contract, amendment.key
+        ))
+        .into_response()),
+        Err(
+            error @ (ApiError::Invalid { .. }
+            | ApiError::Refused { .. }
+            | ApiError::Forbidden(_)
+            | ApiError::PreconditionFailed(_)),
+        ) => Ok(ask(&principal, &csrf, "activities", &step, Some(&error))),
+        Err(other) => Err(other.into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Organisations
+
+#[derive(Default)]
+struct OrganisationFields {
+    id: String,
+    name: String,
+    country: String,
+    kind: String,
+    address: String,
+    contact_name: String,
+    contact_email: String,
+    contact_phone: String,
+    dpo_name: String,
+    dpo_email: String,
+    dpo_phone: String,
+    sector: String,
+    certifications: String,
+    language: String,
+    public_subprocessor_page: bool,
+}
+
+const ORGANISATION_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "country",
+    "kind",
+    "address",
+    "contact",
+    "dpo",
+    "sector",
+    "certifications",
+    "language",
+];
+
+impl OrganisationFields {
+    fn of(o: &Organisation) -> Self {
+        let contact = |c: Option<&Contact>| {
+            (
+                c.and_then(|c| c.name.clone()).unwrap_or_default(),
+                c.and_then(|c| c.email.as_ref().map(ToString::to_string))
+                    .unwrap_or_default(),
+                c.and_then(|c| c.phone.clone()).unwrap_or_default(),
+            )
+        };
+        let (contact_name, contact_email, contact_phone) = contact(o.contact.as_ref());
+        let (dpo_name, dpo_email, dpo_phone) = contact(o.dpo.as_ref());
+        Self {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            country: o.country.to_string(),
+            kind: plain(&o.kind),
+            address: o.address.clone().unwrap_or_default(),
+            contact_name,
+            contact_email,
+            contact_phone,
+            dpo_name,
+            dpo_email,
+            dpo_phone,
+            sector: o.sector.clone().unwrap_or_default(),
+            certifications: o
+                .certifications
+                .iter()
+                .map(|c| {
+                    [
+                        Some(c.scheme.to_string()),
+                        c.since.map(|d| format!("since {d}")),
+                        c.until.map(|d| format!("until {d}")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            language: o.language.clone().unwrap_or_default(),
+            public_subprocessor_page: o.public_subprocessor_page,
+        }
+    }
+
+    fn read(posted: &Posted) -> Self {
+        Self {
+            id: get(posted, "id"),
+            name: get(posted, "name"),
+            country: get(posted, "country"),
+            kind: get(posted, "kind"),
+            address: get(posted, "address"),
+            contact_name: get(posted, "contact_name"),
+            contact_email: get(posted, "contact_email"),
+            contact_phone: get(posted, "contact_phone"),
+            dpo_name: get(posted, "dpo_name"),
+            dpo_email: get(posted, "dpo_email"),
+            dpo_phone: get(posted, "dpo_phone"),
+            sector: get(posted, "sector"),
+            certifications: get(posted, "certifications"),
+            language: get(posted, "language"),
+            public_subprocessor_page: !get(posted, "public_subprocessor_page").is_empty(),
+        }
+    }
+
+    fn organisation(
+        &self,
+        base: Option<&Organisation>,
+    ) -> Result<Organisation, (&'static str, String)> {
+        let contact = |field: &'static str, name: &str, email: &str, phone: &str| {
+            if name.is_empty() && email.is_empty() && phone.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(Contact {
+                name: optional(name),
+                email: optional(email)
+                    .map(|e| {
+                        e.parse()
+                            .map_err(|err| (field, format!("{field}: {e:?}: {err}")))
+                    })
+                    .transpose()?,
+                phone: optional(phone),
+            }))
+        };
+        if self.name.is_empty() {
+            return Err(("name", "name: the organisation's legal name".to_owned()));
+        }
+        let mut certifications = Vec::new();
+        for line in self
+            .certifications
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let mut words = line.split_whitespace();
+            let scheme = slug("certifications", words.next().unwrap_or_default())?;
+            let (mut since, mut until) = (None, None);
+            while let Some(word) = words.next() {
+                let day = date("certifications", words.next().unwrap_or_default())?;
+                match word {
+                    "since" => since = day,
+                    "until" => until = day,
+                    other => {
+                        return Err((
+                            "certifications",
+                            format!(
+                                "certifications: {other:?}: write a line as \"iso27001 since 2024-01-01 until 2027-01-01\""
+                            ),
+                        ));
+                    }
+                }
+            }
+            certifications.push(Certification {
+                scheme,
+                since,
+                until,
+            });
+        }
+        let id = slug("id", &self.id)?;
+        let country = self
+            .country
+            .parse()
+            .map_err(|e| ("country", format!("country: {:?}: {e}", self.country)))?;
+        let mut organisation = base.cloned().unwrap_or_else(|| Organisation {
+            id: id.clone(),
+            name: String::new(),
+            country,
+            kind: OrganisationKind::default(),
+            international_organisation: None,
+            address: None,
+            contact: None,
+            dpo: None,
+            representative: None,
+            sector: None,
+            certifications: Vec::new(),
+            codes_of_conduct: Vec::new(),
+            safeguards: Vec::new(),
+            history: Vec::new(),
+            public_subprocessor_page: false,
+            language: None,
+            acknowledgements: Vec::new(),
+        });
+        organisation.id = id;
+        organisation.name = self.name.clone();
+        organisation.country = country;
+        organisation.kind =
+            serde_json::from_value(serde_json::Value::String(if self.kind.is_empty() {
+                "company".to_owned()
+            } else {
+                self.kind.clone()
+            }))
+            .map_err(|_| {
+                (
+                    "kind",
+                    format!("kind: {:?} is not a kind of organisation", self.kind),
+                )
+            })?;
+        organisation.address = optional(&self.address);
+        organisation.contact = contact(
+            "contact",
+            &self.contact_name,
+            &self.contact_email,
+            &self.contact_phone,
+        )?;
+        organisation.dpo = contact("dpo", &self.dpo_name, &self.dpo_email, &self.dpo_phone)?;
+        organisation.sector = optional(&self.sector);
+        organisation.certifications = certifications;
+        organisation.language = match self.language.as_str() {
+            "" => None,
+            "en" | "es" => Some(self.language.clone()),
+            other => return Err(("language", format!("language: en or es, not {other:?}"))),
+        };
+        organisation.public_subprocessor_page = self.public_subprocessor_page;
+        Ok(organisation)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organisation_form.html")]
+struct OrganisationForm {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    editing: String,
+    tag: String,
+    fields: OrganisationFields,
+    countries: Vec<CountryOption>,
+    outcome: FormOutcome,
+}
+
+fn organisation_form(
+    principal: &Principal,
+    csrf: &str,
+    editing: Option<&Organisation>,
+    fields: OrganisationFields,
+    outcome: FormOutcome,
+) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let mut response = page(&OrganisationForm {
+        section: "organisations",
+        user_email: principal.user.email.clone(),
+        csrf: csrf.to_owned(),
+        editing: editing.map(|o| o.id.to_string()).unwrap_or_default(),
+        tag: editing
+            .map(|o| Entry::Organisation(o.clone()).tag())
+            .unwrap_or_default(),
+        fields,
+        countries: countries(),
+        outcome,
+    });
+    *response.status_mut() = status;
+    response
+}
+
+async fn visible_organisation(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Organisation, UiError> {
+    let register = state.register().await;
+    let visibility = principal.visibility(&register)?;
+    register
+        .organisation(id)
+        .filter(|o| visibility.organisation(o.id.as_str()))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("organisation {id:?}")).into())
+}
+
+pub async fn new_organisation(viewer: Viewer) -> Response {
+    organisation_form(
+        &viewer.principal,
+        &viewer.csrf,
+        None,
+        OrganisationFields::default(),
+        FormOutcome::default(),
+    )
+}
+
+pub async fn edit_organisation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let organisation = visible_organisation(&state, &viewer.principal, &id).await?;
+    let fields = OrganisationFields::of(&organisation);
+    Ok(organisation_form(
+        &viewer.principal,
+        &viewer.csrf,
+        Some(&organisation),
+        fields,
+        FormOutcome::default(),
+    ))
+}
+
+async fn submit_organisation(
+    state: AppState,
+    principal: Principal,
+    editing: Option<String>,
+    posted: Posted,
+) -> Result<Response, UiError> {
+    let csrf = get(&posted, "csrf");
+    check_csrf(&principal, &csrf)?;
+    let stored = match &editing {
+        Some(id) => Some(visible_organisation(&state, &principal, id).await?),
+        None => None,
+    };
+    let mut fields = OrganisationFields::read(&posted);
+    if let Some(stored) = &stored {
+        fields.id = stored.id.to_string();
+    }
+    let organisation = match fields.organisation(stored.as_ref()) {
+        Ok(o) => o,
+        Err((field, message)) => {
+            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
+            return Ok(organisation_form(
+                &principal,
+                &csrf,
+                stored.as_ref(),
+                fields,
+                outcome,
+            ));
+        }
+    };
+    let expect = match &stored {
+        Some(_) => Expect::Tag(get(&posted, "tag")),
+        None => Expect::Absent,
+    };
+    let id = organisation.id.to_string();
+    let write = Write::Put(Box::new(Entry::Organisation(organisation)));
+    match preview_or_save(
+        &state,
+        &principal,
+        write,
+        expect,
+        saving(&posted),
+        ORGANISATION_FIELDS,
+    )
+    .await?
+    {
+        Ok(href) => {
+            // An organisation nobody has engaged yet is seen by nobody but the
+            // administrators: its creator goes on to engage it.
+            let register = state.register().await;
+            let seen = principal.visibility(&register)?.organisation(&id);
+            Ok(Redirect::to(&if seen {
+                href
+            } else {
+                format!("/links/new?processor={id}")
+            })
+            .into_response())
+        }
+        Err(outcome) => {
+            let stored = match (&editing, outcome.conflict.is_some()) {
+                (Some(id), true) => Some(visible_organisation(&state, &principal, id).await?),
+                _ => stored,
+            };
+            Ok(organisation_form(
+                &principal,
+                &csrf,
+                stored.as_ref(),
+                fields,
+                outcome,
+            ))
+        }
+    }
+}
+
+pub async fn create_organisation(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_organisation(state, principal, None, posted).await
+}
+
+pub async fn save_organisation(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(id): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_organisation(state, principal, Some(id), posted).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Activities
+
+#[derive(Default)]
+struct ActivityFields {
+    id: String,
+    name: String,
+    controller: String,
+    purposes: String,
+    lawful_basis: String,
+    subjects: String,
+    data: String,
+    retention: String,
+    source: String,
+    measures: String,
+    large_scale: bool,
+    systematic_monitoring: bool,
+}
+
+const ACTIVITY_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "controller",
+    "purposes",
+    "lawful_basis",
+    "subjects",
+    "data",
+    "retention",
+    "source",
+    "measures",
+];
+
+const LAWFUL_BASES: [LawfulBasis; 6] = [
+    LawfulBasis::Consent,
+    LawfulBasis::Contract,
+    LawfulBasis::LegalObligation,
+    LawfulBasis::VitalInterests,
+    LawfulBasis::PublicTask,
+    LawfulBasis::LegitimateInterests,
+];
+
+impl ActivityFields {
+    fn of(a: &Activity) -> Self {
+        let ids = |list: &[Slug]| {
+            list.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Self {
+            id: a.id.to_string(),
+            name: a.name.clone().unwrap_or_default(),
+            controller: a.controller.to_string(),
+            purposes: a.purposes.join("\n"),
+            lawful_basis: a.lawful_basis.as_ref().map(plain).unwrap_or_default(),
+            subjects: ids(&a.subjects),
+            data: ids(&a.data),
+            retention: a
+                .retention
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            source: a.source.clone().unwrap_or_default(),
+            measures: ids(&a.measures.iter().cloned().collect::<Vec<_>>()),
+            large_scale: a.large_scale,
+            systematic_monitoring: a.systematic_monitoring,
+        }
+    }
+
+    fn read(posted: &Posted) -> Self {
+        Self {
+            id: get(posted, "id"),
+            name: get(posted, "name"),
+            controller: get(posted, "controller"),
+            purposes: get(posted, "purposes"),
+            lawful_basis: get(posted, "lawful_basis"),
+            subjects: get(posted, "subjects"),
+            data: get(posted, "data"),
+            retention: get(posted, "retention"),
+            source: get(posted, "source"),
+            measures: get(posted, "measures"),
+            large_scale: !get(posted, "large_scale").is_empty(),
+            systematic_monitoring: !get(posted, "systematic_monitoring").is_empty(),
+        }
+    }
+
+    fn activity(&self, base: Option<&Activity>) -> Result<Activity, (&'static str, String)> {
+        let id = slug("id", &self.id)?;
+        let controller = slug("controller", &self.controller)?;
+        let mut activity = base.cloned().unwrap_or_else(|| Activity {
+            id: id.clone(),
+            name: None,
+            controller: controller.clone(),
+            joint_controllers: Vec::new(),
+            joint_arrangement: None,
+            joint_acceptances: Vec::new(),
+            purposes: Vec::new(),
+            lawful_basis: None,
+            special_category_condition: None,
+            subjects: Vec::new(),
+            data: Vec::new(),
+            retention: None,
+            source: None,
+            measures: Default::default(),
+            large_scale: false,
+            systematic_monitoring: false,
+            automated_decisions: None,
+            risk_assessment: None,
+            acknowledgements: Vec::new(),
+        });
+        activity.id = id;
+        activity.name = optional(&self.name);
+        activity.controller = controller;
+        activity.purposes = self
+            .purposes
+            .lines()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
+        activity.lawful_basis = match self.lawful_basis.as_str() {
+            "" => None,
+            basis => Some(
+                LAWFUL_BASES
+                    .into_iter()
+                    .find(|b| plain(b) == basis)
+                    .ok_or((
+                        "lawful_basis",
+                        format!("lawful_basis: {basis:?} is not in Art. 6(1)"),
+                    ))?,
+            ),
+        };
+        activity.subjects = slugs("subjects", &self.subjects)?;
+        activity.data = slugs("data", &self.data)?;
+        activity.retention = optional(&self.retention)
+            .map(|r| {
+                r.parse()
+                    .map_err(|e| ("retention", format!("retention: {r:?}: {e}")))
+            })
+            .transpose()?;
+        activity.source = optional(&self.source);
+        activity.measures = slugs("measures", &self.measures)?.into_iter().collect();
+        activity.large_scale = self.large_scale;
+        activity.systematic_monitoring = self.systematic_monitoring;
+        Ok(activity)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "activity_form.html")]
+struct ActivityForm {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    editing: String,
+    tag: String,
+    fields: ActivityFields,
+    /// The organisations the viewer writes for: the controllers it may name.
+    controllers: Vec<String>,
+    bases: Vec<String>,
+    outcome: FormOutcome,
+}
+
+fn activity_form(
+    principal: &Principal,
+    csrf: &str,
+    editing: Option<&Activity>,
+    fields: ActivityFields,
+    outcome: FormOutcome,
+) -> Response {
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    let mut controllers: Vec<String> = principal
+        .memberships
+        .iter()
+        .filter(|m| principal.may(custos_app::policy::Capacity::Edit, &m.organisation))
+        .map(|m| m.organisation.clone())
+        .collect();
+    if let Some(a) = editing
+        && !controllers.contains(&a.controller.to_string())
+    {
+        controllers.push(a.controller.to_string());
+    }
+    let mut response = page(&ActivityForm {
+        section: "activities",
+        user_email: principal.user.email.clone(),
+        csrf: csrf.to_owned(),
+        editing: editing.map(|a| a.id.to_string()).unwrap_or_default(),
+        tag: editing
+            .map(|a| Entry::Activity(a.clone()).tag())
+            .unwrap_or_default(),
+        fields,
+        controllers,
+        bases: LAWFUL_BASES.iter().map(plain).collect(),
+        outcome,
+    });
+    *response.status_mut() = status;
+    response
+}
+
+async fn visible_activity(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Activity, UiError> {
+    let register = state.register().await;
+    let visibility = principal.visibility(&register)?;
+    register
+        .activity(id)
+        .filter(|_| visibility.activity(&register, id))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("activity {id:?}")).into())
+}
+
+pub async fn new_activity(viewer: Viewer) -> Response {
+    activity_form(
+        &viewer.principal,
+        &viewer.csrf,
+        None,
+        ActivityFields::default(),
+        FormOutcome::default(),
+    )
+}
+
+pub async fn edit_activity(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let activity = visible_activity(&state, &viewer.principal, &id).await?;
+    let fields = ActivityFields::of(&activity);
+    Ok(activity_form(
+        &viewer.principal,
+        &viewer.csrf,
+        Some(&activity),
+        fields,
+        FormOutcome::default(),
+    ))
+}
+
+async fn submit_activity(
+    state: AppState,
+    principal: Principal,
+    editing: Option<String>,
+    posted: Posted,
+) -> Result<Response, UiError> {
+    let csrf = get(&posted, "csrf");
+    check_csrf(&principal, &csrf)?;
+    let stored = match &editing {
+        Some(id) => Some(visible_activity(&state, &principal, id).await?),
+        None => None,
+    };
+    let mut fields = ActivityFields::read(&posted);
+    if let Some(stored) = &stored {
+        fields.id = stored.id.to_string();
+    }
+    let activity = match fields.activity(stored.as_ref()) {
+        Ok(a) => a,
+        Err((field, message)) => {
+            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
+            return Ok(activity_form(
+                &principal,
+                &csrf,
+                stored.as_ref(),
+                fields,
+                outcome,
+            ));
+        }
+    };
+    let expect = match &stored {
+        Some(_) => Expect::Tag(get(&posted, "tag")),
+        None => Expect::Absent,
+    };
+    let write = Write::Put(Box::new(Entry::Activity(activity)));
+    match preview_or_save(
+        &state,
+        &principal,
+        write,
+        expect,
+        saving(&posted),
+        ACTIVITY_FIELDS,
+    )
+    .await?
+    {
+        Ok(href) => Ok(Redirect::to(&href).into_response()),
+        Err(outcome) => {
+            let stored = match (&editing, outcome.conflict.is_some()) {
+                (Some(id), true) => Some(visible_activity(&state, &principal, id).await?),
+                _ => stored,
+            };
+            Ok(activity_form(
+                &principal,
+                &csrf,
+                stored.as_ref(),
+                fields,
+                outcome,
+            ))
+        }
+    }
+}
+
+pub async fn create_activity(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_activity(state, principal, None, posted).await
+}
+
+pub async fn save_activity(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(id): Path<String>,
+    Form(posted): Form<Posted>,
+) -> Result<Response, UiError> {
+    submit_activity(state, principal, Some(id), posted).await
+}
