@@ -534,6 +534,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/change-requests/{key}", get(ui::changes::show))
         .route("/change-requests/{key}/decide", post(ui::changes::decide))
+        .route(
+            "/change-requests/{key}/dossier",
+            post(ui::changes::new_version),
+        )
         .route("/change-requests/{key}/execute", post(ui::changes::execute))
         .route("/change-requests/{key}/remark", post(ui::changes::remark))
         .route("/change-requests/{key}/withdraw", post(ui::changes::withdraw))

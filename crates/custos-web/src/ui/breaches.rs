@@ -292,7 +292,7 @@ pub async fn report(
     FormCaller(principal): FormCaller,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, UiError> {
-    let (fields, files) = super::read_multipart(&mut multipart, "attachments").await?;
+    let (fields, files) = super::read_multipart(&mut multipart, &["attachments"]).await?;
     let fields = fields
         .into_iter()
         .map(|(name, text)| (name, serde_json::Value::String(text)))
@@ -307,7 +307,13 @@ pub async fn report(
         || format!("only {}'s people may report its breaches", form.party),
     )?;
     let mut facts = form.facts()?;
-    for (name, media, bytes) in files {
+    for super::PostedFile {
+        name,
+        media_type: media,
+        bytes,
+        ..
+    } in files
+    {
         let stored =
             crate::api::changes::store_attachment(&state, &principal, &media, &bytes).await?;
         facts.attachments.push(custos_core::change::AttachmentRef {

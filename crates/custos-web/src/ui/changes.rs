@@ -3,6 +3,8 @@
 //! decision, remark and execute forms; the filing form with the questionnaire upload. Forms
 //! post with the session's CSRF token in a hidden field and work without JavaScript.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
@@ -181,6 +183,19 @@ struct RequestPage {
     may_withdraw: bool,
     remark_as: String,
     history: Vec<HistoryRow>,
+    /// The requester's people may answer with a new dossier version (while open).
+    may_update_dossier: bool,
+    /// The dossier as the new-version form starts from it: field, value.
+    dossier_form: HashMap<&'static str, String>,
+    mechanisms: Vec<(String, String)>,
+    /// The candidate processes outside the EEA and the dossier states no mechanism.
+    transfer_missing: bool,
+}
+
+impl RequestPage {
+    fn dossier_value(&self, name: &str) -> &str {
+        self.dossier_form.get(name).map_or("", String::as_str)
+    }
 }
 
 fn or_dash(items: Vec<String>) -> String {
@@ -342,7 +357,51 @@ pub async fn show(
             .may(Capacity::Portal, request.spec.requester.as_str());
     let may_execute = request.status == RequestStatus::Approved && acts_as_requester;
     let may_withdraw = open && acts_as_requester;
+    let today = state.clock.today();
+    let transfer_missing = dossier.transfer.is_none()
+        && dossier.locations.iter().all(|l| l.transfer().is_none())
+        && dossier
+            .countries()
+            .into_iter()
+            .any(|c| !reference.in_eea(c, Some(today)));
+    let dossier_form: HashMap<&'static str, String> = [
+        ("processing", dossier.processing.clone()),
+        (
+            "locations",
+            dossier
+                .locations
+                .iter()
+                .map(|l| l.country().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        (
+            "transfer",
+            dossier
+                .transfer
+                .as_ref()
+                .map(custos_core::transfer::mechanism_code)
+                .unwrap_or_default(),
+        ),
+        ("measures", dossier.security_measures.join(", ")),
+        (
+            "certifications",
+            dossier
+                .certifications
+                .iter()
+                .map(|c| c.scheme.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("codes", dossier.codes_of_conduct.join(", ")),
+    ]
+    .into_iter()
+    .collect();
     Ok(page(&RequestPage {
+        may_update_dossier: may_withdraw,
+        dossier_form,
+        mechanisms: dossier_mechanisms(),
+        transfer_missing,
         section: "changes",
         user_email: viewer.principal.user.email.clone(),
         csrf: viewer.csrf.clone(),
@@ -381,7 +440,13 @@ pub async fn show(
                 .collect(),
         ),
         transfer: dossier.transfer.as_ref().map_or_else(
-            || "—".to_owned(),
+            || {
+                if transfer_missing {
+                    "none stated, though it processes outside the EEA".to_owned()
+                } else {
+                    "—".to_owned()
+                }
+            },
             |t| custos_core::notice::mechanism_kind(Some(t)).to_owned(),
         ),
         measures: or_dash(dossier.security_measures.clone()),
@@ -631,6 +696,39 @@ pub async fn remark(
     Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
 }
 
+/// The transfer mechanisms a dossier may state, as the forms offer them (the requester is a
+/// processor, so SCC module 3; the controllers' decision pages judge them).
+fn dossier_mechanisms() -> Vec<(String, String)> {
+    use custos_core::model::{Art49Ground, SccTerms, TransferMechanism as M};
+    let mut all = vec![
+        M::Adequacy,
+        M::Scc(SccTerms {
+            module: 3,
+            set: None,
+        }),
+        M::Bcr,
+        M::CodeOfConduct,
+        M::Certification,
+    ];
+    all.extend(
+        [
+            Art49Ground::ExplicitConsent,
+            Art49Ground::ContractWithSubject,
+            Art49Ground::ContractInSubjectsInterest,
+        ]
+        .into_iter()
+        .map(M::Derogation),
+    );
+    all.iter()
+        .map(|m| {
+            (
+                custos_core::transfer::mechanism_code(m),
+                custos_core::notice::mechanism_kind(Some(m)).to_owned(),
+            )
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "change_new.html")]
 struct NewPage {
@@ -638,16 +736,49 @@ struct NewPage {
     user_email: String,
     csrf: String,
     requesters: Vec<String>,
+    mechanisms: Vec<(String, String)>,
+    /// What was typed, when the form comes back.
+    typed: HashMap<String, String>,
+    problem: Option<String>,
+}
+
+impl NewPage {
+    fn value(&self, name: &str) -> &str {
+        self.typed.get(name).map_or("", String::as_str)
+    }
+}
+
+fn new_page(
+    principal: &Principal,
+    csrf: &str,
+    register: &custos_core::register::Register,
+    typed: HashMap<String, String>,
+    problem: Option<&ApiError>,
+) -> Response {
+    let mut response = page(&NewPage {
+        section: "changes",
+        user_email: principal.user.email.clone(),
+        csrf: csrf.to_owned(),
+        requesters: requesters(principal, register),
+        mechanisms: dossier_mechanisms(),
+        typed,
+        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+    });
+    if let Some(error) = problem {
+        *response.status_mut() = error.status();
+    }
+    response
 }
 
 pub async fn new_form(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
     let register = state.register().await;
-    Ok(page(&NewPage {
-        section: "changes",
-        user_email: viewer.principal.user.email.clone(),
-        csrf: viewer.csrf.clone(),
-        requesters: requesters(&viewer.principal, &register),
-    }))
+    Ok(new_page(
+        &viewer.principal,
+        &viewer.csrf,
+        &register,
+        HashMap::new(),
+        None,
+    ))
 }
 
 /// A comma-separated field as its items, trimmed, empty ones left out.
@@ -659,14 +790,71 @@ pub(crate) fn list_field(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// The filing form: fields and the questionnaire file, turned into a request.
+/// The dossier's parts a form gives (processing, locations, transfer, measures,
+/// certifications, codes, the questionnaire and any further files), as JSON over `base`.
+async fn dossier_parts(
+    state: &AppState,
+    principal: &Principal,
+    fields: &HashMap<String, String>,
+    files: Vec<super::PostedFile>,
+    mut dossier: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let get = |name: &str| {
+        fields
+            .get(name)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let transfer = match get("transfer").as_str() {
+        "" => serde_json::Value::Null,
+        code => serde_json::to_value(
+            custos_core::transfer::parse_mechanism_code(code).ok_or_else(|| {
+                ApiError::invalid(
+                    "transfer",
+                    format!("transfer: {code:?} is not a transfer mechanism"),
+                )
+            })?,
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
+    dossier["processing"] = get("processing").into();
+    dossier["locations"] = serde_json::json!(list_field(&get("locations")));
+    dossier["transfer"] = transfer;
+    dossier["security_measures"] = serde_json::json!(list_field(&get("measures")));
+    dossier["certifications"] = list_field(&get("certifications"))
+        .into_iter()
+        .map(|s| serde_json::json!({"scheme": s}))
+        .collect();
+    dossier["codes_of_conduct"] = serde_json::json!(list_field(&get("codes")));
+    let mut attachments = dossier["attachments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for file in files {
+        let stored = store_attachment(state, principal, &file.media_type, &file.bytes).await?;
+        let reference = serde_json::json!({"name": file.name, "sha256": stored.sha256});
+        if file.field == "questionnaire" {
+            dossier["questionnaire"] = reference;
+        } else {
+            attachments.push(reference);
+        }
+    }
+    dossier["attachments"] = attachments.into();
+    if let Some(map) = dossier.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
+    }
+    Ok(dossier)
+}
+
+/// The filing form: fields and files (the questionnaire and any others), turned into a
+/// request; a refused one comes back with what was typed.
 pub async fn file(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
     mut form: Multipart,
 ) -> Result<Response, UiError> {
-    let (fields, files) = super::read_multipart(&mut form, "questionnaire").await?;
-    let questionnaire = files.into_iter().next();
+    let (fields, files) =
+        super::read_multipart(&mut form, &["questionnaire", "attachments"]).await?;
     let get = |name: &str| {
         fields
             .get(name)
@@ -674,52 +862,80 @@ pub async fn file(
             .unwrap_or_default()
     };
     let requester = get("requester");
-    posted_for(
-        &principal,
-        &get("csrf"),
-        &requester,
-        Capacity::Portal,
-        || format!("only {requester}'s people may file its requests"),
-    )?;
-    let questionnaire_ref = match questionnaire {
-        Some((name, media, bytes)) => {
-            let stored = store_attachment(&state, &principal, &media, &bytes).await?;
-            Some(serde_json::json!({"name": name, "sha256": stored.sha256}))
-        }
-        None => None,
-    };
-    let locations = list_field(&get("locations"));
-    let spec = serde_json::json!({
-        "requester": requester,
-        "service": get("service"),
-        "replaces": Some(get("replaces")).filter(|r| !r.is_empty()),
-        "dossier": {
-            "candidate": {"id": get("candidate_id"), "name": get("candidate_name"), "country": get("candidate_country"),
-                          "address": get("candidate_address"),
-                          "contact": {"name": get("contact_name"), "email": get("contact_email")}},
-            "processing": get("processing"),
-            "locations": locations,
-            "security_measures": list_field(&get("measures")),
-            "certifications": list_field(&get("certifications")).into_iter().map(|s| serde_json::json!({"scheme": s})).collect::<Vec<_>>(),
-            "codes_of_conduct": list_field(&get("codes")),
-            "questionnaire": questionnaire_ref,
-        }
-    });
-    let spec: ChangeRequestSpec = serde_json::from_value(spec).map_err(|e| {
-        ApiError::invalid(
-            "form",
-            format!("the request is not complete or not right: {e}"),
-        )
+    let csrf = get("csrf");
+    posted_for(&principal, &csrf, &requester, Capacity::Portal, || {
+        format!("only {requester}'s people may file its requests")
     })?;
+    let candidate = serde_json::json!({
+        "candidate": {"id": get("candidate_id"), "name": get("candidate_name"), "country": get("candidate_country"),
+                      "address": get("candidate_address"),
+                      "contact": {"name": get("contact_name"), "email": get("contact_email")}},
+    });
+    let filed = async {
+        let dossier = dossier_parts(&state, &principal, &fields, files, candidate).await?;
+        let spec = serde_json::json!({
+            "requester": requester,
+            "service": get("service"),
+            "replaces": Some(get("replaces")).filter(|r| !r.is_empty()),
+            "dossier": dossier,
+        });
+        let spec: ChangeRequestSpec = serde_json::from_value(spec).map_err(|e| {
+            ApiError::invalid(
+                "form",
+                format!("the request is not complete or not right: {e}"),
+            )
+        })?;
+        let register = state.register().await;
+        changes::file(
+            &state.store,
+            &register,
+            spec,
+            &principal.actor(state.clock.now()),
+            &state.workflow,
+        )
+        .await
+        .map_err(ApiError::from)
+    }
+    .await;
+    match filed {
+        Ok(view) => {
+            Ok(Redirect::to(&format!("/change-requests/{}", view.request.key)).into_response())
+        }
+        Err(error) if correctable(&error) => {
+            let register = state.register().await;
+            Ok(new_page(&principal, &csrf, &register, fields, Some(&error)))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The requester answers a request for information with a new version of the dossier: every
+/// decision given on the earlier one is reopened.
+pub async fn new_version(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(key): Path<String>,
+    mut form: Multipart,
+) -> Result<Response, UiError> {
+    let (fields, files) =
+        super::read_multipart(&mut form, &["questionnaire", "attachments"]).await?;
+    let csrf = fields.get("csrf").cloned().unwrap_or_default();
+    let view = as_requester(&state, &principal, &key, &csrf).await?;
+    let current = serde_json::to_value(&view.request.spec.dossier)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let dossier = dossier_parts(&state, &principal, &fields, files, current).await?;
+    let dossier: custos_core::change::Dossier = serde_json::from_value(dossier)
+        .map_err(|e| ApiError::invalid("dossier", format!("the dossier is not right: {e}")))?;
     let register = state.register().await;
-    let view = changes::file(
+    changes::update_dossier(
         &state.store,
         &register,
-        spec,
+        &key,
+        dossier,
         &principal.actor(state.clock.now()),
         &state.workflow,
     )
     .await
     .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/change-requests/{}", view.request.key)).into_response())
+    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
 }

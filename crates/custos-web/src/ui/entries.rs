@@ -815,7 +815,7 @@ pub async fn save_contract(
     Path(id): Path<String>,
     mut form: Multipart,
 ) -> Result<Response, UiError> {
-    let (posted, files) = read_multipart(&mut form, "document").await?;
+    let (posted, files) = read_multipart(&mut form, &["document"]).await?;
     let field = |name: &str| posted.get(name).cloned().unwrap_or_default();
     let csrf = field("csrf");
     check_csrf(&principal, &csrf)?;
@@ -836,11 +836,11 @@ pub async fn save_contract(
         Ok(contract) => contract,
         Err((name, problem)) => return Ok(again(fields, (name.to_owned(), problem), None)),
     };
-    if let Some((name, media_type, bytes)) = files.into_iter().next() {
-        match store_attachment(&state, &principal, &media_type, &bytes).await {
+    if let Some(file) = files.into_iter().next() {
+        match store_attachment(&state, &principal, &file.media_type, &file.bytes).await {
             Ok(stored_file) => {
                 proposed.document = Some(ContractDocument {
-                    name,
+                    name: file.name,
                     sha256: stored_file.sha256,
                 });
             }

@@ -146,13 +146,18 @@ pub(crate) fn check_csrf(principal: &Principal, sent: &str) -> Result<(), UiErro
     }
 }
 
-/// A file posted with a form: its name, media type and content.
-pub(crate) type PostedFile = (String, String, Vec<u8>);
+/// A file posted with a form: the form's field, the file's name, media type and content.
+pub(crate) struct PostedFile {
+    pub field: String,
+    pub name: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
 
-/// A multipart form's text fields, and the non-empty files of its field `file_field`.
+/// A multipart form's text fields, and the non-empty files of its fields `file_fields`.
 pub(crate) async fn read_multipart(
     form: &mut axum::extract::Multipart,
-    file_field: &str,
+    file_fields: &[&str],
 ) -> Result<(std::collections::HashMap<String, String>, Vec<PostedFile>), ApiError> {
     let mut fields = std::collections::HashMap::new();
     let mut files = Vec::new();
@@ -162,18 +167,23 @@ pub(crate) async fn read_multipart(
         .map_err(|e| ApiError::invalid("form", e.to_string()))?
     {
         let name = field.name().unwrap_or_default().to_owned();
-        if name == file_field {
-            let file_name = field.file_name().unwrap_or(file_field).to_owned();
-            let media = field
+        if file_fields.contains(&name.as_str()) {
+            let file_name = field.file_name().unwrap_or(&name).to_owned();
+            let media_type = field
                 .content_type()
                 .unwrap_or("application/octet-stream")
                 .to_owned();
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::invalid(file_field, e.to_string()))?;
+                .map_err(|e| ApiError::invalid(&name, e.to_string()))?;
             if !bytes.is_empty() {
-                files.push((file_name, media, bytes.to_vec()));
+                files.push(PostedFile {
+                    field: name,
+                    name: file_name,
+                    media_type,
+                    bytes: bytes.to_vec(),
+                });
             }
         } else {
             let text = field

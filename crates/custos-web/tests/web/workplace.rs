@@ -101,13 +101,13 @@ impl<'a> Browser<'a> {
 }
 
 impl Browser<'_> {
-    /// Posts a multipart form (the session's CSRF token added), with `file` as the field
-    /// `document` when given: the status, the redirect and the page.
+    /// Posts a multipart form (the session's CSRF token added) with `files` (field, file
+    /// name, content): the status, the redirect and the page.
     async fn post_multipart(
         &self,
         path: &str,
         fields: &[(&str, &str)],
-        file: Option<(&str, &[u8])>,
+        files: &[(&str, &str, &[u8])],
     ) -> (u16, String, String) {
         let boundary = "----custos-test-boundary";
         let mut body = Vec::new();
@@ -117,9 +117,9 @@ impl Browser<'_> {
                     .as_bytes(),
             );
         }
-        if let Some((name, bytes)) = file {
+        for (field, name, bytes) in files {
             body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n")
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n")
                     .as_bytes(),
             );
             body.extend_from_slice(bytes);
@@ -352,13 +352,13 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         let before = tag(&server, "hypermarket", "/api/v1/contracts/dpa-a-b").await;
         // A wrong value comes back at its field, with what was typed.
         let (status, _, page) = processor
-            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "two days")]), None)
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("breach_notice_hours", "two days")]), &[])
             .await;
         assert_eq!(status, 422);
         assert!(page.contains("<strong>breach_notice_hours</strong>: expected a number of hours from 1 to 720"), "{page}");
         assert!(page.contains(r#"value="two days""#), "{page}");
         let (status, _, page) = processor
-            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("renewal", "2028-01-01"), ("expires", "2027-01-10")]), None)
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("renewal", "2028-01-01"), ("expires", "2027-01-10")]), &[])
             .await;
         assert_eq!(status, 422);
         assert!(page.contains("renewal: 2028-01-01 is after the contract expires (2027-01-10)"), "the register's own validation, at the form: {page}");
@@ -367,7 +367,7 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
             .post_multipart(
                 "/contracts/dpa-a-b",
                 &dpa_a_b_form(&before, &[("breach_notice_hours", "48"), ("expires", "2027-01-10"), ("renewal", "2026-12-10")]),
-                Some(("DPA A-B signed.pdf", document)),
+                &[("document", "DPA A-B signed.pdf", document)],
             )
             .await;
         assert_eq!(status, 303);
@@ -429,7 +429,7 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
 
         // A form filled in on the version before: both versions are shown, nothing changes.
         let (status, _, page) = processor
-            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("reference", "DPA 2025/7")]), None)
+            .post_multipart("/contracts/dpa-a-b", &dpa_a_b_form(&before, &[("reference", "DPA 2025/7")]), &[])
             .await;
         assert_eq!(status, 422, "{page}");
         assert!(page.contains("Someone changed this contract while you were editing it"), "{page}");
@@ -1057,6 +1057,94 @@ async fn an_activity_is_created_and_changed_in_its_form_by_its_controller_only()
             )
             .await;
         assert_eq!(status, 403, "naming another controller is refused: {page}");
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_processor_answers_a_request_for_information_and_the_controller_approves() {
+    on_both(async |server| {
+        let processor = Browser::member(&server, "b-editor", "agency-b").await;
+        let candidate: Vec<(&str, &str)> = vec![
+            ("requester", "agency-b"),
+            ("service", "Campaign analytics"),
+            ("candidate_id", "analytics-us"),
+            ("candidate_name", "Analytics US Inc"),
+            ("candidate_country", "US"),
+            ("candidate_address", "1 Main St, Austin"),
+            ("contact_name", "Sam Roe"),
+            ("contact_email", "sam@analytics-us.example"),
+            ("processing", "Aggregated campaign statistics"),
+            ("locations", ""),
+            ("transfer", ""),
+            ("measures", "encryption-at-rest"),
+            ("certifications", ""),
+            ("codes", ""),
+        ];
+        // A refused filing comes back with what was typed.
+        let mut wrong = candidate.clone();
+        wrong[4] = ("candidate_country", "XX");
+        let (status, _, page) = processor.post_multipart("/change-requests/new", &wrong, &[]).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains(r#"value="Analytics US Inc""#) && page.contains("Nothing was filed"), "{page}");
+        // Filed with the questionnaire and two further documents.
+        let (status, location, page) = processor
+            .post_multipart(
+                "/change-requests/new",
+                &candidate,
+                &[
+                    ("questionnaire", "questionnaire.pdf", b"%PDF answers"),
+                    ("attachments", "iso27001.pdf", b"%PDF certificate"),
+                    ("attachments", "pentest.pdf", b"%PDF report"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "{page}");
+        let key = location.trim_start_matches("/change-requests/").to_owned();
+        let (_, filed) = server.get(Some("agency-b"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(filed["spec"]["dossier"]["attachments"].as_array().map(Vec::len), Some(2), "{filed}");
+
+        // The controller is warned that no transfer mechanism is stated, and asking is the
+        // button offered first.
+        let controller = Browser::of(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (_, page) = controller.page(&location).await;
+        assert!(page.contains("the dossier states no transfer mechanism (Chapter V): ask for it before approving"), "{page}");
+        assert!(page.contains(r#"<button class="primary" type="submit" name="decision" value="request-information">"#), "{page}");
+        let (status, _, _) = controller
+            .post(&format!("{location}/decide"), &[("controller", "hypermarket-a"), ("decision", "request-information"),
+                                                 ("reasons", "On what ground does the data go to the US?")])
+            .await;
+        assert_eq!(status, 303);
+
+        // The processor answers with a new version, stating the SCCs and adding a document.
+        let (_, page) = processor.page(&location).await;
+        assert!(page.contains("Answer with a new version of the dossier"), "{page}");
+        let mut answer: Vec<(&str, &str)> = candidate[8..].to_vec();
+        answer[2] = ("transfer", "scc-3");
+        let (status, _, _) = Browser::of(&server, "privacy@bank.test", "password of bank")
+            .await
+            .post_multipart(&format!("{location}/dossier"), &answer, &[])
+            .await;
+        assert_eq!(status, 403, "only the requester's people answer");
+        let (status, _, page) = processor
+            .post_multipart(&format!("{location}/dossier"), &answer, &[("attachments", "tia.pdf", b"%PDF transfer impact assessment")])
+            .await;
+        assert_eq!(status, 303, "{page}");
+        let (_, now) = server.get(Some("agency-b"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(now["dossier_version"], 2, "{now}");
+        assert_eq!(now["spec"]["dossier"]["transfer"], json!({"scc": {"module": 3}}), "{now}");
+        assert_eq!(now["spec"]["dossier"]["attachments"].as_array().map(Vec::len), Some(3), "{now}");
+
+        // The controller sees the mechanism and approves.
+        let (_, page) = controller.page(&location).await;
+        assert!(!page.contains("ask for it before approving"), "{page}");
+        let (status, _, _) = controller
+            .post(&format!("{location}/decide"), &[("controller", "hypermarket-a"), ("decision", "approve"), ("reasons", "SCCs and TIA seen")])
+            .await;
+        assert_eq!(status, 303);
+        let (_, now) = server.get(Some("hypermarket"), &format!("/api/v1/change-requests/{key}")).await;
+        assert_eq!(now["status"], "approved", "{now}");
         server.stop().await;
     })
     .await;
