@@ -491,6 +491,8 @@ pub fn router(state: AppState) -> Router {
             get(ui::entries::contract).post(ui::entries::save_contract),
         )
         .route("/contracts/{id}/edit", get(ui::entries::edit_contract))
+        .route("/contracts/new", get(ui::entries::new_contract))
+        .route("/contracts", post(ui::entries::create_contract))
         .route(
             "/contracts/{id}/amendments/{key}/{verb}",
             post(ui::entries::answer),

@@ -102,6 +102,8 @@ struct LinkPage {
     contract: Option<String>,
     clauses: Vec<ClauseRow>,
     may_change: bool,
+    engaged_by: String,
+    processor: String,
 }
 
 fn mechanism_text(mechanism: &custos_core::model::TransferMechanism) -> String {
@@ -202,6 +204,8 @@ pub async fn link(
     .await?;
     Ok(page(&LinkPage {
         may_change,
+        engaged_by: link.engaged_by.to_string(),
+        processor: link.processor.to_string(),
         section: "activities",
         user_email: viewer.principal.user.email.clone(),
         csrf: viewer.csrf,
@@ -705,13 +709,20 @@ struct ContractForm {
     stored: Option<Vec<(String, String, String)>>,
     /// The name of the signed document stored with the contract, if any.
     document: Option<String>,
+    /// A new contract: its id and parties are fields of the form.
+    creating: bool,
+    between: [String; 2],
+    /// The link a new contract is for: its form is next.
+    link: String,
 }
 
+/// The contract form; `(mode, creating, link)`: "write" or "propose", whether the contract is
+/// new (then its id and parties are given in the form), and the link a new one is for.
 fn contract_form(
     principal: &Principal,
     csrf: &str,
     contract: &Contract,
-    mode: &'static str,
+    (mode, creating, link): (&'static str, bool, String),
     fields: ContractFields,
     problem: Option<(String, String)>,
     stored: Option<Vec<(String, String, String)>>,
@@ -747,6 +758,12 @@ fn contract_form(
         problem,
         stored,
         document: contract.document.as_ref().map(|d| d.name.clone()),
+        creating,
+        between: [
+            contract.between[0].to_string(),
+            contract.between[1].to_string(),
+        ],
+        link,
     });
     *response.status_mut() = status;
     response
@@ -793,7 +810,7 @@ pub async fn edit_contract(
         &viewer.principal,
         &viewer.csrf,
         &contract,
-        mode,
+        (mode, false, String::new()),
         fields,
         None,
         None,
@@ -816,28 +833,76 @@ pub async fn save_contract(
     mut form: Multipart,
 ) -> Result<Response, UiError> {
     let (posted, files) = read_multipart(&mut form, &["document"]).await?;
-    let field = |name: &str| posted.get(name).cloned().unwrap_or_default();
-    let csrf = field("csrf");
+    let csrf = posted.get("csrf").cloned().unwrap_or_default();
     check_csrf(&principal, &csrf)?;
     let (stored, mode) = changeable(&state, &principal, &id).await?;
-    let fields = ContractFields::read(&posted);
+    let tag = posted.get("tag").cloned().unwrap_or_default();
+    submit_contract(
+        &state,
+        &principal,
+        &csrf,
+        ContractSubmission {
+            base: stored,
+            mode,
+            creating: false,
+            expect: Expect::Tag(tag),
+            then: None,
+        },
+        &posted,
+        files,
+    )
+    .await
+}
+
+/// A contract form posted: the contract it starts from, whether it is new, and the version
+/// expected.
+struct ContractSubmission {
+    base: Contract,
+    mode: &'static str,
+    creating: bool,
+    expect: Expect,
+    /// Where to go once written (a new contract: the link that needs it), else its page.
+    then: Option<String>,
+}
+
+async fn submit_contract(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    submission: ContractSubmission,
+    posted: &HashMap<String, String>,
+    files: Vec<super::PostedFile>,
+) -> Result<Response, UiError> {
+    let ContractSubmission {
+        base,
+        mode,
+        creating,
+        expect,
+        then,
+    } = submission;
+    let id = base.id.to_string();
+    let fields = ContractFields::read(posted);
     let again = |fields, problem: (String, String), both| {
         contract_form(
-            &principal,
-            &csrf,
-            &stored,
-            mode,
+            principal,
+            csrf,
+            &base,
+            (
+                mode,
+                creating,
+                posted.get("link").cloned().unwrap_or_default(),
+            ),
             fields,
             Some(problem),
             both,
         )
     };
-    let mut proposed = match fields.contract(&stored) {
+    let mut proposed = match fields.contract(&base) {
         Ok(contract) => contract,
         Err((name, problem)) => return Ok(again(fields, (name.to_owned(), problem), None)),
     };
     if let Some(file) = files.into_iter().next() {
-        match store_attachment(&state, &principal, &file.media_type, &file.bytes).await {
+        match store_attachment(state, principal, &file.media_type, &file.bytes).await {
             Ok(stored_file) => {
                 proposed.document = Some(ContractDocument {
                     name: file.name,
@@ -856,22 +921,24 @@ pub async fn save_contract(
     }
     let typed = serde_json::to_value(&proposed).ok();
     match run(
-        &state,
-        &principal,
+        state,
+        principal,
         Write::Put(Box::new(Entry::Contract(proposed))),
-        Expect::Tag(field("tag")),
+        expect,
         None,
     )
     .await
     {
-        Ok(Outcome::Written(_)) => Ok(Redirect::to(&format!("/contracts/{id}")).into_response()),
+        Ok(Outcome::Written(_)) => {
+            Ok(Redirect::to(&then.unwrap_or_else(|| format!("/contracts/{id}"))).into_response())
+        }
         Ok(Outcome::Proposed(amendment)) => Ok(Redirect::to(&format!(
             "/contracts/{id}#amendment-{}",
             amendment.key
         ))
         .into_response()),
         Err(ApiError::PreconditionFailed(_)) => {
-            let now = serde_json::to_value(&stored).ok();
+            let now = serde_json::to_value(&base).ok();
             Ok(again(
                 fields,
                 (
@@ -881,6 +948,7 @@ pub async fn save_contract(
                 Some(differences(now.as_ref(), typed.as_ref())),
             ))
         }
+        Err(ApiError::Conflict(detail)) => Ok(again(fields, ("id".to_owned(), detail), None)),
         Err(ApiError::Invalid { detail, field }) | Err(ApiError::Refused { detail, field }) => {
             Ok(again(
                 fields,
@@ -890,6 +958,132 @@ pub async fn save_contract(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// A contract not yet in the register, between the two parties of a link.
+fn blank_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
+    Contract {
+        id,
+        between: [engaging, processor],
+        identifies_controller: false,
+        clauses: BTreeSet::new(),
+        security: BTreeSet::new(),
+        subprocessing: None,
+        signed: None,
+        reference: None,
+        breach_notice_hours: None,
+        expires: None,
+        renewal: None,
+        document: None,
+        acknowledgements: Vec::new(),
+    }
+}
+
+/// Whether the viewer may create `contract` ("write") or propose it ("propose").
+async fn creatable(
+    state: &AppState,
+    principal: &Principal,
+    contract: &Contract,
+) -> Result<&'static str, UiError> {
+    if !principal.may_write() {
+        return Err(ApiError::Forbidden("this token has no write scope".to_owned()).into());
+    }
+    let register = state.register().await;
+    let represented = Represented::load(&state.store)
+        .await
+        .map_err(ApiError::from)?;
+    match policy::entry_write(
+        &principal.caller(),
+        Facts::of(&register),
+        &represented,
+        None,
+        Some(&Entry::Contract(contract.clone())),
+    ) {
+        Verdict::Allow => Ok("write"),
+        Verdict::Propose { .. } => Ok("propose"),
+        Verdict::Refuse(refusal) => Err(ApiError::Forbidden(refusal.detail).into()),
+    }
+}
+
+/// `/contracts/new?engaging=…&processor=…`: a new contract between the parties of a link.
+pub async fn new_contract(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Result<Response, UiError> {
+    let party = |name: &str| -> Result<Slug, UiError> {
+        query.get(name).and_then(|v| v.parse().ok()).ok_or_else(|| {
+            ApiError::invalid(
+                name,
+                format!("{name}: the organisation's id, from the link"),
+            )
+            .into()
+        })
+    };
+    let (engaging, processor) = (party("engaging")?, party("processor")?);
+    let id: Slug = format!("dpa-{engaging}-{processor}")
+        .parse()
+        .map_err(|_| ApiError::invalid("id", "id: not an identifier"))?;
+    let contract = blank_contract(id, engaging, processor);
+    let mode = creatable(&state, &viewer.principal, &contract).await?;
+    let mut fields = ContractFields::of(&contract);
+    fields.clauses = Art28Clause::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    let link = query
+        .get("link")
+        .filter(|l| l.parse::<Slug>().is_ok())
+        .cloned()
+        .unwrap_or_default();
+    Ok(contract_form(
+        &viewer.principal,
+        &viewer.csrf,
+        &contract,
+        (mode, true, link),
+        fields,
+        None,
+        None,
+    ))
+}
+
+/// Creates a contract from the form (or proposes it to a processor that answers for itself).
+pub async fn create_contract(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    mut form: Multipart,
+) -> Result<Response, UiError> {
+    let (posted, files) = read_multipart(&mut form, &["document"]).await?;
+    let csrf = posted.get("csrf").cloned().unwrap_or_default();
+    check_csrf(&principal, &csrf)?;
+    let slug_of = |name: &str| -> Result<Slug, UiError> {
+        let raw = posted.get(name).map(|v| v.trim()).unwrap_or_default();
+        raw.parse().map_err(|e| {
+            ApiError::invalid(name, format!("{name}: {raw:?} is not an identifier ({e})")).into()
+        })
+    };
+    let base = blank_contract(slug_of("id")?, slug_of("engaging")?, slug_of("processor")?);
+    let mode = creatable(&state, &principal, &base).await?;
+    // Created for a link without one: back to that link's form, the contract chosen.
+    let then = posted
+        .get("link")
+        .filter(|l| l.parse::<Slug>().is_ok())
+        .map(|l| format!("/links/{l}/edit?contract={}", base.id));
+    submit_contract(
+        &state,
+        &principal,
+        &csrf,
+        ContractSubmission {
+            base,
+            mode,
+            creating: true,
+            expect: Expect::Absent,
+            then,
+        },
+        &posted,
+        files,
+    )
+    .await
 }
 
 /// Accepts, rejects or withdraws an amendment from the contract page.

@@ -144,6 +144,30 @@ fn matches_words(finding: &Finding, words: &[String]) -> bool {
     words.iter().all(|word| text.contains(word.as_str()))
 }
 
+/// The form that fixes `finding`: a link without a contract gets one recorded, any other
+/// finding is fixed in the form of the entry it names.
+fn fix_form(finding: &Finding, register: &custos_core::register::Register) -> (String, String) {
+    let id = finding.object.id.as_str();
+    if finding.rule == rules::NO_CONTRACT.id
+        && let Some(link) = register.engagements().iter().find(|e| e.id.as_str() == id)
+    {
+        return (
+            "the form that records the link's contract".to_owned(),
+            format!(
+                "/contracts/new?engaging={}&processor={}&link={id}",
+                link.engaged_by, link.processor
+            ),
+        );
+    }
+    let (label, path) = match finding.object.kind {
+        EntityKind::Organisation => ("the organisation's form", "organisations"),
+        EntityKind::Activity => ("the activity's form", "activities"),
+        EntityKind::Contract => ("the contract's form", "contracts"),
+        EntityKind::Engagement => ("the link's form", "links"),
+    };
+    (label.to_owned(), format!("/{path}/{id}/edit"))
+}
+
 fn parse_kind(kind: &str) -> Result<EntityKind, ApiError> {
     match kind {
         "organisation" => Ok(EntityKind::Organisation),
@@ -250,6 +274,9 @@ async fn render(
                     .map(|entry| entry.tag())
             })
             .clone();
+        if tag.is_some() {
+            row.fix = Some(fix_form(finding, &register));
+        }
         row.ack = tag.map(|tag| {
             let again = refused.as_ref().filter(|r| {
                 r.kind == finding.object.kind

@@ -690,9 +690,14 @@ pub async fn edit_link(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Result<Response, UiError> {
     let link = visible_link(&state, &viewer.principal, &id).await?;
-    let fields = LinkFields::of(&link);
+    let mut fields = LinkFields::of(&link);
+    // Back from recording its contract: that contract chosen, to save.
+    if let Some(contract) = query.get("contract") {
+        fields.contract = contract.clone();
+    }
     link_form(
         &state,
         &viewer.principal,

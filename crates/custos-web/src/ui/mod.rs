@@ -472,6 +472,8 @@ pub(crate) struct FindingRow {
     href: String,
     /// The acknowledgement the viewer may make here, if any.
     ack: Option<findings::AckOffer>,
+    /// The form that fixes it, for a viewer who may use it: its name and address.
+    fix: Option<(String, String)>,
     rule: &'static str,
     title: &'static str,
     message: String,
@@ -499,6 +501,7 @@ fn finding_row(finding: &Finding) -> FindingRow {
         severity: finding.severity.as_str(),
         href: entry_href(finding.object.kind, finding.object.id.as_str()),
         ack: None,
+        fix: None,
         rule: finding.rule,
         title: finding.title,
         message: finding.message.clone(),

@@ -192,6 +192,7 @@ async fn findings_link_to_their_entry_filter_and_are_acknowledged_by_the_entrys_
         let activity_tag = tag(&server, "w-editor", "/api/v1/activities/customer-accounts").await;
         let (_, page) = owner.page("/findings?rule=dpia-missing").await;
         assert!(page.contains(r#"action="/findings/acknowledge""#), "{page}");
+        assert!(page.contains(r#"Do it in <a href="/activities/customer-accounts/edit">the activity&#39;s form</a>."#), "the fix names its form: {page}");
         assert!(page.contains(&format!(r#"name="tag" value="{}""#, activity_tag.replace('"', "&#34;"))), "{page}");
         let form = |reason: &'static str, until: &'static str, tag: String| {
             vec![
@@ -257,7 +258,7 @@ async fn findings_link_to_their_entry_filter_and_are_acknowledged_by_the_entrys_
             let (status, page) = browser.page("/findings").await;
             assert_eq!(status, 200);
             assert!(page.contains("unauthorised-subprocessor"), "{email}: {page}");
-            assert!(!page.contains("/findings/acknowledge"), "{email}: {page}");
+            assert!(!page.contains("/findings/acknowledge") && !page.contains("Do it in"), "{email}: {page}");
             let (status, _, page) = browser
                 .post(
                     "/findings/acknowledge",
@@ -817,6 +818,7 @@ async fn the_dpo_adds_a_processor_with_an_scc_transfer_and_sees_the_finding_go()
                 ("name", "Cloud US Inc"),
                 ("country", "US"),
                 ("kind", "company"),
+                ("address", "1 Cloud Way, Seattle"),
                 ("contact_name", "Pat Doe"),
                 ("contact_email", email),
                 ("certifications", ""),
@@ -930,6 +932,65 @@ async fn the_dpo_adds_a_processor_with_an_scc_transfer_and_sees_the_finding_go()
             "{page}"
         );
         assert!(page.contains("<td><code>transfer</code></td>"), "{page}");
+
+        // Its contract, recorded from the link's page, then chosen on the link.
+        let (_, page) = dpo.page("/links/a-cloud").await;
+        let new_contract =
+            "/contracts/new?engaging=hypermarket-a&amp;processor=cloud-us&amp;link=a-cloud";
+        assert!(page.contains(new_contract), "{page}");
+        let (status, page) = dpo.page(&new_contract.replace("&amp;", "&")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page.contains("Record a contract between hypermarket-a and cloud-us"),
+            "{page}"
+        );
+        let mut contract = vec![
+            ("id", "dpa-a-cloud"),
+            ("engaging", "hypermarket-a"),
+            ("processor", "cloud-us"),
+            ("link", "a-cloud"),
+            ("security", "encryption-at-rest"),
+            ("breach_notice_hours", "24"),
+            ("identifies_controller", "yes"),
+            ("signed", "2026-10-20"),
+        ];
+        for clause in [
+            "instructions",
+            "confidentiality",
+            "security",
+            "subprocessing",
+            "data-subject-assistance",
+            "compliance-assistance",
+            "deletion-or-return",
+            "audits",
+        ] {
+            contract.push((
+                Box::leak(format!("clause-{clause}").into_boxed_str()),
+                "yes",
+            ));
+        }
+        let (status, location, page) = dpo.post_multipart("/contracts", &contract, &[]).await;
+        assert_eq!(
+            (status, location.as_str()),
+            (303, "/links/a-cloud/edit?contract=dpa-a-cloud"),
+            "{page}"
+        );
+        let (_, page) = dpo.page(&location).await;
+        assert!(
+            page.contains(r#"<option value="dpa-a-cloud" selected>"#),
+            "{page}"
+        );
+        let current = tag(&server, "hypermarket", "/api/v1/engagements/a-cloud").await;
+        let mut with_contract = cloud_link("save", "scc-2", &current);
+        with_contract.retain(|(k, _)| *k != "contract");
+        with_contract.push(("contract", "dpa-a-cloud"));
+        let (status, _, page) = dpo.post("/links/a-cloud", &with_contract).await;
+        assert_eq!(status, 303, "{page}");
+        let (_, page) = dpo.page("/findings?activity=customer-marketing").await;
+        assert!(
+            !page.contains("a-cloud"),
+            "no finding left on the new link: {page}"
+        );
 
         // The wrong parties: the bank's viewer is offered no form and may not save one;
         // agency B's portal user does not see the hypermarket's link at all.
