@@ -51,7 +51,7 @@ fn shown(text: String) -> String {
 }
 
 /// A stamp as people read it: minutes, UTC named.
-fn when(stamp: Option<&str>) -> String {
+pub(crate) fn when(stamp: Option<&str>) -> String {
     stamp.and_then(custos_app::clock::parse_stamp).map_or_else(
         || "—".to_owned(),
         |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),

@@ -376,11 +376,16 @@ pub async fn contract(
                 status: a.status,
                 proposer: a.proposer,
                 awaiting: a.awaiting,
-                proposed: format!("{} by {}", a.proposed_at, a.proposed_by),
+                proposed: format!(
+                    "{} by {}",
+                    super::breaches::when(Some(&a.proposed_at)),
+                    a.proposed_by
+                ),
                 reasons: a.reasons.unwrap_or_default(),
                 decided: match (a.decided_at, a.decided_by) {
                     (Some(at), Some(by)) => format!(
-                        "{at} by {by}{}",
+                        "{} by {by}{}",
+                        super::breaches::when(Some(&at)),
                         a.decision_reasons
                             .map(|r| format!(": {r}"))
                             .unwrap_or_default()

@@ -6,8 +6,9 @@ use std::path::Path;
 
 use crate::start;
 
-#[tokio::test]
-async fn sign_in_and_see_the_marketing_chain_in_chromium() {
+/// Chromium's path, or None (announced) where it or playwright-core is missing and the
+/// browser tests are not required.
+fn chromium() -> Option<String> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CUSTOS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let missing: Vec<String> = [
@@ -24,14 +25,46 @@ async fn sign_in_and_see_the_marketing_chain_in_chromium() {
     .filter(|(present, _)| !present)
     .map(|(_, what)| what)
     .collect();
-    if !missing.is_empty() {
-        assert!(
-            std::env::var_os("CUSTOS_REQUIRE_BROWSER").is_none(),
-            "browser tests required, but missing: {missing:?}"
-        );
-        custos_app::testing::announce_skip(&format!("the browser test, missing {missing:?}"));
-        return;
+    if missing.is_empty() {
+        return Some(chromium);
     }
+    assert!(
+        std::env::var_os("CUSTOS_REQUIRE_BROWSER").is_none(),
+        "browser tests required, but missing: {missing:?}"
+    );
+    custos_app::testing::announce_skip(&format!("the browser test, missing {missing:?}"));
+    None
+}
+
+/// Runs `script` of tests/browser against `server` with `args` after the base URL and the
+/// screenshot directory; it must print `passed`.
+async fn run_script(chromium: String, server: &crate::TestServer, script: &str, args: &[&str]) {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let base = server.base.clone();
+    let shots = env!("CARGO_TARGET_TMPDIR").to_owned();
+    let script = scripts.join(script);
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(&base)
+            .arg(&shots)
+            .args(&args)
+            .env("CUSTOS_CHROMIUM", chromium)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn sign_in_and_see_the_marketing_chain_in_chromium() {
+    let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("custos.db").display());
     let server = start(custos_app::Store::open(&url).await.unwrap()).await;
@@ -48,22 +81,20 @@ async fn sign_in_and_see_the_marketing_chain_in_chromium() {
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let base = server.base.clone();
-    let shots = env!("CARGO_TARGET_TMPDIR").to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(scripts.join("ui.mjs"))
-            .arg(&base)
-            .arg(&shots)
-            .env("CUSTOS_CHROMIUM", chromium)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("browser checks passed"), "{stdout}");
+    run_script(chromium, &server, "ui.mjs", &[]).await;
     server.stop().await;
+}
+
+/// The workplace journeys (issue 18) at 1280 px and again at 375 px, each on a fresh server.
+#[tokio::test]
+async fn the_workplace_journeys_in_chromium_at_1280_and_375_px() {
+    let Some(chromium) = chromium() else { return };
+    for width in ["1280", "375"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+        let server =
+            crate::workplace::workplace(custos_app::Store::open(&url).await.unwrap()).await;
+        run_script(chromium.clone(), &server, "workplace.mjs", &[width]).await;
+        server.stop().await;
+    }
 }

@@ -14,7 +14,7 @@ use crate::trust::{add_member, with_processor_editors};
 use crate::{TestServer, send};
 
 /// The standard server with editors for agency B, mailer C and the web shop's controller.
-async fn workplace(store: Store) -> TestServer {
+pub(crate) async fn workplace(store: Store) -> TestServer {
     let server = with_processor_editors(store.clone()).await;
     add_member(&store, "w-editor", "web-controller", Role::Editor).await;
     server
