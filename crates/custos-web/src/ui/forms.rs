@@ -300,6 +300,153 @@ fn saving(posted: &Posted) -> bool {
     get(posted, "intent") == "save"
 }
 
+/// What every form page needs besides its fields.
+struct FormPage<'a> {
+    principal: &'a Principal,
+    csrf: &'a str,
+    register: &'a Register,
+    visibility: &'a custos_app::visibility::Visibility,
+    today: custos_core::Date,
+}
+
+/// One kind of entry edited in a form: how its fields are read and shown, and how they make
+/// the entry. The handlers below are the same for every kind.
+trait EntryForm: Sized {
+    type Stored: Clone;
+    /// Its name in messages ("link", "organisation").
+    const WHAT: &'static str;
+    /// The form's fields, to place a problem at one.
+    const NAMES: &'static [&'static str];
+    fn find(ctx: &FormPage<'_>, id: &str) -> Option<Self::Stored>;
+    fn of(stored: &Self::Stored) -> Self;
+    fn read(posted: &Posted) -> Self;
+    fn stored_id(stored: &Self::Stored) -> String;
+    fn set_id(&mut self, id: String);
+    /// The entry the fields describe over `base` (what the form does not show is kept); a
+    /// problem names its field.
+    fn entry(&self, base: Option<&Self::Stored>) -> Result<Entry, (&'static str, String)>;
+    fn render(
+        ctx: &FormPage<'_>,
+        stored: Option<&Self::Stored>,
+        fields: Self,
+        outcome: FormOutcome,
+    ) -> Response;
+    /// Where to go once saved (`href`: the entry's page, or its amendment).
+    fn after_save(_ctx: &FormPage<'_>, _id: &str, href: String) -> String {
+        href
+    }
+}
+
+/// Runs `show` with the page's context for the viewer.
+async fn with_page<T>(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    show: impl FnOnce(&FormPage<'_>) -> Result<T, UiError>,
+) -> Result<T, UiError> {
+    let register = state.register().await;
+    let visibility = principal.visibility(&register)?;
+    show(&FormPage {
+        principal,
+        csrf,
+        register: &register,
+        visibility: &visibility,
+        today: state.clock.today(),
+    })
+}
+
+fn visible_or_404<F: EntryForm>(ctx: &FormPage<'_>, id: &str) -> Result<F::Stored, UiError> {
+    F::find(ctx, id).ok_or_else(|| ApiError::not_found(format!("{} {id:?}", F::WHAT)).into())
+}
+
+/// A new entry's form, its fields as given.
+async fn new_form<F: EntryForm>(
+    state: &AppState,
+    viewer: &Viewer,
+    fields: F,
+) -> Result<Response, UiError> {
+    with_page(state, &viewer.principal, &viewer.csrf, |ctx| {
+        Ok(F::render(ctx, None, fields, FormOutcome::default()))
+    })
+    .await
+}
+
+/// The form of the stored entry `id`, `adjust`ed (a value carried back from another form).
+async fn edit_form<F: EntryForm>(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    adjust: impl FnOnce(&mut F),
+) -> Result<Response, UiError> {
+    with_page(state, &viewer.principal, &viewer.csrf, |ctx| {
+        let stored = visible_or_404::<F>(ctx, id)?;
+        let mut fields = F::of(&stored);
+        adjust(&mut fields);
+        Ok(F::render(
+            ctx,
+            Some(&stored),
+            fields,
+            FormOutcome::default(),
+        ))
+    })
+    .await
+}
+
+/// Creates (`editing` none) or changes an entry from its posted form: previewed or saved, or
+/// the form again with the problem, the input kept.
+async fn submit<F: EntryForm>(
+    state: AppState,
+    principal: Principal,
+    editing: Option<String>,
+    posted: Posted,
+) -> Result<Response, UiError> {
+    let csrf = get(&posted, "csrf");
+    check_csrf(&principal, &csrf)?;
+    let stored = match &editing {
+        Some(id) => Some(
+            with_page(&state, &principal, &csrf, |ctx| {
+                visible_or_404::<F>(ctx, id)
+            })
+            .await?,
+        ),
+        None => None,
+    };
+    let mut fields = F::read(&posted);
+    if let Some(stored) = &stored {
+        fields.set_id(F::stored_id(stored));
+    }
+    let entry = match fields.entry(stored.as_ref()) {
+        Ok(entry) => entry,
+        Err((field, message)) => {
+            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
+            return with_page(&state, &principal, &csrf, |ctx| {
+                Ok(F::render(ctx, stored.as_ref(), fields, outcome))
+            })
+            .await;
+        }
+    };
+    let id = entry.id().to_string();
+    let expect = match &stored {
+        Some(_) => Expect::Tag(get(&posted, "tag")),
+        None => Expect::Absent,
+    };
+    let write = Write::Put(Box::new(entry));
+    let done =
+        preview_or_save(&state, &principal, write, expect, saving(&posted), F::NAMES).await?;
+    with_page(&state, &principal, &csrf, |ctx| match done {
+        Ok(href) => Ok(Redirect::to(&F::after_save(ctx, &id, href)).into_response()),
+        Err(outcome) => {
+            // After a conflict the form edits the stored version.
+            let stored = match (&editing, outcome.conflict.is_some()) {
+                (Some(id), true) => Some(visible_or_404::<F>(ctx, id)?),
+                _ => stored,
+            };
+            Ok(F::render(ctx, stored.as_ref(), fields, outcome))
+        }
+    })
+    .await
+}
+
 // ---------------------------------------------------------------------------------------
 // Links (engagements)
 
@@ -558,109 +705,129 @@ fn mechanism_label(mechanism: &custos_core::model::TransferMechanism) -> String 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn link_form(
-    state: &AppState,
-    principal: &Principal,
-    csrf: &str,
-    editing: Option<&Engagement>,
-    fields: LinkFields,
-    outcome: FormOutcome,
-) -> Result<Response, UiError> {
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
-    let today = state.clock.today();
-    let mut rows: Vec<LocationRow> = fields
-        .locations
-        .iter()
-        .enumerate()
-        .map(|(index, (country, transfer))| {
-            let (choices, note) = choices_for(&register, &fields, country, transfer, today);
-            LocationRow {
-                index,
-                country: country.clone(),
-                transfer: transfer.clone(),
-                choices,
-                note,
-            }
-        })
-        .collect();
-    for index in rows.len()..rows.len() + SPARE_LOCATIONS {
-        rows.push(LocationRow {
-            index,
-            country: String::new(),
-            transfer: String::new(),
-            choices: Vec::new(),
-            note: "choose a country, then Preview: the mechanisms that hold are offered".to_owned(),
-        });
-    }
-    let processor_country = register
-        .organisation(&fields.processor)
-        .map(|o| o.country.to_string())
-        .unwrap_or_default();
-    let (link_wide, link_wide_note) = choices_for(
-        &register,
-        &fields,
-        &processor_country,
-        &fields.transfer,
-        today,
-    );
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    let mut response = page(&LinkForm {
-        section: "activities",
-        user_email: principal.user.email.clone(),
-        csrf: csrf.to_owned(),
-        editing: editing.map(|e| e.id.to_string()).unwrap_or_default(),
-        tag: editing
-            .map(|e| Entry::Engagement(e.clone()).tag())
-            .unwrap_or_default(),
-        rows,
-        link_wide,
-        link_wide_note,
-        activities: register
-            .activities()
-            .iter()
-            .filter(|a| visibility.activity(&register, a.id.as_str()))
-            .map(|a| a.id.to_string())
-            .collect(),
-        organisations: register
-            .organisations()
-            .iter()
-            .filter(|o| visibility.organisation(o.id.as_str()))
-            .take(2_000)
-            .map(|o| (o.id.to_string(), o.name.clone()))
-            .collect(),
-        contracts: register
-            .contracts()
-            .iter()
-            .filter(|c| visibility.contract(c.id.as_str()))
-            .filter(|c| fields.processor.is_empty() || c.between[1].as_str() == fields.processor)
-            .take(2_000)
-            .map(|c| c.id.to_string())
-            .collect(),
-        countries: countries(),
-        fields,
-        outcome,
-    });
-    *response.status_mut() = status;
-    Ok(response)
-}
+impl EntryForm for LinkFields {
+    type Stored = Engagement;
+    const WHAT: &'static str = "link";
+    const NAMES: &'static [&'static str] = LINK_FIELDS;
 
-/// The link `id` as the viewer sees it, or 404.
-async fn visible_link(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<Engagement, UiError> {
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
-    register
-        .engagements()
-        .iter()
-        .find(|e| e.id.as_str() == id)
-        .filter(|_| visibility.engagement(&register, id))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("link {id:?}")).into())
+    fn find(ctx: &FormPage<'_>, id: &str) -> Option<Engagement> {
+        ctx.register
+            .engagements()
+            .iter()
+            .find(|e| e.id.as_str() == id)
+            .filter(|_| ctx.visibility.engagement(ctx.register, id))
+            .cloned()
+    }
+
+    fn of(stored: &Engagement) -> Self {
+        LinkFields::of(stored)
+    }
+
+    fn read(posted: &Posted) -> Self {
+        LinkFields::read(posted)
+    }
+
+    fn stored_id(stored: &Engagement) -> String {
+        stored.id.to_string()
+    }
+
+    fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+
+    fn entry(&self, base: Option<&Engagement>) -> Result<Entry, (&'static str, String)> {
+        self.link(base).map(Entry::Engagement)
+    }
+
+    fn render(
+        ctx: &FormPage<'_>,
+        stored: Option<&Engagement>,
+        fields: Self,
+        outcome: FormOutcome,
+    ) -> Response {
+        let mut rows: Vec<LocationRow> = fields
+            .locations
+            .iter()
+            .enumerate()
+            .map(|(index, (country, transfer))| {
+                let (choices, note) =
+                    choices_for(ctx.register, &fields, country, transfer, ctx.today);
+                LocationRow {
+                    index,
+                    country: country.clone(),
+                    transfer: transfer.clone(),
+                    choices,
+                    note,
+                }
+            })
+            .collect();
+        for index in rows.len()..rows.len() + SPARE_LOCATIONS {
+            rows.push(LocationRow {
+                index,
+                country: String::new(),
+                transfer: String::new(),
+                choices: Vec::new(),
+                note: "choose a country, then Preview: the mechanisms that hold are offered"
+                    .to_owned(),
+            });
+        }
+        let processor_country = ctx
+            .register
+            .organisation(&fields.processor)
+            .map(|o| o.country.to_string())
+            .unwrap_or_default();
+        let (link_wide, link_wide_note) = choices_for(
+            ctx.register,
+            &fields,
+            &processor_country,
+            &fields.transfer,
+            ctx.today,
+        );
+        let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+        let mut response = page(&LinkForm {
+            section: "activities",
+            user_email: ctx.principal.user.email.clone(),
+            csrf: ctx.csrf.to_owned(),
+            editing: stored.map(|e| e.id.to_string()).unwrap_or_default(),
+            tag: stored
+                .map(|e| Entry::Engagement(e.clone()).tag())
+                .unwrap_or_default(),
+            rows,
+            link_wide,
+            link_wide_note,
+            activities: ctx
+                .register
+                .activities()
+                .iter()
+                .filter(|a| ctx.visibility.activity(ctx.register, a.id.as_str()))
+                .map(|a| a.id.to_string())
+                .collect(),
+            organisations: ctx
+                .register
+                .organisations()
+                .iter()
+                .filter(|o| ctx.visibility.organisation(o.id.as_str()))
+                .take(2_000)
+                .map(|o| (o.id.to_string(), o.name.clone()))
+                .collect(),
+            contracts: ctx
+                .register
+                .contracts()
+                .iter()
+                .filter(|c| ctx.visibility.contract(c.id.as_str()))
+                .filter(|c| {
+                    fields.processor.is_empty() || c.between[1].as_str() == fields.processor
+                })
+                .take(2_000)
+                .map(|c| c.id.to_string())
+                .collect(),
+            countries: countries(),
+            fields,
+            outcome,
+        });
+        *response.status_mut() = status;
+        response
+    }
 }
 
 pub async fn new_link(
@@ -675,15 +842,7 @@ pub async fn new_link(
         since: state.clock.today().to_string(),
         ..LinkFields::default()
     };
-    link_form(
-        &state,
-        &viewer.principal,
-        &viewer.csrf,
-        None,
-        fields,
-        FormOutcome::default(),
-    )
-    .await
+    new_form(&state, &viewer, fields).await
 }
 
 pub async fn edit_link(
@@ -692,72 +851,13 @@ pub async fn edit_link(
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Result<Response, UiError> {
-    let link = visible_link(&state, &viewer.principal, &id).await?;
-    let mut fields = LinkFields::of(&link);
-    // Back from recording its contract: that contract chosen, to save.
-    if let Some(contract) = query.get("contract") {
-        fields.contract = contract.clone();
-    }
-    link_form(
-        &state,
-        &viewer.principal,
-        &viewer.csrf,
-        Some(&link),
-        fields,
-        FormOutcome::default(),
-    )
+    edit_form(&state, &viewer, &id, |fields: &mut LinkFields| {
+        // Back from recording its contract: that contract chosen, to save.
+        if let Some(contract) = query.get("contract") {
+            fields.contract = contract.clone();
+        }
+    })
     .await
-}
-
-/// Creates (`/links`) or changes (`/links/{id}`) a link from its form.
-async fn submit_link(
-    state: AppState,
-    principal: Principal,
-    editing: Option<String>,
-    posted: Posted,
-) -> Result<Response, UiError> {
-    let csrf = get(&posted, "csrf");
-    check_csrf(&principal, &csrf)?;
-    let stored = match &editing {
-        Some(id) => Some(visible_link(&state, &principal, id).await?),
-        None => None,
-    };
-    let mut fields = LinkFields::read(&posted);
-    if let Some(stored) = &stored {
-        fields.id = stored.id.to_string();
-    }
-    let link = match fields.link(stored.as_ref()) {
-        Ok(link) => link,
-        Err((field, message)) => {
-            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
-            return link_form(&state, &principal, &csrf, stored.as_ref(), fields, outcome).await;
-        }
-    };
-    let expect = match &stored {
-        Some(_) => Expect::Tag(get(&posted, "tag")),
-        None => Expect::Absent,
-    };
-    let write = Write::Put(Box::new(Entry::Engagement(link)));
-    match preview_or_save(
-        &state,
-        &principal,
-        write,
-        expect,
-        saving(&posted),
-        LINK_FIELDS,
-    )
-    .await?
-    {
-        Ok(href) => Ok(Redirect::to(&href).into_response()),
-        Err(outcome) => {
-            // After a conflict the form edits the stored version.
-            let stored = match (&editing, outcome.conflict.is_some()) {
-                (Some(id), true) => Some(visible_link(&state, &principal, id).await?),
-                _ => stored,
-            };
-            link_form(&state, &principal, &csrf, stored.as_ref(), fields, outcome).await
-        }
-    }
 }
 
 pub async fn create_link(
@@ -765,7 +865,7 @@ pub async fn create_link(
     FormCaller(principal): FormCaller,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_link(state, principal, None, posted).await
+    submit::<LinkFields>(state, principal, None, posted).await
 }
 
 pub async fn save_link(
@@ -774,7 +874,7 @@ pub async fn save_link(
     Path(id): Path<String>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_link(state, principal, Some(id), posted).await
+    submit::<LinkFields>(state, principal, Some(id), posted).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1113,52 +1213,77 @@ struct OrganisationForm {
     outcome: FormOutcome,
 }
 
-fn organisation_form(
-    principal: &Principal,
-    csrf: &str,
-    editing: Option<&Organisation>,
-    fields: OrganisationFields,
-    outcome: FormOutcome,
-) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    let mut response = page(&OrganisationForm {
-        section: "organisations",
-        user_email: principal.user.email.clone(),
-        csrf: csrf.to_owned(),
-        editing: editing.map(|o| o.id.to_string()).unwrap_or_default(),
-        tag: editing
-            .map(|o| Entry::Organisation(o.clone()).tag())
-            .unwrap_or_default(),
-        fields,
-        countries: countries(),
-        outcome,
-    });
-    *response.status_mut() = status;
-    response
+impl EntryForm for OrganisationFields {
+    type Stored = Organisation;
+    const WHAT: &'static str = "organisation";
+    const NAMES: &'static [&'static str] = ORGANISATION_FIELDS;
+
+    fn find(ctx: &FormPage<'_>, id: &str) -> Option<Organisation> {
+        ctx.register
+            .organisation(id)
+            .filter(|o| ctx.visibility.organisation(o.id.as_str()))
+            .cloned()
+    }
+
+    fn of(stored: &Organisation) -> Self {
+        OrganisationFields::of(stored)
+    }
+
+    fn read(posted: &Posted) -> Self {
+        OrganisationFields::read(posted)
+    }
+
+    fn stored_id(stored: &Organisation) -> String {
+        stored.id.to_string()
+    }
+
+    fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+
+    fn entry(&self, base: Option<&Organisation>) -> Result<Entry, (&'static str, String)> {
+        self.organisation(base).map(Entry::Organisation)
+    }
+
+    fn render(
+        ctx: &FormPage<'_>,
+        stored: Option<&Organisation>,
+        fields: Self,
+        outcome: FormOutcome,
+    ) -> Response {
+        let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+        let mut response = page(&OrganisationForm {
+            section: "organisations",
+            user_email: ctx.principal.user.email.clone(),
+            csrf: ctx.csrf.to_owned(),
+            editing: stored.map(|o| o.id.to_string()).unwrap_or_default(),
+            tag: stored
+                .map(|o| Entry::Organisation(o.clone()).tag())
+                .unwrap_or_default(),
+            fields,
+            countries: countries(),
+            outcome,
+        });
+        *response.status_mut() = status;
+        response
+    }
+
+    /// An organisation nobody has engaged yet is seen by nobody but the administrators: its
+    /// creator goes on to engage it.
+    fn after_save(ctx: &FormPage<'_>, id: &str, href: String) -> String {
+        if ctx.visibility.organisation(id) {
+            href
+        } else {
+            format!("/links/new?processor={id}")
+        }
+    }
 }
 
-async fn visible_organisation(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<Organisation, UiError> {
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
-    register
-        .organisation(id)
-        .filter(|o| visibility.organisation(o.id.as_str()))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("organisation {id:?}")).into())
-}
-
-pub async fn new_organisation(viewer: Viewer) -> Response {
-    organisation_form(
-        &viewer.principal,
-        &viewer.csrf,
-        None,
-        OrganisationFields::default(),
-        FormOutcome::default(),
-    )
+pub async fn new_organisation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, UiError> {
+    new_form(&state, &viewer, OrganisationFields::default()).await
 }
 
 pub async fn edit_organisation(
@@ -1166,88 +1291,7 @@ pub async fn edit_organisation(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    let organisation = visible_organisation(&state, &viewer.principal, &id).await?;
-    let fields = OrganisationFields::of(&organisation);
-    Ok(organisation_form(
-        &viewer.principal,
-        &viewer.csrf,
-        Some(&organisation),
-        fields,
-        FormOutcome::default(),
-    ))
-}
-
-async fn submit_organisation(
-    state: AppState,
-    principal: Principal,
-    editing: Option<String>,
-    posted: Posted,
-) -> Result<Response, UiError> {
-    let csrf = get(&posted, "csrf");
-    check_csrf(&principal, &csrf)?;
-    let stored = match &editing {
-        Some(id) => Some(visible_organisation(&state, &principal, id).await?),
-        None => None,
-    };
-    let mut fields = OrganisationFields::read(&posted);
-    if let Some(stored) = &stored {
-        fields.id = stored.id.to_string();
-    }
-    let organisation = match fields.organisation(stored.as_ref()) {
-        Ok(o) => o,
-        Err((field, message)) => {
-            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
-            return Ok(organisation_form(
-                &principal,
-                &csrf,
-                stored.as_ref(),
-                fields,
-                outcome,
-            ));
-        }
-    };
-    let expect = match &stored {
-        Some(_) => Expect::Tag(get(&posted, "tag")),
-        None => Expect::Absent,
-    };
-    let id = organisation.id.to_string();
-    let write = Write::Put(Box::new(Entry::Organisation(organisation)));
-    match preview_or_save(
-        &state,
-        &principal,
-        write,
-        expect,
-        saving(&posted),
-        ORGANISATION_FIELDS,
-    )
-    .await?
-    {
-        Ok(href) => {
-            // An organisation nobody has engaged yet is seen by nobody but the
-            // administrators: its creator goes on to engage it.
-            let register = state.register().await;
-            let seen = principal.visibility(&register)?.organisation(&id);
-            Ok(Redirect::to(&if seen {
-                href
-            } else {
-                format!("/links/new?processor={id}")
-            })
-            .into_response())
-        }
-        Err(outcome) => {
-            let stored = match (&editing, outcome.conflict.is_some()) {
-                (Some(id), true) => Some(visible_organisation(&state, &principal, id).await?),
-                _ => stored,
-            };
-            Ok(organisation_form(
-                &principal,
-                &csrf,
-                stored.as_ref(),
-                fields,
-                outcome,
-            ))
-        }
-    }
+    edit_form(&state, &viewer, &id, |_: &mut OrganisationFields| {}).await
 }
 
 pub async fn create_organisation(
@@ -1255,7 +1299,7 @@ pub async fn create_organisation(
     FormCaller(principal): FormCaller,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_organisation(state, principal, None, posted).await
+    submit::<OrganisationFields>(state, principal, None, posted).await
 }
 
 pub async fn save_organisation(
@@ -1264,7 +1308,7 @@ pub async fn save_organisation(
     Path(id): Path<String>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_organisation(state, principal, Some(id), posted).await
+    submit::<OrganisationFields>(state, principal, Some(id), posted).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1430,64 +1474,80 @@ struct ActivityForm {
     outcome: FormOutcome,
 }
 
-fn activity_form(
-    principal: &Principal,
-    csrf: &str,
-    editing: Option<&Activity>,
-    fields: ActivityFields,
-    outcome: FormOutcome,
-) -> Response {
-    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    let mut controllers: Vec<String> = principal
-        .memberships
-        .iter()
-        .filter(|m| principal.may(custos_app::policy::Capacity::Edit, &m.organisation))
-        .map(|m| m.organisation.clone())
-        .collect();
-    if let Some(a) = editing
-        && !controllers.contains(&a.controller.to_string())
-    {
-        controllers.push(a.controller.to_string());
+impl EntryForm for ActivityFields {
+    type Stored = Activity;
+    const WHAT: &'static str = "activity";
+    const NAMES: &'static [&'static str] = ACTIVITY_FIELDS;
+
+    fn find(ctx: &FormPage<'_>, id: &str) -> Option<Activity> {
+        ctx.register
+            .activity(id)
+            .filter(|_| ctx.visibility.activity(ctx.register, id))
+            .cloned()
     }
-    let mut response = page(&ActivityForm {
-        section: "activities",
-        user_email: principal.user.email.clone(),
-        csrf: csrf.to_owned(),
-        editing: editing.map(|a| a.id.to_string()).unwrap_or_default(),
-        tag: editing
-            .map(|a| Entry::Activity(a.clone()).tag())
-            .unwrap_or_default(),
-        fields,
-        controllers,
-        bases: LAWFUL_BASES.iter().map(plain).collect(),
-        outcome,
-    });
-    *response.status_mut() = status;
-    response
+
+    fn of(stored: &Activity) -> Self {
+        ActivityFields::of(stored)
+    }
+
+    fn read(posted: &Posted) -> Self {
+        ActivityFields::read(posted)
+    }
+
+    fn stored_id(stored: &Activity) -> String {
+        stored.id.to_string()
+    }
+
+    fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+
+    fn entry(&self, base: Option<&Activity>) -> Result<Entry, (&'static str, String)> {
+        self.activity(base).map(Entry::Activity)
+    }
+
+    fn render(
+        ctx: &FormPage<'_>,
+        stored: Option<&Activity>,
+        fields: Self,
+        outcome: FormOutcome,
+    ) -> Response {
+        let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+        let principal = ctx.principal;
+        let mut controllers: Vec<String> = principal
+            .memberships
+            .iter()
+            .filter(|m| principal.may(custos_app::policy::Capacity::Edit, &m.organisation))
+            .map(|m| m.organisation.clone())
+            .collect();
+        if let Some(a) = stored
+            && !controllers.contains(&a.controller.to_string())
+        {
+            controllers.push(a.controller.to_string());
+        }
+        let mut response = page(&ActivityForm {
+            section: "activities",
+            user_email: principal.user.email.clone(),
+            csrf: ctx.csrf.to_owned(),
+            editing: stored.map(|a| a.id.to_string()).unwrap_or_default(),
+            tag: stored
+                .map(|a| Entry::Activity(a.clone()).tag())
+                .unwrap_or_default(),
+            fields,
+            controllers,
+            bases: LAWFUL_BASES.iter().map(plain).collect(),
+            outcome,
+        });
+        *response.status_mut() = status;
+        response
+    }
 }
 
-async fn visible_activity(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<Activity, UiError> {
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
-    register
-        .activity(id)
-        .filter(|_| visibility.activity(&register, id))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("activity {id:?}")).into())
-}
-
-pub async fn new_activity(viewer: Viewer) -> Response {
-    activity_form(
-        &viewer.principal,
-        &viewer.csrf,
-        None,
-        ActivityFields::default(),
-        FormOutcome::default(),
-    )
+pub async fn new_activity(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, UiError> {
+    new_form(&state, &viewer, ActivityFields::default()).await
 }
 
 pub async fn edit_activity(
@@ -1495,76 +1555,7 @@ pub async fn edit_activity(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
-    let activity = visible_activity(&state, &viewer.principal, &id).await?;
-    let fields = ActivityFields::of(&activity);
-    Ok(activity_form(
-        &viewer.principal,
-        &viewer.csrf,
-        Some(&activity),
-        fields,
-        FormOutcome::default(),
-    ))
-}
-
-async fn submit_activity(
-    state: AppState,
-    principal: Principal,
-    editing: Option<String>,
-    posted: Posted,
-) -> Result<Response, UiError> {
-    let csrf = get(&posted, "csrf");
-    check_csrf(&principal, &csrf)?;
-    let stored = match &editing {
-        Some(id) => Some(visible_activity(&state, &principal, id).await?),
-        None => None,
-    };
-    let mut fields = ActivityFields::read(&posted);
-    if let Some(stored) = &stored {
-        fields.id = stored.id.to_string();
-    }
-    let activity = match fields.activity(stored.as_ref()) {
-        Ok(a) => a,
-        Err((field, message)) => {
-            let outcome = FormOutcome::problem(field, message, StatusCode::UNPROCESSABLE_ENTITY);
-            return Ok(activity_form(
-                &principal,
-                &csrf,
-                stored.as_ref(),
-                fields,
-                outcome,
-            ));
-        }
-    };
-    let expect = match &stored {
-        Some(_) => Expect::Tag(get(&posted, "tag")),
-        None => Expect::Absent,
-    };
-    let write = Write::Put(Box::new(Entry::Activity(activity)));
-    match preview_or_save(
-        &state,
-        &principal,
-        write,
-        expect,
-        saving(&posted),
-        ACTIVITY_FIELDS,
-    )
-    .await?
-    {
-        Ok(href) => Ok(Redirect::to(&href).into_response()),
-        Err(outcome) => {
-            let stored = match (&editing, outcome.conflict.is_some()) {
-                (Some(id), true) => Some(visible_activity(&state, &principal, id).await?),
-                _ => stored,
-            };
-            Ok(activity_form(
-                &principal,
-                &csrf,
-                stored.as_ref(),
-                fields,
-                outcome,
-            ))
-        }
-    }
+    edit_form(&state, &viewer, &id, |_: &mut ActivityFields| {}).await
 }
 
 pub async fn create_activity(
@@ -1572,7 +1563,7 @@ pub async fn create_activity(
     FormCaller(principal): FormCaller,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_activity(state, principal, None, posted).await
+    submit::<ActivityFields>(state, principal, None, posted).await
 }
 
 pub async fn save_activity(
@@ -1581,5 +1572,5 @@ pub async fn save_activity(
     Path(id): Path<String>,
     Form(posted): Form<Posted>,
 ) -> Result<Response, UiError> {
-    submit_activity(state, principal, Some(id), posted).await
+    submit::<ActivityFields>(state, principal, Some(id), posted).await
 }
