@@ -1005,6 +1005,8 @@ struct OrganisationFields {
     dpo_phone: String,
     sector: String,
     certifications: String,
+    safeguards: String,
+    codes: String,
     language: String,
     public_subprocessor_page: bool,
 }
@@ -1019,6 +1021,8 @@ const ORGANISATION_FIELDS: &[&str] = &[
     "dpo",
     "sector",
     "certifications",
+    "safeguards",
+    "codes",
     "language",
 ];
 
@@ -1063,6 +1067,23 @@ impl OrganisationFields {
                 })
                 .collect::<Vec<_>>()
                 .join("\n"),
+            safeguards: o
+                .safeguards
+                .iter()
+                .map(|h| {
+                    [
+                        Some(format!("{} {}", plain(&h.kind), h.name)),
+                        h.since.map(|d| format!("since {d}")),
+                        h.until.map(|d| format!("until {d}")),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            codes: o.codes_of_conduct.join("\n"),
             language: o.language.clone().unwrap_or_default(),
             public_subprocessor_page: o.public_subprocessor_page,
         }
@@ -1083,6 +1104,8 @@ impl OrganisationFields {
             dpo_phone: get(posted, "dpo_phone"),
             sector: get(posted, "sector"),
             certifications: get(posted, "certifications"),
+            safeguards: get(posted, "safeguards"),
+            codes: get(posted, "codes"),
             language: get(posted, "language"),
             public_subprocessor_page: !get(posted, "public_subprocessor_page").is_empty(),
         }
@@ -1190,6 +1213,20 @@ impl OrganisationFields {
         organisation.dpo = contact("dpo", &self.dpo_name, &self.dpo_email, &self.dpo_phone)?;
         organisation.sector = optional(&self.sector);
         organisation.certifications = certifications;
+        organisation.safeguards = self
+            .safeguards
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(safeguard)
+            .collect::<Result<_, _>>()?;
+        organisation.codes_of_conduct = self
+            .codes
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
         organisation.language = match self.language.as_str() {
             "" => None,
             "en" | "es" => Some(self.language.clone()),
@@ -1198,6 +1235,43 @@ impl OrganisationFields {
         organisation.public_subprocessor_page = self.public_subprocessor_page;
         Ok(organisation)
     }
+}
+
+/// A safeguard line: `bcr Acme group BCR-P, approved by the CNIL since 2020-01-01 until …`.
+fn safeguard(line: &str) -> Result<custos_core::model::HeldSafeguard, (&'static str, String)> {
+    use custos_core::model::SafeguardKind;
+    let wrong = || {
+        (
+            "safeguards",
+            format!(
+                "safeguards: {line:?}: write a line as \"bcr Acme group BCR-P since 2020-01-01\" (bcr, code-of-conduct or certification, its name, optionally since and until)"
+            ),
+        )
+    };
+    let (kind, rest) = line.split_once(' ').ok_or_else(wrong)?;
+    let kind = match kind {
+        "bcr" => SafeguardKind::Bcr,
+        "code-of-conduct" => SafeguardKind::CodeOfConduct,
+        "certification" => SafeguardKind::Certification,
+        _ => return Err(wrong()),
+    };
+    let (rest, until) = match rest.rsplit_once(" until ") {
+        Some((rest, day)) => (rest, date("safeguards", day.trim())?),
+        None => (rest, None),
+    };
+    let (name, since) = match rest.rsplit_once(" since ") {
+        Some((name, day)) => (name, date("safeguards", day.trim())?),
+        None => (rest, None),
+    };
+    if name.trim().is_empty() {
+        return Err(wrong());
+    }
+    Ok(custos_core::model::HeldSafeguard {
+        kind,
+        name: name.trim().to_owned(),
+        since,
+        until,
+    })
 }
 
 #[derive(Template)]
@@ -1328,6 +1402,11 @@ struct ActivityFields {
     measures: String,
     large_scale: bool,
     systematic_monitoring: bool,
+    automated_decisions: String,
+    /// `dpia`, `risk-analysis`, or empty.
+    assessment: String,
+    assessment_date: String,
+    assessment_reference: String,
 }
 
 const ACTIVITY_FIELDS: &[&str] = &[
@@ -1341,6 +1420,8 @@ const ACTIVITY_FIELDS: &[&str] = &[
     "retention",
     "source",
     "measures",
+    "automated_decisions",
+    "assessment",
 ];
 
 const LAWFUL_BASES: [LawfulBasis; 6] = [
@@ -1377,6 +1458,22 @@ impl ActivityFields {
             measures: ids(&a.measures.iter().cloned().collect::<Vec<_>>()),
             large_scale: a.large_scale,
             systematic_monitoring: a.systematic_monitoring,
+            automated_decisions: a.automated_decisions.clone().unwrap_or_default(),
+            assessment: a
+                .risk_assessment
+                .as_ref()
+                .map(|r| plain(&r.kind))
+                .unwrap_or_default(),
+            assessment_date: a
+                .risk_assessment
+                .as_ref()
+                .map(|r| r.date.to_string())
+                .unwrap_or_default(),
+            assessment_reference: a
+                .risk_assessment
+                .as_ref()
+                .and_then(|r| r.reference.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -1394,6 +1491,10 @@ impl ActivityFields {
             measures: get(posted, "measures"),
             large_scale: !get(posted, "large_scale").is_empty(),
             systematic_monitoring: !get(posted, "systematic_monitoring").is_empty(),
+            automated_decisions: get(posted, "automated_decisions"),
+            assessment: get(posted, "assessment"),
+            assessment_date: get(posted, "assessment_date"),
+            assessment_reference: get(posted, "assessment_reference"),
         }
     }
 
@@ -1455,6 +1556,27 @@ impl ActivityFields {
         activity.measures = slugs("measures", &self.measures)?.into_iter().collect();
         activity.large_scale = self.large_scale;
         activity.systematic_monitoring = self.systematic_monitoring;
+        activity.automated_decisions = optional(&self.automated_decisions);
+        activity.risk_assessment = match self.assessment.as_str() {
+            "" => None,
+            kind => Some(custos_core::model::RiskAssessment {
+                kind: match kind {
+                    "dpia" => custos_core::model::RiskAssessmentKind::Dpia,
+                    "risk-analysis" => custos_core::model::RiskAssessmentKind::RiskAnalysis,
+                    other => {
+                        return Err((
+                            "assessment",
+                            format!("assessment: dpia or risk-analysis, not {other:?}"),
+                        ));
+                    }
+                },
+                date: date("assessment", &self.assessment_date)?.ok_or((
+                    "assessment",
+                    "assessment: the day it was completed".to_owned(),
+                ))?,
+                reference: optional(&self.assessment_reference),
+            }),
+        };
         Ok(activity)
     }
 }

@@ -1210,3 +1210,141 @@ async fn the_processor_answers_a_request_for_information_and_the_controller_appr
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_missing_dpia_is_fixed_in_the_activity_form_and_a_bcr_held_is_offered_as_a_mechanism() {
+    on_both(async |server| {
+        let owner = Browser::member(&server, "w-editor", "web-controller").await;
+        let (_, activity) = server
+            .get(Some("w-editor"), "/api/v1/activities/customer-accounts")
+            .await;
+        let current = tag(&server, "w-editor", "/api/v1/activities/customer-accounts").await;
+        let (_, page) = owner.page("/activities/customer-accounts/edit").await;
+        assert!(page.contains("Impact assessment (Art. 35)"), "{page}");
+        let form = |intent: &'static str, assessment: &'static str, day: &'static str| {
+            let purposes = activity["purposes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let ids = |field: &str| {
+                activity[field]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|p| p.as_str().unwrap().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            vec![
+                ("intent", intent.to_owned()),
+                ("tag", current.clone()),
+                (
+                    "name",
+                    activity["name"].as_str().unwrap_or_default().to_owned(),
+                ),
+                ("controller", "web-controller".to_owned()),
+                ("purposes", purposes),
+                (
+                    "lawful_basis",
+                    activity["lawful_basis"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                ("subjects", ids("subjects")),
+                ("data", ids("data")),
+                (
+                    "retention",
+                    activity["retention"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                ("measures", ids("measures")),
+                ("large_scale", "yes".to_owned()),
+                ("assessment", assessment.to_owned()),
+                ("assessment_date", day.to_owned()),
+                ("assessment_reference", "DPIA-2026-3".to_owned()),
+            ]
+        };
+        let post = async |fields: Vec<(&'static str, String)>| {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            owner.post("/activities/customer-accounts", &fields).await
+        };
+        let (status, _, page) = post(form("save", "dpia", "")).await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("assessment: the day it was completed"),
+            "{page}"
+        );
+        let (status, _, page) = post(form("preview", "dpia", "2024-04-01")).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("1 finding(s) resolved"), "{page}");
+        let (status, _, _) = post(form("save", "dpia", "2024-04-01")).await;
+        assert_eq!(status, 303);
+        let (_, saved) = server
+            .get(Some("w-editor"), "/api/v1/activities/customer-accounts")
+            .await;
+        assert_eq!(
+            saved["risk_assessment"],
+            json!({"kind": "dpia", "date": "2024-04-01", "reference": "DPIA-2026-3"})
+        );
+        assert_eq!(
+            saved["data"], activity["data"],
+            "what the form shows is kept as it was"
+        );
+
+        // An importer that holds BCR is offered BCR as the mechanism of a transfer to it.
+        let admin = Browser::of(&server, "admin@custos.test", "password of admin").await;
+        let (status, _, page) = admin
+            .post(
+                "/organisations",
+                &[
+                    ("intent", "save"),
+                    ("id", "acme-in"),
+                    ("name", "Acme India"),
+                    ("country", "IN"),
+                    ("address", "Pune"),
+                    ("contact_email", "dpo@acme.example"),
+                    (
+                        "safeguards",
+                        "bcr Acme group BCR-P, approved by the CNIL since 2020-01-01",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303, "{page}");
+        let (_, acme) = server
+            .get(Some("admin"), "/api/v1/organisations/acme-in")
+            .await;
+        assert_eq!(acme["safeguards"][0]["kind"], "bcr", "{acme}");
+        let (_, _, page) = admin
+            .post(
+                "/links",
+                &[
+                    ("intent", "preview"),
+                    ("id", "a-acme"),
+                    ("activity", "customer-marketing"),
+                    ("engaged_by", "hypermarket-a"),
+                    ("processor", "acme-in"),
+                    ("service", "Support"),
+                    ("since", "2026-11-01"),
+                ],
+            )
+            .await;
+        assert!(
+            page.contains(
+                r#"<option value="bcr" >Binding corporate rules of the importer (Art. 47)"#
+            ),
+            "{page}"
+        );
+        assert!(page.contains(r#"<option value="scc-2" >"#), "{page}");
+        server.stop().await;
+    })
+    .await;
+}
