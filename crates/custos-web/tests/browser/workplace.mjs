@@ -102,6 +102,16 @@ try {
   await look(page, 'link');
   await page.goto(`${base}/findings?rule=transfer-no-mechanism`);
   assert.ok(!(await text(page)).includes('a-cloud'), 'the finding is gone');
+  // The access answer's preview is a readable frame, not 300 × 150 px.
+  const access = await api('POST', '/api/v1/subject-requests', 'hypermarket',
+    { controller: 'hypermarket-a', kind: 'access', email: 'luis@example.com' });
+  assert.equal(access.status, 201);
+  assert.equal((await api('POST', `/api/v1/subject-requests/${access.body.key}/verification`, 'hypermarket',
+    { method: 'in person', evidence: 'ID shown' })).status, 200);
+  await page.goto(`${base}/subject-requests/${access.body.key}`);
+  const frame = await page.locator('iframe.preview').boundingBox();
+  assert.ok(frame.width >= Math.min(600, width - 60) && frame.height >= 400, JSON.stringify(frame));
+  await look(page, 'access-answer');
 
   // 2. Agency B's editor proposes an amendment of its contract; the hypermarket accepts it.
   await page.getByRole('button', { name: 'Sign out' }).click();
