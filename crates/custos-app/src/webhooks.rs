@@ -87,6 +87,40 @@ pub async fn set_subscription_enabled(
     Ok(())
 }
 
+/// Sends a failed delivery of an endpoint again (the endpoint's owner asks), audited.
+pub async fn replay(
+    store: &Store,
+    subscription: &str,
+    delivery: &str,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    let mut tx = store.begin().await?;
+    let owner = tx
+        .subscription(subscription)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("webhook subscription {subscription}")))?
+        .organisation;
+    if !tx
+        .replay_delivery(subscription, delivery, &stamp(actor.at))
+        .await?
+    {
+        return Err(AppError::Conflict(format!(
+            "delivery {delivery} of this endpoint has not failed: only a failed delivery is sent again"
+        )));
+    }
+    tx.append_audit(vec![actor.entry(
+        "replay",
+        "webhook_delivery",
+        delivery,
+        owner,
+        None,
+        None,
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Every webhook endpoint of the instance.
 pub async fn webhooks(store: &Store) -> Result<Vec<Subscription>, AppError> {
     let mut tx = store.read().await?;

@@ -265,6 +265,27 @@ impl Tx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Sends a failed delivery to a webhook endpoint again: due at `now`, its attempts counted
+    /// anew. Whether there was one (of that endpoint, failed).
+    pub async fn replay_delivery(
+        &mut self,
+        subscription: &str,
+        delivery: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = $3, \
+             lease_until = NULL WHERE key = $2 AND channel = 'webhook' AND target = $1 \
+             AND state = 'failed'",
+        )
+        .bind(subscription.to_owned())
+        .bind(delivery.to_owned())
+        .bind(now.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Claims up to `limit` due deliveries until `lease_until`: the oldest first, and for each
     /// target and subject only the oldest undelivered one (order per subject is kept).
     pub async fn claim_deliveries(

@@ -131,6 +131,7 @@ pub struct Config {
         api::changes::enable,
         api::changes::disable,
         api::changes::deliveries,
+        api::changes::replay,
         api::rights::enter,
         api::rights::list,
         api::rights::get,
@@ -392,6 +393,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{key}/disable", post(api::changes::disable))
         .route("/webhooks/{key}/deliveries", get(api::changes::deliveries))
         .route(
+            "/webhooks/{key}/deliveries/{delivery}/replay",
+            post(api::changes::replay),
+        )
+        .route(
             "/subject-requests",
             get(api::rights::list).post(api::rights::enter),
         )
@@ -496,6 +501,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/contracts/{id}/amendments/{key}/{verb}",
             post(ui::entries::answer),
+        )
+        .route(
+            "/settings/tokens",
+            get(ui::settings::tokens).post(ui::settings::create_token),
+        )
+        .route(
+            "/settings/tokens/{key}/revoke",
+            post(ui::settings::revoke_token),
+        )
+        .route(
+            "/settings/webhooks",
+            get(ui::settings::webhooks).post(ui::settings::add_webhook),
+        )
+        .route("/settings/webhooks/{key}", get(ui::settings::webhook))
+        .route(
+            "/settings/webhooks/{key}/deliveries/{delivery}/replay",
+            post(ui::settings::replay),
+        )
+        .route(
+            "/settings/webhooks/{key}/{action}",
+            post(ui::settings::webhook_action),
         )
         .route("/findings", get(ui::findings::findings))
         .route("/findings/acknowledge", post(ui::findings::acknowledge))

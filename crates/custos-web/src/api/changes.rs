@@ -922,7 +922,7 @@ pub struct SubscriptionList {
     pub items: Vec<SubscriptionAnswer>,
 }
 
-async fn own_subscription(
+pub(crate) async fn own_subscription(
     state: &AppState,
     principal: &Principal,
     key: &str,
@@ -996,6 +996,36 @@ pub async fn disable(
         &state.store,
         &key,
         false,
+        &principal.actor(state.clock.now()),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{key}/deliveries/{delivery}/replay",
+    tag = "change-requests",
+    operation_id = "replay_webhook_delivery",
+    params(("key" = String, Path, description = "The endpoint's key"), ("delivery" = String, Path, description = "The delivery's key")),
+    responses(
+        (status = 204, description = "Due again at once, its attempts counted anew"),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an editor of the endpoint's organisation, or a read-only token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such endpoint visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delivery has not failed (or is not the endpoint's)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((key, delivery)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    own_subscription(&state, &principal, &key, true).await?;
+    custos_app::webhooks::replay(
+        &state.store,
+        &key,
+        &delivery,
         &principal.actor(state.clock.now()),
     )
     .await?;

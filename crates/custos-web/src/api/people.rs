@@ -234,6 +234,17 @@ pub async fn create_token(
     principal: Principal,
     Body(request): Body<NewTokenRequest>,
 ) -> Result<Response, ApiError> {
+    let created = issue_token(&state, &principal, request).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// A new API token for the signed-in person (never from another token), for the API and the
+/// tokens page: its secret is in the answer only.
+pub(crate) async fn issue_token(
+    state: &AppState,
+    principal: &Principal,
+    request: NewTokenRequest,
+) -> Result<CreatedToken, ApiError> {
     if !matches!(principal.via, Via::Session { .. }) {
         return Err(ApiError::Forbidden(
             "tokens are created from a signed-in session, not with another token".to_owned(),
@@ -278,7 +289,7 @@ pub async fn create_token(
         &principal.actor(now),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, record })).into_response())
+    Ok(CreatedToken { token, record })
 }
 
 #[utoipa::path(

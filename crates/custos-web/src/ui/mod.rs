@@ -15,6 +15,7 @@ pub mod notices;
 pub mod notifications;
 pub mod public;
 pub mod rights;
+pub mod settings;
 
 use std::collections::HashMap;
 

@@ -96,7 +96,7 @@ pub fn verify(secret: &str, received: &Received) -> bool {
     received.signature.split(' ').any(|s| s == expected)
 }
 
-fn dossier(id: &str, name: &str, country: &str) -> Value {
+pub(crate) fn dossier(id: &str, name: &str, country: &str) -> Value {
     json!({
         "candidate": {"id": id, "name": name, "country": country, "address": "Calle Colón 5, Valencia",
                       "contact": {"name": "Elena Vidal", "email": "dpo@agency-e.example"}},
@@ -264,7 +264,7 @@ async fn b_asks_for_e_a_approves_and_e_joins_at_depth_2_with_signed_webhooks() {
 }
 
 /// Runs `scenario` with a server whose clock the test moves, on both backends.
-async fn on_every_backend_with_clock<F, Fut>(scenario: F)
+pub(crate) async fn on_every_backend_with_clock<F, Fut>(scenario: F)
 where
     F: Fn(TestServer, Store, Arc<ManualClock>) -> Fut,
     Fut: std::future::Future<Output = ()>,

@@ -45,6 +45,8 @@ const PAGES: &[&str] = &[
     "/contracts/dpa-a-b",
     "/contracts/dpa-a-b/edit",
     "/notifications",
+    "/settings/tokens",
+    "/settings/webhooks",
     "/change-requests",
     "/change-requests/new",
     "/subject-requests",

@@ -13,6 +13,7 @@ mod changes;
 mod hostile;
 mod notices;
 mod rights;
+mod settings;
 mod trust;
 mod workplace;
 mod writes;

@@ -1,0 +1,255 @@
+//! Tokens and webhooks as pages (issue 19, item 3): a token created with its secret shown
+//! once, used, revoked after a confirmation; a webhook endpoint added with its secret shown
+//! once, its delivery log, disabled and enabled, a failed delivery sent again. Each tried by
+//! the wrong party.
+
+use jiff::SignedDuration;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::changes::{Receiver, dispatcher, dossier, drain, on_every_backend_with_clock};
+use crate::hostile::signed_in;
+use crate::{TestServer, send};
+
+/// Posts a form with a session cookie: status, redirect, page.
+async fn post_form(
+    server: &TestServer,
+    cookie: &str,
+    path: &str,
+    body: String,
+) -> (u16, String, String) {
+    let response = server
+        .client
+        .post(server.url(path))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, response.text().await.unwrap())
+}
+
+async fn get_page(server: &TestServer, cookie: &str, path: &str) -> (u16, String) {
+    let response = server
+        .client
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let from = page
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {page}"))
+        + start.len();
+    let to = page[from..].find(end).unwrap() + from;
+    &page[from..to]
+}
+
+#[tokio::test]
+async fn a_token_is_created_once_used_and_revoked_from_its_page() {
+    on_every_backend_with_clock(|server, _store, _clock| async move {
+        let (cookie, csrf) =
+            signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, page) = get_page(&server, &cookie, "/settings/tokens").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<td>hypermarket-tests</td>"), "{page}");
+        let (status, _, page) = post_form(
+            &server,
+            &cookie,
+            "/settings/tokens",
+            format!("csrf={csrf}&name=ci&read=yes&expires_in_days=soon"),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("a number of days, not &#34;soon&#34;"),
+            "{page}"
+        );
+        let (status, _, page) = post_form(
+            &server,
+            &cookie,
+            "/settings/tokens",
+            format!("csrf={csrf}&name=ci&read=yes&expires_in_days=30"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let secret = between(&page, r#"<code class="secret">"#, "</code>").to_owned();
+        assert!(secret.starts_with("custos_"), "{secret}");
+        let me = server
+            .client
+            .get(server.url("/api/v1/me"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status().as_u16(), 200);
+        let write = server
+            .client
+            .delete(server.url("/api/v1/engagements/a-b"))
+            .bearer_auth(&secret)
+            .header("if-match", "*")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(write.status().as_u16(), 403, "a read token writes nothing");
+        // The list shows it without its secret.
+        let (_, page) = get_page(&server, &cookie, "/settings/tokens").await;
+        assert!(
+            page.contains("<td>ci</td><td>read</td>") && !page.contains(&secret),
+            "{page}"
+        );
+        let (_, _, list) = send(
+            &server,
+            "hypermarket",
+            Method::GET,
+            "/api/v1/tokens",
+            &[],
+            None,
+        )
+        .await;
+        let key = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "ci")
+            .unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // Another person cannot revoke it; a token posts no forms.
+        let (other, other_csrf) = signed_in(&server, "privacy@bank.test", "password of bank").await;
+        let (status, _, _) = post_form(
+            &server,
+            &other,
+            &format!("/settings/tokens/{key}/revoke"),
+            format!("csrf={other_csrf}&confirm=yes"),
+        )
+        .await;
+        assert_eq!(status, 404);
+        let by_token = server
+            .client
+            .post(server.url(&format!("/settings/tokens/{key}/revoke")))
+            .bearer_auth(TestServer::token("hypermarket"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=&confirm=yes")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_token.status().as_u16(), 403);
+        // Revoking asks first, then the token is refused.
+        let (status, _, page) = post_form(
+            &server,
+            &cookie,
+            &format!("/settings/tokens/{key}/revoke"),
+            format!("csrf={csrf}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("Every request signed with it is refused from now on"),
+            "{page}"
+        );
+        let (status, location, _) = post_form(
+            &server,
+            &cookie,
+            &format!("/settings/tokens/{key}/revoke"),
+            format!("csrf={csrf}&confirm=yes"),
+        )
+        .await;
+        assert_eq!((status, location.as_str()), (303, "/settings/tokens"));
+        let me = server
+            .client
+            .get(server.url("/api/v1/me"))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status().as_u16(), 401);
+        let (_, page) = get_page(&server, &cookie, "/settings/tokens").await;
+        assert!(
+            page.contains(r#"<span class="pill neutral">revoked</span>"#),
+            "{page}"
+        );
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_webhook_is_added_watched_and_a_failed_delivery_sent_again_from_its_page() {
+    on_every_backend_with_clock(|server, store, clock| async move {
+        let receiver = Receiver::start().await;
+        *receiver.status.lock().unwrap() = 503;
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = dispatcher(&store, clock.clone(), mail.path());
+        let (cookie, csrf) = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let url = format!("{}/hypermarket", receiver.base);
+        let encoded = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+        let (status, _, page) = post_form(&server, &cookie, "/settings/webhooks",
+            format!("csrf={csrf}&organisation=hypermarket-a&url={}&event=no.such.event", encoded(&url))).await;
+        assert_eq!(status, 422);
+        assert!(page.contains("is not an event type") && page.contains(&format!(r#"value="{url}""#)), "{page}");
+        let (status, _, page) = post_form(&server, &cookie, "/settings/webhooks",
+            format!("csrf={csrf}&organisation=hypermarket-a&url={}&event=change_request.filed", encoded(&url))).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(between(&page, r#"<code class="secret">"#, "</code>").starts_with("whsec_"), "{page}");
+        let key = between(&page, r#"<a href="/settings/webhooks/"#, "\"").to_owned();
+        // Other parties neither see it nor add endpoints for the hypermarket.
+        let (bank, bank_csrf) = signed_in(&server, "privacy@bank.test", "password of bank").await;
+        assert_eq!(get_page(&server, &bank, &format!("/settings/webhooks/{key}")).await.0, 404);
+        let (status, _, _) = post_form(&server, &bank, "/settings/webhooks",
+            format!("csrf={bank_csrf}&organisation=hypermarket-a&url={}", encoded(&url))).await;
+        assert_eq!(status, 403);
+        let (status, _, _) = post_form(&server, &bank, &format!("/settings/webhooks/{key}/disable"),
+            format!("csrf={bank_csrf}")).await;
+        assert_eq!(status, 404);
+
+        // A request reaches the hypermarket; its endpoint is down through the whole schedule.
+        let spec = json!({"requester": "agency-b", "service": "Analysis", "dossier": dossier("analytics-q", "Analytics Q S.L.", "ES")});
+        let (status, _, _) = send(&server, "agency-b", Method::POST, "/api/v1/change-requests", &[], Some(spec)).await;
+        assert_eq!(status, 201);
+        for _ in 0..12 {
+            drain(&dispatcher).await;
+            clock.advance(SignedDuration::from_hours(11));
+        }
+        // Days have passed: the session has expired; sign in again.
+        let (cookie, csrf) = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, page) = get_page(&server, &cookie, &format!("/settings/webhooks/{key}")).await;
+        assert_eq!(status, 200, "{key}: {page}");
+        assert!(page.contains(r#"<span class="pill error">failed</span>"#) && page.contains("HTTP 503"), "{page}");
+        let delivery = between(&page, r#"<tr id="delivery-"#, "\"").to_owned();
+        let replay = format!("/settings/webhooks/{key}/deliveries/{delivery}/replay");
+        assert!(page.contains(&format!(r#"action="{replay}""#)), "{page}");
+        // Sent again once the receiver is back: delivered.
+        *receiver.status.lock().unwrap() = 200;
+        let (status, location, _) = post_form(&server, &cookie, &replay, format!("csrf={csrf}")).await;
+        assert_eq!((status, location), (303, format!("/settings/webhooks/{key}")));
+        drain(&dispatcher).await;
+        assert_eq!(receiver.got.lock().unwrap().len(), 1);
+        let (_, page) = get_page(&server, &cookie, &format!("/settings/webhooks/{key}")).await;
+        assert!(page.contains(r#"<span class="pill good">delivered</span>"#), "{page}");
+        // Only a failed delivery is sent again.
+        let (status, _, _) = send(&server, "hypermarket", Method::POST,
+            &format!("/api/v1/webhooks/{key}/deliveries/{delivery}/replay"), &[], None).await;
+        assert_eq!(status, 409);
+        // Disabled and enabled from the page.
+        let (status, _, _) = post_form(&server, &cookie, &format!("/settings/webhooks/{key}/enable"), format!("csrf={csrf}")).await;
+        assert_eq!(status, 303);
+        let (_, page) = get_page(&server, &cookie, &format!("/settings/webhooks/{key}")).await;
+        assert!(page.contains(r#"<span class="pill good">enabled</span>"#), "{page}");
+        server.stop().await;
+    })
+    .await;
+}
