@@ -206,6 +206,18 @@ pub async fn page(
     Ok(entries)
 }
 
+/// Up to `limit` entries older than `before` (none: from the head), newest first.
+pub async fn page_before(
+    store: &Store,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<custos_core::audit::AuditEntry>, AppError> {
+    let mut tx = store.read().await?;
+    let entries = tx.audit_entries_before(before, limit).await?;
+    tx.rollback().await?;
+    Ok(entries)
+}
+
 /// How many entries [`page`] reads at a time when a listing filters them.
 pub const PAGE: u32 = AUDIT_PAGE;
 

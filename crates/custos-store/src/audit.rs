@@ -102,6 +102,23 @@ impl Tx {
             .await?;
         rows.iter().map(entry).collect()
     }
+
+    /// Up to `limit` entries before `before_seq` (none: from the head), newest first.
+    pub async fn audit_entries_before(
+        &mut self,
+        before_seq: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2");
+        let before = before_seq.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.inner)
+            .await?;
+        rows.iter().map(entry).collect()
+    }
 }
 
 fn entry(row: &AnyRow) -> Result<AuditEntry, StoreError> {

@@ -523,6 +523,8 @@ pub fn router(state: AppState) -> Router {
             "/settings/webhooks/{key}/{action}",
             post(ui::settings::webhook_action),
         )
+        .route("/audit", get(ui::audit::audit))
+        .route("/audit/verify", post(ui::audit::verify))
         .route("/findings", get(ui::findings::findings))
         .route("/findings/acknowledge", post(ui::findings::acknowledge))
         .route("/breaches", get(ui::breaches::list).post(ui::breaches::report))

@@ -3,6 +3,7 @@
 //! without a session sends the browser to the sign-in page. Pages show what the API shows to
 //! the same user: visibility follows the chain here too.
 
+pub mod audit;
 pub mod breaches;
 pub mod chain_svg;
 pub mod changes;

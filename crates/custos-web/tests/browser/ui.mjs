@@ -319,7 +319,7 @@ try {
   const tooWide = [];
   for (const path of ['/', '/activities', '/activities/customer-marketing', '/organisations',
                       '/links/a-b', '/contracts/dpa-a-b', '/contracts/dpa-a-b/edit', '/notifications',
-                      '/settings/tokens', '/settings/webhooks',
+                      '/settings/tokens', '/settings/webhooks', '/audit',
                       '/organisations/hypermarket-a', '/organisations/hypermarket-a/notice', '/findings',
                       '/change-requests', new URL(requestUrl).pathname, '/subject-requests',
                       new URL(requestPage).pathname, '/breaches', new URL(breachUrl).pathname,

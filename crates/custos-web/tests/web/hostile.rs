@@ -46,6 +46,7 @@ const PAGES: &[&str] = &[
     "/contracts/dpa-a-b/edit",
     "/notifications",
     "/settings/tokens",
+    "/audit",
     "/settings/webhooks",
     "/change-requests",
     "/change-requests/new",

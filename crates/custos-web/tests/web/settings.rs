@@ -253,3 +253,105 @@ async fn a_webhook_is_added_watched_and_a_failed_delivery_sent_again_from_its_pa
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_audit_viewer_shows_each_party_its_entries_exports_them_and_verifies_the_chain() {
+    on_every_backend_with_clock(|server, _store, _clock| async move {
+        let (admin, admin_csrf) =
+            signed_in(&server, "admin@custos.test", "password of admin").await;
+        let (dpo, dpo_csrf) =
+            signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, page) = get_page(&server, &admin, "/audit?entry=c2-c3").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("<code>c2-c3</code>"), "{page}");
+        assert!(
+            page.contains("Its hash</dt><dd><code>"),
+            "the signed head: {page}"
+        );
+        // The hypermarket sees nothing of the courier chain, and its own links.
+        let (_, page) = get_page(&server, &dpo, "/audit?entry=c2-c3").await;
+        assert!(
+            !page.contains("<code>c2-c3</code>") && page.contains("No entry matches"),
+            "{page}"
+        );
+        let (_, page) = get_page(&server, &dpo, "/audit?entry=a-b&action=create").await;
+        assert!(
+            page.contains("<code>a-b</code>") && page.contains("created"),
+            "{page}"
+        );
+        assert!(!page.contains("Verify the whole chain now"), "{page}");
+        let (status, _) = get_page(&server, &dpo, "/audit?from=yesterday").await;
+        assert_eq!(status, 422);
+        // Exports with the same filters, as the party sees them.
+        let csv = server
+            .client
+            .get(server.url("/audit?entry=a-b&format=csv"))
+            .header("cookie", &dpo)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = csv.text().await.unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("seq,at,actor,action,object_kind,object_id,scope,before,after,prev_hash,hash")
+        );
+        let records: Vec<&str> = lines.collect();
+        assert!(
+            !records.is_empty() && records.iter().all(|l| l.contains("a-b\",\"")),
+            "{csv}"
+        );
+        let jsonl = server
+            .client
+            .get(server.url("/audit?entry=c2-c3&format=jsonl"))
+            .header("cookie", &admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let entries: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            !entries.is_empty()
+                && entries
+                    .iter()
+                    .all(|e| e["object_id"].as_str().unwrap().ends_with("c2-c3")
+                        && e["hash"].is_string()),
+            "{jsonl}"
+        );
+        let jsonl = server
+            .client
+            .get(server.url("/audit?entry=c2-c3&format=jsonl"))
+            .header("cookie", &dpo)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(jsonl, "", "nothing of another party in an export");
+        // Verifying reads the whole log: administrators only.
+        let (status, _, page) = post_form(
+            &server,
+            &admin,
+            "/audit/verify",
+            format!("csrf={admin_csrf}"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("Intact: ") && page.contains("entries chain to the head"),
+            "{page}"
+        );
+        let (status, _, _) =
+            post_form(&server, &dpo, "/audit/verify", format!("csrf={dpo_csrf}")).await;
+        assert_eq!(status, 403);
+        server.stop().await;
+    })
+    .await;
+}
