@@ -227,6 +227,45 @@ impl Tx {
         Ok(row.try_get(0)?)
     }
 
+    /// Who handles the request now (`None` to leave it unassigned).
+    pub async fn set_assignee(
+        &mut self,
+        request_key: &str,
+        assignee: Option<&str>,
+        at: &str,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM subject_request_assignments WHERE request_key = $1")
+            .bind(request_key.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        if let Some(assignee) = assignee {
+            sqlx::query(
+                "INSERT INTO subject_request_assignments (request_key, assignee, assigned_at, \
+                 assigned_by) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(request_key.to_owned())
+            .bind(assignee.to_owned())
+            .bind(at.to_owned())
+            .bind(by.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Every assignment: request key → assignee.
+    pub async fn assignees(
+        &mut self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        sqlx::query("SELECT request_key, assignee FROM subject_request_assignments")
+            .fetch_all(&mut *self.inner)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     pub async fn insert_subject_history(
         &mut self,
         entry: &SubjectHistoryEntry,

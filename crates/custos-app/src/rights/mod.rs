@@ -361,6 +361,7 @@ mod closing;
 mod intake;
 mod notifications;
 mod portability;
+mod triage;
 
 pub use answer::access_report;
 use answer::answer_of;
@@ -372,6 +373,7 @@ pub use notifications::{
 };
 use notifications::{notification_event, silent_timer};
 pub use portability::{add_data_source, data_sources, export, export_for_download, transmit};
+pub use triage::{MAX_NOTE, assign, assignees, note};
 
 #[cfg(test)]
 mod settings_tests {

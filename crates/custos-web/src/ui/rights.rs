@@ -379,6 +379,8 @@ struct InboxRow {
     days_left: String,
     /// The colour of the days left: `error` overdue, `warning` within a week.
     urgency: &'static str,
+    /// Who on the staff handles it; empty: nobody yet.
+    assignee: String,
 }
 
 /// An address as the inbox shows it: its first character and its domain.
@@ -424,12 +426,72 @@ struct InboxPage {
     today: String,
     open: Vec<InboxRow>,
     closed: Vec<InboxRow>,
+    filter: InboxFilter,
+    statuses: Vec<&'static str>,
 }
 
-pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+/// The inbox's filters and order; every one optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InboxFilter {
+    /// Words found in the subject's address (while the request is open) or the request's key.
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    controller: String,
+    /// `me`, `none`, or a colleague's address; empty: anyone.
+    #[serde(default)]
+    assignee: String,
+    /// `due` (default: the most urgent first), `received` (newest first).
+    #[serde(default)]
+    sort: String,
+}
+
+impl InboxFilter {
+    fn matches(
+        &self,
+        request: &custos_app::data::StoredSubjectRequest,
+        assignee: Option<&String>,
+        me: &str,
+    ) -> bool {
+        let q = self.q.trim().to_lowercase();
+        (q.is_empty()
+            || request.key.contains(&q)
+            || request
+                .email
+                .as_deref()
+                .is_some_and(|e| e.to_lowercase().contains(&q)))
+            && (self.kind.is_empty() || request.kind.as_str() == self.kind)
+            && (self.status.is_empty() || request.status.as_str() == self.status)
+            && (self.controller.is_empty() || request.controller == self.controller)
+            && match self.assignee.as_str() {
+                "" => true,
+                "none" => assignee.is_none(),
+                "me" => assignee.is_some_and(|a| a == me),
+                other => assignee.is_some_and(|a| a == other),
+            }
+    }
+}
+
+pub async fn inbox(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(filter): Query<InboxFilter>,
+) -> Result<Response, UiError> {
     let today_date = state.clock.today();
     let today = today_date.to_string();
-    let requests = crate::api::rights::requests_for(&state, &viewer.principal, None, false).await?;
+    let assignees = rights::assignees(&state.store)
+        .await
+        .map_err(ApiError::from)?;
+    let me = viewer.principal.user.email.clone();
+    let requests: Vec<_> = crate::api::rights::requests_for(&state, &viewer.principal, None, false)
+        .await?
+        .into_iter()
+        .filter(|r| filter.matches(r, assignees.get(&r.key), &me))
+        .collect();
     let (open, closed): (Vec<_>, Vec<_>) = requests.into_iter().partition(|r| r.status.open());
     let row = |r: custos_app::data::StoredSubjectRequest| {
         let due = r
@@ -443,6 +505,7 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
             (String::new(), "info")
         };
         InboxRow {
+            assignee: assignees.get(&r.key).cloned().unwrap_or_default(),
             subject: masked(r.email.as_deref()),
             days_left,
             urgency,
@@ -466,7 +529,11 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
         }
     };
     let mut open: Vec<InboxRow> = open.into_iter().map(row).collect();
-    open.sort_by(|a, b| a.due.cmp(&b.due));
+    if filter.sort == "received" {
+        open.sort_by(|a, b| b.received.cmp(&a.received).then(b.key.cmp(&a.key)));
+    } else {
+        open.sort_by(|a, b| a.due.cmp(&b.due));
+    }
     let register = state.register().await;
     let controllers = register
         .organisations()
@@ -489,6 +556,11 @@ pub async fn inbox(State(state): State<AppState>, viewer: Viewer) -> Result<Resp
         today: today.clone(),
         open,
         closed: closed.into_iter().map(row).collect(),
+        filter,
+        statuses: custos_core::rights::RequestStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
     }))
 }
 
@@ -534,6 +606,12 @@ struct RequestPage {
     may_notify: bool,
     close_label: &'static str,
     history: Vec<(String, String, String)>,
+    /// Who handles it; empty: nobody yet.
+    assignee: String,
+    /// The staff's internal notes: when, who, what.
+    notes: Vec<(String, String, String)>,
+    /// Notes may be added by the controller's editors, open or closed.
+    may_note: bool,
 }
 
 pub async fn show(
@@ -632,14 +710,40 @@ pub async fn show(
         history: view
             .history
             .iter()
+            .filter(|h| h.kind != "note")
             .map(|h| {
                 (
-                    h.at.get(..19).unwrap_or(&h.at).replace('T', " "),
-                    h.kind.clone(),
+                    super::breaches::when(Some(&h.at)),
+                    match (h.kind.as_str(), h.body["to"].as_str()) {
+                        ("assigned", Some(to)) => format!("assigned to {to}"),
+                        ("assigned", None) => "left unassigned".to_owned(),
+                        (kind, _) => kind.to_owned(),
+                    },
                     h.by.clone(),
                 )
             })
             .collect(),
+        notes: view
+            .history
+            .iter()
+            .filter(|h| h.kind == "note")
+            .map(|h| {
+                (
+                    super::breaches::when(Some(&h.at)),
+                    h.by.clone(),
+                    h.body["text"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        assignee: rights::assignees(&state.store)
+            .await
+            .map_err(ApiError::from)?
+            .remove(&key)
+            .unwrap_or_default(),
+        may_note: viewer.principal.may_write()
+            && viewer
+                .principal
+                .may(Capacity::Edit, &view.request.controller),
     }))
 }
 
@@ -659,6 +763,12 @@ pub struct ActionForm {
     /// `yes` once the person has seen what the step does.
     #[serde(default)]
     confirm: String,
+    /// Whom to assign the request to (an address; empty: nobody).
+    #[serde(default)]
+    assignee: String,
+    /// Set by the "Take it myself" button: the request goes to whoever pressed it.
+    #[serde(default)]
+    take: String,
 }
 
 #[derive(Deserialize)]
@@ -838,6 +948,22 @@ pub async fn act(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, UiError> {
     let view = staff_form(&state, &principal, &key, &form.csrf).await?;
+    // Triage: who handles it, and the staff's notes; neither touches the subject.
+    if action == "assign" || action == "note" {
+        let actor = principal.actor(state.clock.now());
+        let done = if action == "assign" {
+            let assignee = match form.assignee.trim() {
+                _ if !form.take.is_empty() => Some(principal.user.email.as_str()),
+                "" => None,
+                other => Some(other),
+            };
+            rights::assign(&state.store, &key, assignee, &actor).await
+        } else {
+            rights::note(&state.store, &key, &form.note, &actor).await
+        };
+        done.map_err(ApiError::from)?;
+        return Ok(Redirect::to(&format!("/subject-requests/{key}")).into_response());
+    }
     let Some(step) = request_step(&view, &key, &action, &form) else {
         return Err(ApiError::not_found(format!("action {action:?}")).into());
     };

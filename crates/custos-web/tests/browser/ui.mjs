@@ -188,7 +188,7 @@ try {
   assert.ok(open.includes('erasure') && open.includes('2026-12-25'), open);
   // A request received by telephone is entered from the inbox; it waits for verification.
   await page.getByText('Enter a request received by letter, telephone or at a desk').click();
-  await page.getByLabel('Kind').selectOption('access');
+  await page.getByLabel('Kind', { exact: true }).selectOption('access');
   await page.getByLabel("Subject's e-mail address (the verification link goes there)").fill('luis@example.com');
   await page.getByRole('button', { name: 'Enter the request' }).click();
   await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);

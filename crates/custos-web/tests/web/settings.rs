@@ -355,3 +355,67 @@ async fn the_audit_viewer_shows_each_party_its_entries_exports_them_and_verifies
     })
     .await;
 }
+
+#[tokio::test]
+async fn requests_are_triaged_assigned_noted_filtered_and_sorted_by_the_controllers_staff() {
+    on_every_backend_with_clock(|server, store, _clock| async move {
+        crate::trust::add_member(&store, "colleague", "hypermarket-a", custos_app::data::Role::Editor).await;
+        let enter = async |kind: &str, email: &str, received: &str| -> String {
+            let (status, _, body) = send(&server, "hypermarket", Method::POST, "/api/v1/subject-requests", &[],
+                Some(json!({"controller": "hypermarket-a", "kind": kind, "email": email, "received_on": received}))).await;
+            assert_eq!(status, 201, "{body}");
+            body["key"].as_str().unwrap().to_owned()
+        };
+        let old = enter("access", "ana@example.com", "2026-11-01").await;
+        let new = enter("erasure", "bruno@example.com", "2026-11-20").await;
+        let (dpo, csrf) = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        // Assigned to oneself, and to a colleague; a stranger is refused at the field.
+        let (status, location, _) = post_form(&server, &dpo, &format!("/subject-requests/{old}/assign"),
+            format!("csrf={csrf}&assignee=&take=yes")).await;
+        assert_eq!((status, location), (303, format!("/subject-requests/{old}")));
+        let (status, _, page) = post_form(&server, &dpo, &format!("/subject-requests/{new}/assign"),
+            format!("csrf={csrf}&assignee=privacy%40bank.test")).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("is not on hypermarket-a&#39;s staff"), "{page}");
+        let (status, _, _) = post_form(&server, &dpo, &format!("/subject-requests/{new}/assign"),
+            format!("csrf={csrf}&assignee=colleague%40hypermarket-a.test")).await;
+        assert_eq!(status, 303);
+        // A note, seen by the staff on the request page, not in its public history.
+        let (status, _, _) = post_form(&server, &dpo, &format!("/subject-requests/{old}/note"),
+            format!("csrf={csrf}&note=Called+back%2C+waiting+for+the+ID")).await;
+        assert_eq!(status, 303);
+        let (_, page) = get_page(&server, &dpo, &format!("/subject-requests/{old}")).await;
+        assert!(page.contains("Handled by: <strong>dpo@hypermarket-a.test</strong>"), "{page}");
+        assert!(page.contains("Called back, waiting for the ID"), "{page}");
+        assert!(page.contains("assigned to dpo@hypermarket-a.test"), "{page}");
+        // The inbox: who handles each, filtered and sorted.
+        let (_, page) = get_page(&server, &dpo, "/subject-requests").await;
+        assert!(page.contains("<td>colleague@hypermarket-a.test</td>"), "{page}");
+        let order = |page: &str| {
+            let (a, b) = (page.find(&old[old.len() - 8..]).unwrap(), page.find(&new[new.len() - 8..]).unwrap());
+            a < b
+        };
+        assert!(order(&page), "the most urgent (received first) first");
+        let (_, page) = get_page(&server, &dpo, "/subject-requests?sort=received").await;
+        assert!(!order(&page), "newest first");
+        let (_, page) = get_page(&server, &dpo, "/subject-requests?assignee=me").await;
+        assert!(page.contains(&old[old.len() - 8..]) && !page.contains(&new[new.len() - 8..]), "{page}");
+        let (_, page) = get_page(&server, &dpo, "/subject-requests?q=bruno&kind=erasure").await;
+        assert!(!page.contains(&old[old.len() - 8..]) && page.contains(&new[new.len() - 8..]), "{page}");
+        // Others neither assign nor write notes: another controller's viewer, the processor.
+        for (email, password) in [("privacy@bank.test", "password of bank"), ("staff@agency-b.test", "password of agency-b")] {
+            let (other, other_csrf) = signed_in(&server, email, password).await;
+            let (status, _, _) = post_form(&server, &other, &format!("/subject-requests/{old}/assign"),
+                format!("csrf={other_csrf}&take=yes")).await;
+            assert_eq!(status, 404, "{email}");
+            let (status, _, _) = post_form(&server, &other, &format!("/subject-requests/{old}/note"),
+                format!("csrf={other_csrf}&note=mine")).await;
+            assert_eq!(status, 404, "{email}");
+        }
+        // The assignment is on the audit trail.
+        let assigned = crate::audit_actions(&server, "hypermarket", "subject-request").await;
+        assert!(assigned.iter().any(|(action, _)| action == "assign"), "{assigned:?}");
+        server.stop().await;
+    })
+    .await;
+}
