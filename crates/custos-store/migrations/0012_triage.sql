@@ -7,3 +7,10 @@ CREATE TABLE subject_request_assignments (
     assigned_by TEXT NOT NULL
 );
 CREATE INDEX subject_request_assignments_assignee ON subject_request_assignments (assignee);
+
+-- The subject's own status page: reached from the first e-mail by a secret link (its hash
+-- kept here), no account needed.
+CREATE TABLE subject_request_status_links (
+    request_key TEXT PRIMARY KEY REFERENCES subject_requests (key),
+    token_hash TEXT NOT NULL
+);

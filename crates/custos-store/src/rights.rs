@@ -254,6 +254,36 @@ impl Tx {
         Ok(())
     }
 
+    /// Keeps the hash of the secret that opens the subject's status page.
+    pub async fn insert_status_link(
+        &mut self,
+        request_key: &str,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO subject_request_status_links (request_key, token_hash) VALUES ($1, $2)",
+        )
+        .bind(request_key.to_owned())
+        .bind(token_hash.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// The hash of the secret of the request's status page, if it has one.
+    pub async fn status_link_hash(
+        &mut self,
+        request_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash FROM subject_request_status_links WHERE request_key = $1",
+        )
+        .bind(request_key.to_owned())
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+    }
+
     /// Every assignment: request key → assignee.
     pub async fn assignees(
         &mut self,

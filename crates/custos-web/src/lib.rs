@@ -589,6 +589,10 @@ pub fn router(state: AppState) -> Router {
             get(ui::rights::intake_form).post(ui::rights::intake),
         )
         .route(
+            "/public/requests/{key}/status",
+            get(ui::rights::status_page),
+        )
+        .route(
             "/public/requests/{key}/verify",
             get(ui::rights::verify_form).post(ui::rights::verify),
         )

@@ -101,6 +101,10 @@ pub async fn receive(
         created_by: actor.name.clone(),
     };
     tx.put_subject_request(&request).await?;
+    // The subject follows the request on a page of its own, opened by a second secret.
+    let status_token = new_token()?;
+    tx.insert_status_link(&request.key, &token_hash(&status_token))
+        .await?;
     tx.insert_subject_history(&history(
         &request.key,
         "received",
@@ -130,7 +134,8 @@ pub async fn receive(
         TemplateKind::MailRightsVerify,
         with(
             data,
-            json!({"path": format!("/public/requests/{}/verify?token={token}", request.key)}),
+            json!({"path": format!("/public/requests/{}/verify?token={token}", request.key),
+                   "status_path": format!("/public/requests/{}/status?token={status_token}", request.key)}),
         ),
     ));
     let subscriptions = tx.subscriptions(None).await?;
@@ -147,6 +152,74 @@ pub async fn receive(
         view: Box::new(view(store, &request.key).await?),
         token,
     })
+}
+
+/// Where a request stands, as its subject may read it on the status page: no address, no
+/// recipient, no note; the steps and the due date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectStatus {
+    pub kind: RequestKind,
+    pub controller: String,
+    pub status: RequestStatus,
+    pub received: String,
+    pub due: String,
+    pub extended: bool,
+    pub verified: bool,
+    /// Recipients told (Art. 19) and those that answered, for a rectification, erasure or
+    /// restriction.
+    pub told: usize,
+    pub answered: usize,
+    pub closed: Option<String>,
+}
+
+/// The request's status for whoever holds the secret of its status page; `None` for an
+/// unknown request or a wrong secret alike (the page cannot tell them apart).
+pub async fn status_for_subject(
+    store: &Store,
+    key: &str,
+    token: &str,
+) -> Result<Option<SubjectStatus>, AppError> {
+    let mut tx = store.read().await?;
+    let Some(stored) = tx.status_link_hash(key).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    // Hashes are compared, not secrets: timing says nothing of the secret itself.
+    if stored != token_hash(token) {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let request = load(&mut tx, key).await?;
+    let notifications = tx.notifications_of(key).await?;
+    tx.rollback().await?;
+    Ok(Some(SubjectStatus {
+        kind: request.kind,
+        controller: request.controller.clone(),
+        status: request.status,
+        received: request.received_at.get(..10).unwrap_or_default().to_owned(),
+        due: request
+            .extended_until
+            .clone()
+            .unwrap_or_else(|| request.deadline.clone()),
+        extended: request.extended_until.is_some(),
+        verified: request.verified_at.is_some(),
+        told: notifications.len(),
+        answered: notifications
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.state,
+                    NotificationState::Done
+                        | NotificationState::Impossible
+                        | NotificationState::Failed
+                )
+            })
+            .count(),
+        closed: request
+            .closed_at
+            .as_ref()
+            .map(|c| c.get(..10).unwrap_or_default().to_owned()),
+    }))
 }
 
 /// A request with its history and notifications.

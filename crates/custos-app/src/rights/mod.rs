@@ -367,7 +367,10 @@ pub use answer::access_report;
 use answer::answer_of;
 pub(crate) use closing::fire_timer;
 pub use closing::{close, refuse};
-pub use intake::{extend, list, receive, record_verification, verify_link, view};
+pub use intake::{
+    SubjectStatus, extend, list, receive, record_verification, status_for_subject, verify_link,
+    view,
+};
 pub use notifications::{
     NotificationChange, notification, notifications_to, notify_recipients, update_notification,
 };

@@ -297,6 +297,125 @@ async fn request_words(state: &AppState, key: &str) -> (String, Language) {
     }
 }
 
+/// What the subject's status page says, per language.
+struct StatusWords {
+    heading: &'static str,
+    unknown: &'static str,
+    received: &'static str,
+    due: &'static str,
+    extended: &'static str,
+    unverified: &'static str,
+    verified: &'static str,
+    told: &'static str,
+    closed: &'static str,
+    refused: &'static str,
+}
+
+const STATUS_ENGLISH: StatusWords = StatusWords {
+    heading: "Your request",
+    unknown: "This link does not open any request. Use the link of the e-mail we sent you.",
+    received: "Received on {received}: a request for {kind}.",
+    due: "We answer by {due}.",
+    extended: "We needed more time, as the law allows; we wrote to you why.",
+    unverified: "Waiting for you to confirm that the request is yours (the link in our e-mail).",
+    verified: "Confirmed as yours.",
+    told: "Every recipient of your data has been told ({answered} of {told} have answered).",
+    closed: "Answered and closed on {closed}.",
+    refused: "Refused on {closed}; we wrote to you why and what you can do.",
+};
+
+const STATUS_SPANISH: StatusWords = StatusWords {
+    heading: "Su solicitud",
+    unknown: "Este enlace no abre ninguna solicitud. Use el enlace del correo que le enviamos.",
+    received: "Recibida el {received}: una solicitud de {kind}.",
+    due: "Respondemos antes del {due}.",
+    extended: "Necesitamos más tiempo, como permite la ley; le escribimos por qué.",
+    unverified: "A la espera de que confirme que la solicitud es suya (el enlace de nuestro correo).",
+    verified: "Confirmada como suya.",
+    told: "Se ha comunicado a todos los destinatarios de sus datos ({answered} de {told} han respondido).",
+    closed: "Respondida y cerrada el {closed}.",
+    refused: "Denegada el {closed}; le escribimos por qué y qué puede hacer.",
+};
+
+/// The subject's own page: where the request stands and when it is due, opened by the
+/// secret link of the first e-mail; the same answer for an unknown request or a wrong secret.
+pub async fn status_page(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(param): Query<TokenParam>,
+) -> Result<Response, UiError> {
+    let status = rights::status_for_subject(&state.store, &key, &param.token)
+        .await
+        .map_err(ApiError::from)?;
+    let (name, language) = request_words(&state, &key).await;
+    let (lang, _) = words(language);
+    let w = if lang == "es" {
+        &STATUS_SPANISH
+    } else {
+        &STATUS_ENGLISH
+    };
+    let Some(status) = status else {
+        let mut response = page(&PublicPage {
+            lang,
+            heading: w.heading.to_owned(),
+            controller: String::new(),
+            paragraphs: vec![w.unknown.to_owned()],
+            error: None,
+            show_form: false,
+            action: String::new(),
+            token: String::new(),
+            fields: Vec::new(),
+            submit: "",
+        });
+        *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+        return Ok(response);
+    };
+    let closed = status.closed.clone().unwrap_or_default();
+    let mut paragraphs = vec![
+        w.received
+            .replace("{received}", &status.received)
+            .replace("{kind}", status.kind.as_str()),
+    ];
+    paragraphs.push(if status.verified {
+        w.verified.to_owned()
+    } else {
+        w.unverified.to_owned()
+    });
+    if status.told > 0 {
+        paragraphs.push(
+            w.told
+                .replace("{answered}", &status.answered.to_string())
+                .replace("{told}", &status.told.to_string()),
+        );
+    }
+    match status.status {
+        custos_core::rights::RequestStatus::Closed => {
+            paragraphs.push(w.closed.replace("{closed}", &closed));
+        }
+        custos_core::rights::RequestStatus::Refused => {
+            paragraphs.push(w.refused.replace("{closed}", &closed));
+        }
+        _ => {
+            if status.extended {
+                paragraphs.push(w.extended.to_owned());
+            }
+            paragraphs.push(w.due.replace("{due}", &status.due));
+        }
+    }
+    Ok(page(&PublicPage {
+        lang,
+        heading: w.heading.to_owned(),
+        controller: name,
+        paragraphs,
+        error: None,
+        show_form: false,
+        action: String::new(),
+        token: String::new(),
+        fields: Vec::new(),
+        submit: "",
+    }))
+}
+
 /// The confirmation page: a button, so that link scanners opening the e-mail verify nothing.
 pub async fn verify_form(
     State(state): State<AppState>,

@@ -86,7 +86,7 @@ pub(crate) async fn verify_by_staff(server: &TestServer, key: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn mails(dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn mails(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
@@ -138,7 +138,11 @@ print(json.dumps(out))
 }
 
 /// Posts an HTML form (`application/x-www-form-urlencoded`).
-async fn form(server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn form(
+    server: &TestServer,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let encode = |text: &str| -> String {
         text.bytes()
             .map(|b| match b {

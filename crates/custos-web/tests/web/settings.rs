@@ -1,6 +1,5 @@
-//! Tokens and webhooks as pages (issue 19, item 3): a token created with its secret shown
-//! once, used, revoked after a confirmation; a webhook endpoint added with its secret shown
-//! once, its delivery log, disabled and enabled, a failed delivery sent again. Each tried by
+//! Running an instance from the browser (issue 19): tokens and webhooks as pages, the audit
+//! viewer, the triage of subject requests and the subject's own status page. Each tried by
 //! the wrong party.
 
 use jiff::SignedDuration;
@@ -415,6 +414,55 @@ async fn requests_are_triaged_assigned_noted_filtered_and_sorted_by_the_controll
         // The assignment is on the audit trail.
         let assigned = crate::audit_actions(&server, "hypermarket", "subject-request").await;
         assert!(assigned.iter().any(|(action, _)| action == "assign"), "{assigned:?}");
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_subject_follows_its_request_on_a_page_opened_from_the_first_e_mail() {
+    on_every_backend_with_clock(|server, store, clock| async move {
+        let mail = tempfile::tempdir().unwrap();
+        let dispatcher = dispatcher(&store, clock.clone(), mail.path()).with_public_url("https://custos.test".to_owned());
+        let response = crate::rights::form(&server, "/public/organisations/hypermarket-a/requests",
+            &[("kind", "erasure"), ("email", "carla@example.com"), ("details", "")]).await;
+        assert_eq!(response.status().as_u16(), 200);
+        drain(&dispatcher).await;
+        let sent = crate::rights::mails(mail.path());
+        let link = sent
+            .iter()
+            .find_map(|m| m.split("Follow your request at any time: https://custos.test").nth(1))
+            .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+            .expect("the status link in the first e-mail");
+        assert!(link.starts_with("/public/requests/") && link.contains("/status?token="), "{link}");
+        let page = |path: String| {
+            let client = server.client.clone();
+            let url = server.url(&path);
+            async move {
+                let response = client.get(url).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        let (status, text) = page(link.clone()).await;
+        assert_eq!(status, 200);
+        assert!(text.contains("Received on 2026-11-25: a request for erasure."), "{text}");
+        assert!(text.contains("Waiting for you to confirm") && text.contains("We answer by 2026-12-25."), "{text}");
+        assert!(!text.contains("carla"), "no address on the page: {text}");
+        // Confirmed by the staff: the page says so.
+        let key = link.trim_start_matches("/public/requests/").split('/').next().unwrap().to_owned();
+        crate::rights::verify_by_staff(&server, &key).await;
+        let (_, text) = page(link.clone()).await;
+        assert!(text.contains("Confirmed as yours."), "{text}");
+        // A wrong secret, or the secret on another request, opens nothing, alike.
+        let (status, wrong) = page(format!("/public/requests/{key}/status?token=not-the-secret")).await;
+        assert_eq!(status, 404);
+        assert!(wrong.contains("This link does not open any request"), "{wrong}");
+        let token = link.split("token=").nth(1).unwrap();
+        let (_, _, other) = send(&server, "hypermarket", Method::POST, "/api/v1/subject-requests", &[],
+            Some(json!({"controller": "hypermarket-a", "kind": "access", "email": "dan@example.com"}))).await;
+        let other = other["key"].as_str().unwrap();
+        let (status, _) = page(format!("/public/requests/{other}/status?token={token}")).await;
+        assert_eq!(status, 404);
         server.stop().await;
     })
     .await;
