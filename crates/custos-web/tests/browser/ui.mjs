@@ -6,14 +6,28 @@
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
-const [base, shots] = process.argv.slice(2);
+const [base, shots, widthArg] = process.argv.slice(2);
+// The journey at this width (the web test takes it at 1366 and again at 375 px).
+const width = Number(widthArg || 1366);
+const tag = width === 1366 ? '' : `-${width}`;
 const browser = await chromium.launch({
   executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+
+/// Follows a link of the main navigation; on a phone it is folded under "Menu" first.
+async function navigate(page, name) {
+  const menu = page.locator('details.menu');
+  if (await menu.isVisible()) {
+    if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
+    await menu.getByRole('link', { name, exact: true }).click();
+  } else {
+    await page.locator('nav.main').getByRole('link', { name, exact: true }).click();
+  }
+}
 try {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+  const page = await browser.newPage({ viewport: { width, height: 900 } });
 
   // A page without a session leads to the sign-in form; its fields have labels.
   await page.goto(`${base}/activities`);
@@ -50,7 +64,7 @@ try {
   const transfers = await page.locator('h2:has-text("Transfers") + table').innerText();
   assert.ok(transfers.includes('Israel') && transfers.includes('valid'), transfers);
   assert.ok(transfers.includes('adequacy decision for Israel'), transfers);
-  await page.screenshot({ path: `${shots}/marketing-chain.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/marketing-chain${tag}.png`, fullPage: true });
 
   // The controller's documents: the notice as it stands, in Spanish, published as version 1;
   // the records download as PDF and XLSX with the session.
@@ -68,12 +82,12 @@ try {
   await page.getByRole('button', { name: 'Publish this version' }).click();
   // Publishing is irreversible: a page says what it does and asks again.
   assert.ok((await page.locator('main').innerText()).includes('Published versions are kept and cannot be changed'));
-  await page.screenshot({ path: `${shots}/confirm.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/confirm${tag}.png`, fullPage: true });
   await page.getByRole('button', { name: 'Publish', exact: true }).click();
   await page.waitForURL(/\/organisations\/hypermarket-a\/notice\?style=named&lang=es/);
   const versions = await page.locator('h2:has-text("Published versions") + table').innerText();
   assert.ok(versions.includes('v1') && versions.includes('first version'), versions);
-  await page.screenshot({ path: `${shots}/notice.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/notice${tag}.png`, fullPage: true });
   const pdf = await page.request.get(`${base}/api/v1/organisations/hypermarket-a/records?format=pdf`);
   assert.equal(pdf.status(), 200);
   assert.equal(pdf.headers()['content-type'], 'application/pdf');
@@ -93,7 +107,7 @@ try {
   assert.ok((await courier.textContent()).includes('not authorised'));
   assert.equal(await courier.locator('circle').count(), 1, 'one link carries findings');
   assert.equal(await page.locator('.finding.error').count(), 3);
-  await page.screenshot({ path: `${shots}/courier-chain.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/courier-chain${tag}.png`, fullPage: true });
   await page.goto(`${base}/findings`);
   assert.equal(await page.locator('.finding').count(), 3);
 
@@ -135,14 +149,14 @@ try {
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/`);
-  await page.getByRole('link', { name: 'Sub-processor changes' }).click();
+  await navigate(page, 'Sub-processor changes');
   const inbox = await page.locator('h2:has-text("Waiting for your decision") + table').innerText();
   assert.ok(inbox.includes('Analytics W S.L.') && inbox.includes('left'), inbox);
   await page.getByRole('link', { name: 'Analytics W S.L.' }).first().click();
   await page.getByRole('button', { name: 'Approve' }).click();
   await page.waitForURL(requestUrl);
   assert.ok((await page.locator('.lead').innerText()).includes('approved'));
-  await page.screenshot({ path: `${shots}/change-request.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/change-request${tag}.png`, fullPage: true });
 
   // ...and B engages the candidate.
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -183,7 +197,7 @@ try {
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/`);
-  await page.getByRole('link', { name: 'Subject requests' }).click();
+  await navigate(page, 'Subject requests');
   const open = await page.locator('h2:has-text("Open") + table').innerText();
   assert.ok(open.includes('erasure') && open.includes('2026-12-25'), open);
   // A request received by telephone is entered from the inbox; it waits for verification.
@@ -194,7 +208,7 @@ try {
   await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);
   const entered = await page.locator('main').innerText();
   assert.ok(entered.includes('(staff)') && entered.includes('not verified'), entered);
-  await page.getByRole('link', { name: 'Subject requests' }).click();
+  await navigate(page, 'Subject requests');
   await page.locator('h2:has-text("Open") + table tr', { hasText: 'erasure' }).getByRole('link').click();
   await page.waitForURL(/\/subject-requests\/[0-9a-f-]{36}$/);
   const requestPage = page.url();
@@ -220,7 +234,7 @@ try {
   await page.waitForURL(requestPage);
   assert.ok((await page.locator('ul.tree').innerText()).includes('Hosting D Ltd impossible'));
   assert.equal(await page.getByRole('button', { name: 'Close as done' }).count(), 0);
-  await page.screenshot({ path: `${shots}/subject-request.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/subject-request${tag}.png`, fullPage: true });
 
   // The hypermarket's English notice template carries a script (saved by the test before):
   // served as a document it runs nowhere, neither opened directly nor in the page's preview.
@@ -243,7 +257,7 @@ try {
   await page.getByLabel('Password').fill('password of agency-b');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/`);
-  await page.getByRole('link', { name: 'Breaches' }).click();
+  await navigate(page, 'Breaches');
   await page.getByRole('link', { name: 'Report a breach' }).click();
   await page.getByLabel('Began (UTC)').fill('2026-11-23T22:00');
   await page.getByLabel('You became aware (UTC)').fill('2026-11-24T08:00');
@@ -276,13 +290,13 @@ try {
   await page.getByLabel('Password').fill('password of hypermarket');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${base}/`);
-  await page.getByRole('link', { name: 'Breaches' }).click();
+  await navigate(page, 'Breaches');
   // The controller reads the processor's files.
   await page.goto(breachUrl);
   const evidence = await page.request.get(base + await page.getByRole('link', { name: 'mail-log.txt' }).getAttribute('href'));
   assert.equal(evidence.status(), 200);
   assert.equal(await evidence.text(), '10:02 export sent to partner-x');
-  await page.getByRole('link', { name: 'Breaches' }).click();
+  await navigate(page, 'Breaches');
   const breachList = await page.locator('main table').innerText();
   assert.ok(breachList.includes('hypermarket-a') && breachList.includes('72 h left'), breachList);
   await page.goto(breachUrl);
@@ -306,7 +320,7 @@ try {
   await page.waitForURL(breachUrl);
   const decidedPage = await page.locator('main').innerText();
   assert.ok(decidedPage.includes('notify-authority') && decidedPage.includes('AEPD-2026-77'), decidedPage);
-  await page.screenshot({ path: `${shots}/breach.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/breach${tag}.png`, fullPage: true });
   const reportPdf = await page.request.get(page.url().replace('/breaches/', '/api/v1/breaches/') + '/cases/hypermarket-a/report?format=pdf');
   assert.equal(reportPdf.status(), 200);
   assert.ok((await reportPdf.body()).subarray(0, 5).toString() === '%PDF-');
@@ -329,15 +343,15 @@ try {
     if (overflow > 0) tooWide.push(`${path}: ${overflow} px`);
   }
   await page.goto(breachUrl);
-  await page.screenshot({ path: `${shots}/breach-375.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/breach-375${tag}.png`, fullPage: true });
   await page.goto(`${base}/`);
-  await page.screenshot({ path: `${shots}/dashboard-375.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/dashboard-375${tag}.png`, fullPage: true });
   await page.goto(`${base}/activities/customer-marketing`);
-  await page.screenshot({ path: `${shots}/chain-375.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/chain-375${tag}.png`, fullPage: true });
   assert.deepEqual(tooWide, [], 'pages wider than a 375 px phone');
-  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.setViewportSize({ width, height: 900 });
   await page.goto(`${base}/`);
-  await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+  await page.screenshot({ path: `${shots}/dashboard${tag}.png`, fullPage: true });
   console.log('browser checks passed');
 } finally {
   await browser.close();

@@ -16,6 +16,17 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
+
+/// Follows a link of the main navigation; on a phone it is folded under "Menu" first.
+async function navigate(page, name) {
+  const menu = page.locator('details.menu');
+  if (await menu.isVisible()) {
+    if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
+    await menu.getByRole('link', { name, exact: true }).click();
+  } else {
+    await page.locator('nav.main').getByRole('link', { name, exact: true }).click();
+  }
+}
 const tooWide = [];
 let shot = 0;
 
@@ -64,7 +75,7 @@ try {
   // SCCs in the link's form and sees the finding go.
   await signIn(page, 'dpo@hypermarket-a.test', 'password of hypermarket');
   await look(page, 'dashboard');
-  await page.getByRole('link', { name: 'Organisations', exact: true }).click();
+  await navigate(page, 'Organisations');
   await page.getByRole('link', { name: 'Add an organisation' }).click();
   await page.getByLabel('Identifier').fill('cloud-us');
   await page.getByLabel('Legal name').fill('Cloud US Inc');
