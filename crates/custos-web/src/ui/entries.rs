@@ -15,7 +15,8 @@ use custos_app::contracts::{Answer, status};
 use custos_app::entries::{Entry, Expect, Write};
 use custos_app::policy::{self, Facts, Represented, Verdict};
 use custos_core::model::{
-    Acknowledgement, Art28Clause, AuthorisationMode, Contract, ContractDocument, SubprocessingTerms,
+    Acknowledgement, Art28Clause, AuthorisationMode, Contract, ContractDocument, NoticeChannel,
+    SubprocessingTerms,
 };
 use custos_core::register::Register;
 use custos_core::values::Slug;
@@ -511,6 +512,7 @@ struct ContractFields {
     security: String,
     authorisation: String,
     decision_days: String,
+    notice_channel: String,
     preauthorised: String,
     information_pauses: bool,
     signed: String,
@@ -538,6 +540,10 @@ impl ContractFields {
             decision_days: terms
                 .and_then(|t| t.decision_days)
                 .map(|d| d.to_string())
+                .unwrap_or_default(),
+            notice_channel: terms
+                .and_then(|t| t.notice_channel.as_ref())
+                .map(plain)
                 .unwrap_or_default(),
             preauthorised: terms
                 .map(|t| super::join_ids(&t.preauthorised))
@@ -573,6 +579,7 @@ impl ContractFields {
             security: get("security"),
             authorisation: get("authorisation"),
             decision_days: get("decision_days"),
+            notice_channel: get("notice_channel"),
             preauthorised: get("preauthorised"),
             information_pauses: !get("information_pauses").is_empty(),
             signed: get("signed"),
@@ -643,7 +650,18 @@ impl ContractFields {
                 Some(SubprocessingTerms {
                     authorisation,
                     decision_days,
-                    notice_channel: kept.as_ref().and_then(|t| t.notice_channel),
+                    notice_channel: match self.notice_channel.as_str() {
+                        "" => None,
+                        "email" => Some(NoticeChannel::Email),
+                        "portal" => Some(NoticeChannel::Portal),
+                        "public-page" => Some(NoticeChannel::PublicPage),
+                        other => {
+                            return Err((
+                                "notice_channel",
+                                format!("expected email, portal or public-page, not {other:?}"),
+                            ));
+                        }
+                    },
                     selection_criteria: kept
                         .as_ref()
                         .map(|t| t.selection_criteria.clone())

@@ -16,8 +16,8 @@ use custos_app::entries::{Entry, Expect, Write};
 use custos_app::preview::{PreviewError, preview};
 use custos_core::checks::{Filter, Finding};
 use custos_core::model::{
-    Activity, Certification, Contact, DetailedLocation, Engagement, LawfulBasis, Location,
-    Organisation, OrganisationKind,
+    Activity, Authorisation, Certification, Contact, Decision, DetailedLocation, Engagement,
+    LawfulBasis, Location, Organisation, OrganisationKind, SpecialCategoryCondition,
 };
 use custos_core::refdata::ReferenceData;
 use custos_core::register::{EntityKind, Register};
@@ -480,6 +480,11 @@ struct LinkFields {
     contract: String,
     transfer: String,
     locations: Vec<(String, String)>,
+    /// The controller's decision on this sub-processor: by, `approved`…, day, reference.
+    decided_by: String,
+    decision: String,
+    decided_on: String,
+    decision_reference: String,
 }
 
 impl LinkFields {
@@ -502,6 +507,26 @@ impl LinkFields {
                 .transfer
                 .as_ref()
                 .map(mechanism_code)
+                .unwrap_or_default(),
+            decided_by: link
+                .authorisation
+                .as_ref()
+                .map(|a| a.by.to_string())
+                .unwrap_or_default(),
+            decision: link
+                .authorisation
+                .as_ref()
+                .map(|a| plain(&a.decision))
+                .unwrap_or_default(),
+            decided_on: link
+                .authorisation
+                .as_ref()
+                .map(|a| a.date.to_string())
+                .unwrap_or_default(),
+            decision_reference: link
+                .authorisation
+                .as_ref()
+                .and_then(|a| a.reference.clone())
                 .unwrap_or_default(),
             locations: link
                 .locations
@@ -538,6 +563,10 @@ impl LinkFields {
             contract: get(posted, "contract"),
             transfer: get(posted, "transfer"),
             locations,
+            decided_by: get(posted, "decided_by"),
+            decision: get(posted, "decision"),
+            decided_on: get(posted, "decided_on"),
+            decision_reference: get(posted, "decision_reference"),
         }
     }
 
@@ -583,9 +612,39 @@ impl LinkFields {
                 "since: the first day the link is in force".to_owned(),
             ))?,
             until: date("until", &self.until)?,
-            authorisation: base.and_then(|b| b.authorisation.clone()),
+            authorisation: self.authorisation()?,
             acknowledgements: base.map(|b| b.acknowledgements.clone()).unwrap_or_default(),
         })
+    }
+}
+
+impl LinkFields {
+    /// The controller's recorded decision on the sub-processor, if one is given.
+    fn authorisation(&self) -> Result<Option<Authorisation>, (&'static str, String)> {
+        if self.decision.is_empty() {
+            return Ok(None);
+        }
+        let decision = [
+            Decision::Approved,
+            Decision::DeemedApproved,
+            Decision::Objected,
+            Decision::Pending,
+        ]
+        .into_iter()
+        .find(|d| plain(d) == self.decision)
+        .ok_or((
+            "authorisation",
+            format!("authorisation: {:?} is not a decision", self.decision),
+        ))?;
+        Ok(Some(Authorisation {
+            by: slug("authorisation", &self.decided_by)?,
+            decision,
+            date: date("authorisation", &self.decided_on)?.ok_or((
+                "authorisation",
+                "authorisation: the day the controller decided".to_owned(),
+            ))?,
+            reference: optional(&self.decision_reference),
+        }))
     }
 }
 
@@ -601,6 +660,7 @@ const LINK_FIELDS: &[&str] = &[
     "contract",
     "transfer",
     "locations",
+    "authorisation",
 ];
 
 #[derive(Template)]
@@ -1403,6 +1463,8 @@ struct ActivityFields {
     large_scale: bool,
     systematic_monitoring: bool,
     automated_decisions: String,
+    /// The Art. 9(2) condition, as its manifest name; empty: none.
+    special_condition: String,
     /// `dpia`, `risk-analysis`, or empty.
     assessment: String,
     assessment_date: String,
@@ -1421,7 +1483,52 @@ const ACTIVITY_FIELDS: &[&str] = &[
     "source",
     "measures",
     "automated_decisions",
+    "special_condition",
     "assessment",
+];
+
+/// Art. 9(2)(a)–(j), as the activity form offers them: the manifest name and the point.
+const SPECIAL_CONDITIONS: [(SpecialCategoryCondition, &str); 10] = [
+    (
+        SpecialCategoryCondition::ExplicitConsent,
+        "explicit consent (Art. 9(2)(a))",
+    ),
+    (
+        SpecialCategoryCondition::Employment,
+        "employment and social security law (Art. 9(2)(b))",
+    ),
+    (
+        SpecialCategoryCondition::VitalInterests,
+        "vital interests (Art. 9(2)(c))",
+    ),
+    (
+        SpecialCategoryCondition::NotForProfitBody,
+        "a not-for-profit body's members (Art. 9(2)(d))",
+    ),
+    (
+        SpecialCategoryCondition::MadePublic,
+        "made public by the subject (Art. 9(2)(e))",
+    ),
+    (
+        SpecialCategoryCondition::LegalClaims,
+        "legal claims (Art. 9(2)(f))",
+    ),
+    (
+        SpecialCategoryCondition::SubstantialPublicInterest,
+        "substantial public interest (Art. 9(2)(g))",
+    ),
+    (
+        SpecialCategoryCondition::HealthOrSocialCare,
+        "health or social care (Art. 9(2)(h))",
+    ),
+    (
+        SpecialCategoryCondition::PublicHealth,
+        "public health (Art. 9(2)(i))",
+    ),
+    (
+        SpecialCategoryCondition::ArchivingOrResearch,
+        "archiving, research or statistics (Art. 9(2)(j))",
+    ),
 ];
 
 const LAWFUL_BASES: [LawfulBasis; 6] = [
@@ -1459,6 +1566,11 @@ impl ActivityFields {
             large_scale: a.large_scale,
             systematic_monitoring: a.systematic_monitoring,
             automated_decisions: a.automated_decisions.clone().unwrap_or_default(),
+            special_condition: a
+                .special_category_condition
+                .as_ref()
+                .map(plain)
+                .unwrap_or_default(),
             assessment: a
                 .risk_assessment
                 .as_ref()
@@ -1492,6 +1604,7 @@ impl ActivityFields {
             large_scale: !get(posted, "large_scale").is_empty(),
             systematic_monitoring: !get(posted, "systematic_monitoring").is_empty(),
             automated_decisions: get(posted, "automated_decisions"),
+            special_condition: get(posted, "special_condition"),
             assessment: get(posted, "assessment"),
             assessment_date: get(posted, "assessment_date"),
             assessment_reference: get(posted, "assessment_reference"),
@@ -1557,6 +1670,19 @@ impl ActivityFields {
         activity.large_scale = self.large_scale;
         activity.systematic_monitoring = self.systematic_monitoring;
         activity.automated_decisions = optional(&self.automated_decisions);
+        activity.special_category_condition = match self.special_condition.as_str() {
+            "" => None,
+            name => Some(
+                SPECIAL_CONDITIONS
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .find(|c| plain(c) == name)
+                    .ok_or((
+                        "special_condition",
+                        format!("special_condition: {name:?} is not a condition of Art. 9(2)"),
+                    ))?,
+            ),
+        };
         activity.risk_assessment = match self.assessment.as_str() {
             "" => None,
             kind => Some(custos_core::model::RiskAssessment {
@@ -1593,6 +1719,8 @@ struct ActivityForm {
     /// The organisations the viewer writes for: the controllers it may name.
     controllers: Vec<String>,
     bases: Vec<String>,
+    /// Art. 9(2) conditions: manifest name, words.
+    conditions: Vec<(String, &'static str)>,
     outcome: FormOutcome,
 }
 
@@ -1658,6 +1786,10 @@ impl EntryForm for ActivityFields {
             fields,
             controllers,
             bases: LAWFUL_BASES.iter().map(plain).collect(),
+            conditions: SPECIAL_CONDITIONS
+                .iter()
+                .map(|(c, words)| (plain(c), *words))
+                .collect(),
             outcome,
         });
         *response.status_mut() = status;

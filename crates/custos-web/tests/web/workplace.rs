@@ -310,6 +310,7 @@ fn dpa_a_b_form<'a>(tag: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a st
         ),
         ("authorisation", "specific"),
         ("decision_days", "14"),
+        ("notice_channel", "email"),
         ("preauthorised", "mailer-c, hosting-d"),
         ("information_pauses", "yes"),
         ("signed", "2025-02-20"),
@@ -367,7 +368,7 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         let (status, location, _) = processor
             .post_multipart(
                 "/contracts/dpa-a-b",
-                &dpa_a_b_form(&before, &[("breach_notice_hours", "48"), ("expires", "2027-01-10"), ("renewal", "2026-12-10")]),
+                &dpa_a_b_form(&before, &[("breach_notice_hours", "48"), ("expires", "2027-01-10"), ("renewal", "2026-12-10"), ("notice_channel", "portal")]),
                 &[("document", "DPA A-B signed.pdf", document)],
             )
             .await;
@@ -402,6 +403,8 @@ async fn a_processor_proposes_a_contract_amendment_and_the_controller_accepts_it
         assert_eq!(location, format!("/contracts/dpa-a-b#amendment-{key}"));
         let (_, contract) = server.get(Some("hypermarket"), "/api/v1/contracts/dpa-a-b").await;
         assert_eq!(contract["breach_notice_hours"], 48);
+        assert_eq!(contract["subprocessing"]["notice_channel"], "portal", "{contract}");
+        assert_eq!(contract["subprocessing"]["preauthorised"], json!(["mailer-c", "hosting-d"]), "kept: {contract}");
         assert_eq!(contract["expires"], "2027-01-10");
         assert_eq!(contract["renewal"], "2026-12-10");
         assert_eq!(contract["document"]["name"], "DPA A-B signed.pdf");
@@ -896,6 +899,21 @@ async fn the_dpo_adds_a_processor_with_an_scc_transfer_and_sees_the_finding_go()
         let (_, page) = dpo.page("/findings?rule=transfer-no-mechanism").await;
         assert!(page.contains("a-cloud"), "{page}");
 
+        // A decision recorded on the link needs its day, said at the decision's fields.
+        let mut undated = cloud_link("preview", "", "");
+        undated.extend([
+            ("decision", "approved"),
+            ("decided_by", "hypermarket-a"),
+            ("decided_on", ""),
+        ]);
+        let current = tag(&server, "hypermarket", "/api/v1/engagements/a-cloud").await;
+        undated[1] = ("tag", &current);
+        let (status, _, page) = dpo.post("/links/a-cloud", &undated).await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("authorisation: the day the controller decided"),
+            "{page}"
+        );
         // The DPO records the SCCs: the preview says the finding goes, and it goes.
         let tag_before = tag(&server, "hypermarket", "/api/v1/engagements/a-cloud").await;
         let (_, page) = dpo.page("/links/a-cloud/edit").await;
@@ -1076,6 +1094,7 @@ async fn an_activity_is_created_and_changed_in_its_form_by_its_controller_only()
                 ("data", "email, order-history"),
                 ("retention", retention),
                 ("measures", "encryption-at-rest"),
+                ("special_condition", "explicit-consent"),
             ]
         };
         let (status, _, page) = dpo.post("/activities", &activity("two years")).await;
@@ -1095,6 +1114,7 @@ async fn an_activity_is_created_and_changed_in_its_form_by_its_controller_only()
             json!(["Points for purchases", "Member offers"])
         );
         assert_eq!(created["retention"], "P2Y");
+        assert_eq!(created["special_category_condition"], "explicit-consent");
         // Taken ids answer at the id field.
         let (status, _, page) = dpo.post("/activities", &activity("P2Y")).await;
         assert_eq!(status, 409, "{page}");
