@@ -139,6 +139,9 @@ struct NewPage {
     user_email: String,
     csrf: String,
     parties: Vec<String>,
+    /// What was typed, when a refused report comes back.
+    typed: std::collections::HashMap<String, String>,
+    problem: Option<String>,
 }
 
 pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
@@ -149,12 +152,41 @@ pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Respon
             "you act for no organisation that could report a breach".to_owned(),
         )));
     }
-    Ok(page(&NewPage {
-        section: "breaches",
-        user_email: viewer.principal.user.email.clone(),
-        csrf: viewer.csrf.clone(),
+    Ok(new_page(
+        &viewer.principal,
+        &viewer.csrf,
         parties,
-    }))
+        Default::default(),
+        None,
+    ))
+}
+
+impl NewPage {
+    /// What was typed in the field `name` (empty on a fresh form).
+    fn value(&self, name: &str) -> &str {
+        self.typed.get(name).map_or("", String::as_str)
+    }
+}
+
+fn new_page(
+    principal: &crate::auth::Principal,
+    csrf: &str,
+    parties: Vec<String>,
+    typed: std::collections::HashMap<String, String>,
+    problem: Option<&ApiError>,
+) -> Response {
+    let mut response = page(&NewPage {
+        section: "breaches",
+        user_email: principal.user.email.clone(),
+        csrf: csrf.to_owned(),
+        parties,
+        typed,
+        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+    });
+    if let Some(error) = problem {
+        *response.status_mut() = error.status();
+    }
+    response
 }
 
 /// A `datetime-local` value (`2026-11-24T10:30`), read as UTC.
@@ -292,10 +324,10 @@ pub async fn report(
     FormCaller(principal): FormCaller,
     mut multipart: axum::extract::Multipart,
 ) -> Result<Response, UiError> {
-    let (fields, files) = super::read_multipart(&mut multipart, &["attachments"]).await?;
-    let fields = fields
-        .into_iter()
-        .map(|(name, text)| (name, serde_json::Value::String(text)))
+    let (typed, files) = super::read_multipart(&mut multipart, &["attachments"]).await?;
+    let fields = typed
+        .iter()
+        .map(|(name, text)| (name.clone(), serde_json::Value::String(text.clone())))
         .collect();
     let form: ReportForm = serde_json::from_value(serde_json::Value::Object(fields))
         .map_err(|e| ApiError::invalid("form", e.to_string()))?;
@@ -306,7 +338,16 @@ pub async fn report(
         Capacity::Portal,
         || format!("only {}'s people may report its breaches", form.party),
     )?;
-    let mut facts = form.facts()?;
+    let register = state.register().await;
+    // A report refused for what was typed comes back with it (files must be chosen again).
+    let again = |error: &ApiError| {
+        let parties = reporters(&principal, &register);
+        new_page(&principal, &form.csrf, parties, typed.clone(), Some(error))
+    };
+    let mut facts = match form.facts() {
+        Ok(facts) => facts,
+        Err(error) => return Ok(again(&error)),
+    };
     for super::PostedFile {
         name,
         media_type: media,
@@ -321,8 +362,7 @@ pub async fn report(
             sha256: stored.sha256,
         });
     }
-    let register = state.register().await;
-    let view = breaches::report(
+    let reported = breaches::report(
         &state.store,
         &register,
         &form.party,
@@ -331,8 +371,12 @@ pub async fn report(
         &breaches::Settings::default(),
     )
     .await
-    .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/breaches/{}", view.breach.key)).into_response())
+    .map_err(ApiError::from);
+    match reported {
+        Ok(view) => Ok(Redirect::to(&format!("/breaches/{}", view.breach.key)).into_response()),
+        Err(error) if correctable(&error) => Ok(again(&error)),
+        Err(error) => Err(error.into()),
+    }
 }
 
 struct HopRow {

@@ -190,6 +190,8 @@ struct RequestPage {
     mechanisms: Vec<(String, String)>,
     /// The candidate processes outside the EEA and the dossier states no mechanism.
     transfer_missing: bool,
+    /// Why the new version last sent was refused (the form comes back with what was typed).
+    dossier_problem: Option<String>,
 }
 
 impl RequestPage {
@@ -211,6 +213,18 @@ pub async fn show(
     viewer: Viewer,
     Path(key): Path<String>,
 ) -> Result<Response, UiError> {
+    render_request(&state, &viewer, &key, None).await
+}
+
+/// The request's page; with `answer`, the new-version form comes back open with what was
+/// typed and the problem that refused it.
+async fn render_request(
+    state: &AppState,
+    viewer: &Viewer,
+    key: &str,
+    answer: Option<(HashMap<String, String>, &ApiError)>,
+) -> Result<Response, UiError> {
+    let key = key.to_owned();
     let view = changes::view(&state.store, &key)
         .await
         .map_err(ApiError::from)?;
@@ -396,8 +410,19 @@ pub async fn show(
         ("codes", dossier.codes_of_conduct.join(", ")),
     ]
     .into_iter()
+    .map(|(name, value)| {
+        // A refused new version comes back with what was typed.
+        let typed = answer
+            .as_ref()
+            .and_then(|(typed, _)| typed.get(name).cloned());
+        (name, typed.unwrap_or(value))
+    })
     .collect();
-    Ok(page(&RequestPage {
+    let status = answer.as_ref().map(|(_, error)| error.status());
+    let mut response = page(&RequestPage {
+        dossier_problem: answer
+            .as_ref()
+            .map(|(_, error)| format!("{}.", super::capitalise(&error.to_string()))),
         may_update_dossier: may_withdraw,
         dossier_form,
         mechanisms: dossier_mechanisms(),
@@ -476,7 +501,11 @@ pub async fn show(
         may_withdraw,
         remark_as,
         history,
-    }))
+    });
+    if let Some(status) = status {
+        *response.status_mut() = status;
+    }
+    Ok(response)
 }
 
 /// A form posted with the session's CSRF token by someone acting for `organisation` in one
@@ -923,19 +952,29 @@ pub async fn new_version(
     let view = as_requester(&state, &principal, &key, &csrf).await?;
     let current = serde_json::to_value(&view.request.spec.dossier)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let dossier = dossier_parts(&state, &principal, &fields, files, current).await?;
-    let dossier: custos_core::change::Dossier = serde_json::from_value(dossier)
-        .map_err(|e| ApiError::invalid("dossier", format!("the dossier is not right: {e}")))?;
-    let register = state.register().await;
-    changes::update_dossier(
-        &state.store,
-        &register,
-        &key,
-        dossier,
-        &principal.actor(state.clock.now()),
-        &state.workflow,
-    )
-    .await
-    .map_err(ApiError::from)?;
-    Ok(Redirect::to(&format!("/change-requests/{key}")).into_response())
+    let updated = async {
+        let dossier = dossier_parts(&state, &principal, &fields, files, current).await?;
+        let dossier: custos_core::change::Dossier = serde_json::from_value(dossier)
+            .map_err(|e| ApiError::invalid("dossier", format!("the dossier is not right: {e}")))?;
+        let register = state.register().await;
+        changes::update_dossier(
+            &state.store,
+            &register,
+            &key,
+            dossier,
+            &principal.actor(state.clock.now()),
+            &state.workflow,
+        )
+        .await
+        .map_err(ApiError::from)
+    }
+    .await;
+    match updated {
+        Ok(_) => Ok(Redirect::to(&format!("/change-requests/{key}")).into_response()),
+        Err(error) if correctable(&error) => {
+            let viewer = Viewer { principal, csrf };
+            render_request(&state, &viewer, &key, Some((fields, &error))).await
+        }
+        Err(error) => Err(error.into()),
+    }
 }

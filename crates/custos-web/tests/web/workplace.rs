@@ -1208,6 +1208,13 @@ async fn the_processor_answers_a_request_for_information_and_the_controller_appr
             .post_multipart(&format!("{location}/dossier"), &answer, &[])
             .await;
         assert_eq!(status, 403, "only the requester's people answer");
+        // A wrong answer comes back open, with what was typed.
+        let mut wrong: Vec<(&str, &str)> = answer.clone();
+        wrong[0] = ("processing", "Aggregated statistics, now with a typo in the mechanism");
+        wrong[2] = ("transfer", "scc-9");
+        let (status, _, page) = processor.post_multipart(&format!("{location}/dossier"), &wrong, &[]).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("The new version was not sent") && page.contains("now with a typo in the mechanism"), "{page}");
         let (status, _, page) = processor
             .post_multipart(&format!("{location}/dossier"), &answer, &[("attachments", "tia.pdf", b"%PDF transfer impact assessment")])
             .await;
@@ -1364,6 +1371,63 @@ async fn a_missing_dpia_is_fixed_in_the_activity_form_and_a_bcr_held_is_offered_
             "{page}"
         );
         assert!(page.contains(r#"<option value="scc-2" >"#), "{page}");
+        server.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_breach_report_comes_back_with_what_was_typed() {
+    on_both(async |server| {
+        let portal = Browser::of(&server, "staff@agency-b.test", "password of agency-b").await;
+        let report = |began: &'static str| {
+            vec![
+                ("party", "agency-b"),
+                ("occurred_from", began),
+                ("occurred_until", ""),
+                ("aware_at", "2026-11-24T09:00"),
+                ("confidentiality", "yes"),
+                (
+                    "description",
+                    "A laptop with the segment exports was stolen",
+                ),
+                ("systems", "laptops"),
+                ("data_categories", "email"),
+                ("subject_categories", "customers"),
+                ("subjects_min", "100"),
+                ("subjects_max", "200"),
+                ("consequences", ""),
+                ("measures_taken", ""),
+                ("measures_proposed", ""),
+                ("contact_name", "Lena Ortiz"),
+                ("contact_email", "lena@agency-b.test"),
+            ]
+        };
+        let (status, _, page) = portal
+            .post_multipart("/breaches", &report("yesterday"), &[])
+            .await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("Nothing was reported"), "{page}");
+        assert!(
+            page.contains(">A laptop with the segment exports was stolen</textarea>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"name="confidentiality" value="yes" checked"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"value="Lena Ortiz""#), "{page}");
+        let (_, list) = server.get(Some("agency-b"), "/api/v1/breaches").await;
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(0),
+            "nothing reported: {list}"
+        );
+        let (status, location, _) = portal
+            .post_multipart("/breaches", &report("2026-11-23T22:00"), &[])
+            .await;
+        assert_eq!(status, 303);
+        assert!(location.starts_with("/breaches/"), "{location}");
         server.stop().await;
     })
     .await;
