@@ -251,9 +251,17 @@ struct LoginPage {
 }
 
 /// Where to go after signing in: a path of this instance (never another site), else home.
+/// Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example` or
+/// `/\evil.example` would lead off the instance: only a path of visible ASCII characters that
+/// starts with one `/` is taken.
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.len() <= 2_000
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_owned()
         }
         _ => "/".to_owned(),
@@ -1020,4 +1028,30 @@ pub async fn organisation(
             .is_some_and(|ix| !register.engagements_as_processor(ix).is_empty()),
         may_change,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn sign_in_returns_only_to_a_path_of_this_instance() {
+        assert_eq!(
+            local_path(Some("/findings?rule=no-contract")),
+            "/findings?rule=no-contract"
+        );
+        for away in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(Some(away)), "/", "{away:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 }
