@@ -5,6 +5,7 @@
 // Usage: node ui.mjs BASE_URL SCREENSHOT_DIR (the web test binary starts it).
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { accessibilityProblems } from './a11y.mjs';
 
 const [base, shots, widthArg] = process.argv.slice(2);
 // The journey at this width (the web test takes it at 1366 and again at 375 px).
@@ -331,6 +332,7 @@ try {
   // the chain's picture, which scroll within their boxes.
   await page.setViewportSize({ width: 375, height: 800 });
   const tooWide = [];
+  const inaccessible = [];
   for (const path of ['/', '/activities', '/activities/customer-marketing', '/organisations',
                       '/links/a-b', '/contracts/dpa-a-b', '/contracts/dpa-a-b/edit', '/notifications',
                       '/settings/tokens', '/settings/webhooks', '/audit',
@@ -341,6 +343,7 @@ try {
     await page.goto(`${base}${path}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 0) tooWide.push(`${path}: ${overflow} px`);
+    for (const problem of await accessibilityProblems(page)) inaccessible.push(`${path}: ${problem}`);
   }
   await page.goto(breachUrl);
   await page.screenshot({ path: `${shots}/breach-375${tag}.png`, fullPage: true });
@@ -349,6 +352,7 @@ try {
   await page.goto(`${base}/activities/customer-marketing`);
   await page.screenshot({ path: `${shots}/chain-375${tag}.png`, fullPage: true });
   assert.deepEqual(tooWide, [], 'pages wider than a 375 px phone');
+  assert.deepEqual(inaccessible, [], 'accessibility basics');
   await page.setViewportSize({ width, height: 900 });
   await page.goto(`${base}/`);
   await page.screenshot({ path: `${shots}/dashboard${tag}.png`, fullPage: true });

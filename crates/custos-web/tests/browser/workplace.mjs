@@ -8,6 +8,7 @@
 // Usage: node workplace.mjs BASE_URL SCREENSHOT_DIR WIDTH
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { accessibilityProblems } from './a11y.mjs';
 
 const [base, shots, widthArg] = process.argv.slice(2);
 const width = Number(widthArg || 1280);
@@ -28,6 +29,7 @@ async function navigate(page, name) {
   }
 }
 const tooWide = [];
+const inaccessible = [];
 let shot = 0;
 
 /// Screenshots the page (numbered, named, suffixed with the width) and notes any overflow.
@@ -45,6 +47,7 @@ async function look(page, name) {
   }
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) tooWide.push(`${name} (${new URL(page.url()).pathname}): ${overflow} px`);
+  for (const problem of await accessibilityProblems(page)) inaccessible.push(`${name}: ${problem}`);
 }
 
 async function signIn(page, email, password) {
@@ -217,6 +220,7 @@ try {
   await look(page, 'acknowledged');
 
   if (width <= 400) assert.deepEqual(tooWide, [], `pages wider than a ${width} px phone`);
+  assert.deepEqual(inaccessible, [], 'accessibility basics');
   console.log('workplace journeys passed');
 } finally {
   await browser.close();
