@@ -9,6 +9,16 @@ use crate::clock::stamp;
 use crate::outbox;
 use crate::{AppError, Store};
 
+/// Every event type an endpoint may subscribe to.
+pub fn event_types() -> Vec<&'static str> {
+    crate::changes::events::ALL
+        .into_iter()
+        .chain(crate::rights::events::ALL)
+        .chain(crate::contracts::events::ALL)
+        .chain(crate::breaches::events::ALL)
+        .collect()
+}
+
 /// Adds a webhook endpoint for an organisation; returns it with its secret (shown once).
 pub async fn subscribe(
     store: &Store,
@@ -19,12 +29,7 @@ pub async fn subscribe(
     actor: &Actor,
 ) -> Result<Subscription, AppError> {
     outbound.check_url("url", url)?;
-    let known: Vec<&str> = crate::changes::events::ALL
-        .into_iter()
-        .chain(crate::rights::events::ALL)
-        .chain(crate::contracts::events::ALL)
-        .chain(crate::breaches::events::ALL)
-        .collect();
+    let known = self::event_types();
     for kind in &event_types {
         if !known.contains(&kind.as_str()) {
             return Err(AppError::Invalid(format!(

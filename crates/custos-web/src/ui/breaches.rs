@@ -181,7 +181,7 @@ fn new_page(
         csrf: csrf.to_owned(),
         parties,
         typed,
-        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+        problem: problem.map(super::sentence),
     });
     if let Some(error) = problem {
         *response.status_mut() = error.status();

@@ -420,9 +420,7 @@ async fn render_request(
     .collect();
     let status = answer.as_ref().map(|(_, error)| error.status());
     let mut response = page(&RequestPage {
-        dossier_problem: answer
-            .as_ref()
-            .map(|(_, error)| format!("{}.", super::capitalise(&error.to_string()))),
+        dossier_problem: answer.as_ref().map(|(_, error)| super::sentence(error)),
         may_update_dossier: may_withdraw,
         dossier_form,
         mechanisms: dossier_mechanisms(),
@@ -791,7 +789,7 @@ fn new_page(
         requesters: requesters(principal, register),
         mechanisms: dossier_mechanisms(),
         typed,
-        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+        problem: problem.map(super::sentence),
     });
     if let Some(error) = problem {
         *response.status_mut() = error.status();

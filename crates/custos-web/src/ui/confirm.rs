@@ -64,7 +64,7 @@ pub(crate) fn ask(
         user_email: principal.user.email.clone(),
         csrf: csrf.to_owned(),
         c: confirmation,
-        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+        problem: problem.map(super::sentence),
     });
     *response.status_mut() = problem.map_or(StatusCode::OK, ApiError::status);
     response

@@ -413,7 +413,7 @@ pub async fn acknowledge(
         }
         Err(error @ (ApiError::Invalid { .. } | ApiError::Refused { .. })) => {
             let status = error.status();
-            let problem = format!("{}.", super::capitalise(&error.to_string()));
+            let problem = super::sentence(&error);
             render(
                 &state,
                 &principal,

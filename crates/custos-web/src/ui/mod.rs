@@ -339,12 +339,7 @@ pub async fn login(
                 ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_page(
-                status,
-                form.email,
-                Some(format!("{}.", capitalise(&error.to_string()))),
-                next,
-            )
+            login_page(status, form.email, Some(sentence(&error)), next)
         }
         Err(error @ ApiError::Invalid { .. }) => login_page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -354,6 +349,11 @@ pub async fn login(
         ),
         Err(other) => other.into_response(),
     }
+}
+
+/// An error as a sentence on a page: capitalised, with its full stop.
+pub(crate) fn sentence(error: &ApiError) -> String {
+    format!("{}.", capitalise(&error.to_string()))
 }
 
 fn capitalise(text: &str) -> String {

@@ -89,7 +89,7 @@ async fn tokens_page(
         csrf: csrf.to_owned(),
         tokens,
         created,
-        problem: problem.map(|e| format!("{}.", super::capitalise(&e.to_string()))),
+        problem: problem.map(super::sentence),
         via_token: csrf.is_empty(),
     });
     if let Some(error) = problem {
@@ -228,6 +228,23 @@ struct EndpointRow {
     disabled_reason: String,
 }
 
+impl EndpointRow {
+    fn of(s: custos_app::data::Subscription) -> Self {
+        Self {
+            key: s.key,
+            organisation: s.organisation,
+            url: s.url,
+            events: if s.event_types.is_empty() {
+                "every event".to_owned()
+            } else {
+                s.event_types.join(", ")
+            },
+            enabled: s.enabled,
+            disabled_reason: s.disabled_reason.unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "webhooks.html")]
 struct WebhooksPage {
@@ -244,15 +261,6 @@ struct WebhooksPage {
     typed_url: String,
 }
 
-fn event_types() -> Vec<&'static str> {
-    custos_app::changes::events::ALL
-        .into_iter()
-        .chain(custos_app::rights::events::ALL)
-        .chain(custos_app::contracts::events::ALL)
-        .chain(custos_app::breaches::events::ALL)
-        .collect()
-}
-
 async fn webhooks_page(
     state: &AppState,
     principal: &Principal,
@@ -265,18 +273,7 @@ async fn webhooks_page(
         .map_err(ApiError::from)?
         .into_iter()
         .filter(|s| principal.may(Capacity::Read, &s.organisation))
-        .map(|s| EndpointRow {
-            key: s.key,
-            organisation: s.organisation,
-            url: s.url,
-            events: if s.event_types.is_empty() {
-                "every event".to_owned()
-            } else {
-                s.event_types.join(", ")
-            },
-            enabled: s.enabled,
-            disabled_reason: s.disabled_reason.unwrap_or_default(),
-        })
+        .map(EndpointRow::of)
         .collect();
     let organisations = principal
         .memberships
@@ -290,11 +287,9 @@ async fn webhooks_page(
         csrf: csrf.to_owned(),
         endpoints,
         organisations,
-        event_types: event_types(),
+        event_types: custos_app::webhooks::event_types(),
         created,
-        problem: problem
-            .as_ref()
-            .map(|(e, _)| format!("{}.", super::capitalise(&e.to_string()))),
+        problem: problem.as_ref().map(|(e, _)| super::sentence(e)),
         typed_url: problem
             .as_ref()
             .map(|(_, url)| url.clone())
@@ -423,18 +418,7 @@ pub async fn webhook(
         section: "settings",
         user_email: principal.user.email.clone(),
         csrf: viewer.csrf.clone(),
-        endpoint: EndpointRow {
-            key: s.key,
-            organisation: s.organisation,
-            url: s.url,
-            events: if s.event_types.is_empty() {
-                "every event".to_owned()
-            } else {
-                s.event_types.join(", ")
-            },
-            enabled: s.enabled,
-            disabled_reason: s.disabled_reason.unwrap_or_default(),
-        },
+        endpoint: EndpointRow::of(s),
         deliveries,
         may_change,
     }))
