@@ -2,6 +2,7 @@
 //! persist, commit — so a failure leaves the database as it was. The wall clock is read only
 //! through [`Clock`], so tests decide what "today" is.
 
+pub mod accounts;
 pub mod audit;
 pub mod breaches;
 pub mod changes;
@@ -23,6 +24,7 @@ pub mod rights;
 pub mod sessions;
 pub mod store;
 pub mod timers;
+pub mod totp;
 pub mod visibility;
 pub mod webhooks;
 
@@ -40,8 +42,8 @@ pub mod testing {
 pub mod data {
     pub use custos_store::{
         Amendment, BreachHistoryEntry, BreachPhase, Communication, DataSource, DeliveryRecord,
-        Filing, HistoryEntry, Membership, NewToken, NotificationRow, Role, Scope, Session,
-        StoredBreach, StoredCase, StoredHop, StoredNotice, StoredParty, StoredRequest,
+        Filing, HistoryEntry, Membership, NewToken, NotificationRow, OAuthClient, Role, Scope,
+        Session, StoredBreach, StoredCase, StoredHop, StoredNotice, StoredParty, StoredRequest,
         StoredSubjectRequest, StoredTemplate, SubjectHistoryEntry, Subscription, TokenRecord, User,
     };
 }

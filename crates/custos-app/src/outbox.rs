@@ -595,7 +595,7 @@ pub(crate) fn mailbox(
 }
 
 /// The language an organisation is written to in (its `language`; English by default).
-pub(crate) fn language_of(register: &custos_core::register::Register, id: &str) -> Language {
+pub fn language_of(register: &custos_core::register::Register, id: &str) -> Language {
     custos_render::rights::language_of(
         register
             .organisation(id)

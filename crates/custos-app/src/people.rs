@@ -42,7 +42,7 @@ pub fn password_matches(password: &str, stored: &str) -> bool {
     })
 }
 
-fn check_password(password: &str) -> Result<(), AppError> {
+pub(crate) fn check_password(password: &str) -> Result<(), AppError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AppError::Invalid(format!(
             "password: expected at least {MIN_PASSWORD_CHARS} characters"

@@ -65,15 +65,37 @@ fn dummy_hash() -> Result<&'static str, AppError> {
     Ok(HASH.get_or_init(|| hash))
 }
 
-/// Checks the credentials and starts a session; none when they are not right (an unknown
-/// address and a wrong password alike). The password is verified on a blocking thread with no
-/// transaction open, so a flood of sign-ins never holds the database's write lock.
+/// What a sign-in came to.
+#[derive(Debug)]
+pub enum SignInOutcome {
+    SignedIn(Box<SignedIn>),
+    /// The password is right and the account has a second factor: the code is asked for,
+    /// with this short-lived secret to carry to [`finish_sign_in`].
+    SecondFactor {
+        pending: String,
+    },
+    /// The credentials (or the code) are not right: the same for an unknown address.
+    Refused,
+    /// The password is right and the account is disabled.
+    Disabled,
+}
+
+/// How long a sign-in waits for its second factor.
+pub const SECOND_FACTOR_MINUTES: i64 = 5;
+/// Codes tried on one waiting sign-in before it must start again.
+pub const SECOND_FACTOR_ATTEMPTS: i64 = 5;
+
+/// Checks the credentials and starts a session (with `code`, the second factor, when the
+/// account has one; without it, the sign-in waits for it). The password is verified on a
+/// blocking thread with no transaction open, so a flood of sign-ins never holds the
+/// database's write lock.
 pub async fn sign_in(
     store: &Store,
     email: &str,
     password: &str,
+    code: Option<&str>,
     now: Timestamp,
-) -> Result<Option<SignedIn>, AppError> {
+) -> Result<SignInOutcome, AppError> {
     let mut tx = store.read().await?;
     let user = tx.user_by_email(email).await?;
     tx.rollback().await?;
@@ -95,19 +117,110 @@ pub async fn sign_in(
     let Some(user) = user.filter(|_| matches) else {
         // Recorded, without the password; the address as typed, bounded.
         let attempted: String = email.chars().take(320).collect();
+        refused(store, "sign_in_failed", &attempted, now).await?;
+        return Ok(SignInOutcome::Refused);
+    };
+    if user.disabled_at.is_some() {
+        refused(store, "sign_in_disabled", &user.email, now).await?;
+        return Ok(SignInOutcome::Disabled);
+    }
+    if !user.totp {
+        return Ok(SignInOutcome::SignedIn(Box::new(
+            start(store, user, now).await?,
+        )));
+    }
+    let Some(code) = code else {
+        let (pending, id_hash) = new_secret()?;
+        let expires = now
+            .checked_add(SignedDuration::from_mins(SECOND_FACTOR_MINUTES))
+            .unwrap_or(now);
         let mut tx = store.begin().await?;
-        tx.append_audit(vec![Actor::new("anonymous", now).entry(
-            "sign_in_failed",
-            "session",
-            &attempted,
-            String::new(),
-            None,
-            None,
-        )])
-        .await?;
+        tx.insert_pending_sign_in(&id_hash, &user.key, &expires.to_string())
+            .await?;
+        tx.commit().await?;
+        return Ok(SignInOutcome::SecondFactor { pending });
+    };
+    let mut tx = store.begin().await?;
+    let right = crate::accounts::second_factor_matches(&mut tx, &user.key, code, now).await?;
+    tx.commit().await?;
+    if !right {
+        refused(store, "second_factor_failed", &user.email, now).await?;
+        return Ok(SignInOutcome::Refused);
+    }
+    Ok(SignInOutcome::SignedIn(Box::new(
+        start(store, user, now).await?,
+    )))
+}
+
+/// Finishes a sign-in waiting for its second factor; none when the code is not right (the
+/// waiting sign-in ends after [`SECOND_FACTOR_ATTEMPTS`] wrong codes or
+/// [`SECOND_FACTOR_MINUTES`]).
+pub async fn finish_sign_in(
+    store: &Store,
+    pending: &str,
+    code: &str,
+    now: Timestamp,
+) -> Result<Option<SignedIn>, AppError> {
+    let id_hash = hash_secret(pending);
+    let mut tx = store.begin().await?;
+    let Some(waiting) = tx.pending_sign_in(&id_hash).await? else {
+        return Ok(None);
+    };
+    let alive = waiting
+        .expires_at
+        .parse::<Timestamp>()
+        .is_ok_and(|at| at > now)
+        && waiting.attempts < SECOND_FACTOR_ATTEMPTS;
+    let user = tx.user_by_key(&waiting.user_key).await?;
+    let Some(user) = user.filter(|u| alive && u.disabled_at.is_none()) else {
+        tx.delete_pending_sign_in(&id_hash).await?;
         tx.commit().await?;
         return Ok(None);
     };
+    if !crate::accounts::second_factor_matches(&mut tx, &user.key, code, now).await? {
+        tx.count_pending_attempt(&id_hash).await?;
+        tx.commit().await?;
+        refused(store, "second_factor_failed", &user.email, now).await?;
+        return Ok(None);
+    }
+    tx.delete_pending_sign_in(&id_hash).await?;
+    tx.commit().await?;
+    Ok(Some(start(store, user, now).await?))
+}
+
+/// Whether a sign-in waits for its second factor under this secret.
+pub async fn second_factor_pending(
+    store: &Store,
+    pending: &str,
+    now: Timestamp,
+) -> Result<bool, AppError> {
+    let mut tx = store.read().await?;
+    let waiting = tx.pending_sign_in(&hash_secret(pending)).await?;
+    tx.rollback().await?;
+    Ok(waiting.is_some_and(|w| {
+        w.attempts < SECOND_FACTOR_ATTEMPTS
+            && w.expires_at.parse::<Timestamp>().is_ok_and(|at| at > now)
+    }))
+}
+
+/// Records a refused sign-in (never the password).
+async fn refused(store: &Store, action: &str, who: &str, now: Timestamp) -> Result<(), AppError> {
+    let mut tx = store.begin().await?;
+    tx.append_audit(vec![Actor::new("anonymous", now).entry(
+        action,
+        "session",
+        who,
+        String::new(),
+        None,
+        None,
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Starts a session for `user`, audited.
+async fn start(store: &Store, user: User, now: Timestamp) -> Result<SignedIn, AppError> {
     let (session_id, id_hash) = new_secret()?;
     let (csrf_token, _) = new_secret()?;
     let expires_at = now
@@ -133,13 +246,13 @@ pub async fn sign_in(
     )])
     .await?;
     tx.commit().await?;
-    Ok(Some(SignedIn {
+    Ok(SignedIn {
         session_id,
         csrf_token,
         expires_at,
         user,
         memberships,
-    }))
+    })
 }
 
 /// Ends the session with this id hash (nothing if there is none), audited.

@@ -867,6 +867,26 @@ pub enum UserCommand {
         after_help = "Examples:\n  custos user create --admin dpo@hypermarket-a.example\n  echo \"$PASSWORD\" | custos user create jordi@agency-b.example --member agency-b=portal"
     )]
     Create(UserCreateArgs),
+    /// List the users: address, state (active, invited, disabled), two-factor, roles.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Disable an account: its sessions end, signing in and its tokens are refused.
+    Disable { email: String },
+    /// Enable a disabled account again.
+    Enable { email: String },
+    /// Delete an account with its roles, sessions and tokens (the audit log keeps its acts).
+    Delete { email: String },
+    /// Give a role in an organisation (ORGANISATION=ROLE), or take it away (ORGANISATION=none).
+    #[command(after_help = "Example:\n  custos user role jordi@agency-b.example agency-b=editor")]
+    Role {
+        email: String,
+        #[arg(value_name = "ORGANISATION=ROLE")]
+        membership: String,
+    },
+    /// Send a password-reset link to the address (when it has an account).
+    ResetPassword { email: String },
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod documents;
 mod ledger;
 mod output;
 mod requests;
+mod users;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,6 @@ use serde::Serialize;
 
 use crate::cli::{
     AuditCommand, CheckArgs, Cli, Command, Format, ManifestArgs, SourceArgs, UserCommand,
-    UserCreateArgs,
 };
 
 /// Exit codes: 0 done, 1 done but something is wrong (an invalid transfer) or a failure,
@@ -173,7 +173,11 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
             }
         }
         Command::User(UserCommand::Create(args)) => {
-            create_user(&cli.database_url, &args, clock).await?;
+            users::create(&cli.database_url, &args, clock).await?;
+        }
+        Command::User(command) => {
+            let store = open(&cli.database_url).await?;
+            users::run(&store, &command, &cli_actor(clock)).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -266,69 +270,12 @@ fn trusted_proxies() -> anyhow::Result<Vec<std::net::IpAddr>> {
 }
 
 /// The actor of the CLI's writes: the operating-system user who ran it.
-fn cli_actor(clock: &dyn Clock) -> custos_app::Actor {
+pub(crate) fn cli_actor(clock: &dyn Clock) -> custos_app::Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
     custos_app::Actor::new(format!("cli:{user}"), clock.now())
 }
 
-async fn create_user(
-    database_url: &str,
-    args: &UserCreateArgs,
-    clock: &dyn Clock,
-) -> anyhow::Result<()> {
-    let mut memberships = Vec::new();
-    for member in &args.members {
-        let (organisation, role) = member.split_once('=').ok_or_else(|| {
-            anyhow::anyhow!("--member {member:?}: expected ORGANISATION=ROLE, e.g. agency-b=portal")
-        })?;
-        let role = custos_app::data::Role::parse(role).ok_or_else(|| {
-            anyhow::anyhow!("--member {member:?}: the role must be admin, editor, viewer or portal")
-        })?;
-        memberships.push((organisation.to_owned(), role));
-    }
-    let password = read_password()?;
-    let store = open(database_url).await?;
-    let user = custos_app::people::create_user(
-        &store,
-        custos_app::people::NewUser {
-            email: args.email.clone(),
-            password,
-            is_admin: args.admin,
-            memberships,
-        },
-        &cli_actor(clock),
-    )
-    .await?;
-    println!(
-        "Created {}{} in {}.",
-        user.email,
-        if user.is_admin {
-            " (administrator)"
-        } else {
-            ""
-        },
-        custos_app::store::redact(database_url)
-    );
-    Ok(())
-}
-
-/// The password: asked for without echo on a terminal, else one line of standard input.
-fn read_password() -> anyhow::Result<String> {
-    use std::io::IsTerminal;
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ")?;
-        let again = rpassword::prompt_password("Password again: ")?;
-        anyhow::ensure!(first == again, "the two passwords differ");
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    };
-    Ok(password)
-}
-
-async fn open(url: &str) -> anyhow::Result<Store> {
+pub(crate) async fn open(url: &str) -> anyhow::Result<Store> {
     Store::open(url).await.with_context(|| {
         format!(
             "cannot open the database {}",

@@ -208,6 +208,19 @@ pub fn rights_samples(kind: TemplateKind) -> Vec<serde_json::Value> {
         TemplateKind::MailBreachReported
         | TemplateKind::MailBreachDue
         | TemplateKind::MailBreachSubjects => breach_samples(),
+        TemplateKind::MailInvitation | TemplateKind::MailPasswordReset => [true, false]
+            .into_iter()
+            .map(|with_organisations| {
+                json!({
+                    "email": "ana@example.com",
+                    "invited_by": "user:admin@custos.example",
+                    "organisations": if with_organisations { json!(["hypermarket-a"]) } else { json!([]) },
+                    "expires": "2026-12-12T16:17:24Z",
+                    "link": "https://custos.example/invitations/x",
+                    "base_url": "https://custos.example",
+                })
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -57,10 +57,14 @@ pub enum TemplateKind {
     MailBreachDue,
     /// The communication of a breach to the data subjects (Art. 34(2)).
     MailBreachSubjects,
+    /// An invitation to an instance: the one-time link to set a first password.
+    MailInvitation,
+    /// A password-reset link.
+    MailPasswordReset,
 }
 
 impl TemplateKind {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::NoticeHtml,
         Self::NoticeMarkdown,
         Self::MailFiled,
@@ -73,6 +77,8 @@ impl TemplateKind {
         Self::MailBreachReported,
         Self::MailBreachDue,
         Self::MailBreachSubjects,
+        Self::MailInvitation,
+        Self::MailPasswordReset,
     ];
 
     /// The name templates are stored and addressed by.
@@ -90,6 +96,8 @@ impl TemplateKind {
             Self::MailBreachReported => "mail.breach-reported.txt",
             Self::MailBreachDue => "mail.breach-due.txt",
             Self::MailBreachSubjects => "mail.breach-subjects.txt",
+            Self::MailInvitation => "mail.invitation.txt",
+            Self::MailPasswordReset => "mail.password-reset.txt",
         }
     }
 
@@ -147,6 +155,18 @@ impl TemplateKind {
             }
             (Self::MailBreachSubjects, Language::Es) => {
                 include_str!("templates/mail.breach-subjects.es.txt")
+            }
+            (Self::MailInvitation, Language::En) => {
+                include_str!("templates/mail.invitation.en.txt")
+            }
+            (Self::MailInvitation, Language::Es) => {
+                include_str!("templates/mail.invitation.es.txt")
+            }
+            (Self::MailPasswordReset, Language::En) => {
+                include_str!("templates/mail.password-reset.en.txt")
+            }
+            (Self::MailPasswordReset, Language::Es) => {
+                include_str!("templates/mail.password-reset.es.txt")
             }
         }
     }

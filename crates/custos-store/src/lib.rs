@@ -6,6 +6,7 @@
 //! and applied when the store opens. Every write happens inside a
 //! [`Tx`] that the use case commits, so a failure leaves the database as it was.
 
+mod accounts;
 mod amendments;
 mod audit;
 mod breaches;
@@ -18,6 +19,7 @@ mod register;
 mod rights;
 pub mod testing;
 
+pub use accounts::{AccountLink, OAuthClient, PendingSignIn, TotpState};
 pub use amendments::{Amendment, SupersededContract};
 pub use breaches::{
     BreachHistoryEntry, BreachPhase, Communication, Filing, StoredBreach, StoredCase, StoredHop,

@@ -54,6 +54,10 @@ pub struct User {
     /// An instance administrator: sees and may change everything.
     pub is_admin: bool,
     pub created_at: String,
+    /// When the account was disabled: it cannot sign in, its sessions and tokens are refused.
+    pub disabled_at: Option<String>,
+    /// Whether a TOTP second factor is confirmed for the account.
+    pub totp: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,21 +103,28 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
-const USER_COLUMNS: &str =
-    "users.key, users.email, users.password_hash, users.is_admin, users.created_at";
+pub(crate) const USER_COLUMNS: &str = "users.key, users.email, users.password_hash, \
+     users.is_admin, users.created_at, users.disabled_at, \
+     CASE WHEN users.totp_secret IS NULL THEN 0 ELSE 1 END";
 
-fn user(row: &AnyRow) -> Result<User, StoreError> {
+/// The number of columns of [`USER_COLUMNS`]: what a joined query reads after them starts here.
+const USER_WIDTH: usize = 7;
+
+pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
     let is_admin: i32 = row.try_get(3)?;
+    let totp: i32 = row.try_get(6)?;
     Ok(User {
         key: row.try_get(0)?,
         email: row.try_get(1)?,
         password_hash: row.try_get(2)?,
         is_admin: is_admin != 0,
         created_at: row.try_get(4)?,
+        disabled_at: row.try_get(5)?,
+        totp: totp != 0,
     })
 }
 
-fn scopes_text(scopes: &[Scope]) -> String {
+pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
     scopes
         .iter()
         .map(|s| match s {
@@ -125,7 +136,7 @@ fn scopes_text(scopes: &[Scope]) -> String {
         .join(" ")
 }
 
-fn parse_scopes(text: &str) -> Vec<Scope> {
+pub(crate) fn parse_scopes(text: &str) -> Vec<Scope> {
     text.split(' ')
         .filter_map(|s| match s {
             "read" => Some(Scope::Read),
@@ -168,6 +179,8 @@ impl Tx {
             password_hash: password_hash.to_owned(),
             is_admin,
             created_at: created_at.to_owned(),
+            disabled_at: None,
+            totp: false,
         })
     }
 
@@ -318,11 +331,13 @@ impl Tx {
         token_on(&mut *self.inner, token_hash).await
     }
 
-    /// The user's tokens, newest first (never their secrets).
+    /// The user's tokens, newest first (never their secrets); the short-lived tokens of its
+    /// OAuth2 clients (named `client:<id>`) are theirs, not listed here.
     pub async fn tokens_of(&mut self, user_key: &str) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT key, name, scopes, created_at, expires_at, revoked_at FROM api_tokens \
-             WHERE user_key = $1 ORDER BY created_at DESC, key DESC",
+             WHERE user_key = $1 AND name NOT LIKE 'client:%' \
+             ORDER BY created_at DESC, key DESC",
         )
         .bind(user_key.to_owned())
         .fetch_all(&mut *self.inner)
@@ -395,7 +410,8 @@ async fn session_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 ) -> Result<Option<Session>, StoreError> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, sessions.csrf_token, sessions.expires_at FROM sessions \
-             JOIN users ON users.key = sessions.user_key WHERE sessions.id_hash = $1"
+             JOIN users ON users.key = sessions.user_key \
+             WHERE sessions.id_hash = $1 AND users.disabled_at IS NULL"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id_hash.to_owned())
@@ -404,8 +420,8 @@ async fn session_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     row.map(|row| {
         Ok(Session {
             user: user(&row)?,
-            csrf_token: row.try_get(5)?,
-            expires_at: row.try_get(6)?,
+            csrf_token: row.try_get(USER_WIDTH)?,
+            expires_at: row.try_get(USER_WIDTH + 1)?,
         })
     })
     .transpose()
@@ -417,22 +433,23 @@ async fn token_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 ) -> Result<Option<(TokenRecord, User)>, StoreError> {
     let sql = format!(
         "SELECT {USER_COLUMNS}, t.key, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at \
-             FROM api_tokens t JOIN users ON users.key = t.user_key WHERE t.token_hash = $1"
+             FROM api_tokens t JOIN users ON users.key = t.user_key \
+             WHERE t.token_hash = $1 AND users.disabled_at IS NULL"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(token_hash.to_owned())
         .fetch_optional(executor)
         .await?;
     row.map(|row| {
-        let scopes: String = row.try_get(7)?;
+        let scopes: String = row.try_get(USER_WIDTH + 2)?;
         Ok((
             TokenRecord {
-                key: row.try_get(5)?,
-                name: row.try_get(6)?,
+                key: row.try_get(USER_WIDTH)?,
+                name: row.try_get(USER_WIDTH + 1)?,
                 scopes: parse_scopes(&scopes),
-                created_at: row.try_get(8)?,
-                expires_at: row.try_get(9)?,
-                revoked_at: row.try_get(10)?,
+                created_at: row.try_get(USER_WIDTH + 3)?,
+                expires_at: row.try_get(USER_WIDTH + 4)?,
+                revoked_at: row.try_get(USER_WIDTH + 5)?,
             },
             user(&row)?,
         ))

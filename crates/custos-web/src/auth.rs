@@ -21,6 +21,9 @@ pub struct Principal {
     pub user: User,
     pub memberships: Vec<Membership>,
     pub via: Via,
+    /// Organisations of the user that require a second factor it has not set up: a session
+    /// may then only set it up (tokens, made for machines, are not held back).
+    pub second_factor_due: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +158,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
+        second_factor_gate(&principal, parts.uri.path())?;
         // A request that changes something in a session must carry its CSRF token (a bearer
         // token is not sent by browsers on their own).
         if let Via::Session { csrf_token, .. } = &principal.via
@@ -169,6 +173,34 @@ impl FromRequestParts<AppState> for Principal {
         }
         Ok(principal)
     }
+}
+
+/// Paths a session may use while its organisation requires a second factor it has not set
+/// up: setting it up, and signing out.
+const WHILE_SECOND_FACTOR_DUE: [&str; 8] = [
+    "/api/v1/me",
+    "/api/v1/me/totp",
+    "/api/v1/me/totp/confirm",
+    "/api/v1/session",
+    "/settings/security",
+    "/settings/security/totp",
+    "/settings/security/totp/confirm",
+    "/logout",
+];
+
+/// The message of a session held back until it sets up its second factor.
+pub const SECOND_FACTOR_DUE: &str = "two-factor sign-in is required";
+
+/// Refuses a session whose organisation requires a second factor it has not set up, except
+/// on the paths that set it up.
+pub fn second_factor_gate(principal: &Principal, path: &str) -> Result<(), ApiError> {
+    if principal.second_factor_due.is_empty() || WHILE_SECOND_FACTOR_DUE.contains(&path) {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "{SECOND_FACTOR_DUE} by {}: set it up first (POST /api/v1/me/totp, or the page /settings/security)",
+        principal.second_factor_due.join(", ")
+    )))
 }
 
 /// Who the caller is, from a bearer token or the session cookie, without the CSRF check of
@@ -201,6 +233,7 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                 let principal = Principal {
                     user,
                     memberships,
+                    second_factor_due: Vec::new(),
                     via: Via::Token {
                         name: record.name,
                         scopes: record.scopes,
@@ -229,9 +262,21 @@ pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, 
                         "the session has expired: sign in again".to_owned(),
                     ));
                 }
+                let second_factor_due = if session.user.totp {
+                    Vec::new()
+                } else {
+                    let requiring =
+                        custos_app::accounts::organisations_requiring_totp(&state.store).await?;
+                    memberships
+                        .iter()
+                        .filter(|m| requiring.contains(&m.organisation))
+                        .map(|m| m.organisation.clone())
+                        .collect()
+                };
                 let principal = Principal {
                     user: session.user,
                     memberships,
+                    second_factor_due,
                     via: Via::Session {
                         csrf_token: session.csrf_token,
                         id_hash,

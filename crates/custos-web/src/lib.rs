@@ -24,7 +24,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use custos_app::Clock;
 use custos_app::Store;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -101,6 +101,26 @@ pub struct Config {
         api::register::get_engagement,
         api::register::get_manifest,
         api::register::post_manifest,
+        api::accounts::list,
+        api::accounts::get,
+        api::accounts::invite,
+        api::accounts::set_memberships,
+        api::accounts::disable,
+        api::accounts::enable,
+        api::accounts::delete,
+        api::accounts::request_reset,
+        api::accounts::complete_reset,
+        api::accounts::accept_invitation,
+        api::accounts::change_password,
+        api::accounts::offer_totp,
+        api::accounts::confirm_totp,
+        api::accounts::disable_totp,
+        api::accounts::renew_recovery_codes,
+        api::accounts::set_security,
+        api::accounts::create_client,
+        api::accounts::list_clients,
+        api::accounts::revoke_client,
+        api::accounts::token,
         api::views::chain,
         api::views::recipients,
         api::views::transfers_of,
@@ -173,7 +193,7 @@ pub struct Config {
     components(schemas(error::Problem, api::contracts::AmendmentView, api::contracts::AmendmentList, api::contracts::AnswerBody, api::contracts::ContractVersion, api::contracts::ContractVersions, api::joint::ListingView, api::joint::ListingList, api::audit::AuditHead, api::changes::RequestPage, api::changes::DeliveryPage)),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "people", description = "Signing in, the caller, API tokens"),
+        (name = "people", description = "Signing in, the caller, API tokens, accounts and their roles, password resets and invitations, two-factor sign-in, OAuth2 clients (docs/people.md)"),
         (name = "register", description = "Organisations, activities, contracts, engagements; manifests"),
         (name = "chain", description = "Chains, recipients, transfers, reverse lookup"),
         (name = "checks", description = "Findings of the rules (docs/rules.md)"),
@@ -226,6 +246,47 @@ pub fn router(state: AppState) -> Router {
             get(api::people::list_tokens).post(api::people::create_token),
         )
         .route("/tokens/{key}", delete(api::people::revoke_token))
+        .route(
+            "/users",
+            get(api::accounts::list).post(api::accounts::invite),
+        )
+        .route(
+            "/users/{key}",
+            get(api::accounts::get).delete(api::accounts::delete),
+        )
+        .route(
+            "/users/{key}/memberships",
+            put(api::accounts::set_memberships),
+        )
+        .route("/users/{key}/disable", post(api::accounts::disable))
+        .route("/users/{key}/enable", post(api::accounts::enable))
+        .route("/password-reset", post(api::accounts::request_reset))
+        .route(
+            "/password-reset/complete",
+            post(api::accounts::complete_reset),
+        )
+        .route(
+            "/invitations/accept",
+            post(api::accounts::accept_invitation),
+        )
+        .route("/me/password", put(api::accounts::change_password))
+        .route("/me/totp", post(api::accounts::offer_totp))
+        .route("/me/totp/confirm", post(api::accounts::confirm_totp))
+        .route("/me/totp/disable", post(api::accounts::disable_totp))
+        .route(
+            "/me/recovery-codes",
+            post(api::accounts::renew_recovery_codes),
+        )
+        .route(
+            "/organisations/{id}/security",
+            put(api::accounts::set_security),
+        )
+        .route(
+            "/clients",
+            get(api::accounts::list_clients).post(api::accounts::create_client),
+        )
+        .route("/clients/{client_id}", delete(api::accounts::revoke_client))
+        .route("/oauth/token", post(api::accounts::token))
         .route(
             "/organisations",
             get(api::register::list_organisations).post(api::entries::create_organisation),
@@ -455,6 +516,42 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(ui::dashboard::home))
         .route("/dashboard/findings-seen", post(ui::dashboard::mark_seen))
         .route("/login", get(ui::login_form).post(ui::login))
+        .route("/login/code", post(ui::login_code))
+        .route(
+            "/password-reset",
+            get(ui::account::reset_form).post(ui::account::ask_reset),
+        )
+        .route(
+            "/password-reset/{token}",
+            get(ui::account::reset_link).post(ui::account::reset_password),
+        )
+        .route(
+            "/invitations/{token}",
+            get(ui::account::invitation).post(ui::account::accept_invitation),
+        )
+        .route("/people", get(ui::people::list).post(ui::people::invite))
+        .route("/people/security", post(ui::people::set_security))
+        .route("/people/{key}", get(ui::people::show))
+        .route("/people/{key}/memberships", post(ui::people::set_membership))
+        .route("/people/{key}/{action}", post(ui::people::account_action))
+        .route("/settings/security", get(ui::account::security))
+        .route("/settings/security/totp", post(ui::account::offer_totp))
+        .route(
+            "/settings/security/totp/confirm",
+            post(ui::account::confirm_totp),
+        )
+        .route(
+            "/settings/security/totp/disable",
+            post(ui::account::disable_totp),
+        )
+        .route(
+            "/settings/security/recovery-codes",
+            post(ui::account::renew_recovery_codes),
+        )
+        .route(
+            "/settings/security/password",
+            post(ui::account::change_password),
+        )
         .route("/logout", post(ui::logout))
         .route(
             "/activities",
@@ -513,6 +610,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/settings/webhooks",
             get(ui::settings::webhooks).post(ui::settings::add_webhook),
+        )
+        .route("/settings/clients", post(ui::settings::create_client))
+        .route(
+            "/settings/clients/{client_id}/revoke",
+            post(ui::settings::revoke_client),
         )
         .route("/settings/webhooks/{key}", get(ui::settings::webhook))
         .route(

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`: extractors that refuse bad input as problem details, cursor
 //! pages, and the routes.
 
+pub mod accounts;
 pub mod audit;
 pub mod breaches;
 pub mod changes;

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custos_app::data::{Membership, NewToken, Scope, TokenRecord};
-use custos_app::sessions::{self, SESSION_HOURS, new_secret};
+use custos_app::sessions::{self, SESSION_HOURS, SignInOutcome, new_secret};
 use jiff::SignedDuration;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,11 @@ pub struct SignIn {
     pub email: String,
     #[schema(max_length = 1024)]
     pub password: String,
+    /// The second factor, for an account that has one: the app's current code or an unused
+    /// recovery code. Without it such an account is answered 401, asking for it.
+    #[serde(default)]
+    #[schema(max_length = 40)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -55,7 +60,8 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is not right";
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in: the session cookie is set", body = Me),
-        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The credentials (or the second factor) are not right, or the account needs its second factor", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The account is disabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed attempts for this address", body = Problem, content_type = "application/problem+json"),
     )
@@ -65,7 +71,20 @@ pub async fn sign_in(
     ClientAddress(client): ClientAddress,
     Body(form): Body<SignIn>,
 ) -> Result<Response, ApiError> {
-    let started = start_session(&state, client, &form.email, &form.password).await?;
+    let started = match start_session(
+        &state,
+        client,
+        &form.email,
+        &form.password,
+        Some(form.code.as_deref().unwrap_or_default()).filter(|c| !c.is_empty()),
+    )
+    .await?
+    {
+        Started::Session(started) => started,
+        Started::SecondFactor { .. } => {
+            return Err(ApiError::Unauthenticated(SECOND_FACTOR_NEEDED.to_owned()));
+        }
+    };
     let mut response = Json(Me {
         email: started.user.email.clone(),
         is_admin: started.user.is_admin,
@@ -77,6 +96,18 @@ pub async fn sign_in(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
+}
+
+/// What the API says to an account with a second factor signing in without its code.
+pub const SECOND_FACTOR_NEEDED: &str = "this account signs in with a second factor: send `code` (the app's current code or a recovery code)";
+
+/// A sign-in whose credentials were right.
+pub enum Started {
+    Session(StartedSession),
+    /// The password is right; the second factor is asked for with this short-lived secret.
+    SecondFactor {
+        pending: String,
+    },
 }
 
 /// A session just started: the secret for the cookie, and what the page or the client needs.
@@ -100,13 +131,15 @@ impl StartedSession {
 }
 
 /// Checks the credentials (throttled per e-mail address and per client address, the same
-/// answer for an unknown address and a wrong password) and stores a new session.
+/// answer for an unknown address and a wrong password or code) and stores a new session; an
+/// account with a second factor and no `code` waits for it.
 pub async fn start_session(
     state: &AppState,
     client: Option<std::net::IpAddr>,
     email: &str,
     password: &str,
-) -> Result<StartedSession, ApiError> {
+    code: Option<&str>,
+) -> Result<Started, ApiError> {
     let email = email.trim().to_lowercase();
     if email.is_empty() || email.len() > 320 {
         return Err(ApiError::invalid(
@@ -117,34 +150,66 @@ pub async fn start_session(
     if password.len() > custos_app::people::MAX_PASSWORD_BYTES {
         return Err(ApiError::invalid("password", "password: too long"));
     }
+    if code.is_some_and(|c| c.len() > 40) {
+        return Err(ApiError::invalid("code", "code: too long"));
+    }
     let now = state.clock.now();
     let client_key = client.map(|ip| format!("client:{ip}"));
-    let wait = [Some(email.as_str()), client_key.as_deref()]
+    throttled(state, &email, client_key.as_deref())?;
+    match sessions::sign_in(&state.store, &email, password, code, now).await? {
+        SignInOutcome::SignedIn(signed_in) => {
+            state.throttle.succeeded(&email);
+            Ok(Started::Session(StartedSession::from(*signed_in)))
+        }
+        SignInOutcome::SecondFactor { pending } => Ok(Started::SecondFactor { pending }),
+        SignInOutcome::Disabled => Err(ApiError::Forbidden(ACCOUNT_DISABLED.to_owned())),
+        SignInOutcome::Refused => {
+            count_failure(state, &email, client_key.as_deref());
+            Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()))
+        }
+    }
+}
+
+/// What a disabled account is told once its password was right.
+pub const ACCOUNT_DISABLED: &str =
+    "this account is disabled: ask an administrator of your organisation";
+
+/// Refuses a sign-in step while the address or the client waits after failures.
+pub fn throttled(state: &AppState, email: &str, client_key: Option<&str>) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let wait = [Some(email), client_key]
         .into_iter()
         .flatten()
         .filter_map(|key| state.throttle.wait(key, now.as_second()))
         .max();
-    if let Some(retry_after) = wait {
-        return Err(ApiError::TooManyRequests { retry_after });
+    match wait {
+        Some(retry_after) => Err(ApiError::TooManyRequests { retry_after }),
+        None => Ok(()),
     }
-    let Some(signed_in) = sessions::sign_in(&state.store, &email, password, now).await? else {
-        state.throttle.failed(&email, now.as_second());
-        if let Some(key) = &client_key {
-            state.throttle.failed_after(
-                key,
-                now.as_second(),
-                crate::state::LoginThrottle::FREE_ATTEMPTS_PER_CLIENT,
-            );
+}
+
+/// Counts a failed sign-in step against the address and the client.
+pub fn count_failure(state: &AppState, email: &str, client_key: Option<&str>) {
+    let now = state.clock.now().as_second();
+    state.throttle.failed(email, now);
+    if let Some(key) = client_key {
+        state.throttle.failed_after(
+            key,
+            now,
+            crate::state::LoginThrottle::FREE_ATTEMPTS_PER_CLIENT,
+        );
+    }
+}
+
+impl From<sessions::SignedIn> for StartedSession {
+    fn from(signed_in: sessions::SignedIn) -> Self {
+        Self {
+            session_id: signed_in.session_id,
+            csrf_token: signed_in.csrf_token,
+            user: signed_in.user,
+            memberships: signed_in.memberships,
         }
-        return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.to_owned()));
-    };
-    state.throttle.succeeded(&email);
-    Ok(StartedSession {
-        session_id: signed_in.session_id,
-        csrf_token: signed_in.csrf_token,
-        user: signed_in.user,
-        memberships: signed_in.memberships,
-    })
+    }
 }
 
 #[utoipa::path(
@@ -255,6 +320,12 @@ pub(crate) async fn issue_token(
         return Err(ApiError::invalid(
             "name",
             "name: expected 1 to 100 characters",
+        ));
+    }
+    if name.starts_with("client:") {
+        return Err(ApiError::invalid(
+            "name",
+            "name: `client:` begins the names of OAuth2 clients' tokens; choose another",
         ));
     }
     if request.expires_in_days.is_some_and(|d| d == 0 || d > 3650) {

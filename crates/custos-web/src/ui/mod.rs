@@ -3,6 +3,7 @@
 //! without a session sends the browser to the sign-in page. Pages show what the API shows to
 //! the same user: visibility follows the chain here too.
 
+pub mod account;
 pub mod audit;
 pub mod breaches;
 pub mod chain_svg;
@@ -14,6 +15,7 @@ pub mod findings;
 pub mod forms;
 pub mod notices;
 pub mod notifications;
+pub mod people;
 pub mod public;
 pub mod rights;
 pub mod settings;
@@ -34,7 +36,7 @@ use custos_core::refdata::ReferenceData;
 use custos_core::transfer::{Destination, transfers};
 use serde::Deserialize;
 
-use crate::api::people::start_session;
+use crate::api::people::{Started, start_session};
 use crate::auth::{Principal, SESSION_COOKIE, Via, authenticate, cookie, hash_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -61,6 +63,12 @@ impl FromRequestParts<AppState> for Viewer {
                 };
                 Ok(Self { principal, csrf })
             }
+            // An organisation requires a second factor the user has not set up: that first.
+            Err(ApiError::Forbidden(detail))
+                if detail.starts_with(crate::auth::SECOND_FACTOR_DUE) =>
+            {
+                Err(Redirect::to("/settings/security").into_response())
+            }
             // After signing in, the browser comes back to the page it asked for.
             Err(ApiError::Unauthenticated(_)) => {
                 let asked = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -81,7 +89,10 @@ impl FromRequestParts<AppState> for FormCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match authenticate(parts, state).await {
-            Ok(principal) => Ok(Self(principal)),
+            Ok(principal) => match crate::auth::second_factor_gate(&principal, parts.uri.path()) {
+                Ok(()) => Ok(Self(principal)),
+                Err(_) => Err(Redirect::to("/settings/security").into_response()),
+            },
             Err(ApiError::Unauthenticated(_)) => Err(Redirect::to("/login").into_response()),
             Err(other) => Err(UiError::from(other).into_response()),
         }
@@ -248,6 +259,8 @@ struct LoginPage {
     email: String,
     error: Option<String>,
     next: String,
+    /// The password was right: the second factor is asked for.
+    code_step: bool,
 }
 
 /// Where to go after signing in: a path of this instance (never another site), else home.
@@ -268,7 +281,21 @@ fn local_path(next: Option<&str>) -> String {
     }
 }
 
+/// The cookie that carries a sign-in waiting for its second factor (the password was right).
+const PENDING_COOKIE: &str = "custos_pending";
+
 fn login_page(status: StatusCode, email: String, error: Option<String>, next: String) -> Response {
+    sign_in_page(status, email, error, next, None)
+}
+
+/// The sign-in page: the password step, or (with the pending secret) the code step.
+fn sign_in_page(
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    next: String,
+    pending: Option<&str>,
+) -> Response {
     let Ok((csrf, _)) = new_secret() else {
         return ApiError::Internal("no randomness".to_owned()).into_response();
     };
@@ -277,12 +304,22 @@ fn login_page(status: StatusCode, email: String, error: Option<String>, next: St
         email,
         error,
         next,
+        code_step: pending.is_some(),
     });
     *response.status_mut() = status;
-    if let Ok(value) = HeaderValue::from_str(&format!(
+    let mut cookies = vec![format!(
         "{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600"
-    )) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+    )];
+    if let Some(pending) = pending {
+        cookies.push(format!(
+            "{PENDING_COOKIE}={pending}; Path=/login; HttpOnly; SameSite=Strict; Max-Age={}",
+            custos_app::sessions::SECOND_FACTOR_MINUTES * 60
+        ));
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }
@@ -310,6 +347,46 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+/// The session cookie set, and the browser sent on to `next`.
+fn signed_in_to(
+    state: &AppState,
+    started: &crate::api::people::StartedSession,
+    next: &str,
+) -> Response {
+    let mut response = Redirect::to(next).into_response();
+    if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "custos_pending=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    response
+}
+
+/// A refused sign-in step as the page shows it.
+fn refused_sign_in(
+    error: ApiError,
+    email: String,
+    next: String,
+    pending: Option<&str>,
+) -> Response {
+    let status = error.status();
+    match error {
+        ApiError::Unauthenticated(_)
+        | ApiError::TooManyRequests { .. }
+        | ApiError::Forbidden(_) => {
+            sign_in_page(status, email, Some(sentence(&error)), next, pending)
+        }
+        ApiError::Invalid { .. } => {
+            sign_in_page(status, email, Some(error.to_string()), next, pending)
+        }
+        other => other.into_response(),
+    }
+}
+
 pub async fn login(
     State(state): State<AppState>,
     crate::auth::ClientAddress(client): crate::auth::ClientAddress,
@@ -326,28 +403,73 @@ pub async fn login(
             next,
         );
     }
-    match start_session(&state, client, &form.email, &form.password).await {
-        Ok(started) => {
-            let mut response = Redirect::to(&next).into_response();
-            if let Ok(value) = HeaderValue::from_str(&started.cookie(state.secure_cookies)) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
+    match start_session(&state, client, &form.email, &form.password, None).await {
+        Ok(Started::Session(started)) => signed_in_to(&state, &started, &next),
+        Ok(Started::SecondFactor { pending }) => {
+            sign_in_page(StatusCode::OK, form.email, None, next, Some(&pending))
         }
-        Err(error @ (ApiError::Unauthenticated(_) | ApiError::TooManyRequests { .. })) => {
-            let status = match error {
-                ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            login_page(status, form.email, Some(sentence(&error)), next)
-        }
-        Err(error @ ApiError::Invalid { .. }) => login_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        Err(error) => refused_sign_in(error, form.email, next, None),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// The second step of signing in: the app's code (or a recovery code) for the sign-in whose
+/// password was right, throttled like passwords.
+pub async fn login_code(
+    State(state): State<AppState>,
+    crate::auth::ClientAddress(client): crate::auth::ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let next = local_path(form.next.as_deref());
+    let pending = cookie(&headers, PENDING_COOKIE).map(str::to_owned);
+    let Some(pending) =
+        pending.filter(|_| cookie(&headers, LOGIN_CSRF_COOKIE) == Some(form.csrf.as_str()))
+    else {
+        return login_page(
+            StatusCode::FORBIDDEN,
             form.email,
-            Some(error.to_string()),
+            Some("The sign-in had expired: please sign in again.".to_owned()),
             next,
-        ),
-        Err(other) => other.into_response(),
+        );
+    };
+    let email = form.email.trim().to_lowercase();
+    let client_key = client.map(|ip| format!("client:{ip}"));
+    if let Err(error) = crate::api::people::throttled(&state, &email, client_key.as_deref()) {
+        return refused_sign_in(error, form.email, next, Some(&pending));
+    }
+    let now = state.clock.now();
+    match custos_app::sessions::finish_sign_in(&state.store, &pending, form.code.trim(), now).await
+    {
+        Ok(Some(signed_in)) => {
+            state.throttle.succeeded(&email);
+            signed_in_to(&state, &signed_in.into(), &next)
+        }
+        Ok(None) => {
+            crate::api::people::count_failure(&state, &email, client_key.as_deref());
+            // A sign-in that can still take a code keeps the code step; else back to the start.
+            let alive = custos_app::sessions::second_factor_pending(&state.store, &pending, now)
+                .await
+                .unwrap_or(false);
+            let error = ApiError::Unauthenticated(if alive {
+                "this code is not right: type the code the app shows now, or a recovery code"
+                    .to_owned()
+            } else {
+                "the sign-in has ended (too many codes, or more than five minutes): sign in again"
+                    .to_owned()
+            });
+            refused_sign_in(error, form.email, next, alive.then_some(pending.as_str()))
+        }
+        Err(error) => ApiError::from(error).into_response(),
     }
 }
 

@@ -31,6 +31,14 @@ struct TokenRow {
     live: bool,
 }
 
+struct ClientRow {
+    client_id: String,
+    name: String,
+    scopes: String,
+    created: String,
+    live: bool,
+}
+
 #[derive(Template)]
 #[template(path = "tokens.html")]
 struct TokensPage {
@@ -38,11 +46,22 @@ struct TokensPage {
     user_email: String,
     csrf: String,
     tokens: Vec<TokenRow>,
+    clients: Vec<ClientRow>,
     /// The secret of the token just created: shown this once.
     created: Option<(String, String)>,
+    /// The client just registered (name, id, secret): its secret shown this once.
+    created_client: Option<(String, String, String)>,
     problem: Option<String>,
     /// A token signs this request: tokens are managed from a session only.
     via_token: bool,
+}
+
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(super::plain)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn tokens_page(
@@ -52,7 +71,30 @@ async fn tokens_page(
     created: Option<(String, String)>,
     problem: Option<&ApiError>,
 ) -> Result<Response, UiError> {
+    clients_and_tokens_page(state, principal, csrf, created, None, problem).await
+}
+
+async fn clients_and_tokens_page(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    created: Option<(String, String)>,
+    created_client: Option<(String, String, String)>,
+    problem: Option<&ApiError>,
+) -> Result<Response, UiError> {
     let now = state.clock.now().to_string();
+    let clients = custos_app::accounts::clients_of(&state.store, &principal.user)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|c| ClientRow {
+            scopes: scope_list(&c.scopes),
+            created: super::breaches::when(Some(&c.created_at)),
+            live: c.revoked_at.is_none(),
+            client_id: c.client_id,
+            name: c.name,
+        })
+        .collect();
     let tokens = custos_app::sessions::tokens_of(&state.store, &principal.user.key)
         .await
         .map_err(ApiError::from)?
@@ -67,12 +109,7 @@ async fn tokens_page(
             TokenRow {
                 key: t.key,
                 name: t.name,
-                scopes: t
-                    .scopes
-                    .iter()
-                    .map(super::plain)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                scopes: scope_list(&t.scopes),
                 created: super::breaches::when(Some(&t.created_at)),
                 expires: t
                     .expires_at
@@ -88,7 +125,9 @@ async fn tokens_page(
         user_email: principal.user.email.clone(),
         csrf: csrf.to_owned(),
         tokens,
+        clients,
         created,
+        created_client,
         problem: problem.map(super::sentence),
         via_token: csrf.is_empty(),
     });
@@ -209,6 +248,91 @@ pub async fn revoke_token(
         &principal.user.key,
         &key,
         &principal.actor(now),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    state.auth_cache.clear();
+    Ok(Redirect::to("/settings/tokens").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ClientForm {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    read: String,
+    #[serde(default)]
+    write: String,
+}
+
+/// Registers an OAuth2 client; the page shows its secret this once.
+pub async fn create_client(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<ClientForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let scopes = [
+        (!form.read.is_empty()).then_some(Scope::Read),
+        (!form.write.is_empty()).then_some(Scope::Write),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let body = crate::api::accounts::NewClient {
+        name: form.name,
+        scopes,
+    };
+    match crate::api::accounts::register_client(&state, &principal, body).await {
+        Ok(created) => {
+            let shown = (
+                created.client.name,
+                created.client_id,
+                created.client_secret,
+            );
+            clients_and_tokens_page(&state, &principal, &form.csrf, None, Some(shown), None).await
+        }
+        Err(error) if correctable(&error) => {
+            tokens_page(&state, &principal, &form.csrf, None, Some(&error)).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Revokes one of one's OAuth2 clients, after saying what it does.
+pub async fn revoke_client(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Path(client_id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let client = custos_app::accounts::clients_of(&state.store, &principal.user)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|c| c.client_id == client_id && c.revoked_at.is_none())
+        .ok_or_else(|| ApiError::not_found(format!("client {client_id:?}")))?;
+    let step = Confirmation {
+        title: format!("Revoke the client \"{}\"", client.name),
+        consequences: vec![
+            "It can no longer obtain access tokens, and the tokens it holds are refused from now on.".to_owned(),
+            "A revoked client cannot be brought back: register a new one if it is needed again.".to_owned(),
+        ],
+        action: format!("/settings/clients/{client_id}/revoke"),
+        button: "Revoke the client".to_owned(),
+        back: "/settings/tokens".to_owned(),
+        hidden: Vec::new(),
+        fields: Vec::new(),
+    };
+    if !confirmed(&form.confirm) {
+        return Ok(ask(&principal, &form.csrf, "settings", &step, None));
+    }
+    custos_app::accounts::revoke_client(
+        &state.store,
+        &principal.user,
+        &client_id,
+        &principal.actor(state.clock.now()),
     )
     .await
     .map_err(ApiError::from)?;

@@ -1,0 +1,475 @@
+//! One's own account in the browser: asking for a password-reset link, setting a password
+//! through a reset or invitation link (no session: the link is the proof), and the security
+//! page (password, TOTP second factor with its QR code and recovery codes). The same use
+//! cases as the API (`custos_app::accounts`).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use custos_app::accounts;
+use serde::Deserialize;
+
+use super::{FormCaller, UiError, Viewer, check_csrf, page};
+use crate::api::accounts::TOTP_ISSUER;
+use crate::auth::{Principal, Via};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What the link page asks for.
+pub enum LinkForm {
+    AskReset,
+    SetPassword { action: String, email: String },
+    None,
+}
+
+#[derive(Template)]
+#[template(path = "account_link.html")]
+struct LinkPage {
+    title: &'static str,
+    error: Option<String>,
+    message: Option<String>,
+    form: LinkForm,
+    /// The page asks for a reset link (so offers no link to itself).
+    asking: bool,
+}
+
+fn link_page(
+    status: StatusCode,
+    title: &'static str,
+    form: LinkForm,
+    error: Option<String>,
+    message: Option<String>,
+) -> Response {
+    let mut response = page(&LinkPage {
+        title,
+        error,
+        message,
+        asking: matches!(form, LinkForm::AskReset),
+        form,
+    });
+    *response.status_mut() = status;
+    response
+}
+
+pub async fn reset_form() -> Response {
+    link_page(
+        StatusCode::OK,
+        "Forgot your password?",
+        LinkForm::AskReset,
+        None,
+        None,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ResetAsk {
+    email: String,
+}
+
+/// Asks for a reset link: the same answer whether the address has an account or not.
+pub async fn ask_reset(
+    State(state): State<AppState>,
+    crate::auth::ClientAddress(client): crate::auth::ClientAddress,
+    Form(form): Form<ResetAsk>,
+) -> Response {
+    match crate::api::accounts::ask_for_reset(&state, client, &form.email).await {
+        Ok(()) => link_page(
+            StatusCode::OK,
+            "Check your mailbox",
+            LinkForm::None,
+            None,
+            Some(format!(
+                "If {} has an account, a link to choose a new password is on its way; it works once, for one hour.",
+                form.email.trim()
+            )),
+        ),
+        Err(error) => link_page(
+            error.status(),
+            "Forgot your password?",
+            LinkForm::AskReset,
+            Some(super::sentence(&error)),
+            None,
+        ),
+    }
+}
+
+/// Which link: a password reset or an invitation.
+#[derive(Clone, Copy)]
+struct LinkKind {
+    purpose: &'static str,
+    title: &'static str,
+    prefix: &'static str,
+}
+
+const RESET: LinkKind = LinkKind {
+    purpose: accounts::PASSWORD_RESET,
+    title: "Choose a new password",
+    prefix: "/password-reset/",
+};
+
+const INVITATION: LinkKind = LinkKind {
+    purpose: accounts::INVITATION,
+    title: "Accept the invitation",
+    prefix: "/invitations/",
+};
+
+async fn show_link(state: &AppState, kind: LinkKind, token: &str) -> Response {
+    match accounts::link_account(&state.store, kind.purpose, token, state.clock.now()).await {
+        Ok(user) => link_page(
+            StatusCode::OK,
+            kind.title,
+            LinkForm::SetPassword {
+                action: format!("{}{token}", kind.prefix),
+                email: user.email,
+            },
+            None,
+            None,
+        ),
+        Err(error) => link_page(
+            ApiError::from(error).status(),
+            "This link does not work",
+            LinkForm::None,
+            Some(
+                "It was used, has expired, or a newer one was sent. Ask for a new one below, or ask whoever invited you to invite you again."
+                    .to_owned(),
+            ),
+            None,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    password: String,
+    repeat: String,
+}
+
+async fn complete(state: &AppState, kind: LinkKind, token: &str, form: NewPassword) -> Response {
+    let now = state.clock.now();
+    let refused = |error: ApiError, email: String| {
+        link_page(
+            error.status(),
+            kind.title,
+            LinkForm::SetPassword {
+                action: format!("{}{token}", kind.prefix),
+                email,
+            },
+            Some(super::sentence(&error)),
+            None,
+        )
+    };
+    if form.password != form.repeat {
+        let email = accounts::link_account(&state.store, kind.purpose, token, now)
+            .await
+            .map(|u| u.email)
+            .unwrap_or_default();
+        return refused(
+            ApiError::invalid("repeat", "repeat: the two passwords differ"),
+            email,
+        );
+    }
+    match accounts::complete_link(&state.store, kind.purpose, token, &form.password, now).await {
+        Ok(user) => {
+            state.auth_cache.clear();
+            link_page(
+                StatusCode::OK,
+                "Your password is set",
+                LinkForm::None,
+                None,
+                Some(format!("Sign in as {} with it.", user.email)),
+            )
+        }
+        Err(error @ custos_app::AppError::Invalid(_)) => {
+            let email = accounts::link_account(&state.store, kind.purpose, token, now)
+                .await
+                .map(|u| u.email)
+                .unwrap_or_default();
+            refused(error.into(), email)
+        }
+        Err(_) => show_link(state, kind, token).await,
+    }
+}
+
+pub async fn reset_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    show_link(&state, RESET, &token).await
+}
+
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    complete(&state, RESET, &token, form).await
+}
+
+pub async fn invitation(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    show_link(&state, INVITATION, &token).await
+}
+
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    complete(&state, INVITATION, &token, form).await
+}
+
+/// The key being set up, as the page shows it.
+struct OfferView {
+    key: String,
+    uri: String,
+    /// The URI as a QR code, inline SVG.
+    qr: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    section: &'static str,
+    user_email: String,
+    csrf: String,
+    totp: bool,
+    recovery_left: u64,
+    offer: Option<OfferView>,
+    recovery_codes: Vec<String>,
+    /// The organisations that require a second factor the user has not set up.
+    due: String,
+    problem: Option<String>,
+    message: Option<String>,
+}
+
+fn qr_svg(text: &str) -> String {
+    qrcode::QrCode::new(text.as_bytes()).map_or_else(
+        |_| String::new(),
+        |code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .quiet_zone(true)
+                .build()
+        },
+    )
+}
+
+/// What the security page shows besides its forms.
+#[derive(Default)]
+struct Shown {
+    recovery_codes: Vec<String>,
+    problem: Option<ApiError>,
+    message: Option<String>,
+}
+
+async fn security_page(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    shown: Shown,
+) -> Result<Response, UiError> {
+    // The account as stored now (the principal may be from before the change just made).
+    let user = custos_app::people::user_by_email(&state.store, &principal.user.email)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::Unauthenticated("the account is gone".to_owned()))?;
+    let offer = if user.totp {
+        None
+    } else {
+        accounts::totp_pending(&state.store, &user, TOTP_ISSUER)
+            .await
+            .map_err(ApiError::from)?
+            .map(|o| OfferView {
+                qr: qr_svg(&o.uri),
+                key: o.key,
+                uri: o.uri,
+            })
+    };
+    let recovery_left = if user.totp {
+        accounts::recovery_codes_left(&state.store, &user)
+            .await
+            .map_err(ApiError::from)?
+    } else {
+        0
+    };
+    let due = if user.totp {
+        String::new()
+    } else {
+        principal.second_factor_due.join(", ")
+    };
+    let mut response = page(&SecurityPage {
+        section: "settings",
+        user_email: user.email.clone(),
+        csrf: csrf.to_owned(),
+        totp: user.totp,
+        recovery_left,
+        offer,
+        recovery_codes: shown.recovery_codes,
+        due,
+        problem: shown.problem.as_ref().map(super::sentence),
+        message: shown.message,
+    });
+    if let Some(error) = &shown.problem {
+        *response.status_mut() = error.status();
+    }
+    Ok(response)
+}
+
+pub async fn security(State(state): State<AppState>, viewer: Viewer) -> Result<Response, UiError> {
+    security_page(&state, &viewer.principal, &viewer.csrf, Shown::default()).await
+}
+
+/// The forms of the security page change one's own account: from a session only.
+fn session_of(principal: &Principal) -> Result<&str, UiError> {
+    match &principal.via {
+        Via::Session { id_hash, .. } => Ok(id_hash),
+        Via::Token { .. } => Err(UiError::from(ApiError::Forbidden(
+            "this is changed from a signed-in session".to_owned(),
+        ))),
+    }
+}
+
+/// The page again after a step: its outcome, or the problem when the input was wrong.
+async fn after(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    outcome: Result<Shown, custos_app::AppError>,
+) -> Result<Response, UiError> {
+    match outcome {
+        Ok(shown) => {
+            state.auth_cache.clear();
+            security_page(state, principal, csrf, shown).await
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            if super::confirm::correctable(&error) {
+                let shown = Shown {
+                    problem: Some(error),
+                    ..Shown::default()
+                };
+                security_page(state, principal, csrf, shown).await
+            } else {
+                Err(error.into())
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+pub async fn offer_totp(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    session_of(&principal)?;
+    let outcome = accounts::totp_offer(&state.store, &principal.user, TOTP_ISSUER)
+        .await
+        .map(|_| Shown::default());
+    after(&state, &principal, &form.csrf, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    session_of(&principal)?;
+    let outcome =
+        accounts::totp_confirm(&state.store, &principal.user, &form.code, state.clock.now())
+            .await
+            .map(|codes| Shown {
+                recovery_codes: codes,
+                message: Some(
+                    "Two-factor sign-in is on: signing in now asks for the app's code.".to_owned(),
+                ),
+                ..Shown::default()
+            });
+    after(&state, &principal, &form.csrf, outcome).await
+}
+
+pub async fn disable_totp(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    session_of(&principal)?;
+    let outcome =
+        accounts::totp_disable(&state.store, &principal.user, &form.code, state.clock.now())
+            .await
+            .map(|()| Shown {
+                message: Some("Two-factor sign-in is off.".to_owned()),
+                ..Shown::default()
+            });
+    after(&state, &principal, &form.csrf, outcome).await
+}
+
+pub async fn renew_recovery_codes(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    session_of(&principal)?;
+    let outcome = accounts::renew_recovery_codes(
+        &state.store,
+        &principal.user,
+        &form.code,
+        state.clock.now(),
+    )
+    .await
+    .map(|codes| Shown {
+        recovery_codes: codes,
+        message: Some("New recovery codes: the old ones no longer work.".to_owned()),
+        ..Shown::default()
+    });
+    after(&state, &principal, &form.csrf, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+    repeat: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let session = session_of(&principal)?.to_owned();
+    let outcome = if form.new_password == form.repeat {
+        accounts::change_password(
+            &state.store,
+            &principal.user,
+            &form.current_password,
+            &form.new_password,
+            Some(&session),
+            state.clock.now(),
+        )
+        .await
+        .map(|()| Shown {
+            message: Some("Your password is changed; your other sessions have ended.".to_owned()),
+            ..Shown::default()
+        })
+    } else {
+        Err(custos_app::AppError::Invalid(
+            "repeat: the two new passwords differ".to_owned(),
+        ))
+    };
+    after(&state, &principal, &form.csrf, outcome).await
+}
