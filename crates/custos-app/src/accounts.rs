@@ -525,6 +525,9 @@ async fn managed_target(
     caller_key: &str,
     key: &str,
 ) -> Result<(User, Vec<Membership>), AppError> {
+    if !manages_people(caller) {
+        return Err(forbidden_people());
+    }
     let not_found = || AppError::NotFound(format!("user {key:?}"));
     let user = tx.user_by_key(key).await?.ok_or_else(not_found)?;
     let memberships = tx.memberships(key).await?;

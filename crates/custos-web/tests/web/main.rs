@@ -12,6 +12,7 @@ mod browser;
 mod changes;
 mod hostile;
 mod notices;
+mod people;
 mod rights;
 mod settings;
 mod trust;
