@@ -102,3 +102,22 @@ async fn the_workplace_journeys_in_chromium_at_1280_and_375_px() {
         server.stop().await;
     }
 }
+
+/// The people journeys (issue 19): invitations, roles, disabling, two-factor sign-in with the
+/// code computed as an app would (the server on the real clock), a forgotten password; at
+/// 1280 px and at 375 px, each on a fresh server.
+#[tokio::test]
+async fn the_people_journeys_in_chromium_at_1280_and_375_px() {
+    let Some(chromium) = chromium() else { return };
+    for width in ["1280", "375"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+        let server = crate::start_with(
+            custos_app::Store::open(&url).await.unwrap(),
+            std::sync::Arc::new(custos_app::SystemClock),
+        )
+        .await;
+        run_script(chromium.clone(), &server, "people.mjs", &[width]).await;
+        server.stop().await;
+    }
+}
