@@ -1,4 +1,4 @@
-//! `custos audit verify` and `custos user create` as an operator runs them.
+//! `custos audit verify` and `custos user …` as an operator runs them.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -128,6 +128,106 @@ fn user_create_refuses_bad_input_and_duplicates() {
     );
     assert_ne!(again.code, 0);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}
+
+/// The people of an instance from the CLI: listed, a role given and taken away, an account
+/// disabled (the listing says so), enabled, deleted; unknown addresses and roles refused.
+#[test]
+fn user_commands_list_role_disable_enable_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let examples = examples_dir();
+    assert_eq!(custos(&url, &["apply", examples.to_str().unwrap()]).code, 0);
+    let created = custos_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "jordi@agency-b.example",
+            "--member",
+            "agency-b=portal",
+        ],
+        "a long enough password\n",
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let role = custos(
+        &url,
+        &[
+            "user",
+            "role",
+            "jordi@agency-b.example",
+            "hypermarket-a=viewer",
+        ],
+    );
+    assert_eq!(role.code, 0, "{}", role.stderr);
+    assert!(
+        role.stdout.contains("agency-b=portal hypermarket-a=viewer"),
+        "{}",
+        role.stdout
+    );
+    let unknown = custos(
+        &url,
+        &["user", "role", "jordi@agency-b.example", "nowhere=viewer"],
+    );
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown
+            .stderr
+            .contains("no organisation \"nowhere\" in the register"),
+        "{}",
+        unknown.stderr
+    );
+    let bad_role = custos(
+        &url,
+        &["user", "role", "jordi@agency-b.example", "agency-b=owner"],
+    );
+    assert_ne!(bad_role.code, 0);
+    let taken = custos(
+        &url,
+        &[
+            "user",
+            "role",
+            "jordi@agency-b.example",
+            "hypermarket-a=none",
+        ],
+    );
+    assert_eq!(taken.code, 0, "{}", taken.stderr);
+    let disabled = custos(&url, &["user", "disable", "jordi@agency-b.example"]);
+    assert_eq!(disabled.code, 0, "{}", disabled.stderr);
+    let listed = custos(&url, &["user", "list", "--format", "json"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let jordi = &listed["items"][0];
+    assert_eq!(jordi["email"], "jordi@agency-b.example");
+    assert!(jordi["disabled_at"].is_string(), "{jordi}");
+    assert_eq!(
+        jordi["memberships"],
+        serde_json::json!([{"organisation": "agency-b", "role": "portal"}])
+    );
+    let text = custos(&url, &["user", "list"]);
+    assert!(
+        text.stdout
+            .contains("jordi@agency-b.example\tdisabled\t2fa:off\tagency-b=portal"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(
+        custos(&url, &["user", "enable", "jordi@agency-b.example"]).code,
+        0
+    );
+    let nobody = custos(&url, &["user", "disable", "nobody@agency-b.example"]);
+    assert_ne!(nobody.code, 0);
+    assert!(
+        nobody.stderr.contains("no user has the address"),
+        "{}",
+        nobody.stderr
+    );
+    let deleted = custos(&url, &["user", "delete", "jordi@agency-b.example"]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let listed = custos(&url, &["user", "list"]);
+    assert!(!listed.stdout.contains("jordi"), "{}", listed.stdout);
+    let audit = custos(&url, &["audit", "verify"]);
+    assert_eq!(audit.code, 0, "{}", audit.stderr);
 }
 
 /// `custos apply --as`: a party's manifest goes through the policy of docs/access.md. One that
