@@ -3,6 +3,7 @@
 
 mod breach;
 mod ledger;
+mod people;
 mod signin;
 mod workflow;
 
@@ -20,7 +21,7 @@ use custos_core::transfer::transfers;
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
                     | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
-                    | signin-flood | breach | breach-affected
+                    | signin-flood | breach | breach-affected | people
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -43,6 +44,8 @@ const USAGE: &str =
                  hosting provider held, counted 5 times: p50/p99
   signin-flood   authenticated chain reads for 30 s (--small 5 s) while 200 sign-ins/s with
                  random addresses from random clients arrive: the reads' p50/p99
+  people         2,000 accounts (--small 200) across the worked examples' organisations: the
+                 people page and the accounts API (p50/p99), the OAuth2 token grant
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -138,6 +141,10 @@ fn main() -> anyhow::Result<()> {
                     1_000_000
                 }))
         }
+        [command] if command.as_str() == "people" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(people::run(if flag("--small") { 200 } else { 2_000 })),
         [command] if command.as_str() == "signin-flood" => {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
