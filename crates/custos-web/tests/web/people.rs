@@ -15,15 +15,17 @@ use crate::hostile::signed_in;
 use crate::rights::{mails, strictly_parsed};
 use crate::{TestServer, send};
 
-/// The path of the one-time link (`/invitations/…`, `/password-reset/…`) in the newest
-/// e-mail to `to` in `dir`.
+/// The path of the one-time link (`/invitations/…`, `/password-reset/…`) in the one e-mail to
+/// `to` in `dir`.
 fn link_in_mail(dir: &std::path::Path, to: &str, prefix: &str) -> String {
     let all = mails(dir);
-    let mail = all
+    let to_them: Vec<&String> = all
         .iter()
         .filter(|m| m.contains(&format!("To: {to}")))
-        .last()
-        .unwrap_or_else(|| panic!("no e-mail to {to} in {all:?}"));
+        .collect();
+    let [mail] = to_them.as_slice() else {
+        panic!("not one e-mail to {to} in {all:?}");
+    };
     let from = mail
         .find(prefix)
         .unwrap_or_else(|| panic!("no {prefix} in {mail}"));
@@ -373,8 +375,21 @@ async fn a_password_is_reset_by_a_one_time_link_and_unknown_addresses_get_the_sa
         }
         drain(&dispatcher(&store, clock.clone(), mail.path())).await;
         assert_eq!(mails(mail.path()).len(), 1 + 2, "three this hour in all");
-        // A link lasts an hour.
-        let link = link_in_mail(mail.path(), "dpo@hypermarket-a.test", "/password-reset/");
+        // A link lasts an hour (an hour later the account may ask again).
+        clock.advance(SignedDuration::from_mins(61));
+        assert_eq!(
+            ask("dpo@hypermarket-a.test")
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            202
+        );
+        let later = tempfile::tempdir().unwrap();
+        drain(&dispatcher(&store, clock.clone(), later.path())).await;
+        let link = link_in_mail(later.path(), "dpo@hypermarket-a.test", "/password-reset/");
+        let page = server.client.get(server.url(&link)).send().await.unwrap();
+        assert_eq!(page.status().as_u16(), 200, "valid for now");
         clock.advance(SignedDuration::from_mins(61));
         let page = server.client.get(server.url(&link)).send().await.unwrap();
         assert_eq!(page.status().as_u16(), 404);
