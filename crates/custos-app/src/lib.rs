@@ -14,6 +14,7 @@ pub mod joint;
 pub mod ledger;
 pub mod manifest_files;
 pub mod notices;
+pub mod oidc;
 pub mod outbound;
 pub mod outbox;
 pub mod people;

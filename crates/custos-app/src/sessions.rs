@@ -126,7 +126,7 @@ pub async fn sign_in(
     }
     if !user.totp {
         return Ok(SignInOutcome::SignedIn(Box::new(
-            start(store, user, now).await?,
+            start(store, user, now, "password").await?,
         )));
     }
     let Some(code) = code else {
@@ -148,7 +148,7 @@ pub async fn sign_in(
         return Ok(SignInOutcome::Refused);
     }
     Ok(SignInOutcome::SignedIn(Box::new(
-        start(store, user, now).await?,
+        start(store, user, now, "password").await?,
     )))
 }
 
@@ -185,7 +185,7 @@ pub async fn finish_sign_in(
     }
     tx.delete_pending_sign_in(&id_hash).await?;
     tx.commit().await?;
-    Ok(Some(start(store, user, now).await?))
+    Ok(Some(start(store, user, now, "password").await?))
 }
 
 /// Whether a sign-in waits for its second factor under this secret.
@@ -219,8 +219,13 @@ async fn refused(store: &Store, action: &str, who: &str, now: Timestamp) -> Resu
     Ok(())
 }
 
-/// Starts a session for `user`, audited.
-async fn start(store: &Store, user: User, now: Timestamp) -> Result<SignedIn, AppError> {
+/// Starts a session for `user`, audited with how it signed in (`password`, `oidc`).
+pub(crate) async fn start(
+    store: &Store,
+    user: User,
+    now: Timestamp,
+    via: &str,
+) -> Result<SignedIn, AppError> {
     let (session_id, id_hash) = new_secret()?;
     let (csrf_token, _) = new_secret()?;
     let expires_at = now
@@ -242,7 +247,7 @@ async fn start(store: &Store, user: User, now: Timestamp) -> Result<SignedIn, Ap
         &user.email,
         String::new(),
         None,
-        None,
+        (via != "password").then(|| serde_json::json!({"via": via}).to_string()),
     )])
     .await?;
     tx.commit().await?;

@@ -344,6 +344,7 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
             trusted_proxies: Vec::new(),
+            oidc: None,
         },
         custos_app::Store::from_store(store.clone()),
         clock,

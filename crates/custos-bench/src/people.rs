@@ -116,6 +116,7 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
             trusted_proxies: Vec::new(),
+            oidc: None,
         },
         store,
         Arc::new(FixedClock(now)),

@@ -54,6 +54,7 @@ pub async fn flood(per_second: u64, seconds: u64) -> anyhow::Result<()> {
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
             trusted_proxies: vec!["127.0.0.1".parse()?],
+            oidc: None,
         },
         store,
         Arc::new(FixedClock(now)),

@@ -695,6 +695,35 @@ pub struct ServeArgs {
     /// when CUSTOS_PUBLIC_URL starts with https://.
     #[arg(long, env = "CUSTOS_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// Sign-in with this OpenID Provider (its issuer URL; docs/people.md). Needs
+    /// CUSTOS_OIDC_CLIENT_ID, CUSTOS_OIDC_CLIENT_SECRET and CUSTOS_PUBLIC_URL (the callback is
+    /// PUBLIC_URL/login/oidc/callback).
+    #[arg(long, value_name = "URL", env = "CUSTOS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id this instance has at the OpenID Provider.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "CUSTOS_OIDC_CLIENT_ID",
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_id: Option<String>,
+
+    /// The claim whose `organisation=role` values give roles (e.g. custos_memberships); without
+    /// it, people need an invitation.
+    #[arg(long, value_name = "CLAIM", env = "CUSTOS_OIDC_MEMBERSHIP_CLAIM")]
+    pub oidc_membership_claim: Option<String>,
+
+    /// What the sign-in button says: "Sign in with LABEL".
+    #[arg(
+        long,
+        value_name = "LABEL",
+        env = "CUSTOS_OIDC_LABEL",
+        default_value = "your organisation's account"
+    )]
+    pub oidc_label: String,
 }
 
 #[derive(Debug, Args)]

@@ -419,6 +419,7 @@ async fn demo(args: &cli::DemoArgs, clock: &dyn Clock) -> anyhow::Result<()> {
             secure_cookies: false,
             outbound: custos_app::outbound::Outbound::from_env(),
             trusted_proxies: trusted_proxies()?,
+            oidc: None,
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),
@@ -616,6 +617,7 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
                 || std::env::var("CUSTOS_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://")),
             outbound: custos_app::outbound::Outbound::from_env(),
             trusted_proxies: trusted_proxies()?,
+            oidc: oidc_settings(args)?,
         },
         store,
         std::sync::Arc::new(custos_app::SystemClock),
@@ -680,4 +682,31 @@ async fn shutdown_signal() {
     {
         let _ = interrupt.await;
     }
+}
+
+/// The OpenID Provider of `custos serve`, when `--oidc-issuer` names one: its client id and
+/// the public URL are required, the secret comes from the environment only (never a flag, which
+/// any local user could read in the process list).
+fn oidc_settings(
+    args: &crate::cli::ServeArgs,
+) -> anyhow::Result<Option<custos_app::oidc::OidcSettings>> {
+    let Some(issuer) = args.oidc_issuer.clone() else {
+        return Ok(None);
+    };
+    let client_id = args
+        .oidc_client_id
+        .clone()
+        .context("--oidc-issuer needs --oidc-client-id (CUSTOS_OIDC_CLIENT_ID)")?;
+    let client_secret = std::env::var("CUSTOS_OIDC_CLIENT_SECRET")
+        .context("--oidc-issuer needs CUSTOS_OIDC_CLIENT_SECRET in the environment")?;
+    let public_url = std::env::var("CUSTOS_PUBLIC_URL")
+        .context("--oidc-issuer needs CUSTOS_PUBLIC_URL (the provider sends people back there)")?;
+    Ok(Some(custos_app::oidc::OidcSettings {
+        issuer,
+        client_id,
+        client_secret,
+        public_url,
+        membership_claim: args.oidc_membership_claim.clone(),
+        label: args.oidc_label.clone(),
+    }))
 }

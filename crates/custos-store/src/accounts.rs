@@ -599,3 +599,127 @@ impl crate::Store {
         requiring_totp_on(&self.pool).await
     }
 }
+
+/// A sign-in on its way through the OpenID Provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcPending {
+    pub verifier: String,
+    pub nonce: String,
+    pub next: String,
+    pub expires_at: String,
+}
+
+impl Tx {
+    pub async fn insert_oidc_pending(
+        &mut self,
+        state_hash: &str,
+        pending: &OidcPending,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_pending (state_hash, verifier, nonce, next, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(state_hash.to_owned())
+        .bind(pending.verifier.clone())
+        .bind(pending.nonce.clone())
+        .bind(pending.next.clone())
+        .bind(pending.expires_at.clone())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes (reads and deletes) the sign-in of this state: each is finished once.
+    pub async fn take_oidc_pending(
+        &mut self,
+        state_hash: &str,
+    ) -> Result<Option<OidcPending>, StoreError> {
+        let row = sqlx::query(
+            "SELECT verifier, nonce, next, expires_at FROM oidc_pending WHERE state_hash = $1",
+        )
+        .bind(state_hash.to_owned())
+        .fetch_optional(&mut *self.inner)
+        .await?;
+        sqlx::query("DELETE FROM oidc_pending WHERE state_hash = $1")
+            .bind(state_hash.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        row.map(|row| {
+            Ok(OidcPending {
+                verifier: row.try_get(0)?,
+                nonce: row.try_get(1)?,
+                next: row.try_get(2)?,
+                expires_at: row.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Forgets sign-ins that were never finished.
+    pub async fn delete_expired_oidc_pending(&mut self, now: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM oidc_pending WHERE expires_at <= $1")
+            .bind(now.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    /// The account linked to the provider's subject.
+    pub async fn oidc_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT user_key FROM oidc_identities WHERE issuer = $1 AND subject = $2")
+                .bind(issuer.to_owned())
+                .bind(subject.to_owned())
+                .fetch_optional(&mut *self.inner)
+                .await?;
+        row.map(|row| row.try_get(0).map_err(StoreError::from))
+            .transpose()
+    }
+
+    pub async fn link_oidc_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+        user_key: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO oidc_identities (issuer, subject, user_key, linked_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(issuer.to_owned())
+        .bind(subject.to_owned())
+        .bind(user_key.to_owned())
+        .bind(at.to_owned())
+        .execute(&mut *self.inner)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_oidc_session(
+        &mut self,
+        session_hash: &str,
+        id_token: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO oidc_sessions (session_hash, id_token) VALUES ($1, $2)")
+            .bind(session_hash.to_owned())
+            .bind(id_token.to_owned())
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    /// The ID token a session was started with, if it was started through the provider.
+    pub async fn oidc_session(&mut self, session_hash: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id_token FROM oidc_sessions WHERE session_hash = $1")
+            .bind(session_hash.to_owned())
+            .fetch_optional(&mut *self.inner)
+            .await?;
+        row.map(|row| row.try_get(0).map_err(StoreError::from))
+            .transpose()
+    }
+}

@@ -19,7 +19,7 @@ mod register;
 mod rights;
 pub mod testing;
 
-pub use accounts::{AccountLink, OAuthClient, PendingSignIn, TotpState};
+pub use accounts::{AccountLink, OAuthClient, OidcPending, PendingSignIn, TotpState};
 pub use amendments::{Amendment, SupersededContract};
 pub use breaches::{
     BreachHistoryEntry, BreachPhase, Communication, Filing, StoredBreach, StoredCase, StoredHop,

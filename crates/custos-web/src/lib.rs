@@ -53,6 +53,8 @@ pub struct Config {
     /// Proxies in front of the server whose `X-Forwarded-For` names the client
     /// (`CUSTOS_TRUSTED_PROXIES`); none by default.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Signing in with the instance's OpenID Provider (`CUSTOS_OIDC_*`); none by default.
+    pub oidc: Option<custos_app::oidc::OidcSettings>,
 }
 
 #[derive(OpenApi)]
@@ -234,6 +236,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route, with its state.
 pub fn router(state: AppState) -> Router {
+    let page_csp = page_csp_for(state.oidc.as_deref());
     let api = Router::new()
         .route(
             "/session",
@@ -517,6 +520,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/findings-seen", post(ui::dashboard::mark_seen))
         .route("/login", get(ui::login_form).post(ui::login))
         .route("/login/code", post(ui::login_code))
+        .route("/login/oidc", get(ui::account::oidc_begin))
+        .route("/login/oidc/callback", get(ui::account::oidc_callback))
         .route(
             "/password-reset",
             get(ui::account::reset_form).post(ui::account::ask_reset),
@@ -727,7 +732,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            page_csp,
+            move |response: &Response| is_html(response).then(|| page_csp.clone()),
         ))
         // axum's own 2 MB default would refuse a large manifest; the layer below bounds bodies.
         .layer(axum::extract::DefaultBodyLimit::disable())
@@ -844,9 +849,18 @@ pub fn as_document(mut response: Response) -> Response {
     response
 }
 
-/// The Content-Security-Policy of an HTML response that set none: our pages'.
-fn page_csp(response: &Response) -> Option<HeaderValue> {
-    is_html(response).then(|| HeaderValue::from_static(PAGE_CSP))
+/// The Content-Security-Policy of our pages: [`PAGE_CSP`], and where the instance has an
+/// OpenID Provider, forms may lead there too (signing out ends the session at the provider,
+/// and browsers hold a form's redirects to `form-action`).
+fn page_csp_for(oidc: Option<&custos_app::oidc::Oidc>) -> HeaderValue {
+    match oidc.and_then(custos_app::oidc::Oidc::issuer_origin) {
+        Some(origin) => HeaderValue::from_str(&PAGE_CSP.replace(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+        ))
+        .unwrap_or(HeaderValue::from_static(PAGE_CSP)),
+        None => HeaderValue::from_static(PAGE_CSP),
+    }
 }
 
 fn is_html(response: &Response) -> bool {
@@ -915,6 +929,9 @@ impl Server {
     ) -> Result<Self, ApiError> {
         let mut state = AppState::new(store, clock, config.secure_cookies, config.outbound).await?;
         state.trusted_proxies = Arc::new(config.trusted_proxies.clone());
+        if let Some(settings) = &config.oidc {
+            state.oidc = Some(Arc::new(custos_app::oidc::Oidc::new(settings.clone())?));
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| ApiError::Internal(format!("cannot listen on {}: {e}", config.listen)))?;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub outbound: custos_app::outbound::Outbound,
     /// Proxies whose `X-Forwarded-For` names the client (none: the peer is the client).
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// The instance's OpenID Provider, when one is configured.
+    pub oidc: Option<Arc<custos_app::oidc::Oidc>>,
 }
 
 impl AppState {
@@ -55,6 +57,7 @@ impl AppState {
             }),
             outbound,
             trusted_proxies: Arc::new(Vec::new()),
+            oidc: None,
         })
     }
 

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use custos_app::accounts;
 use serde::Deserialize;
 
@@ -472,4 +472,113 @@ pub async fn change_password(
         ))
     };
     after(&state, &principal, &form.csrf, outcome).await
+}
+
+/// The cookie that binds a sign-in at the OpenID Provider to this browser: its state. Lax, so
+/// that the provider's redirect back (a top-level GET) carries it.
+const OIDC_STATE_COOKIE: &str = "custos_oidc_state";
+
+#[derive(Deserialize)]
+pub struct OidcBegin {
+    next: Option<String>,
+}
+
+/// Sends the browser to the OpenID Provider, with the state in a cookie of its own.
+pub async fn oidc_begin(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<OidcBegin>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return UiError::from(ApiError::not_found("sign-in with an OpenID Provider"))
+            .into_response();
+    };
+    let next = super::local_path(query.next.as_deref());
+    match oidc.begin(&state.store, &next, state.clock.now()).await {
+        Ok((url, oidc_state)) => {
+            let mut response = axum::response::Redirect::to(&url).into_response();
+            let cookie = format!(
+                "{OIDC_STATE_COOKIE}={oidc_state}; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age=600{}",
+                if state.secure_cookies { "; Secure" } else { "" }
+            );
+            if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(error) => super::login_page(
+            &state,
+            StatusCode::BAD_GATEWAY,
+            String::new(),
+            Some(format!("{}.", super::capitalise(&error.to_string()))),
+            next,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OidcCallback {
+    code: Option<String>,
+    iss: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The provider's answer: a session, or the sign-in page saying why not.
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<OidcCallback>,
+) -> Response {
+    let Some(oidc) = state.oidc.clone() else {
+        return UiError::from(ApiError::not_found("sign-in with an OpenID Provider"))
+            .into_response();
+    };
+    let register = state.register().await;
+    let known = |id: &str| register.organisation(id).is_some();
+    let error = query
+        .error_description
+        .as_deref()
+        .or(query.error.as_deref());
+    let answer = custos_app::oidc::CallbackAnswer {
+        code: query.code.as_deref(),
+        iss: query.iss.as_deref(),
+        state: query.state.as_deref(),
+        error,
+        browser_state: crate::auth::cookie(&headers, OIDC_STATE_COOKIE),
+    };
+    let mut response = match oidc
+        .finish(&state.store, answer, &known, state.clock.now())
+        .await
+    {
+        Ok(Ok(finished)) => {
+            let next = super::local_path(Some(&finished.next));
+            super::signed_in_to(&state, &finished.signed_in.into(), &next)
+        }
+        Ok(Err(refusal)) => {
+            use custos_app::oidc::Refusal;
+            let status = match refusal {
+                Refusal::NoAccount(_) | Refusal::Disabled => StatusCode::FORBIDDEN,
+                Refusal::Provider(_) => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            super::login_page(
+                &state,
+                status,
+                String::new(),
+                Some(format!("{}.", super::capitalise(&refusal.to_string()))),
+                "/".to_owned(),
+            )
+        }
+        Err(error) => UiError::from(ApiError::from(error)).into_response(),
+    };
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        axum::http::HeaderValue::from_static(
+            "custos_oidc_state=; Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age=0",
+        ),
+    );
+    response
 }

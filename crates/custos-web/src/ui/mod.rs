@@ -261,13 +261,17 @@ struct LoginPage {
     next: String,
     /// The password was right: the second factor is asked for.
     code_step: bool,
+    /// The OpenID Provider's button, when one is configured.
+    oidc: Option<String>,
+    /// `next`, URL-encoded for the provider's link.
+    next_query: String,
 }
 
 /// Where to go after signing in: a path of this instance (never another site), else home.
 /// Browsers drop tabs and newlines from a URL and read `\` as `/`, so `/\t/evil.example` or
 /// `/\evil.example` would lead off the instance: only a path of visible ASCII characters that
 /// starts with one `/` is taken.
-fn local_path(next: Option<&str>) -> String {
+pub(crate) fn local_path(next: Option<&str>) -> String {
     match next {
         Some(path)
             if path.starts_with('/')
@@ -284,12 +288,19 @@ fn local_path(next: Option<&str>) -> String {
 /// The cookie that carries a sign-in waiting for its second factor (the password was right).
 const PENDING_COOKIE: &str = "custos_pending";
 
-fn login_page(status: StatusCode, email: String, error: Option<String>, next: String) -> Response {
-    sign_in_page(status, email, error, next, None)
+pub(crate) fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    error: Option<String>,
+    next: String,
+) -> Response {
+    sign_in_page(state, status, email, error, next, None)
 }
 
 /// The sign-in page: the password step, or (with the pending secret) the code step.
 fn sign_in_page(
+    state: &AppState,
     status: StatusCode,
     email: String,
     error: Option<String>,
@@ -303,8 +314,10 @@ fn sign_in_page(
         csrf: csrf.clone(),
         email,
         error,
+        next_query: form_urlencoded::byte_serialize(next.as_bytes()).collect(),
         next,
         code_step: pending.is_some(),
+        oidc: state.oidc.as_ref().map(|o| o.label().to_owned()),
     });
     *response.status_mut() = status;
     let mut cookies = vec![format!(
@@ -329,8 +342,9 @@ pub struct NextParam {
     next: Option<String>,
 }
 
-pub async fn login_form(Query(query): Query<NextParam>) -> Response {
+pub async fn login_form(State(state): State<AppState>, Query(query): Query<NextParam>) -> Response {
     login_page(
+        &state,
         StatusCode::OK,
         String::new(),
         None,
@@ -348,7 +362,7 @@ pub struct LoginForm {
 }
 
 /// The session cookie set, and the browser sent on to `next`.
-fn signed_in_to(
+pub(crate) fn signed_in_to(
     state: &AppState,
     started: &crate::api::people::StartedSession,
     next: &str,
@@ -368,6 +382,7 @@ fn signed_in_to(
 
 /// A refused sign-in step as the page shows it.
 fn refused_sign_in(
+    state: &AppState,
     error: ApiError,
     email: String,
     next: String,
@@ -378,10 +393,10 @@ fn refused_sign_in(
         ApiError::Unauthenticated(_)
         | ApiError::TooManyRequests { .. }
         | ApiError::Forbidden(_) => {
-            sign_in_page(status, email, Some(sentence(&error)), next, pending)
+            sign_in_page(state, status, email, Some(sentence(&error)), next, pending)
         }
         ApiError::Invalid { .. } => {
-            sign_in_page(status, email, Some(error.to_string()), next, pending)
+            sign_in_page(state, status, email, Some(error.to_string()), next, pending)
         }
         other => other.into_response(),
     }
@@ -397,6 +412,7 @@ pub async fn login(
     // The form's token must match the cookie set with the form (double submit).
     if cookie(&headers, LOGIN_CSRF_COOKIE) != Some(form.csrf.as_str()) {
         return login_page(
+            &state,
             StatusCode::FORBIDDEN,
             form.email,
             Some("The form had expired: please sign in again.".to_owned()),
@@ -405,10 +421,15 @@ pub async fn login(
     }
     match start_session(&state, client, &form.email, &form.password, None).await {
         Ok(Started::Session(started)) => signed_in_to(&state, &started, &next),
-        Ok(Started::SecondFactor { pending }) => {
-            sign_in_page(StatusCode::OK, form.email, None, next, Some(&pending))
-        }
-        Err(error) => refused_sign_in(error, form.email, next, None),
+        Ok(Started::SecondFactor { pending }) => sign_in_page(
+            &state,
+            StatusCode::OK,
+            form.email,
+            None,
+            next,
+            Some(&pending),
+        ),
+        Err(error) => refused_sign_in(&state, error, form.email, next, None),
     }
 }
 
@@ -436,6 +457,7 @@ pub async fn login_code(
         pending.filter(|_| cookie(&headers, LOGIN_CSRF_COOKIE) == Some(form.csrf.as_str()))
     else {
         return login_page(
+            &state,
             StatusCode::FORBIDDEN,
             form.email,
             Some("The sign-in had expired: please sign in again.".to_owned()),
@@ -445,7 +467,7 @@ pub async fn login_code(
     let email = form.email.trim().to_lowercase();
     let client_key = client.map(|ip| format!("client:{ip}"));
     if let Err(error) = crate::api::people::throttled(&state, &email, client_key.as_deref()) {
-        return refused_sign_in(error, form.email, next, Some(&pending));
+        return refused_sign_in(&state, error, form.email, next, Some(&pending));
     }
     let now = state.clock.now();
     match custos_app::sessions::finish_sign_in(&state.store, &pending, form.code.trim(), now).await
@@ -467,7 +489,13 @@ pub async fn login_code(
                 "the sign-in has ended (too many codes, or more than five minutes): sign in again"
                     .to_owned()
             });
-            refused_sign_in(error, form.email, next, alive.then_some(pending.as_str()))
+            refused_sign_in(
+                &state,
+                error,
+                form.email,
+                next,
+                alive.then_some(pending.as_str()),
+            )
         }
         Err(error) => ApiError::from(error).into_response(),
     }
@@ -478,7 +506,7 @@ pub(crate) fn sentence(error: &ApiError) -> String {
     format!("{}.", capitalise(&error.to_string()))
 }
 
-fn capitalise(text: &str) -> String {
+pub(crate) fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()
@@ -496,14 +524,21 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, UiError> {
+    let mut then = "/login".to_owned();
     if let Some(id) = cookie(&headers, SESSION_COOKIE) {
         let id_hash = hash_secret(id);
+        // A session started at the OpenID Provider ends there too (read before it goes).
+        if let Some(oidc) = &state.oidc
+            && let Ok(Some(url)) = oidc.logout_url(&state.store, &id_hash).await
+        {
+            then = url;
+        }
         custos_app::sessions::sign_out_form(&state.store, &id_hash, &form.csrf, state.clock.now())
             .await
             .map_err(ApiError::from)?;
         state.auth_cache.clear();
     }
-    let mut response = Redirect::to("/login").into_response();
+    let mut response = Redirect::to(&then).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_static("custos_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),

@@ -8,7 +8,7 @@ use crate::start;
 
 /// Chromium's path, or None (announced) where it or playwright-core is missing and the
 /// browser tests are not required.
-fn chromium() -> Option<String> {
+pub(crate) fn chromium() -> Option<String> {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CUSTOS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let missing: Vec<String> = [
@@ -38,7 +38,12 @@ fn chromium() -> Option<String> {
 
 /// Runs `script` of tests/browser against `server` with `args` after the base URL and the
 /// screenshot directory; it must print `passed`.
-async fn run_script(chromium: String, server: &crate::TestServer, script: &str, args: &[&str]) {
+pub(crate) async fn run_script(
+    chromium: String,
+    server: &crate::TestServer,
+    script: &str,
+    args: &[&str],
+) {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let base = server.base.clone();
     let shots = env!("CARGO_TARGET_TMPDIR").to_owned();

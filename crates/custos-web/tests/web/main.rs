@@ -12,6 +12,7 @@ mod browser;
 mod changes;
 mod hostile;
 mod notices;
+mod oidc;
 mod people;
 mod rights;
 mod settings;
@@ -183,19 +184,28 @@ pub async fn serve_with(
     clock: Arc<dyn custos_app::Clock>,
     outbound: custos_app::outbound::Outbound,
 ) -> TestServer {
-    custos_app::outbox::install_tls_provider();
-    let server = Server::bind(
-        &Config {
+    serve_with_config(
+        store,
+        clock,
+        Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             secure_cookies: false,
             outbound,
             trusted_proxies: Vec::new(),
+            oidc: None,
         },
-        store,
-        clock,
     )
     .await
-    .unwrap();
+}
+
+/// Serves `store` with `clock` and the server's configuration given.
+pub async fn serve_with_config(
+    store: Store,
+    clock: Arc<dyn custos_app::Clock>,
+    config: Config,
+) -> TestServer {
+    custos_app::outbox::install_tls_provider();
+    let server = Server::bind(&config, store, clock).await.unwrap();
     let address = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
