@@ -518,6 +518,38 @@ pub async fn change_password(
     Ok(())
 }
 
+/// Sets one's own time zone for pages (an IANA name), or with None goes back to one's
+/// organisation's.
+pub async fn set_time_zone(
+    store: &Store,
+    user: &User,
+    time_zone: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<String>, AppError> {
+    let zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            name.parse::<custos_core::values::TimeZoneName>()
+                .map_err(|e| AppError::Invalid(format!("time_zone: {e}")))?
+                .as_str()
+                .to_owned(),
+        ),
+    };
+    let mut tx = store.begin().await?;
+    tx.set_user_time_zone(&user.key, zone.as_deref()).await?;
+    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
+        "set_preferences",
+        "user",
+        &user.key,
+        String::new(),
+        Some(json!({"time_zone": user.time_zone}).to_string()),
+        Some(json!({"time_zone": zone}).to_string()),
+    )])
+    .await?;
+    tx.commit().await?;
+    Ok(zone)
+}
+
 /// Reads the target and checks that `caller` may manage its account (not its own).
 async fn managed_target(
     tx: &mut Tx,

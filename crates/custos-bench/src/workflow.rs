@@ -43,6 +43,7 @@ fn organisation(id: &str, name: String) -> anyhow::Result<Organisation> {
         history: vec![],
         public_subprocessor_page: false,
         language: None,
+        time_zone: None,
         acknowledgements: vec![],
     })
 }

@@ -105,6 +105,7 @@ impl Dossier {
             history: self.history.clone(),
             public_subprocessor_page: false,
             language: None,
+            time_zone: None,
             acknowledgements: Vec::new(),
         }
     }

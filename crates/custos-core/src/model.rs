@@ -71,6 +71,10 @@ pub struct Organisation {
     /// The language its people read notifications in (`en`, `es`); English when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The time zone its people read times in (`Europe/Madrid`), unless they chose their own;
+    /// UTC when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<crate::values::TimeZoneName>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,

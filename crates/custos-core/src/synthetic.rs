@@ -127,6 +127,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 history: vec![],
                 public_subprocessor_page: false,
                 language: None,
+                time_zone: None,
                 acknowledgements: vec![],
             }
         })

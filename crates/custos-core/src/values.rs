@@ -105,6 +105,48 @@ string_value!(
     "A stable id: lowercase letters, digits, '-', '_' or '.'"
 );
 
+/// A time zone of the IANA database (`Europe/Madrid`, `UTC`), as jiff's bundled copy knows it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone itself.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// Every zone name there is, sorted (for a select list).
+    pub fn all() -> Vec<String> {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_owned())
+            .filter(|name| name.contains('/') || name == "UTC")
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+impl FromStr for TimeZoneName {
+    type Err = ValueError;
+
+    fn from_str(raw: &str) -> Result<Self, ValueError> {
+        match jiff::tz::TimeZone::get(raw) {
+            Ok(zone) => Ok(Self(zone.iana_name().unwrap_or(raw).to_owned())),
+            Err(_) => Err(ValueError::new(format!(
+                "expected a time zone of the IANA database such as Europe/Madrid; got {raw:?}"
+            ))),
+        }
+    }
+}
+
+string_value!(TimeZoneName, "An IANA time zone, e.g. Europe/Madrid");
+
 /// An ISO 3166-1 alpha-2 country code that exists in the reference data (`ES`, `IL`, `US`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct CountryCode([u8; 2]);

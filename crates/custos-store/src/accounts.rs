@@ -163,6 +163,20 @@ impl Tx {
         Ok(done.rows_affected())
     }
 
+    /// Sets (or, with None, clears) the person's own time zone.
+    pub async fn set_user_time_zone(
+        &mut self,
+        user_key: &str,
+        time_zone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET time_zone = $2 WHERE key = $1")
+            .bind(user_key.to_owned())
+            .bind(time_zone.map(str::to_owned))
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
     /// Ends every session of the user but `keep` (the one changing the password).
     pub async fn delete_other_sessions(
         &mut self,

@@ -58,6 +58,8 @@ pub struct User {
     pub disabled_at: Option<String>,
     /// Whether a TOTP second factor is confirmed for the account.
     pub totp: bool,
+    /// The person's own time zone for pages (IANA); none, their organisation's.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,10 +107,10 @@ pub struct TokenRecord {
 
 pub(crate) const USER_COLUMNS: &str = "users.key, users.email, users.password_hash, \
      users.is_admin, users.created_at, users.disabled_at, \
-     CASE WHEN users.totp_secret IS NULL THEN 0 ELSE 1 END";
+     CASE WHEN users.totp_secret IS NULL THEN 0 ELSE 1 END, users.time_zone";
 
 /// The number of columns of [`USER_COLUMNS`]: what a joined query reads after them starts here.
-const USER_WIDTH: usize = 7;
+const USER_WIDTH: usize = 8;
 
 pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
     let is_admin: i32 = row.try_get(3)?;
@@ -121,6 +123,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
         created_at: row.try_get(4)?,
         disabled_at: row.try_get(5)?,
         totp: totp != 0,
+        time_zone: row.try_get(7)?,
     })
 }
 
@@ -181,6 +184,7 @@ impl Tx {
             created_at: created_at.to_owned(),
             disabled_at: None,
             totp: false,
+            time_zone: None,
         })
     }
 

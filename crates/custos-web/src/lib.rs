@@ -114,6 +114,7 @@ pub struct Config {
         api::accounts::complete_reset,
         api::accounts::accept_invitation,
         api::accounts::change_password,
+        api::accounts::set_preferences,
         api::accounts::offer_totp,
         api::accounts::confirm_totp,
         api::accounts::disable_totp,
@@ -273,6 +274,7 @@ pub fn router(state: AppState) -> Router {
             post(api::accounts::accept_invitation),
         )
         .route("/me/password", put(api::accounts::change_password))
+        .route("/me/preferences", put(api::accounts::set_preferences))
         .route("/me/totp", post(api::accounts::offer_totp))
         .route("/me/totp/confirm", post(api::accounts::confirm_totp))
         .route("/me/totp/disable", post(api::accounts::disable_totp))
@@ -557,6 +559,10 @@ pub fn router(state: AppState) -> Router {
             "/settings/security/password",
             post(ui::account::change_password),
         )
+        .route(
+            "/settings/security/time-zone",
+            post(ui::account::set_time_zone),
+        )
         .route("/logout", post(ui::logout))
         .route(
             "/activities",
@@ -719,6 +725,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ui::zone::with_viewer_zone,
+        ))
         .layer(middleware::from_fn(problem_for_bare_errors))
         // Every response: no MIME sniffing, no referrer outside the instance, and on HTML a
         // Content-Security-Policy (documents and the API explorer set their own).

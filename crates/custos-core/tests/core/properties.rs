@@ -41,6 +41,7 @@ fn organisation(i: usize) -> Organisation {
         history: vec![],
         public_subprocessor_page: false,
         language: None,
+        time_zone: None,
         acknowledgements: vec![],
     }
 }

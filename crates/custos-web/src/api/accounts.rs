@@ -1016,3 +1016,40 @@ pub async fn token(
         Err(GrantError::InvalidScope(detail)) => bad("invalid_scope", &detail),
     })
 }
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema, schemars::JsonSchema)]
+pub struct Preferences {
+    /// The time zone pages show times in (IANA, `Europe/Madrid`); null: the organisation's.
+    #[schema(max_length = 64)]
+    pub time_zone: Option<String>,
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/preferences",
+    tag = "people",
+    operation_id = "set_preferences",
+    request_body = Preferences,
+    responses(
+        (status = 200, description = "Set", body = Preferences),
+        (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token without the write scope", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a time zone of the IANA database", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    principal: Principal,
+    Body(body): Body<Preferences>,
+) -> Result<Json<Preferences>, ApiError> {
+    require_write(&principal)?;
+    let time_zone = accounts::set_time_zone(
+        &state.store,
+        &principal.user,
+        body.time_zone.as_deref(),
+        state.clock.now(),
+    )
+    .await?;
+    state.auth_cache.clear();
+    Ok(Json(Preferences { time_zone }))
+}

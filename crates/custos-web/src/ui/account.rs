@@ -236,6 +236,10 @@ struct SecurityPage {
     recovery_codes: Vec<String>,
     /// The organisations that require a second factor the user has not set up.
     due: String,
+    /// The person's own zone (empty: the organisation's), the zone in use, and every zone.
+    time_zone: String,
+    zone_in_use: String,
+    zones: Vec<String>,
     problem: Option<String>,
     message: Option<String>,
 }
@@ -304,6 +308,9 @@ async fn security_page(
         offer,
         recovery_codes: shown.recovery_codes,
         due,
+        time_zone: user.time_zone.clone().unwrap_or_default(),
+        zone_in_use: super::zone::viewer_zone_name(),
+        zones: custos_core::values::TimeZoneName::all(),
         problem: shown.problem.as_ref().map(super::sentence),
         message: shown.message,
     });
@@ -581,4 +588,37 @@ pub async fn oidc_callback(
         ),
     );
     response
+}
+
+#[derive(Deserialize)]
+pub struct TimeZoneForm {
+    csrf: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// One's own time zone for pages, or the organisation's again.
+pub async fn set_time_zone(
+    State(state): State<AppState>,
+    FormCaller(principal): FormCaller,
+    Form(form): Form<TimeZoneForm>,
+) -> Result<Response, UiError> {
+    check_csrf(&principal, &form.csrf)?;
+    let outcome = accounts::set_time_zone(
+        &state.store,
+        &principal.user,
+        Some(&form.time_zone),
+        state.clock.now(),
+    )
+    .await
+    .map(|zone| Shown {
+        message: Some(match zone {
+            Some(zone) => format!("Times are shown in {zone} from your next page."),
+            None => {
+                "Times are shown in your organisation's time zone from your next page.".to_owned()
+            }
+        }),
+        ..Shown::default()
+    });
+    after(&state, &principal, &form.csrf, outcome).await
 }

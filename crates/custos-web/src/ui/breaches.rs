@@ -3,7 +3,7 @@
 //! relays (acknowledge and pass on), and for a controller its case: the ENISA aid and the
 //! assessment, the decision, the filing, the communication, and the authority's report to
 //! download. Forms post with the session's CSRF token and work without JavaScript. Times in
-//! forms are UTC, and the labels say so.
+//! forms are in the viewer's time zone, and the labels say which.
 
 use std::collections::BTreeSet;
 
@@ -33,7 +33,7 @@ pub(crate) fn clock(deadline: Option<&str>, now: Timestamp) -> String {
         return "not aware yet".to_owned();
     };
     let left = deadline.duration_since(now).as_hours();
-    let shown = deadline.strftime("%Y-%m-%d %H:%M UTC");
+    let shown = super::zone::moment(deadline);
     if left < 0 {
         format!("ended {} h ago ({shown})", -left)
     } else {
@@ -50,12 +50,11 @@ fn shown(text: String) -> String {
     }
 }
 
-/// A stamp as people read it: minutes, UTC named.
+/// A stamp as people read it: minutes, in the viewer's zone, named.
 pub(crate) fn when(stamp: Option<&str>) -> String {
-    stamp.and_then(custos_app::clock::parse_stamp).map_or_else(
-        || "—".to_owned(),
-        |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-    )
+    stamp
+        .and_then(custos_app::clock::parse_stamp)
+        .map_or_else(|| "—".to_owned(), super::zone::moment)
 }
 
 struct ListRow {
@@ -189,19 +188,18 @@ fn new_page(
     response
 }
 
-/// A `datetime-local` value (`2026-11-24T10:30`), read as UTC.
+/// A `datetime-local` value (`2026-11-24T10:30`), read in the viewer's time zone.
 fn utc(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
-    let raw = raw.trim();
-    let civil: jiff::civil::DateTime = raw.parse().map_err(|_| {
+    super::zone::local_input(raw).ok_or_else(|| {
         ApiError::invalid(
             field,
-            format!("{field}: expected a date and time (UTC), got {raw:?}"),
+            format!(
+                "{field}: expected a date and time ({}), got {:?}",
+                super::zone::viewer_zone_name(),
+                raw.trim()
+            ),
         )
-    })?;
-    civil
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp())
-        .map_err(|e| ApiError::invalid(field, format!("{field}: {e}")))
+    })
 }
 
 fn optional_utc(field: &str, raw: &str) -> Result<Option<Timestamp>, ApiError> {
@@ -557,15 +555,12 @@ pub async fn show(
         occurred: match facts.occurred_until {
             Some(until) => format!(
                 "{} to {}",
-                facts.occurred_from.strftime("%Y-%m-%d %H:%M UTC"),
-                until.strftime("%Y-%m-%d %H:%M UTC")
+                super::zone::moment(facts.occurred_from),
+                super::zone::moment(until)
             ),
-            None => format!(
-                "from {}",
-                facts.occurred_from.strftime("%Y-%m-%d %H:%M UTC")
-            ),
+            None => format!("from {}", super::zone::moment(facts.occurred_from)),
         },
-        aware: facts.aware_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        aware: super::zone::moment(facts.aware_at),
         systems: shown(facts.systems.join(", ")),
         data: facts
             .data_categories
@@ -931,7 +926,7 @@ pub async fn file(
     let step = Confirmation {
         title: format!("Record {controller}'s notification to the authority"),
         consequences: vec![
-            format!("The notification is recorded as submitted at {} (UTC){}.", form.submitted_at, if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
+            format!("The notification is recorded as submitted at {} ({}){}.", form.submitted_at, super::zone::viewer_zone_name(), if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
             "The facts as they stand are recorded as the version filed; the 72-hour clock stops for this case.".to_owned(),
             "A filing cannot be taken back: later facts go in a new phase and a further filing.".to_owned(),
         ],

@@ -342,9 +342,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         infos: count(Severity::Info),
         new_count: new.len(),
         new_findings,
-        marked_at: seen
-            .marked_at
-            .map(|at| at.get(..16).unwrap_or(&at).replace('T', " ") + " UTC"),
+        marked_at: seen.marked_at.map(|at| super::breaches::when(Some(&at))),
     }))
 }
 

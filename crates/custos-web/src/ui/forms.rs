@@ -1068,6 +1068,7 @@ struct OrganisationFields {
     safeguards: String,
     codes: String,
     language: String,
+    time_zone: String,
     public_subprocessor_page: bool,
 }
 
@@ -1084,6 +1085,7 @@ const ORGANISATION_FIELDS: &[&str] = &[
     "safeguards",
     "codes",
     "language",
+    "time_zone",
 ];
 
 impl OrganisationFields {
@@ -1145,6 +1147,11 @@ impl OrganisationFields {
                 .join("\n"),
             codes: o.codes_of_conduct.join("\n"),
             language: o.language.clone().unwrap_or_default(),
+            time_zone: o
+                .time_zone
+                .as_ref()
+                .map(|z| z.as_str().to_owned())
+                .unwrap_or_default(),
             public_subprocessor_page: o.public_subprocessor_page,
         }
     }
@@ -1167,6 +1174,7 @@ impl OrganisationFields {
             safeguards: get(posted, "safeguards"),
             codes: get(posted, "codes"),
             language: get(posted, "language"),
+            time_zone: get(posted, "time_zone"),
             public_subprocessor_page: !get(posted, "public_subprocessor_page").is_empty(),
         }
     }
@@ -1246,6 +1254,7 @@ impl OrganisationFields {
             history: Vec::new(),
             public_subprocessor_page: false,
             language: None,
+            time_zone: None,
             acknowledgements: Vec::new(),
         });
         organisation.id = id;
@@ -1291,6 +1300,13 @@ impl OrganisationFields {
             "" => None,
             "en" | "es" => Some(self.language.clone()),
             other => return Err(("language", format!("language: en or es, not {other:?}"))),
+        };
+        organisation.time_zone = match self.time_zone.trim() {
+            "" => None,
+            zone => Some(
+                zone.parse()
+                    .map_err(|e| ("time_zone", format!("time_zone: {e}")))?,
+            ),
         };
         organisation.public_subprocessor_page = self.public_subprocessor_page;
         Ok(organisation)
@@ -1344,6 +1360,7 @@ struct OrganisationForm {
     tag: String,
     fields: OrganisationFields,
     countries: Vec<CountryOption>,
+    zones: Vec<String>,
     outcome: FormOutcome,
 }
 
@@ -1396,6 +1413,7 @@ impl EntryForm for OrganisationFields {
                 .unwrap_or_default(),
             fields,
             countries: countries(),
+            zones: custos_core::values::TimeZoneName::all(),
             outcome,
         });
         *response.status_mut() = status;

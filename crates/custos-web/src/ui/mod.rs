@@ -19,6 +19,7 @@ pub mod people;
 pub mod public;
 pub mod rights;
 pub mod settings;
+pub mod zone;
 
 use std::collections::HashMap;
 

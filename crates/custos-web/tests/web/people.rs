@@ -984,3 +984,95 @@ async fn the_people_pages_invite_change_roles_and_disable_with_confirmation() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pages_show_times_in_the_viewers_time_zone_named() {
+    on_every_backend_with_clock(|server, _store, _clock| async move {
+        let dpo = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        // The tokens page shows when the test's token was made: 2026-11-25 10:00 UTC.
+        let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
+        assert!(page.contains("2026-11-25 10:00 UTC"), "{page}");
+        // The organisation's zone, for its people who chose none.
+        let (status, headers, mut organisation) = send(
+            &server,
+            "admin",
+            Method::GET,
+            "/api/v1/organisations/hypermarket-a",
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let tag = headers["etag"].to_str().unwrap().to_owned();
+        organisation["time_zone"] = json!("Europe/Madrid");
+        let (status, _, body) = send(
+            &server,
+            "hypermarket",
+            Method::PUT,
+            "/api/v1/organisations/hypermarket-a",
+            &[("if-match", &tag)],
+            Some(organisation.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
+        assert!(page.contains("2026-11-25 11:00 CET"), "{page}");
+        organisation["time_zone"] = json!("Mars/Olympus");
+        let (status, _, body) = send(
+            &server,
+            "admin",
+            Method::PUT,
+            "/api/v1/organisations/hypermarket-a",
+            &[("if-match", "*")],
+            Some(organisation),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        // One's own zone wins; a name that is not a zone is refused at its field.
+        let (status, body) = as_session(
+            &server,
+            &dpo,
+            Method::PUT,
+            "/api/v1/me/preferences",
+            Some(json!({"time_zone": "Nowhere/City"})),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(body["field"], "time_zone");
+        let (status, body) = as_session(
+            &server,
+            &dpo,
+            Method::PUT,
+            "/api/v1/me/preferences",
+            Some(json!({"time_zone": "America/New_York"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
+        assert!(page.contains("2026-11-25 05:00 EST"), "{page}");
+        // The page's form too, back to the organisation's.
+        let (status, _, page) = post_form(
+            &server,
+            &dpo.0,
+            "/settings/security/time-zone",
+            format!("csrf={}&time_zone=", dpo.1),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains("your organisation&#39;s time zone")
+                || page.contains("your organisation's time zone"),
+            "{page}"
+        );
+        let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
+        assert!(page.contains("2026-11-25 11:00 CET"), "{page}");
+        // Another party's people keep theirs; JSON keeps machine time.
+        let staff = signed_in(&server, "staff@agency-b.test", "password of agency-b").await;
+        let (_, page) = get_page(&server, &staff.0, "/settings/tokens").await;
+        assert!(page.contains("2026-11-25 10:00 UTC"), "{page}");
+        let (_, tokens) = as_session(&server, &dpo, Method::GET, "/api/v1/tokens", None).await;
+        assert_eq!(tokens["items"][0]["created_at"], "2026-11-25T10:00:00Z");
+        server.stop().await;
+    })
+    .await;
+}
