@@ -459,15 +459,8 @@ pub async fn complete_link(
     } else {
         "reset_password"
     };
-    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
-        action,
-        "user",
-        &user.key,
-        String::new(),
-        None,
-        Some(json!({"sessions_ended": ended}).to_string()),
-    )])
-    .await?;
+    let after = json!({"sessions_ended": ended}).to_string();
+    own_entry(&mut tx, &user, action, Some(after), now).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -505,15 +498,7 @@ pub async fn change_password(
         Some(id_hash) => tx.delete_other_sessions(&user.key, id_hash).await?,
         None => tx.delete_sessions_of(&user.key).await?,
     };
-    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
-        "change_password",
-        "user",
-        &user.key,
-        String::new(),
-        None,
-        None,
-    )])
-    .await?;
+    own_entry(&mut tx, user, "change_password", None, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -548,6 +533,26 @@ pub async fn set_time_zone(
     .await?;
     tx.commit().await?;
     Ok(zone)
+}
+
+/// Audits what a person did to their own account (`after`: what it says of the change).
+async fn own_entry(
+    tx: &mut Tx,
+    user: &User,
+    action: &str,
+    after: Option<String>,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
+        action,
+        "user",
+        &user.key,
+        String::new(),
+        None,
+        after,
+    )])
+    .await?;
+    Ok(())
 }
 
 /// Reads the target and checks that `caller` may manage its account (not its own).
@@ -824,15 +829,7 @@ pub async fn totp_confirm(
     tx.confirm_totp(&user.key, &key, step).await?;
     let (codes, hashes) = new_recovery_codes()?;
     tx.replace_recovery_codes(&user.key, &hashes).await?;
-    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
-        "enable_totp",
-        "user",
-        &user.key,
-        String::new(),
-        None,
-        None,
-    )])
-    .await?;
+    own_entry(&mut tx, user, "enable_totp", None, now).await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -875,15 +872,7 @@ pub async fn totp_disable(
         ));
     }
     tx.clear_totp(&user.key).await?;
-    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
-        "disable_totp",
-        "user",
-        &user.key,
-        String::new(),
-        None,
-        None,
-    )])
-    .await?;
+    own_entry(&mut tx, user, "disable_totp", None, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -903,15 +892,7 @@ pub async fn renew_recovery_codes(
     }
     let (codes, hashes) = new_recovery_codes()?;
     tx.replace_recovery_codes(&user.key, &hashes).await?;
-    tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
-        "renew_recovery_codes",
-        "user",
-        &user.key,
-        String::new(),
-        None,
-        None,
-    )])
-    .await?;
+    own_entry(&mut tx, user, "renew_recovery_codes", None, now).await?;
     tx.commit().await?;
     Ok(codes)
 }

@@ -5,15 +5,11 @@
 // without membership, and an unverified address, are refused. Each person in a fresh browser.
 // Usage: node oidc.mjs BASE_URL SCREENSHOT_DIR ISSUER
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './journey.mjs';
 import { accessibilityProblems } from './a11y.mjs';
 
 const [base, shots, issuer] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const inaccessible = [];
 
 /// From Custos's sign-in page through the provider's login and consent pages, as `login`.

@@ -8,16 +8,11 @@
 // Usage: node people.mjs BASE_URL SCREENSHOT_DIR WIDTH
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { chromium } from 'playwright-core';
-import { accessibilityProblems } from './a11y.mjs';
+import { launchChromium, looker, navigate } from './journey.mjs';
 
 const [base, shots, widthArg] = process.argv.slice(2);
 const width = Number(widthArg || 1280);
-const browser = await chromium.launch({
-  executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
 /// The six-digit TOTP code of a base32 key for now (what an authenticator app shows).
 function totp(key) {
@@ -32,33 +27,7 @@ function totp(key) {
   return String((digest.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
-async function navigate(page, name) {
-  const menu = page.locator('details.menu');
-  if (await menu.isVisible()) {
-    if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
-    await menu.getByRole('link', { name, exact: true }).click();
-  } else {
-    await page.locator('nav.main').getByRole('link', { name, exact: true }).click();
-  }
-}
-const tooWide = [];
-const inaccessible = [];
-let shot = 0;
-
-async function look(page, name) {
-  shot += 1;
-  const path = `${shots}/people-${String(shot).padStart(2, '0')}-${name}-${width}.png`;
-  try {
-    await page.screenshot({ path, fullPage: true });
-  } catch (first) {
-    await page.waitForTimeout(500);
-    await page.screenshot({ path, fullPage: true }).catch((again) =>
-      console.error(`screenshot ${name} not taken: ${first.message}; ${again.message}`));
-  }
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 0) tooWide.push(`${name} (${new URL(page.url()).pathname}): ${overflow} px`);
-  for (const problem of await accessibilityProblems(page)) inaccessible.push(`${name}: ${problem}`);
-}
+const { look, tooWide, inaccessible } = looker(shots, 'people', width);
 
 const text = async (page) => page.locator('main').innerText();
 

@@ -4,29 +4,15 @@
 // data subject's erasure request from the public page (no script) to the Art. 19 tree.
 // Usage: node ui.mjs BASE_URL SCREENSHOT_DIR (the web test binary starts it).
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium, navigate } from './journey.mjs';
 import { accessibilityProblems } from './a11y.mjs';
 
 const [base, shots, widthArg] = process.argv.slice(2);
 // The journey at this width (the web test takes it at 1366 and again at 375 px).
 const width = Number(widthArg || 1366);
 const tag = width === 1366 ? '' : `-${width}`;
-const browser = await chromium.launch({
-  executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-/// Follows a link of the main navigation; on a phone it is folded under "Menu" first.
-async function navigate(page, name) {
-  const menu = page.locator('details.menu');
-  if (await menu.isVisible()) {
-    if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
-    await menu.getByRole('link', { name, exact: true }).click();
-  } else {
-    await page.locator('nav.main').getByRole('link', { name, exact: true }).click();
-  }
-}
 try {
   const page = await browser.newPage({ viewport: { width, height: 900 } });
 

@@ -7,48 +7,13 @@
 // screenshotted, and at 375 px none may be wider than the screen.
 // Usage: node workplace.mjs BASE_URL SCREENSHOT_DIR WIDTH
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { accessibilityProblems } from './a11y.mjs';
+import { launchChromium, looker, navigate } from './journey.mjs';
 
 const [base, shots, widthArg] = process.argv.slice(2);
 const width = Number(widthArg || 1280);
-const browser = await chromium.launch({
-  executablePath: process.env.CUSTOS_CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 
-/// Follows a link of the main navigation; on a phone it is folded under "Menu" first.
-async function navigate(page, name) {
-  const menu = page.locator('details.menu');
-  if (await menu.isVisible()) {
-    if (!(await menu.evaluate((d) => d.open))) await menu.locator('summary').click();
-    await menu.getByRole('link', { name, exact: true }).click();
-  } else {
-    await page.locator('nav.main').getByRole('link', { name, exact: true }).click();
-  }
-}
-const tooWide = [];
-const inaccessible = [];
-let shot = 0;
-
-/// Screenshots the page (numbered, named, suffixed with the width) and notes any overflow.
-async function look(page, name) {
-  shot += 1;
-  const path = `${shots}/workplace-${String(shot).padStart(2, '0')}-${name}-${width}.png`;
-  // Screenshots are for reviewers, not assertions: one that fails (Chromium busy on 2 cores)
-  // is taken again once, then reported without failing the journey.
-  try {
-    await page.screenshot({ path, fullPage: true });
-  } catch (first) {
-    await page.waitForTimeout(500);
-    await page.screenshot({ path, fullPage: true }).catch((again) =>
-      console.error(`screenshot ${name} not taken: ${first.message}; ${again.message}`));
-  }
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  if (overflow > 0) tooWide.push(`${name} (${new URL(page.url()).pathname}): ${overflow} px`);
-  for (const problem of await accessibilityProblems(page)) inaccessible.push(`${name}: ${problem}`);
-}
+const { look, tooWide, inaccessible } = looker(shots, 'workplace', width);
 
 async function signIn(page, email, password) {
   await page.goto(`${base}/login`);

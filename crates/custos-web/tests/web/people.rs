@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::changes::{dispatcher, drain, on_every_backend_with_clock};
 use crate::hostile::signed_in;
 use crate::rights::{mails, strictly_parsed};
+use crate::settings::{get_page, post_form};
 use crate::{TestServer, send};
 
 /// The path of the one-time link (`/invitations/…`, `/password-reset/…`) in the one e-mail to
@@ -69,41 +70,6 @@ async fn sign_in(server: &TestServer, body: Value) -> (u16, Value) {
         .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_form(
-    server: &TestServer,
-    cookie: &str,
-    path: &str,
-    body: String,
-) -> (u16, String, String) {
-    let response = server
-        .client
-        .post(server.url(path))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, response.text().await.unwrap())
-}
-
-async fn get_page(server: &TestServer, cookie: &str, path: &str) -> (u16, String) {
-    let response = server
-        .client
-        .get(server.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 /// The key of the account with this address, as the instance administrator lists them.

@@ -11,7 +11,7 @@ use crate::hostile::signed_in;
 use crate::{TestServer, send};
 
 /// Posts a form with a session cookie: status, redirect, page.
-async fn post_form(
+pub(crate) async fn post_form(
     server: &TestServer,
     cookie: &str,
     path: &str,
@@ -35,7 +35,7 @@ async fn post_form(
     (status, location, response.text().await.unwrap())
 }
 
-async fn get_page(server: &TestServer, cookie: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get_page(server: &TestServer, cookie: &str, path: &str) -> (u16, String) {
     let response = server
         .client
         .get(server.url(path))
