@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 mod explorer;
+pub mod i18n;
 mod openapi;
 pub mod state;
 pub mod ui;

@@ -1,19 +1,22 @@
 //! The public sub-processor page of a processor that asked for one
 //! (`public_subprocessor_page: true`): its current sub-processors and the ones it announced
 //! (change requests not yet executed or withdrawn), as HTML, JSON and an Atom feed. The channel
-//! through which it gives notice; no sign-in.
+//! through which it gives notice; no sign-in. The page and the feed speak the organisation's
+//! language (`?lang=en|es` switches the page), country names included.
 
 use std::fmt::Write as _;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use custos_core::change::RequestStatus;
 use custos_core::refdata::ReferenceData;
+use custos_render::Language;
 use custos_render::escape_html as escape;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::i18n::text;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
@@ -46,7 +49,12 @@ struct Page {
     announced: Vec<Announced>,
 }
 
-async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
+/// The page of `id` with country names in `language` (None: the organisation's).
+async fn page(
+    state: &AppState,
+    id: &str,
+    language: Option<Language>,
+) -> Result<(Page, Language), ApiError> {
     let register = state.register().await;
     let organisation = register
         .organisation(id)
@@ -54,6 +62,8 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("public sub-processor page of {id:?}")))?;
     let today = state.clock.today();
     let reference = ReferenceData::builtin();
+    let language = language.unwrap_or_else(|| custos_app::outbox::language_of(&register, id));
+    let country_name = |code| reference.country_name_in(code, language.as_str());
     let mut current: Vec<SubProcessor> = Vec::new();
     for engagement in register
         .engagements()
@@ -69,7 +79,7 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
                 current.push(SubProcessor {
                     id: processor.id.to_string(),
                     name: processor.name.clone(),
-                    country: reference.country_name(processor.country),
+                    country: country_name(processor.country),
                     services: Vec::new(),
                     locations: Vec::new(),
                 });
@@ -81,7 +91,7 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
             entry.services.push(engagement.service.clone());
         }
         for country in engagement.countries(processor.country) {
-            let name = reference.country_name(country);
+            let name = country_name(country);
             if !entry.locations.contains(&name) {
                 entry.locations.push(name);
             }
@@ -99,27 +109,35 @@ async fn page(state: &AppState, id: &str) -> Result<Page, ApiError> {
             request: r.key,
             id: r.spec.dossier.candidate.id.to_string(),
             name: r.spec.dossier.candidate.name.clone(),
-            country: reference.country_name(r.spec.dossier.candidate.country),
+            country: country_name(r.spec.dossier.candidate.country),
             service: r.spec.service.clone(),
             replaces: r.spec.replaces.as_ref().map(ToString::to_string),
             announced_at: r.filed_at,
             status: r.status.as_str().to_owned(),
         })
         .collect();
-    Ok(Page {
-        organisation: organisation.id.to_string(),
-        name: organisation.name.clone(),
-        as_of: today.to_string(),
-        current,
-        announced,
-    })
+    Ok((
+        Page {
+            organisation: organisation.id.to_string(),
+            name: organisation.name.clone(),
+            as_of: today.to_string(),
+            current,
+            announced,
+        },
+        language,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LanguageParam {
+    lang: Option<String>,
 }
 
 pub async fn json(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let page = page(&state, &id).await?;
+    let (page, _) = page(&state, &id, Some(Language::En)).await?;
     serde_json::to_value(page)
         .map(axum::Json)
         .map_err(|e| ApiError::Internal(e.to_string()))
@@ -128,25 +146,56 @@ pub async fn json(
 pub async fn html(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<LanguageParam>,
 ) -> Result<Response, ApiError> {
-    let page = page(&state, &id).await?;
+    let asked = query
+        .lang
+        .as_deref()
+        .and_then(|l| l.parse::<Language>().ok());
+    let (page, language) = page(&state, &id, asked).await?;
+    let t = |id: &str| escape(&text(language, id, &[]));
+    let id = escape(&page.organisation);
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Sub-processors of {name}</title><link rel=\"stylesheet\" href=\"/static/custos.css\">\
-         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/public/organisations/{id}/subprocessors.atom\" title=\"Changes\"></head>\
-         <body><main id=\"content\"><h1>Sub-processors of {name}</h1><p class=\"lead\">As of {as_of}. \
-         <a href=\"/public/organisations/{id}/subprocessors.atom\">Subscribe to changes (Atom)</a> · \
-         <a href=\"/public/organisations/{id}/subprocessors.json\">JSON</a></p><h2>Current</h2>",
-        name = escape(&page.name),
-        id = escape(&page.organisation),
-        as_of = page.as_of,
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><link rel=\"stylesheet\" href=\"/static/custos.css\">\
+         <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/public/organisations/{id}/subprocessors.atom\" title=\"{feed}\"></head>\
+         <body><main id=\"content\"><p class=\"meta\">{switch} <a href=\"?lang=en\" hreflang=\"en\" lang=\"en\">English</a> · <a href=\"?lang=es\" hreflang=\"es\" lang=\"es\">Español</a></p>\
+         <h1>{title}</h1><p class=\"lead\">{as_of} \
+         <a href=\"/public/organisations/{id}/subprocessors.atom\">{subscribe}</a> · \
+         <a href=\"/public/organisations/{id}/subprocessors.json\">JSON</a></p><h2>{current}</h2>",
+        lang = language.as_str(),
+        title = escape(&text(
+            language,
+            "subprocessors-title",
+            &[("name", &page.name)]
+        )),
+        feed = escape(&text(
+            language,
+            "subprocessors-feed-title",
+            &[("name", &page.name)]
+        )),
+        switch = t("language-switch"),
+        as_of = escape(&text(
+            language,
+            "subprocessors-as-of",
+            &[("date", &page.as_of)]
+        )),
+        subscribe = t("subprocessors-subscribe"),
+        current = t("subprocessors-current"),
     );
     if page.current.is_empty() {
-        out.push_str("<p class=\"empty\">None.</p>");
+        let _ = write!(out, "<p class=\"empty\">{}</p>", t("subprocessors-none"));
     } else {
-        out.push_str("<table><thead><tr><th scope=\"col\">Sub-processor</th><th scope=\"col\">Country</th><th scope=\"col\">What it does</th><th scope=\"col\">Where</th></tr></thead><tbody>");
+        let _ = write!(
+            out,
+            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            t("subprocessors-col-subprocessor"),
+            t("subprocessors-col-country"),
+            t("subprocessors-col-service"),
+            t("subprocessors-col-locations"),
+        );
         for s in &page.current {
             let _ = write!(
                 out,
@@ -157,13 +206,25 @@ pub async fn html(
                 escape(&s.locations.join(", "))
             );
         }
-        out.push_str("</tbody></table>");
+        out.push_str("</tbody></table></div>");
     }
-    out.push_str("<h2>Announced</h2>");
+    let _ = write!(out, "<h2>{}</h2>", t("subprocessors-announced"));
     if page.announced.is_empty() {
-        out.push_str("<p class=\"empty\">No change announced.</p>");
+        let _ = write!(
+            out,
+            "<p class=\"empty\">{}</p>",
+            t("subprocessors-none-announced")
+        );
     } else {
-        out.push_str("<table><thead><tr><th scope=\"col\">Candidate</th><th scope=\"col\">Country</th><th scope=\"col\">What it will do</th><th scope=\"col\">Replaces</th><th scope=\"col\">Announced</th></tr></thead><tbody>");
+        let _ = write!(
+            out,
+            "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
+            t("subprocessors-col-candidate"),
+            t("subprocessors-col-country"),
+            t("subprocessors-col-will-do"),
+            t("subprocessors-col-replaces"),
+            t("subprocessors-col-announced-on"),
+        );
         for a in &page.announced {
             let _ = write!(
                 out,
@@ -175,7 +236,7 @@ pub async fn html(
                 escape(&a.announced_at)
             );
         }
-        out.push_str("</tbody></table>");
+        out.push_str("</tbody></table></div>");
     }
     out.push_str("</main></body></html>");
     Ok(Html(out).into_response())
@@ -185,7 +246,7 @@ pub async fn atom(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let page = page(&state, &id).await?;
+    let (page, language) = page(&state, &id, None).await?;
     let updated = page
         .announced
         .iter()
@@ -196,29 +257,54 @@ pub async fn atom(
     let _ = write!(
         out,
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\
-         <title>Sub-processor changes of {name}</title><id>urn:custos:subprocessors:{id}</id>\
+         <title>{title}</title><id>urn:custos:subprocessors:{id}</id>\
          <updated>{updated}</updated><link rel=\"alternate\" href=\"/public/organisations/{id}/subprocessors\"/>",
-        name = escape(&page.name),
+        title = escape(&text(
+            language,
+            "subprocessors-feed-title",
+            &[("name", &page.name)]
+        )),
         id = escape(&page.organisation),
     );
     for a in &page.announced {
         let _ = write!(
             out,
-            "<entry><title>{name} announces {candidate} ({country})</title><id>urn:custos:change-request:{key}</id>\
+            "<entry><title>{title}</title><id>urn:custos:change-request:{key}</id>\
              <updated>{at}</updated><author><name>{name}</name></author>\
-             <summary>{candidate} ({country}) as a sub-processor: {service}{replaces}. Status: {status}.</summary></entry>",
+             <summary>{summary}</summary></entry>",
+            title = escape(&text(
+                language,
+                "subprocessors-feed-entry",
+                &[
+                    ("name", &page.name),
+                    ("candidate", &a.name),
+                    ("country", &a.country)
+                ]
+            )),
             name = escape(&page.name),
-            candidate = escape(&a.name),
-            country = escape(&a.country),
             key = escape(&a.request),
             at = escape(&a.announced_at),
-            service = escape(&a.service),
-            replaces = a
-                .replaces
-                .as_deref()
-                .map(|r| format!(", replacing {}", escape(r)))
-                .unwrap_or_default(),
-            status = a.status,
+            summary = escape(&text(
+                language,
+                "subprocessors-feed-summary",
+                &[
+                    ("candidate", &a.name),
+                    ("country", &a.country),
+                    ("service", &a.service),
+                    ("status", &a.status),
+                    (
+                        "replaces",
+                        &a.replaces
+                            .as_deref()
+                            .map(|r| text(
+                                language,
+                                "subprocessors-feed-replacing",
+                                &[("replaced", r)]
+                            ))
+                            .unwrap_or_default()
+                    ),
+                ]
+            )),
         );
     }
     out.push_str("</feed>\n");

@@ -584,6 +584,11 @@ async fn the_public_page_lists_current_and_announced_sub_processors() {
         assert_eq!(json["announced"][0]["name"], "Backup X GmbH");
         let html = server.client.get(server.url("/public/organisations/host-h/subprocessors")).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("Old Hosting GmbH") && html.contains("Backup X GmbH"), "{html}");
+        assert!(html.contains("<html lang=\"en\">") && html.contains("<h1>Sub-processors of") && html.contains("<td>Germany</td>"), "{html}");
+        // In Spanish at the switch: the words and the countries.
+        let spanish = server.client.get(server.url("/public/organisations/host-h/subprocessors?lang=es")).send().await.unwrap().text().await.unwrap();
+        assert!(spanish.contains("<html lang=\"es\">") && spanish.contains("<h1>Subencargados de") && spanish.contains("<td>Alemania</td>")
+            && !spanish.contains("No hay cambios anunciados") && spanish.contains("Anunciados"), "{spanish}");
         let atom = server.client.get(server.url("/public/organisations/host-h/subprocessors.atom")).send().await.unwrap();
         assert_eq!(atom.headers()["content-type"], "application/atom+xml; charset=utf-8");
         let atom = atom.text().await.unwrap();
