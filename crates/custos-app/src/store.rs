@@ -48,6 +48,43 @@ impl Store {
     }
 }
 
+/// Writes a consistent copy of the SQLite database to `path`, which must not exist yet,
+/// audited; on PostgreSQL, a refusal that names its tools (`pg_dump`, base backups).
+pub async fn backup(
+    store: &Store,
+    path: &std::path::Path,
+    actor: &crate::Actor,
+) -> Result<(), crate::AppError> {
+    if store.backend() != Backend::Sqlite {
+        return Err(crate::AppError::Invalid(
+            "backup: on PostgreSQL, back up with its own tools (pg_dump, or base backups with WAL archiving; docs/deploy.md)".to_owned(),
+        ));
+    }
+    if path.exists() {
+        return Err(crate::AppError::Invalid(format!(
+            "backup: {} exists already; name a new file",
+            path.display()
+        )));
+    }
+    let text = path.to_str().ok_or_else(|| {
+        crate::AppError::Invalid("backup: the path is not valid UTF-8".to_owned())
+    })?;
+    // The entry goes first, so that the copy holds the record of its own making.
+    let mut tx = store.begin().await?;
+    tx.append_audit(vec![actor.entry(
+        "backup",
+        "database",
+        "sqlite",
+        String::new(),
+        None,
+        Some(serde_json::json!({"to": text}).to_string()),
+    )])
+    .await?;
+    tx.commit().await?;
+    store.0.backup_into(text).await?;
+    Ok(())
+}
+
 /// The URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     custos_store::redact(url)

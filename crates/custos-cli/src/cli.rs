@@ -93,6 +93,15 @@ pub enum Command {
         output: Option<PathBuf>,
     },
 
+    /// Copy the SQLite database to a new file, consistent and compacted, while the server runs
+    /// (docs/deploy.md: schedule it, keep copies elsewhere, rehearse the restore). On
+    /// PostgreSQL, use its own tools.
+    #[command(after_help = "Example:\n  custos backup /var/backups/custos/custos-$(date +%F).db")]
+    Backup {
+        /// The new file (it must not exist).
+        file: PathBuf,
+    },
+
     /// Show the chain of a processing activity: every processor at every depth, with paths.
     ///
     /// Depth 1 is a processor engaged by the controller; each link shows its processor,

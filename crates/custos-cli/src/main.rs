@@ -115,6 +115,15 @@ async fn run(cli: Cli, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
                 None => print!("{yaml}"),
             }
         }
+        Command::Backup { file } => {
+            let store = open(&cli.database_url).await?;
+            custos_app::store::backup(&store, &file, &cli_actor(clock)).await?;
+            println!(
+                "Backed up {} to {}: restore by stopping the server and putting this file in its place.",
+                custos_app::store::redact(&cli.database_url),
+                file.display()
+            );
+        }
         Command::Chain(args) => {
             let (register, at) = register_for(&cli.database_url, &args.source, clock).await?;
             let chain = Chain::derive(&register, &args.activity, at)?;

@@ -209,6 +209,19 @@ impl Store {
         Ok(())
     }
 
+    /// Writes a consistent copy of an SQLite database to `path` (`VACUUM INTO`: one snapshot,
+    /// compacted, readable while the server runs). None on PostgreSQL, whose tools do it.
+    pub async fn backup_into(&self, path: &str) -> Result<bool, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Ok(false);
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
     pub async fn close(self) {
         self.pool.close().await;
     }

@@ -230,6 +230,29 @@ fn user_commands_list_role_disable_enable_and_delete() {
     assert_eq!(audit.code, 0, "{}", audit.stderr);
 }
 
+/// `custos backup`: a copy that verifies and exports as the original does, its own making in
+/// its audit log; an existing file is not overwritten.
+#[test]
+fn a_backup_is_a_consistent_copy_that_verifies_and_exports_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let examples = examples_dir();
+    assert_eq!(custos(&url, &["apply", examples.to_str().unwrap()]).code, 0);
+    let copy = dir.path().join("copy.db");
+    let backup = custos(&url, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    let copy_url = format!("sqlite://{}", copy.display());
+    let verified = custos(&copy_url, &["audit", "verify"]);
+    assert_eq!(verified.code, 0, "{}", verified.stdout);
+    assert_eq!(
+        custos(&copy_url, &["export"]).stdout,
+        custos(&url, &["export"]).stdout
+    );
+    let again = custos(&url, &["backup", copy.to_str().unwrap()]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}
+
 /// `custos apply --as`: a party's manifest goes through the policy of docs/access.md. One that
 /// rewrites the controller's contract terms and activity is refused whole, every offending
 /// entry named; one that changes only the party's own facts is applied.
