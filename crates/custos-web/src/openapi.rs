@@ -132,7 +132,7 @@ fn described() -> Vec<Described> {
             "get",
             "/api/v1/organisations/{id}/notices/{name}/versions/{version}",
             Response("200"),
-            schema::<custos_core::notice::Notice>(),
+            schema::<crate::api::notices::VersionAnswer>(),
         ),
     ];
     all.extend([

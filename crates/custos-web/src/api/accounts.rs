@@ -679,6 +679,7 @@ pub struct SecuritySettings {
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller is not an admin of the organisation, or the token has no write scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Does not exist, or is not visible to the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; the problem names what was expected", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_security(

@@ -183,7 +183,7 @@ pub struct PublishRequest {
 }
 
 /// A published version, without its content.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, schemars::JsonSchema)]
 pub struct VersionSummary {
     pub name: String,
     pub version: u32,
@@ -317,7 +317,7 @@ pub struct VersionQuery {
 }
 
 /// A version with its content and what changed from the one before.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct VersionAnswer {
     #[serde(flatten)]
     pub summary: VersionSummary,
