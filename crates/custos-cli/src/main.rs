@@ -648,7 +648,7 @@ async fn serve(database_url: &str, args: &cli::ServeArgs) -> anyhow::Result<()> 
         .map_err(|e| anyhow::anyhow!("{e}"))?
     {
         println!(
-            "No user exists yet. Create the first administrator, once, with:\n  curl -X POST http://{address}/api/v1/setup -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{secret}\", \"email\": \"you@example.org\", \"password\": \"...\"}}'\nor stop the server and run: custos user create --admin you@example.org"
+            "No user exists yet. Create the first administrator, once, in a browser:\n  http://{address}/setup?token={secret}\nor with:\n  curl -X POST http://{address}/api/v1/setup -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{secret}\", \"email\": \"you@example.org\", \"password\": \"...\"}}'\nor stop the server and run: custos user create --admin you@example.org"
         );
     }
     let public_url = format!("http://{address}");

@@ -523,6 +523,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/findings-seen", post(ui::dashboard::mark_seen))
         .route("/login", get(ui::login_form).post(ui::login))
         .route("/login/code", post(ui::login_code))
+        .route("/setup", get(ui::account::setup_form).post(ui::account::setup))
         .route("/login/oidc", get(ui::account::oidc_begin))
         .route("/login/oidc/callback", get(ui::account::oidc_callback))
         .route(

@@ -180,17 +180,52 @@ fn serve_offers_a_one_time_setup_when_no_user_exists() {
         .nth(1)
         .map(|rest| rest.split('"').next().unwrap().to_owned())
         .unwrap_or_else(|| panic!("no setup token printed: {printed}"));
+    // In a browser: the link printed leads to the form; a wrong secret does not.
+    assert!(
+        printed.contains(&format!("/setup?token={token}")),
+        "{printed}"
+    );
+    let (status, _, _) = http(&address, "GET", "/setup?token=not-the-secret", &[], "");
+    assert_eq!(status, 403);
+    let (status, _, page) = http(&address, "GET", &format!("/setup?token={token}"), &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("Create the administrator"), "{page}");
+    let form = |repeat: &str| {
+        format!(
+            "token={token}&email=first%40admin.test&password=a+long+first+password&repeat={repeat}"
+        )
+    };
+    let urlencoded = [("Content-Type", "application/x-www-form-urlencoded")];
+    let (status, _, page) = http(
+        &address,
+        "POST",
+        "/setup",
+        &urlencoded,
+        &form("another+one"),
+    );
+    assert_eq!(status, 422, "{page}");
+    assert!(
+        page.contains("value=\"first@admin.test\""),
+        "the address is kept: {page}"
+    );
+    let (status, _, page) = http(
+        &address,
+        "POST",
+        "/setup",
+        &urlencoded,
+        &form("a+long+first+password"),
+    );
+    assert_eq!(status, 201, "{page}");
+    assert!(
+        page.contains("first@admin.test is the instance&#39;s administrator")
+            || page.contains("first@admin.test is the instance's administrator"),
+        "{page}"
+    );
+    let (status, _, _) = http(&address, "GET", &format!("/setup?token={token}"), &[], "");
+    assert_eq!(status, 404, "the setup works once");
     let body = format!(
         r#"{{"setup_token": "{token}", "email": "first@admin.test", "password": "a long first password"}}"#
     );
-    let (status, _, created) = http(
-        &address,
-        "POST",
-        "/api/v1/setup",
-        &[("Content-Type", "application/json")],
-        &body,
-    );
-    assert_eq!(status, 201, "{created}");
     let (again, _, _) = http(
         &address,
         "POST",

@@ -421,6 +421,25 @@ pub async fn first_admin(
     State(state): State<AppState>,
     Body(request): Body<FirstAdmin>,
 ) -> Result<Response, ApiError> {
+    let user = create_first_admin(
+        &state,
+        &request.setup_token,
+        request.email,
+        request.password,
+    )
+    .await?;
+    let body = Me {
+        email: user.email,
+        is_admin: true,
+        memberships: vec![],
+        csrf_token: None,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Whether a setup is pending and `token` is its secret: `Ok(false)` for a wrong secret,
+/// not found when no setup is pending (users exist).
+pub(crate) fn setup_token_matches(state: &AppState, token: &str) -> Result<bool, ApiError> {
     let pending = state
         .setup
         .lock()
@@ -429,45 +448,50 @@ pub async fn first_admin(
     let Some(expected) = pending else {
         return Err(ApiError::NotFound("no setup is pending".to_owned()));
     };
-    if hash_secret(request.setup_token.trim()) != expected {
+    Ok(hash_secret(token.trim()) == expected)
+}
+
+fn end_setup(state: &AppState) {
+    if let Ok(mut setup) = state.setup.lock() {
+        *setup = None;
+    }
+}
+
+/// Creates the instance's first administrator with the setup's one-time secret (the API and
+/// the setup page); the setup ends with it.
+pub(crate) async fn create_first_admin(
+    state: &AppState,
+    token: &str,
+    email: String,
+    password: String,
+) -> Result<custos_app::data::User, ApiError> {
+    if !setup_token_matches(state, token)? {
         return Err(ApiError::Forbidden(
             "the setup token is not right".to_owned(),
         ));
     }
     // A user made meanwhile (custos user create) ends the setup.
     if sessions::count_users(&state.store).await? > 0 {
-        if let Ok(mut setup) = state.setup.lock() {
-            *setup = None;
-        }
+        end_setup(state);
         return Err(ApiError::NotFound("no setup is pending".to_owned()));
     }
     let now = state.clock.now();
     let user = match custos_app::people::create_first_admin(
         &state.store,
-        request.email,
-        request.password,
+        email,
+        password,
         &custos_app::Actor::new("setup", now),
     )
     .await
     {
         Err(custos_app::AppError::Conflict(_)) => {
-            if let Ok(mut setup) = state.setup.lock() {
-                *setup = None;
-            }
+            end_setup(state);
             return Err(ApiError::NotFound("no setup is pending".to_owned()));
         }
         other => other?,
     };
-    if let Ok(mut setup) = state.setup.lock() {
-        *setup = None;
-    }
-    let body = Me {
-        email: user.email,
-        is_admin: true,
-        memberships: vec![],
-        csrf_token: None,
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    end_setup(state);
+    Ok(user)
 }
 
 #[utoipa::path(

@@ -20,7 +20,15 @@ use crate::state::AppState;
 /// What the link page asks for.
 pub enum LinkForm {
     AskReset,
-    SetPassword { action: String, email: String },
+    SetPassword {
+        action: String,
+        email: String,
+    },
+    /// The first administrator's address and password, with the setup's secret.
+    FirstAdmin {
+        token: String,
+        email: String,
+    },
     None,
 }
 
@@ -621,4 +629,103 @@ pub async fn set_time_zone(
         ..Shown::default()
     });
     after(&state, &principal, &form.csrf, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The first administrator, in the browser: the link `custos serve` prints while no user
+/// exists leads here.
+pub async fn setup_form(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<SetupQuery>,
+) -> Response {
+    match crate::api::people::setup_token_matches(&state, &query.token) {
+        Ok(true) => link_page(
+            StatusCode::OK,
+            "Set up Custos",
+            LinkForm::FirstAdmin {
+                token: query.token,
+                email: String::new(),
+            },
+            None,
+            None,
+        ),
+        Ok(false) => link_page(
+            StatusCode::FORBIDDEN,
+            "Set up Custos",
+            LinkForm::None,
+            Some(
+                "This is not the setup link the server printed: copy it again from its output."
+                    .to_owned(),
+            ),
+            None,
+        ),
+        Err(_) => link_page(
+            StatusCode::NOT_FOUND,
+            "Custos is set up",
+            LinkForm::None,
+            Some("No setup is pending: the instance has its administrator. Sign in.".to_owned()),
+            None,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    email: String,
+    password: String,
+    repeat: String,
+}
+
+pub async fn setup(State(state): State<AppState>, Form(form): Form<SetupForm>) -> Response {
+    let refused = |error: ApiError, form: &SetupForm| {
+        link_page(
+            error.status(),
+            "Set up Custos",
+            LinkForm::FirstAdmin {
+                token: form.token.clone(),
+                email: form.email.clone(),
+            },
+            Some(super::sentence(&error)),
+            None,
+        )
+    };
+    if form.password != form.repeat {
+        return refused(
+            ApiError::invalid("repeat", "repeat: the two passwords differ"),
+            &form,
+        );
+    }
+    match crate::api::people::create_first_admin(
+        &state,
+        &form.token,
+        form.email.clone(),
+        form.password.clone(),
+    )
+    .await
+    {
+        Ok(user) => link_page(
+            StatusCode::CREATED,
+            "Custos is set up",
+            LinkForm::None,
+            None,
+            Some(format!(
+                "{} is the instance's administrator. Sign in, then add organisations and invite people (People).",
+                user.email
+            )),
+        ),
+        Err(error @ ApiError::Invalid { .. }) => refused(error, &form),
+        Err(error) => link_page(
+            error.status(),
+            "Set up Custos",
+            LinkForm::None,
+            Some(super::sentence(&error)),
+            None,
+        ),
+    }
 }

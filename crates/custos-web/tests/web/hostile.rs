@@ -49,6 +49,7 @@ const PAGES: &[&str] = &[
     "/settings/security",
     "/people",
     "/password-reset",
+    "/setup",
     "/password-reset/not-a-link",
     "/invitations/not-a-link",
     "/audit",
