@@ -603,11 +603,13 @@ pub struct SeverityInputs {
     pub malicious: bool,
 }
 
-/// ENISA's severity levels.
+/// ENISA's severity levels. (Named apart from the findings' `Severity` in the API's
+/// description, where both appear.)
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "BreachSeverity")]
 pub enum Severity {
     Low,
     Medium,
@@ -689,6 +691,7 @@ impl Risk {
 /// A controller's assessment of the risk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BreachAssessment")]
 pub struct Assessment {
     /// The ENISA inputs, when the calculator was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -773,6 +776,7 @@ impl SubjectsException {
 /// The controller's decision, with its reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BreachDecision")]
 pub struct Decision {
     pub kind: DecisionKind,
     pub reasons: String,

@@ -653,3 +653,39 @@ pub fn describe_bodies(doc: &mut Value) {
     }
     doc["components"]["schemas"] = Value::Object(components);
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Two Rust types of one name would share one component, and one of them would be
+    /// described wrongly (the breach's and the findings' `Severity` once did): every definition
+    /// of a name is the same (but for which fields are required, read or sent).
+    #[test]
+    fn no_two_types_share_a_component_name() {
+        let mut seen: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+        let mut clashes = Vec::new();
+        for described in described() {
+            let Some(Value::Object(definitions)) = described.schema.get("$defs").cloned() else {
+                continue;
+            };
+            for (name, mut definition) in definitions {
+                if let Some(object) = definition.as_object_mut() {
+                    object.remove("required");
+                }
+                match seen.get(&name) {
+                    Some(earlier) if *earlier != definition => {
+                        clashes.push(format!("{name} ({} {})", described.method, described.path));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, definition);
+                    }
+                }
+            }
+        }
+        assert_eq!(clashes, Vec::<String>::new());
+    }
+}

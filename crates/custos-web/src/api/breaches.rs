@@ -76,6 +76,7 @@ pub struct BreachAnswer {
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "BreachHistoryAnswer")]
 pub struct HistoryAnswer {
     pub organisation: String,
     pub kind: String,
