@@ -231,6 +231,25 @@ async fn a_webhook_is_added_watched_and_a_failed_delivery_sent_again_from_its_pa
         let delivery = between(&page, r#"<tr id="delivery-"#, "\"").to_owned();
         let replay = format!("/settings/webhooks/{key}/deliveries/{delivery}/replay");
         assert!(page.contains(&format!(r#"action="{replay}""#)), "{page}");
+        // The wrong parties cannot send it again: another organisation's people do not see
+        // the endpoint, a read-only token of its own organisation writes nothing, and
+        // another organisation's page and form do not reach it.
+        let api_replay = format!("/api/v1/webhooks/{key}/deliveries/{delivery}/replay");
+        for other in ["agency-b", "bank"] {
+            let (status, _, _) = send(&server, other, Method::POST, &api_replay, &[], None).await;
+            assert_eq!(status, 404, "{other}");
+        }
+        crate::give_token(&store, "dpo@hypermarket-a.test", "read-only", "custos_read-only-of-dpo",
+            vec![custos_app::data::Scope::Read]).await;
+        let read_only = server.client.post(server.url(&api_replay))
+            .bearer_auth("custos_read-only-of-dpo").send().await.unwrap();
+        assert_eq!(read_only.status().as_u16(), 403);
+        let (staff_cookie, staff_csrf) = signed_in(&server, "staff@agency-b.test", "password of agency-b").await;
+        let (status, _) = get_page(&server, &staff_cookie, &format!("/settings/webhooks/{key}")).await;
+        assert_eq!(status, 404);
+        let (status, _, _) = post_form(&server, &staff_cookie, &replay, format!("csrf={staff_csrf}")).await;
+        assert_eq!(status, 404);
+        assert_eq!(receiver.got.lock().unwrap().len(), 0, "nothing was sent again");
         // Sent again once the receiver is back: delivered.
         *receiver.status.lock().unwrap() = 200;
         let (status, location, _) = post_form(&server, &cookie, &replay, format!("csrf={csrf}")).await;

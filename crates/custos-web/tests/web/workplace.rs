@@ -1432,3 +1432,83 @@ async fn a_refused_breach_report_comes_back_with_what_was_typed() {
     })
     .await;
 }
+
+/// The wrong parties at the register's forms: another controller's editor records no contract
+/// between others and deletes none of their entries, asked or confirmed; a processor's portal
+/// user deletes not even its own organisation. Everything is still there afterwards.
+#[tokio::test]
+async fn another_partys_people_neither_record_contracts_for_others_nor_delete_their_entries() {
+    on_both(async |server| {
+        let other = Browser::member(&server, "w-editor", "web-controller").await;
+        let (status, _, page) = other
+            .post_multipart(
+                "/contracts",
+                &[
+                    ("intent", "save"),
+                    ("id", "dpa-forged"),
+                    ("engaging", "hypermarket-a"),
+                    ("processor", "agency-b"),
+                    ("link", "a-b"),
+                    ("clause-instructions", "yes"),
+                    ("identifies_controller", "yes"),
+                ],
+                &[],
+            )
+            .await;
+        assert!(matches!(status, 403 | 404), "{status}: {page}");
+        let (status, _, _) = send(
+            &server,
+            "admin",
+            Method::GET,
+            "/api/v1/contracts/dpa-forged",
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "no contract was recorded");
+        let entries = [
+            (
+                "/organisations/hypermarket-a",
+                "/api/v1/organisations/hypermarket-a",
+            ),
+            (
+                "/activities/customer-marketing",
+                "/api/v1/activities/customer-marketing",
+            ),
+            ("/contracts/dpa-a-b", "/api/v1/contracts/dpa-a-b"),
+            ("/links/a-b", "/api/v1/engagements/a-b"),
+        ];
+        for (page_path, _) in entries {
+            for confirm in ["", "yes"] {
+                let (status, _, page) = other
+                    .post(&format!("{page_path}/delete"), &[("confirm", confirm)])
+                    .await;
+                assert!(
+                    matches!(status, 403 | 404),
+                    "{page_path} confirm={confirm:?}: {status} {page}"
+                );
+            }
+        }
+        let portal = Browser::of(&server, "staff@agency-b.test", "password of agency-b").await;
+        let own_tag = tag(&server, "agency-b", "/api/v1/organisations/agency-b").await;
+        let (status, _, page) = portal
+            .post(
+                "/organisations/agency-b/delete",
+                &[("confirm", "yes"), ("tag", &own_tag)],
+            )
+            .await;
+        assert!(
+            matches!(status, 403 | 404),
+            "a portal user: {status} {page}"
+        );
+        for (_, api_path) in entries
+            .iter()
+            .chain([&("", "/api/v1/organisations/agency-b")])
+        {
+            let (status, _, _) = send(&server, "admin", Method::GET, api_path, &[], None).await;
+            assert_eq!(status, 200, "{api_path} is still there");
+        }
+        server.stop().await;
+    })
+    .await;
+}
