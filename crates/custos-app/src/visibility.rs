@@ -270,3 +270,13 @@ impl Visibility {
         }
     }
 }
+
+/// Whether someone sees an audit entry: an instance administrator every entry, others the
+/// entries whose scope names one of their organisations (the API's log and the audit page).
+pub fn sees_audit_entry(
+    admin: bool,
+    memberships: &[Membership],
+    entry: &custos_core::audit::AuditEntry,
+) -> bool {
+    admin || memberships.iter().any(|m| entry.concerns(&m.organisation))
+}

@@ -46,13 +46,12 @@ pub async fn list(
     Params(query): Params<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let limit = super::page_limit(query.limit)?;
-    let organisations: Vec<&str> = principal
-        .memberships
-        .iter()
-        .map(|m| m.organisation.as_str())
-        .collect();
     let visible = |entry: &AuditEntry| {
-        principal.user.is_admin || organisations.iter().any(|o| entry.concerns(o))
+        custos_app::visibility::sees_audit_entry(
+            principal.user.is_admin,
+            &principal.memberships,
+            entry,
+        )
     };
     let mut items = Vec::new();
     let mut after = query.cursor.unwrap_or(0);

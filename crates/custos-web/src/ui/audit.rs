@@ -88,11 +88,7 @@ impl AuditFilter {
 /// Whether `principal` may see `entry`: administrators all, others the entries about their
 /// organisations.
 fn sees(principal: &Principal, entry: &AuditEntry) -> bool {
-    principal.user.is_admin
-        || principal
-            .memberships
-            .iter()
-            .any(|m| entry.concerns(&m.organisation))
+    custos_app::visibility::sees_audit_entry(principal.user.is_admin, &principal.memberships, entry)
 }
 
 struct EntryRow {
