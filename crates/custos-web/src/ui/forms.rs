@@ -962,6 +962,14 @@ pub async fn delete_entry(
         let stored = custos_app::entries::find(register.parts(), kind, &id)
             .filter(|e| visible(&visibility, &register, e))
             .ok_or_else(|| ApiError::not_found(format!("{kind} {id:?}")))?;
+        // Who may not change the entry is told so before being asked to confirm, and before
+        // any question of versions.
+        if !super::may_change(&state, &principal, &register, &stored).await? {
+            return Err(ApiError::Forbidden(format!(
+                "you may not delete the {kind} {id}: it is another party's to change"
+            ))
+            .into());
+        }
         let evidence = state.evidence().await?;
         let slug: Slug = id
             .parse()
