@@ -250,7 +250,7 @@ pub async fn invite(
         )])
         .await?;
     } else {
-        let token = send_link(
+        send_link(
             &mut tx,
             &user,
             INVITATION,
@@ -261,7 +261,6 @@ pub async fn invite(
             now,
         )
         .await?;
-        drop(token);
         tx.append_audit(vec![actor.entry(
             "invite",
             "user",
@@ -285,7 +284,8 @@ fn organisations_text<'a>(organisations: impl Iterator<Item = &'a str>) -> Strin
     organisations.collect::<Vec<_>>().join(" ")
 }
 
-/// Writes a one-time link for `user` and the e-mail that carries it; returns the secret.
+/// Writes a one-time link for `user` and the e-mail that carries it (the secret is in the
+/// e-mail only).
 async fn send_link(
     tx: &mut Tx,
     user: &User,
@@ -294,7 +294,7 @@ async fn send_link(
     language: Language,
     extra: serde_json::Value,
     now: Timestamp,
-) -> Result<String, AppError> {
+) -> Result<(), AppError> {
     let (token, token_hash) = new_secret()?;
     let expires = now.checked_add(valid_for).unwrap_or(now);
     tx.close_account_links(&user.key, Some(purpose), &now.to_string())
@@ -336,7 +336,7 @@ async fn send_link(
         data,
     };
     outbox::write(tx, vec![event], &[], now).await?;
-    Ok(token)
+    Ok(())
 }
 
 /// Asks for a password-reset link. The answer is the same whether or not the address has an

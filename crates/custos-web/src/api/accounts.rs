@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use custos_app::accounts::{self, Account, GrantError};
 use custos_app::data::{Role, Scope};
-use custos_app::policy::Caller;
 use serde::{Deserialize, Serialize};
 
 use super::Body;
@@ -61,11 +60,6 @@ pub struct MembershipChanges {
     pub memberships: Vec<MembershipBody>,
 }
 
-/// A session's or a token's caller, as the policy of people sees it.
-fn caller(principal: &Principal) -> Caller {
-    principal.caller()
-}
-
 fn require_write(principal: &Principal) -> Result<(), ApiError> {
     if principal.may_write() {
         Ok(())
@@ -98,7 +92,7 @@ pub async fn list(
     principal: Principal,
 ) -> Result<Json<AccountList>, ApiError> {
     Ok(Json(AccountList {
-        items: accounts::list(&state.store, &caller(&principal)).await?,
+        items: accounts::list(&state.store, &principal.caller()).await?,
     }))
 }
 
@@ -121,7 +115,7 @@ pub async fn get(
     Path(key): Path<String>,
 ) -> Result<Json<Account>, ApiError> {
     Ok(Json(
-        accounts::get(&state.store, &caller(&principal), &key).await?,
+        accounts::get(&state.store, &principal.caller(), &key).await?,
     ))
 }
 
@@ -159,7 +153,7 @@ pub(crate) async fn invite_person(
     let known = known_organisations(state).await;
     let invited = accounts::invite(
         &state.store,
-        &caller(principal),
+        &principal.caller(),
         &principal.actor(state.clock.now()),
         accounts::Invitation {
             email: body.email,
@@ -216,7 +210,7 @@ pub(crate) async fn change_memberships(
     let known = known_organisations(state).await;
     let account = accounts::set_memberships(
         &state.store,
-        &caller(principal),
+        &principal.caller(),
         &principal.actor(state.clock.now()),
         key,
         memberships
@@ -266,7 +260,7 @@ pub(crate) async fn switch_account(
     require_write(principal)?;
     let account = accounts::set_disabled(
         &state.store,
-        &caller(principal),
+        &principal.caller(),
         &principal.user.key,
         &principal.actor(state.clock.now()),
         key,
@@ -329,7 +323,7 @@ pub(crate) async fn delete_account(
     require_write(principal)?;
     accounts::delete(
         &state.store,
-        &caller(principal),
+        &principal.caller(),
         &principal.user.key,
         &principal.actor(state.clock.now()),
         key,
@@ -694,7 +688,7 @@ pub async fn set_security(
     }
     accounts::set_totp_required(
         &state.store,
-        &caller(&principal),
+        &principal.caller(),
         &principal.actor(state.clock.now()),
         &id,
         body.require_totp,
