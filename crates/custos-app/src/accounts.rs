@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::audit::Actor;
 use crate::outbox::{self, Event};
-use crate::policy::Caller;
+use crate::policy::{Caller, administers, manages_people, may_manage_account};
 use crate::sessions::{hash_secret, new_secret};
 use crate::{AppError, Store};
 
@@ -34,30 +34,6 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 3600;
 
 pub const INVITATION: &str = "invitation";
 pub const PASSWORD_RESET: &str = "password-reset";
-
-/// Whether `caller` administers `organisation` (its `admin`, or an instance administrator).
-pub fn administers(caller: &Caller, organisation: &str) -> bool {
-    caller.admin
-        || caller
-            .memberships
-            .iter()
-            .any(|m| m.organisation == organisation && m.role == Role::Admin)
-}
-
-/// Whether `caller` administers anything: the people pages are for those who do.
-pub fn manages_people(caller: &Caller) -> bool {
-    caller.admin || caller.memberships.iter().any(|m| m.role == Role::Admin)
-}
-
-/// Whether `caller` may disable, enable or delete `target`'s account.
-pub fn may_manage_account(caller: &Caller, target: &User, memberships: &[Membership]) -> bool {
-    caller.admin
-        || (!target.is_admin
-            && !memberships.is_empty()
-            && memberships
-                .iter()
-                .all(|m| administers(caller, &m.organisation)))
-}
 
 /// An account as a manager sees it: the memberships it may see (those of the organisations
 /// it administers; all for an instance administrator), whether an invitation is pending.
@@ -87,7 +63,7 @@ pub struct AccountMembership {
 const NO_PASSWORD: &str = "!";
 
 fn account(caller: &Caller, user: User, memberships: Vec<Membership>) -> Account {
-    let manageable = may_manage_account(caller, &user, &memberships);
+    let manageable = may_manage_account(caller, user.is_admin, &memberships);
     Account {
         invited: user.password_hash == NO_PASSWORD,
         key: user.key,
@@ -575,7 +551,7 @@ async fn managed_target(
     {
         return Err(not_found());
     }
-    if !may_manage_account(caller, &user, &memberships) {
+    if !may_manage_account(caller, user.is_admin, &memberships) {
         return Err(AppError::Forbidden(format!(
             "{} belongs to organisations you do not administer: ask an instance administrator",
             user.email

@@ -94,7 +94,8 @@ pub enum Capacity {
     /// Assert and decide for it: decisions, notices, templates, webhooks, subject requests.
     /// Editors and admins.
     Edit,
-    /// Administer it: data sources (and, later, its people). Its admins.
+    /// Administer it: data sources, its people and their roles, what it requires of their
+    /// sign-in. Its admins.
     Administer,
 }
 
@@ -130,6 +131,36 @@ pub fn may(
         || memberships
             .iter()
             .any(|m| m.organisation == organisation && capacity.roles().contains(&m.role))
+}
+
+/// Whether `caller` administers `organisation` (its `admin`, or an instance administrator).
+pub fn administers(caller: &Caller, organisation: &str) -> bool {
+    caller.may(Capacity::Administer, organisation)
+}
+
+/// Whether `caller` administers any organisation: the people pages are for those who do.
+pub fn manages_people(caller: &Caller) -> bool {
+    caller.admin
+        || caller
+            .memberships
+            .iter()
+            .any(|m| Capacity::Administer.roles().contains(&m.role))
+}
+
+/// Whether `caller` may disable, enable or delete an account (`target_is_admin`: an instance
+/// administrator's) with `memberships`: an instance administrator any; an organisation's admin
+/// one whose every role is in organisations it administers, never an instance administrator's.
+pub fn may_manage_account(
+    caller: &Caller,
+    target_is_admin: bool,
+    memberships: &[Membership],
+) -> bool {
+    caller.admin
+        || (!target_is_admin
+            && !memberships.is_empty()
+            && memberships
+                .iter()
+                .all(|m| administers(caller, &m.organisation)))
 }
 
 /// The actions outside the register, the capacity each needs and for which organisation:
@@ -175,6 +206,16 @@ pub const ACTIONS: &[(&str, Capacity, &str)] = &[
         "connect data sources for portability",
         Capacity::Administer,
         "the controller",
+    ),
+    (
+        "list its people; invite them; give, change and take away roles in it; require two-factor sign-in of its members",
+        Capacity::Administer,
+        "the organisation",
+    ),
+    (
+        "disable, enable or delete an account (never one's own, never an instance administrator's)",
+        Capacity::Administer,
+        "every organisation the account has a role in",
     ),
 ];
 

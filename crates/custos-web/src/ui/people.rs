@@ -92,7 +92,7 @@ async fn administered(
     let mut rows: Vec<OrganisationRow> = register
         .organisations()
         .iter()
-        .filter(|o| accounts::administers(&caller, o.id.as_str()))
+        .filter(|o| custos_app::policy::administers(&caller, o.id.as_str()))
         .map(|o| OrganisationRow {
             id: o.id.as_str().to_owned(),
             name: o.name.clone(),
@@ -112,7 +112,7 @@ async fn people_page(
     outcome: Result<Option<String>, ApiError>,
 ) -> Result<Response, UiError> {
     let caller = principal.caller();
-    let organisations = if accounts::manages_people(&caller) {
+    let organisations = if custos_app::policy::manages_people(&caller) {
         administered(state, principal).await?
     } else {
         Vec::new()
