@@ -114,11 +114,23 @@ pub async fn list(store: &Store, caller: &Caller) -> Result<Vec<Account>, AppErr
 
 /// One account, as `caller` manages it; not found when it is not one of those it manages.
 pub async fn get(store: &Store, caller: &Caller, key: &str) -> Result<Account, AppError> {
-    list(store, caller)
-        .await?
-        .into_iter()
-        .find(|a| a.key == key)
-        .ok_or_else(|| AppError::NotFound(format!("user {key:?}")))
+    if !manages_people(caller) {
+        return Err(forbidden_people());
+    }
+    let mut tx = store.read().await?;
+    let user = tx.user_by_key(key).await?;
+    let memberships = tx.memberships(key).await?;
+    tx.rollback().await?;
+    // Those `list` shows: everyone to an instance administrator, else a member of an
+    // organisation the caller administers.
+    user.filter(|_| {
+        caller.admin
+            || memberships
+                .iter()
+                .any(|m| administers(caller, &m.organisation))
+    })
+    .map(|user| account(caller, user, memberships))
+    .ok_or_else(|| AppError::NotFound(format!("user {key:?}")))
 }
 
 /// Whom to invite, and with what.
@@ -834,6 +846,22 @@ pub async fn second_factor_matches(
     Ok(false)
 }
 
+/// Refuses (at the `code` field) a code that is neither current nor an unused recovery code.
+async fn require_second_factor(
+    tx: &mut Tx,
+    user: &User,
+    code: &str,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    if second_factor_matches(tx, &user.key, code, now).await? {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "code: not a current code or an unused recovery code".to_owned(),
+        ))
+    }
+}
+
 /// Turns two-factor sign-in off, with a current code (or a recovery code).
 pub async fn totp_disable(
     store: &Store,
@@ -842,11 +870,7 @@ pub async fn totp_disable(
     now: Timestamp,
 ) -> Result<(), AppError> {
     let mut tx = store.begin().await?;
-    if !second_factor_matches(&mut tx, &user.key, code, now).await? {
-        return Err(AppError::Invalid(
-            "code: not a current code or an unused recovery code".to_owned(),
-        ));
-    }
+    require_second_factor(&mut tx, user, code, now).await?;
     tx.clear_totp(&user.key).await?;
     own_entry(&mut tx, user, "disable_totp", None, now).await?;
     tx.commit().await?;
@@ -861,11 +885,7 @@ pub async fn renew_recovery_codes(
     now: Timestamp,
 ) -> Result<Vec<String>, AppError> {
     let mut tx = store.begin().await?;
-    if !second_factor_matches(&mut tx, &user.key, code, now).await? {
-        return Err(AppError::Invalid(
-            "code: not a current code or an unused recovery code".to_owned(),
-        ));
-    }
+    require_second_factor(&mut tx, user, code, now).await?;
     let (codes, hashes) = new_recovery_codes()?;
     tx.replace_recovery_codes(&user.key, &hashes).await?;
     own_entry(&mut tx, user, "renew_recovery_codes", None, now).await?;

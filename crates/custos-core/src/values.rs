@@ -119,16 +119,19 @@ impl TimeZoneName {
         jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
-    /// Every zone name there is, sorted (for a select list).
-    pub fn all() -> Vec<String> {
-        let mut names: Vec<String> = jiff::tz::db()
-            .available()
-            .map(|name| name.as_str().to_owned())
-            .filter(|name| name.contains('/') || name == "UTC")
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+    /// Every zone name there is, sorted (for a select list): read from the database once.
+    pub fn all() -> &'static [String] {
+        static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            let mut names: Vec<String> = jiff::tz::db()
+                .available()
+                .map(|name| name.as_str().to_owned())
+                .filter(|name| name.contains('/') || name == "UTC")
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        })
     }
 }
 

@@ -70,9 +70,8 @@ fn require_write(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
-/// The organisations of the register, for checking memberships.
-async fn known_organisations(state: &AppState) -> impl Fn(&str) -> bool {
-    let register = state.register().await;
+/// Whether the register has an organisation of this id, for checking memberships.
+fn known_in(register: &custos_core::register::Register) -> impl Fn(&str) -> bool + Sync + '_ {
     move |id: &str| register.organisation(id).is_some()
 }
 
@@ -150,7 +149,7 @@ pub(crate) async fn invite_person(
         .map_or(custos_render::Language::En, |(o, _)| {
             custos_app::outbox::language_of(&register, o)
         });
-    let known = known_organisations(state).await;
+    let known = known_in(&register);
     let invited = accounts::invite(
         &state.store,
         &principal.caller(),
@@ -207,7 +206,8 @@ pub(crate) async fn change_memberships(
             "memberships: expected at least one organisation",
         ));
     }
-    let known = known_organisations(state).await;
+    let register = state.register().await;
+    let known = known_in(&register);
     let account = accounts::set_memberships(
         &state.store,
         &principal.caller(),

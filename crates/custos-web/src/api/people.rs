@@ -76,7 +76,7 @@ pub async fn sign_in(
         client,
         &form.email,
         &form.password,
-        Some(form.code.as_deref().unwrap_or_default()).filter(|c| !c.is_empty()),
+        form.code.as_deref().filter(|c| !c.is_empty()),
     )
     .await?
     {

@@ -247,7 +247,7 @@ struct SecurityPage {
     /// The person's own zone (empty: the organisation's), the zone in use, and every zone.
     time_zone: String,
     zone_in_use: String,
-    zones: Vec<String>,
+    zones: &'static [String],
     problem: Option<String>,
     message: Option<String>,
 }

@@ -1368,7 +1368,7 @@ struct OrganisationForm {
     tag: String,
     fields: OrganisationFields,
     countries: Vec<CountryOption>,
-    zones: Vec<String>,
+    zones: &'static [String],
     outcome: FormOutcome,
 }
 
