@@ -159,20 +159,25 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let principal = authenticate(parts, state).await?;
         second_factor_gate(&principal, parts.uri.path())?;
-        // A request that changes something in a session must carry its CSRF token (a bearer
-        // token is not sent by browsers on their own).
-        if let Via::Session { csrf_token, .. } = &principal.via
-            && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
-        {
-            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if sent != Some(csrf_token.as_str()) {
-                return Err(ApiError::Forbidden(format!(
-                    "the {CSRF_HEADER} header must carry the session's CSRF token"
-                )));
-            }
-        }
+        csrf_header_check(&principal, parts)?;
         Ok(principal)
     }
+}
+
+/// A request that changes something in a session must carry its CSRF token in a header (a
+/// bearer token is not sent by browsers on their own).
+pub fn csrf_header_check(principal: &Principal, parts: &Parts) -> Result<(), ApiError> {
+    if let Via::Session { csrf_token, .. } = &principal.via
+        && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+    {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if sent != Some(csrf_token.as_str()) {
+            return Err(ApiError::Forbidden(format!(
+                "the {CSRF_HEADER} header must carry the session's CSRF token"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Paths a session may use while its organisation requires a second factor it has not set
@@ -189,7 +194,7 @@ const WHILE_SECOND_FACTOR_DUE: [&str; 8] = [
 ];
 
 /// The message of a session held back until it sets up its second factor.
-pub const SECOND_FACTOR_DUE: &str = "two-factor sign-in is required";
+const SECOND_FACTOR_DUE: &str = "two-factor sign-in is required";
 
 /// Refuses a session whose organisation requires a second factor it has not set up, except
 /// on the paths that set it up.
@@ -206,6 +211,10 @@ pub fn second_factor_gate(principal: &Principal, path: &str) -> Result<(), ApiEr
 /// Who the caller is, from a bearer token or the session cookie, without the CSRF check of
 /// writes: a form posted by a page checks its hidden field instead.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    // A page's middleware may have found the caller already (`ui::zone`).
+    if let Some(principal) = parts.extensions.get::<Principal>() {
+        return Ok(principal.clone());
+    }
     let now = state.clock.now();
     let bearer = parts
         .headers

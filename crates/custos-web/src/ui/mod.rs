@@ -56,28 +56,26 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        match Principal::from_request_parts(parts, state).await {
-            Ok(principal) => {
-                let csrf = match &principal.via {
-                    Via::Session { csrf_token, .. } => csrf_token.clone(),
-                    Via::Token { .. } => String::new(),
-                };
-                Ok(Self { principal, csrf })
-            }
-            // An organisation requires a second factor the user has not set up: that first.
-            Err(ApiError::Forbidden(detail))
-                if detail.starts_with(crate::auth::SECOND_FACTOR_DUE) =>
-            {
-                Err(Redirect::to("/settings/security").into_response())
-            }
+        let principal = match authenticate(parts, state).await {
+            Ok(principal) => principal,
             // After signing in, the browser comes back to the page it asked for.
             Err(ApiError::Unauthenticated(_)) => {
                 let asked = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 let next = form_urlencoded::byte_serialize(asked.as_bytes()).collect::<String>();
-                Err(Redirect::to(&format!("/login?next={next}")).into_response())
+                return Err(Redirect::to(&format!("/login?next={next}")).into_response());
             }
-            Err(other) => Err(other.into_response()),
+            Err(other) => return Err(other.into_response()),
+        };
+        // An organisation requires a second factor the user has not set up: that first.
+        if crate::auth::second_factor_gate(&principal, parts.uri.path()).is_err() {
+            return Err(Redirect::to("/settings/security").into_response());
         }
+        crate::auth::csrf_header_check(&principal, parts).map_err(IntoResponse::into_response)?;
+        let csrf = match &principal.via {
+            Via::Session { csrf_token, .. } => csrf_token.clone(),
+            Via::Token { .. } => String::new(),
+        };
+        Ok(Self { principal, csrf })
     }
 }
 

@@ -37,7 +37,7 @@ pub fn zone_of(principal: &Principal, register: &custos_core::register::Register
 }
 
 /// Finds the viewer's zone for a page (not the API, not the stylesheet) and keeps it for the
-/// request.
+/// request, with the caller it authenticated.
 pub async fn with_viewer_zone(
     State(state): State<AppState>,
     request: Request,
@@ -47,9 +47,14 @@ pub async fn with_viewer_zone(
     if path.starts_with("/api/") || path.starts_with("/static/") {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let zone = match authenticate(&parts, &state).await {
-        Ok(principal) => zone_of(&principal, &*state.register().await),
+        Ok(principal) => {
+            let zone = zone_of(&principal, &*state.register().await);
+            // The handler finds the caller here rather than authenticating again.
+            parts.extensions.insert(principal);
+            zone
+        }
         Err(_) => TimeZone::UTC,
     };
     let request = Request::from_parts(parts, body);
