@@ -1042,3 +1042,67 @@ async fn pages_show_times_in_the_viewers_time_zone_named() {
     })
     .await;
 }
+
+/// Every people route the other tests leave out, tried by the wrong party: a read-only token,
+/// any token where a session is needed, a portal user at an admin's forms, another person at
+/// one's OAuth2 client, the public.
+#[tokio::test]
+async fn the_people_routes_refuse_the_wrong_parties() {
+    on_every_backend_with_clock(|server, store, _clock| async move {
+        crate::give_token(&store, "admin@custos.test", "read-only", "custos_admin-read-only",
+            vec![custos_app::data::Scope::Read]).await;
+        let dpo_key = key_of(&server, "dpo@hypermarket-a.test").await;
+        let read_only = |method: Method, path: String, body: Value| {
+            server.client.request(method, server.url(&path)).bearer_auth("custos_admin-read-only").json(&body).send()
+        };
+        for (method, path, body) in [
+            (Method::POST, "/api/v1/users".to_owned(), json!({"email": "x@hypermarket-a.test", "memberships": [{"organisation": "hypermarket-a", "role": "viewer"}]})),
+            (Method::PUT, format!("/api/v1/users/{dpo_key}/memberships"), json!({"memberships": [{"organisation": "hypermarket-a", "role": "viewer"}]})),
+            (Method::POST, format!("/api/v1/users/{dpo_key}/disable"), json!({})),
+            (Method::DELETE, format!("/api/v1/users/{dpo_key}"), json!({})),
+            (Method::PUT, "/api/v1/organisations/hypermarket-a/security".to_owned(), json!({"require_totp": true})),
+            (Method::PUT, "/api/v1/me/preferences".to_owned(), json!({"time_zone": "Europe/Madrid"})),
+            (Method::GET, "/api/v1/clients".to_owned(), json!({})),
+        ] {
+            let status = read_only(method.clone(), path.clone(), body).await.unwrap().status().as_u16();
+            assert_eq!(status, 403, "a read-only token: {method} {path}");
+        }
+        // One's password and second factor are changed from a session, not with a token.
+        for (method, path, body) in [
+            (Method::PUT, "/api/v1/me/password", json!({"current_password": "password of hypermarket", "new_password": "a new long password"})),
+            (Method::POST, "/api/v1/me/totp/confirm", json!({"code": "123456"})),
+            (Method::POST, "/api/v1/me/totp/disable", json!({"code": "123456"})),
+            (Method::POST, "/api/v1/me/recovery-codes", json!({"code": "123456"})),
+        ] {
+            let (status, _, _) = send(&server, "hypermarket", method.clone(), path, &[], Some(body)).await;
+            assert_eq!(status, 403, "a token: {method} {path}");
+        }
+        // A portal user at an admin's forms.
+        let staff = signed_in(&server, "staff@agency-b.test", "password of agency-b").await;
+        let (status, _, _) = post_form(&server, &staff.0, "/people",
+            format!("csrf={}&email=x%40agency-b.test&organisation=agency-b&role=viewer", staff.1)).await;
+        assert_eq!(status, 403);
+        let (status, _, _) = post_form(&server, &staff.0, "/people/security",
+            format!("csrf={}&organisation=agency-b&require_totp=yes", staff.1)).await;
+        assert_eq!(status, 403);
+        // Another person's OAuth2 client, from the page.
+        let dpo = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (status, created) = as_session(&server, &dpo, Method::POST, "/api/v1/clients", Some(json!({"name": "erp"}))).await;
+        assert_eq!(status, 201);
+        let client = created["client_id"].as_str().unwrap();
+        let (status, _, _) = post_form(&server, &staff.0, &format!("/settings/clients/{client}/revoke"),
+            format!("csrf={}&confirm=yes", staff.1)).await;
+        assert_eq!(status, 404);
+        let (_, list) = as_session(&server, &dpo, Method::GET, "/api/v1/clients", None).await;
+        assert!(list["items"][0]["revoked_at"].is_null(), "{list}");
+        // The public.
+        for path in ["/api/v1/users", "/api/v1/clients"] {
+            let status = server.client.get(server.url(path)).send().await.unwrap().status().as_u16();
+            assert_eq!(status, 401, "{path}");
+        }
+        let status = server.client.get(server.url("/people")).send().await.unwrap().status().as_u16();
+        assert_eq!(status, 303, "to the sign-in page");
+        server.stop().await;
+    })
+    .await;
+}
