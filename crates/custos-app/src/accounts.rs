@@ -491,15 +491,23 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Sets one's own time zone for pages (an IANA name), or with None goes back to one's
-/// organisation's.
-pub async fn set_time_zone(
+/// One's own settings for pages: a time zone (IANA name) and a language; None for either
+/// goes back to one's organisation's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub time_zone: Option<String>,
+    pub language: Option<custos_render::Language>,
+}
+
+/// Sets one's own preferences, both at once (a field left empty: the organisation's).
+pub async fn set_preferences(
     store: &Store,
     user: &User,
     time_zone: Option<&str>,
+    language: Option<&str>,
     now: Timestamp,
-) -> Result<Option<String>, AppError> {
-    let zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
+) -> Result<Preferences, AppError> {
+    let time_zone = match time_zone.map(str::trim).filter(|z| !z.is_empty()) {
         None => None,
         Some(name) => Some(
             name.parse::<custos_core::values::TimeZoneName>()
@@ -508,19 +516,37 @@ pub async fn set_time_zone(
                 .to_owned(),
         ),
     };
+    let language = match language.map(str::trim).filter(|l| !l.is_empty()) {
+        None => None,
+        Some(tag) => Some(
+            tag.parse::<custos_render::Language>()
+                .map_err(|e| AppError::Invalid(format!("language: {e}")))?,
+        ),
+    };
     let mut tx = store.begin().await?;
-    tx.set_user_time_zone(&user.key, zone.as_deref()).await?;
+    tx.set_user_preferences(
+        &user.key,
+        time_zone.as_deref(),
+        language.map(custos_render::Language::as_str),
+    )
+    .await?;
     tx.append_audit(vec![Actor::new(format!("user:{}", user.email), now).entry(
         "set_preferences",
         "user",
         &user.key,
         String::new(),
-        Some(json!({"time_zone": user.time_zone}).to_string()),
-        Some(json!({"time_zone": zone}).to_string()),
+        Some(json!({"time_zone": user.time_zone, "language": user.language}).to_string()),
+        Some(
+            json!({"time_zone": time_zone, "language": language.map(custos_render::Language::as_str)})
+                .to_string(),
+        ),
     )])
     .await?;
     tx.commit().await?;
-    Ok(zone)
+    Ok(Preferences {
+        time_zone,
+        language,
+    })
 }
 
 /// Audits what a person did to their own account (`after`: what it says of the change).

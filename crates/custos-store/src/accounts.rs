@@ -163,15 +163,17 @@ impl Tx {
         Ok(done.rows_affected())
     }
 
-    /// Sets (or, with None, clears) the person's own time zone.
-    pub async fn set_user_time_zone(
+    /// Sets (or, with None, clears) the person's own time zone and language.
+    pub async fn set_user_preferences(
         &mut self,
         user_key: &str,
         time_zone: Option<&str>,
+        language: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE users SET time_zone = $2 WHERE key = $1")
+        sqlx::query("UPDATE users SET time_zone = $2, language = $3 WHERE key = $1")
             .bind(user_key.to_owned())
             .bind(time_zone.map(str::to_owned))
+            .bind(language.map(str::to_owned))
             .execute(&mut *self.inner)
             .await?;
         Ok(())

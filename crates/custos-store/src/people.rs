@@ -60,6 +60,8 @@ pub struct User {
     pub totp: bool,
     /// The person's own time zone for pages (IANA); none, their organisation's.
     pub time_zone: Option<String>,
+    /// The person's own language for pages (`en`, `es`); none, their organisation's.
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,10 +109,10 @@ pub struct TokenRecord {
 
 pub(crate) const USER_COLUMNS: &str = "users.key, users.email, users.password_hash, \
      users.is_admin, users.created_at, users.disabled_at, \
-     CASE WHEN users.totp_secret IS NULL THEN 0 ELSE 1 END, users.time_zone";
+     CASE WHEN users.totp_secret IS NULL THEN 0 ELSE 1 END, users.time_zone, users.language";
 
 /// The number of columns of [`USER_COLUMNS`]: what a joined query reads after them starts here.
-const USER_WIDTH: usize = 8;
+const USER_WIDTH: usize = 9;
 
 pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
     let is_admin: i32 = row.try_get(3)?;
@@ -124,6 +126,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User, StoreError> {
         disabled_at: row.try_get(5)?,
         totp: totp != 0,
         time_zone: row.try_get(7)?,
+        language: row.try_get(8)?,
     })
 }
 
@@ -185,6 +188,7 @@ impl Tx {
             disabled_at: None,
             totp: false,
             time_zone: None,
+            language: None,
         })
     }
 

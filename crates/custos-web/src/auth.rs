@@ -211,7 +211,7 @@ pub fn second_factor_gate(principal: &Principal, path: &str) -> Result<(), ApiEr
 /// Who the caller is, from a bearer token or the session cookie, without the CSRF check of
 /// writes: a form posted by a page checks its hidden field instead.
 pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    // A page's middleware may have found the caller already (`ui::zone`).
+    // A page's middleware may have found the caller already (`ui::viewer`).
     if let Some(principal) = parts.extensions.get::<Principal>() {
         return Ok(principal.clone());
     }

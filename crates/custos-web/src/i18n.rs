@@ -3,6 +3,7 @@
 //! placeables; a message missing in a language falls back to English, and a test checks that
 //! none is missing.
 
+use std::fmt::Display;
 use std::sync::OnceLock;
 
 use custos_render::Language;
@@ -46,15 +47,104 @@ pub fn text(language: Language, id: &str, args: &[(&str, &str)]) -> String {
     for (name, value) in args {
         fluent_args.set(*name, (*value).to_owned());
     }
+    format(language, id, &fluent_args)
+}
+
+/// The message `id` with a number `count` (which chooses the plural form: `one`, `other`) and
+/// `args`, in the viewer's language.
+pub fn tr_count(id: &str, count: i64, args: &[(&str, &str)]) -> String {
+    let mut fluent_args = FluentArgs::new();
+    fluent_args.set("count", count);
+    for (name, value) in args {
+        fluent_args.set(*name, (*value).to_owned());
+    }
+    format(crate::ui::viewer::viewer_language(), id, &fluent_args)
+}
+
+fn format(language: Language, id: &str, fluent_args: &FluentArgs) -> String {
     for bundle in [bundle(language), bundle(Language::En)] {
         if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
             let mut errors = Vec::new();
-            let text = bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
+            let text = bundle.format_pattern(pattern, Some(fluent_args), &mut errors);
             return text.into_owned();
         }
     }
     id.to_owned()
 }
+
+/// The message `id` in the language of this page's viewer (`ui::viewer`), with `args`.
+pub fn tr(id: &str, args: &[(&str, &str)]) -> String {
+    text(crate::ui::viewer::viewer_language(), id, args)
+}
+
+/// The words of a page's template: `{{ t("id") }}`, `{{ t1("id", "name", value) }}` and so on,
+/// in the viewer's language. Askama calls a bare function of a template as a method of the
+/// template, hence a trait every template has.
+pub trait Translate {
+    fn t(&self, id: &str) -> String {
+        tr(id, &[])
+    }
+
+    fn t1(&self, id: &str, n1: &str, v1: impl Display) -> String {
+        tr(id, &[(n1, &v1.to_string())])
+    }
+
+    fn t2(&self, id: &str, n1: &str, v1: impl Display, n2: &str, v2: impl Display) -> String {
+        tr(id, &[(n1, &v1.to_string()), (n2, &v2.to_string())])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn t3(
+        &self,
+        id: &str,
+        n1: &str,
+        v1: impl Display,
+        n2: &str,
+        v2: impl Display,
+        n3: &str,
+        v3: impl Display,
+    ) -> String {
+        tr(
+            id,
+            &[
+                (n1, &v1.to_string()),
+                (n2, &v2.to_string()),
+                (n3, &v3.to_string()),
+            ],
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn t4(
+        &self,
+        id: &str,
+        n1: &str,
+        v1: impl Display,
+        n2: &str,
+        v2: impl Display,
+        n3: &str,
+        v3: impl Display,
+        n4: &str,
+        v4: impl Display,
+    ) -> String {
+        tr(
+            id,
+            &[
+                (n1, &v1.to_string()),
+                (n2, &v2.to_string()),
+                (n3, &v3.to_string()),
+                (n4, &v4.to_string()),
+            ],
+        )
+    }
+
+    /// The page's language tag, for `<html lang>`.
+    fn page_lang(&self) -> &'static str {
+        crate::ui::viewer::viewer_language().as_str()
+    }
+}
+
+impl<T: askama::Template + ?Sized> Translate for T {}
 
 /// The ids of the messages of a catalogue source.
 pub fn message_ids(source: &str) -> Result<Vec<String>, String> {
@@ -87,6 +177,50 @@ mod tests {
             spanish.iter().filter(|id| !english.contains(id)).collect();
         assert_eq!(missing_in_spanish, Vec::<&String>::new());
         assert_eq!(missing_in_english, Vec::<&String>::new());
+    }
+
+    /// Every message a template or the code asks for is in the catalogue (a missing one would
+    /// show its id), and every message of the catalogue is asked for somewhere.
+    #[test]
+    fn the_catalogue_and_the_pages_ask_for_the_same_messages() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut used = std::collections::BTreeSet::new();
+        let mut sources = String::new();
+        for dir in ["templates", "src", "src/ui", "src/api"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                // This file's own examples name no real message.
+                if path.is_file() && !path.ends_with("i18n.rs") {
+                    sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let call = regex::Regex::new(r#"\b(?:t[1-4]?|tr|tr_count)\("([a-z0-9-]+)"|\bsection\("([a-z0-9-]+)", "([a-z0-9-]+)""#).unwrap();
+        for found in call.captures_iter(&sources) {
+            used.extend(
+                found
+                    .iter()
+                    .skip(1)
+                    .flatten()
+                    .map(|m| m.as_str().to_owned()),
+            );
+        }
+        let english = message_ids(source(Language::En)).unwrap();
+        let missing: Vec<&String> = used.iter().filter(|id| !english.contains(id)).collect();
+        assert_eq!(
+            missing,
+            Vec::<&String>::new(),
+            "asked for but not in en.ftl"
+        );
+        let unused: Vec<&String> = english
+            .iter()
+            .filter(|id| !sources.contains(&format!("\"{id}\"")))
+            .collect();
+        assert_eq!(
+            unused,
+            Vec::<&String>::new(),
+            "in en.ftl but asked for nowhere"
+        );
     }
 
     #[test]

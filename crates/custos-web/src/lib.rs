@@ -562,8 +562,8 @@ pub fn router(state: AppState) -> Router {
             post(ui::account::change_password),
         )
         .route(
-            "/settings/security/time-zone",
-            post(ui::account::set_time_zone),
+            "/settings/security/preferences",
+            post(ui::account::set_preferences),
         )
         .route("/logout", post(ui::logout))
         .route(
@@ -729,7 +729,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such page".to_owned()) })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            ui::zone::with_viewer_zone,
+            ui::viewer::with_viewer,
         ))
         .layer(middleware::from_fn(problem_for_bare_errors))
         // Every response: no MIME sniffing, no referrer outside the instance, and on HTML a

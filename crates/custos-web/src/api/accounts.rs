@@ -1016,7 +1016,12 @@ pub async fn token(
 pub struct Preferences {
     /// The time zone pages show times in (IANA, `Europe/Madrid`); null: the organisation's.
     #[schema(max_length = 64)]
+    #[serde(default)]
     pub time_zone: Option<String>,
+    /// The language of pages, `en` or `es`; null: the organisation's (its `language`).
+    #[schema(max_length = 8)]
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[utoipa::path(
@@ -1029,7 +1034,7 @@ pub struct Preferences {
         (status = 200, description = "Set", body = Preferences),
         (status = 401, description = "Not signed in, or the credentials are not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without the write scope", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a time zone of the IANA database", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a time zone of the IANA database, or not a language of Custos (`en`, `es`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn set_preferences(
@@ -1038,13 +1043,17 @@ pub async fn set_preferences(
     Body(body): Body<Preferences>,
 ) -> Result<Json<Preferences>, ApiError> {
     require_write(&principal)?;
-    let time_zone = accounts::set_time_zone(
+    let set = accounts::set_preferences(
         &state.store,
         &principal.user,
         body.time_zone.as_deref(),
+        body.language.as_deref(),
         state.clock.now(),
     )
     .await?;
     state.auth_cache.clear();
-    Ok(Json(Preferences { time_zone }))
+    Ok(Json(Preferences {
+        time_zone: set.time_zone,
+        language: set.language.map(|l| l.as_str().to_owned()),
+    }))
 }

@@ -80,7 +80,7 @@ pub async fn sign_in(
     )
     .await?
     {
-        Started::Session(started) => started,
+        Started::Session(started) => *started,
         Started::SecondFactor { .. } => {
             return Err(ApiError::Unauthenticated(SECOND_FACTOR_NEEDED.to_owned()));
         }
@@ -103,7 +103,7 @@ pub const SECOND_FACTOR_NEEDED: &str = "this account signs in with a second fact
 
 /// A sign-in whose credentials were right.
 pub enum Started {
-    Session(StartedSession),
+    Session(Box<StartedSession>),
     /// The password is right; the second factor is asked for with this short-lived secret.
     SecondFactor {
         pending: String,
@@ -159,7 +159,7 @@ pub async fn start_session(
     match sessions::sign_in(&state.store, &email, password, code, now).await? {
         SignInOutcome::SignedIn(signed_in) => {
             state.throttle.succeeded(&email);
-            Ok(Started::Session(StartedSession::from(*signed_in)))
+            Ok(Started::Session(Box::new(StartedSession::from(*signed_in))))
         }
         SignInOutcome::SecondFactor { pending } => Ok(Started::SecondFactor { pending }),
         SignInOutcome::Disabled => Err(ApiError::Forbidden(ACCOUNT_DISABLED.to_owned())),

@@ -3,6 +3,7 @@
 //! page (password, TOTP second factor with its QR code and recovery codes). The same use
 //! cases as the API (`custos_app::accounts`).
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -15,6 +16,7 @@ use super::{FormCaller, UiError, Viewer, check_csrf, page};
 use crate::api::accounts::TOTP_ISSUER;
 use crate::auth::{Principal, Via};
 use crate::error::ApiError;
+use crate::i18n::tr;
 use crate::state::AppState;
 
 /// What the link page asks for.
@@ -35,7 +37,7 @@ pub enum LinkForm {
 #[derive(Template)]
 #[template(path = "account_link.html")]
 struct LinkPage {
-    title: &'static str,
+    title: String,
     error: Option<String>,
     message: Option<String>,
     form: LinkForm,
@@ -43,15 +45,16 @@ struct LinkPage {
     asking: bool,
 }
 
+/// The page of a one-time link (or of the setup), titled by the message `title`.
 fn link_page(
     status: StatusCode,
-    title: &'static str,
+    title: &str,
     form: LinkForm,
     error: Option<String>,
     message: Option<String>,
 ) -> Response {
     let mut response = page(&LinkPage {
-        title,
+        title: tr(title, &[]),
         error,
         message,
         asking: matches!(form, LinkForm::AskReset),
@@ -64,7 +67,7 @@ fn link_page(
 pub async fn reset_form() -> Response {
     link_page(
         StatusCode::OK,
-        "Forgot your password?",
+        "account-forgot-password",
         LinkForm::AskReset,
         None,
         None,
@@ -85,17 +88,17 @@ pub async fn ask_reset(
     match crate::api::accounts::ask_for_reset(&state, client, &form.email).await {
         Ok(()) => link_page(
             StatusCode::OK,
-            "Check your mailbox",
+            "account-check-mailbox",
             LinkForm::None,
             None,
-            Some(format!(
-                "If {} has an account, a link to choose a new password is on its way; it works once, for one hour.",
-                form.email.trim()
+            Some(tr(
+                "account-reset-on-its-way",
+                &[("email", form.email.trim())],
             )),
         ),
         Err(error) => link_page(
             error.status(),
-            "Forgot your password?",
+            "account-forgot-password",
             LinkForm::AskReset,
             Some(super::sentence(&error)),
             None,
@@ -107,19 +110,20 @@ pub async fn ask_reset(
 #[derive(Clone, Copy)]
 struct LinkKind {
     purpose: &'static str,
+    /// The message that titles its page.
     title: &'static str,
     prefix: &'static str,
 }
 
 const RESET: LinkKind = LinkKind {
     purpose: accounts::PASSWORD_RESET,
-    title: "Choose a new password",
+    title: "account-choose-password",
     prefix: "/password-reset/",
 };
 
 const INVITATION: LinkKind = LinkKind {
     purpose: accounts::INVITATION,
-    title: "Accept the invitation",
+    title: "account-accept-invitation",
     prefix: "/invitations/",
 };
 
@@ -137,12 +141,9 @@ async fn show_link(state: &AppState, kind: LinkKind, token: &str) -> Response {
         ),
         Err(error) => link_page(
             ApiError::from(error).status(),
-            "This link does not work",
+            "account-link-broken",
             LinkForm::None,
-            Some(
-                "It was used, has expired, or a newer one was sent. Ask for a new one below, or ask whoever invited you to invite you again."
-                    .to_owned(),
-            ),
+            Some(tr("account-link-broken-why", &[])),
             None,
         ),
     }
@@ -183,10 +184,10 @@ async fn complete(state: &AppState, kind: LinkKind, token: &str, form: NewPasswo
             state.auth_cache.clear();
             link_page(
                 StatusCode::OK,
-                "Your password is set",
+                "account-password-set",
                 LinkForm::None,
                 None,
-                Some(format!("Sign in as {} with it.", user.email)),
+                Some(tr("account-sign-in-with-it", &[("email", &user.email)])),
             )
         }
         Err(error @ custos_app::AppError::Invalid(_)) => {
@@ -248,6 +249,9 @@ struct SecurityPage {
     time_zone: String,
     zone_in_use: String,
     zones: &'static [String],
+    /// The person's own language (empty: the organisation's) and the language in use.
+    language: String,
+    language_in_use: &'static str,
     problem: Option<String>,
     message: Option<String>,
 }
@@ -317,8 +321,13 @@ async fn security_page(
         recovery_codes: shown.recovery_codes,
         due,
         time_zone: user.time_zone.clone().unwrap_or_default(),
-        zone_in_use: super::zone::viewer_zone_name(),
+        zone_in_use: super::viewer::viewer_zone_name(),
         zones: custos_core::values::TimeZoneName::all(),
+        language: user.language.clone().unwrap_or_default(),
+        language_in_use: match super::viewer::viewer_language() {
+            custos_render::Language::En => "English",
+            custos_render::Language::Es => "español",
+        },
         problem: shown.problem.as_ref().map(super::sentence),
         message: shown.message,
     });
@@ -446,7 +455,7 @@ pub async fn renew_recovery_codes(
     .await
     .map(|codes| Shown {
         recovery_codes: codes,
-        message: Some("New recovery codes: the old ones no longer work.".to_owned()),
+        message: Some(tr("account-new-recovery-codes", &[])),
         ..Shown::default()
     });
     after(&state, &principal, &form.csrf, outcome).await
@@ -478,7 +487,7 @@ pub async fn change_password(
         )
         .await
         .map(|()| Shown {
-            message: Some("Your password is changed; your other sessions have ended.".to_owned()),
+            message: Some(tr("account-password-changed", &[])),
             ..Shown::default()
         })
     } else {
@@ -599,33 +608,31 @@ pub async fn oidc_callback(
 }
 
 #[derive(Deserialize)]
-pub struct TimeZoneForm {
+pub struct PreferencesForm {
     csrf: String,
     #[serde(default)]
     time_zone: String,
+    #[serde(default)]
+    language: String,
 }
 
-/// One's own time zone for pages, or the organisation's again.
-pub async fn set_time_zone(
+/// One's own time zone and language for pages, or the organisation's again.
+pub async fn set_preferences(
     State(state): State<AppState>,
     FormCaller(principal): FormCaller,
-    Form(form): Form<TimeZoneForm>,
+    Form(form): Form<PreferencesForm>,
 ) -> Result<Response, UiError> {
     check_csrf(&principal, &form.csrf)?;
-    let outcome = accounts::set_time_zone(
+    let outcome = accounts::set_preferences(
         &state.store,
         &principal.user,
         Some(&form.time_zone),
+        Some(&form.language),
         state.clock.now(),
     )
     .await
-    .map(|zone| Shown {
-        message: Some(match zone {
-            Some(zone) => format!("Times are shown in {zone} from your next page."),
-            None => {
-                "Times are shown in your organisation's time zone from your next page.".to_owned()
-            }
-        }),
+    .map(|_| Shown {
+        message: Some(tr("security-preferences-saved", &[])),
         ..Shown::default()
     });
     after(&state, &principal, &form.csrf, outcome).await
@@ -646,7 +653,7 @@ pub async fn setup_form(
     match crate::api::people::setup_token_matches(&state, &query.token) {
         Ok(true) => link_page(
             StatusCode::OK,
-            "Set up Custos",
+            "account-set-up",
             LinkForm::FirstAdmin {
                 token: query.token,
                 email: String::new(),
@@ -656,19 +663,16 @@ pub async fn setup_form(
         ),
         Ok(false) => link_page(
             StatusCode::FORBIDDEN,
-            "Set up Custos",
+            "account-set-up",
             LinkForm::None,
-            Some(
-                "This is not the setup link the server printed: copy it again from its output."
-                    .to_owned(),
-            ),
+            Some(tr("account-not-the-setup-link", &[])),
             None,
         ),
         Err(_) => link_page(
             StatusCode::NOT_FOUND,
-            "Custos is set up",
+            "account-is-set-up",
             LinkForm::None,
-            Some("No setup is pending: the instance has its administrator. Sign in.".to_owned()),
+            Some(tr("account-no-setup-pending", &[])),
             None,
         ),
     }
@@ -686,7 +690,7 @@ pub async fn setup(State(state): State<AppState>, Form(form): Form<SetupForm>) -
     let refused = |error: ApiError, form: &SetupForm| {
         link_page(
             error.status(),
-            "Set up Custos",
+            "account-set-up",
             LinkForm::FirstAdmin {
                 token: form.token.clone(),
                 email: form.email.clone(),
@@ -711,18 +715,18 @@ pub async fn setup(State(state): State<AppState>, Form(form): Form<SetupForm>) -
     {
         Ok(user) => link_page(
             StatusCode::CREATED,
-            "Custos is set up",
+            "account-is-set-up",
             LinkForm::None,
             None,
-            Some(format!(
-                "{} is the instance's administrator. Sign in, then add organisations and invite people (People).",
-                user.email
+            Some(tr(
+                "account-administrator-created",
+                &[("email", &user.email)],
             )),
         ),
         Err(error @ ApiError::Invalid { .. }) => refused(error, &form),
         Err(error) => link_page(
             error.status(),
-            "Set up Custos",
+            "account-set-up",
             LinkForm::None,
             Some(super::sentence(&error)),
             None,

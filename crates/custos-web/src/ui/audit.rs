@@ -4,6 +4,7 @@
 //! verified on request (administrators: it reads the whole log); exports as CSV and JSON Lines
 //! with the same filters, streamed.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::body::Body;

@@ -5,6 +5,8 @@
 //! download. Forms post with the session's CSRF token and work without JavaScript. Times in
 //! forms are in the viewer's time zone, and the labels say which.
 
+use crate::i18n::Translate as _;
+use crate::i18n::{tr, tr_count};
 use std::collections::BTreeSet;
 
 use askama::Template;
@@ -30,14 +32,14 @@ use crate::state::AppState;
 /// "40 h left (until …)", "ended 3 h ago (…)".
 pub(crate) fn clock(deadline: Option<&str>, now: Timestamp) -> String {
     let Some(deadline) = deadline.and_then(custos_app::clock::parse_stamp) else {
-        return "not aware yet".to_owned();
+        return tr("clock-not-aware", &[]);
     };
     let left = deadline.duration_since(now).as_hours();
-    let shown = super::zone::moment(deadline);
+    let shown = super::viewer::moment(deadline);
     if left < 0 {
-        format!("ended {} h ago ({shown})", -left)
+        tr_count("clock-ended", -left, &[("until", &shown)])
     } else {
-        format!("{left} h left (until {shown})")
+        tr_count("clock-left", left, &[("until", &shown)])
     }
 }
 
@@ -54,7 +56,7 @@ fn shown(text: String) -> String {
 pub(crate) fn when(stamp: Option<&str>) -> String {
     stamp
         .and_then(custos_app::clock::parse_stamp)
-        .map_or_else(|| "—".to_owned(), super::zone::moment)
+        .map_or_else(|| "—".to_owned(), super::viewer::moment)
 }
 
 struct ListRow {
@@ -190,12 +192,12 @@ fn new_page(
 
 /// A `datetime-local` value (`2026-11-24T10:30`), read in the viewer's time zone.
 fn utc(field: &str, raw: &str) -> Result<Timestamp, ApiError> {
-    super::zone::local_input(raw).ok_or_else(|| {
+    super::viewer::local_input(raw).ok_or_else(|| {
         ApiError::invalid(
             field,
             format!(
                 "{field}: expected a date and time ({}), got {:?}",
-                super::zone::viewer_zone_name(),
+                super::viewer::viewer_zone_name(),
                 raw.trim()
             ),
         )
@@ -555,12 +557,12 @@ pub async fn show(
         occurred: match facts.occurred_until {
             Some(until) => format!(
                 "{} to {}",
-                super::zone::moment(facts.occurred_from),
-                super::zone::moment(until)
+                super::viewer::moment(facts.occurred_from),
+                super::viewer::moment(until)
             ),
-            None => format!("from {}", super::zone::moment(facts.occurred_from)),
+            None => format!("from {}", super::viewer::moment(facts.occurred_from)),
         },
-        aware: super::zone::moment(facts.aware_at),
+        aware: super::viewer::moment(facts.aware_at),
         systems: shown(facts.systems.join(", ")),
         data: facts
             .data_categories
@@ -926,7 +928,7 @@ pub async fn file(
     let step = Confirmation {
         title: format!("Record {controller}'s notification to the authority"),
         consequences: vec![
-            format!("The notification is recorded as submitted at {} ({}){}.", form.submitted_at, super::zone::viewer_zone_name(), if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
+            format!("The notification is recorded as submitted at {} ({}){}.", form.submitted_at, super::viewer::viewer_zone_name(), if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
             "The facts as they stand are recorded as the version filed; the 72-hour clock stops for this case.".to_owned(),
             "A filing cannot be taken back: later facts go in a new phase and a further filing.".to_owned(),
         ],

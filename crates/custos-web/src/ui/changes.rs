@@ -3,6 +3,7 @@
 //! decision, remark and execute forms; the filing form with the questionnaire upload. Forms
 //! post with the session's CSRF token in a hidden field and work without JavaScript.
 
+use crate::i18n::Translate as _;
 use std::collections::HashMap;
 
 use askama::Template;

@@ -5,6 +5,7 @@
 //! `confirm=yes`. A step refused for its input comes back on the same page with what was
 //! typed kept and the problem above it, the navigation around it.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -4,6 +4,7 @@
 //! amendments to answer, contracts ending or due for renewal, and the findings by severity with
 //! those new since the viewer last marked them seen.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -17,6 +18,7 @@ use super::rights::{days_left, masked};
 use super::{FormCaller, UiError, Viewer, check_csrf, entry_href, page};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::i18n::tr;
 use crate::state::AppState;
 
 /// New findings listed on the dashboard; the rest are on the findings page.
@@ -34,8 +36,8 @@ pub struct DueRow {
 
 /// A section of the dashboard with its rows.
 pub struct Section {
-    title: &'static str,
-    empty: &'static str,
+    title: String,
+    empty: String,
     rows: Vec<DueRow>,
 }
 
@@ -55,9 +57,14 @@ struct DashboardPage {
     marked_at: Option<String>,
 }
 
-fn section(title: &'static str, empty: &'static str, mut rows: Vec<DueRow>) -> Section {
+/// A section titled by the message `title`, saying `empty` when nothing is due.
+fn section(title: &str, empty: &str, mut rows: Vec<DueRow>) -> Section {
     rows.sort_by(|a, b| a.order.cmp(&b.order));
-    Section { title, empty, rows }
+    Section {
+        title: tr(title, &[]),
+        empty: tr(empty, &[]),
+        rows,
+    }
 }
 
 /// The organisations the viewer acts for (none for an instance administrator: all).
@@ -111,24 +118,22 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .unwrap_or_else(|| r.deadline.clone());
             let (when, tone) = days_left(&due, today);
             DueRow {
-                text: format!(
-                    "{} request of {} to {}",
-                    r.kind.as_str(),
-                    masked(r.email.as_deref()),
-                    r.controller
+                text: tr(
+                    "due-request-row",
+                    &[
+                        ("kind", r.kind.as_str()),
+                        ("subject", &masked(r.email.as_deref())),
+                        ("controller", &r.controller),
+                    ],
                 ),
                 href: format!("/subject-requests/{}", r.key),
-                when: format!("{when} (due {due})"),
+                when: tr("due-request-when", &[("when", &when), ("due", &due)]),
                 tone,
                 order: due,
             }
         })
         .collect();
-    sections.push(section(
-        "Subject requests",
-        "No open subject request.",
-        rows,
-    ));
+    sections.push(section("due-requests", "due-requests-none", rows));
 
     // Sub-processor changes waiting for a decision of the viewer's controllers.
     let summaries = crate::api::changes::summaries(&state, principal).await?;
@@ -141,19 +146,27 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .map(|waiting| {
                     let deadline = waiting.deadline.clone().unwrap_or_default();
                     let (when, tone) = if deadline.is_empty() {
-                        ("no window".to_owned(), "info")
+                        (tr("due-change-no-window", &[]), "info")
                     } else {
                         let (left, tone) = days_left(&deadline, today);
-                        (format!("window: {left} (until {deadline})"), tone)
+                        (
+                            tr(
+                                "due-change-window",
+                                &[("left", &left), ("deadline", &deadline)],
+                            ),
+                            tone,
+                        )
                     };
                     DueRow {
-                        text: format!(
-                            "{} proposes {} ({}) for {}: {} authorisation",
-                            summary.requester,
-                            summary.candidate_name,
-                            summary.service,
-                            waiting.controller,
-                            waiting.mode
+                        text: tr(
+                            "due-change-row",
+                            &[
+                                ("requester", &summary.requester),
+                                ("candidate", &summary.candidate_name),
+                                ("service", &summary.service),
+                                ("controller", &waiting.controller),
+                                ("mode", &waiting.mode),
+                            ],
                         ),
                         href: format!("/change-requests/{}", summary.key),
                         when,
@@ -168,11 +181,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .collect::<Vec<_>>()
         })
         .collect();
-    sections.push(section(
-        "Sub-processor changes to decide",
-        "No sub-processor change waits for your decision.",
-        rows,
-    ));
+    sections.push(section("due-changes", "due-changes-none", rows));
 
     // Breach clocks of the viewer's controllers, not yet filed.
     let breaches = crate::api::breaches::summaries(&state, principal).await?;
@@ -184,9 +193,13 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .iter()
                 .filter(|case| !case.filed && case.decision.as_deref() != Some("not-notifiable"))
                 .map(|case| DueRow {
-                    text: format!(
-                        "Breach at {} ({}): {}'s notification to the authority",
-                        breach.party, breach.occurred_from, case.controller
+                    text: tr(
+                        "due-breach-row",
+                        &[
+                            ("party", &breach.party),
+                            ("began", &breach.occurred_from),
+                            ("controller", &case.controller),
+                        ],
                     ),
                     href: format!("/breaches/{}", breach.key),
                     when: super::breaches::clock(case.deadline.as_deref(), now),
@@ -196,11 +209,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .collect::<Vec<_>>()
         })
         .collect();
-    sections.push(section(
-        "Breach clocks",
-        "No breach clock runs for you.",
-        rows,
-    ));
+    sections.push(section("due-breaches", "due-breaches-none", rows));
 
     // Art. 19 notifications addressed to (or relayed by) the viewer's organisations that
     // still wait for an answer.
@@ -218,23 +227,21 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
             }
             let sent = row.sent_at.clone().unwrap_or_default();
             rows.push(DueRow {
-                text: format!(
-                    "Art. 19 notification to {} ({})",
-                    row.recipient,
-                    row.state.as_str()
+                text: tr(
+                    "due-notification-row",
+                    &[("recipient", &row.recipient), ("state", row.state.as_str())],
                 ),
                 href: format!("/notifications#notification-{}", row.key),
-                when: format!("sent {}", sent.get(..10).unwrap_or(&sent)),
+                when: tr(
+                    "due-notification-sent",
+                    &[("sent", sent.get(..10).unwrap_or(&sent))],
+                ),
                 tone: "warning",
                 order: sent,
             });
         }
     }
-    sections.push(section(
-        "Notifications to answer (Art. 19)",
-        "No notification waits for your answer.",
-        rows,
-    ));
+    sections.push(section("due-notifications", "due-notifications-none", rows));
 
     // Contract amendments the viewer's organisations are asked to accept.
     let awaiting = if principal.user.is_admin {
@@ -247,24 +254,27 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     let rows = awaiting
         .into_iter()
         .map(|a| DueRow {
-            text: format!(
-                "{} proposes an amendment of contract {} to {}",
-                a.proposer, a.contract, a.awaiting
+            text: tr(
+                "due-amendment-row",
+                &[
+                    ("proposer", &a.proposer),
+                    ("contract", &a.contract),
+                    ("awaiting", &a.awaiting),
+                ],
             ),
             href: format!("/contracts/{}#amendment-{}", a.contract, a.key),
-            when: format!(
-                "proposed {}",
-                a.proposed_at.get(..10).unwrap_or(&a.proposed_at)
+            when: tr(
+                "due-amendment-proposed",
+                &[(
+                    "proposed",
+                    a.proposed_at.get(..10).unwrap_or(&a.proposed_at),
+                )],
             ),
             tone: "warning",
             order: a.proposed_at,
         })
         .collect();
-    sections.push(section(
-        "Contract amendments to answer",
-        "No amendment waits for your answer.",
-        rows,
-    ));
+    sections.push(section("due-amendments", "due-amendments-none", rows));
 
     // Contracts of the viewer's organisations ending, ended or due for renewal.
     let rows = {
@@ -285,14 +295,21 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 });
                 let reminder = expiry_reminder(c, today);
                 let (when, tone) = match (ended, reminder) {
-                    (Some(expires), _) => (format!("ended on {expires}"), "error"),
+                    (Some(expires), _) => (
+                        tr("due-contract-ended", &[("expires", &expires.to_string())]),
+                        "error",
+                    ),
                     (None, Some(reason)) => (reason, "warning"),
                     (None, None) => return None,
                 };
                 Some(DueRow {
-                    text: format!(
-                        "Contract {} between {} and {}",
-                        c.id, c.between[0], c.between[1]
+                    text: tr(
+                        "due-contract-row",
+                        &[
+                            ("contract", c.id.as_str()),
+                            ("first", c.between[0].as_str()),
+                            ("second", c.between[1].as_str()),
+                        ],
                     ),
                     href: format!("/contracts/{}", c.id),
                     when,
@@ -306,11 +323,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
             })
             .collect()
     };
-    sections.push(section(
-        "Contracts ending or due for renewal",
-        "No contract of yours ends within 60 days.",
-        rows,
-    ));
+    sections.push(section("due-contracts", "due-contracts-none", rows));
 
     // Findings: by severity, and those new since the viewer last marked them seen.
     let findings = counting_findings(&state, principal).await?;

@@ -4,6 +4,7 @@
 //! policy as the API: a party's change of a contract whose other party answers for itself
 //! becomes a proposal that party accepts or declines here.
 
+use crate::i18n::Translate as _;
 use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;

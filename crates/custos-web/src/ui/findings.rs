@@ -4,6 +4,7 @@
 //! `acknowledgements` (a reason, a last day, who accepted it). A refused acknowledgement comes
 //! back on the same page with the words kept and the problem beside the field.
 
+use crate::i18n::Translate as _;
 use std::collections::HashMap;
 
 use askama::Template;

@@ -5,6 +5,7 @@
 //! conflict shows both versions). A problem comes back at the field it is about, with what
 //! was typed kept. Contracts have their own form (`ui::entries`).
 
+use crate::i18n::Translate as _;
 use std::collections::HashMap;
 
 use askama::Template;

@@ -19,8 +19,10 @@ pub mod people;
 pub mod public;
 pub mod rights;
 pub mod settings;
-pub mod zone;
+pub mod viewer;
 
+use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -125,6 +127,24 @@ struct ErrorPage {
     detail: String,
 }
 
+/// An error page's title: what its status means, in the viewer's language.
+fn status_title(status: StatusCode) -> String {
+    let id = match status.as_u16() {
+        400 => "error-400",
+        401 => "error-401",
+        403 => "error-403",
+        404 => "error-404",
+        409 => "error-409",
+        412 => "error-412",
+        413 => "error-413",
+        422 => "error-422",
+        429 => "error-429",
+        _ if status.is_server_error() => "error-500",
+        _ => return status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    tr(id, &[])
+}
+
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         // The API's answer says the status and the words; the page shows them.
@@ -132,7 +152,7 @@ impl IntoResponse for UiError {
         let api = self.0.into_response();
         let status = api.status();
         let detail = if status.is_server_error() {
-            "Something went wrong on our side; it has been logged.".to_owned()
+            tr("error-on-our-side", &[])
         } else {
             capitalise(&detail) + "."
         };
@@ -140,7 +160,7 @@ impl IntoResponse for UiError {
             section: "",
             user_email: String::new(),
             csrf: String::new(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: status_title(status),
             detail,
         });
         *response.status_mut() = status;
@@ -414,7 +434,7 @@ pub async fn login(
             &state,
             StatusCode::FORBIDDEN,
             form.email,
-            Some("The form had expired: please sign in again.".to_owned()),
+            Some(tr("login-form-expired", &[])),
             next,
         );
     }
@@ -459,7 +479,7 @@ pub async fn login_code(
             &state,
             StatusCode::FORBIDDEN,
             form.email,
-            Some("The sign-in had expired: please sign in again.".to_owned()),
+            Some(tr("login-sign-in-expired", &[])),
             next,
         );
     };

@@ -2,6 +2,7 @@
 //! sandboxed frame: an organisation's own template may hold any HTML), the published versions
 //! with what each changed, whether the latest is out of date, and the publish form.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};

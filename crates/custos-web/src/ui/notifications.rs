@@ -4,6 +4,7 @@
 //! completed (with evidence) in the page. What the recipient's sub-processors answered outside
 //! Custos is recorded here by the processor that relayed the notification to them.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};

@@ -4,6 +4,8 @@
 //! organisations require two-factor sign-in. Everyone else sees their own access. The same
 //! use cases and rules as the API (`custos_app::accounts`).
 
+use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -243,14 +245,11 @@ pub async fn invite(
     match outcome {
         Ok(invited) => {
             let message = if invited.existed {
-                format!(
-                    "{} has an account already: the role was added to it (no e-mail sent).",
-                    invited.account.email
-                )
+                tr("people-role-added", &[("email", &invited.account.email)])
             } else {
-                format!(
-                    "The invitation is on its way to {}: the link works once, for 7 days.",
-                    invited.account.email
+                tr(
+                    "people-invitation-sent",
+                    &[("email", &invited.account.email)],
                 )
             };
             people_page(
@@ -425,8 +424,17 @@ pub async fn set_membership(
     match outcome {
         Ok(_) => {
             let message = match role {
-                Some(role) => format!("Role in {}: {}.", form.organisation, role.as_str()),
-                None => format!("No longer a member of {}.", form.organisation),
+                Some(role) => tr(
+                    "people-role-now",
+                    &[
+                        ("organisation", &form.organisation),
+                        ("role", role.as_str()),
+                    ],
+                ),
+                None => tr(
+                    "people-member-no-longer",
+                    &[("organisation", &form.organisation)],
+                ),
             };
             // Removing the last membership one administers hides the account: back to the list.
             match person_page(&state, &principal, &form.csrf, &key, Ok(Some(message))).await {
@@ -461,29 +469,27 @@ pub async fn account_action(
         .map_err(ApiError::from)?;
     let (title, consequences, button) = match action.as_str() {
         "disable" => (
-            format!("Disable {}", person.email),
+            tr("people-disable-title", &[("email", &person.email)]),
             vec![
-                "Every session of the account ends now; signing in is refused.".to_owned(),
-                "Its API tokens and OAuth2 clients are refused until it is enabled again."
-                    .to_owned(),
-                "Its roles stay, for when it is enabled again.".to_owned(),
+                tr("people-disable-sessions-end", &[]),
+                tr("people-disable-tokens-refused", &[]),
+                tr("people-disable-roles-stay", &[]),
             ],
-            "Disable the account",
+            tr("people-disable-button", &[]),
         ),
         "enable" => (
-            format!("Enable {} again", person.email),
-            vec!["The account may sign in again, with the roles it had.".to_owned()],
-            "Enable the account",
+            tr("people-enable-title", &[("email", &person.email)]),
+            vec![tr("people-enable-signs-in-again", &[])],
+            tr("people-enable-button", &[]),
         ),
         "delete" => (
-            format!("Delete {}", person.email),
+            tr("people-delete-title", &[("email", &person.email)]),
             vec![
-                "The account goes, with its roles, sessions, API tokens and OAuth2 clients."
-                    .to_owned(),
-                "The audit log keeps what it did, under its address.".to_owned(),
-                "It cannot be undone: invite the address again to give access back.".to_owned(),
+                tr("people-delete-goes", &[]),
+                tr("people-delete-audit-keeps", &[]),
+                tr("people-delete-cannot-be-undone", &[]),
             ],
-            "Delete the account",
+            tr("people-delete-button", &[]),
         ),
         other => {
             return Err(ApiError::not_found(format!("action {other:?}")).into());
@@ -493,7 +499,7 @@ pub async fn account_action(
         title,
         consequences,
         action: format!("/people/{key}/{action}"),
-        button: button.to_owned(),
+        button,
         back: format!("/people/{key}"),
         hidden: Vec::new(),
         fields: Vec::new(),

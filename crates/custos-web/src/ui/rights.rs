@@ -2,6 +2,7 @@
 //! script, in the controller's language; the same answer whatever the address), and for staff
 //! the inbox with deadlines and the request page with the answer preview and the Art. 19 tree.
 
+use crate::i18n::Translate as _;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -521,12 +522,12 @@ pub(crate) fn days_left(due: &str, today: custos_core::Date) -> (String, &'stati
     let days = (due - today).get_days();
     match days {
         d if d < 0 => (
-            format!("{} day{} overdue", -d, if d == -1 { "" } else { "s" }),
+            crate::i18n::tr_count("days-overdue", (-d).into(), &[]),
             "error",
         ),
-        0 => ("due today".to_owned(), "error"),
+        0 => (crate::i18n::tr("days-due-today", &[]), "error"),
         d => (
-            format!("{d} day{} left", if d == 1 { "" } else { "s" }),
+            crate::i18n::tr_count("days-left", d.into(), &[]),
             if d <= 7 { "warning" } else { "info" },
         ),
     }
@@ -1177,6 +1178,26 @@ mod tests {
         assert_eq!(
             days_left("2026-11-22", today),
             ("3 days overdue".to_owned(), "error")
+        );
+    }
+
+    #[tokio::test]
+    async fn days_are_counted_in_the_viewers_language_with_plurals() {
+        let today: custos_core::Date = "2026-11-25".parse().unwrap();
+        let spanish = async {
+            (
+                days_left("2026-11-26", today).0,
+                days_left("2026-11-28", today).0,
+                days_left("2026-11-24", today).0,
+            )
+        };
+        assert_eq!(
+            crate::ui::viewer::as_viewer(custos_render::Language::Es, spanish).await,
+            (
+                "queda 1 día".to_owned(),
+                "quedan 3 días".to_owned(),
+                "vencida hace 1 día".to_owned()
+            )
         );
     }
 }

@@ -3,6 +3,8 @@
 //! organisations (added with the signing secret shown once, enabled, disabled, their delivery
 //! log, a failed delivery sent again). The same use cases and rules as the API.
 
+use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -228,13 +230,13 @@ pub async fn revoke_token(
         .find(|t| t.key == key && t.revoked_at.is_none())
         .ok_or_else(|| ApiError::not_found(format!("token {key:?}")))?;
     let step = Confirmation {
-        title: format!("Revoke the token \"{}\"", token.name),
+        title: tr("tokens-revoke-title", &[("name", &token.name)]),
         consequences: vec![
-            "Every request signed with it is refused from now on, by every server of this instance within seconds.".to_owned(),
-            "A revoked token cannot be brought back: create a new one if it is needed again.".to_owned(),
+            tr("tokens-revoke-refused", &[]),
+            tr("tokens-revoke-final", &[]),
         ],
         action: format!("/settings/tokens/{key}/revoke"),
-        button: "Revoke the token".to_owned(),
+        button: tr("tokens-revoke-button", &[]),
         back: "/settings/tokens".to_owned(),
         hidden: Vec::new(),
         fields: Vec::new(),
@@ -314,13 +316,13 @@ pub async fn revoke_client(
         .find(|c| c.client_id == client_id && c.revoked_at.is_none())
         .ok_or_else(|| ApiError::not_found(format!("client {client_id:?}")))?;
     let step = Confirmation {
-        title: format!("Revoke the client \"{}\"", client.name),
+        title: tr("clients-revoke-title", &[("name", &client.name)]),
         consequences: vec![
-            "It can no longer obtain access tokens, and the tokens it holds are refused from now on.".to_owned(),
-            "A revoked client cannot be brought back: register a new one if it is needed again.".to_owned(),
+            tr("clients-revoke-refused", &[]),
+            tr("clients-revoke-final", &[]),
         ],
         action: format!("/settings/clients/{client_id}/revoke"),
-        button: "Revoke the client".to_owned(),
+        button: tr("clients-revoke-button", &[]),
         back: "/settings/tokens".to_owned(),
         hidden: Vec::new(),
         fields: Vec::new(),

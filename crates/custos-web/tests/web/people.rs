@@ -1020,16 +1020,12 @@ async fn pages_show_times_in_the_viewers_time_zone_named() {
         let (status, _, page) = post_form(
             &server,
             &dpo.0,
-            "/settings/security/time-zone",
-            format!("csrf={}&time_zone=", dpo.1),
+            "/settings/security/preferences",
+            format!("csrf={}&time_zone=&language=", dpo.1),
         )
         .await;
         assert_eq!(status, 200);
-        assert!(
-            page.contains("your organisation&#39;s time zone")
-                || page.contains("your organisation's time zone"),
-            "{page}"
-        );
+        assert!(page.contains("times and words are as you chose"), "{page}");
         let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
         assert!(page.contains("2026-11-25 11:00 CET"), "{page}");
         // Another party's people keep theirs; JSON keeps machine time.
@@ -1038,6 +1034,120 @@ async fn pages_show_times_in_the_viewers_time_zone_named() {
         assert!(page.contains("2026-11-25 10:00 UTC"), "{page}");
         let (_, tokens) = as_session(&server, &dpo, Method::GET, "/api/v1/tokens", None).await;
         assert_eq!(tokens["items"][0]["created_at"], "2026-11-25T10:00:00Z");
+        server.stop().await;
+    })
+    .await;
+}
+
+/// Pages in the viewer's language (issue 19, item 7): the organisation's, else one's own
+/// choice (API and settings page), English by default; for someone not signed in, what the
+/// browser asks for. Other organisations' people keep theirs.
+#[tokio::test]
+async fn pages_speak_the_viewers_language() {
+    on_every_backend_with_clock(|server, _store, _clock| async move {
+        let dpo = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
+        let (_, page) = get_page(&server, &dpo.0, "/").await;
+        assert!(page.contains(r#"<html lang="en">"#), "{page}");
+        assert!(page.contains("What is due"), "{page}");
+        // The organisation's language, for its people who chose none.
+        let (status, headers, mut organisation) = send(
+            &server,
+            "admin",
+            Method::GET,
+            "/api/v1/organisations/hypermarket-a",
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let tag = headers["etag"].to_str().unwrap().to_owned();
+        organisation["language"] = json!("es");
+        let (status, _, body) = send(
+            &server,
+            "hypermarket",
+            Method::PUT,
+            "/api/v1/organisations/hypermarket-a",
+            &[("if-match", &tag)],
+            Some(organisation),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, page) = get_page(&server, &dpo.0, "/").await;
+        assert!(page.contains(r#"<html lang="es">"#), "{page}");
+        for spanish in [
+            "Qué vence",
+            "Actividades",
+            "Cerrar sesión",
+            "Solicitudes de interesados",
+        ] {
+            assert!(page.contains(spanish), "{spanish} missing in {page}");
+        }
+        assert!(!page.contains("What is due"), "{page}");
+        let (_, page) = get_page(&server, &dpo.0, "/activities").await;
+        assert!(page.contains("Actividades de tratamiento"), "{page}");
+        let (_, page) = get_page(&server, &dpo.0, "/subject-requests").await;
+        assert!(page.contains("Registrar la solicitud"), "{page}");
+        // Another organisation's people keep theirs.
+        let staff = signed_in(&server, "staff@agency-b.test", "password of agency-b").await;
+        let (_, page) = get_page(&server, &staff.0, "/").await;
+        assert!(page.contains("What is due"), "{page}");
+        // One's own choice wins; a language Custos does not speak is refused at its field.
+        let (status, body) = as_session(
+            &server,
+            &dpo,
+            Method::PUT,
+            "/api/v1/me/preferences",
+            Some(json!({"language": "fr"})),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["field"], "language");
+        let (status, body) = as_session(
+            &server,
+            &dpo,
+            Method::PUT,
+            "/api/v1/me/preferences",
+            Some(json!({"language": "en", "time_zone": null})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"language": "en", "time_zone": null}));
+        let (_, page) = get_page(&server, &dpo.0, "/findings").await;
+        assert!(page.contains(r#"<html lang="en">"#), "{page}");
+        assert!(page.contains("What the checks find"), "{page}");
+        // The agency's portal user chooses Spanish on the settings page.
+        let (status, _, page) = post_form(
+            &server,
+            &staff.0,
+            "/settings/security/preferences",
+            format!("csrf={}&time_zone=&language=es", staff.1),
+        )
+        .await;
+        assert_eq!(status, 200);
+        // Said in the language the form was asked in; the next page speaks the new one.
+        assert!(page.contains("times and words are as you chose"), "{page}");
+        let (_, page) = get_page(&server, &staff.0, "/settings/security").await;
+        assert!(page.contains(r#"<option value="es" selected>"#), "{page}");
+        assert!(page.contains("Inicio de sesión y seguridad"), "{page}");
+        // Not signed in: what the browser asks for.
+        let login = |language: &'static str| {
+            let request = server.client.get(server.url("/login"));
+            async move {
+                let request = if language.is_empty() {
+                    request
+                } else {
+                    request.header("accept-language", language)
+                };
+                request.send().await.unwrap().text().await.unwrap()
+            }
+        };
+        assert!(
+            login("es-ES,es;q=0.9")
+                .await
+                .contains("Iniciar sesión en Custos")
+        );
+        assert!(login("de-DE,en;q=0.5").await.contains("Sign in to Custos"));
+        assert!(login("").await.contains("Sign in to Custos"));
         server.stop().await;
     })
     .await;
