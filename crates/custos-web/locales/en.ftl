@@ -1138,3 +1138,174 @@ error-429 = Too many requests
 error-500 = Server error
 login-form-expired = The form had expired: please sign in again.
 login-sign-in-expired = The sign-in had expired: please sign in again.
+
+## The chain's drawing (ui/mod.rs)
+chain-title = Chain of { $name } as of { $on }
+chain-controller = controller
+chain-depth = depth { $depth }
+
+## A finding's severity
+severity-error = error
+severity-warning = warning
+severity-info = info
+
+## Subject requests: the steps and what they do (ui/rights.rs)
+request-send-and-close = Send the answer and close
+request-close-as-done = Close as done
+request-verify-title = Record how the subject was verified
+request-verify-recorded = The verification is recorded with the request (who, how, on what evidence).
+request-verify-button = Record verification
+request-verified-by = Verified by
+request-evidence = Evidence
+request-extend-title = Extend the deadline by two months
+request-extend-moves = The deadline moves from { $due } by two further months (Art. 12(3)); it can be extended once.
+request-extend-told = { $subject } is told of the extension and of your reasons within the first month.
+request-extend-button = Extend the deadline
+request-extend-reasons = Reasons for the extension (sent to the subject)
+request-notify-title = Tell every recipient of the { $kind }
+request-notify-every-recipient = Every recipient of { $subject }'s data is told of the { $kind } (Art. 19), by e-mail or through Custos.
+request-notify-passed-on = Processors pass it on to the sub-processors they engaged; each answer is recorded on the request.
+request-notify-final = Notifications cannot be taken back once sent.
+request-notify-button = Tell every recipient
+request-close-and-send-title = Close the request and send the answer
+request-close-title = Close the request
+request-close-answer-goes = The answer (the recipients, transfers and rights) goes to { $subject }.
+request-close-carried-out = { $subject } is told that the { $kind } was carried out.
+request-closes-for-good = The request closes: it cannot be reopened.
+request-close-button = Close and send
+request-note-to-subject = Note to the subject (optional)
+request-refuse-title = Refuse the request
+request-refuse-told = { $subject } is told the request is refused, with your reasons, and of the right to complain to the authority and to a judicial remedy (Art. 12(4)).
+request-refuse-reasons = Reasons (sent to the subject)
+
+## Breach steps (ui/breaches.rs)
+breach-file-title = Record { $controller }'s notification to the authority
+breach-file-submitted = The notification is recorded as submitted at { $at } ({ $zone }).
+breach-file-submitted-with-reference = The notification is recorded as submitted at { $at } ({ $zone }), under the authority's reference { $reference }.
+breach-file-version-filed = The facts as they stand are recorded as the version filed; the 72-hour clock stops for this case.
+breach-file-final = A filing cannot be taken back: later facts go in a new phase and a further filing.
+breach-file-button = Record the filing
+breach-file-reference = The authority's reference (optional)
+breach-send-title = Tell the affected people (Art. 34)
+breach-send-to-affected = { $count ->
+    [one] The Art. 34 e-mail goes to the address given if the breach affected its data; otherwise it is not written to.
+   *[other] The Art. 34 e-mail goes to those of the { $count } addresses given whose data the breach affected; the others are not written to.
+}
+breach-send-final = E-mails cannot be called back once sent. The addresses are erased from the outbox 72 hours later.
+breach-send-button = Send the e-mails
+breach-send-addresses = Addresses, one a line
+
+## Sub-processor changes: engaging and withdrawing (ui/changes.rs)
+change-engage-title = Engage { $candidate } now
+change-engage-becomes = { $candidate } ({ $id }) becomes a sub-processor of { $requester } for: { $service }. The engagement is written into the register from today.
+change-engage-chains-show-it = Every chain above the requester shows it at once; the controllers' notices name it once they publish them again.
+change-engage-replaces = The links of { $replaced }, which it replaces, end today.
+change-engage-replaces-nobody = It replaces nobody: it is added.
+change-engage-button = Engage now
+change-withdraw-title = Withdraw the request for { $candidate }
+change-withdraw-told = Every controller asked is told the request is withdrawn; their decisions lapse.
+change-withdraw-final = The request cannot be reopened: a new one must be filed.
+change-withdraw-button = Withdraw the request
+
+## Register forms (ui/forms.rs)
+kind-link = link
+kind-organisation = organisation
+kind-activity = activity
+kind-contract = contract
+delete-title = Delete { $kind } { $id }
+delete-removed = The { $kind } is removed from the register (the audit trail keeps what it was).
+delete-button = Delete the { $kind }
+delete-leaves-recipients = { $recipient } leaves the recipients of { $activity }.
+delete-resolves = Resolves: { $title }: { $message }
+delete-raises = Raises: { $title }: { $message }
+delete-cannot = It cannot be deleted as things stand: { $problem }
+form-changed-meanwhile = Someone changed this entry while you were editing it. Below: where the stored entry now differs from yours. Check, then save again (the form now edits the stored version).
+mechanism-adequacy = Adequacy decision (Art. 45)
+mechanism-scc = Standard contractual clauses, module { $module } (Art. 46(2)(c))
+mechanism-bcr = Binding corporate rules of the importer (Art. 47)
+mechanism-code = Code of conduct held by the importer (Art. 46(2)(e))
+mechanism-certification = Certification held by the importer (Art. 46(2)(f))
+mechanism-derogation = Derogation: { $ground } (Art. 49(1))
+
+## Notices (ui/notices.rs)
+notice-stale = Version { $version } of "{ $name }" is out of date: { $what }. Publish a new version.
+notice-stale-since = Version { $version } of "{ $name }" is out of date since { $since }: { $what }. Publish a new version.
+notice-publish-title = Publish the notice "{ $name }" of { $id }
+notice-publish-version = A new version of the notice "{ $name }" ({ $style } recipients, in { $language }) is published as the register says it today.
+notice-publish-kept = Published versions are kept and cannot be changed: the checks compare the register against the latest one from now on.
+notice-publish-put-it = Put it where data subjects read it (the notice page of your website).
+notice-publish-button = Publish
+
+## The facts of a link and a contract (ui/entries.rs)
+fact-activity = Activity
+fact-engaged-by = Engaged by
+fact-processor = Processor
+fact-service = Service
+fact-recipient-category = Recipient category
+fact-locations = Locations
+fact-transfer-mechanism = Transfer mechanism
+fact-in-force = In force
+fact-authorisation = Authorisation
+fact-contract = Contract
+fact-engaging-party = Engaging party
+fact-names-the-controller = Names the controller
+fact-signed = Signed
+fact-reference = Reference
+fact-security-measures = Security measures
+fact-sub-processing = Sub-processing
+fact-term = Term
+fact-signed-document = Signed document
+fact-breach-notice = Breach notice
+fact-yes = yes
+fact-no = no
+link-location-under = { $country } (under { $mechanism })
+link-in-force-from-to = { $since } to { $until }
+link-in-force-since = since { $since }
+link-authorisation = { $decision } by { $by } on { $date }
+link-no-contract = none recorded
+terms-authorisation = { $authorisation } authorisation
+terms-days = { $count ->
+    [one] { $count } day to decide or object
+   *[other] { $count } days to decide or object
+}
+terms-notice-by = notice by { $channel }
+terms-named = named in the contract: { $named }
+terms-categories-void = categories claimed (void under Art. 28(2)): { $categories }
+terms-information-pauses = a request for information stops the clock
+terms-clock-runs = the clock runs during a request for information
+contract-version-in-force = in force
+term-until-renew-by = until { $expires }; renew or renegotiate by { $renewal }
+term-until = until { $expires }
+term-until-terminated-review = until terminated; review by { $renewal }
+term-until-terminated = until terminated
+contract-not-uploaded = not uploaded
+contract-breach-notice-within = { $count ->
+    [one] within { $count } hour of becoming aware
+   *[other] within { $count } hours of becoming aware
+}
+
+## Findings, audit, change requests, breaches, webhooks (the pages' own phrases)
+fix-form-contract = the form that records the link's contract
+fix-form-organisation = the organisation's form
+fix-form-activity = the activity's form
+fix-form-of-contract = the contract's form
+fix-form-link = the link's form
+audit-no-field-changed = no field changed
+audit-changed-fields = changed: { $fields }
+audit-intact = Intact: { $entries } entries chain to the head { $head }.
+audit-broken = Broken: { $broken }.
+countdown-no-deadline = no deadline
+countdown-ended = ended { $span } ago ({ $deadline })
+countdown-left = { $span } left (until { $deadline })
+change-mode-preauthorised = pre-authorised by contract { $contract }
+change-mode-general = general authorisation: silence until the deadline is approval
+change-mode-specific = specific authorisation: no until an explicit approval
+change-decided-on-version = decided { $at } on dossier version { $version }
+change-transfer-missing = none stated, though it processes outside the EEA
+breach-case-filed = filed
+breach-case-overdue = overdue: { $clock }
+breach-filing = version { $version } filed { $at }
+breach-filing-with-reference = version { $version } filed { $at }, reference { $reference }
+breach-occurred-from-to = { $from } to { $until }
+breach-occurred-from = from { $from }
+webhooks-every-event = every event

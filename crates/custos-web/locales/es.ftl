@@ -1138,3 +1138,174 @@ error-429 = Demasiadas peticiones
 error-500 = Error del servidor
 login-form-expired = El formulario había caducado: vuelva a iniciar sesión.
 login-sign-in-expired = El inicio de sesión había caducado: vuelva a iniciar sesión.
+
+## El dibujo de la cadena (ui/mod.rs)
+chain-title = Cadena de { $name } a { $on }
+chain-controller = responsable
+chain-depth = profundidad { $depth }
+
+## La gravedad de un hallazgo
+severity-error = error
+severity-warning = aviso
+severity-info = informativo
+
+## Solicitudes de interesados: los pasos y lo que hacen (ui/rights.rs)
+request-send-and-close = Enviar la respuesta y cerrar
+request-close-as-done = Cerrar como hecha
+request-verify-title = Registrar cómo se verificó al interesado
+request-verify-recorded = La verificación se registra con la solicitud (quién, cómo, con qué prueba).
+request-verify-button = Registrar la verificación
+request-verified-by = Verificado por
+request-evidence = Prueba
+request-extend-title = Prorrogar el plazo dos meses
+request-extend-moves = El plazo pasa del { $due } a dos meses más (art. 12.3); solo puede prorrogarse una vez.
+request-extend-told = Se informa a { $subject } de la prórroga y de sus motivos dentro del primer mes.
+request-extend-button = Prorrogar el plazo
+request-extend-reasons = Motivos de la prórroga (se envían al interesado)
+request-notify-title = Comunicar la { $kind } a cada destinatario
+request-notify-every-recipient = Se comunica la { $kind } a cada destinatario de los datos de { $subject } (art. 19), por correo o a través de Custos.
+request-notify-passed-on = Los encargados la transmiten a los subencargados que contrataron; cada respuesta queda registrada en la solicitud.
+request-notify-final = Las notificaciones no se pueden retirar una vez enviadas.
+request-notify-button = Comunicarlo a cada destinatario
+request-close-and-send-title = Cerrar la solicitud y enviar la respuesta
+request-close-title = Cerrar la solicitud
+request-close-answer-goes = La respuesta (los destinatarios, las transferencias y los derechos) va a { $subject }.
+request-close-carried-out = Se informa a { $subject } de que la { $kind } se llevó a cabo.
+request-closes-for-good = La solicitud se cierra: no se puede reabrir.
+request-close-button = Cerrar y enviar
+request-note-to-subject = Nota para el interesado (opcional)
+request-refuse-title = Denegar la solicitud
+request-refuse-told = Se informa a { $subject } de que la solicitud se deniega, con sus motivos, y de su derecho a reclamar ante la autoridad y a la tutela judicial (art. 12.4).
+request-refuse-reasons = Motivos (se envían al interesado)
+
+## Pasos de una brecha (ui/breaches.rs)
+breach-file-title = Registrar la notificación de { $controller } a la autoridad
+breach-file-submitted = La notificación se registra como presentada el { $at } ({ $zone }).
+breach-file-submitted-with-reference = La notificación se registra como presentada el { $at } ({ $zone }), con la referencia de la autoridad { $reference }.
+breach-file-version-filed = Los hechos tal como están se registran como la versión notificada; el plazo de 72 horas se detiene para este caso.
+breach-file-final = Una notificación no se puede retirar: los hechos posteriores van en una fase nueva y una notificación adicional.
+breach-file-button = Registrar la notificación
+breach-file-reference = Referencia de la autoridad (opcional)
+breach-send-title = Informar a las personas afectadas (art. 34)
+breach-send-to-affected = { $count ->
+    [one] El correo del art. 34 va a la dirección indicada si la brecha afectó a sus datos; si no, no se le escribe.
+   *[other] El correo del art. 34 va a aquellas de las { $count } direcciones indicadas cuyos datos afectó la brecha; a las demás no se les escribe.
+}
+breach-send-final = Los correos no se pueden recuperar una vez enviados. Las direcciones se borran de la bandeja de salida 72 horas después.
+breach-send-button = Enviar los correos
+breach-send-addresses = Direcciones, una por línea
+
+## Cambios de subencargados: contratar y retirar (ui/changes.rs)
+change-engage-title = Contratar ya a { $candidate }
+change-engage-becomes = { $candidate } ({ $id }) pasa a ser subencargado de { $requester } para: { $service }. La contratación se inscribe en el registro desde hoy.
+change-engage-chains-show-it = Todas las cadenas por encima del solicitante lo muestran de inmediato; los avisos de los responsables lo nombran cuando los vuelvan a publicar.
+change-engage-replaces = Los vínculos de { $replaced }, al que sustituye, terminan hoy.
+change-engage-replaces-nobody = No sustituye a nadie: se añade.
+change-engage-button = Contratar ya
+change-withdraw-title = Retirar la solicitud para { $candidate }
+change-withdraw-told = Se informa a cada responsable consultado de que la solicitud se retira; sus decisiones decaen.
+change-withdraw-final = La solicitud no se puede reabrir: habrá que presentar una nueva.
+change-withdraw-button = Retirar la solicitud
+
+## Formularios del registro (ui/forms.rs)
+kind-link = vínculo
+kind-organisation = organización
+kind-activity = actividad
+kind-contract = contrato
+delete-title = Eliminar { $kind } { $id }
+delete-removed = Se quita { $kind } del registro (la auditoría conserva lo que era).
+delete-button = Eliminar { $kind }
+delete-leaves-recipients = { $recipient } deja de ser destinatario de { $activity }.
+delete-resolves = Resuelve: { $title }: { $message }
+delete-raises = Provoca: { $title }: { $message }
+delete-cannot = No se puede eliminar tal como están las cosas: { $problem }
+form-changed-meanwhile = Alguien modificó esta entrada mientras la editaba. Abajo: en qué difiere ahora la entrada guardada de la suya. Revíselo y vuelva a guardar (el formulario edita ahora la versión guardada).
+mechanism-adequacy = Decisión de adecuación (art. 45)
+mechanism-scc = Cláusulas contractuales tipo, módulo { $module } (art. 46.2.c))
+mechanism-bcr = Normas corporativas vinculantes del importador (art. 47)
+mechanism-code = Código de conducta del importador (art. 46.2.e))
+mechanism-certification = Certificación del importador (art. 46.2.f))
+mechanism-derogation = Excepción: { $ground } (art. 49.1)
+
+## Avisos (ui/notices.rs)
+notice-stale = La versión { $version } de «{ $name }» está desfasada: { $what }. Publique una versión nueva.
+notice-stale-since = La versión { $version } de «{ $name }» está desfasada desde el { $since }: { $what }. Publique una versión nueva.
+notice-publish-title = Publicar el aviso «{ $name }» de { $id }
+notice-publish-version = Se publica una versión nueva del aviso «{ $name }» (destinatarios { $style }, en { $language }) tal como lo dice hoy el registro.
+notice-publish-kept = Las versiones publicadas se conservan y no se pueden modificar: desde ahora las comprobaciones comparan el registro con la última.
+notice-publish-put-it = Póngalo donde lo leen los interesados (la página del aviso de su sitio web).
+notice-publish-button = Publicar
+
+## Los hechos de un vínculo y de un contrato (ui/entries.rs)
+fact-activity = Actividad
+fact-engaged-by = Contratado por
+fact-processor = Encargado
+fact-service = Servicio
+fact-recipient-category = Categoría de destinatario
+fact-locations = Ubicaciones
+fact-transfer-mechanism = Mecanismo de transferencia
+fact-in-force = En vigor
+fact-authorisation = Autorización
+fact-contract = Contrato
+fact-engaging-party = Parte que contrata
+fact-names-the-controller = Nombra al responsable
+fact-signed = Firmado
+fact-reference = Referencia
+fact-security-measures = Medidas de seguridad
+fact-sub-processing = Subencargo
+fact-term = Duración
+fact-signed-document = Documento firmado
+fact-breach-notice = Aviso de brechas
+fact-yes = sí
+fact-no = no
+link-location-under = { $country } (con { $mechanism })
+link-in-force-from-to = del { $since } al { $until }
+link-in-force-since = desde el { $since }
+link-authorisation = { $decision } por { $by } el { $date }
+link-no-contract = ninguno registrado
+terms-authorisation = autorización { $authorisation }
+terms-days = { $count ->
+    [one] { $count } día para decidir u oponerse
+   *[other] { $count } días para decidir u oponerse
+}
+terms-notice-by = aviso por { $channel }
+terms-named = nombrados en el contrato: { $named }
+terms-categories-void = categorías alegadas (nulas según el art. 28.2): { $categories }
+terms-information-pauses = una petición de información detiene el plazo
+terms-clock-runs = el plazo corre durante una petición de información
+contract-version-in-force = en vigor
+term-until-renew-by = hasta el { $expires }; renovar o renegociar antes del { $renewal }
+term-until = hasta el { $expires }
+term-until-terminated-review = hasta su resolución; revisar antes del { $renewal }
+term-until-terminated = hasta su resolución
+contract-not-uploaded = no subido
+contract-breach-notice-within = { $count ->
+    [one] en { $count } hora desde que tenga conocimiento
+   *[other] en { $count } horas desde que tenga conocimiento
+}
+
+## Hallazgos, auditoría, solicitudes de cambio, brechas, webhooks (frases propias de las páginas)
+fix-form-contract = el formulario que registra el contrato del vínculo
+fix-form-organisation = el formulario de la organización
+fix-form-activity = el formulario de la actividad
+fix-form-of-contract = el formulario del contrato
+fix-form-link = el formulario del vínculo
+audit-no-field-changed = ningún campo cambió
+audit-changed-fields = cambió: { $fields }
+audit-intact = Íntegro: { $entries } entradas se encadenan hasta la cabeza { $head }.
+audit-broken = Roto: { $broken }.
+countdown-no-deadline = sin plazo
+countdown-ended = terminó hace { $span } ({ $deadline })
+countdown-left = quedan { $span } (hasta { $deadline })
+change-mode-preauthorised = autorizado de antemano por el contrato { $contract }
+change-mode-general = autorización general: el silencio hasta el plazo es aprobación
+change-mode-specific = autorización específica: no, hasta una aprobación expresa
+change-decided-on-version = decidido { $at } sobre la versión { $version } del expediente
+change-transfer-missing = ninguno indicado, aunque trata datos fuera del EEE
+breach-case-filed = notificada
+breach-case-overdue = vencida: { $clock }
+breach-filing = versión { $version } notificada { $at }
+breach-filing-with-reference = versión { $version } notificada { $at }, referencia { $reference }
+breach-occurred-from-to = del { $from } al { $until }
+breach-occurred-from = desde { $from }
+webhooks-every-event = todos los eventos

@@ -77,7 +77,17 @@ pub fn tr(id: &str, args: &[(&str, &str)]) -> String {
     text(crate::ui::viewer::viewer_language(), id, args)
 }
 
-/// The words of a page's template: `{{ t("id") }}`, `{{ t1("id", "name", value) }}` and so on,
+/// A finding's severity (`error`, `warning`, `info`) in the viewer's words.
+pub fn severity_word(severity: &str) -> String {
+    match severity {
+        "error" => tr("severity-error", &[]),
+        "warning" => tr("severity-warning", &[]),
+        _ => tr("severity-info", &[]),
+    }
+}
+
+/// The words of a page's template: `t` with a message's id, `t1` with an id and one named
+/// value (`{{ t1("activity-valid-on", "on", on) }}`), up to `t4`,
 /// in the viewer's language. Askama calls a bare function of a template as a method of the
 /// template, hence a trait every template has.
 pub trait Translate {
@@ -138,6 +148,11 @@ pub trait Translate {
         )
     }
 
+    /// A finding's severity (`error`, `warning`, `info`) in words.
+    fn t_severity(&self, severity: impl Display) -> String {
+        severity_word(&severity.to_string())
+    }
+
     /// The page's language tag, for `<html lang>`.
     fn page_lang(&self) -> &'static str {
         crate::ui::viewer::viewer_language().as_str()
@@ -189,13 +204,18 @@ mod tests {
         for dir in ["templates", "src", "src/ui", "src/api"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let path = entry.unwrap().path();
-                // This file's own examples name no real message.
-                if path.is_file() && !path.ends_with("i18n.rs") {
-                    sources.push_str(&std::fs::read_to_string(&path).unwrap());
+                if path.is_file() {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    // This file's tests name messages that are not the pages'.
+                    let code = match path.ends_with("i18n.rs") {
+                        true => text.split("#[cfg(test)]").next().unwrap_or_default(),
+                        false => &text,
+                    };
+                    sources.push_str(code);
                 }
             }
         }
-        let call = regex::Regex::new(r#"\b(?:t[1-4]?|tr|tr_count)\("([a-z0-9-]+)"|\bsection\("([a-z0-9-]+)", "([a-z0-9-]+)""#).unwrap();
+        let call = regex::Regex::new(r#"\b(?:t[1-4]?|tr|tr_count|fact|linked)\(\s*"([a-z0-9-]+)"|\bsection\("([a-z0-9-]+)", "([a-z0-9-]+)""#).unwrap();
         for found in call.captures_iter(&sources) {
             used.extend(
                 found

@@ -5,6 +5,7 @@
 //! with the same filters, streamed.
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use askama::Template;
 use axum::Form;
 use axum::body::Body;
@@ -147,15 +148,18 @@ fn change_summary(entry: &AuditEntry) -> String {
             fields.sort();
             fields.dedup();
             if fields.is_empty() {
-                "no field changed".to_owned()
+                tr("audit-no-field-changed", &[])
             } else {
-                format!(
-                    "changed: {}",
-                    fields
-                        .iter()
-                        .map(|f| f.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                tr(
+                    "audit-changed-fields",
+                    &[(
+                        "fields",
+                        &fields
+                            .iter()
+                            .map(|f| f.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )],
                 )
             }
         }
@@ -350,12 +354,18 @@ pub async fn verify(
     {
         custos_app::audit::Verification::Intact(verified) => (
             true,
-            format!(
-                "Intact: {} entries chain to the head {}.",
-                verified.entries, verified.head
+            tr(
+                "audit-intact",
+                &[
+                    ("entries", &verified.entries.to_string()),
+                    ("head", &verified.head),
+                ],
             ),
         ),
-        custos_app::audit::Verification::Broken(broken) => (false, format!("Broken: {broken}.")),
+        custos_app::audit::Verification::Broken(broken) => (
+            false,
+            tr("audit-broken", &[("broken", &broken.to_string())]),
+        ),
     };
     render(
         &state,

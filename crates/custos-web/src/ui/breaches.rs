@@ -102,12 +102,12 @@ pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
                 .iter()
                 .map(|c| {
                     let (text, tone) = if c.filed {
-                        ("filed".to_owned(), "good")
+                        (tr("breach-case-filed", &[]), "good")
                     } else if c.overdue {
                         (
-                            format!(
-                                "overdue: {}",
-                                clock(c.deadline.as_deref(), state.clock.now())
+                            tr(
+                                "breach-case-overdue",
+                                &[("clock", &clock(c.deadline.as_deref(), state.clock.now()))],
                             ),
                             "error",
                         )
@@ -518,15 +518,15 @@ pub async fn show(
                     .filings
                     .iter()
                     .map(|f| {
-                        format!(
-                            "version {} filed {}{}",
-                            f.version,
-                            when(Some(&f.submitted_at)),
-                            f.reference
-                                .as_ref()
-                                .map(|r| format!(", reference {r}"))
-                                .unwrap_or_default()
-                        )
+                        let version = f.version.to_string();
+                        let at = when(Some(&f.submitted_at));
+                        match &f.reference {
+                            Some(reference) => tr(
+                                "breach-filing-with-reference",
+                                &[("version", &version), ("at", &at), ("reference", reference)],
+                            ),
+                            None => tr("breach-filing", &[("version", &version), ("at", &at)]),
+                        }
                     })
                     .collect(),
                 communication: c.communication.as_ref().map_or_else(String::new, |m| {
@@ -555,12 +555,17 @@ pub async fn show(
             .join(", "),
         description: facts.description.clone(),
         occurred: match facts.occurred_until {
-            Some(until) => format!(
-                "{} to {}",
-                super::viewer::moment(facts.occurred_from),
-                super::viewer::moment(until)
+            Some(until) => tr(
+                "breach-occurred-from-to",
+                &[
+                    ("from", &super::viewer::moment(facts.occurred_from)),
+                    ("until", &super::viewer::moment(until)),
+                ],
             ),
-            None => format!("from {}", super::viewer::moment(facts.occurred_from)),
+            None => tr(
+                "breach-occurred-from",
+                &[("from", &super::viewer::moment(facts.occurred_from))],
+            ),
         },
         aware: super::viewer::moment(facts.aware_at),
         systems: shown(facts.systems.join(", ")),
@@ -926,19 +931,36 @@ pub async fn file(
 ) -> Result<Response, UiError> {
     for_case(&state, &principal, &form.csrf, &key, &controller).await?;
     let step = Confirmation {
-        title: format!("Record {controller}'s notification to the authority"),
+        title: tr("breach-file-title", &[("controller", &controller)]),
         consequences: vec![
-            format!("The notification is recorded as submitted at {} ({}){}.", form.submitted_at, super::viewer::viewer_zone_name(), if form.reference.trim().is_empty() { String::new() } else { format!(", under the authority's reference {}", form.reference.trim()) }),
-            "The facts as they stand are recorded as the version filed; the 72-hour clock stops for this case.".to_owned(),
-            "A filing cannot be taken back: later facts go in a new phase and a further filing.".to_owned(),
+            if form.reference.trim().is_empty() {
+                tr(
+                    "breach-file-submitted",
+                    &[
+                        ("at", &form.submitted_at),
+                        ("zone", &super::viewer::viewer_zone_name()),
+                    ],
+                )
+            } else {
+                tr(
+                    "breach-file-submitted-with-reference",
+                    &[
+                        ("at", &form.submitted_at),
+                        ("zone", &super::viewer::viewer_zone_name()),
+                        ("reference", form.reference.trim()),
+                    ],
+                )
+            },
+            tr("breach-file-version-filed", &[]),
+            tr("breach-file-final", &[]),
         ],
         action: format!("/breaches/{key}/cases/{controller}/file"),
-        button: "Record the filing".to_owned(),
+        button: tr("breach-file-button", &[]),
         back: format!("/breaches/{key}"),
         hidden: vec![("submitted_at".to_owned(), form.submitted_at.clone())],
         fields: vec![confirm::Field {
             name: "reference",
-            label: "The authority's reference (optional)",
+            label: tr("breach-file-reference", &[]),
             value: form.reference.clone(),
             multiline: false,
             required: false,
@@ -1009,18 +1031,22 @@ pub async fn send(
         )
     };
     let step = Confirmation {
-        title: "Tell the affected people (Art. 34)".to_owned(),
+        title: tr("breach-send-title", &[]),
         consequences: vec![
-            format!("The Art. 34 e-mail goes to those of the {} address(es) given whose data the breach affected; the others are not written to.", addresses.len()),
-            "E-mails cannot be called back once sent. The addresses are erased from the outbox 72 hours later.".to_owned(),
+            tr_count(
+                "breach-send-to-affected",
+                i64::try_from(addresses.len()).unwrap_or(i64::MAX),
+                &[],
+            ),
+            tr("breach-send-final", &[]),
         ],
         action: format!("/breaches/{key}/cases/{controller}/send"),
-        button: "Send the e-mails".to_owned(),
+        button: tr("breach-send-button", &[]),
         back: format!("/breaches/{key}"),
         hidden: vec![("language".to_owned(), form.language.clone())],
         fields: vec![confirm::Field {
             name: "addresses",
-            label: "Addresses, one a line",
+            label: tr("breach-send-addresses", &[]),
             value: form.addresses.clone(),
             multiline: true,
             required: true,

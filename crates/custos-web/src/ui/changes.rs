@@ -4,6 +4,7 @@
 //! post with the session's CSRF token in a hidden field and work without JavaScript.
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -28,7 +29,7 @@ use custos_app::policy::Capacity;
 /// "5 days 3 hours left", "ended 2 hours ago".
 fn countdown(deadline: Option<&str>, now: Timestamp) -> String {
     let Some(deadline) = deadline.and_then(|d| d.parse::<Timestamp>().ok()) else {
-        return "no deadline".to_owned();
+        return tr("countdown-no-deadline", &[]);
     };
     let left = deadline.duration_since(now);
     let (days, hours) = (left.as_hours().abs() / 24, left.as_hours().abs() % 24);
@@ -36,10 +37,17 @@ fn countdown(deadline: Option<&str>, now: Timestamp) -> String {
         0 => format!("{hours} h"),
         _ => format!("{days} d {hours} h"),
     };
+    let deadline = super::viewer::moment(deadline);
     if left.is_negative() {
-        format!("ended {span} ago ({deadline})")
+        tr(
+            "countdown-ended",
+            &[("span", &span), ("deadline", &deadline)],
+        )
     } else {
-        format!("{span} left (until {deadline})")
+        tr(
+            "countdown-left",
+            &[("span", &span), ("deadline", &deadline)],
+        )
     }
 }
 
@@ -266,22 +274,26 @@ async fn render_request(
                 state: p.state.as_str().to_owned(),
                 tone: status_tone(p.state.as_str()),
                 mode_text: match (p.addressee.mode, &p.addressee.preauthorised_by) {
-                    (_, Some(contract)) => format!("pre-authorised by contract {contract}"),
-                    (AuthorisationMode::General, _) => {
-                        "general authorisation: silence until the deadline is approval".to_owned()
-                    }
-                    (AuthorisationMode::Specific, _) => {
-                        "specific authorisation: no until an explicit approval".to_owned()
-                    }
+                    (_, Some(contract)) => tr(
+                        "change-mode-preauthorised",
+                        &[("contract", contract.as_str())],
+                    ),
+                    (AuthorisationMode::General, _) => tr("change-mode-general", &[]),
+                    (AuthorisationMode::Specific, _) => tr("change-mode-specific", &[]),
                 },
                 countdown: if p.state.open() {
                     countdown(p.deadline.as_deref(), now)
                 } else {
-                    format!(
-                        "decided {} on dossier version {}",
-                        p.decided_at.as_deref().unwrap_or("—"),
-                        p.decided_version
-                            .map_or_else(|| "—".to_owned(), |v| v.to_string())
+                    tr(
+                        "change-decided-on-version",
+                        &[
+                            ("at", p.decided_at.as_deref().unwrap_or("—")),
+                            (
+                                "version",
+                                &p.decided_version
+                                    .map_or_else(|| "—".to_owned(), |v| v.to_string()),
+                            ),
+                        ],
                     )
                 },
                 paths: p
@@ -438,7 +450,10 @@ async fn render_request(
         requester: name(request.spec.requester.as_str()),
         candidate: dossier.candidate.name.clone(),
         candidate_id: dossier.candidate.id.to_string(),
-        candidate_country: reference.country_name(dossier.candidate.country),
+        candidate_country: reference.country_name_in(
+            dossier.candidate.country,
+            super::viewer::viewer_language().as_str(),
+        ),
         candidate_address: dossier.candidate.address.clone(),
         candidate_contact: [
             dossier.candidate.contact.name.clone(),
@@ -460,13 +475,13 @@ async fn render_request(
             dossier
                 .countries()
                 .into_iter()
-                .map(|c| reference.country_name(c))
+                .map(|c| reference.country_name_in(c, super::viewer::viewer_language().as_str()))
                 .collect(),
         ),
         transfer: dossier.transfer.as_ref().map_or_else(
             || {
                 if transfer_missing {
-                    "none stated, though it processes outside the EEA".to_owned()
+                    tr("change-transfer-missing", &[])
                 } else {
                     "—".to_owned()
                 }
@@ -606,38 +621,44 @@ fn requester_step(view: &RequestView, key: &str, execute: bool) -> Confirmation 
     let candidate = &spec.dossier.candidate;
     let (title, consequences, verb, button) = if execute {
         (
-            format!("Engage {} now", candidate.name),
+            tr("change-engage-title", &[("candidate", &candidate.name)]),
             vec![
-                format!(
-                    "{} ({}) becomes a sub-processor of {} for: {}. The engagement is written into the register from today.",
-                    candidate.name, candidate.id, spec.requester, spec.service
+                tr(
+                    "change-engage-becomes",
+                    &[
+                        ("candidate", &candidate.name),
+                        ("id", candidate.id.as_str()),
+                        ("requester", spec.requester.as_str()),
+                        ("service", &spec.service),
+                    ],
                 ),
-                "Every chain above the requester shows it at once; the controllers' notices name it once they publish them again.".to_owned(),
+                tr("change-engage-chains-show-it", &[]),
                 match &spec.replaces {
-                    Some(replaced) => format!("The links of {replaced}, which it replaces, end today."),
-                    None => "It replaces nobody: it is added.".to_owned(),
+                    Some(replaced) => {
+                        tr("change-engage-replaces", &[("replaced", replaced.as_str())])
+                    }
+                    None => tr("change-engage-replaces-nobody", &[]),
                 },
             ],
             "execute",
-            "Engage now",
+            tr("change-engage-button", &[]),
         )
     } else {
         (
-            format!("Withdraw the request for {}", candidate.name),
+            tr("change-withdraw-title", &[("candidate", &candidate.name)]),
             vec![
-                "Every controller asked is told the request is withdrawn; their decisions lapse."
-                    .to_owned(),
-                "The request cannot be reopened: a new one must be filed.".to_owned(),
+                tr("change-withdraw-told", &[]),
+                tr("change-withdraw-final", &[]),
             ],
             "withdraw",
-            "Withdraw the request",
+            tr("change-withdraw-button", &[]),
         )
     };
     Confirmation {
         title,
         consequences,
         action: format!("/change-requests/{key}/{verb}"),
-        button: button.to_owned(),
+        button,
         back: format!("/change-requests/{key}"),
         hidden: Vec::new(),
         fields: Vec::new(),

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 /// A field the person may still change before confirming, with what was typed.
 pub(crate) struct Field {
     pub name: &'static str,
-    pub label: &'static str,
+    pub label: String,
     pub value: String,
     pub multiline: bool,
     pub required: bool,

@@ -338,7 +338,7 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         .map(|f| DueRow {
             text: format!("{}: {}", f.title, f.message),
             href: entry_href(f.object.kind, f.object.id.as_str()),
-            when: f.severity.as_str().to_owned(),
+            when: crate::i18n::severity_word(f.severity.as_str()),
             tone: f.severity.as_str(),
             order: String::new(),
         })

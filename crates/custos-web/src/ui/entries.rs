@@ -5,6 +5,7 @@
 //! becomes a proposal that party accepts or declines here.
 
 use crate::i18n::Translate as _;
+use crate::i18n::{tr, tr_count};
 use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;
@@ -77,6 +78,7 @@ struct Fact {
     href: Option<String>,
 }
 
+/// A fact labelled by the message `label`.
 fn fact(label: &'static str, value: impl Into<String>) -> Fact {
     Fact {
         label,
@@ -131,67 +133,91 @@ pub async fn link(
         return Err(ApiError::not_found(format!("link {id:?}")).into());
     };
     let reference = custos_core::refdata::ReferenceData::builtin();
-    let locations = link
-        .locations
-        .iter()
-        .map(|l| match l.transfer() {
-            Some(m) => format!(
-                "{} (under {})",
-                reference.country_name(l.country()),
-                mechanism_text(m)
-            ),
-            None => reference.country_name(l.country()),
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+    let locations =
+        link.locations
+            .iter()
+            .map(|l| match l.transfer() {
+                Some(m) => tr(
+                    "link-location-under",
+                    &[
+                        (
+                            "country",
+                            &reference.country_name_in(
+                                l.country(),
+                                super::viewer::viewer_language().as_str(),
+                            ),
+                        ),
+                        ("mechanism", &mechanism_text(m)),
+                    ],
+                ),
+                None => reference
+                    .country_name_in(l.country(), super::viewer::viewer_language().as_str()),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
     let mut facts = vec![
         linked(
-            "Activity",
+            "fact-activity",
             link.activity.as_str(),
             format!("/activities/{}", link.activity),
         ),
         linked(
-            "Engaged by",
+            "fact-engaged-by",
             link.engaged_by.as_str(),
             format!("/organisations/{}", link.engaged_by),
         ),
         linked(
-            "Processor",
+            "fact-processor",
             link.processor.as_str(),
             format!("/organisations/{}", link.processor),
         ),
-        fact("Service", link.service.clone()),
-        fact("Recipient category", link.category().to_owned()),
-        fact("Locations", locations),
+        fact("fact-service", link.service.clone()),
+        fact("fact-recipient-category", link.category().to_owned()),
+        fact("fact-locations", locations),
         fact(
-            "Transfer mechanism",
+            "fact-transfer-mechanism",
             link.transfer
                 .as_ref()
                 .map(mechanism_text)
                 .unwrap_or_default(),
         ),
         fact(
-            "In force",
+            "fact-in-force",
             match link.until {
-                Some(until) => format!("{} to {until}", link.since),
-                None => format!("since {}", link.since),
+                Some(until) => tr(
+                    "link-in-force-from-to",
+                    &[
+                        ("since", &link.since.to_string()),
+                        ("until", &until.to_string()),
+                    ],
+                ),
+                None => tr("link-in-force-since", &[("since", &link.since.to_string())]),
             },
         ),
         fact(
-            "Authorisation",
+            "fact-authorisation",
             link.authorisation
                 .as_ref()
-                .map(|a| format!("{} by {} on {}", plain(&a.decision), a.by, a.date))
+                .map(|a| {
+                    tr(
+                        "link-authorisation",
+                        &[
+                            ("decision", &plain(&a.decision)),
+                            ("by", a.by.as_str()),
+                            ("date", &a.date.to_string()),
+                        ],
+                    )
+                })
                 .unwrap_or_default(),
         ),
     ];
     match &link.contract {
         Some(contract) => facts.push(linked(
-            "Contract",
+            "fact-contract",
             contract.as_str(),
             format!("/contracts/{contract}"),
         )),
-        None => facts.push(fact("Contract", "none recorded")),
+        None => facts.push(fact("fact-contract", tr("link-no-contract", &[]))),
     }
     let contract = link
         .contract
@@ -242,29 +268,32 @@ fn subprocessing_text(terms: Option<&SubprocessingTerms>) -> String {
     let Some(terms) = terms else {
         return String::new();
     };
-    let mut parts = vec![format!("{} authorisation", terms.authorisation.as_str())];
+    let mut parts = vec![tr(
+        "terms-authorisation",
+        &[("authorisation", terms.authorisation.as_str())],
+    )];
     if let Some(days) = terms.decision_days {
-        parts.push(format!("{days} days to decide or object"));
+        parts.push(tr_count("terms-days", days.into(), &[]));
     }
     if let Some(channel) = &terms.notice_channel {
-        parts.push(format!("notice by {}", plain(channel)));
+        parts.push(tr("terms-notice-by", &[("channel", &plain(channel))]));
     }
     if !terms.preauthorised.is_empty() {
-        parts.push(format!(
-            "named in the contract: {}",
-            super::join_ids(&terms.preauthorised)
+        parts.push(tr(
+            "terms-named",
+            &[("named", &super::join_ids(&terms.preauthorised))],
         ));
     }
     if !terms.preauthorised_categories.is_empty() {
-        parts.push(format!(
-            "categories claimed (void under Art. 28(2)): {}",
-            terms.preauthorised_categories.join(", ")
+        parts.push(tr(
+            "terms-categories-void",
+            &[("categories", &terms.preauthorised_categories.join(", "))],
         ));
     }
     parts.push(if terms.information_pauses {
-        "a request for information stops the clock".to_owned()
+        tr("terms-information-pauses", &[])
     } else {
-        "the clock runs during a request for information".to_owned()
+        tr("terms-clock-runs", &[])
     });
     parts.join("; ")
 }
@@ -410,7 +439,7 @@ pub async fn contract(
             until: v
                 .until
                 .map(|d| d.to_string())
-                .unwrap_or_else(|| "in force".into()),
+                .unwrap_or_else(|| tr("contract-version-in-force", &[])),
             clauses: v
                 .contract
                 .clauses
@@ -434,60 +463,70 @@ pub async fn contract(
         .collect();
     let facts = vec![
         linked(
-            "Engaging party",
+            "fact-engaging-party",
             contract.between[0].as_str(),
             format!("/organisations/{}", contract.between[0]),
         ),
         linked(
-            "Processor",
+            "fact-processor",
             contract.between[1].as_str(),
             format!("/organisations/{}", contract.between[1]),
         ),
         fact(
-            "Names the controller",
+            "fact-names-the-controller",
             if contract.identifies_controller {
-                "yes"
+                tr("fact-yes", &[])
             } else {
-                "no"
+                tr("fact-no", &[])
             },
         ),
         fact(
-            "Signed",
+            "fact-signed",
             contract.signed.map(|d| d.to_string()).unwrap_or_default(),
         ),
-        fact("Reference", contract.reference.clone().unwrap_or_default()),
         fact(
-            "Security measures",
+            "fact-reference",
+            contract.reference.clone().unwrap_or_default(),
+        ),
+        fact(
+            "fact-security-measures",
             super::join_ids(&contract.security.iter().cloned().collect::<Vec<_>>()),
         ),
         fact(
-            "Sub-processing",
+            "fact-sub-processing",
             subprocessing_text(contract.subprocessing.as_ref()),
         ),
         fact(
-            "Term",
+            "fact-term",
             match (contract.expires, contract.renewal) {
-                (Some(expires), Some(renewal)) => {
-                    format!("until {expires}; renew or renegotiate by {renewal}")
-                }
-                (Some(expires), None) => format!("until {expires}"),
-                (None, Some(renewal)) => format!("until terminated; review by {renewal}"),
-                (None, None) => "until terminated".to_owned(),
+                (Some(expires), Some(renewal)) => tr(
+                    "term-until-renew-by",
+                    &[
+                        ("expires", &expires.to_string()),
+                        ("renewal", &renewal.to_string()),
+                    ],
+                ),
+                (Some(expires), None) => tr("term-until", &[("expires", &expires.to_string())]),
+                (None, Some(renewal)) => tr(
+                    "term-until-terminated-review",
+                    &[("renewal", &renewal.to_string())],
+                ),
+                (None, None) => tr("term-until-terminated", &[]),
             },
         ),
         match &contract.document {
             Some(document) => linked(
-                "Signed document",
+                "fact-signed-document",
                 &document.name,
                 format!("/api/v1/attachments/{}", document.sha256),
             ),
-            None => fact("Signed document", "not uploaded"),
+            None => fact("fact-signed-document", tr("contract-not-uploaded", &[])),
         },
         fact(
-            "Breach notice",
+            "fact-breach-notice",
             contract
                 .breach_notice_hours
-                .map(|h| format!("within {h} hours of becoming aware"))
+                .map(|h| tr_count("contract-breach-notice-within", h.into(), &[]))
                 .unwrap_or_default(),
         ),
     ];

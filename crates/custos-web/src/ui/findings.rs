@@ -5,6 +5,7 @@
 //! back on the same page with the words kept and the problem beside the field.
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -153,7 +154,7 @@ fn fix_form(finding: &Finding, register: &custos_core::register::Register) -> (S
         && let Some(link) = register.engagements().iter().find(|e| e.id.as_str() == id)
     {
         return (
-            "the form that records the link's contract".to_owned(),
+            tr("fix-form-contract", &[]),
             format!(
                 "/contracts/new?engaging={}&processor={}&link={id}",
                 link.engaged_by, link.processor
@@ -161,12 +162,12 @@ fn fix_form(finding: &Finding, register: &custos_core::register::Register) -> (S
         );
     }
     let (label, path) = match finding.object.kind {
-        EntityKind::Organisation => ("the organisation's form", "organisations"),
-        EntityKind::Activity => ("the activity's form", "activities"),
-        EntityKind::Contract => ("the contract's form", "contracts"),
-        EntityKind::Engagement => ("the link's form", "links"),
+        EntityKind::Organisation => (tr("fix-form-organisation", &[]), "organisations"),
+        EntityKind::Activity => (tr("fix-form-activity", &[]), "activities"),
+        EntityKind::Contract => (tr("fix-form-of-contract", &[]), "contracts"),
+        EntityKind::Engagement => (tr("fix-form-link", &[]), "links"),
     };
-    (label.to_owned(), format!("/{path}/{id}/edit"))
+    (label, format!("/{path}/{id}/edit"))
 }
 
 fn parse_kind(kind: &str) -> Result<EntityKind, ApiError> {

@@ -6,6 +6,7 @@
 //! was typed kept. Contracts have their own form (`ui::entries`).
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -214,7 +215,7 @@ async fn preview_or_save(
             };
             Ok(Err(FormOutcome {
                 field: "tag".to_owned(),
-                problems: vec!["Someone changed this entry while you were editing it. Below: where the stored entry now differs from yours. Check, then save again (the form now edits the stored version).".to_owned()],
+                problems: vec![tr("form-changed-meanwhile", &[])],
                 conflict: Some(differences(now.as_ref(), typed.as_ref())),
                 status: 422,
                 ..FormOutcome::default()
@@ -746,7 +747,7 @@ fn choices_for(
         choices,
         format!(
             "a transfer to {}: choose what it relies on",
-            reference.country_name(code)
+            reference.country_name_in(code, super::viewer::viewer_language().as_str())
         ),
     )
 }
@@ -754,15 +755,12 @@ fn choices_for(
 fn mechanism_label(mechanism: &custos_core::model::TransferMechanism) -> String {
     use custos_core::model::TransferMechanism as M;
     match mechanism {
-        M::Adequacy => "Adequacy decision (Art. 45)".to_owned(),
-        M::Scc(terms) => format!(
-            "Standard contractual clauses, module {} (Art. 46(2)(c))",
-            terms.module
-        ),
-        M::Bcr => "Binding corporate rules of the importer (Art. 47)".to_owned(),
-        M::CodeOfConduct => "Code of conduct held by the importer (Art. 46(2)(e))".to_owned(),
-        M::Certification => "Certification held by the importer (Art. 46(2)(f))".to_owned(),
-        M::Derogation(ground) => format!("Derogation: {} (Art. 49(1))", plain(ground)),
+        M::Adequacy => tr("mechanism-adequacy", &[]),
+        M::Scc(terms) => tr("mechanism-scc", &[("module", &terms.module.to_string())]),
+        M::Bcr => tr("mechanism-bcr", &[]),
+        M::CodeOfConduct => tr("mechanism-code", &[]),
+        M::Certification => tr("mechanism-certification", &[]),
+        M::Derogation(ground) => tr("mechanism-derogation", &[("ground", &plain(ground))]),
     }
 }
 
@@ -941,6 +939,16 @@ pub async fn save_link(
 // ---------------------------------------------------------------------------------------
 // Deleting an entry
 
+/// A kind of entry in the viewer's words ("the {kind}").
+fn kind_word(kind: EntityKind) -> String {
+    match kind {
+        EntityKind::Engagement => tr("kind-link", &[]),
+        EntityKind::Organisation => tr("kind-organisation", &[]),
+        EntityKind::Activity => tr("kind-activity", &[]),
+        _ => tr("kind-contract", &[]),
+    }
+}
+
 /// Deletes an entry after saying what it does (the preview) and asking again.
 pub async fn delete_entry(
     State(state): State<AppState>,
@@ -985,38 +993,41 @@ pub async fn delete_entry(
                 .recipients
                 .iter()
                 .flat_map(|r| {
-                    r.removed
-                        .iter()
-                        .map(move |x| format!("{x} leaves the recipients of {}.", r.activity))
+                    r.removed.iter().map(move |x| {
+                        tr(
+                            "delete-leaves-recipients",
+                            &[("recipient", x.as_str()), ("activity", r.activity.as_str())],
+                        )
+                    })
                 })
-                .chain(
-                    p.resolved
-                        .iter()
-                        .map(|f| format!("Resolves: {}: {}", f.title, f.message)),
-                )
-                .chain(
-                    p.raised
-                        .iter()
-                        .map(|f| format!("Raises: {}: {}", f.title, f.message)),
-                )
+                .chain(p.resolved.iter().map(|f| {
+                    tr(
+                        "delete-resolves",
+                        &[("title", &f.title), ("message", &f.message)],
+                    )
+                }))
+                .chain(p.raised.iter().map(|f| {
+                    tr(
+                        "delete-raises",
+                        &[("title", &f.title), ("message", &f.message)],
+                    )
+                }))
                 .collect(),
             Err(PreviewError::Rejected(problems)) => problems
                 .iter()
-                .map(|p| format!("It cannot be deleted as things stand: {p}"))
+                .map(|p| tr("delete-cannot", &[("problem", &p.to_string())]))
                 .collect(),
             Err(PreviewError::Chain(error)) => return Err(error.into()),
         };
         (stored, lines)
     };
     let step = Confirmation {
-        title: format!("Delete {kind} {id}"),
-        consequences: std::iter::once(format!(
-            "The {kind} is removed from the register (the audit trail keeps what it was)."
-        ))
-        .chain(preview_lines)
-        .collect(),
+        title: tr("delete-title", &[("kind", &kind_word(kind)), ("id", &id)]),
+        consequences: std::iter::once(tr("delete-removed", &[("kind", &kind_word(kind))]))
+            .chain(preview_lines)
+            .collect(),
         action: format!("/{collection}/{id}/delete"),
-        button: format!("Delete the {kind}"),
+        button: tr("delete-button", &[("kind", &kind_word(kind))]),
         back: entry_href(kind, &id),
         hidden: vec![("tag".to_owned(), stored.tag())],
         fields: Vec::new(),

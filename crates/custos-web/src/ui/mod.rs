@@ -821,11 +821,12 @@ pub async fn activity(
     let mut nodes = vec![Node {
         title: controller.map_or_else(|| activity.controller.to_string(), |c| c.name.clone()),
         subtitle: format!(
-            "{} · {} · controller",
+            "{} · {} · {}",
             activity.controller,
             controller
                 .map(|c| c.country.to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            tr("chain-controller", &[])
         ),
         detail: activity.purposes.join("; "),
         parent: None,
@@ -892,10 +893,10 @@ pub async fn activity(
         nodes.push(Node {
             title: processor.name.clone(),
             subtitle: format!(
-                "{} · {} · depth {}",
+                "{} · {} · {}",
                 processor.id,
                 locations.join(", "),
-                link.depth
+                tr("chain-depth", &[("depth", &link.depth.to_string())])
             ),
             detail: engagement.service.clone(),
             // Row 0 is the controller; a link whose parent is hidden hangs from it.
@@ -916,7 +917,8 @@ pub async fn activity(
         .map(|r| RecipientRow {
             id: r.organisation.id.to_string(),
             name: r.organisation.name.clone(),
-            country: reference.country_name(r.organisation.country),
+            country: reference
+                .country_name_in(r.organisation.country, viewer::viewer_language().as_str()),
             depth: r.depth,
             services: r.services().join("; "),
             contact: or_dash(
@@ -941,7 +943,9 @@ pub async fn activity(
             depth: t.depth,
             route: format!("{} → {}", t.exporter, t.importer),
             destination: match &t.destination {
-                Destination::Country(code) => reference.country_name(*code),
+                Destination::Country(code) => {
+                    reference.country_name_in(*code, viewer::viewer_language().as_str())
+                }
                 Destination::InternationalOrganisation(key) => key.to_string(),
             },
             mechanism: match (&t.mechanism, &t.onward) {
@@ -969,7 +973,10 @@ pub async fn activity(
         &custos_app::entries::Entry::Activity(activity.clone()),
     )
     .await?;
-    let svg = chain_svg::render(&format!("Chain of {name} as of {on}"), &nodes);
+    let svg = chain_svg::render(
+        &tr("chain-title", &[("name", &name), ("on", &on.to_string())]),
+        &nodes,
+    );
     Ok(page(&ActivityPage {
         section: "activities",
         user_email: viewer.principal.user.email.clone(),
@@ -1049,7 +1056,7 @@ pub async fn organisations(
         .map(|o| OrganisationRow {
             id: o.id.to_string(),
             name: o.name.clone(),
-            country: reference.country_name(o.country),
+            country: reference.country_name_in(o.country, viewer::viewer_language().as_str()),
             sector: o.sector.clone().unwrap_or_default(),
             certifications: or_dash(certifications(o)),
         })
@@ -1162,7 +1169,8 @@ pub async fn organisation(
         csrf: viewer.csrf,
         id: organisation.id.to_string(),
         name: organisation.name.clone(),
-        country: ReferenceData::builtin().country_name(organisation.country),
+        country: ReferenceData::builtin()
+            .country_name_in(organisation.country, viewer::viewer_language().as_str()),
         address: or_dash(organisation.address.clone().unwrap_or_default()),
         contact: contact_text(organisation.contact.as_ref()),
         dpo: contact_text(organisation.dpo.as_ref()),

@@ -3,6 +3,7 @@
 //! with what each changed, whether the latest is out of date, and the publish form.
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -113,18 +114,25 @@ pub async fn notice_page(
             .get(index + 1)
             .is_none_or(|next| next.published.name != version.published.name);
         if latest && let Some(found) = notice::out_of_date(&register, &version.published, on) {
-            let since = found
-                .since
-                .map(|d| format!(" since {d}"))
-                .unwrap_or_default();
             let what = match &found.broken {
                 Some(reason) => reason.clone(),
                 None => found.diff.lines().join("; "),
             };
-            stale.push(format!(
-                "Version {} of \"{}\" is out of date{since}: {what}. Publish a new version.",
-                version.published.version, version.published.name
-            ));
+            let version_number = version.published.version.to_string();
+            let name = version.published.name.to_string();
+            let mut args = vec![
+                ("version", version_number.as_str()),
+                ("name", name.as_str()),
+                ("what", what.as_str()),
+            ];
+            let since = found.since.map(|d| d.to_string());
+            stale.push(match &since {
+                Some(since) => {
+                    args.push(("since", since));
+                    tr("notice-stale-since", &args)
+                }
+                None => tr("notice-stale", &args),
+            });
         }
         versions.push(VersionRow {
             name: version.published.name.to_string(),
@@ -188,19 +196,21 @@ pub async fn publish(
     may_edit(&state, &principal, &id).await?;
     let (style, language) = style_and_language(form.style.as_deref(), form.lang.as_deref())?;
     let step = Confirmation {
-        title: format!("Publish the notice \"{}\" of {id}", form.name),
+        title: tr("notice-publish-title", &[("name", &form.name), ("id", &id)]),
         consequences: vec![
-            format!(
-                "A new version of the notice \"{}\" ({} recipients, in {}) is published as the register says it today.",
-                form.name,
-                style.as_str(),
-                language.as_str()
+            tr(
+                "notice-publish-version",
+                &[
+                    ("name", &form.name),
+                    ("style", style.as_str()),
+                    ("language", language.as_str()),
+                ],
             ),
-            "Published versions are kept and cannot be changed: the checks compare the register against the latest one from now on.".to_owned(),
-            "Put it where data subjects read it (the notice page of your website).".to_owned(),
+            tr("notice-publish-kept", &[]),
+            tr("notice-publish-put-it", &[]),
         ],
         action: format!("/organisations/{id}/notice"),
-        button: "Publish".to_owned(),
+        button: tr("notice-publish-button", &[]),
         back: format!("/organisations/{id}/notice"),
         hidden: vec![
             ("name".to_owned(), form.name.clone()),

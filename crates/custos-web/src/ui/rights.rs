@@ -3,6 +3,7 @@
 //! the inbox with deadlines and the request page with the answer preview and the Art. 19 tree.
 
 use crate::i18n::Translate as _;
+use crate::i18n::tr;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -724,7 +725,7 @@ struct RequestPage {
     may_close: bool,
     may_extend: bool,
     may_notify: bool,
-    close_label: &'static str,
+    close_label: String,
     history: Vec<(String, String, String)>,
     /// Who handles it; empty: nobody yet.
     assignee: String,
@@ -823,9 +824,9 @@ pub async fn show(
             && r.kind.propagates()
             && r.status == RequestStatus::Verified,
         close_label: if r.kind == RequestKind::Access {
-            "Send the answer and close"
+            tr("request-send-and-close", &[])
         } else {
-            "Close as done"
+            tr("request-close-as-done", &[])
         },
         history: view
             .history
@@ -984,7 +985,7 @@ fn request_step(
     let request = &view.request;
     let subject = masked(request.email.as_deref());
     let kind = request.kind.as_str();
-    let field = |name, label, value: &str, required| confirm::Field {
+    let field = |name, label: String, value: &str, required| confirm::Field {
         name,
         label,
         value: value.to_owned(),
@@ -993,58 +994,84 @@ fn request_step(
     };
     let (title, consequences, button, fields) = match action {
         "verify" => (
-            "Record how the subject was verified".to_owned(),
-            vec!["The verification is recorded with the request (who, how, on what evidence).".to_owned()],
-            "Record verification",
+            tr("request-verify-title", &[]),
+            vec![tr("request-verify-recorded", &[])],
+            tr("request-verify-button", &[]),
             vec![
-                field("method", "Verified by", &form.method, true),
-                field("evidence", "Evidence", &form.evidence, true),
+                field("method", tr("request-verified-by", &[]), &form.method, true),
+                field(
+                    "evidence",
+                    tr("request-evidence", &[]),
+                    &form.evidence,
+                    true,
+                ),
             ],
         ),
         "extend" => (
-            "Extend the deadline by two months".to_owned(),
+            tr("request-extend-title", &[]),
             vec![
-                format!("The deadline moves from {} by two further months (Art. 12(3)); it can be extended once.", view.due()),
-                format!("{subject} is told of the extension and of your reasons within the first month."),
+                tr("request-extend-moves", &[("due", &view.due().to_string())]),
+                tr("request-extend-told", &[("subject", &subject)]),
             ],
-            "Extend the deadline",
-            vec![field("reasons", "Reasons for the extension (sent to the subject)", &form.reasons, true)],
+            tr("request-extend-button", &[]),
+            vec![field(
+                "reasons",
+                tr("request-extend-reasons", &[]),
+                &form.reasons,
+                true,
+            )],
         ),
         "notify" => (
-            format!("Tell every recipient of the {kind}"),
+            tr("request-notify-title", &[("kind", kind)]),
             vec![
-                format!("Every recipient of {subject}'s data is told of the {kind} (Art. 19), by e-mail or through Custos."),
-                "Processors pass it on to the sub-processors they engaged; each answer is recorded on the request.".to_owned(),
-                "Notifications cannot be taken back once sent.".to_owned(),
+                tr(
+                    "request-notify-every-recipient",
+                    &[("subject", &subject), ("kind", kind)],
+                ),
+                tr("request-notify-passed-on", &[]),
+                tr("request-notify-final", &[]),
             ],
-            "Tell every recipient",
+            tr("request-notify-button", &[]),
             vec![],
         ),
         "close" => (
             if kind == "access" {
-                "Close the request and send the answer".to_owned()
+                tr("request-close-and-send-title", &[])
             } else {
-                "Close the request".to_owned()
+                tr("request-close-title", &[])
             },
             vec![
                 if kind == "access" {
-                    format!("The answer (the recipients, transfers and rights) goes to {subject}.")
+                    tr("request-close-answer-goes", &[("subject", &subject)])
                 } else {
-                    format!("{subject} is told that the {kind} was carried out.")
+                    tr(
+                        "request-close-carried-out",
+                        &[("subject", &subject), ("kind", kind)],
+                    )
                 },
-                "The request closes: it cannot be reopened.".to_owned(),
+                tr("request-closes-for-good", &[]),
             ],
-            "Close and send",
-            vec![field("reasons", "Note to the subject (optional)", &form.reasons, false)],
+            tr("request-close-button", &[]),
+            vec![field(
+                "reasons",
+                tr("request-note-to-subject", &[]),
+                &form.reasons,
+                false,
+            )],
         ),
         "refuse" => (
-            "Refuse the request".to_owned(),
+            tr("request-refuse-title", &[]),
             vec![
-                format!("{subject} is told the request is refused, with your reasons, and of the right to complain to the authority and to a judicial remedy (Art. 12(4))."),
-                "The request closes: it cannot be reopened.".to_owned(),
+                tr("request-refuse-told", &[("subject", &subject)]),
+                tr("request-closes-for-good", &[]),
             ],
-            "Refuse the request",
-            vec![field("reasons", "Reasons (sent to the subject)", &form.reasons, true)],
+            tr("request-refuse-title", &[]),
+            vec![field(
+                "reasons",
+                tr("request-refuse-reasons", &[]),
+                &form.reasons,
+                true,
+            )],
         ),
         _ => return None,
     };
@@ -1052,7 +1079,7 @@ fn request_step(
         title,
         consequences,
         action: format!("/subject-requests/{key}/{action}"),
-        button: button.to_owned(),
+        button,
         back: format!("/subject-requests/{key}"),
         hidden: Vec::new(),
         fields,

@@ -361,7 +361,7 @@ impl EndpointRow {
             organisation: s.organisation,
             url: s.url,
             events: if s.event_types.is_empty() {
-                "every event".to_owned()
+                tr("webhooks-every-event", &[])
             } else {
                 s.event_types.join(", ")
             },

@@ -126,3 +126,17 @@ async fn the_people_journeys_in_chromium_at_1280_and_375_px() {
         server.stop().await;
     }
 }
+
+/// The staff pages in Spanish (issue 19, item 7): the sign-in page as the browser asks, every
+/// page of the navigation and the forms once the person chose Spanish; at 1280 and 375 px.
+#[tokio::test]
+async fn the_pages_in_spanish_in_chromium_at_1280_and_375_px() {
+    let Some(chromium) = chromium() else { return };
+    for width in ["1280", "375"] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("custos.db").display());
+        let server = start(custos_app::Store::open(&url).await.unwrap()).await;
+        run_script(chromium.clone(), &server, "spanish.mjs", &[width]).await;
+        server.stop().await;
+    }
+}
