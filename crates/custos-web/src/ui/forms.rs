@@ -1003,13 +1003,13 @@ pub async fn delete_entry(
                 .chain(p.resolved.iter().map(|f| {
                     tr(
                         "delete-resolves",
-                        &[("title", &f.title), ("message", &f.message)],
+                        &[("title", f.title), ("message", &f.message)],
                     )
                 }))
                 .chain(p.raised.iter().map(|f| {
                     tr(
                         "delete-raises",
-                        &[("title", &f.title), ("message", &f.message)],
+                        &[("title", f.title), ("message", &f.message)],
                     )
                 }))
                 .collect(),

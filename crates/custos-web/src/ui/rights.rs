@@ -1010,7 +1010,7 @@ fn request_step(
         "extend" => (
             tr("request-extend-title", &[]),
             vec![
-                tr("request-extend-moves", &[("due", &view.due().to_string())]),
+                tr("request-extend-moves", &[("due", view.due())]),
                 tr("request-extend-told", &[("subject", &subject)]),
             ],
             tr("request-extend-button", &[]),
