@@ -77,6 +77,22 @@ pub fn tr(id: &str, args: &[(&str, &str)]) -> String {
     text(crate::ui::viewer::viewer_language(), id, args)
 }
 
+/// The title of the rule `rule` of the checks in the viewer's language: `english` (the
+/// rule's own title, in `custos_core::checks::rules`), or the catalogue's `rule-{id}`.
+pub fn rule_title(rule: &str, english: &'static str) -> String {
+    match crate::ui::viewer::viewer_language() {
+        Language::En => english.to_owned(),
+        language => {
+            let translated = text(language, &format!("rule-{rule}"), &[]);
+            if translated.starts_with("rule-") {
+                english.to_owned()
+            } else {
+                translated
+            }
+        }
+    }
+}
+
 /// A finding's severity (`error`, `warning`, `info`) in the viewer's words.
 pub fn severity_word(severity: &str) -> String {
     match severity {
@@ -180,11 +196,28 @@ mod tests {
 
     use super::*;
 
-    /// Every message exists in English and in Spanish, and both catalogues parse.
+    /// Every message exists in English and in Spanish, and both catalogues parse. The rules'
+    /// titles are English in the rules themselves and Spanish in es.ftl (`rule-{id}`): one for
+    /// every rule, none for a rule that does not exist.
     #[test]
     fn every_message_exists_in_both_languages() {
         let english = message_ids(source(Language::En)).unwrap();
-        let spanish = message_ids(source(Language::Es)).unwrap();
+        let (rules, spanish): (Vec<String>, Vec<String>) = message_ids(source(Language::Es))
+            .unwrap()
+            .into_iter()
+            .partition(|id| id.starts_with("rule-"));
+        let expected: Vec<String> = custos_core::checks::rules::ALL
+            .iter()
+            .map(|r| format!("rule-{}", r.id))
+            .collect();
+        let mut found = rules.clone();
+        found.sort();
+        let mut wanted = expected.clone();
+        wanted.sort();
+        assert_eq!(
+            found, wanted,
+            "es.ftl's rule titles against the rules of the checks"
+        );
         assert!(!english.is_empty());
         let missing_in_spanish: Vec<&String> =
             english.iter().filter(|id| !spanish.contains(id)).collect();
@@ -241,6 +274,19 @@ mod tests {
             Vec::<&String>::new(),
             "in en.ftl but asked for nowhere"
         );
+    }
+
+    #[tokio::test]
+    async fn rule_titles_are_in_the_viewers_language() {
+        let rule = &custos_core::checks::rules::NO_CONTRACT;
+        assert_eq!(
+            rule_title(rule.id, rule.title),
+            "Processing without a contract"
+        );
+        let spanish =
+            crate::ui::viewer::as_viewer(Language::Es, async { rule_title(rule.id, rule.title) })
+                .await;
+        assert_eq!(spanish, "Tratamiento sin contrato");
     }
 
     #[test]

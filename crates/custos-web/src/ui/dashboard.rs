@@ -336,7 +336,11 @@ pub async fn home(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
         .iter()
         .take(NEW_SHOWN)
         .map(|f| DueRow {
-            text: format!("{}: {}", f.title, f.message),
+            text: format!(
+                "{}: {}",
+                crate::i18n::rule_title(f.rule, f.title),
+                f.message
+            ),
             href: entry_href(f.object.kind, f.object.id.as_str()),
             when: crate::i18n::severity_word(f.severity.as_str()),
             tone: f.severity.as_str(),

@@ -95,7 +95,7 @@ pub struct Refused {
 
 struct RuleOption {
     id: &'static str,
-    title: &'static str,
+    title: String,
 }
 
 #[derive(Template)]
@@ -128,8 +128,9 @@ fn matches_words(finding: &Finding, words: &[String]) -> bool {
         return true;
     }
     let text = format!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {}",
         finding.title,
+        crate::i18n::rule_title(finding.rule, finding.title),
         finding.message,
         finding.rule,
         finding.object.id,
@@ -322,7 +323,7 @@ async fn render(
             .iter()
             .map(|r| RuleOption {
                 id: r.id,
-                title: r.title,
+                title: crate::i18n::rule_title(r.id, r.title),
             })
             .collect(),
         back: params.query(current),

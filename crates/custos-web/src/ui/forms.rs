@@ -164,22 +164,46 @@ async fn preview_or_save(
                             r.added
                                 .iter()
                                 .map(move |a| {
-                                    format!("adds {a} to the recipients of {}", r.activity)
+                                    tr(
+                                        "preview-adds",
+                                        &[
+                                            ("recipient", a.as_str()),
+                                            ("activity", r.activity.as_str()),
+                                        ],
+                                    )
                                 })
                                 .chain(r.removed.iter().map(move |x| {
-                                    format!("removes {x} from the recipients of {}", r.activity)
+                                    tr(
+                                        "preview-removes",
+                                        &[
+                                            ("recipient", x.as_str()),
+                                            ("activity", r.activity.as_str()),
+                                        ],
+                                    )
                                 }))
                         })
                         .collect(),
                     resolved: p
                         .resolved
                         .iter()
-                        .map(|f| format!("{}: {}", f.title, f.message))
+                        .map(|f| {
+                            format!(
+                                "{}: {}",
+                                crate::i18n::rule_title(f.rule, f.title),
+                                f.message
+                            )
+                        })
                         .collect(),
                     raised: p
                         .raised
                         .iter()
-                        .map(|f| (f.severity.as_str(), f.title.to_owned(), f.message.clone()))
+                        .map(|f| {
+                            (
+                                f.severity.as_str(),
+                                crate::i18n::rule_title(f.rule, f.title),
+                                f.message.clone(),
+                            )
+                        })
                         .collect(),
                 }),
                 status: 200,
@@ -1003,13 +1027,19 @@ pub async fn delete_entry(
                 .chain(p.resolved.iter().map(|f| {
                     tr(
                         "delete-resolves",
-                        &[("title", f.title), ("message", &f.message)],
+                        &[
+                            ("title", &crate::i18n::rule_title(f.rule, f.title)),
+                            ("message", &f.message),
+                        ],
                     )
                 }))
                 .chain(p.raised.iter().map(|f| {
                     tr(
                         "delete-raises",
-                        &[("title", f.title), ("message", &f.message)],
+                        &[
+                            ("title", &crate::i18n::rule_title(f.rule, f.title)),
+                            ("message", &f.message),
+                        ],
                     )
                 }))
                 .collect(),

@@ -661,7 +661,7 @@ pub(crate) struct FindingRow {
     /// The form that fixes it, for a viewer who may use it: its name and address.
     fix: Option<(String, String)>,
     rule: &'static str,
-    title: &'static str,
+    title: String,
     message: String,
     link: Option<String>,
     object: String,
@@ -689,7 +689,7 @@ fn finding_row(finding: &Finding) -> FindingRow {
         ack: None,
         fix: None,
         rule: finding.rule,
-        title: finding.title,
+        title: crate::i18n::rule_title(finding.rule, finding.title),
         message: finding.message.clone(),
         link: finding.engagement.as_ref().map(|e| {
             format!(
