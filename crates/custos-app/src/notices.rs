@@ -290,9 +290,25 @@ pub fn record(
     Ok(records::record(register, organisation, kind, on)?)
 }
 
-/// The record as a document for the files (the version line says the day it describes).
-pub fn document(record: &Record, on: Date) -> Document {
-    Document::of(record, format!("generated {on}"))
+/// The record as a document for the files (the version line says the day it describes), in
+/// `language`, or else in the organisation's own (its `language`, English by default).
+pub fn document(
+    register: &Register,
+    record: &Record,
+    on: Date,
+    language: Option<custos_render::Language>,
+) -> Document {
+    let organisation = match record {
+        Record::Controller(record) => &record.organisation,
+        Record::Processor(record) => &record.organisation,
+    };
+    let language =
+        language.unwrap_or_else(|| crate::outbox::language_of(register, organisation.id.as_str()));
+    let version = match language {
+        custos_render::Language::En => format!("generated {on}"),
+        custos_render::Language::Es => format!("generado el {on}"),
+    };
+    Document::of(record, version, language)
 }
 
 /// The latest published version of every notice, for the checks.

@@ -268,7 +268,8 @@ fn records() -> anyhow::Result<()> {
     let on = Date::constant(2026, 11, 24);
     let started = Instant::now();
     let record = custos_core::records::controller_record(&register, "org-0", on)?;
-    let document = custos_render::Document::controller(&record, "benchmark");
+    let document =
+        custos_render::Document::controller(&record, "benchmark", custos_render::Language::En);
     let model = started.elapsed();
     println!(
         "record of org-0: {} activities, {} recipient rows, {} transfers  {model:>9.2?}",

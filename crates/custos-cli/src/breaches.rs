@@ -251,8 +251,13 @@ pub async fn breach(
             let bytes = if format == DocumentFormat::Json {
                 serde_json::to_vec_pretty(&rows)?
             } else {
-                let document =
-                    breaches::register_document(&register, &organisation, &rows, clock.today())?;
+                let document = breaches::register_document(
+                    &register,
+                    &organisation,
+                    &rows,
+                    clock.today(),
+                    None,
+                )?;
                 match format {
                     DocumentFormat::Csv => document
                         .csv(None)

@@ -656,6 +656,10 @@ pub struct RopaArgs {
     #[arg(long, value_name = "DATE")]
     pub at: Option<Date>,
 
+    /// The language of the document; default the organisation's (its `language`).
+    #[arg(long, value_enum)]
+    pub lang: Option<LanguageArg>,
+
     /// Write to this file instead of standard output (needed for xlsx and pdf on a terminal).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

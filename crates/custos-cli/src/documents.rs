@@ -204,7 +204,8 @@ pub async fn ropa(database_url: &str, args: &RopaArgs, clock: &dyn Clock) -> any
         RecordKind::Controller
     };
     let record = notices::record(&register, &args.organisation, kind, on)?;
-    let document = || notices::document(&record, on);
+    let language = args.lang.map(custos_render::Language::from);
+    let document = || notices::document(&register, &record, on, language);
     let bytes = match args.format {
         RopaFormat::Html => document().html().into_bytes(),
         RopaFormat::Pdf => document().pdf(),

@@ -65,14 +65,14 @@ fn list(items: &[String]) -> String {
     items.join("; ")
 }
 
-fn country(code: custos_core::values::CountryCode) -> String {
-    ReferenceData::builtin().country_name(code)
+fn country(code: custos_core::values::CountryCode, language: Language) -> String {
+    ReferenceData::builtin().country_name_in(code, language.as_str())
 }
 
-fn countries(codes: &[custos_core::values::CountryCode]) -> String {
+fn countries(codes: &[custos_core::values::CountryCode], language: Language) -> String {
     codes
         .iter()
-        .map(|&c| country(c))
+        .map(|&c| country(c, language))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -81,21 +81,33 @@ fn opt(value: Option<&str>) -> String {
     value.unwrap_or("").to_owned()
 }
 
-fn transfers_section(rows: &[TransferRow]) -> Section {
+/// Chooses between a label's English and Spanish words.
+pub fn in_language(language: Language) -> impl Fn(&'static str, &'static str) -> &'static str {
+    move |english, spanish| match language {
+        Language::En => english,
+        Language::Es => spanish,
+    }
+}
+
+fn transfers_section(rows: &[TransferRow], language: Language) -> Section {
+    let l = in_language(language);
     Section {
         id: "transfers",
-        title: "Transfers to third countries or international organisations",
+        title: l(
+            "Transfers to third countries or international organisations",
+            "Transferencias a terceros países u organizaciones internacionales",
+        ),
         columns: vec![
-            "Activity",
-            "Link",
-            "Depth",
-            "Exporter",
-            "Importer",
-            "Destination",
-            "Mechanism",
-            "Legal act",
-            "Valid",
-            "Assessment",
+            l("Activity", "Actividad"),
+            l("Link", "Vínculo"),
+            l("Depth", "Profundidad"),
+            l("Exporter", "Exportador"),
+            l("Importer", "Importador"),
+            l("Destination", "Destino"),
+            l("Mechanism", "Mecanismo"),
+            l("Legal act", "Acto jurídico"),
+            l("Valid", "Válida"),
+            l("Assessment", "Evaluación"),
         ],
         rows: rows
             .iter()
@@ -103,7 +115,7 @@ fn transfers_section(rows: &[TransferRow]) -> Section {
                 let destination = t
                     .destination
                     .parse()
-                    .map_or_else(|_| t.destination.clone(), country);
+                    .map_or_else(|_| t.destination.clone(), |c| country(c, language));
                 vec![
                     t.activity.to_string(),
                     t.engagement.to_string(),
@@ -113,7 +125,12 @@ fn transfers_section(rows: &[TransferRow]) -> Section {
                     destination,
                     t.mechanism.clone(),
                     opt(t.basis.as_deref()),
-                    if t.valid { "yes" } else { "no" }.to_owned(),
+                    if t.valid {
+                        l("yes", "sí")
+                    } else {
+                        l("no", "no")
+                    }
+                    .to_owned(),
                     t.assessment.clone(),
                 ]
             })
@@ -123,33 +140,38 @@ fn transfers_section(rows: &[TransferRow]) -> Section {
 
 impl Document {
     /// The document of either record.
-    pub fn of(record: &Record, version: impl Into<String>) -> Self {
+    pub fn of(record: &Record, version: impl Into<String>, language: Language) -> Self {
         match record {
-            Record::Controller(record) => Self::controller(record, version),
-            Record::Processor(record) => Self::processor(record, version),
+            Record::Controller(record) => Self::controller(record, version, language),
+            Record::Processor(record) => Self::processor(record, version, language),
         }
     }
 
-    pub fn controller(record: &ControllerRecord, version: impl Into<String>) -> Self {
+    pub fn controller(
+        record: &ControllerRecord,
+        version: impl Into<String>,
+        language: Language,
+    ) -> Self {
+        let l = in_language(language);
         let activities = Section {
             id: "activities",
-            title: "Processing activities",
+            title: l("Processing activities", "Actividades de tratamiento"),
             columns: vec![
-                "Activity",
-                "Name",
-                "Role",
-                "Joint controllers",
-                "Joint arrangement",
-                "Purposes",
-                "Lawful basis",
-                "Art. 9 condition",
-                "Data subjects",
-                "Personal data",
-                "Special data",
-                "Categories of recipients",
-                "Retention",
-                "Security measures",
-                "Risk assessment",
+                l("Activity", "Actividad"),
+                l("Name", "Nombre"),
+                l("Role", "Función"),
+                l("Joint controllers", "Corresponsables"),
+                l("Joint arrangement", "Acuerdo de corresponsabilidad"),
+                l("Purposes", "Fines"),
+                l("Lawful basis", "Base jurídica"),
+                l("Art. 9 condition", "Condición del art. 9"),
+                l("Data subjects", "Interesados"),
+                l("Personal data", "Datos personales"),
+                l("Special data", "Categorías especiales"),
+                l("Categories of recipients", "Categorías de destinatarios"),
+                l("Retention", "Conservación"),
+                l("Security measures", "Medidas de seguridad"),
+                l("Risk assessment", "Evaluación de riesgos"),
             ],
             rows: record
                 .activities
@@ -158,7 +180,12 @@ impl Document {
                     vec![
                         a.id.to_string(),
                         a.name.clone(),
-                        a.role.to_owned(),
+                        match a.role {
+                            "controller" => l("controller", "responsable"),
+                            "joint controller" => l("joint controller", "corresponsable"),
+                            other => other,
+                        }
+                        .to_owned(),
                         list(&a.joint_controllers),
                         opt(a.joint_arrangement.as_deref()),
                         list(&a.purposes),
@@ -177,20 +204,23 @@ impl Document {
         };
         let recipients = Section {
             id: "recipients",
-            title: "Recipients that have been or will be given the data, per activity",
+            title: l(
+                "Recipients that have been or will be given the data, per activity",
+                "Destinatarios a quienes se comunicaron o comunicarán los datos, por actividad",
+            ),
             columns: vec![
-                "Activity",
-                "Link",
-                "Depth",
-                "Recipient",
-                "Country",
-                "Engaged by",
-                "Service",
-                "Category",
-                "Locations",
-                "Since",
-                "Until",
-                "Contract",
+                l("Activity", "Actividad"),
+                l("Link", "Vínculo"),
+                l("Depth", "Profundidad"),
+                l("Recipient", "Destinatario"),
+                l("Country", "País"),
+                l("Engaged by", "Contratado por"),
+                l("Service", "Servicio"),
+                l("Category", "Categoría"),
+                l("Locations", "Ubicaciones"),
+                l("Since", "Desde"),
+                l("Until", "Hasta"),
+                l("Contract", "Contrato"),
             ],
             rows: record
                 .recipients
@@ -201,11 +231,11 @@ impl Document {
                         r.engagement.to_string(),
                         r.depth.to_string(),
                         r.name.clone(),
-                        country(r.country),
+                        country(r.country, language),
                         r.engaged_by.clone(),
                         r.service.clone(),
                         r.category.clone(),
-                        countries(&r.locations),
+                        countries(&r.locations, language),
                         // Past and planned links show by their dates against the record's.
                         r.since.to_string(),
                         r.until.map(|u| u.to_string()).unwrap_or_default(),
@@ -218,34 +248,57 @@ impl Document {
                 .collect(),
         };
         Self {
-            title: "Record of processing activities".to_owned(),
-            subtitle: "Controller's record, GDPR Art. 30(1)".to_owned(),
+            title: l(
+                "Record of processing activities",
+                "Registro de actividades de tratamiento",
+            )
+            .to_owned(),
+            subtitle: l(
+                "Controller's record, GDPR Art. 30(1)",
+                "Registro del responsable, art. 30.1 RGPD",
+            )
+            .to_owned(),
             organisation: record.organisation.clone(),
             on: record.on,
             version: version.into(),
-            sections: vec![activities, recipients, transfers_section(&record.transfers)],
-            language: Language::En,
+            sections: vec![
+                activities,
+                recipients,
+                transfers_section(&record.transfers, language),
+            ],
+            language,
         }
     }
 
-    pub fn processor(record: &ProcessorRecord, version: impl Into<String>) -> Self {
+    pub fn processor(
+        record: &ProcessorRecord,
+        version: impl Into<String>,
+        language: Language,
+    ) -> Self {
+        let l = in_language(language);
         let processing = Section {
             id: "processing",
-            title: "Processing carried out on behalf of each controller",
+            title: l(
+                "Processing carried out on behalf of each controller",
+                "Tratamientos efectuados por cuenta de cada responsable",
+            ),
             columns: vec![
-                "Controller",
-                "Controller contact",
-                "Controller DPO",
-                "Controller's representative",
-                "Joint controllers",
-                "Activity",
-                "Link",
-                "Engaged by",
-                "Category of processing",
-                "Locations",
-                "Since",
-                "Until",
-                "Security measures",
+                l("Controller", "Responsable"),
+                l("Controller contact", "Contacto del responsable"),
+                l("Controller DPO", "DPD del responsable"),
+                l(
+                    "Controller's representative",
+                    "Representante del responsable",
+                ),
+                l("Joint controllers", "Corresponsables"),
+                l("Activity", "Actividad"),
+                l("Link", "Vínculo"),
+                l("Engaged by", "Contratado por"),
+                l("Category of processing", "Categoría de tratamiento"),
+                l("Locations", "Ubicaciones"),
+                l("Since", "Desde"),
+                l("Until", "Hasta"),
+                l("Security measures", "Medidas de seguridad"),
             ],
             rows: record
                 .processing
@@ -268,7 +321,7 @@ impl Document {
                         p.engagement.to_string(),
                         p.engaged_by.clone(),
                         p.service.clone(),
-                        countries(&p.locations),
+                        countries(&p.locations, language),
                         p.since.to_string(),
                         p.until.map(|u| u.to_string()).unwrap_or_default(),
                         list(&p.measures),
@@ -277,13 +330,21 @@ impl Document {
                 .collect(),
         };
         Self {
-            title: "Record of processing activities".to_owned(),
-            subtitle: "Processor's record, GDPR Art. 30(2)".to_owned(),
+            title: l(
+                "Record of processing activities",
+                "Registro de actividades de tratamiento",
+            )
+            .to_owned(),
+            subtitle: l(
+                "Processor's record, GDPR Art. 30(2)",
+                "Registro del encargado, art. 30.2 RGPD",
+            )
+            .to_owned(),
             organisation: record.organisation.clone(),
             on: record.on,
             version: version.into(),
-            sections: vec![processing, transfers_section(&record.transfers)],
-            language: Language::En,
+            sections: vec![processing, transfers_section(&record.transfers, language)],
+            language,
         }
     }
 
@@ -375,7 +436,10 @@ impl Document {
             .set_num_format("yyyy-mm-dd")
             .set_align(rust_xlsxwriter::FormatAlign::Top);
         let number = Format::new().set_align(rust_xlsxwriter::FormatAlign::Top);
-        let sheet = workbook.add_worksheet().set_name("Organisation")?;
+        let sheet = workbook.add_worksheet().set_name(match self.language {
+            Language::En => "Organisation",
+            Language::Es => "Organización",
+        })?;
         sheet.write_string_with_format(0, 0, &self.title, &bold)?;
         sheet.write_string(1, 0, &self.subtitle)?;
         for (row, (label, value)) in self.details().iter().enumerate() {

@@ -390,85 +390,125 @@ fn slugs(items: &[custos_core::values::Slug]) -> String {
 impl AuthorityReport {
     /// The report as a document (HTML, PDF): the Art. 33(3) elements first, then the
     /// decision, the phases and filings, the chain, the relays, and the findings.
-    pub fn document(&self) -> custos_render::records::Document {
-        use custos_render::records::{Document, Section};
+    pub fn document(&self, language: custos_render::Language) -> custos_render::records::Document {
+        use custos_render::records::{Document, Section, in_language};
+        let l = in_language(language);
         let facts = &self.facts;
         let pair = |label: &str, value: String| vec![label.to_owned(), value];
         let mut elements = vec![
             pair(
-                "Where it happened",
+                l("Where it happened", "Dónde ocurrió"),
                 format!("{} ({})", self.party_name, self.party),
             ),
             pair(
-                "When",
+                l("When", "Cuándo"),
                 match facts.occurred_until {
-                    Some(until) => format!("{} to {until}", facts.occurred_from),
-                    None => format!("from {}", facts.occurred_from),
+                    Some(until) => format!("{} – {until}", facts.occurred_from),
+                    None => format!("{} {}", l("from", "desde"), facts.occurred_from),
                 },
             ),
             pair(
-                "The party where it happened became aware",
+                l(
+                    "The party where it happened became aware",
+                    "La parte donde ocurrió tuvo conocimiento",
+                ),
                 facts.aware_at.to_string(),
             ),
             pair(
-                "The controller became aware",
+                l(
+                    "The controller became aware",
+                    "El responsable tuvo conocimiento",
+                ),
                 format!(
                     "{} ({})",
                     or_dash(self.aware_at.as_deref()),
                     or_dash(self.awareness.as_deref())
                 ),
             ),
-            pair("72 hours end", or_dash(self.deadline.as_deref())),
             pair(
-                "(a) Nature of the breach",
+                l("72 hours end", "Fin de las 72 horas"),
+                or_dash(self.deadline.as_deref()),
+            ),
+            pair(
+                l("(a) Nature of the breach", "a) Naturaleza de la violación"),
                 format!("{}: {}", natures(facts), facts.description),
             ),
-            pair("(a) Systems concerned", facts.systems.join(", ")),
             pair(
-                "(a) Categories of data subjects",
+                l("(a) Systems concerned", "a) Sistemas afectados"),
+                facts.systems.join(", "),
+            ),
+            pair(
+                l(
+                    "(a) Categories of data subjects",
+                    "a) Categorías de interesados",
+                ),
                 slugs(&facts.subject_categories),
             ),
             pair(
-                "(a) Approximate number of data subjects",
+                l(
+                    "(a) Approximate number of data subjects",
+                    "a) Número aproximado de interesados",
+                ),
                 facts
                     .subjects
-                    .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+                    .map_or_else(|| l("unknown", "desconocido").to_owned(), |s| s.to_string()),
             ),
             pair(
-                "(a) Categories of personal data records",
+                l(
+                    "(a) Categories of personal data records",
+                    "a) Categorías de registros de datos personales",
+                ),
                 slugs(&facts.data_categories),
             ),
             pair(
-                "(a) Approximate number of records",
+                l(
+                    "(a) Approximate number of records",
+                    "a) Número aproximado de registros",
+                ),
                 facts
                     .records
-                    .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
+                    .map_or_else(|| l("unknown", "desconocido").to_owned(), |s| s.to_string()),
             ),
-            pair("(b) Data protection officer or contact point", {
-                let dpo: Vec<String> = [
-                    self.controller.dpo_name.clone(),
-                    self.controller.dpo_email.clone(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                if dpo.is_empty() {
-                    format!("{} <{}>", facts.contact.name, facts.contact.email)
-                } else {
-                    dpo.join(", ")
-                }
-            }),
-            pair("(c) Likely consequences", facts.consequences.clone()),
-            pair("(d) Measures taken", facts.measures_taken.clone()),
-            pair("(d) Measures proposed", facts.measures_proposed.clone()),
+            pair(
+                l(
+                    "(b) Data protection officer or contact point",
+                    "b) Delegado de protección de datos o punto de contacto",
+                ),
+                {
+                    let dpo: Vec<String> = [
+                        self.controller.dpo_name.clone(),
+                        self.controller.dpo_email.clone(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    if dpo.is_empty() {
+                        format!("{} <{}>", facts.contact.name, facts.contact.email)
+                    } else {
+                        dpo.join(", ")
+                    }
+                },
+            ),
+            pair(
+                l("(c) Likely consequences", "c) Consecuencias probables"),
+                facts.consequences.clone(),
+            ),
+            pair(
+                l("(d) Measures taken", "d) Medidas adoptadas"),
+                facts.measures_taken.clone(),
+            ),
+            pair(
+                l("(d) Measures proposed", "d) Medidas propuestas"),
+                facts.measures_proposed.clone(),
+            ),
         ];
         if let Some(authority) = &self.authority {
             elements.insert(
                 0,
                 pair(
-                    "Supervisory authority",
+                    l("Supervisory authority", "Autoridad de control"),
                     format!(
-                        "{} — {}{} — notify at {}",
+                        "{} — {}{} — {} {}",
                         authority.name,
                         authority.basis,
                         authority
@@ -476,6 +516,7 @@ impl AuthorityReport {
                             .as_ref()
                             .map(|a| format!(" — {a}"))
                             .unwrap_or_default(),
+                        l("notify at", "notificar en"),
                         authority.breach_notification
                     ),
                 ),
@@ -484,34 +525,52 @@ impl AuthorityReport {
         let mut decision = Vec::new();
         if let Some(assessment) = &self.assessment {
             decision.push(pair(
-                "Risk (the controller's call)",
+                l(
+                    "Risk (the controller's call)",
+                    "Riesgo (decisión del responsable)",
+                ),
                 assessment.risk.as_str().to_owned(),
             ));
-            decision.push(pair("Reasoning", assessment.reasons.clone()));
+            decision.push(pair(
+                l("Reasoning", "Razonamiento"),
+                assessment.reasons.clone(),
+            ));
         }
         if let Some(score) = &self.severity {
             decision.push(pair(
-                "ENISA severity (aid)",
+                l("ENISA severity (aid)", "Gravedad ENISA (ayuda)"),
                 format!("{:.2}: {}", score.score, score.level.as_str()),
             ));
         }
         if let Some(d) = &self.decision {
-            decision.push(pair("Decision", d.kind.as_str().to_owned()));
-            decision.push(pair("Reasons", d.reasons.clone()));
+            decision.push(pair(l("Decision", "Decisión"), d.kind.as_str().to_owned()));
+            decision.push(pair(l("Reasons", "Motivos"), d.reasons.clone()));
             if let Some(exception) = d.exception {
                 decision.push(pair(
-                    "Subjects not told under",
+                    l(
+                        "Subjects not told under",
+                        "Interesados no informados en virtud de",
+                    ),
                     exception.article().to_owned(),
                 ));
             }
             if let Some(delay) = &d.delay_reasons {
-                decision.push(pair("Reasons for the delay (Art. 33(1))", delay.clone()));
+                decision.push(pair(
+                    l(
+                        "Reasons for the delay (Art. 33(1))",
+                        "Motivos de la dilación (art. 33.1)",
+                    ),
+                    delay.clone(),
+                ));
             }
         }
         if let Some(c) = &self.communication {
             decision.push(pair(
-                "Data subjects told (Art. 34)",
-                format!("{} by {}", c.sent_at, c.channel),
+                l(
+                    "Data subjects told (Art. 34)",
+                    "Interesados informados (art. 34)",
+                ),
+                format!("{} ({})", c.sent_at, c.channel),
             ));
         }
         let filings = self
@@ -535,47 +594,80 @@ impl AuthorityReport {
             })
             .collect();
         Document {
-            title: "Personal-data breach report".to_owned(),
-            subtitle: "Notification to the supervisory authority, GDPR Art. 33(3)".to_owned(),
+            title: l(
+                "Personal-data breach report",
+                "Notificación de una violación de la seguridad de los datos personales",
+            )
+            .to_owned(),
+            subtitle: l(
+                "Notification to the supervisory authority, GDPR Art. 33(3)",
+                "Notificación a la autoridad de control, art. 33.3 RGPD",
+            )
+            .to_owned(),
             organisation: self.controller.clone(),
             on: crate::clock::parse_stamp(&self.generated_at)
                 .map_or(custos_core::Date::MIN, crate::clock::day_of),
-            version: format!("breach {}, facts version {}", self.breach, self.version),
-            language: custos_render::Language::En,
+            version: match language {
+                custos_render::Language::En => {
+                    format!("breach {}, facts version {}", self.breach, self.version)
+                }
+                custos_render::Language::Es => {
+                    format!(
+                        "brecha {}, versión de los hechos {}",
+                        self.breach, self.version
+                    )
+                }
+            },
+            language,
             sections: vec![
                 Section {
                     id: "elements",
-                    title: "The breach (Art. 33(3)(a)-(d))",
-                    columns: vec!["Element", "Content"],
+                    title: l(
+                        "The breach (Art. 33(3)(a)-(d))",
+                        "La violación (art. 33.3.a) a d))",
+                    ),
+                    columns: vec![l("Element", "Elemento"), l("Content", "Contenido")],
                     rows: elements,
                 },
                 Section {
                     id: "decision",
-                    title: "Assessment and decision",
-                    columns: vec!["Element", "Content"],
+                    title: l("Assessment and decision", "Evaluación y decisión"),
+                    columns: vec![l("Element", "Elemento"), l("Content", "Contenido")],
                     rows: decision,
                 },
                 Section {
                     id: "phases",
-                    title: "Phases and filings (Art. 33(4))",
-                    columns: vec!["Version", "At", "From", "What it brought", "Filed"],
+                    title: l(
+                        "Phases and filings (Art. 33(4))",
+                        "Fases y notificaciones (art. 33.4)",
+                    ),
+                    columns: vec![
+                        l("Version", "Versión"),
+                        l("At", "Fecha"),
+                        l("From", "De"),
+                        l("What it brought", "Qué aportó"),
+                        l("Filed", "Notificada"),
+                    ],
                     rows: filings,
                 },
                 Section {
                     id: "chain",
-                    title: "The chain: who was where, under which contract, since when",
+                    title: l(
+                        "The chain: who was where, under which contract, since when",
+                        "La cadena: quién estaba dónde, con qué contrato, desde cuándo",
+                    ),
                     columns: vec![
-                        "Activity",
-                        "Link",
-                        "Depth",
-                        "Engaged by",
-                        "Processor",
-                        "Contract",
-                        "Notice (h)",
-                        "Since",
-                        "Until",
-                        "Locations",
-                        "Transfers",
+                        l("Activity", "Actividad"),
+                        l("Link", "Vínculo"),
+                        l("Depth", "Profundidad"),
+                        l("Engaged by", "Contratado por"),
+                        l("Processor", "Encargado"),
+                        l("Contract", "Contrato"),
+                        l("Notice (h)", "Aviso (h)"),
+                        l("Since", "Desde"),
+                        l("Until", "Hasta"),
+                        l("Locations", "Ubicaciones"),
+                        l("Transfers", "Transferencias"),
                     ],
                     rows: self
                         .chain
@@ -600,14 +692,17 @@ impl AuthorityReport {
                 },
                 Section {
                     id: "relays",
-                    title: "The report on its way up (Art. 33(2))",
+                    title: l(
+                        "The report on its way up (Art. 33(2))",
+                        "La comunicación cadena arriba (art. 33.2)",
+                    ),
                     columns: vec![
-                        "From",
-                        "To",
-                        "Received",
-                        "Acknowledged",
-                        "Period (h)",
-                        "Passed on by",
+                        l("From", "De"),
+                        l("To", "A"),
+                        l("Received", "Recibida"),
+                        l("Acknowledged", "Acusado recibo"),
+                        l("Period (h)", "Plazo (h)"),
+                        l("Passed on by", "Transmitida por"),
                     ],
                     rows: self
                         .relays
@@ -626,8 +721,15 @@ impl AuthorityReport {
                 },
                 Section {
                     id: "findings",
-                    title: "Findings of the checks on these activities",
-                    columns: vec!["Rule", "Severity", "Finding"],
+                    title: l(
+                        "Findings of the checks on these activities",
+                        "Hallazgos de las comprobaciones en estas actividades",
+                    ),
+                    columns: vec![
+                        l("Rule", "Regla"),
+                        l("Severity", "Gravedad"),
+                        l("Finding", "Hallazgo"),
+                    ],
                     rows: self
                         .findings
                         .iter()
@@ -639,48 +741,63 @@ impl AuthorityReport {
     }
 }
 
-/// An organisation's register of breaches (Art. 33(5)) as a document.
+/// An organisation's register of breaches (Art. 33(5)) as a document, in `language` or else
+/// the organisation's own.
 pub fn register_document(
     register: &Register,
     organisation: &str,
     rows: &[RegisterRow],
     on: custos_core::Date,
+    language: Option<custos_render::Language>,
 ) -> Result<custos_render::records::Document, AppError> {
-    use custos_render::records::{Document, Section};
+    use custos_render::records::{Document, Section, in_language};
     let party = register
         .organisation(organisation)
         .ok_or_else(|| AppError::NotFound(format!("organisation {organisation}")))?;
+    let language = language.unwrap_or_else(|| crate::outbox::language_of(register, organisation));
+    let l = in_language(language);
     Ok(Document {
-        title: "Register of personal-data breaches".to_owned(),
-        subtitle: "Documentation of every breach, GDPR Art. 33(5)".to_owned(),
+        title: l(
+            "Register of personal-data breaches",
+            "Registro de violaciones de la seguridad de los datos personales",
+        )
+        .to_owned(),
+        subtitle: l(
+            "Documentation of every breach, GDPR Art. 33(5)",
+            "Documentación de cada violación, art. 33.5 RGPD",
+        )
+        .to_owned(),
         organisation: custos_core::notice::Party::of(party),
         on,
-        version: format!("{} breaches", rows.len()),
-        language: custos_render::Language::En,
+        version: format!("{} {}", rows.len(), l("breaches", "violaciones")),
+        language,
         sections: vec![Section {
             id: "breaches",
-            title: "Breaches: facts, effects, remedial action, decision",
+            title: l(
+                "Breaches: facts, effects, remedial action, decision",
+                "Violaciones: hechos, efectos, medidas correctivas, decisión",
+            ),
             columns: vec![
-                "Breach",
-                "Role",
-                "Where",
-                "Began",
-                "Ended",
-                "Aware",
-                "Nature",
-                "Description",
-                "Data",
-                "Subjects",
-                "Records",
-                "Consequences",
-                "Measures taken",
-                "Measures proposed",
-                "Decision",
-                "Reasons",
-                "Filed",
-                "Reference",
-                "Subjects told",
-                "Passed on",
+                l("Breach", "Violación"),
+                l("Role", "Función"),
+                l("Where", "Dónde"),
+                l("Began", "Comenzó"),
+                l("Ended", "Terminó"),
+                l("Aware", "Conocimiento"),
+                l("Nature", "Naturaleza"),
+                l("Description", "Descripción"),
+                l("Data", "Datos"),
+                l("Subjects", "Interesados"),
+                l("Records", "Registros"),
+                l("Consequences", "Consecuencias"),
+                l("Measures taken", "Medidas adoptadas"),
+                l("Measures proposed", "Medidas propuestas"),
+                l("Decision", "Decisión"),
+                l("Reasons", "Motivos"),
+                l("Filed", "Notificada"),
+                l("Reference", "Referencia"),
+                l("Subjects told", "Interesados informados"),
+                l("Passed on", "Transmitida"),
             ],
             rows: rows
                 .iter()

@@ -271,6 +271,33 @@ fn notice_lifecycle(database_url: &str) {
         "{}",
         csv.stdout
     );
+    // In Spanish when asked: the headings and the countries' names.
+    let spanish = custos(
+        database_url,
+        &[
+            "ropa",
+            "hypermarket-a",
+            "--format",
+            "csv",
+            "--section",
+            "recipients",
+            "--lang",
+            "es",
+        ],
+    );
+    assert_eq!(spanish.code, 0, "{}", spanish.stderr);
+    assert!(
+        spanish
+            .stdout
+            .starts_with("Actividad,Vínculo,Profundidad,Destinatario,País"),
+        "{}",
+        spanish.stdout
+    );
+    assert!(
+        spanish.stdout.contains(",Analytics E S.L.,España,"),
+        "{}",
+        spanish.stdout
+    );
     let processor = json(&custos(
         database_url,
         &["ropa", "mailer-c", "--processor", "--format", "json"],

@@ -125,6 +125,7 @@ fn controller_document(controller: &str, on: &str) -> Document {
     Document::controller(
         &controller_record(&examples(), controller, date(on)).unwrap(),
         "test",
+        custos_render::Language::En,
     )
 }
 
@@ -144,6 +145,7 @@ fn records_of_the_three_examples() {
     let processor = Document::processor(
         &processor_record(&examples(), "mailer-c", date("2026-07-01")).unwrap(),
         "test",
+        custos_render::Language::En,
     );
     insta::assert_snapshot!(
         "mailer_processor_processing_csv",
@@ -304,6 +306,7 @@ fn the_pdf_names_every_recipient() {
         )
         .unwrap(),
         "test",
+        custos_render::Language::En,
     );
     let text = pdftotext(&accented.pdf()).unwrap();
     assert!(text.contains("Agència Bé S.L."), "{text}");
@@ -353,6 +356,7 @@ fn csv_cells_that_start_a_formula_are_exported_as_text() {
     let document = Document::controller(
         &controller_record(&register, "hypermarket-a", date("2026-07-01")).unwrap(),
         "test",
+        custos_render::Language::En,
     );
     let csv = String::from_utf8(document.csv(Some("recipients")).unwrap()).unwrap();
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
@@ -471,6 +475,7 @@ fn the_pdf_gives_back_names_in_seven_languages_exactly() {
     let record = Document::controller(
         &controller_record(&register, "hypermarket-a", date("2026-11-28")).unwrap(),
         "test",
+        custos_render::Language::En,
     );
     let report = ana_access_report(&register);
     let access = custos_render::rights::access_document(&report);

@@ -763,10 +763,23 @@ pub struct DocumentQuery {
     /// `json` (the default), `html` (printable) or `pdf`; for the communication, `text`.
     #[param(pattern = "^(json|html|pdf|text)$")]
     pub format: Option<String>,
-    /// For the communication to the subjects: `en` or `es`; the controller's language by
-    /// default.
+    /// The language of the report's HTML and PDF and of the communication to the subjects:
+    /// `en` or `es`; the controller's language by default.
     #[param(pattern = "^(en|es)$")]
     pub language: Option<String>,
+}
+
+/// The language asked for (`field`), or else `organisation`'s own.
+fn document_language(
+    register: &custos_core::register::Register,
+    field: &str,
+    asked: Option<&str>,
+    organisation: &str,
+) -> Result<custos_render::Language, ApiError> {
+    match asked {
+        Some(tag) => tag.parse().map_err(|e: String| ApiError::invalid(field, e)),
+        None => Ok(custos_app::outbox::language_of(register, organisation)),
+    }
 }
 
 /// Bytes with their media type, as an attachment when `file` is given.
@@ -826,6 +839,12 @@ pub async fn authority_report(
     Params(query): Params<DocumentQuery>,
 ) -> Result<Response, ApiError> {
     let report = report_of(&state, &principal, &key, &controller).await?;
+    let language = document_language(
+        &*state.register().await,
+        "language",
+        query.language.as_deref(),
+        &controller,
+    )?;
     let file = |extension: &str| Some(format!("breach-{key}-{controller}.{extension}"));
     Ok(match query.format.as_deref().unwrap_or("json") {
         "json" => document_response(
@@ -836,9 +855,13 @@ pub async fn authority_report(
         "html" => document_response(
             "text/html; charset=utf-8",
             None,
-            report.document().html().into_bytes(),
+            report.document(language).html().into_bytes(),
         ),
-        "pdf" => document_response("application/pdf", file("pdf"), report.document().pdf()),
+        "pdf" => document_response(
+            "application/pdf",
+            file("pdf"),
+            report.document(language).pdf(),
+        ),
         other => {
             return Err(ApiError::invalid(
                 "format",
@@ -1071,6 +1094,9 @@ pub struct RegisterQuery {
     /// `json` (the default), `html`, `pdf`, `xlsx` or `csv`.
     #[param(pattern = "^(json|html|pdf|xlsx|csv)$")]
     pub format: Option<String>,
+    /// The language of a document: `en` or `es`; the organisation's by default.
+    #[param(pattern = "^(en|es)$")]
+    pub language: Option<String>,
 }
 
 #[utoipa::path(
@@ -1098,7 +1124,9 @@ pub async fn register_of_breaches(
     super::notices::may_read(&state, &principal, &id).await?;
     let rows = breaches::register_of(&state.store, &id).await?;
     let register = state.register().await;
-    let document = || breaches::register_document(&register, &id, &rows, state.clock.today());
+    let language = document_language(&register, "language", query.language.as_deref(), &id)?;
+    let document =
+        || breaches::register_document(&register, &id, &rows, state.clock.today(), Some(language));
     let file = |extension: &str| Some(format!("breaches-{id}.{extension}"));
     Ok(match query.format.as_deref().unwrap_or("json") {
         "json" => document_response(

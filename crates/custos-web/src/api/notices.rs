@@ -397,6 +397,10 @@ pub struct RecordQuery {
     /// The day the record describes (YYYY-MM-DD); default today.
     #[param(format = Date)]
     pub at: Option<String>,
+    /// The language of an HTML, PDF, XLSX or CSV document: `en` or `es`; default the
+    /// organisation's (its `language`).
+    #[param(pattern = "^(en|es)$")]
+    pub lang: Option<String>,
 }
 
 #[utoipa::path(
@@ -439,7 +443,8 @@ pub async fn records(
             kind.as_str()
         )
     };
-    let document = || notices::document(&record, on);
+    let language = parse::<custos_render::Language>("lang", query.lang.as_deref())?;
+    let document = || notices::document(&register, &record, on, language);
     let (media, disposition, bytes) = match format {
         "json" => (
             "application/json",

@@ -83,7 +83,7 @@ fn migration_facts() -> Value {
 }
 
 /// The PDF's text as pdftotext reads it (poppler-utils; CI sets CUSTOS_REQUIRE_PDFTOTEXT).
-fn pdftotext(pdf: &[u8]) -> Option<String> {
+pub(crate) fn pdftotext(pdf: &[u8]) -> Option<String> {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), pdf).unwrap();
     match std::process::Command::new("pdftotext")
@@ -276,6 +276,23 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
                 assert!(text.contains(expected), "{expected} in the PDF:\n{text}");
             }
         }
+        // The same report in Spanish, for the Spanish authority; a language Custos lacks refused.
+        let pdf = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/report?format=pdf&language=es")))
+            .bearer_auth(TestServer::token("web")).send().await.unwrap().bytes().await.unwrap();
+        assert!(pdf.starts_with(b"%PDF"));
+        if let Some(text) = pdftotext(&pdf) {
+            for expected in ["Notificación a la autoridad de control, art. 33.3 RGPD",
+                             "a) Número aproximado de interesados", "La cadena", "website-migration"] {
+                assert!(text.contains(expected), "{expected} in the PDF:\n{text}");
+            }
+            assert!(!text.contains("Personal-data breach report"), "{text}");
+        }
+        let (status, body) = server.get(Some("web"),
+            &format!("/api/v1/breaches/{key}/cases/web-controller/report?format=html&language=fr")).await;
+        assert_eq!((status, body["field"].as_str()), (422, Some("language")), "{body}");
+        let register = server.client.get(server.url("/api/v1/organisations/web-controller/breaches?format=html&language=es"))
+            .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
+        assert!(register.contains("Registro de violaciones de la seguridad de los datos personales"), "{register}");
         let letter = server.client.get(server.url(&format!("/api/v1/breaches/{key}/cases/web-controller/communication?language=es")))
             .bearer_auth(TestServer::token("web")).send().await.unwrap().text().await.unwrap();
         assert!(letter.contains("Servicios Web Ejemplo S.A. le informa"), "{letter}");

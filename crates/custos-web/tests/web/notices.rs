@@ -320,6 +320,38 @@ async fn records_download_in_every_format() {
                 "Analytics E S.L."
             ]
         );
+        // The record in Spanish: asked for, or the organisation's language.
+        let spanish = |query: &'static str| {
+            let request = server
+                .client
+                .get(server.url(&format!("{A}/records?format=pdf{query}")))
+                .bearer_auth(TestServer::token("hypermarket"));
+            async move { request.send().await.unwrap().bytes().await.unwrap() }
+        };
+        if let Some(text) = crate::breaches::pdftotext(&spanish("&lang=es").await) {
+            for expected in [
+                "Registro de actividades de tratamiento",
+                "Registro del responsable, art. 30.1 RGPD",
+                "Destinatarios a quienes se comunicaron",
+                "España",
+            ] {
+                assert!(text.contains(expected), "{expected} in:\n{text}");
+            }
+        }
+        if let Some(text) = crate::breaches::pdftotext(&spanish("").await) {
+            assert!(text.contains("Record of processing activities"), "{text}");
+        }
+        let (status, body) = server
+            .get(
+                Some("hypermarket"),
+                &format!("{A}/records?format=pdf&lang=de"),
+            )
+            .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some("lang")),
+            "{body}"
+        );
         let (status, body) = server
             .get(
                 Some("hypermarket"),
