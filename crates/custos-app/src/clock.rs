@@ -69,6 +69,22 @@ pub fn stamp(at: Timestamp) -> String {
 }
 
 /// Reads a stamp back.
+/// A moment as people read it in a document or an e-mail: in `zone`, to the minute, the zone
+/// named (`2026-11-25 11:00 CET`).
+pub fn moment_in(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned_datetime(zone.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The time zone an organisation's people read times in (its `time_zone`; UTC by default).
+pub fn zone_of(register: &custos_core::register::Register, id: &str) -> TimeZone {
+    register
+        .organisation(id)
+        .and_then(|o| o.time_zone.as_ref())
+        .map_or(TimeZone::UTC, custos_core::values::TimeZoneName::zone)
+}
+
 pub fn parse_stamp(raw: &str) -> Option<Timestamp> {
     raw.parse().ok()
 }

@@ -390,9 +390,19 @@ fn slugs(items: &[custos_core::values::Slug]) -> String {
 impl AuthorityReport {
     /// The report as a document (HTML, PDF): the Art. 33(3) elements first, then the
     /// decision, the phases and filings, the chain, the relays, and the findings.
-    pub fn document(&self, language: custos_render::Language) -> custos_render::records::Document {
+    /// Times are shown in `zone` (the controller's), named, to the minute.
+    pub fn document(
+        &self,
+        language: custos_render::Language,
+        zone: &jiff::tz::TimeZone,
+    ) -> custos_render::records::Document {
         use custos_render::records::{Document, Section, in_language};
         let l = in_language(language);
+        let at = |moment: jiff::Timestamp| crate::clock::moment_in(moment, zone);
+        let stamp = |stamp: Option<&str>| match stamp {
+            Some(text) => crate::clock::parse_stamp(text).map_or_else(|| text.to_owned(), at),
+            None => "—".to_owned(),
+        };
         let facts = &self.facts;
         let pair = |label: &str, value: String| vec![label.to_owned(), value];
         let mut elements = vec![
@@ -403,8 +413,8 @@ impl AuthorityReport {
             pair(
                 l("When", "Cuándo"),
                 match facts.occurred_until {
-                    Some(until) => format!("{} – {until}", facts.occurred_from),
-                    None => format!("{} {}", l("from", "desde"), facts.occurred_from),
+                    Some(until) => format!("{} – {}", at(facts.occurred_from), at(until)),
+                    None => format!("{} {}", l("from", "desde"), at(facts.occurred_from)),
                 },
             ),
             pair(
@@ -412,7 +422,7 @@ impl AuthorityReport {
                     "The party where it happened became aware",
                     "La parte donde ocurrió tuvo conocimiento",
                 ),
-                facts.aware_at.to_string(),
+                at(facts.aware_at),
             ),
             pair(
                 l(
@@ -421,13 +431,13 @@ impl AuthorityReport {
                 ),
                 format!(
                     "{} ({})",
-                    or_dash(self.aware_at.as_deref()),
+                    stamp(self.aware_at.as_deref()),
                     or_dash(self.awareness.as_deref())
                 ),
             ),
             pair(
                 l("72 hours end", "Fin de las 72 horas"),
-                or_dash(self.deadline.as_deref()),
+                stamp(self.deadline.as_deref()),
             ),
             pair(
                 l("(a) Nature of the breach", "a) Naturaleza de la violación"),
@@ -570,7 +580,7 @@ impl AuthorityReport {
                     "Data subjects told (Art. 34)",
                     "Interesados informados (art. 34)",
                 ),
-                format!("{} ({})", c.sent_at, c.channel),
+                format!("{} ({})", stamp(Some(&c.sent_at)), c.channel),
             ));
         }
         let filings = self
@@ -581,12 +591,18 @@ impl AuthorityReport {
                     .filings
                     .iter()
                     .filter(|f| f.version == p.version)
-                    .map(|f| format!("{} ({})", f.submitted_at, or_dash(f.reference.as_deref())))
+                    .map(|f| {
+                        format!(
+                            "{} ({})",
+                            stamp(Some(&f.submitted_at)),
+                            or_dash(f.reference.as_deref())
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("; ");
                 vec![
                     p.version.to_string(),
-                    p.at.clone(),
+                    stamp(Some(&p.at)),
                     p.organisation.clone(),
                     p.note.clone(),
                     filed,
@@ -711,8 +727,8 @@ impl AuthorityReport {
                             vec![
                                 r.sender.clone(),
                                 r.recipient.clone(),
-                                or_dash(r.received_at.as_deref()),
-                                or_dash(r.acknowledged_at.as_deref()),
+                                stamp(r.received_at.as_deref()),
+                                stamp(r.acknowledged_at.as_deref()),
                                 r.period_hours.to_string(),
                                 or_dash(r.relayed_by.as_deref()),
                             ]
@@ -756,6 +772,10 @@ pub fn register_document(
         .ok_or_else(|| AppError::NotFound(format!("organisation {organisation}")))?;
     let language = language.unwrap_or_else(|| crate::outbox::language_of(register, organisation));
     let l = in_language(language);
+    // Times in the organisation's zone, named, to the minute.
+    let zone = crate::clock::zone_of(register, organisation);
+    let at = |moment: jiff::Timestamp| crate::clock::moment_in(moment, &zone);
+    let stamp = |text: &str| crate::clock::parse_stamp(text).map_or_else(|| text.to_owned(), at);
     Ok(Document {
         title: l(
             "Register of personal-data breaches",
@@ -807,11 +827,9 @@ pub fn register_document(
                         r.breach.clone(),
                         r.role.clone(),
                         name_of(register, &r.party),
-                        r.facts.occurred_from.to_string(),
-                        r.facts
-                            .occurred_until
-                            .map_or_else(String::new, |t| t.to_string()),
-                        r.aware_at.clone().unwrap_or_default(),
+                        at(r.facts.occurred_from),
+                        r.facts.occurred_until.map_or_else(String::new, at),
+                        r.aware_at.as_deref().map_or_else(String::new, stamp),
                         natures(&r.facts),
                         r.facts.description.clone(),
                         slugs(&r.facts.data_categories),
@@ -826,14 +844,14 @@ pub fn register_document(
                         r.decision
                             .as_ref()
                             .map_or_else(String::new, |d| d.reasons.clone()),
-                        first_filing.map_or_else(String::new, |f| f.submitted_at.clone()),
+                        first_filing.map_or_else(String::new, |f| stamp(&f.submitted_at)),
                         first_filing
                             .and_then(|f| f.reference.clone())
                             .unwrap_or_default(),
-                        r.communication
-                            .as_ref()
-                            .map_or_else(String::new, |c| format!("{} ({})", c.sent_at, c.channel)),
-                        r.relayed_at.clone().unwrap_or_default(),
+                        r.communication.as_ref().map_or_else(String::new, |c| {
+                            format!("{} ({})", stamp(&c.sent_at), c.channel)
+                        }),
+                        r.relayed_at.as_deref().map_or_else(String::new, stamp),
                     ]
                 })
                 .collect(),

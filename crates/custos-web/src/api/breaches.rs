@@ -839,12 +839,18 @@ pub async fn authority_report(
     Params(query): Params<DocumentQuery>,
 ) -> Result<Response, ApiError> {
     let report = report_of(&state, &principal, &key, &controller).await?;
-    let language = document_language(
-        &*state.register().await,
-        "language",
-        query.language.as_deref(),
-        &controller,
-    )?;
+    let (language, zone) = {
+        let register = state.register().await;
+        (
+            document_language(
+                &register,
+                "language",
+                query.language.as_deref(),
+                &controller,
+            )?,
+            custos_app::clock::zone_of(&register, &controller),
+        )
+    };
     let file = |extension: &str| Some(format!("breach-{key}-{controller}.{extension}"));
     Ok(match query.format.as_deref().unwrap_or("json") {
         "json" => document_response(
@@ -855,12 +861,12 @@ pub async fn authority_report(
         "html" => document_response(
             "text/html; charset=utf-8",
             None,
-            report.document(language).html().into_bytes(),
+            report.document(language, &zone).html().into_bytes(),
         ),
         "pdf" => document_response(
             "application/pdf",
             file("pdf"),
-            report.document(language).pdf(),
+            report.document(language, &zone).pdf(),
         ),
         other => {
             return Err(ApiError::invalid(

@@ -286,6 +286,9 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
                 assert!(text.contains(expected), "{expected} in the PDF:\n{text}");
             }
             assert!(!text.contains("Personal-data breach report"), "{text}");
+            // Times as people read them, in the controller's zone (UTC here), named.
+            assert!(text.contains(" UTC"), "{text}");
+            assert!(!text.contains(":00Z"), "machine times in the PDF:\n{text}");
         }
         let (status, body) = server.get(Some("web"),
             &format!("/api/v1/breaches/{key}/cases/web-controller/report?format=html&language=fr")).await;
