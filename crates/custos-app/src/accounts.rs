@@ -140,7 +140,9 @@ pub struct Invitation {
     pub memberships: Vec<(String, Role)>,
     /// Make the account an instance administrator (instance administrators only).
     pub is_admin: bool,
+    /// The language and time zone the invitation is written in (the organisation's).
     pub language: Language,
+    pub time_zone: Option<String>,
 }
 
 /// What an invitation did.
@@ -243,7 +245,7 @@ pub async fn invite(
             &user,
             INVITATION,
             SignedDuration::from_hours(INVITATION_DAYS * 24),
-            invitation.language,
+            (invitation.language, invitation.time_zone.clone()),
             json!({"invited_by": actor.name, "organisations": invitation.memberships.iter()
                 .map(|(o, _)| o.clone()).collect::<Vec<_>>()}),
             now,
@@ -279,7 +281,7 @@ async fn send_link(
     user: &User,
     purpose: &str,
     valid_for: SignedDuration,
-    language: Language,
+    (language, time_zone): (Language, Option<String>),
     extra: serde_json::Value,
     now: Timestamp,
 ) -> Result<(), AppError> {
@@ -319,7 +321,11 @@ async fn send_link(
         },
         subject: user.key.clone(),
         scope: Vec::new(),
-        mail: vec![(user.email.clone(), language)],
+        mail: vec![outbox::Mailbox {
+            address: user.email.clone(),
+            language,
+            time_zone,
+        }],
         mail_template: Some(template),
         data,
     };
@@ -364,7 +370,14 @@ pub async fn request_password_reset(
         &user,
         PASSWORD_RESET,
         SignedDuration::from_mins(RESET_MINUTES),
-        language,
+        // The person's own language and zone where they chose them.
+        (
+            user.language
+                .as_deref()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(language),
+            user.time_zone.clone(),
+        ),
         json!({}),
         now,
     )

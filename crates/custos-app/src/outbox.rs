@@ -48,8 +48,8 @@ pub struct Event {
     pub subject: String,
     /// Organisations whose webhooks receive it (and whose people may see it).
     pub scope: Vec<String>,
-    /// Addresses that receive it by e-mail, with their language, and the template.
-    pub mail: Vec<(String, Language)>,
+    /// Who receives it by e-mail (address, language, time zone), and the template.
+    pub mail: Vec<Mailbox>,
     pub mail_template: Option<TemplateKind>,
     pub data: serde_json::Value,
 }
@@ -108,6 +108,7 @@ pub async fn write(
                         target: subscription.key.clone(),
                         subject: event.subject.clone(),
                         language: Language::En.as_str().to_owned(),
+                        time_zone: None,
                         next_attempt_at: now.clone(),
                     });
                 }
@@ -115,15 +116,16 @@ pub async fn write(
         }
         if let Some(template) = event.mail_template {
             let mut addresses: BTreeSet<&str> = BTreeSet::new();
-            for (address, language) in &event.mail {
-                if addresses.insert(address) {
+            for mailbox in &event.mail {
+                if addresses.insert(&mailbox.address) {
                     deliveries.push(NewDelivery {
                         key: uuid::Uuid::now_v7().to_string(),
                         event_key: key.clone(),
                         channel: format!("email:{}", template.name()),
-                        target: address.clone(),
+                        target: mailbox.address.clone(),
                         subject: event.subject.clone(),
-                        language: language.as_str().to_owned(),
+                        language: mailbox.language.as_str().to_owned(),
+                        time_zone: mailbox.time_zone.clone(),
                         next_attempt_at: now.clone(),
                     });
                 }
@@ -431,6 +433,11 @@ impl Dispatcher {
         let name = delivery.channel.strip_prefix("email:").unwrap_or_default();
         let kind: TemplateKind = name.parse()?;
         let language: Language = delivery.language.parse().unwrap_or_default();
+        let zone = delivery
+            .time_zone
+            .as_deref()
+            .and_then(|z| jiff::tz::TimeZone::get(z).ok())
+            .unwrap_or(jiff::tz::TimeZone::UTC);
         let payload: serde_json::Value =
             serde_json::from_str(&delivery.payload).map_err(|e| e.to_string())?;
         let mut context = payload["data"].clone();
@@ -450,9 +457,14 @@ impl Dispatcher {
             .unwrap_or_default()
             .to_owned();
         let custom = templates.get(&(owner, name.to_owned(), language.as_str().to_owned()));
-        let mail =
-            custos_render::mail::render(kind, &context, language, custom.map(String::as_str))
-                .map_err(|e| e.to_string())?;
+        let mail = custos_render::mail::render(
+            kind,
+            &context,
+            language,
+            &zone,
+            custom.map(String::as_str),
+        )
+        .map_err(|e| e.to_string())?;
         let message = lettre::Message::builder()
             .from(
                 self.mail_from
@@ -580,18 +592,47 @@ fn jitter(wait: SignedDuration) -> SignedDuration {
     SignedDuration::from_millis(i64::try_from(wait.as_millis() + offset).unwrap_or(i64::MAX))
 }
 
-/// Where an organisation's notifications go: its DPO, else its privacy contact; its language.
-pub(crate) fn mailbox(
-    register: &custos_core::register::Register,
-    id: &str,
-) -> Option<(String, Language)> {
+/// Where an e-mail goes and how its words and times are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub address: String,
+    pub language: Language,
+    /// The zone its times are written in (IANA); none, UTC.
+    pub time_zone: Option<String>,
+}
+
+impl Mailbox {
+    /// `address`, written to as the organisation `id` is (its language and time zone).
+    pub fn for_organisation(
+        register: &custos_core::register::Register,
+        id: &str,
+        address: String,
+    ) -> Self {
+        Self {
+            address,
+            language: language_of(register, id),
+            time_zone: register
+                .organisation(id)
+                .and_then(|o| o.time_zone.as_ref())
+                .map(|z| z.as_str().to_owned()),
+        }
+    }
+}
+
+/// Where an organisation's notifications go: its DPO, else its privacy contact; in its
+/// language and time zone.
+pub(crate) fn mailbox(register: &custos_core::register::Register, id: &str) -> Option<Mailbox> {
     let organisation = register.organisation(id)?;
     let address = organisation
         .dpo
         .as_ref()
         .and_then(|c| c.email.as_ref())
         .or_else(|| organisation.contact.as_ref().and_then(|c| c.email.as_ref()))?;
-    Some((address.as_str().to_owned(), language_of(register, id)))
+    Some(Mailbox::for_organisation(
+        register,
+        id,
+        address.as_str().to_owned(),
+    ))
 }
 
 /// The language an organisation is written to in (its `language`; English by default).

@@ -49,6 +49,7 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
                 )],
                 is_admin: false,
                 language: custos_render::Language::En,
+                time_zone: None,
             },
             &known,
         )

@@ -235,6 +235,7 @@ pub async fn run(controllers: usize, webhooks: usize) -> anyhow::Result<()> {
             target: subscriptions[i % 10].key.clone(),
             subject: format!("subject-{i}"),
             language: "en".into(),
+            time_zone: None,
             next_attempt_at: now.clone(),
         });
     }

@@ -1,8 +1,9 @@
 //! E-mails of the sub-processor workflow and of data-subject requests: plain text from templates (English and Spanish, or
 //! the organisation's own), the first line `Subject: ...`, then a blank line and the body.
 //! The context is the event's payload with `link` (where to act) and `base_url` added; every
-//! date and time in it is written out in words in the mail's language (`12 December 2026,
-//! 16:17 UTC`), so that no template prints a raw timestamp. Each mail has an HTML part too.
+//! date and time in it is written out in words in the mail's language, in the recipient's time
+//! zone, named (`12 December 2026, 17:17 CET`), so that no template prints a raw timestamp.
+//! Each mail has an HTML part too.
 
 use minijinja::Value;
 use minijinja::value::Serde;
@@ -20,15 +21,19 @@ pub struct Mail {
 }
 
 /// `context` with every date (`2026-12-12`) and time (`2026-12-12T16:17:24.115152Z`) written
-/// in words in `language`; times in UTC, which the words say.
-pub fn in_words(context: &serde_json::Value, language: Language) -> serde_json::Value {
+/// in words in `language`; times in `zone`, which the words name.
+pub fn in_words(
+    context: &serde_json::Value,
+    language: Language,
+    zone: &jiff::tz::TimeZone,
+) -> serde_json::Value {
     use serde_json::Value as Json;
     match context {
         Json::String(text) => {
             if let Ok(at) = text.parse::<jiff::Timestamp>() {
-                let utc = at.to_zoned_datetime(jiff::tz::TimeZone::UTC);
-                let day = crate::notice::long_date(utc.date(), language);
-                Json::String(format!("{day}, {:02}:{:02} UTC", utc.hour(), utc.minute()))
+                let local = at.to_zoned_datetime(zone.clone());
+                let day = crate::notice::long_date(local.date(), language);
+                Json::String(format!("{day}, {}", local.strftime("%H:%M %Z")))
             } else if text.len() == 10
                 && let Ok(date) = text.parse::<jiff::civil::Date>()
             {
@@ -37,11 +42,13 @@ pub fn in_words(context: &serde_json::Value, language: Language) -> serde_json::
                 context.clone()
             }
         }
-        Json::Array(items) => Json::Array(items.iter().map(|i| in_words(i, language)).collect()),
+        Json::Array(items) => {
+            Json::Array(items.iter().map(|i| in_words(i, language, zone)).collect())
+        }
         Json::Object(fields) => Json::Object(
             fields
                 .iter()
-                .map(|(k, v)| (k.clone(), in_words(v, language)))
+                .map(|(k, v)| (k.clone(), in_words(v, language, zone)))
                 .collect(),
         ),
         other => other.clone(),
@@ -97,17 +104,19 @@ fn html_of(subject: &str, body: &str, language: Language) -> String {
     html
 }
 
-/// The e-mail of `kind` for `context`, through `custom` when the organisation wrote one.
+/// The e-mail of `kind` for `context`, through `custom` when the organisation wrote one; its
+/// times in `zone`.
 pub fn render(
     kind: TemplateKind,
     context: &serde_json::Value,
     language: Language,
+    zone: &jiff::tz::TimeZone,
     custom: Option<&str>,
 ) -> Result<Mail, RenderError> {
     let source = custom.unwrap_or_else(|| kind.builtin(language));
     let env = environment(language);
     let template = env.template_from_named_str(kind.name(), source)?;
-    let context = in_words(context, language);
+    let context = in_words(context, language, zone);
     let text = crate::render_bounded(&template, Value::from(Serde(&context)))?;
     let (first, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
     let subject = first
@@ -275,7 +284,13 @@ pub(crate) fn validate(
     let rights = rights_samples(kind);
     if !rights.is_empty() {
         for context in rights {
-            render(kind, &context, language, Some(source))?;
+            render(
+                kind,
+                &context,
+                language,
+                &jiff::tz::TimeZone::UTC,
+                Some(source),
+            )?;
         }
         return Ok(());
     }
@@ -288,7 +303,13 @@ pub(crate) fn validate(
         for mode in ["general", "specific"] {
             let mut context = sample(decision);
             context["mode"] = mode.into();
-            render(kind, &context, language, Some(source))?;
+            render(
+                kind,
+                &context,
+                language,
+                &jiff::tz::TimeZone::UTC,
+                Some(source),
+            )?;
         }
     }
     Ok(())
@@ -310,13 +331,30 @@ mod tests {
     fn dates_and_times_are_written_in_words() {
         let context = json!({"deadline": "2026-12-12T16:17:24.115152Z", "received": "2026-03-02",
                              "key": "01900000-0000-7000-8000-000000000000"});
-        let english = in_words(&context, Language::En);
+        let utc = jiff::tz::TimeZone::UTC;
+        let english = in_words(&context, Language::En, &utc);
         assert_eq!(english["deadline"], "12 December 2026, 16:17 UTC");
         assert_eq!(english["received"], "2 March 2026");
         assert_eq!(english["key"], context["key"], "only dates change");
         assert_eq!(
-            in_words(&context, Language::Es)["received"],
+            in_words(&context, Language::Es, &utc)["received"],
             "2 de marzo de 2026"
+        );
+        // In the recipient's zone, named; a time near midnight moves the day.
+        let madrid = jiff::tz::TimeZone::get("Europe/Madrid").unwrap();
+        assert_eq!(
+            in_words(&context, Language::Es, &madrid)["deadline"],
+            "12 de diciembre de 2026, 17:17 CET"
+        );
+        let late = json!({"at": "2026-07-01T23:30:00Z"});
+        assert_eq!(
+            in_words(&late, Language::En, &madrid)["at"],
+            "2 July 2026, 01:30 CEST"
+        );
+        // Dates without a time are days, in no zone.
+        assert_eq!(
+            in_words(&context, Language::En, &madrid)["received"],
+            "2 March 2026"
         );
     }
 }

@@ -31,6 +31,8 @@ pub struct NewDelivery {
     pub target: String,
     pub subject: String,
     pub language: String,
+    /// The zone an e-mail's times are written in (IANA); none, UTC.
+    pub time_zone: Option<String>,
     pub next_attempt_at: String,
 }
 
@@ -61,6 +63,7 @@ pub struct ClaimedDelivery {
     pub channel: String,
     pub target: String,
     pub language: String,
+    pub time_zone: Option<String>,
     pub attempts: u32,
     pub event_key: String,
     pub event_type: String,
@@ -142,11 +145,11 @@ impl Tx {
         &mut self,
         deliveries: &[NewDelivery],
     ) -> Result<(), StoreError> {
-        const WIDTH: usize = 7;
+        const WIDTH: usize = 8;
         for chunk in deliveries.chunks(500) {
             let sql = format!(
                 "INSERT INTO deliveries (key, event_key, channel, target, subject, language, \
-                 next_attempt_at, state, attempts) VALUES {}",
+                 time_zone, next_attempt_at, state, attempts) VALUES {}",
                 // The last two columns are constants of every new delivery.
                 values_rows(self.backend, chunk.len(), WIDTH).replace(')', ", 'pending', 0)")
             );
@@ -159,6 +162,7 @@ impl Tx {
                     .bind(delivery.target.clone())
                     .bind(delivery.subject.clone())
                     .bind(delivery.language.clone())
+                    .bind(delivery.time_zone.clone())
                     .bind(delivery.next_attempt_at.clone());
             }
             query.execute(&mut *self.inner).await?;
@@ -323,7 +327,8 @@ impl Tx {
         let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT d.key, d.channel, d.target, d.language, d.attempts, e.key, e.type, e.subject, \
-             e.payload, e.created_at FROM deliveries d JOIN outbox_events e ON e.key = d.event_key \
+             e.payload, e.created_at, d.time_zone FROM deliveries d \
+             JOIN outbox_events e ON e.key = d.event_key \
              WHERE d.key IN ({}) ORDER BY e.key",
             placeholders.join(", ")
         );
@@ -342,6 +347,7 @@ impl Tx {
                     channel: row.try_get(1)?,
                     target: row.try_get(2)?,
                     language: row.try_get(3)?,
+                    time_zone: row.try_get(10)?,
                     attempts: u32::try_from(attempts).unwrap_or(0),
                     event_key: row.try_get(5)?,
                     event_type: row.try_get(6)?,

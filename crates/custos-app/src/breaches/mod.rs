@@ -1282,7 +1282,14 @@ pub async fn send_communication(
         scope: vec![controller.to_owned()],
         mail: matched
             .iter()
-            .map(|a| (a.trim().to_owned(), language))
+            .map(|a| crate::outbox::Mailbox {
+                language,
+                ..crate::outbox::Mailbox::for_organisation(
+                    register,
+                    controller,
+                    a.trim().to_owned(),
+                )
+            })
             .collect(),
         mail_template: Some(TemplateKind::MailBreachSubjects),
         data,

@@ -908,6 +908,7 @@ pub async fn subject_communication(
         kind,
         &communication_context(register, report),
         language,
+        &crate::clock::zone_of(register, report.controller.id.as_str()),
         custom.as_ref().map(|t| t.body.as_str()),
     )
     .map_err(|e| AppError::Invalid(format!("template {}: {e}", kind.name())))

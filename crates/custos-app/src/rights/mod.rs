@@ -276,7 +276,11 @@ fn to_subject(
         kind: events::TO_SUBJECT,
         subject: request.key.clone(),
         scope: Vec::new(),
-        mail: vec![(email, language_of(register, &request.controller))],
+        mail: vec![crate::outbox::Mailbox::for_organisation(
+            register,
+            &request.controller,
+            email,
+        )],
         mail_template: Some(template),
         data,
     })

@@ -144,11 +144,9 @@ pub(crate) async fn invite_person(
     require_write(principal)?;
     let memberships = granted(body.memberships)?;
     let register = state.register().await;
-    let language = memberships
+    let written = memberships
         .first()
-        .map_or(custos_render::Language::En, |(o, _)| {
-            custos_app::outbox::language_of(&register, o)
-        });
+        .map(|(o, _)| custos_app::outbox::Mailbox::for_organisation(&register, o, String::new()));
     let known = known_in(&register);
     let invited = accounts::invite(
         &state.store,
@@ -158,7 +156,8 @@ pub(crate) async fn invite_person(
             email: body.email,
             memberships,
             is_admin: body.is_admin,
-            language,
+            language: written.as_ref().map(|m| m.language).unwrap_or_default(),
+            time_zone: written.and_then(|m| m.time_zone),
         },
         &known,
     )

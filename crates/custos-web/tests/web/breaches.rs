@@ -161,6 +161,16 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         let sha = uploaded["sha256"].as_str().unwrap().to_owned();
         let mut facts = migration_facts();
         facts["attachments"] = json!([{"name": "cache.txt", "sha256": sha}]);
+        // The controller reads times in Madrid's zone (its `time_zone`), e-mails and documents.
+        let (status, headers, mut controller) = send(&server, "web", Method::GET,
+            "/api/v1/organisations/web-controller", &[], None).await;
+        assert_eq!(status, 200, "{controller}");
+        let tag = headers["etag"].to_str().unwrap().to_owned();
+        controller["time_zone"] = json!("Europe/Madrid");
+        let (status, _, body) = send(&server, "web", Method::PUT, "/api/v1/organisations/web-controller",
+            &[("if-match", &tag)], Some(controller)).await;
+        assert_eq!(status, 200, "{body}");
+
         let (status, _, reported) = send(&server, "contractor", Method::POST, "/api/v1/breaches", &[],
             Some(json!({"party": "it-contractor", "facts": facts}))).await;
         assert_eq!(status, 201, "{reported}");
@@ -181,7 +191,7 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
                 .unwrap_or_else(|| panic!("no e-mail to the controller: {parsed:?}"));
             let text = told["text"].as_str().unwrap();
             assert!(text.contains("IT Contractor S.L. tells Servicios Web Ejemplo S.A. of a personal-data breach"), "{text}");
-            assert!(text.contains("2 July 2024, 08:00 UTC") && !text.contains("T08:00:00"), "{text}");
+            assert!(text.contains("2 July 2024, 10:00 CEST") && !text.contains("T08:00:00"), "{text}");
             assert_eq!(told["type"], "multipart/alternative");
         }
 
@@ -286,8 +296,8 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
                 assert!(text.contains(expected), "{expected} in the PDF:\n{text}");
             }
             assert!(!text.contains("Personal-data breach report"), "{text}");
-            // Times as people read them, in the controller's zone (UTC here), named.
-            assert!(text.contains(" UTC"), "{text}");
+            // Times as people read them, in the controller's zone, named.
+            assert!(text.contains("2024-07-02 10:00 CEST"), "{text}");
             assert!(!text.contains(":00Z"), "machine times in the PDF:\n{text}");
         }
         let (status, body) = server.get(Some("web"),
