@@ -39,11 +39,15 @@ pub struct AuditFilter {
     pub kind: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub action: String,
-    /// First and last day (UTC), inclusive.
+    /// First and last day, inclusive, in the viewer's time zone.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub from: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub until: String,
+    /// The zone the days are in: the viewer's, set when the request is read (an export's
+    /// stream runs outside the request's task).
+    #[serde(skip)]
+    pub zone: Option<jiff::tz::TimeZone>,
     /// Read entries older than this position (the page's "older" link).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<u64>,
@@ -69,14 +73,17 @@ impl AuditFilter {
         let contains = |haystack: &str, needle: &str| {
             needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
         };
-        let day = entry.at.get(..10).unwrap_or_default();
+        let zone = self.zone.clone().unwrap_or(jiff::tz::TimeZone::UTC);
+        let day = custos_app::clock::parse_stamp(&entry.at)
+            .map(|at| at.to_zoned_datetime(zone).date().to_string())
+            .unwrap_or_default();
         contains(&entry.actor, &self.actor)
             && (contains(&entry.object_id, &self.entry)
                 || contains(&entry.object_kind, &self.entry))
             && (self.kind.is_empty() || entry.object_kind == self.kind)
             && (self.action.is_empty() || entry.action == self.action)
-            && (self.from.is_empty() || day >= self.from.as_str())
-            && (self.until.is_empty() || day <= self.until.as_str())
+            && (self.from.is_empty() || day.as_str() >= self.from.as_str())
+            && (self.until.is_empty() || day.as_str() <= self.until.as_str())
     }
 
     fn query(&self, before: Option<u64>, format: &str) -> String {
@@ -241,8 +248,9 @@ async fn render(
 pub async fn audit(
     State(state): State<AppState>,
     viewer: Viewer,
-    Query(filter): Query<AuditFilter>,
+    Query(mut filter): Query<AuditFilter>,
 ) -> Result<Response, UiError> {
+    filter.zone = Some(super::viewer::viewer_zone());
     match filter.format.as_str() {
         "" => render(&state, &viewer.principal, &viewer.csrf, filter, None).await,
         "csv" | "jsonl" => export(state, viewer.principal, filter),

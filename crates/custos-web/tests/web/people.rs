@@ -1039,6 +1039,42 @@ async fn pages_show_times_in_the_viewers_time_zone_named() {
     .await;
 }
 
+/// The audit viewer's days are the viewer's: an entry written at 23:30 UTC on 25 November is
+/// on 26 November for someone in Madrid, and found under that day.
+#[tokio::test]
+async fn the_audit_viewer_filters_days_in_the_viewers_zone() {
+    on_every_backend_with_clock(|server, _store, clock| async move {
+        clock.set("2026-11-25T23:30:00Z".parse().unwrap());
+        let admin = signed_in(&server, "admin@custos.test", "password of admin").await;
+        let (status, body) = as_session(
+            &server,
+            &admin,
+            Method::PUT,
+            "/api/v1/me/preferences",
+            Some(json!({"time_zone": "Europe/Madrid"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let day = |day: &str| format!("/audit?action=set_preferences&from={day}&until={day}");
+        let (status, page) = get_page(&server, &admin.0, &day("2026-11-26")).await;
+        assert_eq!(status, 200);
+        assert!(!page.contains("No entry matches"), "{page}");
+        assert!(page.contains("2026-11-26 00:30 CET"), "{page}");
+        let (_, page) = get_page(&server, &admin.0, &day("2026-11-25")).await;
+        assert!(page.contains("No entry matches"), "{page}");
+        // The export takes the same days.
+        let (_, csv) = get_page(
+            &server,
+            &admin.0,
+            &format!("{}&format=csv", day("2026-11-26")),
+        )
+        .await;
+        assert_eq!(csv.lines().count(), 2, "the head and the one entry: {csv}");
+        server.stop().await;
+    })
+    .await;
+}
+
 /// Pages in the viewer's language (issue 19, item 7): the organisation's, else one's own
 /// choice (API and settings page), English by default; for someone not signed in, what the
 /// browser asks for. Other organisations' people keep theirs.
