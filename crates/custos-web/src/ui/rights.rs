@@ -35,6 +35,10 @@ struct Field {
 #[template(path = "public_request.html")]
 struct PublicPage {
     lang: &'static str,
+    /// "Read this page in:" and the links to the page in each language (none on answers to
+    /// a form).
+    switch: String,
+    switch_links: Vec<(String, &'static str, &'static str)>,
     heading: String,
     controller: String,
     paragraphs: Vec<String>,
@@ -146,22 +150,58 @@ pub struct IntakeForm {
     transmit_to: String,
 }
 
+/// `?lang=` of a public page: the language asked for, if Custos has it.
+#[derive(Debug, Default, Deserialize)]
+pub struct LanguageParam {
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+impl LanguageParam {
+    fn asked(&self) -> Option<Language> {
+        self.lang.as_deref().and_then(|l| l.parse().ok())
+    }
+
+    /// `?lang=xx` for a form's action or a link, when a language was asked for.
+    fn suffix(&self, first: char) -> String {
+        self.asked()
+            .map(|l| format!("{first}lang={}", l.as_str()))
+            .unwrap_or_default()
+    }
+}
+
+/// The words and links of the language switch of a public page; `query` is what the links
+/// keep of the page's own query (`token=…&`).
+fn switch(language: Language, query: &str) -> (String, Vec<(String, &'static str, &'static str)>) {
+    (
+        crate::i18n::text(language, "language-switch", &[]),
+        vec![
+            (format!("?{query}lang=en"), "en", "English"),
+            (format!("?{query}lang=es"), "es", "Español"),
+        ],
+    )
+}
+
 fn intake_page(
     id: &str,
     name: String,
     language: Language,
     form: &IntakeForm,
     error: Option<String>,
+    param: &LanguageParam,
 ) -> PublicPage {
     let (lang, w) = words(language);
+    let (switch, switch_links) = switch(language, "");
     PublicPage {
         lang,
+        switch,
+        switch_links,
         heading: w.heading.to_owned(),
         controller: name,
         paragraphs: vec![w.intro.to_owned()],
         error,
         show_form: true,
-        action: format!("/public/organisations/{id}/requests"),
+        action: format!("/public/organisations/{id}/requests{}", param.suffix('?')),
         token: String::new(),
         fields: vec![
             Field {
@@ -208,14 +248,16 @@ fn intake_page(
 pub async fn intake_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(param): Query<LanguageParam>,
 ) -> Result<Response, UiError> {
     let (name, language) = controller_of(&state, &id).await?;
     Ok(page(&intake_page(
         &id,
         name,
-        language,
+        param.asked().unwrap_or(language),
         &IntakeForm::default(),
         None,
+        &param,
     )))
 }
 
@@ -223,9 +265,11 @@ pub async fn intake_form(
 pub async fn intake(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(param): Query<LanguageParam>,
     Form(form): Form<IntakeForm>,
 ) -> Result<Response, UiError> {
     let (name, language) = controller_of(&state, &id).await?;
+    let language = param.asked().unwrap_or(language);
     let refuse = |error: String| {
         let mut response = page(&intake_page(
             &id,
@@ -233,6 +277,7 @@ pub async fn intake(
             language,
             &form,
             Some(error),
+            &param,
         ));
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         Ok(response)
@@ -271,6 +316,8 @@ pub async fn intake(
     let (lang, w) = words(language);
     Ok(page(&PublicPage {
         lang,
+        switch: String::new(),
+        switch_links: Vec::new(),
         heading: w.sent_heading.to_owned(),
         controller: name,
         paragraphs: vec![w.sent.to_owned()],
@@ -287,6 +334,27 @@ pub async fn intake(
 pub struct TokenParam {
     #[serde(default)]
     token: String,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+impl TokenParam {
+    fn asked(&self) -> Option<Language> {
+        self.lang.as_deref().and_then(|l| l.parse().ok())
+    }
+
+    /// What a switch link keeps of the page's query: the secret.
+    fn kept(&self) -> String {
+        format!("token={}&", query_value(&self.token))
+    }
+}
+
+/// A query value made safe for a link.
+fn query_value(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .unwrap_or_default()
+        .trim_start_matches("v=")
+        .to_owned()
 }
 
 /// The controller's name and language of a request, the same for an unknown one.
@@ -350,7 +418,9 @@ pub async fn status_page(
         .await
         .map_err(ApiError::from)?;
     let (name, language) = request_words(&state, &key).await;
+    let language = param.asked().unwrap_or(language);
     let (lang, _) = words(language);
+    let (switch, switch_links) = switch(language, &param.kept());
     let w = if lang == "es" {
         &STATUS_SPANISH
     } else {
@@ -359,6 +429,8 @@ pub async fn status_page(
     let Some(status) = status else {
         let mut response = page(&PublicPage {
             lang,
+            switch: String::new(),
+            switch_links: Vec::new(),
             heading: w.heading.to_owned(),
             controller: String::new(),
             paragraphs: vec![w.unknown.to_owned()],
@@ -406,6 +478,8 @@ pub async fn status_page(
     }
     Ok(page(&PublicPage {
         lang,
+        switch,
+        switch_links,
         heading: w.heading.to_owned(),
         controller: name,
         paragraphs,
@@ -425,15 +499,25 @@ pub async fn verify_form(
     Query(param): Query<TokenParam>,
 ) -> Response {
     let (name, language) = request_words(&state, &key).await;
+    let language = param.asked().unwrap_or(language);
     let (lang, w) = words(language);
+    let (switch, switch_links) = switch(language, &param.kept());
     page(&PublicPage {
         lang,
+        switch,
+        switch_links,
         heading: w.confirm_heading.to_owned(),
         controller: name,
         paragraphs: vec![w.confirm.to_owned()],
         error: None,
         show_form: true,
-        action: format!("/public/requests/{key}/verify"),
+        action: format!(
+            "/public/requests/{key}/verify{}",
+            param
+                .asked()
+                .map(|l| format!("?lang={}", l.as_str()))
+                .unwrap_or_default()
+        ),
         token: param.token,
         fields: Vec::new(),
         submit: w.confirm_button,
@@ -443,6 +527,7 @@ pub async fn verify_form(
 pub async fn verify(
     State(state): State<AppState>,
     Path(key): Path<String>,
+    Query(asked): Query<LanguageParam>,
     Form(param): Form<TokenParam>,
 ) -> Result<Response, UiError> {
     let register = state.register().await;
@@ -457,9 +542,11 @@ pub async fn verify(
     .await
     .map_err(ApiError::from)?;
     let (name, language) = request_words(&state, &key).await;
-    let (lang, w) = words(language);
+    let (lang, w) = words(asked.asked().unwrap_or(language));
     let mut response = page(&PublicPage {
         lang,
+        switch: String::new(),
+        switch_links: Vec::new(),
         heading: w.confirm_heading.to_owned(),
         controller: name,
         paragraphs: vec![if confirmed { w.confirmed } else { w.broken }.to_owned()],

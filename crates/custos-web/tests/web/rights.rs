@@ -575,8 +575,39 @@ async fn the_public_intake_answers_the_same_for_every_address_and_refuses_bad_in
         assert_eq!(
             list["items"].as_array().unwrap().len(),
             4,
-            "three for one address in an hour, one for the other"
+            "three for one address in an hour, one for the other (eva's comes later)"
         );
+        // The controller's language by default, another by the switch; the answer follows it.
+        assert!(
+            html.contains(r#"<html lang="en">"#) && html.contains(r#"href="?lang=es""#),
+            "{html}"
+        );
+        let spanish = server
+            .client
+            .get(server.url("/public/organisations/hypermarket-a/requests?lang=es"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            spanish.contains("Ejerza sus derechos de protección de datos")
+                && spanish
+                    .contains(r#"action="/public/organisations/hypermarket-a/requests?lang=es""#),
+            "{spanish}"
+        );
+        let answer = form(
+            &server,
+            "/public/organisations/hypermarket-a/requests?lang=es",
+            &[
+                ("kind", "access"),
+                ("email", "eva@example.com"),
+                ("details", ""),
+            ],
+        )
+        .await;
+        assert!(answer.text().await.unwrap().contains("Revise su correo"));
         let unknown = server
             .client
             .get(server.url("/public/organisations/nobody/requests"))

@@ -477,6 +477,11 @@ async fn the_subject_follows_its_request_on_a_page_opened_from_the_first_e_mail(
         crate::rights::verify_by_staff(&server, &key).await;
         let (_, text) = page(link.clone()).await;
         assert!(text.contains("Confirmed as yours."), "{text}");
+        // In Spanish by the page's switch, which keeps the secret.
+        assert!(text.contains(&format!("href=\"?token={}&#38;lang=es\"", link.split("token=").nth(1).unwrap())), "{text}");
+        let (status, spanish) = page(format!("{link}&lang=es")).await;
+        assert_eq!(status, 200);
+        assert!(spanish.contains("<html lang=\"es\">") && spanish.contains("Confirmada como suya."), "{spanish}");
         // A wrong secret, or the secret on another request, opens nothing, alike.
         let (status, wrong) = page(format!("/public/requests/{key}/status?token=not-the-secret")).await;
         assert_eq!(status, 404);
