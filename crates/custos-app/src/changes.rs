@@ -783,6 +783,7 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
             }
             let id = engagement_id(&desired, activity.as_str(), candidate.as_str(), key);
             desired.engagements.push(Engagement {
+                translations: Default::default(),
                 id,
                 activity: activity.clone(),
                 engaged_by: spec.requester.clone(),

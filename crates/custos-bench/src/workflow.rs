@@ -23,6 +23,7 @@ fn slug(s: String) -> anyhow::Result<Slug> {
 
 fn organisation(id: &str, name: String) -> anyhow::Result<Organisation> {
     Ok(Organisation {
+        translations: Default::default(),
         id: slug(id.to_owned())?,
         name,
         country: "ES".parse().map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -123,6 +124,7 @@ pub(crate) fn shared_register(controllers: usize) -> anyhow::Result<Register> {
         .enumerate()
         {
             parts.engagements.push(Engagement {
+                translations: Default::default(),
                 id: slug(format!("link-{c}-{n}"))?,
                 activity: slug(format!("activity-{c}"))?,
                 engaged_by: slug(by)?,

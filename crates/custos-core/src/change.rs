@@ -89,6 +89,7 @@ impl Dossier {
     /// The candidate as an organisation of the register.
     pub fn organisation(&self) -> Organisation {
         Organisation {
+            translations: Default::default(),
             id: self.candidate.id.clone(),
             name: self.candidate.name.clone(),
             country: self.candidate.country,

@@ -23,6 +23,12 @@ fn yes() -> bool {
     true
 }
 
+/// Words of an entry in other languages than the one it is written in: language (`es`) →
+/// field (`category`) → text. Notices in that language use them; what is not translated is
+/// shown as written.
+pub type Translations =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+
 /// A legal person or body: controller in one activity, processor in another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +58,9 @@ pub struct Organisation {
     /// Business sector, used for recipient categories (Art. 13(1)(e)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
+    /// The `sector` in other languages, for notices in them: `{es: {sector: Hostelería}}`.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
     /// Certifications and frameworks: `iso27001`, `iso27701`, `eu-us-dpf`, `privacy-shield`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certifications: Vec<Certification>,
@@ -599,6 +608,10 @@ pub struct Engagement {
     /// The recipient category for notices (`E-mail delivery platform`); defaults to the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The `service` and `category` in other languages, for notices in them:
+    /// `{es: {service: Envío de boletines, category: Plataforma de envío de correo}}`.
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
     /// Where the processing happens; empty means the processor's own country.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locations: Vec<Location>,

@@ -7,7 +7,7 @@
 //! A published notice is kept as its [`Notice`] value; [`diff`] tells what changed between two,
 //! and [`out_of_date`] whether the register has moved on since one was published.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -299,6 +299,11 @@ pub struct Notice {
     pub categories: Vec<CategoryOfRecipients>,
     /// By destination, then safeguard.
     pub transfers: Vec<NoticeTransfer>,
+    /// The notice's words in other languages, as the register gives them (`translations` of
+    /// links and organisations): language → text as written → text in that language. Only
+    /// texts the notice shows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The notice of `controller` under `options`, from the chains as they stand on `on`.
@@ -391,7 +396,7 @@ pub fn build(
         sort_unique(&mut category.sectors);
         sort_unique(&mut category.countries);
     }
-    let transfers = transfers
+    let transfers: Vec<NoticeTransfer> = transfers
         .into_iter()
         .map(
             |((country, international_organisation, safeguard), mut recipients)| {
@@ -405,10 +410,27 @@ pub fn build(
             },
         )
         .collect();
-    let (recipients, categories) = match options.style {
-        NoticeStyle::Named => (recipients.into_iter().map(|(_, r)| r).collect(), Vec::new()),
-        NoticeStyle::Categories => (Vec::new(), categories),
-    };
+    let (recipients, categories): (Vec<NamedRecipient>, Vec<CategoryOfRecipients>) =
+        match options.style {
+            NoticeStyle::Named => (recipients.into_iter().map(|(_, r)| r).collect(), Vec::new()),
+            NoticeStyle::Categories => (Vec::new(), categories),
+        };
+    let shown: BTreeSet<&str> = recipients
+        .iter()
+        .flat_map(|r| r.services.iter())
+        .chain(
+            categories
+                .iter()
+                .flat_map(|c| std::iter::once(&c.category).chain(&c.sectors)),
+        )
+        .chain(
+            transfers
+                .iter()
+                .flat_map(|t: &NoticeTransfer| &t.recipients),
+        )
+        .map(String::as_str)
+        .collect();
+    let translations = translations_of(register, &activities, &shown);
     Ok(Notice {
         controller: Party::of(organisation),
         on,
@@ -424,7 +446,53 @@ pub fn build(
         recipients,
         categories,
         transfers,
+        translations,
     })
+}
+
+/// The translations the register gives for the texts a notice shows: the services and
+/// categories of the links of `activities`, the sectors of their processors.
+fn translations_of(
+    register: &Register,
+    activities: &[&crate::model::Activity],
+    shown: &BTreeSet<&str>,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut translations: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut add = |language: &str, written: &str, translated: &str| {
+        if shown.contains(written) {
+            translations
+                .entry(language.to_owned())
+                .or_default()
+                .entry(written.to_owned())
+                .or_insert_with(|| translated.to_owned());
+        }
+    };
+    let covered: BTreeSet<&str> = activities.iter().map(|a| a.id.as_str()).collect();
+    for link in register
+        .engagements()
+        .iter()
+        .filter(|l| covered.contains(l.activity.as_str()))
+    {
+        for (language, fields) in &link.translations {
+            if let Some(service) = fields.get("service") {
+                add(language, &link.service, service);
+            }
+            if let Some(category) = fields.get("category") {
+                add(language, link.category(), category);
+            }
+        }
+        let processor = register.organisation(link.processor.as_str());
+        if let Some((sector, translations)) =
+            processor.and_then(|o| o.sector.as_deref().map(|s| (s, &o.translations)))
+        {
+            for (language, fields) in translations {
+                if let Some(translated) = fields.get("sector") {
+                    add(language, sector, translated);
+                }
+            }
+        }
+    }
+    translations
 }
 
 /// The activities a notice of `controller` covers: those asked for (each must be one it is

@@ -413,6 +413,9 @@ impl Register {
                     problem(EntityKind::Organisation, &org.id, message);
                 }
             }
+            for message in translation_problems(&org.translations, &["sector"]) {
+                problem(EntityKind::Organisation, &org.id, message);
+            }
         }
         for activity in &parts.activities {
             if !org_exists(&activity.controller) {
@@ -514,6 +517,9 @@ impl Register {
                 report(format!("{} cannot engage itself", link.processor));
             }
             if let Some(message) = text_problem("service", &link.service) {
+                report(message);
+            }
+            for message in translation_problems(&link.translations, &["service", "category"]) {
                 report(message);
             }
             if link.until.is_some_and(|until| until < link.since) {
@@ -800,6 +806,32 @@ fn contract_term_problems(contract: &Contract) -> Vec<String> {
                 "document.sha256: {:?} is not a SHA-256 in lowercase hex (64 characters)",
                 document.sha256
             ));
+        }
+    }
+    problems
+}
+
+/// What is wrong with an entry's `translations`: a language that is not a two-letter code, a
+/// field that cannot be translated (`fields` can), an empty or overlong text.
+fn translation_problems(translations: &crate::model::Translations, fields: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (language, texts) in translations {
+        if language.len() != 2 || !language.bytes().all(|b| b.is_ascii_lowercase()) {
+            problems.push(format!(
+                "translations: {language:?} is not a language code (two lower-case letters, e.g. es)"
+            ));
+        }
+        for (field, text) in texts {
+            if !fields.contains(&field.as_str()) {
+                problems.push(format!(
+                    "translations.{language}: {field:?} cannot be translated here: expected {}",
+                    fields.join(" or ")
+                ));
+            } else if let Some(message) =
+                text_problem(&format!("translations.{language}.{field}"), text)
+            {
+                problems.push(message);
+            }
         }
     }
     problems

@@ -104,6 +104,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 EEA[rng.below(EEA.len())]
             };
             Organisation {
+                translations: Default::default(),
                 id: slug(format!("org-{i}")),
                 name: format!("Organisation {i} Ltd"),
                 country: country(code),
@@ -222,6 +223,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                     reference: None,
                 });
             engagements.push(Engagement {
+                translations: Default::default(),
                 id: slug(format!("link-{number}")),
                 activity: slug(format!("activity-{a}")),
                 engaged_by: organisations[parent].id.clone(),

@@ -205,7 +205,16 @@ pub fn render(
         return Ok(json);
     };
     let source = custom.unwrap_or_else(|| kind.builtin(language));
-    let env = environment(language);
+    let mut env = environment(language);
+    // The register's words in the notice's language where it gives them (`translations`).
+    let words = notice
+        .translations
+        .get(language.as_str())
+        .cloned()
+        .unwrap_or_default();
+    env.add_filter("translated", move |text: String| -> String {
+        words.get(&text).cloned().unwrap_or(text)
+    });
     let template = env.template_from_named_str(kind.name(), source)?;
     let mut text = crate::render_bounded(
         &template,

@@ -190,6 +190,47 @@ fn every_error_of_every_file_is_reported_at_once() {
     assert!(found[1].message.contains("controller"), "{found:#?}");
 }
 
+/// Translations of an entry's words are checked like the words: a language is a two-letter
+/// code, only the words notices show can be translated, and a translation is text.
+#[test]
+fn translations_are_checked_at_their_field() {
+    let text = "version: 1
+organisations:
+  - {id: a, name: A, country: ES}
+  - {id: b, name: B, country: ES, sector: Hosting, translations: {ES-es: {sector: Alojamiento}}}
+activities:
+  - {id: x, controller: a}
+engagements:
+  - {id: a-b, activity: x, engaged_by: a, processor: b, service: Hosting, since: 2026-01-01,
+     translations: {es: {name: Nombre, category: \"\"}}}
+";
+    let found = manifest::parse(&[Source {
+        name: "t.yaml".into(),
+        text: text.into(),
+    }])
+    .unwrap_err();
+    let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("\"ES-es\" is not a language code")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("\"name\" cannot be translated here: expected service or category")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("translations.es.category is empty")),
+        "{messages:#?}"
+    );
+    assert_eq!(messages.len(), 3, "{messages:#?}");
+}
+
 #[test]
 fn json_schema_describes_the_format_strictly() {
     let schema = manifest::json_schema();

@@ -25,6 +25,46 @@ fn names(notice: &notice::Notice) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The register's Spanish words travel with the notice, only those it shows: categories and
+/// sectors in the categories style, services in the named style.
+#[test]
+fn notices_carry_the_translations_of_the_words_they_show() {
+    let register = examples();
+    let categories = build(
+        &register,
+        "hypermarket-a",
+        &options(NoticeStyle::Categories),
+        date("2026-01-15"),
+    )
+    .unwrap();
+    let spanish = &categories.translations["es"];
+    assert_eq!(
+        spanish["E-mail delivery platform"],
+        "Plataforma de envío de correo electrónico"
+    );
+    assert_eq!(spanish["Hosting"], "Alojamiento web");
+    assert!(
+        !spanish.contains_key("Sending marketing e-mails"),
+        "services are not shown in the categories style: {spanish:?}"
+    );
+    assert!(
+        !spanish.contains_key("Marketing analytics agency"),
+        "E is not in the chain on 2026-01-15: {spanish:?}"
+    );
+    let named = build(
+        &register,
+        "hypermarket-a",
+        &options(NoticeStyle::Named),
+        date("2026-01-15"),
+    )
+    .unwrap();
+    assert_eq!(
+        named.translations["es"]["Sending marketing e-mails"],
+        "Envío de correos electrónicos de marketing"
+    );
+    assert!(!named.translations["es"].contains_key("E-mail delivery platform"));
+}
+
 #[test]
 fn named_notice_of_the_marketing_chain_lists_b_c_d_and_the_transfer_to_israel() {
     let register = examples();

@@ -25,6 +25,7 @@ fn slug(s: String) -> Slug {
 
 fn organisation(i: usize) -> Organisation {
     Organisation {
+        translations: Default::default(),
         id: slug(format!("o{i}")),
         name: format!("Organisation {i}"),
         country: COUNTRIES[i % COUNTRIES.len()].parse().unwrap(),
@@ -123,6 +124,7 @@ fn build(choices: &[(u16, u16, u8, u8)]) -> Register {
             _ => vec![],
         };
         parts.engagements.push(Engagement {
+            translations: Default::default(),
             id: slug(format!("e{n}")),
             activity: slug(format!("act{a}")),
             engaged_by: slug(format!("o{parent}")),

@@ -19,7 +19,7 @@ use custos_app::preview::{PreviewError, preview};
 use custos_core::checks::{Filter, Finding};
 use custos_core::model::{
     Activity, Authorisation, Certification, Contact, Decision, DetailedLocation, Engagement,
-    LawfulBasis, Location, Organisation, OrganisationKind, SpecialCategoryCondition,
+    LawfulBasis, Location, Organisation, OrganisationKind, SpecialCategoryCondition, Translations,
 };
 use custos_core::refdata::ReferenceData;
 use custos_core::register::{EntityKind, Register};
@@ -501,6 +501,9 @@ struct LinkFields {
     processor: String,
     service: String,
     category: String,
+    /// The service and category in Spanish, for notices in Spanish (`translations.es`).
+    service_es: String,
+    category_es: String,
     since: String,
     until: String,
     contract: String,
@@ -522,6 +525,8 @@ impl LinkFields {
             processor: link.processor.to_string(),
             service: link.service.clone(),
             category: link.category.clone().unwrap_or_default(),
+            service_es: translation(&link.translations, "es", "service"),
+            category_es: translation(&link.translations, "es", "category"),
             since: link.since.to_string(),
             until: link.until.map(|d| d.to_string()).unwrap_or_default(),
             contract: link
@@ -584,6 +589,8 @@ impl LinkFields {
             processor: get(posted, "processor"),
             service: get(posted, "service"),
             category: get(posted, "category"),
+            service_es: get(posted, "service_es"),
+            category_es: get(posted, "category_es"),
             since: get(posted, "since"),
             until: get(posted, "until"),
             contract: get(posted, "contract"),
@@ -621,7 +628,11 @@ impl LinkFields {
         if self.service.is_empty() {
             return Err(("service", "service: say what the processor does".to_owned()));
         }
+        let mut translations = base.map(|b| b.translations.clone()).unwrap_or_default();
+        set_translation(&mut translations, "es", "service", &self.service_es);
+        set_translation(&mut translations, "es", "category", &self.category_es);
         Ok(Engagement {
+            translations,
             id: slug("id", &self.id)?,
             activity: slug("activity", &self.activity)?,
             engaged_by: slug("engaged_by", &self.engaged_by)?,
@@ -674,6 +685,29 @@ impl LinkFields {
     }
 }
 
+/// An entry's `field` in `language`, or nothing.
+fn translation(translations: &Translations, language: &str, field: &str) -> String {
+    translations
+        .get(language)
+        .and_then(|fields| fields.get(field))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Sets (or, empty, removes) an entry's `field` in `language`.
+fn set_translation(translations: &mut Translations, language: &str, field: &str, text: &str) {
+    let text = text.trim();
+    let fields = translations.entry(language.to_owned()).or_default();
+    if text.is_empty() {
+        fields.remove(field);
+    } else {
+        fields.insert(field.to_owned(), text.to_owned());
+    }
+    if fields.is_empty() {
+        translations.remove(language);
+    }
+}
+
 const LINK_FIELDS: &[&str] = &[
     "id",
     "activity",
@@ -681,6 +715,7 @@ const LINK_FIELDS: &[&str] = &[
     "processor",
     "service",
     "category",
+    "translations",
     "since",
     "until",
     "contract",
@@ -1114,6 +1149,8 @@ struct OrganisationFields {
     dpo_email: String,
     dpo_phone: String,
     sector: String,
+    /// The sector in Spanish, for notices in Spanish (`translations.es.sector`).
+    sector_es: String,
     certifications: String,
     safeguards: String,
     codes: String,
@@ -1131,6 +1168,7 @@ const ORGANISATION_FIELDS: &[&str] = &[
     "contact",
     "dpo",
     "sector",
+    "translations",
     "certifications",
     "safeguards",
     "codes",
@@ -1163,6 +1201,7 @@ impl OrganisationFields {
             dpo_email,
             dpo_phone,
             sector: o.sector.clone().unwrap_or_default(),
+            sector_es: translation(&o.translations, "es", "sector"),
             certifications: o
                 .certifications
                 .iter()
@@ -1220,6 +1259,7 @@ impl OrganisationFields {
             dpo_email: get(posted, "dpo_email"),
             dpo_phone: get(posted, "dpo_phone"),
             sector: get(posted, "sector"),
+            sector_es: get(posted, "sector_es"),
             certifications: get(posted, "certifications"),
             safeguards: get(posted, "safeguards"),
             codes: get(posted, "codes"),
@@ -1288,6 +1328,7 @@ impl OrganisationFields {
             .parse()
             .map_err(|e| ("country", format!("country: {:?}: {e}", self.country)))?;
         let mut organisation = base.cloned().unwrap_or_else(|| Organisation {
+            translations: Default::default(),
             id: id.clone(),
             name: String::new(),
             country,
@@ -1331,6 +1372,12 @@ impl OrganisationFields {
         )?;
         organisation.dpo = contact("dpo", &self.dpo_name, &self.dpo_email, &self.dpo_phone)?;
         organisation.sector = optional(&self.sector);
+        set_translation(
+            &mut organisation.translations,
+            "es",
+            "sector",
+            &self.sector_es,
+        );
         organisation.certifications = certifications;
         organisation.safeguards = self
             .safeguards

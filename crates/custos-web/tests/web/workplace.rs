@@ -894,8 +894,26 @@ async fn the_dpo_adds_a_processor_with_an_scc_transfer_and_sees_the_finding_go()
                 .0,
             404
         );
-        let (status, location, _) = dpo.post("/links", &cloud_link("save", "", "")).await;
+        let mut with_spanish = cloud_link("save", "", "");
+        with_spanish.push((
+            "service_es",
+            "Alojamiento en la nube de los datos de campaña",
+        ));
+        let (status, location, _) = dpo.post("/links", &with_spanish).await;
         assert_eq!((status, location.as_str()), (303, "/links/a-cloud"));
+        // The Spanish words are stored as the link's translations, and the form shows them.
+        let (_, link) = server
+            .get(Some("hypermarket"), "/api/v1/engagements/a-cloud")
+            .await;
+        assert_eq!(
+            link["translations"],
+            serde_json::json!({"es": {"service": "Alojamiento en la nube de los datos de campaña"}})
+        );
+        let (_, page) = dpo.page("/links/a-cloud/edit").await;
+        assert!(
+            page.contains(r#"value="Alojamiento en la nube de los datos de campaña""#),
+            "{page}"
+        );
         let (_, page) = dpo.page("/findings?rule=transfer-no-mechanism").await;
         assert!(page.contains("a-cloud"), "{page}");
 
