@@ -162,14 +162,7 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
         let mut facts = migration_facts();
         facts["attachments"] = json!([{"name": "cache.txt", "sha256": sha}]);
         // The controller reads times in Madrid's zone (its `time_zone`), e-mails and documents.
-        let (status, headers, mut controller) = send(&server, "web", Method::GET,
-            "/api/v1/organisations/web-controller", &[], None).await;
-        assert_eq!(status, 200, "{controller}");
-        let tag = headers["etag"].to_str().unwrap().to_owned();
-        controller["time_zone"] = json!("Europe/Madrid");
-        let (status, _, body) = send(&server, "web", Method::PUT, "/api/v1/organisations/web-controller",
-            &[("if-match", &tag)], Some(controller)).await;
-        assert_eq!(status, 200, "{body}");
+        crate::people::set_on_organisation(&server, "web", "web-controller", "time_zone", json!("Europe/Madrid")).await;
 
         let (status, _, reported) = send(&server, "contractor", Method::POST, "/api/v1/breaches", &[],
             Some(json!({"party": "it-contractor", "facts": facts}))).await;

@@ -16,6 +16,34 @@ use crate::rights::{mails, strictly_parsed};
 use crate::settings::{get_page, post_form};
 use crate::{TestServer, send};
 
+/// Sets `field` of organisation `id` to `value` through the API as `token` (read, changed, put
+/// back with its ETag); the organisation as it was before.
+pub(crate) async fn set_on_organisation(
+    server: &TestServer,
+    token: &str,
+    id: &str,
+    field: &str,
+    value: Value,
+) -> Value {
+    let path = format!("/api/v1/organisations/{id}");
+    let (status, headers, before) = send(server, token, Method::GET, &path, &[], None).await;
+    assert_eq!(status, 200, "{before}");
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let mut organisation = before.clone();
+    organisation[field] = value;
+    let (status, _, body) = send(
+        server,
+        token,
+        Method::PUT,
+        &path,
+        &[("if-match", &tag)],
+        Some(organisation),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    before
+}
+
 /// The path of the one-time link (`/invitations/…`, `/password-reset/…`) in the one e-mail to
 /// `to` in `dir`.
 fn link_in_mail(dir: &std::path::Path, to: &str, prefix: &str) -> String {
@@ -959,28 +987,14 @@ async fn pages_show_times_in_the_viewers_time_zone_named() {
         let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
         assert!(page.contains("2026-11-25 10:00 UTC"), "{page}");
         // The organisation's zone, for its people who chose none.
-        let (status, headers, mut organisation) = send(
-            &server,
-            "admin",
-            Method::GET,
-            "/api/v1/organisations/hypermarket-a",
-            &[],
-            None,
-        )
-        .await;
-        assert_eq!(status, 200);
-        let tag = headers["etag"].to_str().unwrap().to_owned();
-        organisation["time_zone"] = json!("Europe/Madrid");
-        let (status, _, body) = send(
+        let mut organisation = set_on_organisation(
             &server,
             "hypermarket",
-            Method::PUT,
-            "/api/v1/organisations/hypermarket-a",
-            &[("if-match", &tag)],
-            Some(organisation.clone()),
+            "hypermarket-a",
+            "time_zone",
+            json!("Europe/Madrid"),
         )
         .await;
-        assert_eq!(status, 200, "{body}");
         let (_, page) = get_page(&server, &dpo.0, "/settings/tokens").await;
         assert!(page.contains("2026-11-25 11:00 CET"), "{page}");
         organisation["time_zone"] = json!("Mars/Olympus");
@@ -1086,28 +1100,14 @@ async fn pages_speak_the_viewers_language() {
         assert!(page.contains(r#"<html lang="en">"#), "{page}");
         assert!(page.contains("What is due"), "{page}");
         // The organisation's language, for its people who chose none.
-        let (status, headers, mut organisation) = send(
-            &server,
-            "admin",
-            Method::GET,
-            "/api/v1/organisations/hypermarket-a",
-            &[],
-            None,
-        )
-        .await;
-        assert_eq!(status, 200);
-        let tag = headers["etag"].to_str().unwrap().to_owned();
-        organisation["language"] = json!("es");
-        let (status, _, body) = send(
+        set_on_organisation(
             &server,
             "hypermarket",
-            Method::PUT,
-            "/api/v1/organisations/hypermarket-a",
-            &[("if-match", &tag)],
-            Some(organisation),
+            "hypermarket-a",
+            "language",
+            json!("es"),
         )
         .await;
-        assert_eq!(status, 200, "{body}");
         let (_, page) = get_page(&server, &dpo.0, "/").await;
         assert!(page.contains(r#"<html lang="es">"#), "{page}");
         for spanish in [
