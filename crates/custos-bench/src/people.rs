@@ -63,6 +63,7 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
     let token_of = |name: &str| format!("custos_bench-{name}");
     for (name, is_admin, membership) in [
         ("admin", true, None),
+        ("spanish", true, None),
         (
             "lead",
             false,
@@ -100,6 +101,13 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
         )
         .await?;
     }
+    // The same pages read in Spanish: the catalogue's cost.
+    let spanish = custos_app::people::user_by_email(&store, "spanish@custos.test")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the Spanish reader is missing"))?;
+    custos_app::accounts::set_preferences(&store, &spanish, None, Some("es"), now)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let admin = custos_app::people::user_by_email(&store, "admin@custos.test")
         .await?
         .ok_or_else(|| anyhow::anyhow!("the admin is missing"))?;
@@ -133,6 +141,21 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
             "GET /api/v1/users, instance administrator",
             "admin",
             "/api/v1/users",
+        ),
+        (
+            "GET /people, instance administrator reading Spanish",
+            "spanish",
+            "/people",
+        ),
+        (
+            "GET / (the dashboard), instance administrator",
+            "admin",
+            "/",
+        ),
+        (
+            "GET / (the dashboard), instance administrator reading Spanish",
+            "spanish",
+            "/",
         ),
         ("GET /people, hypermarket-a's admin", "lead", "/people"),
         (
