@@ -77,8 +77,9 @@ fn notice_from_manifests_in_both_styles_and_languages() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
-        run.stdout
-            .contains("<li>Marketing analytics agency (Marketing analytics), España</li>"),
+        run.stdout.contains(
+            "<li>Agencia de analítica de marketing (Analítica de marketing), España</li>"
+        ),
         "{}",
         run.stdout
     );
