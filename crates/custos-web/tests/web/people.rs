@@ -1231,6 +1231,17 @@ async fn the_people_routes_refuse_the_wrong_parties() {
         let (status, _, _) = post_form(&server, &staff.0, "/people/security",
             format!("csrf={}&organisation=agency-b&require_totp=yes", staff.1)).await;
         assert_eq!(status, 403);
+        // One's preferences from the page: a forged form, the public.
+        let (status, _, _) = post_form(&server, &staff.0, "/settings/security/preferences",
+            "csrf=forged&time_zone=&language=es".to_owned()).await;
+        assert_eq!(status, 403);
+        let (_, page) = get_page(&server, &staff.0, "/").await;
+        assert!(page.contains(r#"<html lang="en">"#), "the forged form changed nothing: {page}");
+        let public = server.client.post(server.url("/settings/security/preferences"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("csrf=x&time_zone=&language=es").send().await.unwrap();
+        assert_eq!(public.status().as_u16(), 303, "the public is sent to sign in");
+        assert!(public.headers()["location"].to_str().unwrap().starts_with("/login"));
         // Another person's OAuth2 client, from the page.
         let dpo = signed_in(&server, "dpo@hypermarket-a.test", "password of hypermarket").await;
         let (status, created) = as_session(&server, &dpo, Method::POST, "/api/v1/clients", Some(json!({"name": "erp"}))).await;
