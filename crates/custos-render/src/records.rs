@@ -351,8 +351,7 @@ impl Document {
     /// The organisation's details, as label and value, for title pages and sheet heads.
     pub fn details(&self) -> Vec<(&'static str, String)> {
         let o = &self.organisation;
-        let es = self.language == Language::Es;
-        let label = |en: &'static str, spanish: &'static str| if es { spanish } else { en };
+        let label = in_language(self.language);
         let mut details = vec![
             (label("Organisation", "Organización"), o.name.clone()),
             (
@@ -392,10 +391,7 @@ impl Document {
 
     /// What an empty section says.
     pub fn none_text(&self) -> &'static str {
-        match self.language {
-            Language::En => "None.",
-            Language::Es => "Ninguno.",
-        }
+        in_language(self.language)("None.", "Ninguno.")
     }
 
     fn section(&self, id: &str) -> Result<&Section, RenderError> {
@@ -436,10 +432,9 @@ impl Document {
             .set_num_format("yyyy-mm-dd")
             .set_align(rust_xlsxwriter::FormatAlign::Top);
         let number = Format::new().set_align(rust_xlsxwriter::FormatAlign::Top);
-        let sheet = workbook.add_worksheet().set_name(match self.language {
-            Language::En => "Organisation",
-            Language::Es => "Organización",
-        })?;
+        let sheet = workbook
+            .add_worksheet()
+            .set_name(in_language(self.language)("Organisation", "Organización"))?;
         sheet.write_string_with_format(0, 0, &self.title, &bold)?;
         sheet.write_string(1, 0, &self.subtitle)?;
         for (row, (label, value)) in self.details().iter().enumerate() {

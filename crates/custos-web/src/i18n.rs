@@ -43,22 +43,23 @@ fn bundle(language: Language) -> &'static FluentBundle<FluentResource> {
 /// The message `id` in `language` with `args` (`name` → value); English when the language
 /// lacks it, the id itself when English does too.
 pub fn text(language: Language, id: &str, args: &[(&str, &str)]) -> String {
-    let mut fluent_args = FluentArgs::new();
-    for (name, value) in args {
-        fluent_args.set(*name, (*value).to_owned());
-    }
-    format(language, id, &fluent_args)
+    format(language, id, &fluent_args(args))
 }
 
 /// The message `id` with a number `count` (which chooses the plural form: `one`, `other`) and
 /// `args`, in the viewer's language.
 pub fn tr_count(id: &str, count: i64, args: &[(&str, &str)]) -> String {
-    let mut fluent_args = FluentArgs::new();
+    let mut fluent_args = fluent_args(args);
     fluent_args.set("count", count);
+    format(crate::ui::viewer::viewer_language(), id, &fluent_args)
+}
+
+fn fluent_args<'a>(args: &[(&'a str, &str)]) -> FluentArgs<'a> {
+    let mut fluent_args = FluentArgs::new();
     for (name, value) in args {
         fluent_args.set(*name, (*value).to_owned());
     }
-    format(crate::ui::viewer::viewer_language(), id, &fluent_args)
+    fluent_args
 }
 
 fn format(language: Language, id: &str, fluent_args: &FluentArgs) -> String {

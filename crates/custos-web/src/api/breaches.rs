@@ -776,10 +776,8 @@ fn document_language(
     asked: Option<&str>,
     organisation: &str,
 ) -> Result<custos_render::Language, ApiError> {
-    match asked {
-        Some(tag) => tag.parse().map_err(|e: String| ApiError::invalid(field, e)),
-        None => Ok(custos_app::outbox::language_of(register, organisation)),
-    }
+    Ok(super::notices::parse(field, asked)?
+        .unwrap_or_else(|| custos_app::outbox::language_of(register, organisation)))
 }
 
 /// Bytes with their media type, as an attachment when `file` is given.
@@ -898,16 +896,12 @@ pub async fn communication_text(
 ) -> Result<Response, ApiError> {
     let report = report_of(&state, &principal, &key, &controller).await?;
     let register = state.register().await;
-    let language = match query.language.as_deref() {
-        Some(raw) => raw
-            .parse()
-            .map_err(|e: String| ApiError::invalid("language", e))?,
-        None => custos_render::rights::language_of(
-            register
-                .organisation(&controller)
-                .and_then(|o| o.language.as_deref()),
-        ),
-    };
+    let language = document_language(
+        &register,
+        "language",
+        query.language.as_deref(),
+        &controller,
+    )?;
     let mail = breaches::subject_communication(&state.store, &register, &report, language).await?;
     let text = format!("Subject: {}\n\n{}", mail.subject, mail.body);
     Ok(document_response(
@@ -1130,9 +1124,10 @@ pub async fn register_of_breaches(
     super::notices::may_read(&state, &principal, &id).await?;
     let rows = breaches::register_of(&state.store, &id).await?;
     let register = state.register().await;
-    let language = document_language(&register, "language", query.language.as_deref(), &id)?;
+    // The app writes it in the organisation's language unless another is asked for.
+    let language = super::notices::parse("language", query.language.as_deref())?;
     let document =
-        || breaches::register_document(&register, &id, &rows, state.clock.today(), Some(language));
+        || breaches::register_document(&register, &id, &rows, state.clock.today(), language);
     let file = |extension: &str| Some(format!("breaches-{id}.{extension}"));
     Ok(match query.format.as_deref().unwrap_or("json") {
         "json" => document_response(

@@ -64,7 +64,8 @@ pub async fn may_edit(
     }
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(
+/// `raw` parsed as a `T`, if given; refused at `field` when it does not parse.
+pub(crate) fn parse<T: std::str::FromStr<Err = String>>(
     field: &str,
     raw: Option<&str>,
 ) -> Result<Option<T>, ApiError> {

@@ -1086,13 +1086,14 @@ pub async fn delete_entry(
         };
         (stored, lines)
     };
+    let kind_word = kind_word(kind);
     let step = Confirmation {
-        title: tr("delete-title", &[("kind", &kind_word(kind)), ("id", &id)]),
-        consequences: std::iter::once(tr("delete-removed", &[("kind", &kind_word(kind))]))
+        title: tr("delete-title", &[("kind", &kind_word), ("id", &id)]),
+        consequences: std::iter::once(tr("delete-removed", &[("kind", &kind_word)]))
             .chain(preview_lines)
             .collect(),
         action: format!("/{collection}/{id}/delete"),
-        button: tr("delete-button", &[("kind", &kind_word(kind))]),
+        button: tr("delete-button", &[("kind", &kind_word)]),
         back: entry_href(kind, &id),
         hidden: vec![("tag".to_owned(), stored.tag())],
         fields: Vec::new(),

@@ -13,7 +13,7 @@ use custos_core::change::RequestStatus;
 use custos_core::refdata::ReferenceData;
 use custos_render::Language;
 use custos_render::escape_html as escape;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::i18n::text;
@@ -128,11 +128,6 @@ async fn page(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct LanguageParam {
-    lang: Option<String>,
-}
-
 pub async fn json(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -146,13 +141,9 @@ pub async fn json(
 pub async fn html(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<LanguageParam>,
+    Query(query): Query<super::viewer::LanguageParam>,
 ) -> Result<Response, ApiError> {
-    let asked = query
-        .lang
-        .as_deref()
-        .and_then(|l| l.parse::<Language>().ok());
-    let (page, language) = page(&state, &id, asked).await?;
+    let (page, language) = page(&state, &id, query.asked()).await?;
     let t = |id: &str| escape(&text(language, id, &[]));
     let id = escape(&page.organisation);
     let mut out = String::new();

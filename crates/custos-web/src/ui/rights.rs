@@ -150,24 +150,11 @@ pub struct IntakeForm {
     transmit_to: String,
 }
 
-/// `?lang=` of a public page: the language asked for, if Custos has it.
-#[derive(Debug, Default, Deserialize)]
-pub struct LanguageParam {
-    #[serde(default)]
-    lang: Option<String>,
-}
-
-impl LanguageParam {
-    fn asked(&self) -> Option<Language> {
-        self.lang.as_deref().and_then(|l| l.parse().ok())
-    }
-
-    /// `?lang=xx` for a form's action or a link, when a language was asked for.
-    fn suffix(&self, first: char) -> String {
-        self.asked()
-            .map(|l| format!("{first}lang={}", l.as_str()))
-            .unwrap_or_default()
-    }
+/// `?lang=xx` for a form's action, when a language was asked for.
+fn lang_query(asked: Option<Language>) -> String {
+    asked
+        .map(|l| format!("?lang={}", l.as_str()))
+        .unwrap_or_default()
 }
 
 /// The words and links of the language switch of a public page; `query` is what the links
@@ -188,7 +175,7 @@ fn intake_page(
     language: Language,
     form: &IntakeForm,
     error: Option<String>,
-    param: &LanguageParam,
+    param: &super::viewer::LanguageParam,
 ) -> PublicPage {
     let (lang, w) = words(language);
     let (switch, switch_links) = switch(language, "");
@@ -201,7 +188,10 @@ fn intake_page(
         paragraphs: vec![w.intro.to_owned()],
         error,
         show_form: true,
-        action: format!("/public/organisations/{id}/requests{}", param.suffix('?')),
+        action: format!(
+            "/public/organisations/{id}/requests{}",
+            lang_query(param.asked())
+        ),
         token: String::new(),
         fields: vec![
             Field {
@@ -248,7 +238,7 @@ fn intake_page(
 pub async fn intake_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(param): Query<LanguageParam>,
+    Query(param): Query<super::viewer::LanguageParam>,
 ) -> Result<Response, UiError> {
     let (name, language) = controller_of(&state, &id).await?;
     Ok(page(&intake_page(
@@ -265,7 +255,7 @@ pub async fn intake_form(
 pub async fn intake(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(param): Query<LanguageParam>,
+    Query(param): Query<super::viewer::LanguageParam>,
     Form(form): Form<IntakeForm>,
 ) -> Result<Response, UiError> {
     let (name, language) = controller_of(&state, &id).await?;
@@ -340,21 +330,14 @@ pub struct TokenParam {
 
 impl TokenParam {
     fn asked(&self) -> Option<Language> {
-        self.lang.as_deref().and_then(|l| l.parse().ok())
+        super::viewer::asked_language(self.lang.as_deref())
     }
 
     /// What a switch link keeps of the page's query: the secret.
     fn kept(&self) -> String {
-        format!("token={}&", query_value(&self.token))
+        let token: String = form_urlencoded::byte_serialize(self.token.as_bytes()).collect();
+        format!("token={token}&")
     }
-}
-
-/// A query value made safe for a link.
-fn query_value(value: &str) -> String {
-    serde_urlencoded::to_string([("v", value)])
-        .unwrap_or_default()
-        .trim_start_matches("v=")
-        .to_owned()
 }
 
 /// The controller's name and language of a request, the same for an unknown one.
@@ -511,13 +494,7 @@ pub async fn verify_form(
         paragraphs: vec![w.confirm.to_owned()],
         error: None,
         show_form: true,
-        action: format!(
-            "/public/requests/{key}/verify{}",
-            param
-                .asked()
-                .map(|l| format!("?lang={}", l.as_str()))
-                .unwrap_or_default()
-        ),
+        action: format!("/public/requests/{key}/verify{}", lang_query(param.asked())),
         token: param.token,
         fields: Vec::new(),
         submit: w.confirm_button,
@@ -527,7 +504,7 @@ pub async fn verify_form(
 pub async fn verify(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(asked): Query<LanguageParam>,
+    Query(asked): Query<super::viewer::LanguageParam>,
     Form(param): Form<TokenParam>,
 ) -> Result<Response, UiError> {
     let register = state.register().await;

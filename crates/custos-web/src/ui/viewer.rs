@@ -97,6 +97,25 @@ pub fn browser_language(headers: &HeaderMap) -> Language {
     best.map_or(Language::En, |(_, language)| language)
 }
 
+/// `?lang=` of a public page: another language than the page's own, if Custos has it.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct LanguageParam {
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+impl LanguageParam {
+    /// The language asked for; None when none was, or one Custos does not speak.
+    pub fn asked(&self) -> Option<Language> {
+        asked_language(self.lang.as_deref())
+    }
+}
+
+/// The language a `lang` parameter asks for, if Custos speaks it.
+pub fn asked_language(raw: Option<&str>) -> Option<Language> {
+    raw.and_then(|tag| tag.parse().ok())
+}
+
 /// Finds the viewer's zone and language for a page (not the API, not the stylesheet) and keeps
 /// them for the request, with the caller it authenticated.
 pub async fn with_viewer(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -152,9 +171,7 @@ pub fn viewer_zone_name() -> String {
 
 /// A moment as people read it: minutes, in the viewer's zone, named (`2026-11-25 11:00 CET`).
 pub fn moment(at: Timestamp) -> String {
-    at.to_zoned_datetime(viewer_zone())
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    custos_app::clock::moment_in(at, &viewer_zone())
 }
 
 /// A `datetime-local` value (`2026-11-24T10:30`) read in the viewer's zone.
