@@ -106,6 +106,12 @@ pub(crate) fn json<T: Serialize>(value: &T) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::Store(StoreError::Database(sqlx_encode(e))))
 }
 
+impl From<serde_json::Error> for AppError {
+    fn from(error: serde_json::Error) -> Self {
+        AppError::Store(StoreError::Database(sqlx_encode(error)))
+    }
+}
+
 fn sqlx_encode(error: serde_json::Error) -> custos_store::SqlxError {
     custos_store::SqlxError::Encode(Box::new(error))
 }

@@ -761,6 +761,7 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
         )));
     }
     let today = day_of(actor.at);
+    tx.lock_register().await?;
     let current = tx.load_register().await?;
     let mut desired: RegisterParts = current.clone();
     let spec = &request.spec;
@@ -825,7 +826,7 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
     }
     let desired = Register::new(desired).map_err(AppError::Rejected)?;
     let plan = custos_core::plan::Plan::between(&current, desired.parts());
-    tx.apply(&plan, &desired).await?;
+    tx.apply(&plan, desired.parts()).await?;
     let mut audit = plan_entries(actor, &plan, &current, desired.parts())?;
     request.status = RequestStatus::Executed;
     request.executed_at = Some(stamp(actor.at));

@@ -165,6 +165,7 @@ pub async fn answer(
         .parse()
         .map_err(|e| AppError::Invalid(format!("contract: {e}")))?;
     if answer == Answer::Accept {
+        tx.lock_register().await?;
         let current = tx.load_register().await?;
         let stored = find(&current, EntityKind::Contract, id.as_str());
         if stored.as_ref().map(Entry::tag) != amendment.base_tag {

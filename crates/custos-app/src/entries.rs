@@ -3,98 +3,19 @@
 //! is validated with the change, and the change is audited. Nothing is written on any failure.
 
 use crate::Store;
-use custos_core::model::{Acknowledgement, Activity, Contract, Engagement, Organisation};
+use custos_core::model::Activity;
 use custos_core::plan::Plan;
-use custos_core::register::{EntityKind, Register, RegisterParts};
+use custos_core::register::{Change, EntityKind, Register, RegisterParts};
 use custos_core::values::Slug;
-use custos_store::Tx;
-use serde::Serialize;
+use custos_store::{RegisterChange, Tx};
 use sha2::{Digest, Sha256};
 
 use crate::AppError;
-use crate::audit::{Actor, json, plan_entries};
+use crate::audit::{Actor, plan_entries};
+use crate::live::LiveRegister;
 use crate::policy::{self, Caller, Facts, Represented, Verdict};
 
-/// One entry of any kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Entry {
-    Organisation(Organisation),
-    Activity(Activity),
-    Contract(Contract),
-    Engagement(Engagement),
-}
-
-impl Entry {
-    pub fn kind(&self) -> EntityKind {
-        match self {
-            Self::Organisation(_) => EntityKind::Organisation,
-            Self::Activity(_) => EntityKind::Activity,
-            Self::Contract(_) => EntityKind::Contract,
-            Self::Engagement(_) => EntityKind::Engagement,
-        }
-    }
-
-    pub fn id(&self) -> &Slug {
-        match self {
-            Self::Organisation(e) => &e.id,
-            Self::Activity(e) => &e.id,
-            Self::Contract(e) => &e.id,
-            Self::Engagement(e) => &e.id,
-        }
-    }
-
-    /// The entry as JSON, its stored form.
-    pub fn json(&self) -> Result<String, AppError> {
-        match self {
-            Self::Organisation(e) => json(e),
-            Self::Activity(e) => json(e),
-            Self::Contract(e) => json(e),
-            Self::Engagement(e) => json(e),
-        }
-    }
-
-    /// The findings accepted on this entry.
-    pub fn acknowledgements(&self) -> &[Acknowledgement] {
-        match self {
-            Self::Organisation(e) => &e.acknowledgements,
-            Self::Activity(e) => &e.acknowledgements,
-            Self::Contract(e) => &e.acknowledgements,
-            Self::Engagement(e) => &e.acknowledgements,
-        }
-    }
-
-    /// The entry with `acknowledgement` on it, in place of one of the same rule: the manifest's
-    /// `acknowledgements`, written as any other field.
-    pub fn acknowledged(mut self, acknowledgement: Acknowledgement) -> Self {
-        let list = match &mut self {
-            Self::Organisation(e) => &mut e.acknowledgements,
-            Self::Activity(e) => &mut e.acknowledgements,
-            Self::Contract(e) => &mut e.acknowledgements,
-            Self::Engagement(e) => &mut e.acknowledgements,
-        };
-        list.retain(|a| a.rule != acknowledgement.rule);
-        list.push(acknowledgement);
-        self
-    }
-
-    /// The entry's version tag: a digest of its stored form, quoted as an HTTP entity tag.
-    pub fn tag(&self) -> String {
-        match self {
-            Self::Organisation(e) => tag_of(e),
-            Self::Activity(e) => tag_of(e),
-            Self::Contract(e) => tag_of(e),
-            Self::Engagement(e) => tag_of(e),
-        }
-    }
-}
-
-/// The version tag of any entry: a digest of its stored form, quoted as an HTTP entity tag.
-pub fn tag_of<T: Serialize>(entry: &T) -> String {
-    let body = serde_json::to_vec(entry).unwrap_or_default();
-    let digest = Sha256::digest(&body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
-}
+pub use custos_core::register::{Entry, tag_of};
 
 /// The stored entry of `kind` with `id`, if any.
 pub fn find(parts: &RegisterParts, kind: EntityKind, id: &str) -> Option<Entry> {
@@ -172,58 +93,110 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Who writes, as the policy needs to know: the caller, the register it looks facts up in
-/// (the server's copy), and what the caller sees (what it does not see answers 404 before
-/// anything else is said of it: no tag, no conflict, no validation).
+/// Who writes, as the policy needs to know: the caller, and what it sees in the register
+/// the write is decided on (what it does not see answers 404 before anything else is said of
+/// it: no tag, no conflict, no validation).
 pub struct Authority<'a> {
     pub caller: &'a Caller,
-    pub register: &'a Register,
-    pub visible: &'a (dyn Fn(&Entry) -> bool + Sync),
+    pub visible: &'a (dyn Fn(&Register, &Entry) -> bool + Sync),
 }
+
+/// Times a write starts again because another server changed the register meanwhile.
+const WRITE_ATTEMPTS: usize = 5;
 
 /// Carries out `write` if the caller sees the stored entry, the stored entry meets `expect`,
 /// and the policy allows it; a change the policy makes a proposal (a contract amendment) is
 /// recorded as one and changes nothing else.
+///
+/// The write is decided on the server's copy of the register (`live`) at the database's
+/// version, locked for the transaction: only what the change can affect is validated, one
+/// row is written, and the copy is updated by that change after the commit.
 pub async fn write(
     store: &Store,
+    live: &LiveRegister,
     write: Write,
     expect: Expect,
     actor: &Actor,
     idempotency: Option<&Idempotency>,
     authority: &Authority<'_>,
 ) -> Result<Written, AppError> {
-    let mut tx = store.begin().await?;
-    if let Some(idempotency) = idempotency
-        && let Some(answer) = tx
-            .idempotent_answer(&idempotency.user_key, &idempotency.key)
-            .await?
-    {
-        tx.rollback().await?;
-        if answer.request_hash != idempotency.request_hash {
-            return Err(AppError::Invalid(format!(
-                "Idempotency-Key {:?} was used for a different request: use a new key for a new request",
-                idempotency.key
-            )));
+    let _writing = live.writing().await;
+    for _ in 0..WRITE_ATTEMPTS {
+        live.sync(store).await?;
+        let mut tx = store.begin().await?;
+        if let Some(idempotency) = idempotency
+            && let Some(answer) = tx
+                .idempotent_answer(&idempotency.user_key, &idempotency.key)
+                .await?
+        {
+            tx.rollback().await?;
+            if answer.request_hash != idempotency.request_hash {
+                return Err(AppError::Invalid(format!(
+                    "Idempotency-Key {:?} was used for a different request: use a new key for a new request",
+                    idempotency.key
+                )));
+            }
+            return Ok(Written {
+                plan: Plan::default(),
+                after: None,
+                replayed: Some(answer.body),
+                proposal: None,
+            });
         }
-        return Ok(Written {
-            plan: Plan::default(),
-            after: None,
-            replayed: Some(answer.body),
-            proposal: None,
-        });
+        let version = tx.lock_register().await?;
+        let snapshot = live.snapshot().await;
+        if snapshot.version != version {
+            // Another server wrote between our sync and our lock: start again from its version.
+            tx.rollback().await?;
+            continue;
+        }
+        let (written, recorded) = write_on(
+            &mut tx,
+            snapshot.register(),
+            &write,
+            &expect,
+            actor,
+            idempotency,
+            authority,
+        )
+        .await?;
+        drop(snapshot);
+        tx.commit().await?;
+        if let Some(change) = recorded
+            && !live.advance(vec![change]).await
+        {
+            live.sync(store).await?;
+        }
+        return Ok(written);
     }
-    let current = tx.load_register().await?;
+    Err(AppError::Conflict(
+        "the register kept changing on other servers while this write was decided: try again"
+            .to_owned(),
+    ))
+}
+
+/// The write decided on `register`, the register at the locked version, inside `tx`; with
+/// the change recorded, if one was made.
+async fn write_on(
+    tx: &mut Tx,
+    register: &Register,
+    write: &Write,
+    expect: &Expect,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+    authority: &Authority<'_>,
+) -> Result<(Written, Option<RegisterChange>), AppError> {
     let (kind, id) = write.target();
-    let before = find(&current, kind, id.as_str());
+    let before = find(register.parts(), kind, id.as_str());
     // An entry the caller cannot see answers 404 before its tag is compared: neither its
     // existence nor its version leaks. (A create of a taken id still answers 409: ids are
     // unique, so that much is known to anyone who tries.)
-    if let (Expect::Tag(_), Some(stored)) = (&expect, &before)
-        && !(authority.visible)(stored)
+    if let (Expect::Tag(_), Some(stored)) = (expect, &before)
+        && !(authority.visible)(register, stored)
     {
         return Err(AppError::NotFound(format!("{kind} {id}")));
     }
-    match (&expect, &before) {
+    match (expect, &before) {
         (Expect::Absent, Some(_)) => {
             return Err(AppError::Conflict(format!("{kind} {id} exists already")));
         }
@@ -238,14 +211,18 @@ pub async fn write(
         }
         _ => {}
     }
-    let after = match &write {
+    let after = match write {
         Write::Put(entry) => Some((**entry).clone()),
         Write::Delete(..) => None,
     };
-    let represented = Represented::load_in(&mut tx).await?;
+    let change = match &after {
+        Some(entry) => Change::Put(Box::new(entry.clone())),
+        None => Change::Remove(kind, id.clone()),
+    };
+    let represented = Represented::load_in(tx).await?;
     let verdict = policy::entry_write(
         authority.caller,
-        Facts::of(authority.register),
+        Facts::of(register),
         &represented,
         before.as_ref(),
         after.as_ref(),
@@ -257,14 +234,11 @@ pub async fn write(
             // A proposed text the register could not take is refused now, not when accepted.
             // (A proposal to end a contract is judged when accepted: the links under it may
             // be moved to another contract meanwhile.)
-            if let Some(entry) = after.clone() {
-                let mut desired = current.clone();
-                remove(&mut desired, kind, id);
-                insert(&mut desired, entry);
-                Register::new(desired).map_err(AppError::Rejected)?;
+            if after.is_some() {
+                register.check_change(&change).map_err(AppError::Rejected)?;
             }
             let proposal = crate::contracts::propose_in(
-                &mut tx,
+                tx,
                 id.as_str(),
                 proposer.as_str(),
                 awaiting.as_str(),
@@ -274,15 +248,16 @@ pub async fn write(
                 actor,
             )
             .await?;
-            tx.commit().await?;
-            return Ok(Written {
+            let written = Written {
                 plan: Plan::default(),
                 after: None,
                 replayed: None,
                 proposal: Some(proposal),
-            });
+            };
+            return Ok((written, None));
         }
     }
+    register.check_change(&change).map_err(AppError::Rejected)?;
     let marked;
     let actor = match after.as_ref().or(before.as_ref()) {
         Some(entry) if policy::overrides(authority.caller, entry) => {
@@ -291,7 +266,21 @@ pub async fn write(
         }
         _ => actor,
     };
-    let plan = apply_in(&mut tx, current, kind, id, after.clone(), actor).await?;
+    let (current, desired) = neighbourhood(register, before.as_ref(), after.as_ref());
+    let plan = Plan::between(&current, &desired);
+    let mut recorded = None;
+    if !plan.is_empty() {
+        let version = tx.apply(&plan, &desired).await?;
+        tx.append_audit(plan_entries(actor, &plan, &current, &desired)?)
+            .await?;
+        crate::contracts::after_change(tx, &plan, &current, actor).await?;
+        recorded = Some(RegisterChange {
+            version,
+            kind,
+            slug: id.to_string(),
+            after: after.clone(),
+        });
+    }
     if let (Some(idempotency), Some(entry)) = (idempotency, &after) {
         let answer = custos_store::IdempotentAnswer {
             request_hash: idempotency.request_hash.clone(),
@@ -306,13 +295,45 @@ pub async fn write(
         )
         .await?;
     }
-    tx.commit().await?;
-    Ok(Written {
+    let written = Written {
         plan,
         after,
         replayed: None,
         proposal: None,
-    })
+    };
+    Ok((written, recorded))
+}
+
+/// The entry before and after a write, each beside the activities that engagements among
+/// them belong to (unchanged: the audit entry names their controllers): the two small
+/// registers the write's plan, rows and audit are computed from.
+fn neighbourhood(
+    register: &Register,
+    before: Option<&Entry>,
+    after: Option<&Entry>,
+) -> (RegisterParts, RegisterParts) {
+    let mut context = Vec::new();
+    for entry in [before, after].into_iter().flatten() {
+        if let Entry::Engagement(link) = entry
+            && let Some(activity) = register.activity(link.activity.as_str())
+            && !context.iter().any(|a: &Activity| a.id == activity.id)
+        {
+            context.push(activity.clone());
+        }
+    }
+    let parts_of = |entry: Option<&Entry>| {
+        let mut parts = RegisterParts {
+            activities: context.clone(),
+            ..RegisterParts::default()
+        };
+        if let Some(entry) = entry {
+            remove(&mut parts, entry.kind(), entry.id());
+            insert(&mut parts, entry.clone());
+        }
+        parts.sort();
+        parts
+    };
+    (parts_of(before), parts_of(after))
 }
 
 /// Puts `after` in place of the entry `kind` `id` (or removes it), validating the whole
@@ -334,7 +355,7 @@ pub(crate) async fn apply_in(
     let desired = Register::new(desired).map_err(AppError::Rejected)?;
     let plan = Plan::between(&current, desired.parts());
     if !plan.is_empty() {
-        tx.apply(&plan, &desired).await?;
+        tx.apply(&plan, desired.parts()).await?;
         tx.append_audit(plan_entries(actor, &plan, &current, desired.parts())?)
             .await?;
         crate::contracts::after_change(tx, &plan, &current, actor).await?;
@@ -491,6 +512,7 @@ mod tests {
                     }, &actor).await.unwrap();
                 }
                 let represented = Represented::load(&store).await.unwrap();
+                let live = crate::live::LiveRegister::load(&store).await.unwrap();
                 let callers = callers();
                 for (step, (who, kind, index, change)) in steps.into_iter().enumerate() {
                     let (before, _, _) = snapshot(&store, "").await;
@@ -504,10 +526,13 @@ mod tests {
                     let after = match &write { Write::Put(e) => Some((**e).clone()), Write::Delete(..) => None };
                     let verdict = policy::entry_write(caller, Facts::of(&register), &represented, stored.as_ref(), after.as_ref());
                     let expect = match &stored { Some(e) => Expect::Tag(e.tag()), None => Expect::Absent };
-                    let all = |_: &Entry| true;
-                    let result = super::write(&store, write.clone(), expect, &actor,
-                        None, &Authority { caller, register: &register, visible: &all }).await;
+                    let all = |_: &Register, _: &Entry| true;
+                    let result = super::write(&store, &live, write.clone(), expect, &actor,
+                        None, &Authority { caller, visible: &all }).await;
                     let (now, audit_now, amendments_now) = snapshot(&store, target_id.as_str()).await;
+                    // The server's copy, kept by the write's change alone, is the stored register.
+                    let kept = live.snapshot().await;
+                    assert!(kept.same_indexes_as(&Register::new(now.clone()).unwrap()), "step {step}: the copy in memory is the stored register");
                     match (&verdict, &result) {
                         (Verdict::Allow, Ok(written)) => {
                             assert!(written.proposal.is_none());

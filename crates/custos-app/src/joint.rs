@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::audit::Actor;
 use crate::entries::{Authority, Entry, Expect, Write, write};
+use crate::live::LiveRegister;
 use crate::policy::Caller;
 use crate::{AppError, Store};
 
@@ -64,7 +65,7 @@ pub fn listings(register: &Register, caller: &Caller) -> Vec<Listing> {
 #[allow(clippy::too_many_arguments)]
 pub async fn answer(
     store: &Store,
-    register: &Register,
+    live: &LiveRegister,
     activity: &str,
     organisation: &str,
     accept: bool,
@@ -74,7 +75,8 @@ pub async fn answer(
 ) -> Result<Listing, AppError> {
     let not_found =
         || AppError::NotFound(format!("{organisation}'s listing in activity {activity}"));
-    let stored = register.activity(activity).ok_or_else(not_found)?;
+    let snapshot = live.snapshot().await;
+    let stored = snapshot.activity(activity).ok_or_else(not_found)?.clone();
     let listed = stored
         .joint_controllers
         .iter()
@@ -92,8 +94,9 @@ pub async fn answer(
                 "only editors of {organisation} answer its listing"
             )));
         }
-        return Ok(listing(stored, organisation));
+        return Ok(listing(&stored, organisation));
     }
+    drop(snapshot);
     let mut changed = stored.clone();
     changed
         .joint_acceptances
@@ -106,16 +109,16 @@ pub async fn answer(
             date: today,
         });
     }
-    let everything = |_: &Entry| true;
+    let everything = |_: &Register, _: &Entry| true;
     let written = write(
         store,
+        live,
         Write::Put(Box::new(Entry::Activity(changed))),
         Expect::Tag(Entry::Activity(stored.clone()).tag()),
         actor,
         None,
         &Authority {
             caller,
-            register,
             visible: &everything,
         },
     )

@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod entries;
 pub mod joint;
 pub mod ledger;
+pub mod live;
 pub mod manifest_files;
 pub mod notices;
 pub mod oidc;

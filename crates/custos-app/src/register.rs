@@ -61,6 +61,7 @@ async fn apply_as(
     caller: Option<&Caller>,
 ) -> Result<Plan, AppError> {
     let mut tx = store.begin().await?;
+    tx.lock_register().await?;
     let current = tx.load_register().await?;
     let plan = Plan::between(&current, desired.parts());
     if let Some(caller) = caller.filter(|c| !c.admin)
@@ -74,7 +75,7 @@ async fn apply_as(
         }
     }
     if !plan.is_empty() {
-        tx.apply(&plan, desired).await?;
+        tx.apply(&plan, desired.parts()).await?;
         let mut entries = plan_entries(actor, &plan, &current, desired.parts())?;
         if let Some(caller) = caller.filter(|c| c.admin) {
             let marked = actor.overriding().name;

@@ -11,6 +11,9 @@ use crate::Date;
 use crate::model::{Activity, Contract, Engagement, Organisation, OrganisationKind};
 use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
 
+mod change;
+pub use change::{Change, Entry, tag_of};
+
 /// The four kinds of entry a register holds.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
@@ -356,236 +359,63 @@ impl Register {
     }
 
     fn check_references(&mut self, problems: &mut Vec<Problem>) {
+        let whole = Whole(self);
         let parts = &self.parts;
-        let org_exists = |id: &Slug| self.organisation_ix.contains_key(id);
-        let mut problem = |kind, id: &Slug, message: String| {
-            problems.push(Problem {
-                kind,
-                id: id.clone(),
-                duplicate: false,
-                message,
-            });
-        };
-        let entries_acknowledging = parts
-            .organisations
-            .iter()
-            .map(|o| (EntityKind::Organisation, &o.id, &o.acknowledgements))
-            .chain(
-                parts
-                    .activities
-                    .iter()
-                    .map(|a| (EntityKind::Activity, &a.id, &a.acknowledgements)),
-            )
-            .chain(
-                parts
-                    .contracts
-                    .iter()
-                    .map(|c| (EntityKind::Contract, &c.id, &c.acknowledgements)),
-            )
-            .chain(
-                parts
-                    .engagements
-                    .iter()
-                    .map(|e| (EntityKind::Engagement, &e.id, &e.acknowledgements)),
-            );
-        for (kind, id, acknowledgements) in entries_acknowledging {
-            for acknowledgement in acknowledgements {
-                if crate::checks::rules::rule(acknowledgement.rule.as_str()).is_none() {
-                    problem(
-                        kind,
-                        id,
-                        format!(
-                            "acknowledgements: {:?} is not a rule of the checks (custos check --list-rules)",
-                            acknowledgement.rule.as_str()
-                        ),
-                    );
-                }
-                if let Some(message) =
-                    text_problem("acknowledgements.reason", &acknowledgement.reason)
-                {
-                    problem(kind, id, message);
-                }
+        for (kind, id, acknowledgements) in parts.entries_acknowledging() {
+            for message in acknowledgement_problems(acknowledgements) {
+                problems.push(Problem::of(kind, id, message));
             }
         }
         for org in &parts.organisations {
-            for (field, text) in [("name", Some(&org.name)), ("address", org.address.as_ref())] {
-                if let Some(message) = text.and_then(|t| text_problem(field, t)) {
-                    problem(EntityKind::Organisation, &org.id, message);
-                }
-            }
-            for message in translation_problems(&org.translations, &["sector"]) {
-                problem(EntityKind::Organisation, &org.id, message);
+            for message in organisation_problems(org) {
+                problems.push(Problem::of(EntityKind::Organisation, &org.id, message));
             }
         }
         for activity in &parts.activities {
-            if !org_exists(&activity.controller) {
-                problem(
-                    EntityKind::Activity,
-                    &activity.id,
-                    missing_org("controller", &activity.controller),
-                );
-            }
-            for joint in &activity.joint_controllers {
-                if !org_exists(joint) {
-                    problem(
-                        EntityKind::Activity,
-                        &activity.id,
-                        missing_org("joint_controllers", joint),
-                    );
-                } else if joint == &activity.controller {
-                    problem(
-                        EntityKind::Activity,
-                        &activity.id,
-                        format!("joint_controllers names the controller {joint} again"),
-                    );
-                }
-            }
-            for acceptance in &activity.joint_acceptances {
-                if !activity.joint_controllers.contains(&acceptance.by) {
-                    problem(
-                        EntityKind::Activity,
-                        &activity.id,
-                        format!(
-                            "joint_acceptances: {} is not among the joint controllers",
-                            acceptance.by
-                        ),
-                    );
-                }
+            for message in activity_problems(activity, &whole) {
+                problems.push(Problem::of(EntityKind::Activity, &activity.id, message));
             }
         }
         for contract in &parts.contracts {
-            for party in &contract.between {
-                if !org_exists(party) {
-                    problem(
-                        EntityKind::Contract,
-                        &contract.id,
-                        missing_org("between", party),
-                    );
-                }
-            }
-            if contract.between[0] == contract.between[1] {
-                problem(
-                    EntityKind::Contract,
-                    &contract.id,
-                    format!(
-                        "between names {} twice: a contract is between two different parties",
-                        contract.between[0]
-                    ),
-                );
-            }
-            for named in contract.subprocessing.iter().flat_map(|s| &s.preauthorised) {
-                if !org_exists(named) {
-                    problem(
-                        EntityKind::Contract,
-                        &contract.id,
-                        missing_org("subprocessing.preauthorised", named),
-                    );
-                }
-            }
-            for message in contract_term_problems(contract) {
-                problem(EntityKind::Contract, &contract.id, message);
+            for message in contract_problems(contract, &whole) {
+                problems.push(Problem::of(EntityKind::Contract, &contract.id, message));
             }
         }
-        // (engaged_by, processor, activity) of each engagement, resolved once here and kept
-        // for the indexes below.
-        let mut resolved: Vec<Option<(OrgIx, OrgIx, u32)>> =
-            Vec::with_capacity(parts.engagements.len());
         for link in &parts.engagements {
-            let mut report = |message: String| problem(EntityKind::Engagement, &link.id, message);
-            let activity = self.activity_ix.get(&link.activity);
-            if activity.is_none() {
-                report(format!(
-                    "activity {:?} is not an activity of the register",
-                    link.activity.as_str()
-                ));
-            }
-            let by = self.organisation_ix.get(&link.engaged_by).copied();
-            let processor = self.organisation_ix.get(&link.processor).copied();
-            for (field, org, found) in [
-                ("engaged_by", &link.engaged_by, by),
-                ("processor", &link.processor, processor),
-            ] {
-                if found.is_none() {
-                    report(missing_org(field, org));
-                }
-            }
-            resolved.push(match (by, processor, activity) {
-                (Some(by), Some(processor), Some(&activity)) => Some((by, processor, activity)),
-                _ => None,
-            });
-            if link.engaged_by == link.processor {
-                report(format!("{} cannot engage itself", link.processor));
-            }
-            if let Some(message) = text_problem("service", &link.service) {
-                report(message);
-            }
-            for message in translation_problems(&link.translations, &["service", "category"]) {
-                report(message);
-            }
-            if link.until.is_some_and(|until| until < link.since) {
-                report(format!(
-                    "until ({}) is before since ({}): expected the last day in force, on or after since",
-                    link.until.map(|d| d.to_string()).unwrap_or_default(),
-                    link.since
-                ));
-            }
-            if let Some(contract_id) = &link.contract {
-                match self.contract_ix.get(contract_id) {
-                    None => report(format!(
-                        "contract {:?} is not a contract of the register",
-                        contract_id.as_str()
-                    )),
-                    Some(&ix) => {
-                        let between = &parts.contracts[ix as usize].between;
-                        let parties_match = (between[0] == link.engaged_by
-                            && between[1] == link.processor)
-                            || (between[1] == link.engaged_by && between[0] == link.processor);
-                        if !parties_match {
-                            report(format!(
-                                "contract {contract_id} is between {} and {}, not between the link's parties {} and {}",
-                                between[0], between[1], link.engaged_by, link.processor
-                            ));
-                        }
-                    }
-                }
-            }
-            if let (Some(authorisation), Some(&activity_ix)) = (&link.authorisation, activity) {
-                let activity = &parts.activities[activity_ix as usize];
-                if !activity.controllers().any(|c| c == &authorisation.by) {
-                    report(format!(
-                        "authorisation.by is {}, but only a controller of activity {} ({}) decides on its processors",
-                        authorisation.by,
-                        activity.id,
-                        activity
-                            .controllers()
-                            .map(Slug::as_str)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
+            for message in engagement_problems(link, &whole) {
+                problems.push(Problem::of(EntityKind::Engagement, &link.id, message));
             }
         }
         if problems.is_empty() {
-            self.link_contracts = parts
-                .engagements
-                .iter()
-                .map(|link| {
-                    link.contract
-                        .as_ref()
-                        .and_then(|id| self.contract_ix.get(id).copied())
-                        .unwrap_or(Facts::NONE)
-                })
-                .collect();
-            for (ix, parties) in resolved.into_iter().enumerate() {
-                let Some((by, processor, activity)) = parties else {
-                    continue;
-                };
-                let ix = ix as EngagementIx;
-                self.link_parties.push((by, processor));
-                self.engagements_by_activity[activity as usize].push(ix);
-                self.engagements_as_processor[processor as usize].push(ix);
-            }
+            self.index_links();
         }
+    }
+
+    /// The per-link indexes, once every reference is known to resolve.
+    fn index_links(&mut self) {
+        let links = &self.parts.engagements;
+        let mut link_parties = Vec::with_capacity(links.len());
+        let mut link_contracts = Vec::with_capacity(links.len());
+        for (ix, link) in links.iter().enumerate() {
+            let ix = ix as EngagementIx;
+            let by = self.organisation_ix[&link.engaged_by];
+            let processor = self.organisation_ix[&link.processor];
+            let activity = self.activity_ix[&link.activity];
+            link_parties.push((by, processor));
+            link_contracts.push(self.contract_ix_of(link));
+            self.engagements_by_activity[activity as usize].push(ix);
+            self.engagements_as_processor[processor as usize].push(ix);
+        }
+        self.link_parties = link_parties;
+        self.link_contracts = link_contracts;
+    }
+
+    /// The index of a link's contract in `contracts`, or [`Facts::NONE`].
+    fn contract_ix_of(&self, link: &Engagement) -> u32 {
+        link.contract
+            .as_ref()
+            .and_then(|id| self.contract_ix.get(id).copied())
+            .unwrap_or(Facts::NONE)
     }
 
     /// Per activity: every link hangs from a controller through other links of the activity,
@@ -593,85 +423,72 @@ impl Register {
     /// over overlapping periods.
     fn check_chains(&self, problems: &mut Vec<Problem>) {
         for (activity_ix, activity) in self.parts.activities.iter().enumerate() {
-            let links = &self.engagements_by_activity[activity_ix];
-            if links.is_empty() {
-                continue;
-            }
-            let roots: HashSet<OrgIx> = activity
-                .controllers()
-                .filter_map(|c| self.organisation_index(c.as_str()))
+            let links: Vec<ChainLink<'_>> = self.engagements_by_activity[activity_ix]
+                .iter()
+                .map(|&ix| self.chain_link(ix))
                 .collect();
-            let mut children: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
-            let processors: HashSet<OrgIx> =
-                links.iter().map(|&l| self.link_parties(l).1).collect();
-            let mut problem = |link: EngagementIx, message: String| {
-                problems.push(Problem {
-                    kind: EntityKind::Engagement,
-                    id: self.engagement_at(link).id.clone(),
-                    duplicate: false,
-                    message,
-                });
-            };
-            for &link in links {
-                let (by, processor) = self.link_parties(link);
-                let engagement = self.engagement_at(link);
-                if roots.contains(&processor) {
-                    problem(
-                        link,
-                        format!(
-                            "{} is a controller of activity {}: a controller cannot be its own processor in the chain",
-                            engagement.processor, activity.id
-                        ),
-                    );
-                } else if !roots.contains(&by) && !processors.contains(&by) {
-                    problem(
-                        link,
-                        format!(
-                            "engaged_by {} is not in the chain of activity {}: it is neither its controller nor a processor engaged for it",
-                            engagement.engaged_by, activity.id
-                        ),
-                    );
-                } else {
-                    children.entry(by).or_default().push(link);
-                }
-            }
-            self.check_duplicate_links(&children, &mut problem);
-            self.check_cycles(activity, &roots, &children, &mut problem);
+            self.chain_problems(activity, &links, problems);
         }
     }
 
-    fn check_duplicate_links(
+    fn chain_link(&self, ix: EngagementIx) -> ChainLink<'_> {
+        let (by, processor) = self.link_parties(ix);
+        ChainLink {
+            engagement: self.engagement_at(ix),
+            by,
+            processor,
+        }
+    }
+
+    /// The chain problems of one activity whose links (in id order) are `links`, every
+    /// reference of which resolves.
+    fn chain_problems(
         &self,
-        children: &HashMap<OrgIx, Vec<EngagementIx>>,
-        problem: &mut impl FnMut(EngagementIx, String),
+        activity: &Activity,
+        links: &[ChainLink<'_>],
+        problems: &mut Vec<Problem>,
     ) {
-        for siblings in children.values() {
-            let mut by_processor: HashMap<OrgIx, Vec<EngagementIx>> = HashMap::new();
-            for &link in siblings {
-                by_processor
-                    .entry(self.link_parties(link).1)
-                    .or_default()
-                    .push(link);
-            }
-            for same in by_processor.values().filter(|same| same.len() > 1) {
-                for (i, &first) in same.iter().enumerate() {
-                    for &second in &same[i + 1..] {
-                        let (a, b) = (self.engagement_at(first), self.engagement_at(second));
-                        let overlap = a.since <= b.until.unwrap_or(Date::MAX)
-                            && b.since <= a.until.unwrap_or(Date::MAX);
-                        if overlap {
-                            problem(
-                                second,
-                                format!(
-                                    "{} engages {} twice for activity {} over overlapping periods (also engagement {})",
-                                    b.engaged_by, b.processor, b.activity, a.id
-                                ),
-                            );
-                        }
-                    }
-                }
+        if links.is_empty() {
+            return;
+        }
+        let roots: HashSet<OrgIx> = activity
+            .controllers()
+            .filter_map(|c| self.organisation_index(c.as_str()))
+            .collect();
+        // Children by engaging party, as positions in `links`.
+        let mut children: HashMap<OrgIx, Vec<usize>> = HashMap::new();
+        let processors: HashSet<OrgIx> = links.iter().map(|l| l.processor).collect();
+        let mut problem = |link: usize, message: String| {
+            problems.push(Problem::of(
+                EntityKind::Engagement,
+                &links[link].engagement.id,
+                message,
+            ));
+        };
+        for (position, link) in links.iter().enumerate() {
+            let engagement = link.engagement;
+            if roots.contains(&link.processor) {
+                problem(
+                    position,
+                    format!(
+                        "{} is a controller of activity {}: a controller cannot be its own processor in the chain",
+                        engagement.processor, activity.id
+                    ),
+                );
+            } else if !roots.contains(&link.by) && !processors.contains(&link.by) {
+                problem(
+                    position,
+                    format!(
+                        "engaged_by {} is not in the chain of activity {}: it is neither its controller nor a processor engaged for it",
+                        engagement.engaged_by, activity.id
+                    ),
+                );
+            } else {
+                children.entry(link.by).or_default().push(position);
             }
         }
+        check_duplicate_links(links, &children, &mut problem);
+        self.check_cycles(activity, links, &roots, &children, &mut problem);
     }
 
     /// Depth-first over the organisations of one activity: a link back to an organisation on
@@ -679,9 +496,10 @@ impl Register {
     fn check_cycles(
         &self,
         activity: &Activity,
+        links: &[ChainLink<'_>],
         roots: &HashSet<OrgIx>,
-        children: &HashMap<OrgIx, Vec<EngagementIx>>,
-        problem: &mut impl FnMut(EngagementIx, String),
+        children: &HashMap<OrgIx, Vec<usize>>,
+        problem: &mut impl FnMut(usize, String),
     ) {
         #[derive(Clone, Copy, PartialEq)]
         enum State {
@@ -689,7 +507,7 @@ impl Register {
             Done,
         }
         let mut state: HashMap<OrgIx, State> = HashMap::new();
-        let mut reached: HashSet<EngagementIx> = HashSet::new();
+        let mut reached: HashSet<usize> = HashSet::new();
         for &root in roots {
             // (organisation, next child to visit); the stack is the current path.
             let mut stack: Vec<(OrgIx, usize)> = vec![(root, 0)];
@@ -699,7 +517,7 @@ impl Register {
                 if let Some(&link) = kids.get(*next) {
                     *next += 1;
                     reached.insert(link);
-                    let processor = self.link_parties(link).1;
+                    let processor = links[link].processor;
                     match state.get(&processor) {
                         Some(State::OnPath) => {
                             let path: Vec<&str> = stack
@@ -731,7 +549,7 @@ impl Register {
         }
         for &link in children.values().flatten() {
             if !reached.contains(&link) {
-                let engagement = self.engagement_at(link);
+                let engagement = links[link].engagement;
                 problem(
                     link,
                     format!(
@@ -742,6 +560,252 @@ impl Register {
             }
         }
     }
+}
+
+/// One link of an activity's chain, its parties resolved.
+#[derive(Clone, Copy)]
+struct ChainLink<'a> {
+    engagement: &'a Engagement,
+    by: OrgIx,
+    processor: OrgIx,
+}
+
+/// No party engages the same processor twice over overlapping periods.
+fn check_duplicate_links(
+    links: &[ChainLink<'_>],
+    children: &HashMap<OrgIx, Vec<usize>>,
+    problem: &mut impl FnMut(usize, String),
+) {
+    for siblings in children.values() {
+        let mut by_processor: HashMap<OrgIx, Vec<usize>> = HashMap::new();
+        for &link in siblings {
+            by_processor
+                .entry(links[link].processor)
+                .or_default()
+                .push(link);
+        }
+        for same in by_processor.values().filter(|same| same.len() > 1) {
+            for (i, &first) in same.iter().enumerate() {
+                for &second in &same[i + 1..] {
+                    let (a, b) = (links[first].engagement, links[second].engagement);
+                    let overlap = a.since <= b.until.unwrap_or(Date::MAX)
+                        && b.since <= a.until.unwrap_or(Date::MAX);
+                    if overlap {
+                        problem(
+                            second,
+                            format!(
+                                "{} engages {} twice for activity {} over overlapping periods (also engagement {})",
+                                b.engaged_by, b.processor, b.activity, a.id
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Problem {
+    fn of(kind: EntityKind, id: &Slug, message: String) -> Self {
+        Self {
+            kind,
+            id: id.clone(),
+            duplicate: false,
+            message,
+        }
+    }
+}
+
+impl RegisterParts {
+    /// (kind, id, acknowledgements) of every entry.
+    fn entries_acknowledging(
+        &self,
+    ) -> impl Iterator<Item = (EntityKind, &Slug, &Vec<crate::model::Acknowledgement>)> {
+        self.organisations
+            .iter()
+            .map(|o| (EntityKind::Organisation, &o.id, &o.acknowledgements))
+            .chain(
+                self.activities
+                    .iter()
+                    .map(|a| (EntityKind::Activity, &a.id, &a.acknowledgements)),
+            )
+            .chain(
+                self.contracts
+                    .iter()
+                    .map(|c| (EntityKind::Contract, &c.id, &c.acknowledgements)),
+            )
+            .chain(
+                self.engagements
+                    .iter()
+                    .map(|e| (EntityKind::Engagement, &e.id, &e.acknowledgements)),
+            )
+    }
+}
+
+/// What the reference checks look an id up in: the register, or the register as a change
+/// would leave it.
+pub(crate) trait Lookup {
+    fn organisation_exists(&self, id: &Slug) -> bool;
+    fn activity(&self, id: &Slug) -> Option<&Activity>;
+    fn contract(&self, id: &Slug) -> Option<&Contract>;
+}
+
+/// The register being built, as it stands.
+struct Whole<'a>(&'a Register);
+
+impl Lookup for Whole<'_> {
+    fn organisation_exists(&self, id: &Slug) -> bool {
+        self.0.organisation_ix.contains_key(id)
+    }
+    fn activity(&self, id: &Slug) -> Option<&Activity> {
+        self.0.activity(id.as_str())
+    }
+    fn contract(&self, id: &Slug) -> Option<&Contract> {
+        self.0.contract(id.as_str())
+    }
+}
+
+/// Acknowledgements name rules of the checks and give a reason.
+fn acknowledgement_problems(acknowledgements: &[crate::model::Acknowledgement]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for acknowledgement in acknowledgements {
+        if crate::checks::rules::rule(acknowledgement.rule.as_str()).is_none() {
+            problems.push(format!(
+                "acknowledgements: {:?} is not a rule of the checks (custos check --list-rules)",
+                acknowledgement.rule.as_str()
+            ));
+        }
+        if let Some(message) = text_problem("acknowledgements.reason", &acknowledgement.reason) {
+            problems.push(message);
+        }
+    }
+    problems
+}
+
+fn organisation_problems(org: &Organisation) -> Vec<String> {
+    let mut problems: Vec<String> = [("name", Some(&org.name)), ("address", org.address.as_ref())]
+        .into_iter()
+        .filter_map(|(field, text)| text.and_then(|t| text_problem(field, t)))
+        .collect();
+    problems.extend(translation_problems(&org.translations, &["sector"]));
+    problems
+}
+
+fn activity_problems(activity: &Activity, lookup: &impl Lookup) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !lookup.organisation_exists(&activity.controller) {
+        problems.push(missing_org("controller", &activity.controller));
+    }
+    for joint in &activity.joint_controllers {
+        if !lookup.organisation_exists(joint) {
+            problems.push(missing_org("joint_controllers", joint));
+        } else if joint == &activity.controller {
+            problems.push(format!(
+                "joint_controllers names the controller {joint} again"
+            ));
+        }
+    }
+    for acceptance in &activity.joint_acceptances {
+        if !activity.joint_controllers.contains(&acceptance.by) {
+            problems.push(format!(
+                "joint_acceptances: {} is not among the joint controllers",
+                acceptance.by
+            ));
+        }
+    }
+    problems
+}
+
+fn contract_problems(contract: &Contract, lookup: &impl Lookup) -> Vec<String> {
+    let mut problems = Vec::new();
+    for party in &contract.between {
+        if !lookup.organisation_exists(party) {
+            problems.push(missing_org("between", party));
+        }
+    }
+    if contract.between[0] == contract.between[1] {
+        problems.push(format!(
+            "between names {} twice: a contract is between two different parties",
+            contract.between[0]
+        ));
+    }
+    for named in contract.subprocessing.iter().flat_map(|s| &s.preauthorised) {
+        if !lookup.organisation_exists(named) {
+            problems.push(missing_org("subprocessing.preauthorised", named));
+        }
+    }
+    problems.extend(contract_term_problems(contract));
+    problems
+}
+
+fn engagement_problems(link: &Engagement, lookup: &impl Lookup) -> Vec<String> {
+    let mut problems = Vec::new();
+    let activity = lookup.activity(&link.activity);
+    if activity.is_none() {
+        problems.push(format!(
+            "activity {:?} is not an activity of the register",
+            link.activity.as_str()
+        ));
+    }
+    for (field, org) in [
+        ("engaged_by", &link.engaged_by),
+        ("processor", &link.processor),
+    ] {
+        if !lookup.organisation_exists(org) {
+            problems.push(missing_org(field, org));
+        }
+    }
+    if link.engaged_by == link.processor {
+        problems.push(format!("{} cannot engage itself", link.processor));
+    }
+    if let Some(message) = text_problem("service", &link.service) {
+        problems.push(message);
+    }
+    problems.extend(translation_problems(
+        &link.translations,
+        &["service", "category"],
+    ));
+    if link.until.is_some_and(|until| until < link.since) {
+        problems.push(format!(
+            "until ({}) is before since ({}): expected the last day in force, on or after since",
+            link.until.map(|d| d.to_string()).unwrap_or_default(),
+            link.since
+        ));
+    }
+    if let Some(contract_id) = &link.contract {
+        match lookup.contract(contract_id) {
+            None => problems.push(format!(
+                "contract {:?} is not a contract of the register",
+                contract_id.as_str()
+            )),
+            Some(contract) => {
+                let between = &contract.between;
+                let parties_match = (between[0] == link.engaged_by && between[1] == link.processor)
+                    || (between[1] == link.engaged_by && between[0] == link.processor);
+                if !parties_match {
+                    problems.push(format!(
+                        "contract {contract_id} is between {} and {}, not between the link's parties {} and {}",
+                        between[0], between[1], link.engaged_by, link.processor
+                    ));
+                }
+            }
+        }
+    }
+    if let (Some(authorisation), Some(activity)) = (&link.authorisation, activity)
+        && !activity.controllers().any(|c| c == &authorisation.by)
+    {
+        problems.push(format!(
+            "authorisation.by is {}, but only a controller of activity {} ({}) decides on its processors",
+            authorisation.by,
+            activity.id,
+            activity
+                .controllers()
+                .map(Slug::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    problems
 }
 
 fn unique_ids<'a>(

@@ -31,6 +31,7 @@ pub use outbox::{
     AttemptOutcome, ClaimedDelivery, DeliveryRecord, NewDelivery, NewEvent, Subscription, Timer,
 };
 pub use people::{IdempotentAnswer, Membership, NewToken, Role, Scope, Session, TokenRecord, User};
+pub use register::{ChangesSince, RegisterChange};
 pub use rights::{DataSource, NotificationRow, StoredSubjectRequest, SubjectHistoryEntry};
 
 /// sqlx's error, for the layers above that wrap their own failures into `StoreError`.

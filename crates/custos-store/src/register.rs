@@ -1,8 +1,10 @@
-//! The register's rows: read the whole register, and apply a plan.
+//! The register's rows: read the whole register, apply a plan, and the register's version
+//! with the changes of each write (what servers apply to the copy they keep in memory).
 
 use custos_core::model::{Activity, Contract, Engagement, Organisation};
 use custos_core::plan::{Action, Plan};
-use custos_core::register::{EntityKind, Register, RegisterParts};
+use custos_core::register::{EntityKind, Entry, RegisterParts};
+use custos_core::values::Slug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyArguments;
@@ -14,6 +16,31 @@ use crate::{Backend, StoreError, Tx};
 
 /// From this many new rows into an empty table, secondary indexes are built after the load.
 const BULK_LOAD_ROWS: usize = 20_000;
+
+/// A write that changes more entries than this is recorded as one change of kind `*`:
+/// servers read the whole register again rather than a long list.
+const LISTED_CHANGES: usize = 1_000;
+
+/// Changes kept in `register_changes`: a server further behind reads the whole register.
+const KEPT_VERSIONS: i64 = 10_000;
+
+/// One recorded change of the register.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterChange {
+    pub version: u64,
+    pub kind: EntityKind,
+    pub slug: String,
+    /// The entry after the change, none when it was removed.
+    pub after: Option<Entry>,
+}
+
+/// What changed since a version: the changes in order, or `None` when they cannot be listed
+/// (a large write, or older than the changes kept): then read the whole register.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangesSince {
+    pub version: u64,
+    pub changes: Option<Vec<RegisterChange>>,
+}
 
 /// Rows per multi-row INSERT: 9 columns x 500 rows stays under SQLite's 32766 parameters.
 const INSERT_BATCH: usize = 500;
@@ -100,9 +127,150 @@ impl Tx {
         })
     }
 
-    /// Carries out `plan`, taking the new entries from `desired`. Referenced rows go in
+    /// The register's version, locked until this transaction ends (on PostgreSQL a row lock
+    /// that orders every writer of the register; SQLite's `BEGIN IMMEDIATE` already has).
+    /// Call it before reading what a write of the register is decided on.
+    pub async fn lock_register(&mut self) -> Result<u64, StoreError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT version FROM versions WHERE name = 'register'",
+            Backend::Postgres => "SELECT version FROM versions WHERE name = 'register' FOR UPDATE",
+        };
+        let version: i64 = sqlx::query_scalar(sql).fetch_one(&mut *self.inner).await?;
+        Ok(version as u64)
+    }
+
+    /// The register's version and the access version, in one read.
+    pub async fn versions(&mut self) -> Result<(u64, u64), StoreError> {
+        let rows = sqlx::query("SELECT name, version FROM versions")
+            .fetch_all(&mut *self.inner)
+            .await?;
+        let mut versions = (0, 0);
+        for row in rows {
+            let name: String = row.try_get(0)?;
+            let version: i64 = row.try_get(1)?;
+            match name.as_str() {
+                "register" => versions.0 = version as u64,
+                "access" => versions.1 = version as u64,
+                _ => {}
+            }
+        }
+        Ok(versions)
+    }
+
+    /// Marks a change of who may sign in (a sign-out, a revocation, a membership): every
+    /// server drops the sign-ins it remembers.
+    pub async fn bump_access_version(&mut self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE versions SET version = version + 1 WHERE name = 'access'")
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(())
+    }
+
+    /// The changes of the register after `version`, in order.
+    pub async fn register_changes_since(
+        &mut self,
+        version: u64,
+    ) -> Result<ChangesSince, StoreError> {
+        let (current, _) = self.versions().await?;
+        if current <= version {
+            return Ok(ChangesSince {
+                version: current,
+                changes: Some(Vec::new()),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT version, kind, slug, body FROM register_changes WHERE version > $1 \
+             ORDER BY version, position",
+        )
+        .bind(version as i64)
+        .fetch_all(&mut *self.inner)
+        .await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let at: i64 = row.try_get(0)?;
+            let kind: String = row.try_get(1)?;
+            let slug: String = row.try_get(2)?;
+            let body: Option<String> = row.try_get(3)?;
+            let kind = match kind.as_str() {
+                "organisation" => EntityKind::Organisation,
+                "activity" => EntityKind::Activity,
+                "contract" => EntityKind::Contract,
+                "engagement" => EntityKind::Engagement,
+                _ => {
+                    return Ok(ChangesSince {
+                        version: current,
+                        changes: None,
+                    });
+                }
+            };
+            let after = body
+                .map(|body| Entry::from_json(kind, &body))
+                .transpose()
+                .map_err(|e| crate::corrupt("register_changes", &slug, e))?;
+            changes.push(RegisterChange {
+                version: at as u64,
+                kind,
+                slug,
+                after,
+            });
+        }
+        // Every version after ours must be there, or the log was pruned past it.
+        let first_missing = changes.first().is_none_or(|c| c.version != version + 1);
+        Ok(ChangesSince {
+            version: current,
+            changes: (!first_missing).then_some(changes),
+        })
+    }
+
+    /// Increments the register's version and records what `plan` changed (bodies from
+    /// `desired`); returns the new version.
+    async fn record_changes(
+        &mut self,
+        plan: &Plan,
+        desired: &RegisterParts,
+    ) -> Result<u64, StoreError> {
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE versions SET version = version + 1 WHERE name = 'register' RETURNING version",
+        )
+        .fetch_one(&mut *self.inner)
+        .await?;
+        let mut rows: Vec<(String, String, Option<String>)> = Vec::new();
+        if plan.changes.len() > LISTED_CHANGES {
+            rows.push(("*".to_owned(), "*".to_owned(), None));
+        } else {
+            for change in &plan.changes {
+                let body = match change.action {
+                    Action::Remove => None,
+                    _ => entry_body(desired, change.kind, &change.id)?,
+                };
+                rows.push((change.kind.as_str().to_owned(), change.id.to_string(), body));
+            }
+        }
+        for (position, (kind, slug, body)) in rows.into_iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO register_changes (version, position, kind, slug, body) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(version)
+            .bind(position as i32)
+            .bind(kind)
+            .bind(slug)
+            .bind(body)
+            .execute(&mut *self.inner)
+            .await?;
+        }
+        sqlx::query("DELETE FROM register_changes WHERE version <= $1")
+            .bind(version - KEPT_VERSIONS)
+            .execute(&mut *self.inner)
+            .await?;
+        Ok(version as u64)
+    }
+
+    /// Carries out `plan`, taking the new entries from `desired` (in id order, as a
+    /// register's parts are; it may hold only the entries the plan adds or changes), and
+    /// records it as the register's next version, which it returns. Referenced rows go in
     /// before the rows that reference them, and out after.
-    pub async fn apply(&mut self, plan: &Plan, desired: &Register) -> Result<(), StoreError> {
+    pub async fn apply(&mut self, plan: &Plan, desired: &RegisterParts) -> Result<u64, StoreError> {
         let removed = |kind| plan.ids(kind, |a| matches!(a, Action::Remove));
         let added = |kind| plan.ids(kind, |a| matches!(a, Action::Add));
         let changed = |kind| plan.ids(kind, |a| matches!(a, Action::Change { .. }));
@@ -110,30 +278,30 @@ impl Tx {
         self.delete::<Engagement>(removed(EntityKind::Engagement))
             .await?;
         macro_rules! upsert {
-            ($kind:expr, $lookup:ident) => {{
+            ($kind:expr, $entries:ident) => {{
                 let new: Vec<_> = added($kind)
                     .into_iter()
-                    .filter_map(|id| desired.$lookup(id.as_str()))
+                    .filter_map(|id| find(&desired.$entries, id))
                     .collect();
                 self.bulk_insert(&new).await?;
                 for id in changed($kind) {
-                    if let Some(entry) = desired.$lookup(id.as_str()) {
+                    if let Some(entry) = find(&desired.$entries, id) {
                         self.update(entry).await?;
                     }
                 }
             }};
         }
-        upsert!(EntityKind::Organisation, organisation);
-        upsert!(EntityKind::Activity, activity);
-        upsert!(EntityKind::Contract, contract);
-        upsert!(EntityKind::Engagement, engagement);
+        upsert!(EntityKind::Organisation, organisations);
+        upsert!(EntityKind::Activity, activities);
+        upsert!(EntityKind::Contract, contracts);
+        upsert!(EntityKind::Engagement, engagements);
         self.delete::<Contract>(removed(EntityKind::Contract))
             .await?;
         self.delete::<Activity>(removed(EntityKind::Activity))
             .await?;
         self.delete::<Organisation>(removed(EntityKind::Organisation))
             .await?;
-        Ok(())
+        self.record_changes(plan, desired).await
     }
 
     async fn load_table<T: Table>(&mut self) -> Result<Vec<T>, StoreError> {
@@ -281,6 +449,28 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// The entry with `id` of sorted `entries`.
+fn find<'a, T: Table>(entries: &'a [T], id: &Slug) -> Option<&'a T> {
+    entries
+        .binary_search_by(|e| e.slug().cmp(id.as_str()))
+        .ok()
+        .map(|i| &entries[i])
+}
+
+fn entry_body(
+    parts: &RegisterParts,
+    kind: EntityKind,
+    id: &Slug,
+) -> Result<Option<String>, StoreError> {
+    match kind {
+        EntityKind::Organisation => find(&parts.organisations, id).map(body),
+        EntityKind::Activity => find(&parts.activities, id).map(body),
+        EntityKind::Contract => find(&parts.contracts, id).map(body),
+        EntityKind::Engagement => find(&parts.engagements, id).map(body),
+    }
+    .transpose()
 }
 
 fn body<T: Serialize>(entry: &T) -> Result<String, StoreError> {

@@ -978,18 +978,24 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight; follows the
+    /// database meanwhile (other servers' writes, sign-outs and revocations).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let follower = tokio::spawn(follow_database(self.state.clone(), stopped));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop.send(true);
+        let _ = follower.await;
+        served
     }
 
     /// Serves as [`Server::serve`], with the background workers beside it: the outbox
@@ -1002,7 +1008,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let outbox = tokio::spawn(dispatcher.run(stopped.clone()));
-        let timers = tokio::spawn(run_timers(self.state.clone(), stopped));
+        let timers = tokio::spawn(run_timers(self.state.clone(), stopped.clone()));
+        let follower = tokio::spawn(follow_database(self.state.clone(), stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -1013,7 +1020,39 @@ impl Server {
         let _ = stop.send(true);
         let _ = outbox.await;
         let _ = timers.await;
+        let _ = follower.await;
         served
+    }
+}
+
+/// How often a server looks at the database's versions.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Follows the database's versions: writes of the register by other servers (or by `custos
+/// apply` beside a running server) are applied to this server's copy, and a sign-out or a
+/// revocation on any server drops the sign-ins this one remembers. One small read per
+/// interval.
+async fn follow_database(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut access = None;
+    loop {
+        match custos_app::live::versions(&state.store).await {
+            Ok((register, access_now)) => {
+                if register != state.live.snapshot().await.version
+                    && let Err(error) = state.live.sync(&state.store).await
+                {
+                    tracing::error!(%error, "the register could not be brought up to date");
+                }
+                if access.is_some_and(|seen| seen != access_now) {
+                    state.auth_cache.clear();
+                }
+                access = Some(access_now);
+            }
+            Err(error) => tracing::warn!(%error, "the database's versions could not be read"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -1,13 +1,13 @@
 //! What every request shares: the store, the clock, and the validated register kept in memory
-//! so that a chain question costs microseconds; it is reloaded after each write.
+//! so that a chain question costs microseconds (`custos_app::live`: kept at the database's
+//! version by applying each write's changes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use custos_app::Clock;
 use custos_app::Store;
-use custos_core::register::Register;
-use tokio::sync::RwLock;
+use custos_app::live::{LiveRegister, Snapshot};
 
 use crate::error::ApiError;
 
@@ -15,7 +15,7 @@ use crate::error::ApiError;
 pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    register: Arc<RwLock<Arc<Register>>>,
+    pub live: Arc<LiveRegister>,
     pub throttle: Arc<LoginThrottle>,
     /// Cookies get `Secure` (the server runs behind TLS).
     pub secure_cookies: bool,
@@ -41,11 +41,11 @@ impl AppState {
         secure_cookies: bool,
         outbound: custos_app::outbound::Outbound,
     ) -> Result<Self, ApiError> {
-        let register = custos_app::register::load(&store).await?;
+        let live = LiveRegister::load(&store).await?;
         Ok(Self {
             store,
             clock,
-            register: Arc::new(RwLock::new(Arc::new(register))),
+            live: Arc::new(live),
             throttle: Arc::new(LoginThrottle::default()),
             secure_cookies,
             setup: Arc::new(std::sync::Mutex::new(None)),
@@ -61,9 +61,9 @@ impl AppState {
         })
     }
 
-    /// The register as of the last write.
-    pub async fn register(&self) -> Arc<Register> {
-        self.register.read().await.clone()
+    /// The register as of the last change this server applied.
+    pub async fn register(&self) -> Arc<Snapshot> {
+        self.live.snapshot().await
     }
 
     /// What the checks read besides the register (published notices, earlier contracts).
@@ -71,11 +71,19 @@ impl AppState {
         Ok(custos_app::notices::evidence(&self.store, self.clock.now()).await?)
     }
 
-    /// Reads the register again after a write.
+    /// Brings the register up to the database's version after a write.
     pub async fn reload(&self) -> Result<(), ApiError> {
-        let register = custos_app::register::load(&self.store).await?;
-        *self.register.write().await = Arc::new(register);
+        self.live.sync(&self.store).await?;
         Ok(())
+    }
+
+    /// After a sign-out, a revocation or a change of membership: this server forgets the
+    /// sign-ins it remembers now, every other server when it next polls.
+    pub async fn access_changed(&self) {
+        self.auth_cache.clear();
+        if let Err(error) = custos_app::live::access_changed(&self.store).await {
+            tracing::error!(%error, "other servers were not told that access changed");
+        }
     }
 }
 
@@ -132,7 +140,8 @@ impl LoginThrottle {
 
 /// Who a session or a token is, remembered for a moment so that a busy client does not cost
 /// two database reads per request. Signing out and revoking a token clear it at once in this
-/// process; another process sees such a change within [`AuthCache::TTL_MS`].
+/// process, and in every other process when it next polls the access version (`custos
+/// serve` polls every 200 ms); at worst an entry lives [`AuthCache::TTL_MS`].
 #[derive(Debug, Default)]
 pub struct AuthCache {
     entries: Mutex<HashMap<String, CachedPrincipal>>,

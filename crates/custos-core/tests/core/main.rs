@@ -9,6 +9,7 @@ mod chains;
 mod changes;
 mod checks;
 mod fuzz;
+mod incremental;
 mod ledger;
 mod manifests;
 mod notices;

@@ -213,7 +213,7 @@ async fn a_failed_apply_leaves_the_database_as_it_was() {
         connection.close().await.unwrap();
 
         let mut tx = store.begin().await.unwrap();
-        let error = tx.apply(&stale_plan, &full).await.unwrap_err();
+        let error = tx.apply(&stale_plan, full.parts()).await.unwrap_err();
         assert!(error.to_string().to_lowercase().contains("unique"), "{error}");
         drop(tx);
 

@@ -162,7 +162,7 @@ pub(crate) async fn invite_person(
         &known,
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(InvitedAnswer {
         account: invited.account,
         existed: invited.existed,
@@ -219,7 +219,7 @@ pub(crate) async fn change_memberships(
         &known,
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(account)
 }
 
@@ -267,7 +267,7 @@ pub(crate) async fn switch_account(
     )
     .await?;
     // Its sessions and tokens are refused from the next request.
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(account)
 }
 
@@ -328,7 +328,7 @@ pub(crate) async fn delete_account(
         key,
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(())
 }
 
@@ -443,7 +443,7 @@ pub async fn complete_reset(
         state.clock.now(),
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -521,7 +521,7 @@ pub async fn change_password(
         state.clock.now(),
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -596,7 +596,7 @@ pub async fn confirm_totp(
     let recovery_codes =
         accounts::totp_confirm(&state.store, &principal.user, &body.code, state.clock.now())
             .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(Json(RecoveryCodes { recovery_codes }))
 }
 
@@ -620,7 +620,7 @@ pub async fn disable_totp(
 ) -> Result<StatusCode, ApiError> {
     require_session(&principal)?;
     accounts::totp_disable(&state.store, &principal.user, &body.code, state.clock.now()).await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -693,7 +693,7 @@ pub async fn set_security(
         body.require_totp,
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(Json(body))
 }
 
@@ -817,7 +817,7 @@ pub async fn revoke_client(
     {
         return Err(ApiError::not_found(format!("client {client_id:?}")));
     }
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -1050,7 +1050,7 @@ pub async fn set_preferences(
         state.clock.now(),
     )
     .await?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(Json(Preferences {
         time_zone: set.time_zone,
         language: set.language.map(|l| l.as_str().to_owned()),

@@ -70,28 +70,29 @@ pub(crate) async fn run(
             "this token has no write scope".to_owned(),
         ));
     }
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
     let caller = principal.caller();
-    let is_visible = |entry: &Entry| visible(&visibility, &register, entry);
+    // Judged on the register the write is decided on (the server's copy at the database's
+    // version), which the write use case brings up to date first.
+    let is_visible = |register: &Register, entry: &Entry| {
+        principal
+            .visibility(register)
+            .is_ok_and(|visibility| visible(&visibility, register, entry))
+    };
     let mut written = write(
         &state.store,
+        &state.live,
         change,
         expect,
         &principal.actor(state.clock.now()),
         idempotency.as_ref(),
         &Authority {
             caller: &caller,
-            register: &register,
             visible: &is_visible,
         },
     )
     .await?;
     if let Some(amendment) = written.proposal.take() {
         return Ok(Outcome::Proposed(Box::new(amendment)));
-    }
-    if written.replayed.is_none() && !written.plan.is_empty() {
-        state.reload().await?;
     }
     Ok(Outcome::Written(Box::new(written)))
 }
@@ -155,7 +156,13 @@ async fn create_entry(
     let after = written
         .after
         .ok_or_else(|| ApiError::Internal("a create wrote nothing".to_owned()))?;
-    let mut response = with_tag(StatusCode::CREATED, after.json()?, Some(after.tag()));
+    let mut response = with_tag(
+        StatusCode::CREATED,
+        after
+            .json()
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        Some(after.tag()),
+    );
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/{collection}/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -202,7 +209,13 @@ async fn replace_entry(
     let after = written
         .after
         .ok_or_else(|| ApiError::Internal("a replace wrote nothing".to_owned()))?;
-    Ok(with_tag(StatusCode::OK, after.json()?, Some(after.tag())))
+    Ok(with_tag(
+        StatusCode::OK,
+        after
+            .json()
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        Some(after.tag()),
+    ))
 }
 
 async fn delete_entry(

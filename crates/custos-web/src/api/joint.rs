@@ -76,11 +76,10 @@ async fn answer(
             "this token has no write scope".to_owned(),
         ));
     }
-    let register = state.register().await;
     let now = state.clock.now();
     let listing = custos_app::joint::answer(
         &state.store,
-        &register,
+        &state.live,
         &activity,
         &organisation,
         accept,
@@ -89,7 +88,6 @@ async fn answer(
         custos_app::clock::day_of(now),
     )
     .await?;
-    state.reload().await?;
     Ok(Json(listing.into()))
 }
 

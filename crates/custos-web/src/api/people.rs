@@ -227,7 +227,7 @@ pub async fn sign_out(
 ) -> Result<Response, ApiError> {
     if let Via::Session { id_hash, .. } = &principal.via {
         sessions::sign_out(&state.store, id_hash, state.clock.now()).await?;
-        state.auth_cache.clear();
+        state.access_changed().await;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -392,7 +392,7 @@ pub async fn revoke_token(
     {
         return Err(ApiError::not_found(format!("token {key:?}")));
     }
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 

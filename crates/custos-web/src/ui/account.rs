@@ -181,7 +181,7 @@ async fn complete(state: &AppState, kind: LinkKind, token: &str, form: NewPasswo
     }
     match accounts::complete_link(&state.store, kind.purpose, token, &form.password, now).await {
         Ok(user) => {
-            state.auth_cache.clear();
+            state.access_changed().await;
             link_page(
                 StatusCode::OK,
                 "account-password-set",
@@ -360,7 +360,7 @@ async fn after(
 ) -> Result<Response, UiError> {
     match outcome {
         Ok(shown) => {
-            state.auth_cache.clear();
+            state.access_changed().await;
             security_page(state, principal, csrf, shown).await
         }
         Err(error) => {

@@ -555,7 +555,7 @@ pub async fn logout(
         custos_app::sessions::sign_out_form(&state.store, &id_hash, &form.csrf, state.clock.now())
             .await
             .map_err(ApiError::from)?;
-        state.auth_cache.clear();
+        state.access_changed().await;
     }
     let mut response = Redirect::to(&then).into_response();
     response.headers_mut().insert(

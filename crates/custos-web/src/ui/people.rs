@@ -300,7 +300,7 @@ pub async fn set_security(
     )
     .await
     .map_err(ApiError::from)?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     let message = if required {
         format!(
             "{} now requires two-factor sign-in: members without it set it up at their next page.",

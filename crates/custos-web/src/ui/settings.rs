@@ -253,7 +253,7 @@ pub async fn revoke_token(
     )
     .await
     .map_err(ApiError::from)?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(Redirect::to("/settings/tokens").into_response())
 }
 
@@ -338,7 +338,7 @@ pub async fn revoke_client(
     )
     .await
     .map_err(ApiError::from)?;
-    state.auth_cache.clear();
+    state.access_changed().await;
     Ok(Redirect::to("/settings/tokens").into_response())
 }
 

@@ -1,0 +1,265 @@
+//! The register kept in memory at a known version of the database, so that a chain question
+//! costs microseconds and a write costs what it changes.
+//!
+//! Every write of the register increments its version in the database and records the entries
+//! it changed (`register_changes`). A server brings its copy up to date by applying the changes
+//! after its own version, in place ([`Register::apply_change`]); a write too large to list, or a
+//! copy too far behind, reads the whole register again. Servers sharing one PostgreSQL each
+//! [`LiveRegister::sync`] after their own writes and on a short poll (`custos serve`), so a
+//! write on one is read on the others within the poll interval.
+//!
+//! Readers hold an `Arc` of the current [`Snapshot`] for as long as they need it, without a
+//! lock. A change is made in place once the readers of the current snapshot have let it go
+//! (they hold it for one request); one that keeps it longer costs a copy instead of a wait.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use custos_core::register::{Change, Register};
+use custos_store::RegisterChange;
+use tokio::sync::{Mutex, MutexGuard, RwLock};
+
+use crate::{AppError, Store};
+
+/// The register as of one version of the database.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub version: u64,
+    register: Register,
+}
+
+impl Deref for Snapshot {
+    type Target = Register;
+    fn deref(&self) -> &Register {
+        &self.register
+    }
+}
+
+impl Snapshot {
+    pub fn register(&self) -> &Register {
+        &self.register
+    }
+}
+
+/// The server's copy of the register.
+#[derive(Debug)]
+pub struct LiveRegister {
+    current: RwLock<Arc<Snapshot>>,
+    /// One write of the register at a time in this process: the next writer starts from the
+    /// version the last one left.
+    writer: Mutex<()>,
+}
+
+/// How long a change waits for the readers of the snapshot before copying it instead.
+const READERS_WAIT: Duration = Duration::from_millis(50);
+const READERS_POLL: Duration = Duration::from_millis(1);
+
+impl LiveRegister {
+    /// Reads the whole register and its version, in one snapshot of the database.
+    pub async fn load(store: &Store) -> Result<Self, AppError> {
+        Ok(Self {
+            current: RwLock::new(Arc::new(read_whole(store).await?)),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The register as of the last change this server applied.
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().await.clone()
+    }
+
+    /// Serialises this process's writes of the register.
+    pub(crate) async fn writing(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
+    /// Brings the copy up to the database's version: the changes since its own, or the whole
+    /// register when they cannot be listed. Returns whether anything changed.
+    pub async fn sync(&self, store: &Store) -> Result<bool, AppError> {
+        let mine = self.snapshot().await.version;
+        let mut tx = store.read().await?;
+        let since = tx.register_changes_since(mine).await?;
+        tx.rollback().await?;
+        if since.version == mine {
+            return Ok(false);
+        }
+        let applied = match since.changes {
+            // A database older than the copy (restored from a backup) is read whole.
+            Some(changes) if since.version > mine => self.advance(changes).await,
+            _ => false,
+        };
+        if !applied {
+            let whole = read_whole(store).await?;
+            *self.current.write().await = Arc::new(whole);
+        }
+        Ok(true)
+    }
+
+    /// Applies `changes` (in version order) after the copy's version, in place when no
+    /// reader holds the snapshot. False when one could not be applied: the copy stays at the
+    /// last version it reached, and the caller reads the register whole.
+    pub(crate) async fn advance(&self, changes: Vec<RegisterChange>) -> bool {
+        let mut current = self.current.write().await;
+        let mut waited = Duration::ZERO;
+        let snapshot = loop {
+            if Arc::get_mut(&mut current).is_some() || waited >= READERS_WAIT {
+                break Arc::make_mut(&mut current);
+            }
+            // Readers finish their request and drop the snapshot; new readers wait on the
+            // lock meanwhile.
+            tokio::time::sleep(READERS_POLL).await;
+            waited += READERS_POLL;
+        };
+        // A write's changes share its version: skip the versions the copy has, whole.
+        let reached = snapshot.version;
+        for change in changes {
+            if change.version <= reached {
+                continue;
+            }
+            let Some(change_of) = core_change(change.kind, &change.slug, change.after) else {
+                return false;
+            };
+            if let Err(problems) = snapshot.register.apply_change(change_of) {
+                tracing::warn!(
+                    version = change.version,
+                    problems = problems.len(),
+                    "a recorded change does not apply to the register in memory: reading it whole"
+                );
+                return false;
+            }
+            snapshot.version = change.version;
+        }
+        true
+    }
+}
+
+fn core_change(
+    kind: custos_core::register::EntityKind,
+    slug: &str,
+    after: Option<custos_core::register::Entry>,
+) -> Option<Change> {
+    match after {
+        Some(entry) => Some(Change::Put(Box::new(entry))),
+        None => slug.parse().ok().map(|id| Change::Remove(kind, id)),
+    }
+}
+
+/// The whole register and its version, read in one snapshot.
+async fn read_whole(store: &Store) -> Result<Snapshot, AppError> {
+    let mut tx = store.read().await?;
+    let (version, _) = tx.versions().await?;
+    let parts = tx.load_register().await?;
+    tx.rollback().await?;
+    let register = Register::new(parts).map_err(AppError::StoredRegister)?;
+    Ok(Snapshot { version, register })
+}
+
+/// The register's version and the access version of the database, in one cheap read: what a
+/// server polls to follow the others.
+pub async fn versions(store: &Store) -> Result<(u64, u64), AppError> {
+    let mut tx = store.read().await?;
+    let versions = tx.versions().await?;
+    tx.rollback().await?;
+    Ok(versions)
+}
+
+/// Says that who may sign in changed (a sign-out, a revocation, a membership): every server
+/// drops the sign-ins it remembers when it next polls.
+pub async fn access_changed(store: &Store) -> Result<(), AppError> {
+    let mut tx = store.begin().await?;
+    tx.bump_access_version().await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use custos_core::manifest;
+    use custos_core::synthetic::{Shape, generate};
+
+    use super::*;
+    use crate::audit::Actor;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("live.db").display());
+        (dir, Store::open(&url).await.unwrap())
+    }
+
+    fn actor() -> Actor {
+        Actor::new("test", "2026-11-29T10:00:00Z".parse().unwrap())
+    }
+
+    /// The copy equals the register read afresh, at the database's version.
+    async fn assert_follows(live: &LiveRegister, store: &Store) {
+        let fresh = read_whole(store).await.unwrap();
+        let kept = live.snapshot().await;
+        assert_eq!(kept.version, fresh.version);
+        assert!(
+            kept.same_indexes_as(&fresh),
+            "the copy differs from the stored register"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_follows_writes_made_elsewhere_by_their_changes() {
+        let (_dir, store) = store().await;
+        let live = LiveRegister::load(&store).await.unwrap();
+        assert_eq!(live.snapshot().await.version, 0);
+        // One write of several entries (the worked examples) by another process.
+        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+        crate::register::apply(&store, &examples, &actor())
+            .await
+            .unwrap();
+        assert!(live.sync(&store).await.unwrap());
+        assert_follows(&live, &store).await;
+        // Another: a processor removed with its links, one renamed, one added.
+        let mut parts = examples.parts().clone();
+        // A processor at the end of its chains: nobody is engaged by it.
+        let gone = parts
+            .engagements
+            .iter()
+            .map(|e| e.processor.clone())
+            .find(|p| !parts.engagements.iter().any(|e| &e.engaged_by == p))
+            .unwrap();
+        parts
+            .engagements
+            .retain(|e| e.processor != gone && e.engaged_by != gone);
+        parts.contracts.retain(|c| !c.between.contains(&gone));
+        parts.organisations.retain(|o| o.id != gone);
+        parts.organisations[0].name = "Renamed".to_owned();
+        let desired = Register::new(parts).unwrap();
+        let plan = crate::register::apply(&store, &desired, &actor())
+            .await
+            .unwrap();
+        assert!(plan.changes.len() > 3, "{plan:?}");
+        assert!(live.sync(&store).await.unwrap());
+        assert_follows(&live, &store).await;
+        assert!(!live.sync(&store).await.unwrap(), "nothing new");
+    }
+
+    #[tokio::test]
+    async fn a_write_too_large_to_list_is_read_whole() {
+        let (_dir, store) = store().await;
+        let live = LiveRegister::load(&store).await.unwrap();
+        let large = Register::new(generate(Shape {
+            organisations: 300,
+            engagements: 1_500,
+            ..Shape::SMALL
+        }))
+        .unwrap();
+        crate::register::apply(&store, &large, &actor())
+            .await
+            .unwrap();
+        let mut tx = store.read().await.unwrap();
+        let since = tx.register_changes_since(0).await.unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!(since.changes, None, "more than can be listed");
+        assert!(live.sync(&store).await.unwrap());
+        assert_follows(&live, &store).await;
+        assert_eq!(live.snapshot().await.engagements().len(), 1_500);
+    }
+}

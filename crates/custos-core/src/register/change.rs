@@ -1,0 +1,637 @@
+//! One entry put or removed in a valid register, checked against only what it can affect and
+//! applied to the indexes in place: a write costs what it changes, not what the register
+//! holds. `Register::new` over the changed entries is the reference this must agree with
+//! (the property test in `tests/core/properties.rs`).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{
+    ChainLink, EngagementIx, EntityKind, Facts, LinkFacts, Lookup, OrgIx, Problem, Register,
+    acknowledgement_problems, activity_problems, contract_problems, engagement_problems,
+    organisation_problems,
+};
+use crate::Date;
+use crate::model::{
+    Acknowledgement, Activity, Contract, Engagement, Organisation, OrganisationKind,
+};
+use crate::values::Slug;
+
+/// One entry of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Organisation(Organisation),
+    Activity(Activity),
+    Contract(Contract),
+    Engagement(Engagement),
+}
+
+impl Entry {
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Self::Organisation(_) => EntityKind::Organisation,
+            Self::Activity(_) => EntityKind::Activity,
+            Self::Contract(_) => EntityKind::Contract,
+            Self::Engagement(_) => EntityKind::Engagement,
+        }
+    }
+
+    pub fn id(&self) -> &Slug {
+        match self {
+            Self::Organisation(e) => &e.id,
+            Self::Activity(e) => &e.id,
+            Self::Contract(e) => &e.id,
+            Self::Engagement(e) => &e.id,
+        }
+    }
+
+    /// The entry as JSON, its stored form.
+    pub fn json(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Self::Organisation(e) => serde_json::to_string(e),
+            Self::Activity(e) => serde_json::to_string(e),
+            Self::Contract(e) => serde_json::to_string(e),
+            Self::Engagement(e) => serde_json::to_string(e),
+        }
+    }
+
+    /// The entry of `kind` read back from its stored form.
+    pub fn from_json(kind: EntityKind, json: &str) -> Result<Self, serde_json::Error> {
+        Ok(match kind {
+            EntityKind::Organisation => Self::Organisation(serde_json::from_str(json)?),
+            EntityKind::Activity => Self::Activity(serde_json::from_str(json)?),
+            EntityKind::Contract => Self::Contract(serde_json::from_str(json)?),
+            EntityKind::Engagement => Self::Engagement(serde_json::from_str(json)?),
+        })
+    }
+
+    /// The findings accepted on this entry.
+    pub fn acknowledgements(&self) -> &[Acknowledgement] {
+        match self {
+            Self::Organisation(e) => &e.acknowledgements,
+            Self::Activity(e) => &e.acknowledgements,
+            Self::Contract(e) => &e.acknowledgements,
+            Self::Engagement(e) => &e.acknowledgements,
+        }
+    }
+
+    /// The entry with `acknowledgement` on it, in place of one of the same rule: the manifest's
+    /// `acknowledgements`, written as any other field.
+    pub fn acknowledged(mut self, acknowledgement: Acknowledgement) -> Self {
+        let list = match &mut self {
+            Self::Organisation(e) => &mut e.acknowledgements,
+            Self::Activity(e) => &mut e.acknowledgements,
+            Self::Contract(e) => &mut e.acknowledgements,
+            Self::Engagement(e) => &mut e.acknowledgements,
+        };
+        list.retain(|a| a.rule != acknowledgement.rule);
+        list.push(acknowledgement);
+        self
+    }
+
+    /// The entry's version tag: a digest of its stored form, quoted as an HTTP entity tag.
+    pub fn tag(&self) -> String {
+        match self {
+            Self::Organisation(e) => tag_of(e),
+            Self::Activity(e) => tag_of(e),
+            Self::Contract(e) => tag_of(e),
+            Self::Engagement(e) => tag_of(e),
+        }
+    }
+}
+
+/// The version tag of any entry: a digest of its stored form, quoted as an HTTP entity tag.
+pub fn tag_of<T: Serialize>(entry: &T) -> String {
+    let body = serde_json::to_vec(entry).unwrap_or_default();
+    let digest = Sha256::digest(&body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// One entry put in place of the one of its kind and id (or added), or removed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Put(Box<Entry>),
+    Remove(EntityKind, Slug),
+}
+
+impl Change {
+    /// The kind and id of the entry changed.
+    pub fn target(&self) -> (EntityKind, &Slug) {
+        match self {
+            Self::Put(entry) => (entry.kind(), entry.id()),
+            Self::Remove(kind, id) => (*kind, id),
+        }
+    }
+
+    /// The entry after the change, none if removed.
+    pub fn after(&self) -> Option<&Entry> {
+        match self {
+            Self::Put(entry) => Some(&**entry),
+            Self::Remove(..) => None,
+        }
+    }
+}
+
+/// The register as `change` would leave it, for looking ids up.
+struct Overlay<'a> {
+    register: &'a Register,
+    change: &'a Change,
+}
+
+impl Overlay<'_> {
+    /// `Some(after)` when `kind` `id` is the changed entry.
+    fn changed(&self, kind: EntityKind, id: &Slug) -> Option<Option<&Entry>> {
+        let (changed_kind, changed_id) = self.change.target();
+        (changed_kind == kind && changed_id == id).then(|| self.change.after())
+    }
+}
+
+impl Lookup for Overlay<'_> {
+    fn organisation_exists(&self, id: &Slug) -> bool {
+        match self.changed(EntityKind::Organisation, id) {
+            Some(after) => after.is_some(),
+            None => self.register.organisation_ix.contains_key(id),
+        }
+    }
+    fn activity(&self, id: &Slug) -> Option<&Activity> {
+        match self.changed(EntityKind::Activity, id) {
+            Some(Some(Entry::Activity(activity))) => Some(activity),
+            Some(_) => None,
+            None => self.register.activity(id.as_str()),
+        }
+    }
+    fn contract(&self, id: &Slug) -> Option<&Contract> {
+        match self.changed(EntityKind::Contract, id) {
+            Some(Some(Entry::Contract(contract))) => Some(contract),
+            Some(_) => None,
+            None => self.register.contract(id.as_str()),
+        }
+    }
+}
+
+impl Register {
+    /// Whether the register would still be valid with `change`: the problems
+    /// `Register::new` would report over the changed entries, found by looking only at what
+    /// the change can affect (the entry, the entries that refer to it, the chains of the
+    /// activities it touches).
+    pub fn check_change(&self, change: &Change) -> Result<(), Vec<Problem>> {
+        let overlay = Overlay {
+            register: self,
+            change,
+        };
+        let (kind, id) = change.target();
+        let mut problems = Vec::new();
+        let mut report = |kind, id: &Slug, messages: Vec<String>| {
+            problems.extend(messages.into_iter().map(|m| Problem::of(kind, id, m)));
+        };
+        if let Some(entry) = change.after() {
+            report(kind, id, acknowledgement_problems(entry.acknowledgements()));
+            let messages = match entry {
+                Entry::Organisation(org) => organisation_problems(org),
+                Entry::Activity(activity) => activity_problems(activity, &overlay),
+                Entry::Contract(contract) => contract_problems(contract, &overlay),
+                Entry::Engagement(link) => engagement_problems(link, &overlay),
+            };
+            report(kind, id, messages);
+        }
+        // The entries that refer to the changed one, judged against it.
+        for referring in self.referring_to(kind, id, change.after().is_none()) {
+            let messages = match referring {
+                EntryRef::Activity(activity) => activity_problems(activity, &overlay),
+                EntryRef::Contract(contract) => contract_problems(contract, &overlay),
+                EntryRef::Engagement(link) => engagement_problems(link, &overlay),
+            };
+            report(referring.kind(), referring.id(), messages);
+        }
+        if problems.is_empty() {
+            for (activity, links) in self.chains_touched(change) {
+                self.chain_problems(activity, &links, &mut problems);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The stored entries whose references `kind` `id` can break: what names an organisation
+    /// that is removed, the links of an activity or under a contract.
+    fn referring_to(&self, kind: EntityKind, id: &Slug, removed: bool) -> Vec<EntryRef<'_>> {
+        let parts = &self.parts;
+        match kind {
+            EntityKind::Organisation if removed => {
+                let Some(&org) = self.organisation_ix.get(id) else {
+                    return Vec::new();
+                };
+                let activities = parts
+                    .activities
+                    .iter()
+                    .filter(|a| a.controllers().any(|c| c == id))
+                    .map(EntryRef::Activity);
+                let contracts = parts
+                    .contracts
+                    .iter()
+                    .filter(|c| {
+                        c.between.contains(id)
+                            || c.subprocessing.iter().any(|s| s.preauthorised.contains(id))
+                    })
+                    .map(EntryRef::Contract);
+                let links = self
+                    .link_parties
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (by, processor))| *by == org || *processor == org)
+                    .map(|(ix, _)| EntryRef::Engagement(&parts.engagements[ix]));
+                activities.chain(contracts).chain(links).collect()
+            }
+            EntityKind::Activity => self
+                .activity_ix
+                .get(id)
+                .map(|&ix| {
+                    self.engagements_by_activity[ix as usize]
+                        .iter()
+                        .map(|&link| EntryRef::Engagement(self.engagement_at(link)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            EntityKind::Contract => self
+                .contract_ix
+                .get(id)
+                .map(|&ix| {
+                    self.link_contracts
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &contract)| contract == ix)
+                        .map(|(link, _)| EntryRef::Engagement(&parts.engagements[link]))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The activities whose chains `change` alters, each with its links as they would be (in
+    /// id order). Only called once every reference resolves, so every party is indexed.
+    fn chains_touched<'a>(&'a self, change: &'a Change) -> Vec<(&'a Activity, Vec<ChainLink<'a>>)> {
+        let links_of = |activity_ix: u32, skip: Option<EngagementIx>| -> Vec<ChainLink<'a>> {
+            self.engagements_by_activity[activity_ix as usize]
+                .iter()
+                .filter(|&&ix| Some(ix) != skip)
+                .map(|&ix| self.chain_link(ix))
+                .collect()
+        };
+        match change.after() {
+            Some(Entry::Activity(activity)) => match self.activity_ix.get(&activity.id) {
+                Some(&ix) => vec![(activity, links_of(ix, None))],
+                None => Vec::new(),
+            },
+            _ if change.target().0 == EntityKind::Engagement => {
+                let (_, id) = change.target();
+                let before = self.engagement_ix.get(id).copied();
+                let mut touched = Vec::new();
+                if let Some(before) = before {
+                    let old_activity = &self.engagement_at(before).activity;
+                    let moved = match change.after() {
+                        Some(Entry::Engagement(link)) => &link.activity != old_activity,
+                        _ => true,
+                    };
+                    if moved {
+                        let ix = self.activity_ix[old_activity];
+                        touched.push((
+                            &self.parts.activities[ix as usize],
+                            links_of(ix, Some(before)),
+                        ));
+                    }
+                }
+                if let Some(Entry::Engagement(link)) = change.after() {
+                    let ix = self.activity_ix[&link.activity];
+                    let mut links = links_of(ix, before);
+                    let position = links.partition_point(|l| l.engagement.id < link.id);
+                    links.insert(
+                        position,
+                        ChainLink {
+                            engagement: link,
+                            by: self.organisation_ix[&link.engaged_by],
+                            processor: self.organisation_ix[&link.processor],
+                        },
+                    );
+                    touched.push((&self.parts.activities[ix as usize], links));
+                }
+                touched
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Checks `change` and, when the register stays valid, makes it in place; otherwise
+    /// leaves the register as it was and returns every problem.
+    pub fn apply_change(&mut self, change: Change) -> Result<(), Vec<Problem>> {
+        self.check_change(&change)?;
+        match change {
+            Change::Put(entry) => match *entry {
+                Entry::Organisation(org) => self.put_organisation(org),
+                Entry::Activity(activity) => self.put_activity(activity),
+                Entry::Contract(contract) => self.put_contract(contract),
+                Entry::Engagement(link) => self.put_engagement(link),
+            },
+            Change::Remove(EntityKind::Organisation, id) => self.remove_organisation(&id),
+            Change::Remove(EntityKind::Activity, id) => self.remove_activity(&id),
+            Change::Remove(EntityKind::Contract, id) => self.remove_contract(&id),
+            Change::Remove(EntityKind::Engagement, id) => self.remove_engagement(&id),
+        }
+        Ok(())
+    }
+
+    fn put_organisation(&mut self, org: Organisation) {
+        let sector = self.facts.intern(org.sector.as_deref());
+        let international = org.kind == OrganisationKind::InternationalOrganisation;
+        let country = org.country;
+        if let Some(&ix) = self.organisation_ix.get(&org.id) {
+            let ix = ix as usize;
+            self.parts.organisations[ix] = org;
+            self.facts.org_country[ix] = country;
+            self.facts.org_sector[ix] = sector;
+            self.facts.org_is_international[ix] = international;
+            return;
+        }
+        let at = self.parts.organisations.partition_point(|o| o.id < org.id);
+        let at_ix = at as OrgIx;
+        shift_map(&mut self.organisation_ix, at_ix, Shift::Insert);
+        self.organisation_ix.insert(org.id.clone(), at_ix);
+        for (by, processor) in &mut self.link_parties {
+            *by = Shift::Insert.apply(*by, at_ix);
+            *processor = Shift::Insert.apply(*processor, at_ix);
+        }
+        self.engagements_as_processor.insert(at, Vec::new());
+        self.facts.org_country.insert(at, country);
+        self.facts.org_sector.insert(at, sector);
+        self.facts.org_is_international.insert(at, international);
+        self.parts.organisations.insert(at, org);
+    }
+
+    fn remove_organisation(&mut self, id: &Slug) {
+        let Some(ix) = self.organisation_ix.remove(id) else {
+            return;
+        };
+        shift_map(&mut self.organisation_ix, ix, Shift::Remove);
+        for (by, processor) in &mut self.link_parties {
+            *by = Shift::Remove.apply(*by, ix);
+            *processor = Shift::Remove.apply(*processor, ix);
+        }
+        let at = ix as usize;
+        self.engagements_as_processor.remove(at);
+        self.facts.org_country.remove(at);
+        self.facts.org_sector.remove(at);
+        self.facts.org_is_international.remove(at);
+        self.parts.organisations.remove(at);
+    }
+
+    fn put_activity(&mut self, activity: Activity) {
+        if let Some(&ix) = self.activity_ix.get(&activity.id) {
+            self.parts.activities[ix as usize] = activity;
+            return;
+        }
+        let at = self
+            .parts
+            .activities
+            .partition_point(|a| a.id < activity.id);
+        shift_map(&mut self.activity_ix, at as u32, Shift::Insert);
+        self.activity_ix.insert(activity.id.clone(), at as u32);
+        self.engagements_by_activity.insert(at, Vec::new());
+        self.parts.activities.insert(at, activity);
+    }
+
+    fn remove_activity(&mut self, id: &Slug) {
+        let Some(ix) = self.activity_ix.remove(id) else {
+            return;
+        };
+        shift_map(&mut self.activity_ix, ix, Shift::Remove);
+        self.engagements_by_activity.remove(ix as usize);
+        self.parts.activities.remove(ix as usize);
+    }
+
+    fn put_contract(&mut self, contract: Contract) {
+        if let Some(&ix) = self.contract_ix.get(&contract.id) {
+            self.parts.contracts[ix as usize] = contract;
+            return;
+        }
+        let at = self.parts.contracts.partition_point(|c| c.id < contract.id);
+        let at_ix = at as u32;
+        shift_map(&mut self.contract_ix, at_ix, Shift::Insert);
+        self.contract_ix.insert(contract.id.clone(), at_ix);
+        shift_contracts(&mut self.link_contracts, at_ix, Shift::Insert);
+        self.parts.contracts.insert(at, contract);
+    }
+
+    fn remove_contract(&mut self, id: &Slug) {
+        let Some(ix) = self.contract_ix.remove(id) else {
+            return;
+        };
+        shift_map(&mut self.contract_ix, ix, Shift::Remove);
+        shift_contracts(&mut self.link_contracts, ix, Shift::Remove);
+        self.parts.contracts.remove(ix as usize);
+    }
+
+    fn put_engagement(&mut self, link: Engagement) {
+        let parties = (
+            self.organisation_ix[&link.engaged_by],
+            self.organisation_ix[&link.processor],
+        );
+        let activity = self.activity_ix[&link.activity];
+        let contract = self.contract_ix_of(&link);
+        let facts = LinkFacts {
+            since: link.since,
+            until: link.until.unwrap_or(Date::MAX),
+            category: self.facts.intern(Some(link.category())),
+            has_locations: !link.locations.is_empty(),
+        };
+        if let Some(&ix) = self.engagement_ix.get(&link.id) {
+            let at = ix as usize;
+            let old_processor = self.link_parties[at].1;
+            let old_activity = self.activity_ix[&self.parts.engagements[at].activity];
+            if old_activity != activity {
+                remove_sorted(&mut self.engagements_by_activity[old_activity as usize], ix);
+                insert_sorted(&mut self.engagements_by_activity[activity as usize], ix);
+            }
+            if old_processor != parties.1 {
+                remove_sorted(
+                    &mut self.engagements_as_processor[old_processor as usize],
+                    ix,
+                );
+                insert_sorted(&mut self.engagements_as_processor[parties.1 as usize], ix);
+            }
+            self.link_parties[at] = parties;
+            self.link_contracts[at] = contract;
+            self.facts.links[at] = facts;
+            self.parts.engagements[at] = link;
+            return;
+        }
+        let at = self.parts.engagements.partition_point(|e| e.id < link.id);
+        let at_ix = at as EngagementIx;
+        shift_map(&mut self.engagement_ix, at_ix, Shift::Insert);
+        self.engagement_ix.insert(link.id.clone(), at_ix);
+        shift_lists(&mut self.engagements_by_activity, at_ix, Shift::Insert);
+        shift_lists(&mut self.engagements_as_processor, at_ix, Shift::Insert);
+        insert_sorted(&mut self.engagements_by_activity[activity as usize], at_ix);
+        insert_sorted(
+            &mut self.engagements_as_processor[parties.1 as usize],
+            at_ix,
+        );
+        self.link_parties.insert(at, parties);
+        self.link_contracts.insert(at, contract);
+        self.facts.links.insert(at, facts);
+        self.parts.engagements.insert(at, link);
+    }
+
+    fn remove_engagement(&mut self, id: &Slug) {
+        let Some(ix) = self.engagement_ix.remove(id) else {
+            return;
+        };
+        let at = ix as usize;
+        let activity = self.activity_ix[&self.parts.engagements[at].activity];
+        let processor = self.link_parties[at].1;
+        remove_sorted(&mut self.engagements_by_activity[activity as usize], ix);
+        remove_sorted(&mut self.engagements_as_processor[processor as usize], ix);
+        shift_map(&mut self.engagement_ix, ix, Shift::Remove);
+        shift_lists(&mut self.engagements_by_activity, ix, Shift::Remove);
+        shift_lists(&mut self.engagements_as_processor, ix, Shift::Remove);
+        self.link_parties.remove(at);
+        self.link_contracts.remove(at);
+        self.facts.links.remove(at);
+        self.parts.engagements.remove(at);
+    }
+
+    /// Whether every index equals the one `Register::new` builds over the same entries (for
+    /// tests of the incremental path): the same positions, lists and facts, texts compared
+    /// by what they say.
+    #[doc(hidden)]
+    pub fn same_indexes_as(&self, other: &Register) -> bool {
+        let text =
+            |facts: &Facts, ix: u32| (ix != Facts::NONE).then(|| facts.texts[ix as usize].clone());
+        let sectors = |r: &Register| -> Vec<Option<String>> {
+            r.facts
+                .org_sector
+                .iter()
+                .map(|&s| text(&r.facts, s))
+                .collect()
+        };
+        let links = |r: &Register| -> Vec<(Date, Date, Option<String>, bool)> {
+            r.facts
+                .links
+                .iter()
+                .map(|l| {
+                    (
+                        l.since,
+                        l.until,
+                        text(&r.facts, l.category),
+                        l.has_locations,
+                    )
+                })
+                .collect()
+        };
+        self.parts == other.parts
+            && self.organisation_ix == other.organisation_ix
+            && self.activity_ix == other.activity_ix
+            && self.contract_ix == other.contract_ix
+            && self.engagement_ix == other.engagement_ix
+            && self.engagements_by_activity == other.engagements_by_activity
+            && self.link_parties == other.link_parties
+            && self.link_contracts == other.link_contracts
+            && self.engagements_as_processor == other.engagements_as_processor
+            && self.facts.org_country == other.facts.org_country
+            && self.facts.org_is_international == other.facts.org_is_international
+            && sectors(self) == sectors(other)
+            && links(self) == links(other)
+    }
+}
+
+/// A stored entry, borrowed.
+#[derive(Clone, Copy)]
+enum EntryRef<'a> {
+    Activity(&'a Activity),
+    Contract(&'a Contract),
+    Engagement(&'a Engagement),
+}
+
+impl EntryRef<'_> {
+    fn kind(&self) -> EntityKind {
+        match self {
+            Self::Activity(_) => EntityKind::Activity,
+            Self::Contract(_) => EntityKind::Contract,
+            Self::Engagement(_) => EntityKind::Engagement,
+        }
+    }
+    fn id(&self) -> &Slug {
+        match self {
+            Self::Activity(a) => &a.id,
+            Self::Contract(c) => &c.id,
+            Self::Engagement(e) => &e.id,
+        }
+    }
+}
+
+/// Moving the positions after an inserted or removed entry.
+#[derive(Clone, Copy)]
+enum Shift {
+    Insert,
+    Remove,
+}
+
+impl Shift {
+    /// `position` after an entry was inserted at, or removed from, `at`.
+    fn apply(self, position: u32, at: u32) -> u32 {
+        match self {
+            Self::Insert if position >= at => position + 1,
+            Self::Remove if position > at => position - 1,
+            _ => position,
+        }
+    }
+}
+
+fn shift_map(map: &mut std::collections::HashMap<Slug, u32>, at: u32, shift: Shift) {
+    for position in map.values_mut() {
+        *position = shift.apply(*position, at);
+    }
+}
+
+fn shift_lists(lists: &mut [Vec<EngagementIx>], at: EngagementIx, shift: Shift) {
+    for position in lists.iter_mut().flatten() {
+        *position = shift.apply(*position, at);
+    }
+}
+
+fn shift_contracts(positions: &mut [u32], at: u32, shift: Shift) {
+    for position in positions.iter_mut().filter(|p| **p != Facts::NONE) {
+        *position = shift.apply(*position, at);
+    }
+}
+
+fn insert_sorted(list: &mut Vec<EngagementIx>, ix: EngagementIx) {
+    let at = list.partition_point(|&l| l < ix);
+    list.insert(at, ix);
+}
+
+fn remove_sorted(list: &mut Vec<EngagementIx>, ix: EngagementIx) {
+    if let Ok(at) = list.binary_search(&ix) {
+        list.remove(at);
+    }
+}
+
+impl Facts {
+    /// The index of `text` in `texts`, added if new; [`Facts::NONE`] for none. The texts are
+    /// few (sectors and recipient categories), so a scan is cheaper than a second map.
+    fn intern(&mut self, text: Option<&str>) -> u32 {
+        let Some(text) = text else {
+            return Self::NONE;
+        };
+        match self.texts.iter().position(|t| t == text) {
+            Some(ix) => ix as u32,
+            None => {
+                self.texts.push(text.to_owned());
+                (self.texts.len() - 1) as u32
+            }
+        }
+    }
+}
