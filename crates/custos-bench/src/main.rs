@@ -6,6 +6,7 @@ mod ledger;
 mod people;
 mod signin;
 mod workflow;
+mod writes;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use custos_core::transfer::transfers;
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
                     | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
-                    | signin-flood | breach | breach-affected | people
+                    | signin-flood | breach | breach-affected | people | writes [--database-url URL]
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -46,6 +47,10 @@ const USAGE: &str =
                  random addresses from random clients arrive: the reads' p50/p99
   people         2,000 accounts (--small 200) across the worked examples' organisations: the
                  people page and the accounts API (p50/p99), the OAuth2 token grant
+  writes         the register (--engagements N --contracts) applied, the server started: its
+                 time to ready and memory, 500 PUTs of engagements through the API (p50/p99),
+                 the findings, a 10 s read load, memory after (--database-url: an empty
+                 PostgreSQL database instead of a temporary SQLite file)
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
                             | "--sizes"
                             | "--keep"
                             | "--measure"
+                            | "--database-url"
                     ))
         })
         .map(|(_, a)| a)
@@ -140,6 +146,17 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     1_000_000
                 }))
+        }
+        [command] if command.as_str() == "writes" => {
+            let url = args
+                .iter()
+                .position(|a| a == "--database-url")
+                .and_then(|i| args.get(i + 1))
+                .cloned();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(writes::run(shape, url, 500))
         }
         [command] if command.as_str() == "people" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

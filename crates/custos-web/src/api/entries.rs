@@ -178,10 +178,13 @@ async fn replace_entry(
 ) -> Result<Response, ApiError> {
     let tag = if_match(&headers)?;
     // What the caller cannot see is 404 before anything is said about the body.
-    let register = state.register().await;
-    let visibility = principal.visibility(&register)?;
-    let exists = custos_app::entries::find(register.parts(), entry.kind(), path_id)
-        .is_some_and(|stored| visible(&visibility, &register, &stored));
+    // (The snapshot is let go before the write, which updates it in place.)
+    let exists = {
+        let register = state.register().await;
+        let visibility = principal.visibility(&register)?;
+        custos_app::entries::find(register.parts(), entry.kind(), path_id)
+            .is_some_and(|stored| visible(&visibility, &register, &stored))
+    };
     if !exists {
         return Err(ApiError::not_found(format!("{} {path_id:?}", entry.kind())));
     }
