@@ -16,6 +16,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use custos_core::Date;
+use custos_core::chain::ChainError;
+use custos_core::checks::{Evidence, Report, check_with_evidence};
 use custos_core::register::{Change, Register};
 use custos_store::RegisterChange;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
@@ -49,7 +52,19 @@ pub struct LiveRegister {
     /// One write of the register at a time in this process: the next writer starts from the
     /// version the last one left.
     writer: Mutex<()>,
+    /// The checks' reports over the current version, per day judged and evidence.
+    reports: std::sync::Mutex<Reports>,
 }
+
+/// Reports of the checks computed over one version of the register.
+#[derive(Debug, Default)]
+struct Reports {
+    version: u64,
+    computed: Vec<(Date, Evidence, Arc<Report>)>,
+}
+
+/// Reports kept per version (days asked for with `?at=` beside today).
+const KEPT_REPORTS: usize = 8;
 
 /// How long a change waits for the readers of the snapshot before copying it instead.
 const READERS_WAIT: Duration = Duration::from_millis(50);
@@ -61,12 +76,51 @@ impl LiveRegister {
         Ok(Self {
             current: RwLock::new(Arc::new(read_whole(store).await?)),
             writer: Mutex::new(()),
+            reports: std::sync::Mutex::new(Reports::default()),
         })
     }
 
     /// The register as of the last change this server applied.
     pub async fn snapshot(&self) -> Arc<Snapshot> {
         self.current.read().await.clone()
+    }
+
+    /// Every check over the current snapshot judged `on` with `evidence`, computed once per
+    /// version of the register (and day and evidence), with the snapshot it was computed on.
+    pub async fn report(
+        &self,
+        on: Date,
+        evidence: Evidence,
+    ) -> Result<(Arc<Snapshot>, Arc<Report>), ChainError> {
+        let snapshot = self.snapshot().await;
+        let cached = |reports: &Reports| {
+            (reports.version == snapshot.version)
+                .then(|| {
+                    reports
+                        .computed
+                        .iter()
+                        .find(|(day, seen, _)| *day == on && *seen == evidence)
+                        .map(|(_, _, report)| report.clone())
+                })
+                .flatten()
+        };
+        if let Some(report) = self.reports.lock().ok().and_then(|r| cached(&r)) {
+            return Ok((snapshot, report));
+        }
+        let report = Arc::new(check_with_evidence(&snapshot, on, &evidence)?);
+        if let Ok(mut reports) = self.reports.lock() {
+            if reports.version != snapshot.version {
+                *reports = Reports {
+                    version: snapshot.version,
+                    computed: Vec::new(),
+                };
+            }
+            if reports.computed.len() >= KEPT_REPORTS {
+                reports.computed.remove(0);
+            }
+            reports.computed.push((on, evidence, report.clone()));
+        }
+        Ok((snapshot, report))
     }
 
     /// Serialises this process's writes of the register.
@@ -261,5 +315,67 @@ mod tests {
         assert!(live.sync(&store).await.unwrap());
         assert_follows(&live, &store).await;
         assert_eq!(live.snapshot().await.engagements().len(), 1_500);
+    }
+
+    #[tokio::test]
+    async fn the_checks_run_once_per_version_and_again_after_a_write() {
+        let (_dir, store) = store().await;
+        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+        crate::register::apply(&store, &examples, &actor())
+            .await
+            .unwrap();
+        let live = LiveRegister::load(&store).await.unwrap();
+        let on: Date = "2026-11-29".parse().unwrap();
+        let (_, first) = live.report(on, Evidence::default()).await.unwrap();
+        let (_, again) = live.report(on, Evidence::default()).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "computed once for the version");
+        let (_, other_day) = live
+            .report("2024-01-01".parse().unwrap(), Evidence::default())
+            .await
+            .unwrap();
+        assert!(
+            !Arc::ptr_eq(&first, &other_day),
+            "another day is judged anew"
+        );
+        // A write that acknowledges a finding on a link.
+        let finding = first
+            .findings
+            .iter()
+            .find(|f| f.object.kind == custos_core::register::EntityKind::Engagement && f.counts())
+            .unwrap();
+        let engagement = finding.object.id.clone();
+        let mut parts = examples.parts().clone();
+        let link = parts
+            .engagements
+            .iter_mut()
+            .find(|l| l.id == engagement)
+            .unwrap();
+        link.acknowledgements
+            .push(custos_core::model::Acknowledgement {
+                rule: finding.rule.parse().unwrap(),
+                reason: "Accepted for the test".to_owned(),
+                until: "2027-12-31".parse().unwrap(),
+                by: None,
+            });
+        let desired = Register::new(parts).unwrap();
+        crate::register::apply(&store, &desired, &actor())
+            .await
+            .unwrap();
+        live.sync(&store).await.unwrap();
+        let (snapshot, after) = live.report(on, Evidence::default()).await.unwrap();
+        assert_eq!(snapshot.version, 2);
+        assert!(
+            !Arc::ptr_eq(&first, &after),
+            "a new version is checked again"
+        );
+        let acknowledged = after
+            .findings
+            .iter()
+            .find(|f| f.engagement.as_ref() == Some(&engagement) && f.rule == finding.rule)
+            .unwrap();
+        assert!(
+            !acknowledged.counts(),
+            "the write is in the report: {acknowledged:?}"
+        );
     }
 }

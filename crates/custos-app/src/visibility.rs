@@ -188,13 +188,30 @@ impl Visibility {
         evidence: &Evidence,
         filter: &Filter,
     ) -> Result<Report, ChainError> {
-        let mut report = check_with_evidence(register, on, evidence)?;
-        report.findings.retain(|f| self.finding(register, f));
-        for finding in &mut report.findings {
+        let report = check_with_evidence(register, on, evidence)?;
+        Ok(self.findings_in(register, &report, filter))
+    }
+
+    /// As [`Visibility::findings`], of a report computed already over `register` (the
+    /// server's, computed once per version: `custos_app::live`); only the findings the caller
+    /// sees are copied.
+    pub fn findings_in(&self, register: &Register, report: &Report, filter: &Filter) -> Report {
+        let mut kept = Report {
+            on: report.on,
+            summary: report.summary,
+            findings: report
+                .findings
+                .iter()
+                .filter(|f| self.finding(register, f))
+                .cloned()
+                .collect(),
+        };
+        // Redacted before the filter: a filter must not match what the caller cannot see.
+        for finding in &mut kept.findings {
             self.redact(register, finding);
         }
-        report.retain(filter, register);
-        Ok(report)
+        kept.retain(filter, register);
+        kept
     }
 
     /// A finding as the caller may read it: a processor's view of a path starts at the party

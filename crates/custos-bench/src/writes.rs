@@ -32,8 +32,8 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
     custos_app::outbox::install_tls_provider();
     let dir = std::env::temp_dir().join(format!("custos-writes-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.join("writes.db").display()));
+    let url =
+        database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("writes.db").display()));
     let store = custos_app::Store::open(&url).await?;
     let now = jiff::Timestamp::constant(1_764_000_000, 0);
     let actor = Actor::new("bench", now);
@@ -112,7 +112,11 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
         let id = &links[(n * 7919) % links.len()];
         let url = format!("{base}/api/v1/engagements/{id}");
         let response = http.get(&url).bearer_auth(token).send().await?;
-        anyhow::ensure!(response.status().is_success(), "GET {id}: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {id}: {}",
+            response.status()
+        );
         let tag = response
             .headers()
             .get("etag")
@@ -135,7 +139,10 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
         anyhow::ensure!(status.is_success(), "PUT {id}: {status}");
     }
     summary(
-        &format!("PUT /api/v1/engagements/{{id}} ({} engagements)", links.len()),
+        &format!(
+            "PUT /api/v1/engagements/{{id}} ({} engagements)",
+            links.len()
+        ),
         times,
     );
     let (rss_written, _) = memory();
@@ -149,7 +156,11 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
             .bearer_auth(token)
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "findings: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "findings: {}",
+            response.status()
+        );
         response.bytes().await?;
         times.push(started.elapsed());
     }
@@ -163,11 +174,18 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
     while Instant::now() < until {
         let started = Instant::now();
         let response = http
-            .get(format!("{base}/api/v1/activities/activity-{}/chain", n % activities.max(1)))
+            .get(format!(
+                "{base}/api/v1/activities/activity-{}/chain",
+                n % activities.max(1)
+            ))
             .bearer_auth(token)
             .send()
             .await?;
-        anyhow::ensure!(response.status().is_success(), "chain: {}", response.status());
+        anyhow::ensure!(
+            response.status().is_success(),
+            "chain: {}",
+            response.status()
+        );
         response.bytes().await?;
         reads.push(started.elapsed());
         n += 1;

@@ -71,6 +71,16 @@ impl AppState {
         Ok(custos_app::notices::evidence(&self.store, self.clock.now()).await?)
     }
 
+    /// Every check over the register judged `on`, computed once per version of the register
+    /// (and evidence), with the snapshot it was computed on.
+    pub async fn report(
+        &self,
+        on: custos_core::Date,
+    ) -> Result<(Arc<Snapshot>, Arc<custos_core::checks::Report>), ApiError> {
+        let evidence = self.evidence().await?;
+        Ok(self.live.report(on, evidence).await?)
+    }
+
     /// Brings the register up to the database's version after a write.
     pub async fn reload(&self) -> Result<(), ApiError> {
         self.live.sync(&self.store).await?;

@@ -180,7 +180,7 @@ pub fn check_with_notices(
 
 /// What the checks read besides the register: the latest published notices, and the
 /// superseded versions of contracts.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Evidence {
     pub published: Vec<PublishedNotice>,
     pub contracts: ContractHistory,

@@ -195,20 +195,18 @@ pub async fn findings(
             format!("rule is {rule:?}: not a rule of the checks (docs/rules.md)"),
         ));
     }
-    let register = state.register().await;
+    let (register, report) = state.report(on).await?;
     let visibility = principal.visibility(&register)?;
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(
+    let report = visibility.findings_in(
         &register,
-        on,
-        &evidence,
+        &report,
         &Filter {
             activity: query.activity,
             organisation: query.organisation,
             severity,
             rule: query.rule,
         },
-    )?;
+    );
     Ok(Json(FindingsAnswer {
         on: report.on,
         summary: report.summary,

@@ -81,15 +81,9 @@ async fn counting_findings(
     state: &AppState,
     principal: &Principal,
 ) -> Result<Vec<Finding>, UiError> {
-    let register = state.register().await;
+    let (register, report) = state.report(state.clock.today()).await?;
     let visibility = principal.visibility(&register)?;
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(
-        &register,
-        state.clock.today(),
-        &evidence,
-        &Filter::default(),
-    )?;
+    let report = visibility.findings_in(&register, &report, &Filter::default());
     Ok(report
         .findings
         .into_iter()

@@ -221,20 +221,18 @@ async fn render(
         }
     };
     let non_empty = |text: &str| (!text.is_empty()).then(|| text.to_owned());
-    let register = state.register().await;
+    let (register, report) = state.report(on).await?;
     let visibility = principal.visibility(&register)?;
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(
+    let report = visibility.findings_in(
         &register,
-        on,
-        &evidence,
+        &report,
         &Filter {
             activity: non_empty(&params.activity),
             organisation: non_empty(&params.organisation),
             severity,
             rule: non_empty(&params.rule),
         },
-    )?;
+    );
     let words: Vec<String> = params.q.split_whitespace().map(str::to_lowercase).collect();
     let matching: Vec<&Finding> = report
         .findings

@@ -602,13 +602,12 @@ pub async fn activities(
     Query(query): Query<AtParam>,
 ) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
-    let register = state.register().await;
+    let (register, report) = state.report(on).await?;
     let visibility = viewer.principal.visibility(&register)?;
     // Counted once per activity, over the findings the viewer sees.
     let mut counts: HashMap<(&str, Severity), usize> = HashMap::new();
     // Notices are not about one activity: the counts per activity leave them out.
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(&register, on, &evidence, &Filter::default())?;
+    let report = visibility.findings_in(&register, &report, &Filter::default());
     for finding in report.findings.iter().filter(|f| f.counts()) {
         if let Some(activity) = &finding.activity {
             *counts
@@ -786,7 +785,7 @@ pub async fn activity(
     Query(query): Query<AtParam>,
 ) -> Result<Response, UiError> {
     let on = day(&state, query.at.as_deref())?;
-    let register = state.register().await;
+    let (register, report) = state.report(on).await?;
     let visibility = viewer.principal.visibility(&register)?;
     if !visibility.activity(&register, &id) {
         return Err(UiError::from(ApiError::not_found(format!(
@@ -800,16 +799,14 @@ pub async fn activity(
     };
     let chain = visibility.restrict(Chain::derive(&register, &id, Some(on))?);
     let found_transfers = transfers(&chain, on);
-    let evidence = state.evidence().await?;
-    let report = visibility.findings(
+    let report = visibility.findings_in(
         &register,
-        on,
-        &evidence,
+        &report,
         &Filter {
             activity: Some(id.clone()),
             ..Filter::default()
         },
-    )?;
+    );
     let mut findings_at: HashMap<&str, usize> = HashMap::new();
     for finding in report.findings.iter().filter(|f| f.counts()) {
         if let Some(engagement) = &finding.engagement {
