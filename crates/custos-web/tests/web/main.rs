@@ -15,6 +15,7 @@ mod notices;
 mod oidc;
 mod people;
 mod rights;
+mod servers;
 mod settings;
 mod trust;
 mod workplace;
