@@ -50,7 +50,8 @@ const USAGE: &str =
   writes         the register (--engagements N --contracts) applied, the server started: its
                  time to ready and memory, 500 PUTs of engagements through the API (p50/p99),
                  the findings, a 10 s read load, memory after (--database-url: an empty
-                 PostgreSQL database instead of a temporary SQLite file)
+                 PostgreSQL database instead of a temporary SQLite file; --keep DIR keeps
+                 DIR/writes.db, for `custos serve` on it)
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -153,10 +154,15 @@ fn main() -> anyhow::Result<()> {
                 .position(|a| a == "--database-url")
                 .and_then(|i| args.get(i + 1))
                 .cloned();
+            let keep = args
+                .iter()
+                .position(|a| a == "--keep")
+                .and_then(|i| args.get(i + 1))
+                .cloned();
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(writes::run(shape, url, 500))
+                .block_on(writes::run(shape, url, keep, 500))
         }
         [command] if command.as_str() == "people" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -28,9 +28,17 @@ pub(crate) fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> anyhow::Result<()> {
+pub async fn run(
+    shape: Shape,
+    database_url: Option<String>,
+    keep: Option<String>,
+    writes: usize,
+) -> anyhow::Result<()> {
     custos_app::outbox::install_tls_provider();
-    let dir = std::env::temp_dir().join(format!("custos-writes-bench-{}", std::process::id()));
+    let dir = keep.clone().map_or_else(
+        || std::env::temp_dir().join(format!("custos-writes-bench-{}", std::process::id())),
+        std::path::PathBuf::from,
+    );
     std::fs::create_dir_all(&dir)?;
     let url =
         database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("writes.db").display()));
@@ -152,7 +160,7 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
     for _ in 0..20 {
         let started = Instant::now();
         let response = http
-            .get(format!("{base}/api/v1/findings?limit=10"))
+            .get(format!("{base}/api/v1/findings"))
             .bearer_auth(token)
             .send()
             .await?;
@@ -164,7 +172,7 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
         response.bytes().await?;
         times.push(started.elapsed());
     }
-    summary("GET /api/v1/findings?limit=10", times);
+    summary("GET /api/v1/findings", times);
 
     // A read load: chains of activities, one after another for 10 s.
     let activities = shape.engagements / shape.engagements_per_activity.max(1);
@@ -193,6 +201,8 @@ pub async fn run(shape: Shape, database_url: Option<String>, writes: usize) -> a
     summary("GET /api/v1/activities/{id}/chain (10 s)", reads);
     let (rss_end, peak) = memory();
     println!("RSS after the read load: {rss_end} MB (peak {peak} MB)");
-    let _ = std::fs::remove_dir_all(&dir);
+    if keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
