@@ -338,19 +338,12 @@ async fn api_answers(store: &Store, subjects: usize, random: &mut Random) -> any
             keys.push(view.request.key);
         }
     }
-    let server = custos_web::Server::bind(
-        &custos_web::Config {
-            listen: "127.0.0.1:0".parse()?,
-            secure_cookies: false,
-            outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
-            trusted_proxies: Vec::new(),
-            oidc: None,
-        },
+    let server = crate::local::bind(
         custos_app::Store::from_store(store.clone()),
         clock,
+        Vec::new(),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    .await?;
     let address = server.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(async {

@@ -3,6 +3,7 @@
 
 mod breach;
 mod ledger;
+mod local;
 mod people;
 mod signin;
 mod workflow;

@@ -119,18 +119,7 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
         &actor,
     )
     .await?;
-    let server = custos_web::Server::bind(
-        &custos_web::Config {
-            listen: "127.0.0.1:0".parse()?,
-            secure_cookies: false,
-            outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
-            trusted_proxies: Vec::new(),
-            oidc: None,
-        },
-        store,
-        Arc::new(FixedClock(now)),
-    )
-    .await?;
+    let server = crate::local::bind(store, Arc::new(FixedClock(now)), Vec::new()).await?;
     let base = format!("http://{}", server.local_addr()?);
     tokio::spawn(server.serve(std::future::pending()));
     let http = reqwest::Client::builder().build()?;

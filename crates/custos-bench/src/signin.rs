@@ -22,45 +22,18 @@ pub async fn flood(per_second: u64, seconds: u64) -> anyhow::Result<()> {
     let examples =
         manifest::parse(&manifest::examples::sources()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     custos_app::register::apply(&store, &examples, &actor).await?;
-    let user = custos_app::people::create_user(
-        &store,
-        custos_app::people::NewUser {
-            email: "reader@custos.test".into(),
-            password: "a bench password".into(),
-            is_admin: true,
-            memberships: Vec::new(),
-        },
-        &actor,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = "custos_bench-reader";
-    custos_app::sessions::create_token(
+    crate::local::admin_with_token(
         &store,
-        &user.key,
-        custos_app::data::NewToken {
-            name: "reader".into(),
-            token_hash: custos_app::sessions::hash_secret(token),
-            scopes: vec![custos_app::data::Scope::Read],
-            created_at: custos_app::stamp(now),
-            expires_at: None,
-        },
+        "reader@custos.test",
+        "reader",
+        token,
+        vec![custos_app::data::Scope::Read],
         &actor,
     )
     .await?;
-    let server = custos_web::Server::bind(
-        &custos_web::Config {
-            listen: "127.0.0.1:0".parse()?,
-            secure_cookies: false,
-            outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
-            trusted_proxies: vec!["127.0.0.1".parse()?],
-            oidc: None,
-        },
-        store,
-        Arc::new(FixedClock(now)),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let server =
+        crate::local::bind(store, Arc::new(FixedClock(now)), vec!["127.0.0.1".parse()?]).await?;
     let base = format!("http://{}", server.local_addr()?);
     tokio::spawn(server.serve(std::future::pending()));
     let client = reqwest::Client::builder().build()?;

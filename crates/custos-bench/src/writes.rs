@@ -61,49 +61,22 @@ pub async fn run(
         links.len(),
         started.elapsed().as_secs_f64()
     );
-    let user = custos_app::people::create_user(
-        &store,
-        custos_app::people::NewUser {
-            email: "writer@custos.test".into(),
-            password: "a bench password".into(),
-            is_admin: true,
-            memberships: Vec::new(),
-        },
-        &actor,
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = "custos_bench-writer";
-    custos_app::sessions::create_token(
+    crate::local::admin_with_token(
         &store,
-        &user.key,
-        custos_app::data::NewToken {
-            name: "writer".into(),
-            token_hash: custos_app::sessions::hash_secret(token),
-            scopes: vec![
-                custos_app::data::Scope::Read,
-                custos_app::data::Scope::Write,
-            ],
-            created_at: custos_app::stamp(now),
-            expires_at: None,
-        },
+        "writer@custos.test",
+        "writer",
+        token,
+        vec![
+            custos_app::data::Scope::Read,
+            custos_app::data::Scope::Write,
+        ],
         &actor,
     )
     .await?;
     let (before_load, _) = memory();
     let started = Instant::now();
-    let server = custos_web::Server::bind(
-        &custos_web::Config {
-            listen: "127.0.0.1:0".parse()?,
-            secure_cookies: false,
-            outbound: custos_app::outbound::Outbound::PUBLIC_ONLY,
-            trusted_proxies: Vec::new(),
-            oidc: None,
-        },
-        store,
-        Arc::new(FixedClock(now)),
-    )
-    .await?;
+    let server = crate::local::bind(store, Arc::new(FixedClock(now)), Vec::new()).await?;
     let ready = started.elapsed();
     let (rss_ready, _) = memory();
     println!(
