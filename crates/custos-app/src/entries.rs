@@ -1,6 +1,8 @@
 //! Writing one entry of the register (create, replace, delete) in one transaction: the
-//! caller's precondition is checked against the stored version (its tag), the whole register
-//! is validated with the change, and the change is audited. Nothing is written on any failure.
+//! caller's precondition is checked against the stored version (its tag), what the change can
+//! affect is validated on the server's copy of the register at the database's version
+//! (`custos_core::register::Register::check_change`), and the change is audited and recorded
+//! for the servers to apply. Nothing is written on any failure.
 
 use crate::Store;
 use custos_core::model::Activity;

@@ -1,7 +1,8 @@
 //! Create, replace and delete one entry of the register. A create may carry an
 //! `Idempotency-Key` (a retry gets the first answer again); a replace or a delete must carry
 //! `If-Match` with the entry's `ETag` (a stale one gets 412, and nothing is lost). Every write
-//! validates the whole register and is audited with the caller as actor.
+//! keeps the register valid (what the entry can affect is checked) and is audited with the
+//! caller as actor.
 //!
 //! Who may write is `custos_app::policy` (docs/access.md): what the caller cannot see is 404
 //! before anything else, what it sees but may not assert 403 naming the field; a party's
