@@ -7,7 +7,9 @@ use std::collections::HashSet;
 
 use custos_core::Date;
 use custos_core::chain::{Chain, ChainError, Involvement, Link};
-use custos_core::checks::{Evidence, Filter, Finding, Report, check_with_evidence, rules};
+use std::borrow::Cow;
+
+use custos_core::checks::{Evidence, Filter, Finding, Report, Summary, check_with_evidence, rules};
 use custos_core::register::{EngagementIx, EntityKind, Register};
 
 use custos_store::Membership;
@@ -193,25 +195,57 @@ impl Visibility {
     }
 
     /// As [`Visibility::findings`], of a report computed already over `register` (the
-    /// server's, computed once per version: `custos_app::live`); only the findings the caller
-    /// sees are copied.
+    /// server's, computed once per version: `custos_app::live`).
     pub fn findings_in(&self, register: &Register, report: &Report, filter: &Filter) -> Report {
-        let mut kept = Report {
+        self.findings_page(register, report, filter, 0, usize::MAX)
+            .0
+    }
+
+    /// The findings the caller sees in `report` that match `filter`, from the `skip`th, at
+    /// most `take` of them (only those are copied), with the summary and the number of all
+    /// that match. Redacted before the filter: a filter must not match what the caller cannot
+    /// see.
+    pub fn findings_page(
+        &self,
+        register: &Register,
+        report: &Report,
+        filter: &Filter,
+        skip: usize,
+        take: usize,
+    ) -> (Report, usize) {
+        let mut page = Report {
             on: report.on,
-            summary: report.summary,
-            findings: report
-                .findings
-                .iter()
-                .filter(|f| self.finding(register, f))
-                .cloned()
-                .collect(),
+            summary: Summary::default(),
+            findings: Vec::new(),
         };
-        // Redacted before the filter: a filter must not match what the caller cannot see.
-        for finding in &mut kept.findings {
-            self.redact(register, finding);
+        let mut matched = 0;
+        for finding in report.findings.iter().filter(|f| self.finding(register, f)) {
+            let seen = self.redacted(register, finding);
+            if !filter.matches(&seen, register) {
+                continue;
+            }
+            page.summary.add(&seen);
+            if matched >= skip && matched - skip < take {
+                page.findings.push(seen.into_owned());
+            }
+            matched += 1;
         }
-        kept.retain(filter, register);
-        kept
+        (page, matched)
+    }
+
+    /// A finding as the caller may read it (see [`Visibility::redact`]), copied only when it
+    /// changes.
+    fn redacted<'a>(&self, register: &Register, finding: &'a Finding) -> Cow<'a, Finding> {
+        let controlled = finding
+            .activity
+            .as_ref()
+            .is_some_and(|a| self.controls(register, a.as_str()));
+        if controlled || finding.path.len() <= 2 {
+            return Cow::Borrowed(finding);
+        }
+        let mut owned = finding.clone();
+        self.redact(register, &mut owned);
+        Cow::Owned(owned)
     }
 
     /// A finding as the caller may read it: a processor's view of a path starts at the party

@@ -129,23 +129,31 @@ pub async fn run(
     let (rss_written, _) = memory();
     println!("RSS after {writes} writes: {rss_written} MB");
 
-    let mut times: Vec<Duration> = Vec::new();
-    for _ in 0..20 {
-        let started = Instant::now();
-        let response = http
-            .get(format!("{base}/api/v1/findings"))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "findings: {}",
-            response.status()
-        );
-        response.bytes().await?;
-        times.push(started.elapsed());
+    for (label, query) in [
+        ("GET /api/v1/findings (every finding)", ""),
+        (
+            "GET /api/v1/findings?limit=100 (the first page)",
+            "?limit=100",
+        ),
+    ] {
+        let mut times: Vec<Duration> = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            let response = http
+                .get(format!("{base}/api/v1/findings{query}"))
+                .bearer_auth(token)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "findings: {}",
+                response.status()
+            );
+            response.bytes().await?;
+            times.push(started.elapsed());
+        }
+        summary(label, times);
     }
-    summary("GET /api/v1/findings", times);
 
     // A read load: chains of activities, one after another for 10 s.
     let activities = shape.engagements / shape.engagements_per_activity.max(1);

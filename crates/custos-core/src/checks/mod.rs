@@ -458,17 +458,24 @@ fn notice_findings(register: &Register, on: Date, published: &[PublishedNotice])
 fn summarise(findings: &[Finding]) -> Summary {
     let mut summary = Summary::default();
     for finding in findings {
-        if !finding.counts() {
-            summary.acknowledged += 1;
-            continue;
-        }
-        match finding.severity {
-            Severity::Error => summary.errors += 1,
-            Severity::Warning => summary.warnings += 1,
-            Severity::Info => summary.infos += 1,
-        }
+        summary.add(finding);
     }
     summary
+}
+
+impl Summary {
+    /// Counts one more finding.
+    pub fn add(&mut self, finding: &Finding) {
+        if !finding.counts() {
+            self.acknowledged += 1;
+            return;
+        }
+        match finding.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+            Severity::Info => self.infos += 1,
+        }
+    }
 }
 
 /// By activity (register-wide findings last), then severity (errors first), depth and rule;

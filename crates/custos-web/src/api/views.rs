@@ -152,14 +152,44 @@ pub struct FindingsQuery {
     /// The day to judge on (YYYY-MM-DD); default today.
     #[param(format = Date)]
     pub at: Option<String>,
+    /// Findings per page, 1 to 1000; without it, every finding at once.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with `limit`).
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FindingsAnswer {
     #[schemars(with = "custos_core::values::IsoDate")]
     pub on: custos_core::Date,
+    /// Every finding that matches, not only this page's.
     pub summary: Summary,
     pub findings: Vec<Finding>,
+    /// Pass as `cursor` for the next page; absent on the last page (and without `limit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Where a page of findings starts: the register's version the findings were computed on
+/// and the position in them (`v12-200`). A cursor from another version is refused: the
+/// findings moved.
+fn findings_cursor(cursor: Option<&str>, version: u64) -> Result<usize, ApiError> {
+    let Some(cursor) = cursor else {
+        return Ok(0);
+    };
+    let refused = |why: &str| ApiError::invalid("cursor", format!("cursor {cursor:?}: {why}"));
+    let (at, position) = cursor
+        .strip_prefix('v')
+        .and_then(|c| c.split_once('-'))
+        .and_then(|(v, p)| Some((v.parse::<u64>().ok()?, p.parse::<usize>().ok()?)))
+        .ok_or_else(|| refused("expected the next_cursor of a previous page"))?;
+    if at != version {
+        return Err(refused(
+            "the register changed since that page (the findings moved): start again without a cursor",
+        ));
+    }
+    Ok(position)
 }
 
 #[utoipa::path(
@@ -195,9 +225,14 @@ pub async fn findings(
             format!("rule is {rule:?}: not a rule of the checks (docs/rules.md)"),
         ));
     }
+    let limit = query
+        .limit
+        .map(|n| super::page_limit(Some(n)))
+        .transpose()?;
     let (register, report) = state.report(on).await?;
+    let skip = findings_cursor(query.cursor.as_deref(), register.version)?;
     let visibility = principal.visibility(&register)?;
-    let report = visibility.findings_in(
+    let (report, matched) = visibility.findings_page(
         &register,
         &report,
         &Filter {
@@ -206,10 +241,16 @@ pub async fn findings(
             severity,
             rule: query.rule,
         },
+        skip,
+        limit.unwrap_or(usize::MAX),
     );
+    let next = skip.saturating_add(report.findings.len());
+    let next_cursor =
+        (limit.is_some() && next < matched).then(|| format!("v{}-{next}", register.version));
     Ok(Json(FindingsAnswer {
         on: report.on,
         summary: report.summary,
         findings: report.findings,
+        next_cursor,
     }))
 }

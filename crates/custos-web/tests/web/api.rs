@@ -525,6 +525,102 @@ async fn findings_filter_by_activity_organisation_severity_and_rule() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn findings_come_in_pages_of_one_version_of_the_register() {
+    let (server, _dir) = sqlite_server().await;
+    let get = |user: &'static str, query: String| {
+        let server = &server;
+        async move {
+            server
+                .get(
+                    Some(user),
+                    &format!("/api/v1/findings?at=2026-11-25{query}"),
+                )
+                .await
+        }
+    };
+    let (_, all) = get("admin", String::new()).await;
+    let all = all["findings"].as_array().unwrap().clone();
+    assert!(all.len() > 2, "{all:?}");
+    assert_eq!(
+        get("admin", String::new()).await.1.get("next_cursor"),
+        None,
+        "no pages without a limit"
+    );
+    // Two at a time, following the cursors: the same findings in the same order, and every
+    // page's summary counts them all.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) = get("admin", format!("&limit=2{cursor}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page["findings"].as_array().unwrap().len() <= 2);
+        assert_eq!(page["summary"]["errors"], 5, "{page}");
+        paged.extend(page["findings"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    // A processor pages through its own findings only (none of the bank's chain above it).
+    let (_, own) = get("courier-3", String::new()).await;
+    let (status, first) = get("courier-3", "&limit=1".to_owned()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        first["findings"].as_array().unwrap().len(),
+        own["findings"].as_array().unwrap().len().min(1)
+    );
+    for finding in first["findings"].as_array().unwrap() {
+        assert!(
+            finding["path"].as_array().unwrap().len() <= 2,
+            "redacted: {finding}"
+        );
+    }
+    // After a write, a cursor of the version before is refused, naming the field.
+    let (_, page) = get("admin", "&limit=2".to_owned()).await;
+    let stale = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, headers, mut bank) = crate::send(
+        &server,
+        "admin",
+        reqwest::Method::GET,
+        "/api/v1/organisations/bank",
+        &[],
+        None,
+    )
+    .await;
+    bank["name"] = json!("Bank, renamed");
+    let tag = headers["etag"].to_str().unwrap().to_owned();
+    let (status, _, _) = crate::send(
+        &server,
+        "admin",
+        reqwest::Method::PUT,
+        "/api/v1/organisations/bank",
+        &[("if-match", &tag)],
+        Some(bank),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, problem) = get("admin", format!("&limit=2&cursor={stale}")).await;
+    assert_eq!(
+        (status, problem["field"].as_str()),
+        (422, Some("cursor")),
+        "{problem}"
+    );
+    for (query, field) in [
+        ("&limit=0", "limit"),
+        ("&limit=2&cursor=nonsense", "cursor"),
+    ] {
+        let (status, problem) = get("admin", query.to_owned()).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {problem}"
+        );
+    }
+    server.stop().await;
+}
+
 /// The description is the contract: every request body and every successful response of
 /// every operation has a schema (not `{}`), and each of its references resolves. The only
 /// successful answers without a body are listed here, each for its reason.
