@@ -299,22 +299,34 @@ mod tests {
     async fn a_write_too_large_to_list_is_read_whole() {
         let (_dir, store) = store().await;
         let live = LiveRegister::load(&store).await.unwrap();
+        // More entries than one batch of audit entries, too.
         let large = Register::new(generate(Shape {
-            organisations: 300,
-            engagements: 1_500,
+            organisations: 600,
+            engagements: 10_000,
             ..Shape::SMALL
         }))
         .unwrap();
-        crate::register::apply(&store, &large, &actor())
+        let plan = crate::register::apply(&store, &large, &actor())
             .await
             .unwrap();
+        assert!(plan.changes.len() > 10_000);
+        match crate::audit::verify(&store, None).await.unwrap() {
+            crate::audit::Verification::Intact(verified) => {
+                assert_eq!(
+                    verified.entries,
+                    plan.changes.len() as u64,
+                    "one entry per change"
+                );
+            }
+            broken => panic!("{broken:?}"),
+        }
         let mut tx = store.read().await.unwrap();
         let since = tx.register_changes_since(0).await.unwrap();
         tx.rollback().await.unwrap();
         assert_eq!(since.changes, None, "more than can be listed");
         assert!(live.sync(&store).await.unwrap());
         assert_follows(&live, &store).await;
-        assert_eq!(live.snapshot().await.engagements().len(), 1_500);
+        assert_eq!(live.snapshot().await.engagements().len(), 10_000);
     }
 
     #[tokio::test]

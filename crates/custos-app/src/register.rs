@@ -76,23 +76,33 @@ async fn apply_as(
     }
     if !plan.is_empty() {
         tx.apply(&plan, desired.parts()).await?;
-        let mut entries = plan_entries(actor, &plan, &current, desired.parts())?;
-        if let Some(caller) = caller.filter(|c| c.admin) {
-            let marked = actor.overriding().name;
-            for (entry, change) in entries.iter_mut().zip(&plan.changes) {
-                let touched = find(desired.parts(), change.kind, change.id.as_str())
-                    .or_else(|| find(&current, change.kind, change.id.as_str()));
-                if touched.is_some_and(|e| policy::overrides(caller, &e)) {
-                    entry.actor.clone_from(&marked);
+        // The audit entries (each with the bodies before and after) are made and appended a
+        // batch at a time: a million of them at once would hold gigabytes.
+        for batch in plan.changes.chunks(AUDIT_BATCH) {
+            let batch = Plan {
+                changes: batch.to_vec(),
+            };
+            let mut entries = plan_entries(actor, &batch, &current, desired.parts())?;
+            if let Some(caller) = caller.filter(|c| c.admin) {
+                let marked = actor.overriding().name;
+                for (entry, change) in entries.iter_mut().zip(&batch.changes) {
+                    let touched = find(desired.parts(), change.kind, change.id.as_str())
+                        .or_else(|| find(&current, change.kind, change.id.as_str()));
+                    if touched.is_some_and(|e| policy::overrides(caller, &e)) {
+                        entry.actor.clone_from(&marked);
+                    }
                 }
             }
+            tx.append_audit(entries).await?;
         }
-        tx.append_audit(entries).await?;
         crate::contracts::after_change(&mut tx, &plan, &current, actor).await?;
     }
     tx.commit().await?;
     Ok(plan)
 }
+
+/// Audit entries made and appended at a time by a large apply.
+const AUDIT_BATCH: usize = 10_000;
 
 /// The stored register as one manifest: `apply` of it changes nothing.
 pub async fn export(store: &Store) -> Result<String, AppError> {

@@ -56,10 +56,11 @@ pub async fn run(
     custos_app::register::apply(&store, &register, &actor).await?;
     drop(register);
     println!(
-        "{} organisations, {} engagements applied in {:.1} s",
+        "{} organisations, {} engagements applied in {:.1} s (peak RSS so far {} MB)",
         shape.organisations,
         links.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        memory().1
     );
     let token = "custos_bench-writer";
     crate::local::admin_with_token(
