@@ -117,13 +117,7 @@ fn sqlx_encode(error: serde_json::Error) -> custos_store::SqlxError {
 }
 
 fn body_of(parts: &RegisterParts, kind: EntityKind, id: &Slug) -> Result<Option<String>, AppError> {
-    match kind {
-        EntityKind::Organisation => find(&parts.organisations, id, |o| &o.id).map(json),
-        EntityKind::Activity => find(&parts.activities, id, |a| &a.id).map(json),
-        EntityKind::Contract => find(&parts.contracts, id, |c| &c.id).map(json),
-        EntityKind::Engagement => find(&parts.engagements, id, |e| &e.id).map(json),
-    }
-    .transpose()
+    Ok(parts.entry_json(kind, id.as_str()).transpose()?)
 }
 
 /// The organisations whose users may see an entry about this object: the organisation

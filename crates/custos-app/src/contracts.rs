@@ -13,7 +13,7 @@ use custos_store::{Amendment, SupersededContract, Tx};
 use serde_json::json;
 
 use crate::audit::Actor;
-use crate::entries::{Entry, apply_in, find};
+use crate::entries::{Entry, apply_in};
 use crate::outbox::{self, Event};
 use crate::policy::Caller;
 use crate::{AppError, stamp};
@@ -167,7 +167,7 @@ pub async fn answer(
     if answer == Answer::Accept {
         tx.lock_register().await?;
         let current = tx.load_register().await?;
-        let stored = find(&current, EntityKind::Contract, id.as_str());
+        let stored = current.entry(EntityKind::Contract, id.as_str());
         if stored.as_ref().map(Entry::tag) != amendment.base_tag {
             tx.close_amendment(key, status::SUPERSEDED, &at, &actor.name, None)
                 .await?;
@@ -243,7 +243,7 @@ pub(crate) async fn after_change(
         .filter(|c| c.kind == EntityKind::Contract)
     {
         if matches!(change.action, Action::Change { .. } | Action::Remove)
-            && let Some(before) = find(current, EntityKind::Contract, change.id.as_str())
+            && let Some(before) = current.entry(EntityKind::Contract, change.id.as_str())
         {
             superseded.push(SupersededContract {
                 contract: change.id.to_string(),

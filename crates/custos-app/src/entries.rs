@@ -7,7 +7,7 @@
 use crate::Store;
 use custos_core::model::Activity;
 use custos_core::plan::Plan;
-use custos_core::register::{Change, EntityKind, Register, RegisterParts};
+use custos_core::register::{EntityKind, Register, RegisterParts};
 use custos_core::values::Slug;
 use custos_store::{RegisterChange, Tx};
 use sha2::{Digest, Sha256};
@@ -19,24 +19,6 @@ use crate::policy::{self, Caller, Facts, Represented, Verdict};
 
 pub use custos_core::register::{Entry, tag_of};
 
-/// The stored entry of `kind` with `id`, if any.
-pub fn find(parts: &RegisterParts, kind: EntityKind, id: &str) -> Option<Entry> {
-    fn pick<T: Clone>(entries: &[T], id: &str, id_of: fn(&T) -> &Slug) -> Option<T> {
-        entries
-            .binary_search_by(|e| id_of(e).as_str().cmp(id))
-            .ok()
-            .map(|i| entries[i].clone())
-    }
-    match kind {
-        EntityKind::Organisation => {
-            pick(&parts.organisations, id, |e| &e.id).map(Entry::Organisation)
-        }
-        EntityKind::Activity => pick(&parts.activities, id, |e| &e.id).map(Entry::Activity),
-        EntityKind::Contract => pick(&parts.contracts, id, |e| &e.id).map(Entry::Contract),
-        EntityKind::Engagement => pick(&parts.engagements, id, |e| &e.id).map(Entry::Engagement),
-    }
-}
-
 /// What the caller expects of the stored entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
@@ -46,22 +28,8 @@ pub enum Expect {
     Tag(String),
 }
 
-/// The change to make.
-#[derive(Debug, Clone)]
-pub enum Write {
-    Put(Box<Entry>),
-    Delete(EntityKind, Slug),
-}
-
-impl Write {
-    /// The kind and id of the entry written.
-    pub fn target(&self) -> (EntityKind, &Slug) {
-        match self {
-            Self::Put(entry) => (entry.kind(), entry.id()),
-            Self::Delete(kind, id) => (*kind, id),
-        }
-    }
-}
+/// The change to make: an entry put in place (or added), or removed.
+pub use custos_core::register::Change as Write;
 
 /// What a write did: the plan (one change), and the entry after it (none after a delete).
 #[derive(Debug, Clone)]
@@ -189,7 +157,7 @@ async fn write_on(
     authority: &Authority<'_>,
 ) -> Result<(Written, Option<RegisterChange>), AppError> {
     let (kind, id) = write.target();
-    let before = find(register.parts(), kind, id.as_str());
+    let before = register.parts().entry(kind, id.as_str());
     // An entry the caller cannot see answers 404 before its tag is compared: neither its
     // existence nor its version leaks. (A create of a taken id still answers 409: ids are
     // unique, so that much is known to anyone who tries.)
@@ -213,14 +181,7 @@ async fn write_on(
         }
         _ => {}
     }
-    let after = match write {
-        Write::Put(entry) => Some((**entry).clone()),
-        Write::Delete(..) => None,
-    };
-    let change = match &after {
-        Some(entry) => Change::Put(Box::new(entry.clone())),
-        None => Change::Remove(kind, id.clone()),
-    };
+    let after = write.after().cloned();
     let represented = Represented::load_in(tx).await?;
     let verdict = policy::entry_write(
         authority.caller,
@@ -237,7 +198,7 @@ async fn write_on(
             // (A proposal to end a contract is judged when accepted: the links under it may
             // be moved to another contract meanwhile.)
             if after.is_some() {
-                register.check_change(&change).map_err(AppError::Rejected)?;
+                register.check_change(write).map_err(AppError::Rejected)?;
             }
             let proposal = crate::contracts::propose_in(
                 tx,
@@ -259,7 +220,7 @@ async fn write_on(
             return Ok((written, None));
         }
     }
-    register.check_change(&change).map_err(AppError::Rejected)?;
+    register.check_change(write).map_err(AppError::Rejected)?;
     let marked;
     let actor = match after.as_ref().or(before.as_ref()) {
         Some(entry) if policy::overrides(authority.caller, entry) => {
@@ -447,7 +408,7 @@ mod tests {
     fn changed(entry: &Entry, change: &Change, step: usize) -> Write {
         let mut after = entry.clone();
         match (change, &mut after) {
-            (Change::Delete, _) => return Write::Delete(entry.kind(), entry.id().clone()),
+            (Change::Delete, _) => return Write::Remove(entry.kind(), entry.id().clone()),
             (Change::Touch, Entry::Organisation(o)) => o.address = Some(format!("Street {step}")),
             (Change::Touch, Entry::Activity(a)) => a.purposes = vec![format!("Purpose {step}")],
             (Change::Touch, Entry::Contract(c)) => c.reference = Some(format!("Version {step}")),
@@ -524,8 +485,8 @@ mod tests {
                     let register = Register::new(before.clone()).unwrap();
                     let caller = &callers[who];
                     let (target_kind, target_id) = write.target();
-                    let stored = find(&before, target_kind, target_id.as_str());
-                    let after = match &write { Write::Put(e) => Some((**e).clone()), Write::Delete(..) => None };
+                    let stored = before.entry(target_kind, target_id.as_str());
+                    let after = write.after().cloned();
                     let verdict = policy::entry_write(caller, Facts::of(&register), &represented, stored.as_ref(), after.as_ref());
                     let expect = match &stored { Some(e) => Expect::Tag(e.tag()), None => Expect::Absent };
                     let all = |_: &Register, _: &Entry| true;
@@ -538,7 +499,7 @@ mod tests {
                     match (&verdict, &result) {
                         (Verdict::Allow, Ok(written)) => {
                             assert!(written.proposal.is_none());
-                            let got = find(&now, target_kind, target_id.as_str());
+                            let got = now.entry(target_kind, target_id.as_str());
                             assert_eq!(got, after, "step {step}: the entry is as written");
                             if after == stored {
                                 assert_eq!((&now, audit_now), (&before, audit), "step {step}: no change, no entry");

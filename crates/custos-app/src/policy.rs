@@ -659,8 +659,8 @@ pub fn bulk_write(
     };
     let mut refusals = Vec::new();
     for change in &plan.changes {
-        let before = crate::entries::find(current.parts(), change.kind, change.id.as_str());
-        let after = crate::entries::find(desired.parts(), change.kind, change.id.as_str());
+        let before = current.parts().entry(change.kind, change.id.as_str());
+        let after = desired.parts().entry(change.kind, change.id.as_str());
         match entry_write(caller, facts, represented, before.as_ref(), after.as_ref()) {
             Verdict::Allow => {}
             Verdict::Refuse(refusal) => refusals.push(refusal),

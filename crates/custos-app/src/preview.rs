@@ -103,10 +103,10 @@ pub fn preview(
             insert(&mut parts, (**entry).clone());
             Some((**entry).clone())
         }
-        Write::Delete(..) => None,
+        Write::Remove(..) => None,
     };
     let after = Register::new(parts).map_err(PreviewError::Rejected)?;
-    let before_entry = crate::entries::find(current.parts(), kind, id.as_str());
+    let before_entry = current.parts().entry(kind, id.as_str());
     let mut activities = BTreeSet::new();
     for (register, entry) in [
         (current, before_entry.as_ref()),

@@ -7,7 +7,6 @@ use custos_core::register::{Register, RegisterParts};
 
 use crate::AppError;
 use crate::audit::{Actor, plan_entries};
-use crate::entries::find;
 use crate::policy::{self, Caller, Represented};
 
 /// Parses and validates manifest sources.
@@ -86,8 +85,10 @@ async fn apply_as(
             if let Some(caller) = caller.filter(|c| c.admin) {
                 let marked = actor.overriding().name;
                 for (entry, change) in entries.iter_mut().zip(&batch.changes) {
-                    let touched = find(desired.parts(), change.kind, change.id.as_str())
-                        .or_else(|| find(&current, change.kind, change.id.as_str()));
+                    let touched = desired
+                        .parts()
+                        .entry(change.kind, change.id.as_str())
+                        .or_else(|| current.entry(change.kind, change.id.as_str()));
                     if touched.is_some_and(|e| policy::overrides(caller, &e)) {
                         entry.actor.clone_from(&marked);
                     }

@@ -84,6 +84,54 @@ impl RegisterParts {
         sort_by_id(&mut self.contracts, |c| &c.id);
         sort_by_id(&mut self.engagements, |e| &e.id);
     }
+
+    /// The entry of `kind` with `id`, copied (the sections are in id order: [`Self::sort`]).
+    pub fn entry(&self, kind: EntityKind, id: &str) -> Option<Entry> {
+        match kind {
+            EntityKind::Organisation => by_id(&self.organisations, id, |e| &e.id)
+                .cloned()
+                .map(Entry::Organisation),
+            EntityKind::Activity => by_id(&self.activities, id, |e| &e.id)
+                .cloned()
+                .map(Entry::Activity),
+            EntityKind::Contract => by_id(&self.contracts, id, |e| &e.id)
+                .cloned()
+                .map(Entry::Contract),
+            EntityKind::Engagement => by_id(&self.engagements, id, |e| &e.id)
+                .cloned()
+                .map(Entry::Engagement),
+        }
+    }
+
+    /// The stored form (JSON) of the entry of `kind` with `id`, written from where it stands.
+    pub fn entry_json(
+        &self,
+        kind: EntityKind,
+        id: &str,
+    ) -> Option<Result<String, serde_json::Error>> {
+        match kind {
+            EntityKind::Organisation => {
+                by_id(&self.organisations, id, |e| &e.id).map(serde_json::to_string)
+            }
+            EntityKind::Activity => {
+                by_id(&self.activities, id, |e| &e.id).map(serde_json::to_string)
+            }
+            EntityKind::Contract => {
+                by_id(&self.contracts, id, |e| &e.id).map(serde_json::to_string)
+            }
+            EntityKind::Engagement => {
+                by_id(&self.engagements, id, |e| &e.id).map(serde_json::to_string)
+            }
+        }
+    }
+}
+
+/// The entry with `id` of entries in id order.
+fn by_id<'a, T>(entries: &'a [T], id: &str, id_of: fn(&T) -> &Slug) -> Option<&'a T> {
+    entries
+        .binary_search_by(|e| id_of(e).as_str().cmp(id))
+        .ok()
+        .map(|i| &entries[i])
 }
 
 /// Index of an organisation in [`Register::organisations`].
@@ -149,12 +197,7 @@ impl Facts {
         let links = parts
             .engagements
             .iter()
-            .map(|e| LinkFacts {
-                since: e.since,
-                until: e.until.unwrap_or(Date::MAX),
-                category: interner.intern(e.category()),
-                has_locations: !e.locations.is_empty(),
-            })
+            .map(|e| LinkFacts::of(e, interner.intern(e.category())))
             .collect();
         Self {
             texts: interner.texts,
@@ -186,6 +229,16 @@ impl<'a> Interner<'a> {
 }
 
 impl LinkFacts {
+    /// The facts of `link`, its recipient category interned as `category`.
+    fn of(link: &Engagement, category: u32) -> Self {
+        Self {
+            since: link.since,
+            until: link.until.unwrap_or(Date::MAX),
+            category,
+            has_locations: !link.locations.is_empty(),
+        }
+    }
+
     pub fn in_force_on(&self, date: Date) -> bool {
         self.since <= date && date <= self.until
     }

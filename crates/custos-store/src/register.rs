@@ -241,7 +241,10 @@ impl Tx {
             for change in &plan.changes {
                 let body = match change.action {
                     Action::Remove => None,
-                    _ => entry_body(desired, change.kind, &change.id)?,
+                    _ => desired
+                        .entry_json(change.kind, change.id.as_str())
+                        .transpose()
+                        .map_err(encode)?,
                 };
                 rows.push((change.kind.as_str().to_owned(), change.id.to_string(), body));
             }
@@ -459,21 +462,11 @@ fn find<'a, T: Table>(entries: &'a [T], id: &Slug) -> Option<&'a T> {
         .map(|i| &entries[i])
 }
 
-fn entry_body(
-    parts: &RegisterParts,
-    kind: EntityKind,
-    id: &Slug,
-) -> Result<Option<String>, StoreError> {
-    match kind {
-        EntityKind::Organisation => find(&parts.organisations, id).map(body),
-        EntityKind::Activity => find(&parts.activities, id).map(body),
-        EntityKind::Contract => find(&parts.contracts, id).map(body),
-        EntityKind::Engagement => find(&parts.engagements, id).map(body),
-    }
-    .transpose()
+fn body<T: Serialize>(entry: &T) -> Result<String, StoreError> {
+    serde_json::to_string(entry).map_err(encode)
 }
 
-fn body<T: Serialize>(entry: &T) -> Result<String, StoreError> {
-    serde_json::to_string(entry)
-        .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))
+/// Our types always serialise; a failure is an encoding error of the query.
+fn encode(error: serde_json::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Encode(Box::new(error)))
 }

@@ -441,12 +441,7 @@ impl Register {
         );
         let activity = self.activity_ix[&link.activity];
         let contract = self.contract_ix_of(&link);
-        let facts = LinkFacts {
-            since: link.since,
-            until: link.until.unwrap_or(Date::MAX),
-            category: self.facts.intern(Some(link.category())),
-            has_locations: !link.locations.is_empty(),
-        };
+        let facts = LinkFacts::of(&link, self.facts.intern(Some(link.category())));
         if let Some(&ix) = self.engagement_ix.get(&link.id) {
             let at = ix as usize;
             let old_processor = self.link_parties[at].1;

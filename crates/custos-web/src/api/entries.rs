@@ -183,7 +183,9 @@ async fn replace_entry(
     let exists = {
         let register = state.register().await;
         let visibility = principal.visibility(&register)?;
-        custos_app::entries::find(register.parts(), entry.kind(), path_id)
+        register
+            .parts()
+            .entry(entry.kind(), path_id)
             .is_some_and(|stored| visible(&visibility, &register, &stored))
     };
     if !exists {
@@ -236,7 +238,7 @@ async fn delete_entry(
     match run(
         &state,
         &principal,
-        Write::Delete(kind, id),
+        Write::Remove(kind, id),
         Expect::Tag(tag),
         None,
     )

@@ -262,7 +262,9 @@ async fn render(
         let tag = allowed
             .entry(object)
             .or_insert_with(|| {
-                custos_app::entries::find(register.parts(), object.0, object.1)
+                register
+                    .parts()
+                    .entry(object.0, object.1)
                     .filter(|entry| visible(&visibility, &register, entry))
                     .filter(|entry| {
                         // A contract whose other party answers for itself would make it a
@@ -384,7 +386,9 @@ pub async fn acknowledge(
     let entry = {
         let register = state.register().await;
         let visibility = principal.visibility(&register)?;
-        custos_app::entries::find(register.parts(), kind, &form.id)
+        register
+            .parts()
+            .entry(kind, &form.id)
             .filter(|entry| visible(&visibility, &register, entry))
             .ok_or_else(|| ApiError::not_found(format!("{kind} {:?}", form.id)))?
     };

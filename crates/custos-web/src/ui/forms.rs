@@ -221,7 +221,7 @@ async fn preview_or_save(
             .json()
             .ok()
             .and_then(|j| serde_json::from_str(&j).ok()),
-        Write::Delete(..) => None,
+        Write::Remove(..) => None,
     };
     match run(state, principal, write, expect, None).await {
         Ok(Outcome::Written(_)) => Ok(Ok(entry_href(kind, &id))),
@@ -233,7 +233,9 @@ async fn preview_or_save(
             // The entry as it is stored now, beside what was typed.
             let now: Option<serde_json::Value> = {
                 let register = state.register().await;
-                custos_app::entries::find(register.parts(), kind, &id)
+                register
+                    .parts()
+                    .entry(kind, &id)
                     .and_then(|e| e.json().ok())
                     .and_then(|j| serde_json::from_str(&j).ok())
             };
@@ -1027,7 +1029,9 @@ pub async fn delete_entry(
     let (stored, preview_lines) = {
         let register = state.register().await;
         let visibility = principal.visibility(&register)?;
-        let stored = custos_app::entries::find(register.parts(), kind, &id)
+        let stored = register
+            .parts()
+            .entry(kind, &id)
             .filter(|e| visible(&visibility, &register, e))
             .ok_or_else(|| ApiError::not_found(format!("{kind} {id:?}")))?;
         // Who may not change the entry is told so before being asked to confirm, and before
@@ -1044,7 +1048,7 @@ pub async fn delete_entry(
             .map_err(|_| ApiError::not_found(format!("{kind} {id:?}")))?;
         let lines: Vec<String> = match preview(
             &register,
-            &Write::Delete(kind, slug),
+            &Write::Remove(kind, slug),
             state.clock.today(),
             |r| seen_findings(&state, &principal, r, &evidence),
         ) {
@@ -1107,7 +1111,7 @@ pub async fn delete_entry(
     match run(
         &state,
         &principal,
-        Write::Delete(kind, slug),
+        Write::Remove(kind, slug),
         Expect::Tag(get(&posted, "tag")),
         None,
     )

@@ -348,8 +348,7 @@ async fn the_careless_migration_from_the_processors_report_to_the_authoritys_rep
             assert!(text.contains("Servicios Web Ejemplo S.A. le informa") && text.contains("20 de junio de 2024"), "{text}");
         }
         clock.advance(jiff::SignedDuration::from_hours(73));
-        let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        crate::fire_timers(&store, clock.as_ref()).await;
         if let Some(dir) = &sqlite_dir {
             let mut bytes = Vec::new();
             for entry in std::fs::read_dir(dir).unwrap() {
@@ -574,8 +573,7 @@ async fn a_breach_three_links_down_reaches_five_controllers_each_on_its_own_path
 
         // 73 hours on, controller 1 has decided nothing: overdue, a finding, a mail.
         clock.advance(jiff::SignedDuration::from_hours(73));
-        let register = custos_app::register::load(&store).await.unwrap();
-        let fired = custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        let fired = crate::fire_timers(&store, clock.as_ref()).await;
         assert!(fired >= 5, "every controller's clock ran out: {fired}");
         let (_, mine) = server.get(Some("controller1"), &format!("/api/v1/breaches/{key}")).await;
         assert_eq!(mine["cases"][0]["overdue"], true);

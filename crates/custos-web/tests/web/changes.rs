@@ -417,12 +417,7 @@ async fn a_shared_hosting_provider_reaches_five_controllers_and_silence_becomes_
         // Day 10 and a minute: controller-5's window ran out; reminders went to the others.
         let fire = |clock: &Arc<ManualClock>, store: &Store| {
             let (clock, store) = (clock.clone(), store.clone());
-            async move {
-                let register = custos_app::register::load(&store).await.unwrap();
-                custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000)
-                    .await
-                    .unwrap()
-            }
+            async move { crate::fire_timers(&store, clock.as_ref()).await }
         };
         clock.advance(SignedDuration::from_hours(24 * 10) + SignedDuration::from_mins(1));
         assert!(fire(&clock, &store).await > 0);
@@ -627,8 +622,7 @@ async fn a_question_stops_the_window_only_where_the_contract_says_so_and_a_new_d
         // Day 20: controller-2's window ran out during the question: deemed approved;
         // controller-5's is still stopped.
         clock.advance(SignedDuration::from_hours(24 * 18));
-        let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        crate::fire_timers(&store, clock.as_ref()).await;
         let (_, now) = server.get(Some("admin"), &format!("/api/v1/change-requests/{key}")).await;
         assert_eq!(states(&now)[1].1, "deemed-approved");
         assert_eq!(states(&now)[4].1, "information-requested");

@@ -387,8 +387,7 @@ async fn access_names_the_chain_as_it_stood_and_erasure_reaches_it_as_a_tree() {
             let notify = parsed.iter().find(|m| m["text"].as_str().unwrap().contains("relay it to your own sub-processors")).unwrap();
             assert!(notify["text"].as_str().unwrap().contains("POST https://custos.test/api/v1/rights-notifications/"), "{notify}");
         }
-        let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000).await.unwrap();
+        crate::fire_timers(&store, clock.as_ref()).await;
         for k in [&key, &erasure_key] {
             let (_, body) = server.get(Some("hypermarket"), &format!("/api/v1/subject-requests/{k}")).await;
             assert_eq!(body["email"], Value::Null, "{body}");
@@ -465,10 +464,7 @@ async fn extensions_come_within_the_first_month_and_deadlines_are_reminded() {
         );
         // The unverified ones were refused after 30 days; the verified one is reminded to the DPO
         // before its deadline and when it has passed.
-        let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref(), 1000)
-            .await
-            .unwrap();
+        crate::fire_timers(&store, clock.as_ref()).await;
         let (_, body) = server
             .get(
                 Some("hypermarket"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use custos_app::testing::PostgresDatabase;
-use custos_app::{Clock, ManualClock, Store};
+use custos_app::{ManualClock, Store};
 use jiff::SignedDuration;
 use reqwest::Method;
 use serde_json::json;
@@ -146,22 +146,16 @@ async fn two_servers_share_one_database(url: &str) {
     assert_eq!(status, 201, "{filed}");
     // Past the 72-hour reminder of a 14-day window, before the 24-hour one.
     clock.advance(SignedDuration::from_hours(24 * 12));
-    let fire = |store: Store, clock: Arc<ManualClock>| async move {
-        let register = custos_app::register::load(&store).await.unwrap();
-        custos_app::timers::fire_due_timers(&store, &register, clock.as_ref() as &dyn Clock, 100)
-            .await
-            .unwrap()
-    };
     let (on_first, on_second) = tokio::join!(
-        fire(first_store.clone(), clock.clone()),
-        fire(second_store.clone(), clock.clone())
+        crate::fire_timers(&first_store, clock.as_ref()),
+        crate::fire_timers(&second_store, clock.as_ref())
     );
     assert_eq!(
         on_first + on_second,
         1,
         "the reminder fired once ({on_first} + {on_second})"
     );
-    assert_eq!(fire(second_store.clone(), clock.clone()).await, 0);
+    assert_eq!(crate::fire_timers(&second_store, clock.as_ref()).await, 0);
 
     first.stop().await;
     second.stop().await;
