@@ -108,7 +108,11 @@ impl LiveRegister {
             return Ok((snapshot, report));
         }
         let report = Arc::new(check_with_evidence(&snapshot, on, &evidence)?);
-        if let Ok(mut reports) = self.reports.lock() {
+        // A report of a version older than the kept ones (computed while a write landed) is
+        // answered but not kept.
+        if let Ok(mut reports) = self.reports.lock()
+            && reports.version <= snapshot.version
+        {
             if reports.version != snapshot.version {
                 *reports = Reports {
                     version: snapshot.version,
