@@ -2,4 +2,5 @@
 // trigger a rebuild.
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations-postgres");
 }

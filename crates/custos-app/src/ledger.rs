@@ -93,18 +93,18 @@ async fn keyer(store: &Store, at: Timestamp) -> Result<ledger::SubjectKeyer, App
 /// Writes keyed rows in one transaction, with one audit entry that counts them (no
 /// identifier, not even keyed, goes to the audit log).
 async fn write(store: Store, rows: LedgerBatch, actor: Actor) -> Result<usize, AppError> {
-    let mut tx = store.begin().await?;
-    tx.insert_ledger_batch(&rows, actor.at).await?;
-    tx.append_audit(vec![actor.entry(
+    let audit = actor.entry(
         "record",
         "disclosures",
         &rows.len().to_string(),
         String::new(),
         None,
         Some(format!("{} event(s)", rows.len())),
-    )])
-    .await?;
-    tx.commit().await?;
+    );
+    store
+        .pool()
+        .record_ledger_batch(&rows, actor.at, audit)
+        .await?;
     Ok(rows.len())
 }
 

@@ -2,11 +2,14 @@
 //! in order.
 
 use custos_core::audit::{AuditEntry, NewAuditEntry};
-use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::any::AnyRow;
 // SQL text here is built only from constant column names and placeholders; values are bound.
-use sqlx::{Arguments, AssertSqlSafe, Row};
+use sqlx::{
+    Any, Arguments, AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments,
+    Row, Type,
+};
 
-use crate::{StoreError, Tx};
+use crate::{Backend, StoreError, Tx};
 
 const COLUMNS: &str = "seq, at, actor, action, object_kind, object_id, scope, before_body, \
                        after_body, prev_hash, hash";
@@ -14,77 +17,105 @@ const WIDTH: usize = 11;
 /// 11 columns x 500 rows: under SQLite's 32,766 parameters.
 const ROWS_PER_INSERT: usize = 500;
 
-impl Tx {
-    /// Appends `entries` after the last one, chaining their hashes; returns the new head's
-    /// seq. The head row is locked first, so concurrent writers append one after the other.
-    pub async fn append_audit(&mut self, entries: Vec<NewAuditEntry>) -> Result<u64, StoreError> {
-        // A no-op update takes the row lock on PostgreSQL; SQLite already holds the write lock.
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut *self.inner)
-            .await?;
-        let (mut seq, mut previous) = self.audit_head().await?;
-        let sealed: Vec<AuditEntry> = entries
-            .into_iter()
-            .map(|entry| {
-                seq += 1;
-                let sealed = entry.seal(seq, &previous);
-                previous.clone_from(&sealed.hash);
-                sealed
-            })
-            .collect();
-        for batch in sealed.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
-                crate::values_rows(self.backend, batch.len(), WIDTH)
-            );
-            let mut arguments = AnyArguments::default();
-            for entry in batch {
-                let seq = i64::try_from(entry.seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                arguments.add(seq).map_err(sqlx::Error::Encode)?;
-                for text in [
-                    &entry.at,
-                    &entry.actor,
-                    &entry.action,
-                    &entry.object_kind,
-                    &entry.object_id,
-                    &entry.scope,
-                ] {
-                    arguments.add(text.clone()).map_err(sqlx::Error::Encode)?;
-                }
-                arguments
-                    .add(entry.before.clone())
-                    .map_err(sqlx::Error::Encode)?;
-                arguments
-                    .add(entry.after.clone())
-                    .map_err(sqlx::Error::Encode)?;
-                arguments
-                    .add(entry.prev_hash.clone())
-                    .map_err(sqlx::Error::Encode)?;
-                arguments
-                    .add(entry.hash.clone())
-                    .map_err(sqlx::Error::Encode)?;
+/// Appends `entries` after the last one on `connection` (inside its transaction), chaining
+/// their hashes; returns the new head's seq. The head row is locked first, so concurrent
+/// writers append one after the other. Generic over the driver: the register's transactions
+/// are `Any`, the ledger's COPY batches native PostgreSQL, and both append here.
+pub(crate) async fn append_on<DB>(
+    connection: &mut DB::Connection,
+    backend: Backend,
+    entries: Vec<NewAuditEntry>,
+) -> Result<u64, StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    Option<String>: for<'q> Encode<'q, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    // A no-op update takes the row lock on PostgreSQL; SQLite already holds the write lock.
+    sqlx::query::<DB>("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *connection)
+        .await?;
+    let (mut seq, mut previous) = head_on::<DB>(&mut *connection).await?;
+    let sealed: Vec<AuditEntry> = entries
+        .into_iter()
+        .map(|entry| {
+            seq += 1;
+            let sealed = entry.seal(seq, &previous);
+            previous.clone_from(&sealed.hash);
+            sealed
+        })
+        .collect();
+    for batch in sealed.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES {}",
+            crate::values_rows(backend, batch.len(), WIDTH)
+        );
+        let mut arguments = DB::Arguments::default();
+        for entry in batch {
+            let seq = i64::try_from(entry.seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            arguments.add(seq).map_err(sqlx::Error::Encode)?;
+            for text in [
+                &entry.at,
+                &entry.actor,
+                &entry.action,
+                &entry.object_kind,
+                &entry.object_id,
+                &entry.scope,
+            ] {
+                arguments.add(text.clone()).map_err(sqlx::Error::Encode)?;
             }
-            sqlx::query_with(AssertSqlSafe(sql), arguments)
-                .execute(&mut *self.inner)
-                .await?;
+            for body in [&entry.before, &entry.after] {
+                arguments.add(body.clone()).map_err(sqlx::Error::Encode)?;
+            }
+            for hash in [&entry.prev_hash, &entry.hash] {
+                arguments.add(hash.clone()).map_err(sqlx::Error::Encode)?;
+            }
         }
-        let head = i64::try_from(seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(head)
-            .bind(previous)
-            .execute(&mut *self.inner)
+        sqlx::query_with::<DB, _>(AssertSqlSafe(sql), arguments)
+            .execute(&mut *connection)
             .await?;
-        Ok(seq)
+    }
+    let head = i64::try_from(seq).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query::<DB>("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(head)
+        .bind(previous)
+        .execute(&mut *connection)
+        .await?;
+    Ok(seq)
+}
+
+/// The last entry's seq and hash, as the head row records them (0 and the genesis hash for an
+/// empty log).
+async fn head_on<DB>(connection: &mut DB::Connection) -> Result<(u64, String), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let row = sqlx::query::<DB>("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut *connection)
+        .await?;
+    let seq: i64 = row.try_get(0)?;
+    Ok((u64::try_from(seq).unwrap_or(0), row.try_get(1)?))
+}
+
+impl Tx {
+    /// Appends `entries` after the last one (see [`append_on`]); returns the new head's seq.
+    pub async fn append_audit(&mut self, entries: Vec<NewAuditEntry>) -> Result<u64, StoreError> {
+        append_on::<Any>(&mut self.inner, self.backend, entries).await
     }
 
     /// The last entry's seq and hash, as the head row records them (0 and the genesis hash
     /// for an empty log).
     pub async fn audit_head(&mut self) -> Result<(u64, String), StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *self.inner)
-            .await?;
-        let seq: i64 = row.try_get(0)?;
-        Ok((u64::try_from(seq).unwrap_or(0), row.try_get(1)?))
+        head_on::<Any>(&mut self.inner).await
     }
 
     /// Up to `limit` entries after `after_seq`, in order.

@@ -3,16 +3,22 @@
 //! Rows are compact integers (`ledger_events`: subject, kind, time; migration 0008 says why).
 //! SQLite takes a batch as one JSONB value of integers expanded by `jsonb_each` (one bound
 //! value per batch instead of five per row: the per-value cost of binding through sqlx's
-//! `Any` driver dominated bulk loads); PostgreSQL takes multi-row `VALUES`.
+//! `Any` driver dominated bulk loads). PostgreSQL takes a batch by binary COPY
+//! ([`Store::record_ledger_batch`]) into a table partitioned by subject (migration
+//! `migrations-postgres/0019`), and multi-row `VALUES` inside a larger transaction.
 
 use std::fmt::Write as _;
 
+use custos_core::audit::NewAuditEntry;
 use custos_core::ledger::Disclosure;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{
+    Any, ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Postgres, Row, Type,
+};
 
-use crate::{Backend, StoreError, Tx, values_rows};
+use crate::audit::append_on;
+use crate::{Backend, Store, StoreError, Tx, values_rows};
 
 /// Events a statement.
 const CHUNK: usize = 50_000;
@@ -190,6 +196,107 @@ impl LedgerBatch {
     }
 }
 
+/// Stores each kind of a batch once; a stored kind with the same id but other fields is a
+/// collision, refused.
+async fn insert_kinds_on<DB>(
+    connection: &mut DB::Connection,
+    kinds: &[Kind],
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    for kind in kinds {
+        sqlx::query::<DB>(
+            "INSERT INTO ledger_kinds (id, activity, recipient, categories) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(kind.id)
+        .bind(kind.fields[0].clone())
+        .bind(kind.fields[1].clone())
+        .bind(kind.fields[2].clone())
+        .execute(&mut *connection)
+        .await?;
+        let row = sqlx::query::<DB>(
+            "SELECT activity, recipient, categories FROM ledger_kinds WHERE id = $1",
+        )
+        .bind(kind.id)
+        .fetch_one(&mut *connection)
+        .await?;
+        let stored: [String; 3] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?];
+        if stored != kind.fields {
+            return Err(StoreError::Corrupt {
+                table: "ledger_kinds",
+                slug: kind.id.to_string(),
+                reason: "two kinds of disclosure share an id".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The start of PostgreSQL's binary COPY stream: signature, flags, no header extension
+/// (https://www.postgresql.org/docs/current/sql-copy.html#SQL-COPY-BINARY-FORMAT).
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// Its end: a field count of -1.
+const COPY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Rows as tuples of COPY's binary format: five fields, each a length (8) and a big-endian
+/// 64-bit integer. The server takes them as they are, without parsing text.
+fn copy_rows(rows: &[[i64; 4]], recorded: i64) -> Vec<u8> {
+    const FIELDS: i16 = 5;
+    let mut out = Vec::with_capacity(rows.len() * (2 + 5 * 12));
+    for [hi, lo, kind, at] in rows {
+        out.extend_from_slice(&FIELDS.to_be_bytes());
+        for value in [*hi, *lo, *kind, *at, recorded] {
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+    }
+    out
+}
+
+impl Store {
+    /// Records a batch of events and the audit entry that counts them, in one transaction
+    /// (all or none). On PostgreSQL the rows go by COPY in binary on a native connection
+    /// (sqlx's `Any` driver has none), the kinds and the audit entry in the same transaction.
+    pub async fn record_ledger_batch(
+        &self,
+        batch: &LedgerBatch,
+        recorded_at: Timestamp,
+        audit: NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        let Some(copy_pool) = &self.copy_pool else {
+            let mut tx = self.begin().await?;
+            tx.insert_ledger_batch(batch, recorded_at).await?;
+            tx.append_audit(vec![audit]).await?;
+            return tx.commit().await;
+        };
+        let mut tx = copy_pool.begin().await?;
+        insert_kinds_on::<Postgres>(&mut tx, &batch.kinds).await?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY ledger_events (subject_hi, subject_lo, kind, disclosed_at, recorded_at) \
+                 FROM STDIN (FORMAT binary)",
+            )
+            .await?;
+        copy.send(COPY_HEADER).await?;
+        for rows in batch.rows.chunks(CHUNK) {
+            copy.send(copy_rows(rows, recorded_at.as_microsecond()))
+                .await?;
+        }
+        copy.send(COPY_TRAILER).await?;
+        copy.finish().await?;
+        append_on::<Postgres>(&mut tx, Backend::Postgres, vec![audit]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl Tx {
     pub async fn instance_secret(&mut self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM instance_secrets WHERE name = $1")
@@ -230,39 +337,15 @@ impl Tx {
             .await
     }
 
-    /// Appends a batch: its kinds first (each stored once; a stored kind with the same id but
-    /// other fields is a collision, refused), then its rows.
+    /// Appends a batch: its kinds first (see [`insert_kinds_on`]), then its rows. Inside
+    /// the transaction of a larger write; a batch on its own goes by
+    /// [`Store::record_ledger_batch`] (COPY on PostgreSQL).
     pub async fn insert_ledger_batch(
         &mut self,
         batch: &LedgerBatch,
         recorded_at: Timestamp,
     ) -> Result<(), StoreError> {
-        for kind in &batch.kinds {
-            sqlx::query(
-                "INSERT INTO ledger_kinds (id, activity, recipient, categories) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(kind.id)
-            .bind(kind.fields[0].clone())
-            .bind(kind.fields[1].clone())
-            .bind(kind.fields[2].clone())
-            .execute(&mut *self.inner)
-            .await?;
-            let row = sqlx::query(
-                "SELECT activity, recipient, categories FROM ledger_kinds WHERE id = $1",
-            )
-            .bind(kind.id)
-            .fetch_one(&mut *self.inner)
-            .await?;
-            let stored: [String; 3] = [row.try_get(0)?, row.try_get(1)?, row.try_get(2)?];
-            if stored != kind.fields {
-                return Err(StoreError::Corrupt {
-                    table: "ledger_kinds",
-                    slug: kind.id.to_string(),
-                    reason: "two kinds of disclosure share an id".to_owned(),
-                });
-            }
-        }
+        insert_kinds_on::<Any>(&mut self.inner, &batch.kinds).await?;
         let recorded = recorded_at.as_microsecond();
         for rows in batch.rows.chunks(CHUNK) {
             match self.backend {
@@ -453,6 +536,18 @@ mod tests {
         assert_eq!(subject_halves(&hex).unwrap(), (-1, 1));
         assert!(subject_halves("zz").is_err());
         assert!(subject_halves(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn rows_are_encoded_as_binary_copy_tuples() {
+        assert_eq!(COPY_HEADER.len(), 11 + 4 + 4);
+        let encoded = copy_rows(&[[1, -2, 3, 4]], 5);
+        assert_eq!(encoded.len(), 2 + 5 * (4 + 8));
+        assert_eq!(encoded[..2], [0, 5]);
+        assert_eq!(encoded[2..6], [0, 0, 0, 8]);
+        assert_eq!(encoded[6..14], 1i64.to_be_bytes());
+        assert_eq!(encoded[18..26], (-2i64).to_be_bytes());
+        assert_eq!(encoded[54..62], 5i64.to_be_bytes());
     }
 
     #[test]

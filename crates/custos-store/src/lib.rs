@@ -44,7 +44,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, Migrator};
 use sqlx::{Any, AnyPool, Executor};
 
 /// Which database a URL names.
@@ -101,7 +104,35 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
+    /// PostgreSQL's native connections, for COPY (none on SQLite).
+    copy_pool: Option<sqlx::PgPool>,
     backend: Backend,
+}
+
+/// The migrations both backends run: one set while their SQL is the same.
+static SHARED_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+/// The migrations of PostgreSQL alone (the partitioned ledger). A new migration takes the next
+/// number after both directories' last, so the two sets interleave without sharing a number;
+/// a file already applied is never edited (sqlx checks their checksums).
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations-postgres");
+
+/// Migrations already in the binary, as a source `Migrator::new` takes.
+#[derive(Debug)]
+struct Embedded(Vec<Migration>);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
+/// The migrations of a backend, in order of their numbers.
+async fn migrator(backend: Backend) -> Result<Migrator, StoreError> {
+    let mut migrations: Vec<Migration> = SHARED_MIGRATIONS.iter().cloned().collect();
+    if backend == Backend::Postgres {
+        migrations.extend(POSTGRES_MIGRATIONS.iter().cloned());
+    }
+    Ok(Migrator::new(Embedded(migrations)).await?)
 }
 
 impl fmt::Debug for Store {
@@ -152,11 +183,23 @@ impl Store {
                     .await?
             }
         };
-        // One set of migrations serves both backends while their SQL is the same; when a
-        // migration needs backend-specific SQL, split the directory per backend keeping the
-        // files already applied identical (sqlx checks their checksums).
-        sqlx::migrate!().run(&pool).await?;
-        let store = Self { pool, backend };
+        migrator(backend).await?.run(&pool).await?;
+        // COPY, for the ledger's bulk writes, is not in sqlx's `Any` driver: a small pool of
+        // native connections, opened when first used.
+        let copy_pool = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy(url)?,
+            ),
+        };
+        let store = Self {
+            pool,
+            copy_pool,
+            backend,
+        };
         let mut tx = store.begin().await?;
         tx.move_legacy_disclosures().await?;
         // A bulk load that died before rebuilding the ledger's index left it out.
@@ -225,6 +268,9 @@ impl Store {
 
     pub async fn close(self) {
         self.pool.close().await;
+        if let Some(copy_pool) = self.copy_pool {
+            copy_pool.close().await;
+        }
     }
 }
 

@@ -716,3 +716,174 @@ async fn a_bulk_load_that_died_without_its_ledger_index_gets_it_back_on_open() {
     })
     .await;
 }
+
+fn ledger_event(identifier: &str, at: &str) -> custos_app::ledger::LedgerEvent {
+    serde_json::from_value(serde_json::json!({
+        "identifier": identifier,
+        "activity": "customer-marketing",
+        "recipient": "agency-b",
+        "categories": ["email", "order-history"],
+        "at": at,
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_ledger_batch_is_recorded_with_its_audit_entry_or_not_at_all() {
+    use custos_app::audit::{Verification, verify};
+    on_every_backend(|store, url| async move {
+        let register = examples();
+        let events: Vec<_> = (0..300)
+            .map(|i| ledger_event(&format!("person{i}@example.com"), "2026-03-01T10:00:00Z"))
+            .collect();
+        let recorded = custos_app::ledger::record(&app(&store), &register, events, &actor())
+            .await
+            .unwrap();
+        assert_eq!(recorded, 300);
+        assert_eq!(count(&url, "ledger_events").await, 300);
+        assert_eq!(count(&url, "audit_log").await, 1);
+
+        // The stored kind made to disagree with the events' own: the next batch is refused
+        // whole, its rows and its audit entry with it.
+        let mut connection = raw(&url).await;
+        connection
+            .execute("UPDATE ledger_kinds SET recipient = 'someone-else'")
+            .await
+            .unwrap();
+        let again = vec![ledger_event("person0@example.com", "2026-03-02T10:00:00Z")];
+        let refused = custos_app::ledger::record(&app(&store), &register, again, &actor()).await;
+        assert!(
+            refused.unwrap_err().to_string().contains("share an id"),
+            "a colliding kind is refused"
+        );
+        assert_eq!(count(&url, "ledger_events").await, 300);
+        assert_eq!(count(&url, "audit_log").await, 1);
+        connection
+            .execute("UPDATE ledger_kinds SET recipient = 'agency-b'")
+            .await
+            .unwrap();
+
+        // Batches and ordinary writes append to one chain.
+        usecase::apply(&app(&store), &register, &actor())
+            .await
+            .unwrap();
+        let more = vec![ledger_event("person1@example.com", "2026-03-03T10:00:00Z")];
+        custos_app::ledger::record(&app(&store), &register, more, &actor())
+            .await
+            .unwrap();
+        match verify(&app(&store), None).await.unwrap() {
+            Verification::Intact(verified) => assert!(verified.entries >= 3),
+            broken => panic!("the chain is broken: {broken:?}"),
+        }
+        let key = custos_core::ledger::subject_key(
+            &custos_app::ledger::pepper(&app(&store), "2026-11-25T10:00:00Z".parse().unwrap())
+                .await
+                .unwrap(),
+            "person1@example.com",
+        )
+        .unwrap();
+        let found = store
+            .read()
+            .await
+            .unwrap()
+            .disclosures_of(&key)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.len(),
+            2,
+            "the subject's two events, whichever way they came"
+        );
+    })
+    .await;
+}
+
+/// The partitions of `table` on PostgreSQL, by name.
+async fn partitions(url: &str, table: &str) -> Vec<String> {
+    let mut connection = raw(url).await;
+    let rows = connection
+        .fetch_all(
+            sqlx::query(
+                "SELECT c.relname::text FROM pg_inherits i \
+                 JOIN pg_class c ON c.oid = i.inhrelid \
+                 JOIN pg_class p ON p.oid = i.inhparent \
+                 WHERE p.relname = $1 AND c.relkind = 'r' ORDER BY 1",
+            )
+            .bind(table),
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn on_postgres_the_ledger_is_partitioned_by_subject_and_a_lookup_reads_one_partition() {
+    let Some(database) = PostgresDatabase::create().await.unwrap() else {
+        custos_store::testing::announce_postgres_skipped();
+        return;
+    };
+    let url = database.url.clone();
+    // A ledger recorded before the partitions existed (the shared migrations only).
+    {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate!("./migrations").run(&pool).await.unwrap();
+        pool.execute(
+            "INSERT INTO ledger_events (subject_hi, subject_lo, kind, disclosed_at, recorded_at) \
+             SELECT n * 7919, n, 1, n, n FROM generate_series(1, 1000) n",
+        )
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = Store::open(&url).await.unwrap();
+    let names = partitions(&url, "ledger_events").await;
+    assert_eq!(names.len(), 16, "{names:?}");
+    assert_eq!(count(&url, "ledger_events").await, 1000, "the rows moved");
+    let mut connection = raw(&url).await;
+    let filled: i64 = connection
+        .fetch_one("SELECT COUNT(DISTINCT tableoid) FROM ledger_events")
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert!(filled > 8, "subjects spread over the partitions: {filled}");
+    assert!(
+        index_names(&url, "ledger_events")
+            .await
+            .contains(&"ledger_events_subject".to_owned())
+    );
+
+    // Events recorded now go by COPY into the partitions too.
+    let register = examples();
+    let events: Vec<_> = (0..50)
+        .map(|i| ledger_event(&format!("p{i}@example.com"), "2026-03-01T10:00:00Z"))
+        .collect();
+    custos_app::ledger::record(&app(&store), &register, events, &actor())
+        .await
+        .unwrap();
+    assert_eq!(count(&url, "ledger_events").await, 1050);
+
+    // One subject's lookup is planned on one partition.
+    let plan: Vec<String> = connection
+        .fetch_all(sqlx::query(
+            "EXPLAIN SELECT kind FROM ledger_events WHERE subject_hi = 7919 AND subject_lo = 1",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).unwrap())
+        .collect();
+    let plan = plan.join("\n");
+    let scanned = names
+        .iter()
+        .filter(|name| plan.contains(name.as_str()))
+        .count();
+    assert_eq!(scanned, 1, "{plan}");
+
+    connection.close().await.unwrap();
+    store.close().await;
+    database.drop_database().await.unwrap();
+}
