@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use custos_app::{Actor, FixedClock};
 use custos_core::ledger::{Disclosure, subject_key};
 use custos_core::manifest;
-use custos_store::{NewToken, Scope, Store};
+use custos_store::{LedgerBatch, NewToken, Scope, Store};
 
 /// A small deterministic generator (xorshift64*): benchmarks need no cryptographic randomness.
 pub(crate) struct Random(pub(crate) u64);
@@ -58,8 +58,55 @@ fn event_line(subject: usize, i: usize) -> String {
     )
 }
 
-async fn fresh_store(dir: &std::path::Path) -> anyhow::Result<Store> {
-    let store = Store::open(&format!("sqlite://{}", dir.join("ledger.db").display())).await?;
+/// Where a ledger benchmark writes: a SQLite file in a directory (temporary unless kept), or
+/// a PostgreSQL database named by URL (empty at the start; kept).
+pub enum Database {
+    Sqlite { dir: std::path::PathBuf, kept: bool },
+    Postgres(String),
+}
+
+impl Database {
+    pub fn of(url: Option<String>, keep: Option<String>) -> Self {
+        match (url, keep) {
+            (Some(url), _) => Self::Postgres(url),
+            (None, Some(dir)) => Self::Sqlite {
+                dir: dir.into(),
+                kept: true,
+            },
+            (None, None) => Self::Sqlite {
+                dir: std::env::temp_dir()
+                    .join(format!("custos-ledger-bench-{}", std::process::id())),
+                kept: false,
+            },
+        }
+    }
+
+    pub fn is_kept(&self) -> bool {
+        !matches!(self, Self::Sqlite { kept: false, .. })
+    }
+
+    async fn open(&self) -> anyhow::Result<Store> {
+        Ok(match self {
+            Self::Sqlite { dir, .. } => {
+                std::fs::create_dir_all(dir)?;
+                Store::open(&format!("sqlite://{}", dir.join("ledger.db").display())).await?
+            }
+            Self::Postgres(url) => Store::open(url).await?,
+        })
+    }
+
+    /// Removes a temporary SQLite directory.
+    fn finish(&self) -> anyhow::Result<()> {
+        if let Self::Sqlite { dir, kept: false } = self {
+            std::fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// The database opened with the worked examples applied (a no-op when kept from before).
+async fn fresh_store(database: &Database) -> anyhow::Result<Store> {
+    let store = database.open().await?;
     let examples =
         manifest::parse(&manifest::examples::sources()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     custos_app::register::apply(
@@ -71,14 +118,36 @@ async fn fresh_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Records a batch as an import does: its rows and its audit entry in one transaction (COPY
+/// on PostgreSQL).
+async fn record(store: &Store, events: &[Disclosure]) -> anyhow::Result<()> {
+    let audit = Actor::new("bench", now()).entry(
+        "record",
+        "disclosures",
+        &events.len().to_string(),
+        String::new(),
+        None,
+        Some(format!("{} event(s)", events.len())),
+    );
+    store
+        .record_ledger_batch(&LedgerBatch::new(events)?, now(), audit)
+        .await?;
+    Ok(())
+}
+
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::constant(1_764_000_000, 0)
 }
 
-/// NDJSON → `custos_app::ledger::import` → SQLite, as `custos ledger import` does.
-pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let store = fresh_store(&dir).await?;
+/// NDJSON → `custos_app::ledger::import` → the database, as `custos ledger import` does.
+pub async fn ingest(
+    events: usize,
+    batch: usize,
+    bulk: bool,
+    url: Option<String>,
+) -> anyhow::Result<()> {
+    let database = Database::of(url, None);
+    let store = fresh_store(&database).await?;
     let register =
         custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
     let subjects = (events / 4).max(1);
@@ -117,9 +186,7 @@ pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<(
             tx.commit().await?;
         }
         for chunk in keyed.chunks(batch) {
-            let mut tx = store.begin().await?;
-            tx.insert_disclosures(chunk, now()).await?;
-            tx.commit().await?;
+            record(&store, chunk).await?;
         }
         println!("  insert: {:.2} s", started.elapsed().as_secs_f64());
         let started = Instant::now();
@@ -147,27 +214,13 @@ pub async fn ingest(events: usize, batch: usize, bulk: bool) -> anyhow::Result<(
         recorded as f64 / elapsed.as_secs_f64()
     );
     store.close().await;
-    std::fs::remove_dir_all(&dir)?;
-    Ok(())
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("custos-ledger-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    database.finish()
 }
 
 /// Grows one ledger through `sizes` (events), measuring the answer at each size.
-pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
+pub async fn growth(sizes: &[usize], database: &Database) -> anyhow::Result<()> {
     custos_app::outbox::install_tls_provider();
-    let dir = match keep {
-        Some(path) => {
-            std::fs::create_dir_all(path)?;
-            std::path::PathBuf::from(path)
-        }
-        None => tempfile_dir()?,
-    };
-    let store = fresh_store(&dir).await?;
+    let store = fresh_store(database).await?;
     let register =
         custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
     let pepper =
@@ -196,9 +249,7 @@ pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
             });
             loaded += 1;
             if batch.len() == 100_000 || loaded == size {
-                let mut tx = store.begin().await?;
-                tx.insert_disclosures(&batch, now()).await?;
-                tx.commit().await?;
+                record(&store, &batch).await?;
                 batch.clear();
             }
         }
@@ -213,10 +264,7 @@ pub async fn growth(sizes: &[usize], keep: Option<&str>) -> anyhow::Result<()> {
         api_answers(&store, subjects, &mut random).await?;
     }
     store.close().await;
-    if keep.is_none() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    Ok(())
+    database.finish()
 }
 
 /// The recipient lookup: the subject's events from the index, then the chains as they stood.
@@ -246,11 +294,11 @@ async fn lookups(
     Ok(())
 }
 
-/// Measures the answers on a ledger kept by an earlier `growth` (`--keep DIR`) of `subjects`
-/// subjects, without loading anything.
-pub async fn measure(dir: &str, subjects: usize) -> anyhow::Result<()> {
+/// Measures the answers on a ledger kept by an earlier `growth` of `subjects` subjects,
+/// without loading anything.
+pub async fn measure(database: &Database, subjects: usize) -> anyhow::Result<()> {
     custos_app::outbox::install_tls_provider();
-    let store = Store::open(&format!("sqlite://{dir}/ledger.db")).await?;
+    let store = database.open().await?;
     let register =
         custos_app::register::load(&custos_app::Store::from_store(store.clone())).await?;
     let pepper =

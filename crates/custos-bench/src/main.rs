@@ -22,7 +22,8 @@ use custos_core::transfer::transfers;
 
 const USAGE: &str =
     "usage: custos-bench generate DIR [OPTIONS] | derive [OPTIONS] | check [OPTIONS] | records | workflow
-                    | ledger-ingest [--events N] [--batch N] [--bulk] | ledger-growth [--sizes N,N,..] [--keep DIR]
+                    | ledger-ingest [--events N] [--batch N] [--bulk] [--database-url URL]
+                    | ledger-growth [--sizes N,N,..] [--keep DIR | --database-url URL]
                     | signin-flood | breach | breach-affected | people | writes [--database-url URL]
 
   generate DIR   write the synthetic register as manifest files under DIR
@@ -36,10 +37,12 @@ const USAGE: &str =
   workflow       a hosting provider under 100k controllers files one request (SQLite, in a
                  temporary directory); then 20k webhooks to loopback endpoints
   ledger-ingest  N NDJSON events (2M; --small 200k) imported into SQLite in batches of
-                 --batch (100k): events/s of the whole pipeline
+                 --batch (100k): events/s of the whole pipeline (--database-url: into an
+                 empty PostgreSQL database instead, by COPY)
   ledger-growth  one ledger grown through --sizes (1000000,10000000): at each size the
                  recipient lookup's and the whole HTTP answer's p50/p99 (--keep DIR keeps it;
-                 --keep DIR --measure SUBJECTS measures a kept ledger again, loading nothing)
+                 --database-url URL grows it in an empty PostgreSQL database, kept;
+                 --measure SUBJECTS with either measures a kept ledger again, loading nothing)
   breach         a breach at a hosting provider under 100k controllers (--small 10k): every
                  case, hop, relay, clock, event and e-mail written (SQLite)
   breach-affected  the subjects of a 1M-event ledger (--small 100k) whose data a breached
@@ -61,6 +64,12 @@ const USAGE: &str =
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().any(|a| a == name);
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let mut shape = if flag("--small") {
         Shape::SMALL
     } else {
@@ -129,7 +138,12 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(ledger::ingest(events, batch, flag("--bulk")))
+                .block_on(ledger::ingest(
+                    events,
+                    batch,
+                    flag("--bulk"),
+                    value("--database-url"),
+                ))
         }
         [command] if command.as_str() == "breach" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -149,22 +163,15 @@ fn main() -> anyhow::Result<()> {
                     1_000_000
                 }))
         }
-        [command] if command.as_str() == "writes" => {
-            let url = args
-                .iter()
-                .position(|a| a == "--database-url")
-                .and_then(|i| args.get(i + 1))
-                .cloned();
-            let keep = args
-                .iter()
-                .position(|a| a == "--keep")
-                .and_then(|i| args.get(i + 1))
-                .cloned();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(writes::run(shape, url, keep, 500))
-        }
+        [command] if command.as_str() == "writes" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(writes::run(
+                shape,
+                value("--database-url"),
+                value("--keep"),
+                500,
+            )),
         [command] if command.as_str() == "people" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
@@ -191,27 +198,24 @@ fn main() -> anyhow::Result<()> {
                 None if flag("--small") => vec![100_000, 1_000_000],
                 None => vec![1_000_000, 10_000_000],
             };
-            let keep = args
-                .iter()
-                .position(|a| a == "--keep")
-                .and_then(|i| args.get(i + 1))
-                .cloned();
-            let measure_only = args
-                .iter()
-                .position(|a| a == "--measure")
-                .and_then(|i| args.get(i + 1))
+            let measure_only = value("--measure")
                 .map(|n| {
                     n.parse::<usize>()
                         .context("--measure expects a number of subjects")
                 })
                 .transpose()?;
+            let database = ledger::Database::of(value("--database-url"), value("--keep"));
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            match (measure_only, keep.as_deref()) {
-                (Some(subjects), Some(dir)) => runtime.block_on(ledger::measure(dir, subjects)),
-                (Some(_), None) => anyhow::bail!("--measure needs --keep DIR (the kept ledger)"),
-                (None, keep) => runtime.block_on(ledger::growth(&sizes, keep)),
+            match measure_only {
+                Some(subjects) if database.is_kept() => {
+                    runtime.block_on(ledger::measure(&database, subjects))
+                }
+                Some(_) => anyhow::bail!(
+                    "--measure needs the kept ledger: --keep DIR or --database-url URL"
+                ),
+                None => runtime.block_on(ledger::growth(&sizes, &database)),
             }
         }
         [command] if command.as_str() == "check" => check(Shape {
