@@ -163,6 +163,14 @@ fn main() -> anyhow::Result<()> {
                     1_000_000
                 }))
         }
+        [command] if command.as_str() == "start" => {
+            let url = value("--database-url")
+                .context("start needs --database-url URL (e.g. sqlite://DIR/writes.db)")?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(writes::start(&url))
+        }
         [command] if command.as_str() == "writes" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?

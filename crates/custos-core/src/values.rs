@@ -55,8 +55,10 @@ macro_rules! string_value {
 ///
 /// Lowercase ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit,
 /// at most 64 characters.
+///
+/// Held inline when up to 24 bytes long (most are), so that an id costs no allocation of its own.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct Slug(String);
+pub struct Slug(compact_str::CompactString);
 
 impl Slug {
     pub const MAX_LEN: usize = 64;
@@ -84,7 +86,7 @@ impl FromStr for Slug {
                 Self::MAX_LEN
             )));
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(raw.into()))
     }
 }
 

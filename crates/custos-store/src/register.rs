@@ -46,6 +46,35 @@ pub struct ChangesSince {
 const INSERT_BATCH: usize = 500;
 
 /// How one kind of entry maps to its table.
+/// Rows a page when a table is read whole (see `Tx::load_table`).
+const LOAD_PAGE: i64 = 4096;
+
+/// A page of a table being parsed: the id it starts after, and the parse.
+struct PageParse<T> {
+    after: String,
+    parse: tokio::task::JoinHandle<Result<Vec<T>, String>>,
+}
+
+/// A page of entries from its ids (space-separated) and bodies (comma-separated JSON objects),
+/// each body's id checked against its row's; the reason when not.
+fn parse_page<T: Table>(slugs: &str, bodies: &str) -> Result<Vec<T>, String> {
+    let mut array = String::with_capacity(bodies.len() + 2);
+    array.push('[');
+    array.push_str(bodies);
+    array.push(']');
+    let entries: Vec<T> = serde_json::from_str(&array).map_err(|e| e.to_string())?;
+    let mut slugs = slugs.split(' ');
+    for entry in &entries {
+        if slugs.next() != Some(entry.slug()) {
+            return Err(format!("a body has the id {} out of place", entry.slug()));
+        }
+    }
+    match slugs.next() {
+        None => Ok(entries),
+        Some(_) => Err("fewer bodies than ids".to_owned()),
+    }
+}
+
 trait Table: Serialize + DeserializeOwned {
     const TABLE: &'static str;
     /// Columns after `key`, `slug` and before `body`.
@@ -307,31 +336,88 @@ impl Tx {
         self.record_changes(plan, desired).await
     }
 
-    async fn load_table<T: Table>(&mut self) -> Result<Vec<T>, StoreError> {
-        let sql = format!("SELECT slug, body FROM {} ORDER BY slug", T::TABLE);
+    /// Every row of a table, parsed. Rows are read a page at a time, each page
+    /// as one row of two aggregated texts (ids, and bodies joined as a JSON array): fetched one
+    /// by one, a million rows cost a wake-up of this task each, which was most of a large
+    /// register's start. A page is parsed on a blocking thread while the next is read.
+    async fn load_table<T: Table + Send + 'static>(&mut self) -> Result<Vec<T>, StoreError> {
+        // The two aggregates see the page's rows in one pass, so ids and bodies line up
+        // (`parse_page` checks it); in what order does not matter (`Register::new` sorts).
+        let sql = format!(
+            "SELECT string_agg(slug, ' '), string_agg(body, ','), max(slug), count(*) \
+             FROM (SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2) AS page",
+            T::TABLE
+        );
+        let mut entries = Vec::new();
+        let mut after = String::new();
+        let mut parsing: Option<PageParse<T>> = None;
+        loop {
+            let row = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(after.clone())
+                .bind(LOAD_PAGE)
+                .fetch_one(&mut *self.inner)
+                .await?;
+            let count: i64 = row.try_get(3)?;
+            let next = if count == 0 {
+                None
+            } else {
+                let slugs: String = row.try_get(0)?;
+                let bodies: String = row.try_get(1)?;
+                let last: String = row.try_get(2)?;
+                Some(PageParse {
+                    after: std::mem::replace(&mut after, last),
+                    parse: tokio::task::spawn_blocking(move || parse_page(&slugs, &bodies)),
+                })
+            };
+            if let Some(previous) = std::mem::replace(&mut parsing, next) {
+                entries.extend(self.parsed_page(previous).await?);
+            }
+            if count < LOAD_PAGE {
+                break;
+            }
+        }
+        if let Some(last) = parsing {
+            entries.extend(self.parsed_page(last).await?);
+        }
+        Ok(entries)
+    }
+
+    /// The entries of a page being parsed; should it not parse, its rows are read again one by
+    /// one to name the one at fault.
+    async fn parsed_page<T: Table>(&mut self, page: PageParse<T>) -> Result<Vec<T>, StoreError> {
+        let PageParse { after, parse } = page;
+        let reason = match parse.await {
+            Ok(Ok(entries)) => return Ok(entries),
+            Ok(Err(reason)) => reason,
+            Err(failed) => failed.to_string(),
+        };
+        let sql = format!(
+            "SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2",
+            T::TABLE
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after.clone())
+            .bind(LOAD_PAGE)
             .fetch_all(&mut *self.inner)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let slug: String = row.try_get(0)?;
-                let body: String = row.try_get(1)?;
-                let entry: T =
-                    serde_json::from_str(&body).map_err(|error| StoreError::Corrupt {
-                        table: T::TABLE,
-                        slug: slug.clone(),
-                        reason: error.to_string(),
-                    })?;
-                if entry.slug() != slug {
-                    return Err(StoreError::Corrupt {
-                        table: T::TABLE,
-                        slug,
-                        reason: format!("its body has the id {}", entry.slug()),
-                    });
-                }
-                Ok(entry)
-            })
-            .collect()
+        for row in &rows {
+            let slug: String = row.try_get(0)?;
+            let body: String = row.try_get(1)?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                table: T::TABLE,
+                slug: slug.clone(),
+                reason,
+            };
+            let entry: T = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
+            if entry.slug() != slug {
+                return Err(corrupt(format!("its body has the id {}", entry.slug())));
+            }
+        }
+        Err(StoreError::Corrupt {
+            table: T::TABLE,
+            slug: format!("(the page after {after:?})"),
+            reason,
+        })
     }
 
     /// Inserts many rows. Into an empty table, a large load drops the table's non-unique

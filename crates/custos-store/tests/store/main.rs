@@ -237,6 +237,16 @@ async fn a_corrupt_row_is_named() {
         let error = usecase::load(&app(&store)).await.unwrap_err().to_string();
         assert!(error.contains("organisations row mailer-c"), "{error}");
         assert!(error.contains("ISO 3166-1"), "{error}");
+
+        // A body that parses but carries another row's id is named too.
+        let mut connection = raw(&url).await;
+        connection
+            .execute("UPDATE organisations SET body = '{\"id\": \"agency-b\", \"name\": \"M\", \"country\": \"FR\"}' WHERE slug = 'mailer-c'")
+            .await
+            .unwrap();
+        connection.close().await.unwrap();
+        let error = usecase::load(&app(&store)).await.unwrap_err().to_string();
+        assert!(error.contains("organisations row mailer-c: its body has the id agency-b"), "{error}");
     })
     .await;
 }
