@@ -792,11 +792,11 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
                 service: spec.service.clone(),
                 category: spec.category.clone(),
                 locations: spec.dossier.locations.clone(),
-                transfer: spec.dossier.transfer.clone(),
+                transfer: spec.dossier.transfer.clone().map(Box::new),
                 contract: spec.contract.clone(),
                 since: today,
                 until: None,
-                authorisation: Some(Authorisation {
+                authorisation: Some(Box::new(Authorisation {
                     by: party.addressee.controller.clone(),
                     decision: if party.state == PartyState::DeemedApproved {
                         Decision::DeemedApproved
@@ -808,7 +808,7 @@ pub async fn execute(store: &Store, key: &str, actor: &Actor) -> Result<RequestV
                         "change request {key}, dossier version {}",
                         request.dossier_version
                     )),
-                }),
+                })),
                 acknowledgements: Vec::new(),
             });
             if let Some(replaced) = &spec.replaces {

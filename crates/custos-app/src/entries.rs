@@ -414,12 +414,12 @@ mod tests {
             (Change::Touch, Entry::Contract(c)) => c.reference = Some(format!("Version {step}")),
             (Change::Touch, Entry::Engagement(e)) => e.service = format!("Service {step}"),
             (Change::Decide, Entry::Engagement(e)) => {
-                e.authorisation = Some(Authorisation {
+                e.authorisation = Some(Box::new(Authorisation {
                     by: "hypermarket-a".parse().unwrap(),
                     decision: Decision::Approved,
                     date: "2026-01-01".parse().unwrap(),
                     reference: Some(format!("Decision {step}")),
-                });
+                }));
             }
             (Change::Decide, _) => {}
             (Change::Copy, _) => {

@@ -991,12 +991,12 @@ mod tests {
         let mut new = link(&register, "b-c");
         new.id = "b-f".parse().unwrap();
         new.processor = "agency-e".parse().unwrap();
-        new.authorisation = Some(Authorisation {
+        new.authorisation = Some(Box::new(Authorisation {
             by: "hypermarket-a".parse().unwrap(),
             decision: Decision::Approved,
             date: "2026-01-01".parse().unwrap(),
             reference: None,
-        });
+        }));
         let verdict = entry_write(
             &b,
             Facts::of(&register),
@@ -1024,12 +1024,12 @@ mod tests {
         let a = Caller::member("hypermarket-a", Role::Editor);
         let before = link(&register, "b-c");
         let mut decided = before.clone();
-        decided.authorisation = Some(Authorisation {
+        decided.authorisation = Some(Box::new(Authorisation {
             by: "hypermarket-a".parse().unwrap(),
             decision: Decision::Objected,
             date: "2026-01-01".parse().unwrap(),
             reference: None,
-        });
+        }));
         let ask = |after: &Engagement| {
             entry_write(
                 &a,

@@ -269,7 +269,7 @@ impl<'r> Chain<'r> {
                     since: engagement.since,
                     until: engagement.until,
                     contract: engagement.contract.clone(),
-                    authorisation: engagement.authorisation.clone(),
+                    authorisation: engagement.authorisation.as_deref().cloned(),
                 }
             })
             .collect();

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Date;
-use crate::values::{CountryCode, Email, IsoDate, Retention, Slug};
+use crate::values::{CountryCode, Email, IsoDate, Retention, Slug, SortedSet};
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -404,11 +404,11 @@ pub struct Contract {
     #[serde(default)]
     pub identifies_controller: bool,
     /// The Art. 28(3)(a)–(h) clauses the contract contains.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub clauses: BTreeSet<Art28Clause>,
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub clauses: SortedSet<Art28Clause>,
     /// Concrete security measures the contract imposes, as identifiers.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub security: BTreeSet<Slug>,
+    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
+    pub security: SortedSet<Slug>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subprocessing: Option<SubprocessingTerms>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -432,7 +432,7 @@ pub struct Contract {
     pub renewal: Option<Date>,
     /// The signed document, stored on the instance by its SHA-256 (`POST /api/v1/attachments`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document: Option<ContractDocument>,
+    pub document: Option<Box<ContractDocument>>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,
@@ -617,7 +617,7 @@ pub struct Engagement {
     pub locations: Vec<Location>,
     /// The transfer mechanism for every location outside the EEA that names none of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub transfer: Option<TransferMechanism>,
+    pub transfer: Option<Box<TransferMechanism>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contract: Option<Slug>,
     /// First day in force.
@@ -629,7 +629,7 @@ pub struct Engagement {
     pub until: Option<Date>,
     /// The decision that allowed this link, when one was needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorisation: Option<Authorisation>,
+    pub authorisation: Option<Box<Authorisation>>,
     /// Findings of the checks acknowledged on this entry, each with a reason and an expiry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acknowledgements: Vec<Acknowledgement>,

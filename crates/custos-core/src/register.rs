@@ -12,7 +12,9 @@ use crate::model::{Activity, Contract, Engagement, Organisation, OrganisationKin
 use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
 
 mod change;
+mod id_index;
 pub use change::{Change, Entry, tag_of};
+use id_index::{IdIndex, Identified};
 
 /// The four kinds of entry a register holds.
 #[derive(
@@ -142,10 +144,10 @@ pub type EngagementIx = u32;
 #[derive(Debug, Clone)]
 pub struct Register {
     parts: RegisterParts,
-    organisation_ix: HashMap<Slug, OrgIx>,
-    activity_ix: HashMap<Slug, u32>,
-    contract_ix: HashMap<Slug, u32>,
-    engagement_ix: HashMap<Slug, EngagementIx>,
+    organisation_ix: IdIndex,
+    activity_ix: IdIndex,
+    contract_ix: IdIndex,
+    engagement_ix: IdIndex,
     /// Per activity (same index as `activities`), its engagements.
     engagements_by_activity: Vec<Vec<EngagementIx>>,
     /// Per engagement, the indices of engaged_by and processor.
@@ -260,10 +262,10 @@ impl Register {
     pub fn empty() -> Self {
         Self {
             parts: RegisterParts::default(),
-            organisation_ix: HashMap::new(),
-            activity_ix: HashMap::new(),
-            contract_ix: HashMap::new(),
-            engagement_ix: HashMap::new(),
+            organisation_ix: IdIndex::default(),
+            activity_ix: IdIndex::default(),
+            contract_ix: IdIndex::default(),
+            engagement_ix: IdIndex::default(),
             engagements_by_activity: Vec::new(),
             link_parties: Vec::new(),
             link_contracts: Vec::new(),
@@ -278,24 +280,12 @@ impl Register {
         let mut problems = Vec::new();
         let organisation_ix = unique_ids(
             EntityKind::Organisation,
-            parts.organisations.iter().map(|o| &o.id),
+            &parts.organisations,
             &mut problems,
         );
-        let activity_ix = unique_ids(
-            EntityKind::Activity,
-            parts.activities.iter().map(|a| &a.id),
-            &mut problems,
-        );
-        let contract_ix = unique_ids(
-            EntityKind::Contract,
-            parts.contracts.iter().map(|c| &c.id),
-            &mut problems,
-        );
-        let engagement_ix = unique_ids(
-            EntityKind::Engagement,
-            parts.engagements.iter().map(|e| &e.id),
-            &mut problems,
-        );
+        let activity_ix = unique_ids(EntityKind::Activity, &parts.activities, &mut problems);
+        let contract_ix = unique_ids(EntityKind::Contract, &parts.contracts, &mut problems);
+        let engagement_ix = unique_ids(EntityKind::Engagement, &parts.engagements, &mut problems);
         let mut register = Self {
             engagements_by_activity: vec![Vec::new(); parts.activities.len()],
             engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
@@ -352,27 +342,26 @@ impl Register {
     }
 
     pub fn activity(&self, id: &str) -> Option<&Activity> {
-        self.activity_ix
-            .get(id)
-            .map(|&ix| &self.parts.activities[ix as usize])
+        self.activity_index(id)
+            .map(|ix| &self.parts.activities[ix as usize])
     }
 
     pub fn contract(&self, id: &str) -> Option<&Contract> {
         self.contract_ix
-            .get(id)
-            .map(|&ix| &self.parts.contracts[ix as usize])
+            .get(&self.parts.contracts, id)
+            .map(|ix| &self.parts.contracts[ix as usize])
     }
 
     pub fn engagement(&self, id: &str) -> Option<&Engagement> {
-        self.engagement_ix.get(id).map(|&ix| self.engagement_at(ix))
+        self.engagement_index(id).map(|ix| self.engagement_at(ix))
     }
 
     pub fn engagement_index(&self, id: &str) -> Option<EngagementIx> {
-        self.engagement_ix.get(id).copied()
+        self.engagement_ix.get(&self.parts.engagements, id)
     }
 
     pub fn organisation_index(&self, id: &str) -> Option<OrgIx> {
-        self.organisation_ix.get(id).copied()
+        self.organisation_ix.get(&self.parts.organisations, id)
     }
 
     pub fn organisation_at(&self, ix: OrgIx) -> &Organisation {
@@ -384,7 +373,19 @@ impl Register {
     }
 
     pub fn activity_index(&self, id: &str) -> Option<u32> {
-        self.activity_ix.get(id).copied()
+        self.activity_ix.get(&self.parts.activities, id)
+    }
+
+    /// The positions of an engagement's parties and activity, which validation has found.
+    fn positions_of(&self, link: &Engagement) -> ((OrgIx, OrgIx), u32) {
+        let org = |id: &Slug| {
+            self.organisation_ix
+                .position_of(&self.parts.organisations, id.as_str())
+        };
+        let activity = self
+            .activity_ix
+            .position_of(&self.parts.activities, link.activity.as_str());
+        ((org(&link.engaged_by), org(&link.processor)), activity)
     }
 
     pub fn engagements_of_activity(&self, activity_ix: u32) -> &[EngagementIx] {
@@ -451,9 +452,7 @@ impl Register {
         let mut link_contracts = Vec::with_capacity(links.len());
         for (ix, link) in links.iter().enumerate() {
             let ix = ix as EngagementIx;
-            let by = self.organisation_ix[&link.engaged_by];
-            let processor = self.organisation_ix[&link.processor];
-            let activity = self.activity_ix[&link.activity];
+            let ((by, processor), activity) = self.positions_of(link);
             link_parties.push((by, processor));
             link_contracts.push(self.contract_ix_of(link));
             self.engagements_by_activity[activity as usize].push(ix);
@@ -467,7 +466,7 @@ impl Register {
     fn contract_ix_of(&self, link: &Engagement) -> u32 {
         link.contract
             .as_ref()
-            .and_then(|id| self.contract_ix.get(id).copied())
+            .and_then(|id| self.contract_ix.get(&self.parts.contracts, id.as_str()))
             .unwrap_or(Facts::NONE)
     }
 
@@ -708,7 +707,9 @@ struct Whole<'a>(&'a Register);
 
 impl Lookup for Whole<'_> {
     fn organisation_exists(&self, id: &Slug) -> bool {
-        self.0.organisation_ix.contains_key(id)
+        self.0
+            .organisation_ix
+            .contains(&self.0.parts.organisations, id.as_str())
     }
     fn activity(&self, id: &Slug) -> Option<&Activity> {
         self.0.activity(id.as_str())
@@ -861,24 +862,19 @@ fn engagement_problems(link: &Engagement, lookup: &impl Lookup) -> Vec<String> {
     problems
 }
 
-fn unique_ids<'a>(
+fn unique_ids<T: Identified>(
     kind: EntityKind,
-    ids: impl Iterator<Item = &'a Slug>,
+    entries: &[T],
     problems: &mut Vec<Problem>,
-) -> HashMap<Slug, u32> {
-    let mut index = HashMap::new();
-    for (position, id) in ids.enumerate() {
-        match index.entry(id.clone()) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(position as u32);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => problems.push(Problem {
-                kind,
-                id: id.clone(),
-                duplicate: true,
-                message: format!("the id {id} is used by another {kind} too: ids must be unique"),
-            }),
-        }
+) -> IdIndex {
+    let (index, repeated) = IdIndex::build(entries);
+    for id in repeated {
+        problems.push(Problem {
+            kind,
+            id: id.clone(),
+            duplicate: true,
+            message: format!("the id {id} is used by another {kind} too: ids must be unique"),
+        });
     }
     index
 }

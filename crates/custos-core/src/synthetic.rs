@@ -235,11 +235,11 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 } else {
                     vec![]
                 },
-                transfer,
+                transfer: transfer.map(Box::new),
                 contract,
                 since,
                 until: None,
-                authorisation,
+                authorisation: authorisation.map(Box::new),
                 acknowledgements: vec![],
             });
         }

@@ -209,7 +209,7 @@ fn destinations<'e>(
             .unwrap_or_else(|| importer.id.clone());
         return vec![(
             Destination::InternationalOrganisation(key),
-            engagement.transfer.as_ref(),
+            engagement.transfer.as_deref(),
         )];
     }
     let mut found: Vec<(Destination, Option<&TransferMechanism>)> = Vec::new();
@@ -328,7 +328,7 @@ fn mechanism_of(engagement: &Engagement, code: CountryCode) -> Option<&TransferM
         .iter()
         .find(|l| l.country() == code)
         .and_then(Location::transfer)
-        .or(engagement.transfer.as_ref())
+        .or(engagement.transfer.as_deref())
 }
 
 fn destination_name(reference: &ReferenceData, destination: &Destination) -> String {

@@ -55,14 +55,10 @@ struct PageParse<T> {
     parse: tokio::task::JoinHandle<Result<Vec<T>, String>>,
 }
 
-/// A page of entries from its ids (space-separated) and bodies (comma-separated JSON objects),
-/// each body's id checked against its row's; the reason when not.
+/// A page of entries from its ids (space-separated) and bodies (a JSON array), each body's id
+/// checked against its row's; the reason when not.
 fn parse_page<T: Table>(slugs: &str, bodies: &str) -> Result<Vec<T>, String> {
-    let mut array = String::with_capacity(bodies.len() + 2);
-    array.push('[');
-    array.push_str(bodies);
-    array.push(']');
-    let entries: Vec<T> = serde_json::from_str(&array).map_err(|e| e.to_string())?;
+    let entries: Vec<T> = serde_json::from_str(bodies).map_err(|e| e.to_string())?;
     let mut slugs = slugs.split(' ');
     for entry in &entries {
         if slugs.next() != Some(entry.slug()) {
@@ -148,12 +144,20 @@ impl Table for Engagement {
 impl Tx {
     /// The whole register as stored, every row parsed again (the database is an edge).
     pub async fn load_register(&mut self) -> Result<RegisterParts, StoreError> {
-        Ok(RegisterParts {
+        let parts = RegisterParts {
             organisations: self.load_table().await?,
             activities: self.load_table().await?,
             contracts: self.load_table().await?,
             engagements: self.load_table().await?,
-        })
+        };
+        if self.backend == Backend::Sqlite {
+            // Reading every row filled this connection's page cache (64 MiB) with pages the
+            // register now holds parsed: let them go.
+            sqlx::query("PRAGMA shrink_memory")
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(parts)
     }
 
     /// The register's version, locked until this transaction ends (on PostgreSQL a row lock
@@ -344,8 +348,8 @@ impl Tx {
         // The two aggregates see the page's rows in one pass, so ids and bodies line up
         // (`parse_page` checks it); in what order does not matter (`Register::new` sorts).
         let sql = format!(
-            "SELECT string_agg(slug, ' '), string_agg(body, ','), max(slug), count(*) \
-             FROM (SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2) AS page",
+            "SELECT string_agg(slug, ' '), '[' || string_agg(body, ',') || ']', max(slug), \
+             count(*) FROM (SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2) AS page",
             T::TABLE
         );
         let mut entries = Vec::new();
@@ -379,6 +383,8 @@ impl Tx {
         if let Some(last) = parsing {
             entries.extend(self.parsed_page(last).await?);
         }
+        // Grown by doubling: up to half again of a large table's room would stay unused.
+        entries.shrink_to_fit();
         Ok(entries)
     }
 

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::id_index::Shift;
 use super::{
     ChainLink, EngagementIx, EntityKind, Facts, LinkFacts, Lookup, OrgIx, Problem, Register,
     acknowledgement_problems, activity_problems, contract_problems, engagement_problems,
@@ -151,7 +152,7 @@ impl Lookup for Overlay<'_> {
     fn organisation_exists(&self, id: &Slug) -> bool {
         match self.changed(EntityKind::Organisation, id) {
             Some(after) => after.is_some(),
-            None => self.register.organisation_ix.contains_key(id),
+            None => self.register.organisation_index(id.as_str()).is_some(),
         }
     }
     fn activity(&self, id: &Slug) -> Option<&Activity> {
@@ -222,7 +223,7 @@ impl Register {
         let parts = &self.parts;
         match kind {
             EntityKind::Organisation if removed => {
-                let Some(&org) = self.organisation_ix.get(id) else {
+                let Some(org) = self.organisation_index(id.as_str()) else {
                     return Vec::new();
                 };
                 let activities = parts
@@ -247,9 +248,8 @@ impl Register {
                 activities.chain(contracts).chain(links).collect()
             }
             EntityKind::Activity => self
-                .activity_ix
-                .get(id)
-                .map(|&ix| {
+                .activity_index(id.as_str())
+                .map(|ix| {
                     self.engagements_by_activity[ix as usize]
                         .iter()
                         .map(|&link| EntryRef::Engagement(self.engagement_at(link)))
@@ -258,8 +258,8 @@ impl Register {
                 .unwrap_or_default(),
             EntityKind::Contract => self
                 .contract_ix
-                .get(id)
-                .map(|&ix| {
+                .get(&parts.contracts, id.as_str())
+                .map(|ix| {
                     self.link_contracts
                         .iter()
                         .enumerate()
@@ -283,13 +283,13 @@ impl Register {
                 .collect()
         };
         match change.after() {
-            Some(Entry::Activity(activity)) => match self.activity_ix.get(&activity.id) {
-                Some(&ix) => vec![(activity, links_of(ix, None))],
+            Some(Entry::Activity(activity)) => match self.activity_index(activity.id.as_str()) {
+                Some(ix) => vec![(activity, links_of(ix, None))],
                 None => Vec::new(),
             },
             _ if change.target().0 == EntityKind::Engagement => {
                 let (_, id) = change.target();
-                let before = self.engagement_ix.get(id).copied();
+                let before = self.engagement_index(id.as_str());
                 let mut touched = Vec::new();
                 if let Some(before) = before {
                     let old_activity = &self.engagement_at(before).activity;
@@ -298,7 +298,9 @@ impl Register {
                         _ => true,
                     };
                     if moved {
-                        let ix = self.activity_ix[old_activity];
+                        let ix = self
+                            .activity_ix
+                            .position_of(&self.parts.activities, old_activity.as_str());
                         touched.push((
                             &self.parts.activities[ix as usize],
                             links_of(ix, Some(before)),
@@ -306,15 +308,15 @@ impl Register {
                     }
                 }
                 if let Some(Entry::Engagement(link)) = change.after() {
-                    let ix = self.activity_ix[&link.activity];
+                    let ((by, processor), ix) = self.positions_of(link);
                     let mut links = links_of(ix, before);
                     let position = links.partition_point(|l| l.engagement.id < link.id);
                     links.insert(
                         position,
                         ChainLink {
                             engagement: link,
-                            by: self.organisation_ix[&link.engaged_by],
-                            processor: self.organisation_ix[&link.processor],
+                            by,
+                            processor,
                         },
                     );
                     touched.push((&self.parts.activities[ix as usize], links));
@@ -348,7 +350,7 @@ impl Register {
         let sector = self.facts.intern(org.sector.as_deref());
         let international = org.kind == OrganisationKind::InternationalOrganisation;
         let country = org.country;
-        if let Some(&ix) = self.organisation_ix.get(&org.id) {
+        if let Some(ix) = self.organisation_index(org.id.as_str()) {
             let ix = ix as usize;
             self.parts.organisations[ix] = org;
             self.facts.org_country[ix] = country;
@@ -358,8 +360,6 @@ impl Register {
         }
         let at = self.parts.organisations.partition_point(|o| o.id < org.id);
         let at_ix = at as OrgIx;
-        shift_map(&mut self.organisation_ix, at_ix, Shift::Insert);
-        self.organisation_ix.insert(org.id.clone(), at_ix);
         for (by, processor) in &mut self.link_parties {
             *by = Shift::Insert.apply(*by, at_ix);
             *processor = Shift::Insert.apply(*processor, at_ix);
@@ -369,13 +369,15 @@ impl Register {
         self.facts.org_sector.insert(at, sector);
         self.facts.org_is_international.insert(at, international);
         self.parts.organisations.insert(at, org);
+        self.organisation_ix
+            .inserted(&self.parts.organisations, at_ix);
     }
 
     fn remove_organisation(&mut self, id: &Slug) {
-        let Some(ix) = self.organisation_ix.remove(id) else {
+        let Some(ix) = self.organisation_index(id.as_str()) else {
             return;
         };
-        shift_map(&mut self.organisation_ix, ix, Shift::Remove);
+        self.organisation_ix.removing(&self.parts.organisations, ix);
         for (by, processor) in &mut self.link_parties {
             *by = Shift::Remove.apply(*by, ix);
             *processor = Shift::Remove.apply(*processor, ix);
@@ -389,7 +391,7 @@ impl Register {
     }
 
     fn put_activity(&mut self, activity: Activity) {
-        if let Some(&ix) = self.activity_ix.get(&activity.id) {
+        if let Some(ix) = self.activity_index(activity.id.as_str()) {
             self.parts.activities[ix as usize] = activity;
             return;
         }
@@ -397,55 +399,52 @@ impl Register {
             .parts
             .activities
             .partition_point(|a| a.id < activity.id);
-        shift_map(&mut self.activity_ix, at as u32, Shift::Insert);
-        self.activity_ix.insert(activity.id.clone(), at as u32);
         self.engagements_by_activity.insert(at, Vec::new());
         self.parts.activities.insert(at, activity);
+        self.activity_ix.inserted(&self.parts.activities, at as u32);
     }
 
     fn remove_activity(&mut self, id: &Slug) {
-        let Some(ix) = self.activity_ix.remove(id) else {
+        let Some(ix) = self.activity_index(id.as_str()) else {
             return;
         };
-        shift_map(&mut self.activity_ix, ix, Shift::Remove);
+        self.activity_ix.removing(&self.parts.activities, ix);
         self.engagements_by_activity.remove(ix as usize);
         self.parts.activities.remove(ix as usize);
     }
 
     fn put_contract(&mut self, contract: Contract) {
-        if let Some(&ix) = self.contract_ix.get(&contract.id) {
+        if let Some(ix) = self
+            .contract_ix
+            .get(&self.parts.contracts, contract.id.as_str())
+        {
             self.parts.contracts[ix as usize] = contract;
             return;
         }
         let at = self.parts.contracts.partition_point(|c| c.id < contract.id);
         let at_ix = at as u32;
-        shift_map(&mut self.contract_ix, at_ix, Shift::Insert);
-        self.contract_ix.insert(contract.id.clone(), at_ix);
         shift_contracts(&mut self.link_contracts, at_ix, Shift::Insert);
         self.parts.contracts.insert(at, contract);
+        self.contract_ix.inserted(&self.parts.contracts, at_ix);
     }
 
     fn remove_contract(&mut self, id: &Slug) {
-        let Some(ix) = self.contract_ix.remove(id) else {
+        let Some(ix) = self.contract_ix.get(&self.parts.contracts, id.as_str()) else {
             return;
         };
-        shift_map(&mut self.contract_ix, ix, Shift::Remove);
+        self.contract_ix.removing(&self.parts.contracts, ix);
         shift_contracts(&mut self.link_contracts, ix, Shift::Remove);
         self.parts.contracts.remove(ix as usize);
     }
 
     fn put_engagement(&mut self, link: Engagement) {
-        let parties = (
-            self.organisation_ix[&link.engaged_by],
-            self.organisation_ix[&link.processor],
-        );
-        let activity = self.activity_ix[&link.activity];
+        let (parties, activity) = self.positions_of(&link);
         let contract = self.contract_ix_of(&link);
         let facts = LinkFacts::of(&link, self.facts.intern(Some(link.category())));
-        if let Some(&ix) = self.engagement_ix.get(&link.id) {
+        if let Some(ix) = self.engagement_index(link.id.as_str()) {
             let at = ix as usize;
             let old_processor = self.link_parties[at].1;
-            let old_activity = self.activity_ix[&self.parts.engagements[at].activity];
+            let (_, old_activity) = self.positions_of(&self.parts.engagements[at]);
             if old_activity != activity {
                 remove_sorted(&mut self.engagements_by_activity[old_activity as usize], ix);
                 insert_sorted(&mut self.engagements_by_activity[activity as usize], ix);
@@ -465,8 +464,6 @@ impl Register {
         }
         let at = self.parts.engagements.partition_point(|e| e.id < link.id);
         let at_ix = at as EngagementIx;
-        shift_map(&mut self.engagement_ix, at_ix, Shift::Insert);
-        self.engagement_ix.insert(link.id.clone(), at_ix);
         shift_lists(&mut self.engagements_by_activity, at_ix, Shift::Insert);
         shift_lists(&mut self.engagements_as_processor, at_ix, Shift::Insert);
         insert_sorted(&mut self.engagements_by_activity[activity as usize], at_ix);
@@ -478,18 +475,19 @@ impl Register {
         self.link_contracts.insert(at, contract);
         self.facts.links.insert(at, facts);
         self.parts.engagements.insert(at, link);
+        self.engagement_ix.inserted(&self.parts.engagements, at_ix);
     }
 
     fn remove_engagement(&mut self, id: &Slug) {
-        let Some(ix) = self.engagement_ix.remove(id) else {
+        let Some(ix) = self.engagement_index(id.as_str()) else {
             return;
         };
         let at = ix as usize;
-        let activity = self.activity_ix[&self.parts.engagements[at].activity];
+        let (_, activity) = self.positions_of(&self.parts.engagements[at]);
         let processor = self.link_parties[at].1;
         remove_sorted(&mut self.engagements_by_activity[activity as usize], ix);
         remove_sorted(&mut self.engagements_as_processor[processor as usize], ix);
-        shift_map(&mut self.engagement_ix, ix, Shift::Remove);
+        self.engagement_ix.removing(&self.parts.engagements, ix);
         shift_lists(&mut self.engagements_by_activity, ix, Shift::Remove);
         shift_lists(&mut self.engagements_as_processor, ix, Shift::Remove);
         self.link_parties.remove(at);
@@ -527,10 +525,12 @@ impl Register {
                 .collect()
         };
         self.parts == other.parts
-            && self.organisation_ix == other.organisation_ix
-            && self.activity_ix == other.activity_ix
-            && self.contract_ix == other.contract_ix
-            && self.engagement_ix == other.engagement_ix
+            && self
+                .organisation_ix
+                .indexes_exactly(&self.parts.organisations)
+            && self.activity_ix.indexes_exactly(&self.parts.activities)
+            && self.contract_ix.indexes_exactly(&self.parts.contracts)
+            && self.engagement_ix.indexes_exactly(&self.parts.engagements)
             && self.engagements_by_activity == other.engagements_by_activity
             && self.link_parties == other.link_parties
             && self.link_contracts == other.link_contracts
@@ -564,30 +564,6 @@ impl EntryRef<'_> {
             Self::Contract(c) => &c.id,
             Self::Engagement(e) => &e.id,
         }
-    }
-}
-
-/// Moving the positions after an inserted or removed entry.
-#[derive(Clone, Copy)]
-enum Shift {
-    Insert,
-    Remove,
-}
-
-impl Shift {
-    /// `position` after an entry was inserted at, or removed from, `at`.
-    fn apply(self, position: u32, at: u32) -> u32 {
-        match self {
-            Self::Insert if position >= at => position + 1,
-            Self::Remove if position > at => position - 1,
-            _ => position,
-        }
-    }
-}
-
-fn shift_map(map: &mut std::collections::HashMap<Slug, u32>, at: u32, shift: Shift) {
-    for position in map.values_mut() {
-        *position = shift.apply(*position, at);
     }
 }
 

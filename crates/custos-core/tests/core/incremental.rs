@@ -85,12 +85,12 @@ fn change_of(parts: &RegisterParts, step: Step, serial: usize) -> Option<Change>
             e.activity = pick(&parts.activities, value)
                 .map(|a| a.id)
                 .unwrap_or(e.activity);
-            e.authorisation = Some(Authorisation {
+            e.authorisation = Some(Box::new(Authorisation {
                 by: org_id(parts, value / 7),
                 decision: Decision::Approved,
                 date: date("2025-01-01"),
                 reference: None,
-            });
+            }));
             Entry::Engagement(e)
         }
         (4, Entry::Contract(mut c)) => {

@@ -21,7 +21,7 @@ use custos_core::model::{
     SubprocessingTerms,
 };
 use custos_core::register::Register;
-use custos_core::values::Slug;
+use custos_core::values::{Slug, SortedSet};
 
 use super::{FormCaller, UiError, Viewer, check_csrf, or_dash, page, plain, read_multipart};
 use crate::api::changes::store_attachment;
@@ -177,7 +177,7 @@ pub async fn link(
         fact(
             "fact-transfer-mechanism",
             link.transfer
-                .as_ref()
+                .as_deref()
                 .map(mechanism_text)
                 .unwrap_or_default(),
         ),
@@ -967,10 +967,10 @@ async fn submit_contract(
     if let Some(file) = files.into_iter().next() {
         match store_attachment(state, principal, &file.media_type, &file.bytes).await {
             Ok(stored_file) => {
-                proposed.document = Some(ContractDocument {
+                proposed.document = Some(Box::new(ContractDocument {
                     name: file.name,
                     sha256: stored_file.sha256,
-                });
+                }));
             }
             Err(error @ (ApiError::Invalid { .. } | ApiError::TooLarge(_))) => {
                 return Ok(again(
@@ -1029,8 +1029,8 @@ fn blank_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         id,
         between: [engaging, processor],
         identifies_controller: false,
-        clauses: BTreeSet::new(),
-        security: BTreeSet::new(),
+        clauses: SortedSet::new(),
+        security: SortedSet::new(),
         subprocessing: None,
         signed: None,
         reference: None,

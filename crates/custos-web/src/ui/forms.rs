@@ -538,7 +538,7 @@ impl LinkFields {
                 .unwrap_or_default(),
             transfer: link
                 .transfer
-                .as_ref()
+                .as_deref()
                 .map(mechanism_code)
                 .unwrap_or_default(),
             decided_by: link
@@ -642,7 +642,7 @@ impl LinkFields {
             service: self.service.clone(),
             category: optional(&self.category),
             locations,
-            transfer: mechanism("transfer", &self.transfer)?,
+            transfer: mechanism("transfer", &self.transfer)?.map(Box::new),
             contract: optional(&self.contract)
                 .map(|c| slug("contract", &c))
                 .transpose()?,
@@ -651,7 +651,7 @@ impl LinkFields {
                 "since: the first day the link is in force".to_owned(),
             ))?,
             until: date("until", &self.until)?,
-            authorisation: self.authorisation()?,
+            authorisation: self.authorisation()?.map(Box::new),
             acknowledgements: base.map(|b| b.acknowledgements.clone()).unwrap_or_default(),
         })
     }
