@@ -2,17 +2,18 @@
 //! the use case it belongs to (the workflow's windows and reminders, subject requests'
 //! deadlines and erasures).
 
-use custos_core::register::Register;
-
 use crate::audit::Actor;
 use crate::clock::stamp;
+use crate::live::LiveRegister;
 use crate::outbox;
 use crate::{AppError, Clock, Store};
 
-/// Fires the timers due now, at most `limit` of them; returns how many fired.
+/// Fires the timers due now, at most `limit` of them; returns how many fired. The register is
+/// taken only when one is due: a worker that held it while looking, every second, made a write
+/// landing meanwhile copy the whole register instead of changing it in place.
 pub async fn fire_due_timers(
     store: &Store,
-    register: &Register,
+    live: &LiveRegister,
     clock: &dyn Clock,
     limit: u32,
 ) -> Result<usize, AppError> {
@@ -24,6 +25,8 @@ pub async fn fire_due_timers(
         tx.rollback().await?;
         return Ok(0);
     }
+    let snapshot = live.snapshot().await;
+    let register = snapshot.register();
     let actor = Actor::new("custos:timer", now);
     let subscriptions = tx.subscriptions(None).await?;
     let mut events = Vec::new();

@@ -25,6 +25,7 @@ const USAGE: &str =
                     | ledger-ingest [--events N] [--batch N] [--bulk] [--database-url URL]
                     | ledger-growth [--sizes N,N,..] [--keep DIR | --database-url URL]
                     | signin-flood | breach | breach-affected | people | writes [--database-url URL]
+                    | start --database-url URL | serve --database-url URL [--writes N] [--read-seconds S]
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -56,6 +57,12 @@ const USAGE: &str =
                  the findings, a 10 s read load, memory after (--database-url: an empty
                  PostgreSQL database instead of a temporary SQLite file; --keep DIR keeps
                  DIR/writes.db, for `custos serve` on it)
+  start          the register of --database-url read and built in memory as a server starts:
+                 each phase's time and memory
+  serve          `custos serve` (the binary beside this one) started over --database-url, which
+                 holds the synthetic register of --engagements N (kept by writes --keep): its
+                 time to ready and RSS, --writes (10000) PUTs, --read-seconds (60) of chain reads
+                 by 4 clients, its RSS after each
   --small        a hundredth of the target shape (1k organisations, 10k engagements)
   --engagements N  N engagements, N/10 organisations (e.g. 12000 for a 10 MB directory)
   --contracts    give every link a complete DPA and every sub-processor an approval
@@ -100,6 +107,8 @@ fn main() -> anyhow::Result<()> {
                             | "--keep"
                             | "--measure"
                             | "--database-url"
+                            | "--writes"
+                            | "--read-seconds"
                     ))
         })
         .map(|(_, a)| a)
@@ -162,6 +171,25 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     1_000_000
                 }))
+        }
+        [command] if command.as_str() == "serve" => {
+            let url = value("--database-url")
+                .context("serve needs --database-url URL (a database kept by writes --keep)")?;
+            let number = |name: &str, default: usize| -> anyhow::Result<usize> {
+                value(name).map_or(Ok(default), |n| {
+                    n.parse()
+                        .with_context(|| format!("{name} expects a number"))
+                })
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(writes::serve(
+                    &url,
+                    shape,
+                    number("--writes", 10_000)?,
+                    number("--read-seconds", 60)? as u64,
+                ))
         }
         [command] if command.as_str() == "start" => {
             let url = value("--database-url")

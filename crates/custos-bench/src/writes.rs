@@ -88,38 +88,7 @@ pub async fn run(
     tokio::spawn(server.serve(std::future::pending()));
     let http = reqwest::Client::builder().build()?;
 
-    let mut times: Vec<Duration> = Vec::with_capacity(writes);
-    for n in 0..writes {
-        // Spread over the register, a different link each time.
-        let id = &links[(n * 7919) % links.len()];
-        let url = format!("{base}/api/v1/engagements/{id}");
-        let response = http.get(&url).bearer_auth(token).send().await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "GET {id}: {}",
-            response.status()
-        );
-        let tag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let mut link: serde_json::Value = response.json().await?;
-        link["service"] = serde_json::json!(format!("Processing, revision {n}"));
-        let started = Instant::now();
-        let response = http
-            .put(&url)
-            .bearer_auth(token)
-            .header("if-match", tag)
-            .json(&link)
-            .send()
-            .await?;
-        let status = response.status();
-        response.bytes().await?;
-        times.push(started.elapsed());
-        anyhow::ensure!(status.is_success(), "PUT {id}: {status}");
-    }
+    let times = put_links(&http, &base, token, &links, writes).await?;
     summary(
         &format!(
             "PUT /api/v1/engagements/{{id}} ({} engagements)",
@@ -158,28 +127,7 @@ pub async fn run(
 
     // A read load: chains of activities, one after another for 10 s.
     let activities = shape.engagements / shape.engagements_per_activity.max(1);
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut reads = Vec::new();
-    let mut n = 0;
-    while Instant::now() < until {
-        let started = Instant::now();
-        let response = http
-            .get(format!(
-                "{base}/api/v1/activities/activity-{}/chain",
-                n % activities.max(1)
-            ))
-            .bearer_auth(token)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "chain: {}",
-            response.status()
-        );
-        response.bytes().await?;
-        reads.push(started.elapsed());
-        n += 1;
-    }
+    let reads = read_chains(&http, &base, token, activities, Duration::from_secs(10), 1).await?;
     summary("GET /api/v1/activities/{id}/chain (10 s)", reads);
     let (rss_end, peak) = memory();
     println!("RSS after the read load: {rss_end} MB (peak {peak} MB)");
@@ -214,4 +162,206 @@ pub async fn start(url: &str) -> anyhow::Result<()> {
     );
     drop(register);
     Ok(())
+}
+
+/// `writes` PUTs of engagements through the API, each with the `If-Match` of a `GET`, spread
+/// over `links` (a different link each time): the PUTs' times.
+async fn put_links(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    links: &[String],
+    writes: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times: Vec<Duration> = Vec::with_capacity(writes);
+    for n in 0..writes {
+        let id = &links[(n * 7919) % links.len()];
+        let url = format!("{base}/api/v1/engagements/{id}");
+        let response = http.get(&url).bearer_auth(token).send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "GET {id}: {}",
+            response.status()
+        );
+        let tag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut link: serde_json::Value = response.json().await?;
+        link["service"] = serde_json::json!(format!("Processing, revision {n}"));
+        let started = Instant::now();
+        let response = http
+            .put(&url)
+            .bearer_auth(token)
+            .header("if-match", tag)
+            .json(&link)
+            .send()
+            .await?;
+        let status = response.status();
+        response.bytes().await?;
+        times.push(started.elapsed());
+        anyhow::ensure!(status.is_success(), "PUT {id}: {status}");
+    }
+    Ok(times)
+}
+
+/// Chains of the synthetic register's activities read for `length` by `clients` clients at
+/// once, each one request after another: every read's time.
+async fn read_chains(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    activities: usize,
+    length: Duration,
+    clients: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let until = Instant::now() + length;
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let (http, base, token) = (http.clone(), base.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut reads = Vec::new();
+            let mut n = client * 7;
+            while Instant::now() < until {
+                let started = Instant::now();
+                let response = http
+                    .get(format!(
+                        "{base}/api/v1/activities/activity-{}/chain",
+                        n % activities.max(1)
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "chain: {}",
+                    response.status()
+                );
+                response.bytes().await?;
+                reads.push(started.elapsed());
+                n += 1;
+            }
+            Ok(reads)
+        }));
+    }
+    let mut reads = Vec::new();
+    for task in tasks {
+        reads.extend(task.await??);
+    }
+    Ok(reads)
+}
+
+/// The resident memory of process `pid`, in MiB (Linux).
+fn memory_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// `custos serve` as an operator runs it, over a database that holds the synthetic register of
+/// `engagements` engagements (e.g. kept by `writes --keep DIR`): its time to ready and memory,
+/// then `writes` PUTs and `read_seconds` of chain reads by 4 clients, its memory after each.
+pub async fn serve(
+    url: &str,
+    shape: Shape,
+    writes: usize,
+    read_seconds: u64,
+) -> anyhow::Result<()> {
+    custos_app::outbox::install_tls_provider();
+    let engagements = shape.engagements;
+    let now = custos_app::Clock::now(&custos_app::SystemClock);
+    let store = custos_app::Store::open(url).await?;
+    let token = format!("custos_bench-{}", uuid::Uuid::now_v7().simple());
+    crate::local::admin_with_token(
+        &store,
+        &format!("serve-{}@custos.test", uuid::Uuid::now_v7().simple()),
+        "serve",
+        &token,
+        vec![
+            custos_app::data::Scope::Read,
+            custos_app::data::Scope::Write,
+        ],
+        &Actor::new("bench", now),
+    )
+    .await?;
+    store.close().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let custos = std::env::current_exe()?.with_file_name("custos");
+    let started = Instant::now();
+    let mut server = Server(
+        std::process::Command::new(&custos)
+            .args(["--database-url", url, "serve", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (build it: cargo build --release -p custos-cli)",
+                    custos.display()
+                )
+            })?,
+    );
+    let pid = server.0.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    loop {
+        if let Ok(response) = http.get(format!("{base}/healthz")).send().await
+            && response.status().is_success()
+        {
+            break;
+        }
+        anyhow::ensure!(server.0.try_wait()?.is_none(), "custos serve stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ready = memory_of(pid);
+    println!(
+        "custos serve ready in {:.2} s; RSS {ready} MiB",
+        started.elapsed().as_secs_f64()
+    );
+    let links: Vec<String> = (0..engagements).map(|n| format!("link-{n}")).collect();
+    let times = put_links(&http, &base, &token, &links, writes).await?;
+    summary(
+        &format!("PUT /api/v1/engagements/{{id}} ({writes} writes)"),
+        times,
+    );
+    let written = memory_of(pid);
+    println!("RSS after {writes} writes: {written} MiB");
+    let activities = engagements / shape.engagements_per_activity.max(1);
+    let reads = read_chains(
+        &http,
+        &base,
+        &token,
+        activities,
+        Duration::from_secs(read_seconds),
+        4,
+    )
+    .await?;
+    summary(
+        &format!("GET /api/v1/activities/{{id}}/chain ({read_seconds} s, 4 clients)"),
+        reads,
+    );
+    let end = memory_of(pid);
+    println!(
+        "RSS after the reads: {end} MiB ({:+.0}% of ready)",
+        (end as f64 / ready.max(1) as f64 - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+/// A child `custos serve`, stopped however the benchmark ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

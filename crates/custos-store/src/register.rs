@@ -48,6 +48,9 @@ const INSERT_BATCH: usize = 500;
 /// How one kind of entry maps to its table.
 /// Rows a page when a table is read whole (see `Tx::load_table`).
 const LOAD_PAGE: i64 = 4096;
+/// Pages parsed at once while the next is read: parsing is most of the work, and takes every
+/// core there is.
+const PAGES_IN_FLIGHT: usize = 2;
 
 /// A page of a table being parsed: the id it starts after, and the parse.
 struct PageParse<T> {
@@ -343,7 +346,7 @@ impl Tx {
     /// Every row of a table, parsed. Rows are read a page at a time, each page
     /// as one row of two aggregated texts (ids, and bodies joined as a JSON array): fetched one
     /// by one, a million rows cost a wake-up of this task each, which was most of a large
-    /// register's start. A page is parsed on a blocking thread while the next is read.
+    /// register's start. Pages are parsed on blocking threads while the next is read.
     async fn load_table<T: Table + Send + 'static>(&mut self) -> Result<Vec<T>, StoreError> {
         // The two aggregates see the page's rows in one pass, so ids and bodies line up
         // (`parse_page` checks it); in what order does not matter (`Register::new` sorts).
@@ -354,7 +357,7 @@ impl Tx {
         );
         let mut entries = Vec::new();
         let mut after = String::new();
-        let mut parsing: Option<PageParse<T>> = None;
+        let mut parsing: std::collections::VecDeque<PageParse<T>> = Default::default();
         loop {
             let row = sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(after.clone())
@@ -362,26 +365,26 @@ impl Tx {
                 .fetch_one(&mut *self.inner)
                 .await?;
             let count: i64 = row.try_get(3)?;
-            let next = if count == 0 {
-                None
-            } else {
+            if count > 0 {
                 let slugs: String = row.try_get(0)?;
                 let bodies: String = row.try_get(1)?;
                 let last: String = row.try_get(2)?;
-                Some(PageParse {
+                parsing.push_back(PageParse {
                     after: std::mem::replace(&mut after, last),
                     parse: tokio::task::spawn_blocking(move || parse_page(&slugs, &bodies)),
-                })
-            };
-            if let Some(previous) = std::mem::replace(&mut parsing, next) {
-                entries.extend(self.parsed_page(previous).await?);
+                });
             }
             if count < LOAD_PAGE {
                 break;
             }
+            if parsing.len() > PAGES_IN_FLIGHT
+                && let Some(oldest) = parsing.pop_front()
+            {
+                entries.extend(self.parsed_page(oldest).await?);
+            }
         }
-        if let Some(last) = parsing {
-            entries.extend(self.parsed_page(last).await?);
+        while let Some(page) = parsing.pop_front() {
+            entries.extend(self.parsed_page(page).await?);
         }
         // Grown by doubling: up to half again of a large table's room would stay unused.
         entries.shrink_to_fit();

@@ -1059,10 +1059,9 @@ async fn follow_database(state: AppState, mut stop: tokio::sync::watch::Receiver
 /// Fires due timers every second (with the register as the server holds it).
 async fn run_timers(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let register = state.register().await;
         match custos_app::timers::fire_due_timers(
             &state.store,
-            &register,
+            &state.live,
             state.clock.as_ref(),
             500,
         )

@@ -230,8 +230,8 @@ pub async fn serve_with_config(
 
 /// Fires the due timers over the stored register, as the server's worker does: how many fired.
 pub async fn fire_timers(store: &Store, clock: &dyn custos_app::Clock) -> usize {
-    let register = custos_app::register::load(store).await.unwrap();
-    custos_app::timers::fire_due_timers(store, &register, clock, 1000)
+    let live = custos_app::live::LiveRegister::load(store).await.unwrap();
+    custos_app::timers::fire_due_timers(store, &live, clock, 1000)
         .await
         .unwrap()
 }
