@@ -91,8 +91,8 @@ async fn keyer(store: &Store, at: Timestamp) -> Result<ledger::SubjectKeyer, App
 }
 
 /// Writes keyed rows in one transaction, with one audit entry that counts them (no
-/// identifier, not even keyed, goes to the audit log).
-async fn write(store: Store, rows: LedgerBatch, actor: Actor) -> Result<usize, AppError> {
+/// identifier, not even keyed, goes to the audit log). By COPY on PostgreSQL.
+pub async fn write(store: Store, rows: LedgerBatch, actor: Actor) -> Result<usize, AppError> {
     let audit = actor.entry(
         "record",
         "disclosures",

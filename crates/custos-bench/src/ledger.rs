@@ -121,17 +121,12 @@ async fn fresh_store(database: &Database) -> anyhow::Result<Store> {
 /// Records a batch as an import does: its rows and its audit entry in one transaction (COPY
 /// on PostgreSQL).
 async fn record(store: &Store, events: &[Disclosure]) -> anyhow::Result<()> {
-    let audit = Actor::new("bench", now()).entry(
-        "record",
-        "disclosures",
-        &events.len().to_string(),
-        String::new(),
-        None,
-        Some(format!("{} event(s)", events.len())),
-    );
-    store
-        .record_ledger_batch(&LedgerBatch::new(events)?, now(), audit)
-        .await?;
+    custos_app::ledger::write(
+        custos_app::Store::from_store(store.clone()),
+        LedgerBatch::new(events)?,
+        Actor::new("bench", now()),
+    )
+    .await?;
     Ok(())
 }
 

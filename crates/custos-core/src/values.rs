@@ -389,6 +389,41 @@ impl<T: JsonSchema> JsonSchema for SortedSet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sorted_set_reads_and_writes_as_the_btree_set_it_replaced() {
+        let set: SortedSet<Slug> =
+            serde_json::from_str(r#"["tls", "backups", "tls", "mfa"]"#).unwrap();
+        assert_eq!(set.len(), 3, "duplicates fold");
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["backups","mfa","tls"]"#,
+            "in order"
+        );
+        let tree: std::collections::BTreeSet<Slug> =
+            serde_json::from_str(r#"["tls", "backups", "tls", "mfa"]"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&tree).unwrap(),
+            serde_json::to_string(&set).unwrap()
+        );
+        let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap();
+        assert_eq!(
+            schema(schemars::schema_for!(SortedSet<Slug>)),
+            schema(schemars::schema_for!(std::collections::BTreeSet<Slug>))
+        );
+        let slug = |s: &str| s.parse::<Slug>().unwrap();
+        assert!(set.contains(&slug("mfa")) && !set.contains(&slug("vpn")));
+        let other: SortedSet<Slug> = [slug("mfa")].into_iter().collect();
+        let missing: Vec<&str> = set.difference(&other).map(Slug::as_str).collect();
+        assert_eq!(missing, ["backups", "tls"]);
+        let mut grown = other.clone();
+        assert!(grown.insert(slug("aes")));
+        assert!(!grown.insert(slug("mfa")));
+        let items: Vec<&str> = grown.iter().map(Slug::as_str).collect();
+        assert_eq!(items, ["aes", "mfa"]);
+        grown.clear();
+        assert!(grown.is_empty());
+    }
     use proptest::prelude::*;
 
     #[test]
