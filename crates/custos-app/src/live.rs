@@ -107,7 +107,17 @@ impl LiveRegister {
         if let Some(report) = self.reports.lock().ok().and_then(|r| cached(&r)) {
             return Ok((snapshot, report));
         }
-        let report = Arc::new(check_with_evidence(&snapshot, on, &evidence)?);
+        // Every check over a large register is a second of CPU: on a blocking thread, so the
+        // runtime's threads keep answering other requests meanwhile.
+        let report = {
+            let (snapshot, evidence) = (snapshot.clone(), evidence.clone());
+            match tokio::task::spawn_blocking(move || check_with_evidence(&snapshot, on, &evidence))
+                .await
+            {
+                Ok(report) => Arc::new(report?),
+                Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+            }
+        };
         // A report of a version older than the kept ones (computed while a write landed) is
         // answered but not kept.
         if let Ok(mut reports) = self.reports.lock()
