@@ -76,32 +76,26 @@ impl RegisterParts {
         // Registers read back from an export or a database usually come sorted already.
         // Entries are large: sorting them moves each many times, so sort (id, index) pairs and
         // move each entry into place once (`sort_by_cached_key`, stable).
-        fn sort_by_id<T>(entries: &mut [T], id: fn(&T) -> &Slug) {
-            if !entries.is_sorted_by(|a, b| id(a) <= id(b)) {
-                entries.sort_by_cached_key(|entry| id(entry).clone());
+        fn sort_by_id<T: Identified>(entries: &mut [T]) {
+            if !entries.is_sorted_by(|a, b| a.id() <= b.id()) {
+                entries.sort_by_cached_key(|entry| entry.id().clone());
             }
         }
-        sort_by_id(&mut self.organisations, |o| &o.id);
-        sort_by_id(&mut self.activities, |a| &a.id);
-        sort_by_id(&mut self.contracts, |c| &c.id);
-        sort_by_id(&mut self.engagements, |e| &e.id);
+        sort_by_id(&mut self.organisations);
+        sort_by_id(&mut self.activities);
+        sort_by_id(&mut self.contracts);
+        sort_by_id(&mut self.engagements);
     }
 
     /// The entry of `kind` with `id`, copied (the sections are in id order: [`Self::sort`]).
     pub fn entry(&self, kind: EntityKind, id: &str) -> Option<Entry> {
         match kind {
-            EntityKind::Organisation => by_id(&self.organisations, id, |e| &e.id)
+            EntityKind::Organisation => by_id(&self.organisations, id)
                 .cloned()
                 .map(Entry::Organisation),
-            EntityKind::Activity => by_id(&self.activities, id, |e| &e.id)
-                .cloned()
-                .map(Entry::Activity),
-            EntityKind::Contract => by_id(&self.contracts, id, |e| &e.id)
-                .cloned()
-                .map(Entry::Contract),
-            EntityKind::Engagement => by_id(&self.engagements, id, |e| &e.id)
-                .cloned()
-                .map(Entry::Engagement),
+            EntityKind::Activity => by_id(&self.activities, id).cloned().map(Entry::Activity),
+            EntityKind::Contract => by_id(&self.contracts, id).cloned().map(Entry::Contract),
+            EntityKind::Engagement => by_id(&self.engagements, id).cloned().map(Entry::Engagement),
         }
     }
 
@@ -112,26 +106,18 @@ impl RegisterParts {
         id: &str,
     ) -> Option<Result<String, serde_json::Error>> {
         match kind {
-            EntityKind::Organisation => {
-                by_id(&self.organisations, id, |e| &e.id).map(serde_json::to_string)
-            }
-            EntityKind::Activity => {
-                by_id(&self.activities, id, |e| &e.id).map(serde_json::to_string)
-            }
-            EntityKind::Contract => {
-                by_id(&self.contracts, id, |e| &e.id).map(serde_json::to_string)
-            }
-            EntityKind::Engagement => {
-                by_id(&self.engagements, id, |e| &e.id).map(serde_json::to_string)
-            }
+            EntityKind::Organisation => by_id(&self.organisations, id).map(serde_json::to_string),
+            EntityKind::Activity => by_id(&self.activities, id).map(serde_json::to_string),
+            EntityKind::Contract => by_id(&self.contracts, id).map(serde_json::to_string),
+            EntityKind::Engagement => by_id(&self.engagements, id).map(serde_json::to_string),
         }
     }
 }
 
 /// The entry with `id` of entries in id order.
-fn by_id<'a, T>(entries: &'a [T], id: &str, id_of: fn(&T) -> &Slug) -> Option<&'a T> {
+fn by_id<'a, T: Identified>(entries: &'a [T], id: &str) -> Option<&'a T> {
     entries
-        .binary_search_by(|e| id_of(e).as_str().cmp(id))
+        .binary_search_by(|e| e.id().as_str().cmp(id))
         .ok()
         .map(|i| &entries[i])
 }
@@ -747,9 +733,7 @@ struct Whole<'a>(&'a Register);
 
 impl Lookup for Whole<'_> {
     fn organisation_exists(&self, id: &Slug) -> bool {
-        self.0
-            .organisation_ix
-            .contains(&self.0.parts.organisations, id.as_str())
+        self.0.organisation_index(id.as_str()).is_some()
     }
     fn activity(&self, id: &Slug) -> Option<&Activity> {
         self.0.activity(id.as_str())

@@ -101,10 +101,6 @@ impl IdIndex {
             .copied()
     }
 
-    pub(crate) fn contains<T: Identified>(&self, entries: &[T], id: &str) -> bool {
-        self.get(entries, id).is_some()
-    }
-
     /// The position of an id that a validated reference names.
     #[allow(clippy::expect_used)] // references are validated before an index is built or changed
     pub(crate) fn position_of<T: Identified>(&self, entries: &[T], id: &str) -> u32 {
