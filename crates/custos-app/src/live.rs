@@ -12,14 +12,16 @@
 //! lock. A change is made in place once the readers of the current snapshot have let it go
 //! (they hold it for one request); one that keeps it longer costs a copy instead of a wait.
 
+use std::collections::HashSet;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use custos_core::Date;
 use custos_core::chain::ChainError;
-use custos_core::checks::{Evidence, Report, check_with_evidence};
+use custos_core::checks::{ChainFindings, Evidence, Report};
 use custos_core::register::{Change, Register};
+use custos_core::values::Slug;
 use custos_store::RegisterChange;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
 
@@ -30,6 +32,51 @@ use crate::{AppError, Store};
 pub struct Snapshot {
     pub version: u64,
     register: Register,
+    /// The activities the recent changes touched: what the checks judge again to bring the
+    /// findings of an earlier version up to this one.
+    touched: TouchLog,
+}
+
+/// The activities whose chains each recent change touched, by version.
+#[derive(Debug, Clone, Default)]
+struct TouchLog {
+    /// The changes of every version after this one are listed, and of no earlier one.
+    from: u64,
+    changes: std::collections::VecDeque<(u64, HashSet<Slug>)>,
+}
+
+/// Changes listed in a snapshot's log: a report older than these is computed whole.
+const TOUCH_LOG_CHANGES: usize = 4096;
+
+impl TouchLog {
+    fn starting_at(version: u64) -> Self {
+        Self {
+            from: version,
+            changes: Default::default(),
+        }
+    }
+
+    fn record(&mut self, version: u64, touched: HashSet<Slug>) {
+        if self.changes.len() >= TOUCH_LOG_CHANGES
+            && let Some((forgotten, _)) = self.changes.pop_front()
+        {
+            // A version whose changes are no longer all listed is no longer covered.
+            self.from = self.from.max(forgotten);
+        }
+        self.changes.push_back((version, touched));
+    }
+
+    /// The activities touched by the versions after `version`; none when the log does not
+    /// reach back that far.
+    fn since(&self, version: u64) -> Option<HashSet<Slug>> {
+        (version >= self.from).then(|| {
+            self.changes
+                .iter()
+                .filter(|(changed, _)| *changed > version)
+                .flat_map(|(_, touched)| touched.iter().cloned())
+                .collect()
+        })
+    }
 }
 
 impl Deref for Snapshot {
@@ -61,7 +108,21 @@ pub struct LiveRegister {
 struct Reports {
     version: u64,
     computed: Vec<(Date, Evidence, Arc<Report>)>,
+    /// The chains' findings last computed, per day judged: what the next version's report
+    /// starts from.
+    chains: Vec<Arc<KeptChains>>,
 }
+
+/// The chains' findings of one version, and the contracts' history they were judged with.
+#[derive(Debug)]
+struct KeptChains {
+    version: u64,
+    history: custos_core::history::ContractHistory,
+    findings: ChainFindings,
+}
+
+/// Days judged whose chains' findings are kept (today, and the days asked for with `?at=`).
+const KEPT_CHAINS: usize = 4;
 
 /// Reports kept per version (days asked for with `?at=` beside today).
 const KEPT_REPORTS: usize = 8;
@@ -87,52 +148,69 @@ impl LiveRegister {
 
     /// Every check over the current snapshot judged `on` with `evidence`, computed once per
     /// version of the register (and day and evidence), with the snapshot it was computed on.
+    /// A new version's report starts from the chains' findings of the last one computed and
+    /// judges again only the activities the changes since touched.
     pub async fn report(
         &self,
         on: Date,
         evidence: Evidence,
     ) -> Result<(Arc<Snapshot>, Arc<Report>), ChainError> {
         let snapshot = self.snapshot().await;
-        let cached = |reports: &Reports| {
-            (reports.version == snapshot.version)
-                .then(|| {
-                    reports
-                        .computed
-                        .iter()
-                        .find(|(day, seen, _)| *day == on && *seen == evidence)
-                        .map(|(_, _, report)| report.clone())
-                })
-                .flatten()
+        let (cached, base) = match self.reports.lock() {
+            Ok(reports) => (
+                (reports.version == snapshot.version)
+                    .then(|| {
+                        reports
+                            .computed
+                            .iter()
+                            .find(|(day, seen, _)| *day == on && *seen == evidence)
+                            .map(|(_, _, report)| report.clone())
+                    })
+                    .flatten(),
+                reports
+                    .chains
+                    .iter()
+                    .find(|kept| kept.findings.on() == on)
+                    .cloned(),
+            ),
+            Err(_) => (None, None),
         };
-        if let Some(report) = self.reports.lock().ok().and_then(|r| cached(&r)) {
+        if let Some(report) = cached {
             return Ok((snapshot, report));
         }
-        // Every check over a large register is a second of CPU: on a blocking thread, so the
-        // runtime's threads keep answering other requests meanwhile.
-        let report = {
+        // Every check over a large register is a second of CPU (the activities one write
+        // touched, milliseconds): on a blocking thread, so the runtime's threads keep
+        // answering other requests meanwhile.
+        let (report, chains) = {
             let (snapshot, evidence) = (snapshot.clone(), evidence.clone());
-            match tokio::task::spawn_blocking(move || check_with_evidence(&snapshot, on, &evidence))
-                .await
+            match tokio::task::spawn_blocking(move || {
+                judge(&snapshot, on, &evidence, base.as_deref())
+            })
+            .await
             {
-                Ok(report) => Arc::new(report?),
+                Ok(judged) => judged?,
                 Err(failed) => std::panic::resume_unwind(failed.into_panic()),
             }
         };
+        let report = Arc::new(report);
         // A report of a version older than the kept ones (computed while a write landed) is
         // answered but not kept.
         if let Ok(mut reports) = self.reports.lock()
             && reports.version <= snapshot.version
         {
             if reports.version != snapshot.version {
-                *reports = Reports {
-                    version: snapshot.version,
-                    computed: Vec::new(),
-                };
+                reports.version = snapshot.version;
+                reports.computed.clear();
             }
             if reports.computed.len() >= KEPT_REPORTS {
                 reports.computed.remove(0);
             }
             reports.computed.push((on, evidence, report.clone()));
+            reports.chains.retain(|kept| kept.findings.on() != on);
+            if reports.chains.len() >= KEPT_CHAINS {
+                reports.chains.remove(0);
+            }
+            reports.chains.push(Arc::new(chains));
         }
         Ok((snapshot, report))
     }
@@ -188,6 +266,7 @@ impl LiveRegister {
             let Some(change_of) = core_change(change.kind, &change.slug, change.after) else {
                 return false;
             };
+            let touched = snapshot.register.chains_touched_by(&change_of);
             if let Err(problems) = snapshot.register.apply_change(change_of) {
                 tracing::warn!(
                     version = change.version,
@@ -196,6 +275,7 @@ impl LiveRegister {
                 );
                 return false;
             }
+            snapshot.touched.record(change.version, touched);
             snapshot.version = change.version;
         }
         true
@@ -213,6 +293,37 @@ fn core_change(
     }
 }
 
+/// The report of `snapshot` judged `on`: from `base`, the chains' findings of an earlier
+/// version, when the snapshot lists what changed since (the activities touched, and those of
+/// the contracts whose history differs are judged again); whole otherwise.
+fn judge(
+    snapshot: &Snapshot,
+    on: Date,
+    evidence: &Evidence,
+    base: Option<&KeptChains>,
+) -> Result<(Report, KeptChains), ChainError> {
+    let history = &evidence.contracts;
+    let since_base = base
+        .filter(|base| base.version <= snapshot.version)
+        .and_then(|base| Some((base, snapshot.touched.since(base.version)?)));
+    let findings = match since_base {
+        Some((base, mut touched)) => {
+            touched.extend(
+                snapshot.activities_of_contracts(&base.history.contracts_differing_from(history)),
+            );
+            base.findings.updated(snapshot, on, history, &touched)?
+        }
+        None => ChainFindings::compute(snapshot, on, history)?,
+    };
+    let report = findings.report(snapshot, &evidence.published, &evidence.breaches);
+    let kept = KeptChains {
+        version: snapshot.version,
+        history: history.clone(),
+        findings,
+    };
+    Ok((report, kept))
+}
+
 /// The whole register and its version, read in one snapshot.
 async fn read_whole(store: &Store) -> Result<Snapshot, AppError> {
     let mut tx = store.read().await?;
@@ -220,7 +331,11 @@ async fn read_whole(store: &Store) -> Result<Snapshot, AppError> {
     let parts = tx.load_register().await?;
     tx.rollback().await?;
     let register = Register::new(parts).map_err(AppError::StoredRegister)?;
-    Ok(Snapshot { version, register })
+    Ok(Snapshot {
+        version,
+        register,
+        touched: TouchLog::starting_at(version),
+    })
 }
 
 /// The register's version and the access version of the database, in one cheap read: what a
@@ -403,5 +518,98 @@ mod tests {
             !acknowledged.counts(),
             "the write is in the report: {acknowledged:?}"
         );
+    }
+
+    /// The chains' findings kept for `on`.
+    fn kept_chains(live: &LiveRegister, on: Date) -> Arc<KeptChains> {
+        live.reports
+            .lock()
+            .unwrap()
+            .chains
+            .iter()
+            .find(|kept| kept.findings.on() == on)
+            .cloned()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn after_a_write_only_the_activities_it_touched_are_judged_again() {
+        use custos_core::checks::check_with_evidence;
+        use custos_core::history::{ContractHistory, EarlierVersion};
+
+        let (_dir, store) = store().await;
+        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+        crate::register::apply(&store, &examples, &actor())
+            .await
+            .unwrap();
+        let live = LiveRegister::load(&store).await.unwrap();
+        let on: Date = "2026-11-29".parse().unwrap();
+        let (_, first) = live.report(on, Evidence::default()).await.unwrap();
+        let before = kept_chains(&live, on);
+        // A contract loses its clauses: the activities of its links have new findings.
+        let original = examples
+            .contracts()
+            .iter()
+            .find(|c| {
+                let touched = examples.activities_of_contracts(std::slice::from_ref(&c.id));
+                !touched.is_empty() && touched.len() < examples.activities().len()
+            })
+            .unwrap()
+            .clone();
+        let touched = examples.activities_of_contracts(std::slice::from_ref(&original.id));
+        let mut parts = examples.parts().clone();
+        let contract = parts
+            .contracts
+            .iter_mut()
+            .find(|c| c.id == original.id)
+            .unwrap();
+        contract.clauses = Default::default();
+        crate::register::apply(&store, &Register::new(parts).unwrap(), &actor())
+            .await
+            .unwrap();
+        live.sync(&store).await.unwrap();
+        let (snapshot, after) = live.report(on, Evidence::default()).await.unwrap();
+        assert_ne!(
+            first.findings, after.findings,
+            "the write changed the findings"
+        );
+        assert_eq!(
+            *after,
+            check_with_evidence(&snapshot, on, &Evidence::default()).unwrap(),
+            "judged again in part, as every check afresh"
+        );
+        let updated = kept_chains(&live, on);
+        assert_eq!(updated.version, snapshot.version);
+        for activity in snapshot.activities() {
+            let shared = updated
+                .findings
+                .shares_with(&before.findings, activity.id.as_str());
+            assert_eq!(shared, !touched.contains(&activity.id), "{}", activity.id);
+        }
+        // The contract's earlier text in force on the day judged (evidence, not a write): its
+        // activities are judged against it, the others are kept.
+        let evidence = Evidence {
+            contracts: ContractHistory::new([EarlierVersion {
+                contract: original.clone(),
+                until: "2026-12-31".parse().unwrap(),
+            }]),
+            ..Evidence::default()
+        };
+        let (snapshot, with_history) = live.report(on, evidence.clone()).await.unwrap();
+        assert_eq!(
+            *with_history,
+            check_with_evidence(&snapshot, on, &evidence).unwrap()
+        );
+        assert_eq!(
+            with_history.findings, first.findings,
+            "judged on the text in force that day, the findings of before the write"
+        );
+        let judged_with_history = kept_chains(&live, on);
+        for activity in snapshot.activities() {
+            let shared = judged_with_history
+                .findings
+                .shares_with(&updated.findings, activity.id.as_str());
+            assert_eq!(shared, !touched.contains(&activity.id), "{}", activity.id);
+        }
     }
 }

@@ -63,6 +63,24 @@ impl ContractHistory {
         self.by_contract.is_empty()
     }
 
+    /// The contracts whose superseded versions differ between this history and `other`.
+    pub fn contracts_differing_from(&self, other: &Self) -> Vec<Slug> {
+        let mut differing: Vec<Slug> = self
+            .by_contract
+            .iter()
+            .filter(|(id, versions)| other.by_contract.get(*id) != Some(versions))
+            .map(|(id, _)| id.clone())
+            .collect();
+        differing.extend(
+            other
+                .by_contract
+                .keys()
+                .filter(|id| !self.by_contract.contains_key(*id))
+                .cloned(),
+        );
+        differing
+    }
+
     /// The version of `current` in force on `day`: the first superseded version still in force
     /// that day, or else the current one.
     pub fn on<'a>(&'a self, current: &'a Contract, day: Date) -> &'a Contract {

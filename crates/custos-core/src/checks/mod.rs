@@ -12,7 +12,8 @@
 
 pub mod rules;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -139,7 +140,7 @@ pub struct Summary {
     pub acknowledged: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     /// The day the register was judged on.
     pub on: Date,
@@ -222,58 +223,158 @@ fn check_all(
     history: &ContractHistory,
     breaches: &[crate::breach::Standing],
 ) -> Result<Report, ChainError> {
-    let activities = register.activities();
-    // Activities are independent: split them over the cores.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(activities.len().div_ceil(64))
-        .max(1);
-    let chunk = activities.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Vec<Finding>, ChainError>> = if threads == 1 {
-        vec![check_activities(register, history, activities, on)]
-    } else {
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = activities
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || check_activities(register, history, part, on)))
-                .collect();
-            // A worker that panicked must not pass for a clean register: its panic goes on.
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-                })
-                .collect()
-        })
-    };
-    let mut findings = Vec::new();
-    for result in results {
-        findings.extend(result?);
-    }
-    findings.extend(notice_findings(register, on, published));
-    findings.extend(dpo_findings(register, on));
-    findings.extend(breach_findings(register, breaches));
-    apply_acknowledgements(register, on, &mut findings);
-    sort(register, &mut findings);
-    Ok(Report {
-        on,
-        summary: summarise(&findings),
-        findings,
-    })
+    Ok(ChainFindings::compute(register, on, history)?.report(register, published, breaches))
 }
 
-fn check_activities(
-    register: &Register,
-    history: &ContractHistory,
-    activities: &[Activity],
+/// The findings of each activity's chain judged on one day, before the register-wide rules
+/// and the acknowledgements: nearly all of the checks' work. An activity's findings read only
+/// the activity, its links, their parties and their contracts, so they are kept from one
+/// version of the register to the next and a write has only the activities it touched
+/// judged again ([`Register::chains_touched_by`]).
+#[derive(Debug, Clone)]
+pub struct ChainFindings {
     on: Date,
-) -> Result<Vec<Finding>, ChainError> {
-    let mut findings = Vec::new();
-    for activity in activities {
-        ActivityCheck::run(register, history, activity, on, &mut findings)?;
+    by_activity: HashMap<Slug, Arc<[Finding]>>,
+}
+
+impl ChainFindings {
+    /// Every activity of `register` judged `on`, each link against the version of its contract
+    /// in force on its day (`history`).
+    pub fn compute(
+        register: &Register,
+        on: Date,
+        history: &ContractHistory,
+    ) -> Result<Self, ChainError> {
+        let everything = Self {
+            on,
+            by_activity: HashMap::new(),
+        };
+        everything.judge_again(register, history, |_| true)
     }
-    Ok(findings)
+
+    /// These findings brought up to `register`: the activities named in `touched`, and those
+    /// not judged before, are judged again; the others keep their findings. `history` must be
+    /// the one these were computed with, save for the contracts whose activities are touched.
+    pub fn updated(
+        &self,
+        register: &Register,
+        on: Date,
+        history: &ContractHistory,
+        touched: &HashSet<Slug>,
+    ) -> Result<Self, ChainError> {
+        if on != self.on {
+            return Self::compute(register, on, history);
+        }
+        self.judge_again(register, history, |activity| touched.contains(&activity.id))
+    }
+
+    /// The day the chains were judged on.
+    pub fn on(&self) -> Date {
+        self.on
+    }
+
+    /// Whether `activity`'s findings are the very ones of `other` (shared, not judged again).
+    pub fn shares_with(&self, other: &Self, activity: &str) -> bool {
+        match (
+            self.by_activity.get(activity),
+            other.by_activity.get(activity),
+        ) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        }
+    }
+
+    /// The activities of `register` for which `again` holds (or that have no findings kept)
+    /// judged anew, on as many threads as there are cores when they are many.
+    fn judge_again(
+        &self,
+        register: &Register,
+        history: &ContractHistory,
+        again: impl Fn(&Activity) -> bool + Sync,
+    ) -> Result<Self, ChainError> {
+        let activities = register.activities();
+        let judge = |part: &[Activity]| -> Result<Vec<Arc<[Finding]>>, ChainError> {
+            part.iter()
+                .map(|activity| match self.by_activity.get(&activity.id) {
+                    Some(kept) if !again(activity) => Ok(kept.clone()),
+                    _ => {
+                        let mut findings = Vec::new();
+                        ActivityCheck::run(register, history, activity, self.on, &mut findings)?;
+                        Ok(findings.into())
+                    }
+                })
+                .collect()
+        };
+        let to_judge = activities
+            .iter()
+            .filter(|a| !self.by_activity.contains_key(&a.id) || again(a))
+            .count();
+        // Activities are independent: split them over the cores when there are many to judge.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(to_judge.div_ceil(64))
+            .max(1);
+        let chunk = activities.len().div_ceil(threads).max(1);
+        let parts: Vec<Result<Vec<Arc<[Finding]>>, ChainError>> = if threads == 1 {
+            vec![judge(activities)]
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = activities
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(|| judge(part)))
+                    .collect();
+                // A worker that panicked must not pass for a clean register: its panic goes on.
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join()
+                            .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+                    })
+                    .collect()
+            })
+        };
+        let mut by_activity = HashMap::with_capacity(activities.len());
+        let mut ids = activities.iter().map(|a| a.id.clone());
+        for part in parts {
+            for findings in part? {
+                if let Some(id) = ids.next() {
+                    by_activity.insert(id, findings);
+                }
+            }
+        }
+        Ok(Self {
+            on: self.on,
+            by_activity,
+        })
+    }
+
+    /// The report: these findings with the register-wide rules (notices judged against
+    /// `published`, data protection officers, `breaches`), the acknowledgements applied,
+    /// sorted and counted.
+    pub fn report(
+        &self,
+        register: &Register,
+        published: &[PublishedNotice],
+        breaches: &[crate::breach::Standing],
+    ) -> Report {
+        let on = self.on;
+        let mut findings: Vec<Finding> = register
+            .activities()
+            .iter()
+            .filter_map(|a| self.by_activity.get(&a.id))
+            .flat_map(|findings| findings.iter().cloned())
+            .collect();
+        findings.extend(notice_findings(register, on, published));
+        findings.extend(dpo_findings(register, on));
+        findings.extend(breach_findings(register, breaches));
+        apply_acknowledgements(register, on, &mut findings);
+        sort(register, &mut findings);
+        Report {
+            on,
+            summary: summarise(&findings),
+            findings,
+        }
+    }
 }
 
 /// The breach rules, over where each breach stands (judged by the app at the time it reads

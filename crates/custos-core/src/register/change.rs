@@ -3,6 +3,8 @@
 //! holds. `Register::new` over the changed entries is the reference this must agree with
 //! (the property test in `tests/core/properties.rs`).
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -325,6 +327,64 @@ impl Register {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// The activities whose chains `change` may alter, judged on the register before it: the
+    /// activity changed; a link's activity, before and after; the activities of a contract's
+    /// links; the activities an organisation controls or is a party of a link in. What the
+    /// checks of one activity read is its links, their parties and their contracts
+    /// ([`crate::checks::ChainFindings`]).
+    pub fn chains_touched_by(&self, change: &Change) -> HashSet<Slug> {
+        let (kind, id) = change.target();
+        let mut touched = HashSet::new();
+        match kind {
+            EntityKind::Activity => {
+                touched.insert(id.clone());
+            }
+            EntityKind::Engagement => {
+                touched.extend(self.engagement(id.as_str()).map(|e| e.activity.clone()));
+                if let Some(Entry::Engagement(link)) = change.after() {
+                    touched.insert(link.activity.clone());
+                }
+            }
+            EntityKind::Contract => {
+                touched.extend(self.activities_of_contracts(std::slice::from_ref(id)));
+            }
+            EntityKind::Organisation => {
+                touched.extend(
+                    self.activities()
+                        .iter()
+                        .filter(|a| a.controllers().any(|c| c == id))
+                        .map(|a| a.id.clone()),
+                );
+                if let Some(org) = self.organisation_index(id.as_str()) {
+                    touched.extend(
+                        self.link_parties
+                            .iter()
+                            .zip(self.engagements())
+                            .filter(|((by, processor), _)| *by == org || *processor == org)
+                            .map(|(_, link)| link.activity.clone()),
+                    );
+                }
+            }
+        }
+        touched
+    }
+
+    /// The activities with a link under one of `contracts`.
+    pub fn activities_of_contracts(&self, contracts: &[Slug]) -> HashSet<Slug> {
+        if contracts.is_empty() {
+            return HashSet::new();
+        }
+        self.engagements()
+            .iter()
+            .filter(|link| {
+                link.contract
+                    .as_ref()
+                    .is_some_and(|c| contracts.contains(c))
+            })
+            .map(|link| link.activity.clone())
+            .collect()
     }
 
     /// Checks `change` and, when the register stays valid, makes it in place; otherwise

@@ -4,6 +4,8 @@
 //! after every accepted write the register kept up to date in place has the same entries and
 //! the same indexes as one built afresh.
 
+use custos_core::checks::{self, ChainFindings};
+use custos_core::history::ContractHistory;
 use custos_core::model::{Authorisation, Decision};
 use custos_core::register::{Change, EntityKind, Entry, Register, RegisterParts};
 use custos_core::synthetic::{Shape, generate};
@@ -96,6 +98,18 @@ fn change_of(parts: &RegisterParts, step: Step, serial: usize) -> Option<Change>
         (4, Entry::Contract(mut c)) => {
             c.between = [org_id(parts, value), org_id(parts, value / 5)];
             Entry::Contract(c)
+        }
+        // What the checks judge: a contract's clauses and term, a party's country.
+        (5, Entry::Contract(mut c)) => {
+            c.clauses = Default::default();
+            c.expires = (value % 2 == 0).then(|| date("2025-06-30"));
+            Entry::Contract(c)
+        }
+        (5, Entry::Organisation(mut o)) => {
+            o.country = ["IN", "US", "FR", "BR"][value as usize % 4]
+                .parse()
+                .unwrap();
+            Entry::Organisation(o)
         }
         // A new period, a new category (or the last day before the first: refused).
         (_, Entry::Engagement(mut e)) => {
@@ -197,6 +211,53 @@ proptest! {
                 chain.links.iter().map(|l| (chain.engagement(l).id.to_string(), l.depth)).collect()
             };
             prop_assert_eq!(walk(&kept), walk(&built));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The checks' findings kept per activity and brought up to date through the activities
+    /// each write touches (`Register::chains_touched_by`) make the same report as every check
+    /// run afresh, and the activities a write did not touch are not judged again.
+    #[test]
+    fn findings_kept_per_activity_agree_with_checking_the_whole_register(
+        seed in any::<u64>(),
+        contracts in any::<bool>(),
+        steps in prop::collection::vec(any::<Step>(), 1..40),
+    ) {
+        let shape = Shape {
+            organisations: 24,
+            engagements: 90,
+            engagements_per_activity: 15,
+            max_depth: 4,
+            seed,
+            contracts,
+            single_controller: false,
+        };
+        let on = date("2026-06-01");
+        let history = ContractHistory::default();
+        let mut register = Register::new(generate(shape)).unwrap();
+        let mut kept = ChainFindings::compute(&register, on, &history).unwrap();
+        for (serial, step) in steps.into_iter().enumerate() {
+            let Some(change) = change_of(register.parts(), step, serial) else { continue };
+            let touched = register.chains_touched_by(&change);
+            if register.apply_change(change.clone()).is_err() {
+                continue;
+            }
+            let updated = kept.updated(&register, on, &history, &touched).unwrap();
+            let afresh = checks::check(&register, on).unwrap();
+            prop_assert_eq!(updated.report(&register, &[], &[]), afresh, "after {:?}", change);
+            for activity in register.activities() {
+                if !touched.contains(&activity.id) {
+                    prop_assert!(
+                        updated.shares_with(&kept, activity.id.as_str()),
+                        "{} was judged again after {:?}", activity.id, change
+                    );
+                }
+            }
+            kept = updated;
         }
     }
 }
