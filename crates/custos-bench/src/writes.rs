@@ -108,22 +108,28 @@ pub async fn run(
     ] {
         let mut times: Vec<Duration> = Vec::new();
         for _ in 0..20 {
-            let started = Instant::now();
-            let response = http
-                .get(format!("{base}/api/v1/findings{query}"))
-                .bearer_auth(token)
-                .send()
-                .await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "findings: {}",
-                response.status()
-            );
-            response.bytes().await?;
-            times.push(started.elapsed());
+            times.push(timed_get(&http, token, &format!("{base}/api/v1/findings{query}")).await?);
         }
         summary(label, times);
     }
+    // The first read of the findings after each write: the activities the write touched are
+    // judged again, the others kept.
+    let mut times: Vec<Duration> = Vec::new();
+    for n in 0..20 {
+        put_links(
+            &http,
+            &base,
+            token,
+            &links[(n * 104_729) % links.len()..],
+            1,
+        )
+        .await?;
+        times.push(timed_get(&http, token, &format!("{base}/api/v1/findings?limit=100")).await?);
+    }
+    summary(
+        "GET /api/v1/findings?limit=100, the first after a PUT",
+        times,
+    );
 
     // A read load: chains of activities, one after another for 10 s.
     let activities = shape.engagements / shape.engagements_per_activity.max(1);
@@ -162,6 +168,19 @@ pub async fn start(url: &str) -> anyhow::Result<()> {
     );
     drop(register);
     Ok(())
+}
+
+/// A `GET` answered in full, and how long it took.
+async fn timed_get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let response = http.get(url).bearer_auth(token).send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response.bytes().await?;
+    Ok(started.elapsed())
 }
 
 /// `writes` PUTs of engagements through the API, each with the `If-Match` of a `GET`, spread
