@@ -404,8 +404,8 @@ pub struct Contract {
     #[serde(default)]
     pub identifies_controller: bool,
     /// The Art. 28(3)(a)–(h) clauses the contract contains.
-    #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
-    pub clauses: SortedSet<Art28Clause>,
+    #[serde(default, skip_serializing_if = "ClauseSet::is_empty")]
+    pub clauses: ClauseSet,
     /// Concrete security measures the contract imposes, as identifiers.
     #[serde(default, skip_serializing_if = "SortedSet::is_empty")]
     pub security: SortedSet<Slug>,
@@ -470,6 +470,115 @@ pub enum Art28Clause {
     DeletionOrReturn,
     /// (h) information and audits.
     Audits,
+}
+
+/// The Art. 28(3) clauses a contract contains, as one byte: a set of eight that a register
+/// of a million contracts held as a million small vectors. Read and written as the list of
+/// the clauses' names in the order of Art. 28(3), as the sorted set it replaced.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ClauseSet(u8);
+
+impl ClauseSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn bit(clause: Art28Clause) -> u8 {
+        1 << clause as u8
+    }
+
+    pub fn contains(&self, clause: &Art28Clause) -> bool {
+        self.0 & Self::bit(*clause) != 0
+    }
+
+    /// Adds `clause`; false if it was there already.
+    pub fn insert(&mut self, clause: Art28Clause) -> bool {
+        let absent = !self.contains(&clause);
+        self.0 |= Self::bit(clause);
+        absent
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = 0;
+    }
+
+    /// In the order of Art. 28(3).
+    pub fn iter(&self) -> impl Iterator<Item = Art28Clause> + use<> {
+        let set = *self;
+        Art28Clause::ALL
+            .into_iter()
+            .filter(move |c| set.contains(c))
+    }
+
+    /// The clauses of `self` not in `other`, in order.
+    pub fn difference(&self, other: &Self) -> impl Iterator<Item = Art28Clause> + use<> {
+        Self(self.0 & !other.0).iter()
+    }
+}
+
+impl FromIterator<Art28Clause> for ClauseSet {
+    fn from_iter<I: IntoIterator<Item = Art28Clause>>(clauses: I) -> Self {
+        let mut set = Self::new();
+        for clause in clauses {
+            set.insert(clause);
+        }
+        set
+    }
+}
+
+impl std::fmt::Debug for ClauseSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for ClauseSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClauseSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Clauses;
+        impl<'de> serde::de::Visitor<'de> for Clauses {
+            type Value = ClauseSet;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of Art. 28(3) clauses")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<ClauseSet, A::Error> {
+                let mut set = ClauseSet::new();
+                while let Some(clause) = items.next_element()? {
+                    set.insert(clause);
+                }
+                Ok(set)
+            }
+        }
+        deserializer.deserialize_seq(Clauses)
+    }
+}
+
+impl JsonSchema for ClauseSet {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        BTreeSet::<Art28Clause>::schema_name()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        BTreeSet::<Art28Clause>::json_schema(generator)
+    }
 }
 
 impl Art28Clause {
@@ -815,5 +924,44 @@ mod tests {
                 Some(serde_json::Value::String(clause.as_str().to_owned())),
             );
         }
+    }
+
+    #[test]
+    fn a_clause_set_reads_and_writes_as_the_sorted_set_it_replaced() {
+        let text = r#"["audits", "instructions", "audits", "security"]"#;
+        let set: ClauseSet = serde_json::from_str(text).unwrap();
+        let tree: BTreeSet<Art28Clause> = serde_json::from_str(text).unwrap();
+        assert_eq!(set.len(), 3, "duplicates fold");
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["instructions","security","audits"]"#,
+            "in the order of Art. 28(3)"
+        );
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+        let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap();
+        assert_eq!(
+            schema(schemars::schema_for!(ClauseSet)),
+            schema(schemars::schema_for!(BTreeSet<Art28Clause>))
+        );
+        let refused = serde_json::from_str::<ClauseSet>(r#"["instructions", "loyalty"]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("loyalty"), "{refused}");
+        assert!(serde_json::from_str::<ClauseSet>(r#""audits""#).is_err());
+        assert!(set.contains(&Art28Clause::Security) && !set.contains(&Art28Clause::Subprocessing));
+        let other: ClauseSet = [Art28Clause::Security].into_iter().collect();
+        let missing: Vec<Art28Clause> = set.difference(&other).collect();
+        assert_eq!(missing, [Art28Clause::Instructions, Art28Clause::Audits]);
+        let mut grown = other;
+        assert!(grown.insert(Art28Clause::Audits));
+        assert!(!grown.insert(Art28Clause::Security));
+        assert_eq!(format!("{grown:?}"), "{Security, Audits}");
+        grown.clear();
+        assert!(grown.is_empty());
+        let all: ClauseSet = Art28Clause::ALL.into_iter().collect();
+        assert_eq!(all.iter().collect::<Vec<_>>(), Art28Clause::ALL);
     }
 }

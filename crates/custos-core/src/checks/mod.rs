@@ -694,7 +694,7 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
             reference
                 .clauses
                 .iter()
-                .any(|x| c.clauses.contains(x) && !contract.clauses.contains(x))
+                .any(|x| c.clauses.contains(&x) && !contract.clauses.contains(&x))
                 || reference
                     .security
                     .iter()
@@ -841,7 +841,6 @@ impl<'r, 'o> ActivityCheck<'r, 'o> {
                 .clauses
                 .difference(&contract.clauses)
                 .filter(|c| !explained.contains(c))
-                .copied()
                 .collect();
             let missing_security: Vec<&Slug> = above
                 .security

@@ -17,8 +17,8 @@ use custos_app::contracts::{Answer, status};
 use custos_app::entries::{Entry, Expect, Write};
 use custos_app::policy::{self, Facts, Represented, Verdict};
 use custos_core::model::{
-    Acknowledgement, Art28Clause, AuthorisationMode, Contract, ContractDocument, NoticeChannel,
-    SubprocessingTerms,
+    Acknowledgement, Art28Clause, AuthorisationMode, ClauseSet, Contract, ContractDocument,
+    NoticeChannel, SubprocessingTerms,
 };
 use custos_core::register::Register;
 use custos_core::values::{Slug, SortedSet};
@@ -1029,7 +1029,7 @@ fn blank_contract(id: Slug, engaging: Slug, processor: Slug) -> Contract {
         id,
         between: [engaging, processor],
         identifies_controller: false,
-        clauses: SortedSet::new(),
+        clauses: ClauseSet::new(),
         security: SortedSet::new(),
         subprocessing: None,
         signed: None,
