@@ -426,5 +426,34 @@ fn check(shape: Shape) -> anyhow::Result<()> {
             report.summary.infos
         );
     }
+    // After one write: the findings kept per activity, the touched activities judged again,
+    // and the report assembled from them (what a server does on the first read after a write).
+    let history = custos_core::history::ContractHistory::default();
+    let kept = custos_core::checks::ChainFindings::compute(&register, on, &history)?;
+    let mut register = register;
+    for run in 1..=3 {
+        let mut link = register.engagements()[register.engagements().len() / (run + 1)].clone();
+        link.service = format!("Processing, revision {run}");
+        let change = custos_core::register::Change::Put(Box::new(
+            custos_core::register::Entry::Engagement(link),
+        ));
+        let started = Instant::now();
+        let touched = register.chains_touched_by(&change);
+        register
+            .apply_change(change)
+            .map_err(|problems| anyhow::anyhow!("{} problems", problems.len()))?;
+        let applied = started.elapsed();
+        let started = Instant::now();
+        let updated = kept.updated(&register, on, &history, &touched)?;
+        let judged = started.elapsed();
+        let started = Instant::now();
+        let report = updated.report(&register, &[], &[]);
+        println!(
+            "after a write, run {run}     {:>9.2?}  (write {applied:.2?}; {} activity judged again in {judged:.2?}; {} findings)",
+            started.elapsed(),
+            touched.len(),
+            report.findings.len()
+        );
+    }
     Ok(())
 }

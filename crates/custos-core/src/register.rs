@@ -2,7 +2,7 @@
 //! between the link's parties, and the engagements of each activity form chains rooted at its
 //! controllers with no cycle. A [`Register`] exists only in that state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -142,6 +142,9 @@ pub struct Register {
     link_contracts: Vec<u32>,
     /// Per organisation, the engagements in which it is the processor.
     engagements_as_processor: Vec<Vec<EngagementIx>>,
+    /// The entries that record acknowledgements, in kind and id order: few, where the checks
+    /// would otherwise look at every entry.
+    acknowledging: BTreeSet<(EntityKind, Slug)>,
     facts: Facts,
 }
 
@@ -256,6 +259,7 @@ impl Register {
             link_parties: Vec::new(),
             link_contracts: Vec::new(),
             engagements_as_processor: Vec::new(),
+            acknowledging: BTreeSet::new(),
             facts: Facts::default(),
         }
     }
@@ -277,6 +281,11 @@ impl Register {
             engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
             link_parties: Vec::with_capacity(parts.engagements.len()),
             link_contracts: Vec::with_capacity(parts.engagements.len()),
+            acknowledging: parts
+                .entries_acknowledging()
+                .filter(|(_, _, acknowledgements)| !acknowledgements.is_empty())
+                .map(|(kind, id, _)| (kind, id.clone()))
+                .collect(),
             facts: Facts::default(),
             parts,
             organisation_ix,
@@ -372,6 +381,11 @@ impl Register {
             .activity_ix
             .position_of(&self.parts.activities, link.activity.as_str());
         ((org(&link.engaged_by), org(&link.processor)), activity)
+    }
+
+    /// The entries that record acknowledgements (kind and id), in that order.
+    pub fn acknowledging(&self) -> impl Iterator<Item = (EntityKind, &Slug)> {
+        self.acknowledging.iter().map(|(kind, id)| (*kind, id))
     }
 
     pub fn engagements_of_activity(&self, activity_ix: u32) -> &[EngagementIx] {

@@ -265,7 +265,27 @@ impl ChainFindings {
         if on != self.on {
             return Self::compute(register, on, history);
         }
-        self.judge_again(register, history, |activity| touched.contains(&activity.id))
+        let mut by_activity = self.by_activity.clone();
+        for id in touched {
+            match register.activity(id.as_str()) {
+                Some(activity) => {
+                    let mut findings = Vec::new();
+                    ActivityCheck::run(register, history, activity, on, &mut findings)?;
+                    by_activity.insert(id.clone(), findings.into());
+                }
+                None => {
+                    by_activity.remove(id);
+                }
+            }
+        }
+        let updated = Self { on, by_activity };
+        // Every activity added was touched, every one removed too: the kept findings cover the
+        // register again. Should they not, the missing ones are judged.
+        if updated.by_activity.len() == register.activities().len() {
+            Ok(updated)
+        } else {
+            updated.judge_again(register, history, |_| false)
+        }
     }
 
     /// The day the chains were judged on.
@@ -1445,35 +1465,26 @@ fn acknowledgements_of<'r>(register: &'r Register, object: &ObjectRef) -> &'r [A
 /// Marks findings covered by an acknowledgement in force, notes the expired ones, and reports
 /// acknowledgements in force that cover nothing.
 fn apply_acknowledgements(register: &Register, on: Date, findings: &mut Vec<Finding>) {
+    // The entries that record acknowledgements, with the activity an unused one is shown in.
     let entries = || {
-        register
-            .organisations()
-            .iter()
-            .map(|o| (EntityKind::Organisation, &o.id, None, &o.acknowledgements))
-            .chain(register.activities().iter().map(|a| {
-                (
-                    EntityKind::Activity,
-                    &a.id,
-                    Some(&a.id),
-                    &a.acknowledgements,
-                )
-            }))
-            .chain(
-                register
-                    .contracts()
-                    .iter()
-                    .map(|c| (EntityKind::Contract, &c.id, None, &c.acknowledgements)),
-            )
-            .chain(register.engagements().iter().map(|e| {
-                (
-                    EntityKind::Engagement,
-                    &e.id,
-                    Some(&e.activity),
-                    &e.acknowledgements,
-                )
-            }))
+        register.acknowledging().filter_map(|(kind, id)| {
+            let (activity, acknowledgements) = match kind {
+                EntityKind::Organisation => {
+                    (None, &register.organisation(id.as_str())?.acknowledgements)
+                }
+                EntityKind::Activity => {
+                    (Some(id), &register.activity(id.as_str())?.acknowledgements)
+                }
+                EntityKind::Contract => (None, &register.contract(id.as_str())?.acknowledgements),
+                EntityKind::Engagement => {
+                    let link = register.engagement(id.as_str())?;
+                    (Some(&link.activity), &link.acknowledgements)
+                }
+            };
+            Some((kind, id, activity, acknowledgements))
+        })
     };
-    if entries().all(|(_, _, _, acknowledgements)| acknowledgements.is_empty()) {
+    if register.acknowledging().next().is_none() {
         return;
     }
     let mut used: HashSet<(EntityKind, Slug, Slug)> = HashSet::new();

@@ -391,6 +391,16 @@ impl Register {
     /// leaves the register as it was and returns every problem.
     pub fn apply_change(&mut self, change: Change) -> Result<(), Vec<Problem>> {
         self.check_change(&change)?;
+        let (kind, id) = change.target();
+        let key = (kind, id.clone());
+        match change.after() {
+            Some(entry) if !entry.acknowledgements().is_empty() => {
+                self.acknowledging.insert(key);
+            }
+            _ => {
+                self.acknowledging.remove(&key);
+            }
+        }
         match change {
             Change::Put(entry) => match *entry {
                 Entry::Organisation(org) => self.put_organisation(org),
@@ -595,6 +605,7 @@ impl Register {
             && self.link_parties == other.link_parties
             && self.link_contracts == other.link_contracts
             && self.engagements_as_processor == other.engagements_as_processor
+            && self.acknowledging == other.acknowledging
             && self.facts.org_country == other.facts.org_country
             && self.facts.org_is_international == other.facts.org_is_international
             && sectors(self) == sectors(other)

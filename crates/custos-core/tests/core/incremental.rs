@@ -6,7 +6,7 @@
 
 use custos_core::checks::{self, ChainFindings};
 use custos_core::history::ContractHistory;
-use custos_core::model::{Authorisation, Decision};
+use custos_core::model::{Acknowledgement, Authorisation, Decision};
 use custos_core::register::{Change, EntityKind, Entry, Register, RegisterParts};
 use custos_core::synthetic::{Shape, generate};
 use custos_core::values::Slug;
@@ -112,6 +112,19 @@ fn change_of(parts: &RegisterParts, step: Step, serial: usize) -> Option<Change>
             Entry::Organisation(o)
         }
         // A new period, a new category (or the last day before the first: refused).
+        // A finding acknowledged, or the acknowledgements withdrawn.
+        (5, Entry::Engagement(mut e)) => {
+            e.acknowledgements = match value % 3 {
+                0 => Vec::new(),
+                n => vec![Acknowledgement {
+                    rule: ["no-contract", "unauthorised-subprocessor"][n as usize - 1].parse().unwrap(),
+                    reason: "Accepted while the contract is renegotiated".to_owned(),
+                    until: date("2027-06-30"),
+                    by: None,
+                }],
+            };
+            Entry::Engagement(e)
+        }
         (_, Entry::Engagement(mut e)) => {
             e.until = (value % 3 == 0).then(|| date("2024-12-31"));
             e.category = Some(format!("Category {}", value % 4));
