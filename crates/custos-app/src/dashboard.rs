@@ -110,7 +110,7 @@ mod tests {
         let prints: HashSet<String> = findings.iter().map(fingerprint).collect();
         assert_eq!(prints.len(), findings.len(), "each finding its own");
         let mut reworded = findings[0].clone();
-        reworded.message.push_str(" (reworded)");
+        reworded.message = format!("{} (reworded)", reworded.message).into();
         assert_eq!(fingerprint(&reworded), fingerprint(&findings[0]));
         let seen = Seen {
             fingerprints: prints,

@@ -256,7 +256,7 @@ impl Visibility {
             .as_ref()
             .is_some_and(|a| self.controls(register, a.as_str()));
         if !controlled && finding.path.len() > 2 {
-            finding.path.drain(..finding.path.len() - 2);
+            finding.path = finding.path[finding.path.len() - 2..].into();
         }
     }
 

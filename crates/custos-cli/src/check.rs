@@ -187,7 +187,7 @@ fn markdown(report: &Report, origin: &Origin<'_>) -> String {
     for finding in &report.findings {
         let mut message = finding.message.clone();
         if let Some(line) = acknowledgement_line(finding) {
-            message = format!("{message} ({line})");
+            message = format!("{message} ({line})").into();
         }
         let _ = writeln!(
             out,
@@ -298,7 +298,7 @@ fn sarif(report: &Report, origin: &Origin<'_>) -> Value {
                 "level": sarif_level(finding.severity),
                 "message": {"text": match link_line(finding) {
                     Some(link) => format!("{} ({link})", finding.message),
-                    None => finding.message.clone(),
+                    None => finding.message.to_string(),
                 }},
                 "locations": [location],
                 // Stable across runs and line moves, so a code-scanning UI keeps its state.

@@ -227,7 +227,7 @@ pub async fn authority_report(
         .map(|f| ReportFinding {
             rule: f.rule.to_owned(),
             severity: f.severity.as_str().to_owned(),
-            message: f.message,
+            message: f.message.to_string(),
         })
         .collect();
     let on_paths: HashSet<&str> = case

@@ -59,10 +59,11 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub depth: Option<u32>,
     /// Organisations from the controller down to the link's processor.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub path: Vec<Slug>,
-    /// What is wrong, naming the objects involved.
-    pub message: String,
+    #[serde(skip_serializing_if = "<[Slug]>::is_empty")]
+    pub path: Arc<[Slug]>,
+    /// What is wrong, naming the objects involved. Shared, as the path: a report is made of
+    /// the findings kept from the last one, copied.
+    pub message: Arc<str>,
     /// The acknowledgement in force that covers this finding: reported, but not counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledgement>,
@@ -82,8 +83,8 @@ impl Finding {
             activity: None,
             engagement: None,
             depth: None,
-            path: Vec::new(),
-            message,
+            path: Arc::new([]),
+            message: message.into(),
             acknowledged: None,
             acknowledgement_expired: None,
         }
@@ -378,12 +379,13 @@ impl ChainFindings {
         breaches: &[crate::breach::Standing],
     ) -> Report {
         let on = self.on;
-        let mut findings: Vec<Finding> = register
-            .activities()
-            .iter()
-            .filter_map(|a| self.by_activity.get(&a.id))
-            .flat_map(|findings| findings.iter().cloned())
-            .collect();
+        let kept: usize = self.by_activity.values().map(|f| f.len()).sum();
+        let mut findings: Vec<Finding> = Vec::with_capacity(kept);
+        for activity in register.activities() {
+            if let Some(kept) = self.by_activity.get(&activity.id) {
+                findings.extend_from_slice(kept);
+            }
+        }
         findings.extend(notice_findings(register, on, published));
         findings.extend(dpo_findings(register, on));
         findings.extend(breach_findings(register, breaches));

@@ -997,7 +997,7 @@ engagements:
         findings(register, "2026-11-28")
             .into_iter()
             .filter(|f| f.rule == "dpo-missing")
-            .map(|f| (f.object.id.to_string(), f.message))
+            .map(|f| (f.object.id.to_string(), f.message.to_string()))
             .collect()
     };
     let found = missing(&register(&text("", "")));

@@ -117,7 +117,9 @@ fn change_of(parts: &RegisterParts, step: Step, serial: usize) -> Option<Change>
             e.acknowledgements = match value % 3 {
                 0 => Vec::new(),
                 n => vec![Acknowledgement {
-                    rule: ["no-contract", "unauthorised-subprocessor"][n as usize - 1].parse().unwrap(),
+                    rule: ["no-contract", "unauthorised-subprocessor"][n as usize - 1]
+                        .parse()
+                        .unwrap(),
                     reason: "Accepted while the contract is renegotiated".to_owned(),
                     until: date("2027-06-30"),
                     by: None,

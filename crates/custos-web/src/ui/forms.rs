@@ -201,7 +201,7 @@ async fn preview_or_save(
                             (
                                 f.severity.as_str(),
                                 crate::i18n::rule_title(f.rule, f.title),
-                                f.message.clone(),
+                                f.message.to_string(),
                             )
                         })
                         .collect(),

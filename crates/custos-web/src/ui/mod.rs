@@ -689,7 +689,7 @@ fn finding_row(finding: &Finding) -> FindingRow {
         fix: None,
         rule: finding.rule,
         title: crate::i18n::rule_title(finding.rule, finding.title),
-        message: finding.message.clone(),
+        message: finding.message.to_string(),
         link: finding.engagement.as_ref().map(|e| {
             format!(
                 "link {e} at depth {}: {}",
