@@ -366,12 +366,17 @@ impl Tx {
                 .await?;
             let count: i64 = row.try_get(3)?;
             if count > 0 {
-                let slugs: String = row.try_get(0)?;
-                let bodies: String = row.try_get(1)?;
                 let last: String = row.try_get(2)?;
+                // The row goes to the parse whole: its texts are read in place, not copied.
+                let parse = move || -> Result<Vec<T>, String> {
+                    let text = |column: usize| -> Result<&str, String> {
+                        row.try_get::<&str, _>(column).map_err(|e| e.to_string())
+                    };
+                    parse_page(text(0)?, text(1)?)
+                };
                 parsing.push_back(PageParse {
                     after: std::mem::replace(&mut after, last),
-                    parse: tokio::task::spawn_blocking(move || parse_page(&slugs, &bodies)),
+                    parse: tokio::task::spawn_blocking(parse),
                 });
             }
             if count < LOAD_PAGE {
