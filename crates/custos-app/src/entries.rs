@@ -412,7 +412,7 @@ mod tests {
             (Change::Touch, Entry::Organisation(o)) => o.address = Some(format!("Street {step}")),
             (Change::Touch, Entry::Activity(a)) => a.purposes = vec![format!("Purpose {step}")],
             (Change::Touch, Entry::Contract(c)) => c.reference = Some(format!("Version {step}")),
-            (Change::Touch, Entry::Engagement(e)) => e.service = format!("Service {step}"),
+            (Change::Touch, Entry::Engagement(e)) => e.service = format!("Service {step}").into(),
             (Change::Decide, Entry::Engagement(e)) => {
                 e.authorisation = Some(Box::new(Authorisation {
                     by: "hypermarket-a".parse().unwrap(),

@@ -811,7 +811,7 @@ pub fn access_table(register: &Register) -> String {
             link("b-c"),
             changed(link("b-c"), &|e| {
                 if let Entry::Engagement(l) = e {
-                    l.service = "more".to_owned();
+                    l.service = "more".into();
                 }
             }),
         ),
@@ -1040,7 +1040,7 @@ mod tests {
             )
         };
         assert_eq!(ask(&decided), Verdict::Allow);
-        decided.service = "rewritten by the controller".to_owned();
+        decided.service = "rewritten by the controller".into();
         assert!(matches!(ask(&decided), Verdict::Refuse(r) if r.field == Some("engaged_by")));
     }
 
@@ -1050,7 +1050,7 @@ mod tests {
         let a = Caller::member("hypermarket-a", Role::Editor);
         let before = link(&register, "b-c");
         let mut after = before.clone();
-        after.service = "documented by the controller".to_owned();
+        after.service = "documented by the controller".into();
         let ask = |represented: &Represented| {
             entry_write(
                 &a,

@@ -433,7 +433,7 @@ fn check(shape: Shape) -> anyhow::Result<()> {
     let mut register = register;
     for run in 1..=3 {
         let mut link = register.engagements()[register.engagements().len() / (run + 1)].clone();
-        link.service = format!("Processing, revision {run}");
+        link.service = format!("Processing, revision {run}").into();
         let change = custos_core::register::Change::Put(Box::new(
             custos_core::register::Entry::Engagement(link),
         ));

@@ -261,7 +261,7 @@ impl<'r> Chain<'r> {
                     processor: processor.id.clone(),
                     processor_name: processor.name.clone(),
                     country: processor.country,
-                    service: engagement.service.clone(),
+                    service: engagement.service.to_string(),
                     outside_eea: locations.iter().any(|&c| !reference.in_eea(c, self.at))
                         || processor.kind
                             == crate::model::OrganisationKind::InternationalOrganisation,

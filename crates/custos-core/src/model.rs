@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Date;
-use crate::values::{CountryCode, Email, IsoDate, Retention, Slug, SortedSet};
+use crate::values::{CountryCode, Email, IsoDate, Retention, Slug, SortedSet, Text};
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -713,10 +713,10 @@ pub struct Engagement {
     pub engaged_by: Slug,
     pub processor: Slug,
     /// What the processor does (the description of processing).
-    pub service: String,
+    pub service: Text,
     /// The recipient category for notices (`E-mail delivery platform`); defaults to the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub category: Option<String>,
+    pub category: Option<Text>,
     /// The `service` and `category` in other languages, for notices in them:
     /// `{es: {service: Envío de boletines, category: Plataforma de envío de correo}}`.
     #[serde(default, skip_serializing_if = "Translations::is_empty")]

@@ -228,7 +228,7 @@ pub fn generate(shape: Shape) -> RegisterParts {
                 activity: slug(format!("activity-{a}")),
                 engaged_by: organisations[parent].id.clone(),
                 processor: organisations[processor].id.clone(),
-                service: "Processing on behalf of the engaging party".to_owned(),
+                service: "Processing on behalf of the engaging party".into(),
                 category: None,
                 locations: if outside {
                     vec![Location::Country(processor_country)]

@@ -386,9 +386,178 @@ impl<T: JsonSchema> JsonSchema for SortedSet<T> {
     }
 }
 
+/// A text many entries repeat (a link's service, its recipient category), shared: while a
+/// register is read ([`Text::shared_while`]), equal texts deserialised on the thread are one
+/// allocation, where a million links each held a copy of "Hosting". Reads and writes as a
+/// string.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(std::sync::Arc<str>);
+
+thread_local! {
+    /// The texts read so far in this thread's [`Text::shared_while`], if one runs.
+    static SHARED_TEXTS: std::cell::RefCell<Option<std::collections::HashSet<std::sync::Arc<str>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Runs `read` (a deserialisation) with the texts it reads on this thread shared.
+    pub fn shared_while<R>(read: impl FnOnce() -> R) -> R {
+        /// Ends the sharing however `read` ends: texts read later are not kept.
+        struct Sharing;
+        impl Drop for Sharing {
+            fn drop(&mut self) {
+                SHARED_TEXTS.with(|shared| shared.borrow_mut().take());
+            }
+        }
+        SHARED_TEXTS.with(|shared| *shared.borrow_mut() = Some(Default::default()));
+        let _sharing = Sharing;
+        read()
+    }
+
+    fn read(text: &str) -> Self {
+        Self(
+            SHARED_TEXTS.with(|shared| match shared.borrow_mut().as_mut() {
+                Some(texts) => match texts.get(text) {
+                    Some(seen) => seen.clone(),
+                    None => {
+                        let new: std::sync::Arc<str> = text.into();
+                        texts.insert(new.clone());
+                        new
+                    }
+                },
+                None => text.into(),
+            }),
+        )
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self(text.into())
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self(text.into())
+    }
+}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a text")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text, E> {
+                Ok(Text::read(text))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+impl JsonSchema for Text {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        String::schema_name()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_read_together_are_shared_and_read_and_write_as_strings() {
+        let json = r#"[{"service":"Hosting"},{"service":"Hosting"},{"service":"Backups"}]"#;
+        #[derive(serde::Deserialize, serde::Serialize)]
+        struct Link {
+            service: Text,
+        }
+        let read = || serde_json::from_str::<Vec<Link>>(json).unwrap();
+        let shared = Text::shared_while(read);
+        assert!(std::sync::Arc::ptr_eq(&shared[0].service.0, &shared[1].service.0));
+        assert!(!std::sync::Arc::ptr_eq(&shared[0].service.0, &shared[2].service.0));
+        assert_eq!(shared[2].service, "Backups");
+        assert_eq!(serde_json::to_string(&shared).unwrap(), json);
+        let apart = read();
+        assert!(
+            !std::sync::Arc::ptr_eq(&apart[0].service.0, &apart[1].service.0),
+            "outside a shared read, each text is its own"
+        );
+        assert_eq!(apart[0].service, shared[0].service);
+        // A read that fails ends the sharing too.
+        let failed = std::panic::catch_unwind(|| Text::shared_while(|| panic!("unreadable")));
+        assert!(failed.is_err());
+        assert!(SHARED_TEXTS.with(|texts| texts.borrow().is_none()));
+        assert!(serde_json::from_str::<Text>("12").is_err());
+        let schema = |s: schemars::Schema| serde_json::to_value(s).unwrap();
+        assert_eq!(
+            schema(schemars::schema_for!(Text)),
+            schema(schemars::schema_for!(String))
+        );
+    }
 
     #[test]
     fn a_sorted_set_reads_and_writes_as_the_btree_set_it_replaced() {

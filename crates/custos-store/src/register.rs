@@ -61,7 +61,9 @@ struct PageParse<T> {
 /// A page of entries from its ids (space-separated) and bodies (a JSON array), each body's id
 /// checked against its row's; the reason when not.
 fn parse_page<T: Table>(slugs: &str, bodies: &str) -> Result<Vec<T>, String> {
-    let entries: Vec<T> = serde_json::from_str(bodies).map_err(|e| e.to_string())?;
+    // Texts that links repeat (services, categories) are held once a page.
+    let entries: Vec<T> = custos_core::values::Text::shared_while(|| serde_json::from_str(bodies))
+        .map_err(|e| e.to_string())?;
     let mut slugs = slugs.split(' ');
     for entry in &entries {
         if slugs.next() != Some(entry.slug()) {

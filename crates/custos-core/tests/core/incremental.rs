@@ -129,7 +129,7 @@ fn change_of(parts: &RegisterParts, step: Step, serial: usize) -> Option<Change>
         }
         (_, Entry::Engagement(mut e)) => {
             e.until = (value % 3 == 0).then(|| date("2024-12-31"));
-            e.category = Some(format!("Category {}", value % 4));
+            e.category = Some(format!("Category {}", value % 4).into());
             Entry::Engagement(e)
         }
         (_, mut other) => {

@@ -171,7 +171,7 @@ pub async fn link(
             link.processor.as_str(),
             format!("/organisations/{}", link.processor),
         ),
-        fact("fact-service", link.service.clone()),
+        fact("fact-service", link.service.to_string()),
         fact("fact-recipient-category", link.category().to_owned()),
         fact("fact-locations", locations),
         fact(

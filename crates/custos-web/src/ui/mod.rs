@@ -895,7 +895,7 @@ pub async fn activity(
                 locations.join(", "),
                 tr("chain-depth", &[("depth", &link.depth.to_string())])
             ),
-            detail: engagement.service.clone(),
+            detail: engagement.service.to_string(),
             // Row 0 is the controller; a link whose parent is hidden hangs from it.
             parent: Some(link.parent.map_or(0, |p| p as usize + 1)),
             depth: link.depth,

@@ -87,8 +87,8 @@ async fn page(
             }
         };
         let entry = &mut current[at];
-        if !entry.services.contains(&engagement.service) {
-            entry.services.push(engagement.service.clone());
+        if !entry.services.iter().any(|s| *s == *engagement.service) {
+            entry.services.push(engagement.service.to_string());
         }
         for country in engagement.countries(processor.country) {
             let name = country_name(country);
