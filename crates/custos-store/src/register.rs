@@ -58,18 +58,22 @@ struct PageParse<T> {
     parse: tokio::task::JoinHandle<Result<Vec<T>, String>>,
 }
 
-/// A page of entries from its ids (space-separated) and bodies (a JSON array), each body's id
-/// checked against its row's; the reason when not.
+/// A page of entries from its ids (space-separated) and bodies (one JSON document a line),
+/// each body's id checked against its row's; the reason when not.
 fn parse_page<T: Table>(slugs: &str, bodies: &str) -> Result<Vec<T>, String> {
-    // Texts that links repeat (services, categories) are held once a page.
-    let entries: Vec<T> = custos_core::values::Text::shared_while(|| serde_json::from_str(bodies))
-        .map_err(|e| e.to_string())?;
     let mut slugs = slugs.split(' ');
-    for entry in &entries {
-        if slugs.next() != Some(entry.slug()) {
-            return Err(format!("a body has the id {} out of place", entry.slug()));
+    let mut entries = Vec::with_capacity(LOAD_PAGE as usize);
+    // Texts that links repeat (services, categories) are held once a page.
+    custos_core::values::Text::shared_while(|| {
+        for entry in serde_json::Deserializer::from_str(bodies).into_iter::<T>() {
+            let entry = entry.map_err(|e| e.to_string())?;
+            if slugs.next() != Some(entry.slug()) {
+                return Err(format!("a body has the id {} out of place", entry.slug()));
+            }
+            entries.push(entry);
         }
-    }
+        Ok(())
+    })?;
     match slugs.next() {
         None => Ok(entries),
         Some(_) => Err("fewer bodies than ids".to_owned()),
@@ -346,14 +350,14 @@ impl Tx {
     }
 
     /// Every row of a table, parsed. Rows are read a page at a time, each page
-    /// as one row of two aggregated texts (ids, and bodies joined as a JSON array): fetched one
+    /// as one row of two aggregated texts (ids, and bodies a line each): fetched one
     /// by one, a million rows cost a wake-up of this task each, which was most of a large
     /// register's start. Pages are parsed on blocking threads while the next is read.
     async fn load_table<T: Table + Send + 'static>(&mut self) -> Result<Vec<T>, StoreError> {
         // The two aggregates see the page's rows in one pass, so ids and bodies line up
         // (`parse_page` checks it); in what order does not matter (`Register::new` sorts).
         let sql = format!(
-            "SELECT string_agg(slug, ' '), '[' || string_agg(body, ',') || ']', max(slug), \
+            "SELECT string_agg(slug, ' '), string_agg(body, '\n'), max(slug), \
              count(*) FROM (SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2) AS page",
             T::TABLE
         );
