@@ -413,11 +413,12 @@ impl Register {
     }
 
     /// Every entry's own problems and references. Contracts and engagements, a million each in
-    /// a large register, are checked on two threads.
+    /// a large register, are checked on two threads. A link's references are looked up once:
+    /// the checks ask for them, and the per-link indexes are made of them.
     fn check_references(&mut self, problems: &mut Vec<Problem>) {
         let whole = Whole(self);
         let parts = &self.parts;
-        let (mut first, links) = in_parallel(
+        let (mut first, (links, resolved)) = in_parallel(
             parts.engagements.len(),
             || {
                 let mut found = Vec::new();
@@ -445,43 +446,36 @@ impl Register {
             },
             || {
                 let mut found = Vec::new();
+                let mut resolved = Vec::with_capacity(parts.engagements.len());
                 for link in &parts.engagements {
-                    for message in engagement_problems(link, &whole) {
+                    let references = ResolvedLink::of(self, link);
+                    for message in engagement_problems(link, &references) {
                         found.push(Problem::of(EntityKind::Engagement, &link.id, message));
                     }
+                    resolved.push(references.positions);
                 }
-                found
+                (found, resolved)
             },
         );
         first.extend(links);
         problems.append(&mut first);
         if problems.is_empty() {
-            self.index_links();
+            self.index_links(resolved);
         }
     }
 
-    /// The per-link indexes, once every reference is known to resolve. The positions each link
-    /// names are looked up on two threads, half the links each.
-    fn index_links(&mut self) {
-        let links = &self.parts.engagements;
-        let positions = |links: &[Engagement]| -> Vec<((OrgIx, OrgIx), u32, u32)> {
-            links
-                .iter()
-                .map(|link| {
-                    let (parties, activity) = self.positions_of(link);
-                    (parties, activity, self.contract_ix_of(link))
-                })
-                .collect()
-        };
-        let (first, second) = links.split_at(links.len() / 2);
-        let (mut found, rest) = in_parallel(links.len(), || positions(first), || positions(second));
-        found.extend(rest);
-        let mut link_parties = Vec::with_capacity(found.len());
-        let mut link_contracts = Vec::with_capacity(found.len());
-        for (ix, ((by, processor), activity, contract)) in found.into_iter().enumerate() {
+    /// The per-link indexes, from the positions of what each link names (every one found).
+    #[allow(clippy::expect_used)] // made once validation found no problem: every reference resolves
+    fn index_links(&mut self, resolved: Vec<LinkPositions>) {
+        let mut link_parties = Vec::with_capacity(resolved.len());
+        let mut link_contracts = Vec::with_capacity(resolved.len());
+        for (ix, at) in resolved.into_iter().enumerate() {
+            let found = "a valid link's parties and activity are entries of the register";
+            let (by, processor) = (at.by.expect(found), at.processor.expect(found));
+            let activity = at.activity.expect(found);
             let ix = ix as EngagementIx;
             link_parties.push((by, processor));
-            link_contracts.push(contract);
+            link_contracts.push(at.contract.unwrap_or(Facts::NONE));
             self.engagements_by_activity[activity as usize].push(ix);
             self.engagements_as_processor[processor as usize].push(ix);
         }
@@ -754,6 +748,69 @@ impl Lookup for Whole<'_> {
     }
     fn contract(&self, id: &Slug) -> Option<&Contract> {
         self.0.contract(id.as_str())
+    }
+}
+
+/// Where a link's references point, each looked up once: `None` for one that names nothing.
+struct LinkPositions {
+    by: Option<OrgIx>,
+    processor: Option<OrgIx>,
+    activity: Option<u32>,
+    contract: Option<u32>,
+}
+
+/// The register being built, with one link's references already looked up.
+struct ResolvedLink<'a> {
+    register: &'a Register,
+    link: &'a Engagement,
+    positions: LinkPositions,
+}
+
+impl<'a> ResolvedLink<'a> {
+    fn of(register: &'a Register, link: &'a Engagement) -> Self {
+        let org = |id: &Slug| register.organisation_index(id.as_str());
+        Self {
+            register,
+            link,
+            positions: LinkPositions {
+                by: org(&link.engaged_by),
+                processor: org(&link.processor),
+                activity: register.activity_index(link.activity.as_str()),
+                contract: link.contract.as_ref().and_then(|id| {
+                    register
+                        .contract_ix
+                        .get(&register.parts.contracts, id.as_str())
+                }),
+            },
+        }
+    }
+}
+
+impl Lookup for ResolvedLink<'_> {
+    fn organisation_exists(&self, id: &Slug) -> bool {
+        if id == &self.link.engaged_by {
+            self.positions.by.is_some()
+        } else if id == &self.link.processor {
+            self.positions.processor.is_some()
+        } else {
+            self.register.organisation_index(id.as_str()).is_some()
+        }
+    }
+    fn activity(&self, id: &Slug) -> Option<&Activity> {
+        if id == &self.link.activity {
+            let ix = self.positions.activity?;
+            Some(&self.register.parts.activities[ix as usize])
+        } else {
+            self.register.activity(id.as_str())
+        }
+    }
+    fn contract(&self, id: &Slug) -> Option<&Contract> {
+        if Some(id) == self.link.contract.as_ref() {
+            let ix = self.positions.contract?;
+            Some(&self.register.parts.contracts[ix as usize])
+        } else {
+            self.register.contract(id.as_str())
+        }
     }
 }
 

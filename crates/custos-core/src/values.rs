@@ -537,8 +537,14 @@ mod tests {
         }
         let read = || serde_json::from_str::<Vec<Link>>(json).unwrap();
         let shared = Text::shared_while(read);
-        assert!(std::sync::Arc::ptr_eq(&shared[0].service.0, &shared[1].service.0));
-        assert!(!std::sync::Arc::ptr_eq(&shared[0].service.0, &shared[2].service.0));
+        assert!(std::sync::Arc::ptr_eq(
+            &shared[0].service.0,
+            &shared[1].service.0
+        ));
+        assert!(!std::sync::Arc::ptr_eq(
+            &shared[0].service.0,
+            &shared[2].service.0
+        ));
         assert_eq!(shared[2].service, "Backups");
         assert_eq!(serde_json::to_string(&shared).unwrap(), json);
         let apart = read();
