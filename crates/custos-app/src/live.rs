@@ -376,6 +376,17 @@ mod tests {
         Actor::new("test", "2026-11-29T10:00:00Z".parse().unwrap())
     }
 
+    /// A database holding the worked examples, and a server's copy of it.
+    async fn serving_the_examples() -> (tempfile::TempDir, Store, Register, LiveRegister) {
+        let (dir, store) = store().await;
+        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
+        crate::register::apply(&store, &examples, &actor())
+            .await
+            .unwrap();
+        let live = LiveRegister::load(&store).await.unwrap();
+        (dir, store, examples, live)
+    }
+
     /// The copy equals the register read afresh, at the database's version.
     async fn assert_follows(live: &LiveRegister, store: &Store) {
         let fresh = read_whole(store).await.unwrap();
@@ -460,12 +471,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_checks_run_once_per_version_and_again_after_a_write() {
-        let (_dir, store) = store().await;
-        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
-        crate::register::apply(&store, &examples, &actor())
-            .await
-            .unwrap();
-        let live = LiveRegister::load(&store).await.unwrap();
+        let (_dir, store, examples, live) = serving_the_examples().await;
         let on: Date = "2026-11-29".parse().unwrap();
         let (_, first) = live.report(on, Evidence::default()).await.unwrap();
         let (_, again) = live.report(on, Evidence::default()).await.unwrap();
@@ -537,12 +543,7 @@ mod tests {
         use custos_core::checks::check_with_evidence;
         use custos_core::history::{ContractHistory, EarlierVersion};
 
-        let (_dir, store) = store().await;
-        let examples = manifest::parse(&manifest::examples::sources()).unwrap();
-        crate::register::apply(&store, &examples, &actor())
-            .await
-            .unwrap();
-        let live = LiveRegister::load(&store).await.unwrap();
+        let (_dir, store, examples, live) = serving_the_examples().await;
         let on: Date = "2026-11-29".parse().unwrap();
         let (_, first) = live.report(on, Evidence::default()).await.unwrap();
         let before = kept_chains(&live, on);

@@ -342,9 +342,12 @@ impl Register {
     }
 
     pub fn contract(&self, id: &str) -> Option<&Contract> {
-        self.contract_ix
-            .get(&self.parts.contracts, id)
+        self.contract_index(id)
             .map(|ix| &self.parts.contracts[ix as usize])
+    }
+
+    pub fn contract_index(&self, id: &str) -> Option<u32> {
+        self.contract_ix.get(&self.parts.contracts, id)
     }
 
     pub fn engagement(&self, id: &str) -> Option<&Engagement> {
@@ -487,7 +490,7 @@ impl Register {
     fn contract_ix_of(&self, link: &Engagement) -> u32 {
         link.contract
             .as_ref()
-            .and_then(|id| self.contract_ix.get(&self.parts.contracts, id.as_str()))
+            .and_then(|id| self.contract_index(id.as_str()))
             .unwrap_or(Facts::NONE)
     }
 
@@ -776,11 +779,10 @@ impl<'a> ResolvedLink<'a> {
                 by: org(&link.engaged_by),
                 processor: org(&link.processor),
                 activity: register.activity_index(link.activity.as_str()),
-                contract: link.contract.as_ref().and_then(|id| {
-                    register
-                        .contract_ix
-                        .get(&register.parts.contracts, id.as_str())
-                }),
+                contract: link
+                    .contract
+                    .as_ref()
+                    .and_then(|id| register.contract_index(id.as_str())),
             },
         }
     }

@@ -259,8 +259,7 @@ impl Register {
                 })
                 .unwrap_or_default(),
             EntityKind::Contract => self
-                .contract_ix
-                .get(&parts.contracts, id.as_str())
+                .contract_index(id.as_str())
                 .map(|ix| {
                     self.link_contracts
                         .iter()
@@ -484,10 +483,7 @@ impl Register {
     }
 
     fn put_contract(&mut self, contract: Contract) {
-        if let Some(ix) = self
-            .contract_ix
-            .get(&self.parts.contracts, contract.id.as_str())
-        {
+        if let Some(ix) = self.contract_index(contract.id.as_str()) {
             self.parts.contracts[ix as usize] = contract;
             return;
         }
@@ -499,7 +495,7 @@ impl Register {
     }
 
     fn remove_contract(&mut self, id: &Slug) {
-        let Some(ix) = self.contract_ix.get(&self.parts.contracts, id.as_str()) else {
+        let Some(ix) = self.contract_index(id.as_str()) else {
             return;
         };
         self.contract_ix.removing(&self.parts.contracts, ix);

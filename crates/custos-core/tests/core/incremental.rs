@@ -162,6 +162,19 @@ fn changed_parts(parts: &RegisterParts, change: &Change) -> RegisterParts {
     parts
 }
 
+/// A small random register: a few activities with chains up to 4 deep.
+fn small(seed: u64, contracts: bool) -> Shape {
+    Shape {
+        organisations: 24,
+        engagements: 90,
+        engagements_per_activity: 15,
+        max_depth: 4,
+        seed,
+        contracts,
+        single_controller: false,
+    }
+}
+
 fn messages(problems: &[custos_core::register::Problem]) -> Vec<String> {
     let mut messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
     messages.sort();
@@ -178,16 +191,7 @@ proptest! {
         contracts in any::<bool>(),
         steps in prop::collection::vec(any::<Step>(), 1..60),
     ) {
-        let shape = Shape {
-            organisations: 24,
-            engagements: 90,
-            engagements_per_activity: 15,
-            max_depth: 4,
-            seed,
-            contracts,
-            single_controller: false,
-        };
-        let mut register = Register::new(generate(shape)).unwrap();
+        let mut register = Register::new(generate(small(seed, contracts))).unwrap();
         for (serial, step) in steps.into_iter().enumerate() {
             let Some(change) = change_of(register.parts(), step, serial) else { continue };
             let whole = Register::new(changed_parts(register.parts(), &change));
@@ -242,18 +246,9 @@ proptest! {
         contracts in any::<bool>(),
         steps in prop::collection::vec(any::<Step>(), 1..40),
     ) {
-        let shape = Shape {
-            organisations: 24,
-            engagements: 90,
-            engagements_per_activity: 15,
-            max_depth: 4,
-            seed,
-            contracts,
-            single_controller: false,
-        };
         let on = date("2026-06-01");
         let history = ContractHistory::default();
-        let mut register = Register::new(generate(shape)).unwrap();
+        let mut register = Register::new(generate(small(seed, contracts))).unwrap();
         let mut kept = ChainFindings::compute(&register, on, &history).unwrap();
         for (serial, step) in steps.into_iter().enumerate() {
             let Some(change) = change_of(register.parts(), step, serial) else { continue };
