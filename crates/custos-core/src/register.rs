@@ -267,15 +267,28 @@ impl Register {
     /// Validates `parts`; on failure returns every problem found, not just the first.
     pub fn new(mut parts: RegisterParts) -> Result<Self, Vec<Problem>> {
         parts.sort();
-        let mut problems = Vec::new();
-        let organisation_ix = unique_ids(
-            EntityKind::Organisation,
-            &parts.organisations,
-            &mut problems,
-        );
-        let activity_ix = unique_ids(EntityKind::Activity, &parts.activities, &mut problems);
-        let contract_ix = unique_ids(EntityKind::Contract, &parts.contracts, &mut problems);
-        let engagement_ix = unique_ids(EntityKind::Engagement, &parts.engagements, &mut problems);
+        // The id indexes, the engagements' on a thread of their own.
+        let ((organisation_ix, activity_ix, contract_ix, mut problems), (engagement_ix, links)) =
+            in_parallel(
+                parts.engagements.len(),
+                || {
+                    let mut problems = Vec::new();
+                    let (kind, entries) = (EntityKind::Organisation, &parts.organisations);
+                    let organisations = unique_ids(kind, entries, &mut problems);
+                    let activities =
+                        unique_ids(EntityKind::Activity, &parts.activities, &mut problems);
+                    let contracts =
+                        unique_ids(EntityKind::Contract, &parts.contracts, &mut problems);
+                    (organisations, activities, contracts, problems)
+                },
+                || {
+                    let mut problems = Vec::new();
+                    let engagements =
+                        unique_ids(EntityKind::Engagement, &parts.engagements, &mut problems);
+                    (engagements, problems)
+                },
+            );
+        problems.extend(links);
         let mut register = Self {
             engagements_by_activity: vec![Vec::new(); parts.activities.len()],
             engagements_as_processor: vec![Vec::new(); parts.organisations.len()],
