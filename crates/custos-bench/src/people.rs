@@ -155,19 +155,8 @@ pub async fn run(users: usize) -> anyhow::Result<()> {
     ] {
         let mut times: Vec<Duration> = Vec::with_capacity(rounds);
         for _ in 0..rounds {
-            let started = Instant::now();
-            let response = http
-                .get(format!("{base}{path}"))
-                .bearer_auth(token_of(who))
-                .send()
-                .await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "{path} answered {}",
-                response.status()
-            );
-            response.bytes().await?;
-            times.push(started.elapsed());
+            let url = format!("{base}{path}");
+            times.push(crate::writes::timed_get(&http, &token_of(who), &url).await?);
         }
         summary(&format!("{label} ({users} accounts)"), times);
     }

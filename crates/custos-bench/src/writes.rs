@@ -171,7 +171,11 @@ pub async fn start(url: &str) -> anyhow::Result<()> {
 }
 
 /// A `GET` answered in full, and how long it took.
-async fn timed_get(http: &reqwest::Client, token: &str, url: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn timed_get(
+    http: &reqwest::Client,
+    token: &str,
+    url: &str,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let response = http.get(url).bearer_auth(token).send().await?;
     anyhow::ensure!(
@@ -244,25 +248,14 @@ async fn read_chains(
             let mut reads = Vec::new();
             let mut n = client * 7;
             while Instant::now() < until {
-                let started = Instant::now();
-                let response = http
-                    .get(format!(
-                        "{base}/api/v1/activities/activity-{}/chain",
-                        n % activities.max(1)
-                    ))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status().is_success(),
-                    "chain: {}",
-                    response.status()
+                let url = format!(
+                    "{base}/api/v1/activities/activity-{}/chain",
+                    n % activities.max(1)
                 );
-                response.bytes().await?;
-                reads.push(started.elapsed());
+                reads.push(timed_get(&http, &token, &url).await?);
                 n += 1;
             }
-            Ok(reads)
+            anyhow::Ok(reads)
         }));
     }
     let mut reads = Vec::new();

@@ -45,7 +45,6 @@ pub struct ChangesSince {
 /// Rows per multi-row INSERT: 9 columns x 500 rows stays under SQLite's 32766 parameters.
 const INSERT_BATCH: usize = 500;
 
-/// How one kind of entry maps to its table.
 /// Rows a page when a table is read whole (see `Tx::load_table`).
 const LOAD_PAGE: i64 = 4096;
 /// Pages parsed at once while the next is read: parsing is most of the work, and takes every
@@ -81,6 +80,7 @@ fn parse_page<T: Table>(slugs: &str, bodies: &str) -> Result<Vec<T>, String> {
     }
 }
 
+/// How one kind of entry maps to its table.
 trait Table: Serialize + DeserializeOwned {
     const TABLE: &'static str;
     /// Columns after `key`, `slug` and before `body`.
