@@ -326,10 +326,7 @@ fn judge(
 
 /// The whole register and its version, read in one snapshot.
 async fn read_whole(store: &Store) -> Result<Snapshot, AppError> {
-    let mut tx = store.read().await?;
-    let (version, _) = tx.versions().await?;
-    let parts = tx.load_register().await?;
-    tx.rollback().await?;
+    let (version, parts) = store.pool().read_register().await?;
     let register = Register::new(parts).map_err(AppError::StoredRegister)?;
     Ok(Snapshot {
         version,

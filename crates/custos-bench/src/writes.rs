@@ -148,9 +148,7 @@ pub async fn run(
 pub async fn start(url: &str) -> anyhow::Result<()> {
     let store = custos_store::Store::open(url).await?;
     let started = Instant::now();
-    let mut tx = store.read().await?;
-    let parts = tx.load_register().await?;
-    tx.rollback().await?;
+    let (_, parts) = store.read_register().await?;
     let (rss, peak) = memory();
     println!(
         "read {} engagements, {} contracts: {:.2} s (RSS {rss} MB, peak {peak} MB)",

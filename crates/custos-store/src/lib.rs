@@ -100,6 +100,9 @@ pub enum StoreError {
     },
 }
 
+/// SQLite's page cache per connection, in KiB (see `Store::open`).
+pub(crate) const PAGE_CACHE_KIB: i64 = 65536;
+
 /// A connection pool to the register's database, migrated.
 #[derive(Clone)]
 pub struct Store {
@@ -161,11 +164,11 @@ impl Store {
                             // what is deleted (a closed request's address must not linger in
                             // free pages).
                             connection
-                                .execute(
+                                .execute(sqlx::AssertSqlSafe(format!(
                                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
-                                     PRAGMA secure_delete = ON;",
-                                )
+                                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{PAGE_CACHE_KIB}; \
+                                     PRAGMA secure_delete = ON;"
+                                )))
                                 .await?;
                             Ok(())
                         })

@@ -151,6 +151,62 @@ impl Table for Engagement {
     }
 }
 
+/// Times the register is read on two connections before it is read on one, should writes
+/// keep landing between the two connections' snapshots.
+const SPLIT_READ_ATTEMPTS: usize = 3;
+
+/// SQLite's page cache while a table is read whole, in KiB.
+const SCAN_CACHE_KIB: i64 = 2048;
+
+impl crate::Store {
+    /// The whole register and its version, as [`Tx::load_register`] reads it, on two
+    /// connections at once: the links on one, the other entries on the other. One connection
+    /// reads and aggregates rows on one thread, which was a large register's start's slowest
+    /// part. Each connection reads in its own snapshot, and the two are used together only if
+    /// they saw the same version (every write of the register changes it); otherwise they are
+    /// read again, and after a few attempts in one transaction.
+    pub async fn read_register(&self) -> Result<(u64, RegisterParts), StoreError> {
+        for _ in 0..SPLIT_READ_ATTEMPTS {
+            let links = async {
+                let mut tx = self.read().await?;
+                tx.page_cache(SCAN_CACHE_KIB).await?;
+                let (version, _) = tx.versions().await?;
+                let engagements = tx.load_table::<Engagement>().await?;
+                tx.page_cache(crate::PAGE_CACHE_KIB).await?;
+                tx.rollback().await?;
+                Ok::<_, StoreError>((version, engagements))
+            };
+            let rest = async {
+                let mut tx = self.read().await?;
+                tx.page_cache(SCAN_CACHE_KIB).await?;
+                let (version, _) = tx.versions().await?;
+                let organisations = tx.load_table::<Organisation>().await?;
+                let activities = tx.load_table::<Activity>().await?;
+                let contracts = tx.load_table::<Contract>().await?;
+                tx.page_cache(crate::PAGE_CACHE_KIB).await?;
+                tx.rollback().await?;
+                Ok::<_, StoreError>((version, organisations, activities, contracts))
+            };
+            let ((links_version, engagements), (version, organisations, activities, contracts)) =
+                tokio::try_join!(links, rest)?;
+            if links_version == version {
+                let parts = RegisterParts {
+                    organisations,
+                    activities,
+                    contracts,
+                    engagements,
+                };
+                return Ok((version, parts));
+            }
+        }
+        let mut tx = self.read().await?;
+        let (version, _) = tx.versions().await?;
+        let parts = tx.load_register().await?;
+        tx.rollback().await?;
+        Ok((version, parts))
+    }
+}
+
 impl Tx {
     /// The whole register as stored, every row parsed again (the database is an edge).
     pub async fn load_register(&mut self) -> Result<RegisterParts, StoreError> {
@@ -160,14 +216,30 @@ impl Tx {
             contracts: self.load_table().await?,
             engagements: self.load_table().await?,
         };
+        self.released_pages().await?;
+        Ok(parts)
+    }
+
+    /// After a whole table was read: on SQLite, the connection's page cache (64 MiB) is full
+    /// of pages the register now holds parsed; they are let go.
+    async fn released_pages(&mut self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            // Reading every row filled this connection's page cache (64 MiB) with pages the
-            // register now holds parsed: let them go.
             sqlx::query("PRAGMA shrink_memory")
                 .execute(&mut *self.inner)
                 .await?;
         }
-        Ok(parts)
+        Ok(())
+    }
+
+    /// SQLite's page cache of this connection, in KiB: a scan reads each page once and needs
+    /// little, writes want the indexes of a large register kept (`Store::open` sets 64 MiB).
+    async fn page_cache(&mut self, kib: i64) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = -{kib}")))
+                .execute(&mut *self.inner)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The register's version, locked until this transaction ends (on PostgreSQL a row lock

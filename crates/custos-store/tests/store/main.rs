@@ -171,6 +171,74 @@ async fn apply_adds_changes_and_removes_by_id_and_keeps_keys() {
     .await;
 }
 
+/// The worked examples with `extra` more processors, each with one link on the first link's
+/// activity: each step adds an organisation and a link together.
+fn examples_with_processors(extra: usize) -> Register {
+    let mut parts = examples().into_parts();
+    let (organisation, link) = (parts.organisations[0].clone(), parts.engagements[0].clone());
+    for n in 0..extra {
+        let mut processor = organisation.clone();
+        processor.id = format!("extra-processor-{n}").parse().unwrap();
+        let mut engaged = link.clone();
+        engaged.id = format!("extra-link-{n}").parse().unwrap();
+        engaged.processor = processor.id.clone();
+        engaged.contract = None;
+        parts.organisations.push(processor);
+        parts.engagements.push(engaged);
+    }
+    Register::new(parts).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_register_read_on_two_connections_is_of_one_version_while_writes_land() {
+    on_every_backend(|store, _| async move {
+        usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
+        let (first, _) = store.read_register().await.unwrap();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for extra in 1..=60 {
+                    let desired = examples_with_processors(extra);
+                    usecase::apply(&app(&store), &desired, &actor())
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        let (organisations, links) = (
+            examples().organisations().len(),
+            examples().engagements().len(),
+        );
+        let mut versions_read = std::collections::BTreeSet::new();
+        while !writer.is_finished() {
+            // The links are read on one connection, the organisations on another: of one
+            // version, they grow together.
+            let (version, parts) = store.read_register().await.unwrap();
+            let extra = (version - first) as usize;
+            assert_eq!(
+                parts.organisations.len(),
+                organisations + extra,
+                "at version {version}"
+            );
+            assert_eq!(
+                parts.engagements.len(),
+                links + extra,
+                "at version {version}"
+            );
+            assert!(Register::new(parts).is_ok());
+            versions_read.insert(version);
+        }
+        writer.await.unwrap();
+        assert!(
+            versions_read.len() > 1,
+            "reads landed between writes: {versions_read:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_empty_register_erases_every_row() {
     on_every_backend(|store, url| async move {
