@@ -72,13 +72,15 @@ impl FromStr for Slug {
     type Err = ValueError;
 
     fn from_str(raw: &str) -> Result<Self, ValueError> {
+        // Byte by byte: every allowed character is one byte, and no byte of a longer UTF-8
+        // character is one of them (ten million ids are read at a large register's start).
         let valid_start = raw
-            .chars()
+            .bytes()
             .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let valid_chars = raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'));
         if !valid_start || !valid_chars || raw.len() > Self::MAX_LEN {
             return Err(ValueError::new(format!(
                 "expected an id of lowercase letters, digits, '-', '_' or '.', starting with a \
@@ -647,6 +649,11 @@ mod tests {
 
         #[test]
         fn slug_never_accepts_uppercase(raw in "[a-z]{0,5}[A-Z][a-z]{0,5}") {
+            prop_assert!(raw.parse::<Slug>().is_err());
+        }
+
+        #[test]
+        fn slug_never_accepts_a_character_beyond_ascii(raw in "[a-z]{0,5}[^\\x00-\\x7f][a-z]{0,5}") {
             prop_assert!(raw.parse::<Slug>().is_err());
         }
     }
