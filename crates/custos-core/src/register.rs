@@ -14,7 +14,7 @@ use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
 mod change;
 mod id_index;
 pub use change::{Change, Entry, tag_of};
-use id_index::{IdIndex, Identified};
+use id_index::{DenseIdIndex, IdIndex, Identified};
 
 /// The four kinds of entry a register holds.
 #[derive(
@@ -130,8 +130,8 @@ pub type EngagementIx = u32;
 #[derive(Debug, Clone)]
 pub struct Register {
     parts: RegisterParts,
-    organisation_ix: IdIndex,
-    activity_ix: IdIndex,
+    organisation_ix: DenseIdIndex,
+    activity_ix: DenseIdIndex,
     contract_ix: IdIndex,
     engagement_ix: IdIndex,
     /// Per activity (same index as `activities`), its engagements.
@@ -251,8 +251,8 @@ impl Register {
     pub fn empty() -> Self {
         Self {
             parts: RegisterParts::default(),
-            organisation_ix: IdIndex::default(),
-            activity_ix: IdIndex::default(),
+            organisation_ix: DenseIdIndex::default(),
+            activity_ix: DenseIdIndex::default(),
             contract_ix: IdIndex::default(),
             engagement_ix: IdIndex::default(),
             engagements_by_activity: Vec::new(),
@@ -274,9 +274,9 @@ impl Register {
                 || {
                     let mut problems = Vec::new();
                     let (kind, entries) = (EntityKind::Organisation, &parts.organisations);
-                    let organisations = unique_ids(kind, entries, &mut problems);
+                    let organisations = unique_dense_ids(kind, entries, &mut problems);
                     let activities =
-                        unique_ids(EntityKind::Activity, &parts.activities, &mut problems);
+                        unique_dense_ids(EntityKind::Activity, &parts.activities, &mut problems);
                     let contracts =
                         unique_ids(EntityKind::Contract, &parts.contracts, &mut problems);
                     (organisations, activities, contracts, problems)
@@ -372,7 +372,7 @@ impl Register {
     }
 
     pub fn organisation_index(&self, id: &str) -> Option<OrgIx> {
-        self.organisation_ix.get(&self.parts.organisations, id)
+        self.organisation_ix.get(id)
     }
 
     pub fn organisation_at(&self, ix: OrgIx) -> &Organisation {
@@ -384,18 +384,13 @@ impl Register {
     }
 
     pub fn activity_index(&self, id: &str) -> Option<u32> {
-        self.activity_ix.get(&self.parts.activities, id)
+        self.activity_ix.get(id)
     }
 
     /// The positions of an engagement's parties and activity, which validation has found.
     fn positions_of(&self, link: &Engagement) -> ((OrgIx, OrgIx), u32) {
-        let org = |id: &Slug| {
-            self.organisation_ix
-                .position_of(&self.parts.organisations, id.as_str())
-        };
-        let activity = self
-            .activity_ix
-            .position_of(&self.parts.activities, link.activity.as_str());
+        let org = |id: &Slug| self.organisation_ix.position_of(id.as_str());
+        let activity = self.activity_ix.position_of(link.activity.as_str());
         ((org(&link.engaged_by), org(&link.processor)), activity)
     }
 
@@ -1001,7 +996,30 @@ fn unique_ids<T: Identified>(
     problems: &mut Vec<Problem>,
 ) -> IdIndex {
     let (index, repeated) = IdIndex::build(entries);
-    for id in repeated {
+    repeated_ids(kind, entries, repeated, problems);
+    index
+}
+
+/// As [`unique_ids`], the index over a dense copy of the ids.
+fn unique_dense_ids<T: Identified>(
+    kind: EntityKind,
+    entries: &[T],
+    problems: &mut Vec<Problem>,
+) -> DenseIdIndex {
+    let (index, repeated) = DenseIdIndex::build(entries);
+    repeated_ids(kind, entries, repeated, problems);
+    index
+}
+
+/// A problem for each entry at `repeated` whose id an earlier entry has.
+fn repeated_ids<T: Identified>(
+    kind: EntityKind,
+    entries: &[T],
+    repeated: Vec<usize>,
+    problems: &mut Vec<Problem>,
+) {
+    for position in repeated {
+        let id = entries[position].id();
         problems.push(Problem {
             kind,
             id: id.clone(),
@@ -1009,7 +1027,6 @@ fn unique_ids<T: Identified>(
             message: format!("the id {id} is used by another {kind} too: ids must be unique"),
         });
     }
-    index
 }
 
 fn missing_org(field: &str, id: &Slug) -> String {

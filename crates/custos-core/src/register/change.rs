@@ -299,9 +299,7 @@ impl Register {
                         _ => true,
                     };
                     if moved {
-                        let ix = self
-                            .activity_ix
-                            .position_of(&self.parts.activities, old_activity.as_str());
+                        let ix = self.activity_ix.position_of(old_activity.as_str());
                         touched.push((
                             &self.parts.activities[ix as usize],
                             links_of(ix, Some(before)),
@@ -437,16 +435,15 @@ impl Register {
         self.facts.org_country.insert(at, country);
         self.facts.org_sector.insert(at, sector);
         self.facts.org_is_international.insert(at, international);
+        self.organisation_ix.inserted(at_ix, org.id.clone());
         self.parts.organisations.insert(at, org);
-        self.organisation_ix
-            .inserted(&self.parts.organisations, at_ix);
     }
 
     fn remove_organisation(&mut self, id: &Slug) {
         let Some(ix) = self.organisation_index(id.as_str()) else {
             return;
         };
-        self.organisation_ix.removing(&self.parts.organisations, ix);
+        self.organisation_ix.removing(ix);
         for (by, processor) in &mut self.link_parties {
             *by = Shift::Remove.apply(*by, ix);
             *processor = Shift::Remove.apply(*processor, ix);
@@ -469,15 +466,15 @@ impl Register {
             .activities
             .partition_point(|a| a.id < activity.id);
         self.engagements_by_activity.insert(at, Vec::new());
+        self.activity_ix.inserted(at as u32, activity.id.clone());
         self.parts.activities.insert(at, activity);
-        self.activity_ix.inserted(&self.parts.activities, at as u32);
     }
 
     fn remove_activity(&mut self, id: &Slug) {
         let Some(ix) = self.activity_index(id.as_str()) else {
             return;
         };
-        self.activity_ix.removing(&self.parts.activities, ix);
+        self.activity_ix.removing(ix);
         self.engagements_by_activity.remove(ix as usize);
         self.parts.activities.remove(ix as usize);
     }
