@@ -5,7 +5,7 @@
 //! A processor engaged by two processors of the same activity appears under both: each path
 //! is a way the data reaches it, and each is shown.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -14,10 +14,7 @@ use crate::model::{Activity, Authorisation, Engagement, Organisation};
 use crate::refdata::ReferenceData;
 use crate::register::{EngagementIx, Facts, OrgIx, Register};
 use crate::values::{CountryCode, Slug};
-
-/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+use crate::{FastMap, FastSet};
 
 /// Links in one derived chain at most; only a register built to explode (processors shared
 /// by many processors at many levels) reaches it.

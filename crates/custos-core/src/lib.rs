@@ -21,6 +21,11 @@
 //! - [`synthetic`]: generated registers for benchmarks and property tests.
 //! - [`manifest`]: the register as YAML files (privacy as code), with located errors.
 
+/// Maps and sets keyed by the register's own positions: a fast hash is safe for them, as no
+/// input chooses the keys (ids, which parties write, are hashed with SipHash under a random key).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 pub mod audit;
 pub mod breach;
 pub mod chain;

@@ -2,7 +2,7 @@
 //! between the link's parties, and the engagements of each activity form chains rooted at its
 //! controllers with no cycle. A [`Register`] exists only in that state.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::Date;
 use crate::model::{Activity, Contract, Engagement, Organisation, OrganisationKind};
 use crate::values::{CountryCode, MAX_TEXT_LEN, Slug};
+use crate::{FastMap, FastSet};
 
 mod change;
 mod id_index;
@@ -548,13 +549,13 @@ impl Register {
         if links.is_empty() {
             return;
         }
-        let roots: HashSet<OrgIx> = activity
+        let roots: FastSet<OrgIx> = activity
             .controllers()
             .filter_map(|c| self.organisation_index(c.as_str()))
             .collect();
         // Children by engaging party, as positions in `links`.
-        let mut children: HashMap<OrgIx, Vec<usize>> = HashMap::new();
-        let processors: HashSet<OrgIx> = links.iter().map(|l| l.processor).collect();
+        let mut children: FastMap<OrgIx, Vec<usize>> = FastMap::default();
+        let processors: FastSet<OrgIx> = links.iter().map(|l| l.processor).collect();
         let mut problem = |link: usize, message: String| {
             problems.push(Problem::of(
                 EntityKind::Engagement,
@@ -594,8 +595,8 @@ impl Register {
         &self,
         activity: &Activity,
         links: &[ChainLink<'_>],
-        roots: &HashSet<OrgIx>,
-        children: &HashMap<OrgIx, Vec<usize>>,
+        roots: &FastSet<OrgIx>,
+        children: &FastMap<OrgIx, Vec<usize>>,
         problem: &mut impl FnMut(usize, String),
     ) {
         #[derive(Clone, Copy, PartialEq)]
@@ -603,8 +604,8 @@ impl Register {
             OnPath,
             Done,
         }
-        let mut state: HashMap<OrgIx, State> = HashMap::new();
-        let mut reached: HashSet<usize> = HashSet::new();
+        let mut state: FastMap<OrgIx, State> = FastMap::default();
+        let mut reached: FastSet<usize> = FastSet::default();
         for &root in roots {
             // (organisation, next child to visit); the stack is the current path.
             let mut stack: Vec<(OrgIx, usize)> = vec![(root, 0)];
@@ -670,11 +671,11 @@ struct ChainLink<'a> {
 /// No party engages the same processor twice over overlapping periods.
 fn check_duplicate_links(
     links: &[ChainLink<'_>],
-    children: &HashMap<OrgIx, Vec<usize>>,
+    children: &FastMap<OrgIx, Vec<usize>>,
     problem: &mut impl FnMut(usize, String),
 ) {
     for siblings in children.values() {
-        let mut by_processor: HashMap<OrgIx, Vec<usize>> = HashMap::new();
+        let mut by_processor: FastMap<OrgIx, Vec<usize>> = FastMap::default();
         for &link in siblings {
             by_processor
                 .entry(links[link].processor)

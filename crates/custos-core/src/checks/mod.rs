@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::Date;
+use crate::FastSet;
 use crate::chain::{Chain, ChainError, Link};
 use crate::history::ContractHistory;
 use crate::model::{
@@ -32,9 +33,6 @@ use crate::transfer::{self, Destination, Transfer};
 use crate::values::Slug;
 
 pub use rules::{Rule, Severity};
-
-/// Maps keyed by our own indices: a fast hash is safe here, as no input chooses the keys.
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// The register entry a finding is about: where it is fixed, located and acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
