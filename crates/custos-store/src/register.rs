@@ -52,7 +52,30 @@ const LOAD_PAGE: i64 = 4096;
 /// 1M: the read 1.56 s instead of 1.7; a page held is ~2 MB).
 const PAGES_IN_FLIGHT: usize = 4;
 
-/// A page of a table being parsed: the id it starts after, and the parse.
+/// `parts` in id order, sorted on a blocking thread (rows come in the order they are stored,
+/// which is id order but for entries added one at a time; each half of a two-connection read
+/// is sorted while the other is still read).
+async fn in_id_order(mut parts: RegisterParts) -> RegisterParts {
+    match tokio::task::spawn_blocking(move || {
+        parts.sort();
+        parts
+    })
+    .await
+    {
+        Ok(parts) => parts,
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+    }
+}
+
+/// The order a table is read in pages: the column, how a page starts after the cursor
+/// (`$1`), and the cursor before the first row.
+struct PageOrder {
+    column: &'static str,
+    after_cursor: &'static str,
+    first: &'static str,
+}
+
+/// A page of a table being parsed: the cursor it starts after, and the parse.
 struct PageParse<T> {
     after: String,
     parse: tokio::task::JoinHandle<Result<Vec<T>, String>>,
@@ -174,7 +197,11 @@ impl crate::Store {
                 let engagements = tx.load_table::<Engagement>().await?;
                 tx.page_cache(crate::PAGE_CACHE_KIB).await?;
                 tx.rollback().await?;
-                Ok::<_, StoreError>((version, engagements))
+                let links = RegisterParts {
+                    engagements,
+                    ..RegisterParts::default()
+                };
+                Ok::<_, StoreError>((version, in_id_order(links).await))
             };
             let rest = async {
                 let mut tx = self.read().await?;
@@ -185,17 +212,17 @@ impl crate::Store {
                 let contracts = tx.load_table::<Contract>().await?;
                 tx.page_cache(crate::PAGE_CACHE_KIB).await?;
                 tx.rollback().await?;
-                Ok::<_, StoreError>((version, organisations, activities, contracts))
-            };
-            let ((links_version, engagements), (version, organisations, activities, contracts)) =
-                tokio::try_join!(links, rest)?;
-            if links_version == version {
-                let parts = RegisterParts {
+                let rest = RegisterParts {
                     organisations,
                     activities,
                     contracts,
-                    engagements,
+                    engagements: Vec::new(),
                 };
+                Ok::<_, StoreError>((version, in_id_order(rest).await))
+            };
+            let ((links_version, links), (version, mut parts)) = tokio::try_join!(links, rest)?;
+            if links_version == version {
+                parts.engagements = links.engagements;
                 return Ok((version, parts));
             }
         }
@@ -217,7 +244,7 @@ impl Tx {
             engagements: self.load_table().await?,
         };
         self.released_pages().await?;
-        Ok(parts)
+        Ok(in_id_order(parts).await)
     }
 
     /// After a whole table was read: on SQLite, the connection's page cache (64 MiB) is full
@@ -422,20 +449,45 @@ impl Tx {
         self.record_changes(plan, desired).await
     }
 
+    /// How this backend reads a table in pages. SQLite reads in the order rows are stored
+    /// (`rowid`): in slug order each row was a seek from the slug index into the table, a
+    /// tenth of a large register's start. PostgreSQL reads in slug order. The cursor travels
+    /// as text either way.
+    fn page_order(&self) -> PageOrder {
+        match self.backend {
+            Backend::Sqlite => PageOrder {
+                column: "rowid",
+                after_cursor: "CAST($1 AS INTEGER)",
+                first: "0",
+            },
+            Backend::Postgres => PageOrder {
+                column: "slug",
+                after_cursor: "$1",
+                first: "",
+            },
+        }
+    }
+
     /// Every row of a table, parsed. Rows are read a page at a time, each page
     /// as one row of two aggregated texts (ids, and bodies a line each): fetched one
     /// by one, a million rows cost a wake-up of this task each, which was most of a large
     /// register's start. Pages are parsed on blocking threads while the next is read.
     async fn load_table<T: Table + Send + 'static>(&mut self) -> Result<Vec<T>, StoreError> {
         // The two aggregates see the page's rows in one pass, so ids and bodies line up
-        // (`parse_page` checks it); in what order does not matter (`Register::new` sorts).
+        // (`parse_page` checks it); the entries come in the order of `page_order`.
+        let PageOrder {
+            column,
+            after_cursor,
+            first,
+        } = self.page_order();
         let sql = format!(
-            "SELECT string_agg(slug, ' '), string_agg(body, '\n'), max(slug), \
-             count(*) FROM (SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2) AS page",
+            "SELECT string_agg(slug, ' '), string_agg(body, '\n'), CAST(max(position) AS TEXT), \
+             count(*) FROM (SELECT {column} AS position, slug, body FROM {} \
+             WHERE {column} > {after_cursor} ORDER BY {column} LIMIT $2) AS page",
             T::TABLE
         );
         let mut entries = Vec::new();
-        let mut after = String::new();
+        let mut after = first.to_owned();
         let mut parsing: std::collections::VecDeque<PageParse<T>> = Default::default();
         loop {
             let row = sqlx::query(AssertSqlSafe(sql.clone()))
@@ -484,8 +536,13 @@ impl Tx {
             Ok(Err(reason)) => reason,
             Err(failed) => failed.to_string(),
         };
+        let PageOrder {
+            column,
+            after_cursor,
+            ..
+        } = self.page_order();
         let sql = format!(
-            "SELECT slug, body FROM {} WHERE slug > $1 ORDER BY slug LIMIT $2",
+            "SELECT slug, body FROM {} WHERE {column} > {after_cursor} ORDER BY {column} LIMIT $2",
             T::TABLE
         );
         let rows = sqlx::query(AssertSqlSafe(sql))

@@ -227,6 +227,9 @@ async fn the_register_read_on_two_connections_is_of_one_version_while_writes_lan
                 links + extra,
                 "at version {version}"
             );
+            // Stored in the order they were added (extra-processor-2 after -10), read in id order.
+            assert!(parts.organisations.is_sorted_by(|a, b| a.id < b.id));
+            assert!(parts.engagements.is_sorted_by(|a, b| a.id < b.id));
             assert!(Register::new(parts).is_ok());
             versions_read.insert(version);
         }
