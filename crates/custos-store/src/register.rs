@@ -181,6 +181,14 @@ const SPLIT_READ_ATTEMPTS: usize = 3;
 /// SQLite's page cache while a table is read whole, in KiB.
 const SCAN_CACHE_KIB: i64 = 2048;
 
+/// The tables one connection of a split read reads.
+#[derive(Debug, Clone, Copy)]
+enum Share {
+    /// Organisations, activities and contracts.
+    Entries,
+    Links,
+}
+
 impl crate::Store {
     /// The whole register and its version, as [`Tx::load_register`] reads it, on two
     /// connections at once: the links on one, the other entries on the other. One connection
@@ -190,37 +198,10 @@ impl crate::Store {
     /// read again, and after a few attempts in one transaction.
     pub async fn read_register(&self) -> Result<(u64, RegisterParts), StoreError> {
         for _ in 0..SPLIT_READ_ATTEMPTS {
-            let links = async {
-                let mut tx = self.read().await?;
-                tx.page_cache(SCAN_CACHE_KIB).await?;
-                let (version, _) = tx.versions().await?;
-                let engagements = tx.load_table::<Engagement>().await?;
-                tx.page_cache(crate::PAGE_CACHE_KIB).await?;
-                tx.rollback().await?;
-                let links = RegisterParts {
-                    engagements,
-                    ..RegisterParts::default()
-                };
-                Ok::<_, StoreError>((version, in_id_order(links).await))
-            };
-            let rest = async {
-                let mut tx = self.read().await?;
-                tx.page_cache(SCAN_CACHE_KIB).await?;
-                let (version, _) = tx.versions().await?;
-                let organisations = tx.load_table::<Organisation>().await?;
-                let activities = tx.load_table::<Activity>().await?;
-                let contracts = tx.load_table::<Contract>().await?;
-                tx.page_cache(crate::PAGE_CACHE_KIB).await?;
-                tx.rollback().await?;
-                let rest = RegisterParts {
-                    organisations,
-                    activities,
-                    contracts,
-                    engagements: Vec::new(),
-                };
-                Ok::<_, StoreError>((version, in_id_order(rest).await))
-            };
-            let ((links_version, links), (version, mut parts)) = tokio::try_join!(links, rest)?;
+            let ((version, mut parts), (links_version, links)) = tokio::try_join!(
+                self.read_share(Share::Entries),
+                self.read_share(Share::Links)
+            )?;
             if links_version == version {
                 parts.engagements = links.engagements;
                 return Ok((version, parts));
@@ -231,6 +212,27 @@ impl crate::Store {
         let parts = tx.load_register().await?;
         tx.rollback().await?;
         Ok((version, parts))
+    }
+
+    /// The tables of `share`, in id order, read in a snapshot of their own, and its version.
+    /// The connection scans with a small page cache, given back its usual one after (should
+    /// the read fail, it keeps the small one: slower writes on it, nothing wrong).
+    async fn read_share(&self, share: Share) -> Result<(u64, RegisterParts), StoreError> {
+        let mut tx = self.read().await?;
+        tx.page_cache(SCAN_CACHE_KIB).await?;
+        let (version, _) = tx.versions().await?;
+        let mut parts = RegisterParts::default();
+        match share {
+            Share::Entries => {
+                parts.organisations = tx.load_table().await?;
+                parts.activities = tx.load_table().await?;
+                parts.contracts = tx.load_table().await?;
+            }
+            Share::Links => parts.engagements = tx.load_table().await?,
+        }
+        tx.page_cache(crate::PAGE_CACHE_KIB).await?;
+        tx.rollback().await?;
+        Ok((version, in_id_order(parts).await))
     }
 }
 
