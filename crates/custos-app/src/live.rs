@@ -22,7 +22,7 @@ use custos_core::chain::ChainError;
 use custos_core::checks::{ChainFindings, Evidence, Report};
 use custos_core::register::{Change, Register};
 use custos_core::values::Slug;
-use custos_store::RegisterChange;
+use custos_store::{ImageRead, RegisterChange};
 use tokio::sync::{Mutex, MutexGuard, RwLock};
 
 use crate::{AppError, Store};
@@ -127,18 +127,139 @@ const KEPT_CHAINS: usize = 4;
 /// Reports kept per version (days asked for with `?at=` beside today).
 const KEPT_REPORTS: usize = 8;
 
+/// How far behind the register the newest image may fall before another is written: a
+/// start applies at most this many versions' changes after reading the image.
+pub const IMAGE_BEHIND: u64 = 1_000;
+
+/// Chunks of an image encoded at once (32k entries, milliseconds with the snapshot held).
+const IMAGE_CHUNKS_A_TRANSACTION: usize = 8;
+
+/// What [`LiveRegister::keep_image`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKept {
+    /// The register is too small to need one.
+    TooSmall,
+    /// The newest image is recent enough.
+    Current,
+    /// The register moved on while the image was written: it was dropped.
+    Abandoned,
+    /// The image of this version was written.
+    Written(u64),
+}
+
 /// How long a change waits for the readers of the snapshot before copying it instead.
 const READERS_WAIT: Duration = Duration::from_millis(50);
 const READERS_POLL: Duration = Duration::from_millis(1);
 
 impl LiveRegister {
-    /// Reads the whole register and its version, in one snapshot of the database.
+    /// The register at the database's version: from its image and the changes after it when
+    /// there is one to use, from the rows otherwise.
     pub async fn load(store: &Store) -> Result<Self, AppError> {
-        Ok(Self {
-            current: RwLock::new(Arc::new(read_whole(store).await?)),
+        match Self::load_from_image(store).await? {
+            Some(live) => Ok(live),
+            None => Ok(Self::holding(read_whole(store).await?)),
+        }
+    }
+
+    fn holding(snapshot: Snapshot) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(snapshot)),
             writer: Mutex::new(()),
             reports: std::sync::Mutex::new(Reports::default()),
-        })
+        }
+    }
+
+    /// The register from its image, brought up to the database's version by the changes
+    /// after it; none when there is no image, or it cannot be used (unreadable, invalid,
+    /// older than the changes kept): the caller reads the rows.
+    async fn load_from_image(store: &Store) -> Result<Option<Self>, AppError> {
+        let (version, parts, changes) = match store.pool().read_register_image().await? {
+            ImageRead::Missing => return Ok(None),
+            ImageRead::Unusable(reason) => {
+                tracing::warn!(%reason, "the register's image cannot be read: reading the rows");
+                return Ok(None);
+            }
+            ImageRead::Read {
+                version,
+                parts,
+                since,
+            } => match since.changes {
+                Some(changes) => (version, parts, changes),
+                None => return Ok(None),
+            },
+        };
+        let register = match Register::new(parts) {
+            Ok(register) => register,
+            Err(problems) => {
+                tracing::warn!(
+                    version,
+                    problems = problems.len(),
+                    "the register's image is not a valid register: reading the rows"
+                );
+                return Ok(None);
+            }
+        };
+        let live = Self::holding(Snapshot {
+            version,
+            register,
+            touched: TouchLog::starting_at(version),
+        });
+        Ok(live.advance(changes).await.then_some(live))
+    }
+
+    /// Writes the image of the register as this server holds it, unless it has fewer than
+    /// `min_entries` entries (its rows read in milliseconds) or the newest image is less than
+    /// [`IMAGE_BEHIND`] versions behind it. Each few chunks are encoded from the snapshot of
+    /// the image's version, held only meanwhile; should the register move on before the image
+    /// is whole, what was written is dropped and the image is left for another time.
+    pub async fn keep_image(
+        &self,
+        store: &Store,
+        min_entries: usize,
+    ) -> Result<ImageKept, AppError> {
+        let snapshot = self.snapshot().await;
+        let version = snapshot.version;
+        let parts = snapshot.parts();
+        let entries = parts.organisations.len()
+            + parts.activities.len()
+            + parts.contracts.len()
+            + parts.engagements.len();
+        if entries < min_entries {
+            return Ok(ImageKept::TooSmall);
+        }
+        if store
+            .pool()
+            .newest_register_image()
+            .await?
+            .is_some_and(|newest| newest + IMAGE_BEHIND > version)
+        {
+            return Ok(ImageKept::Current);
+        }
+        let chunks = custos_store::image_chunks(parts);
+        drop(snapshot);
+        let mut writer = store.pool().register_image_writer(version).await?;
+        for batch in chunks.chunks(IMAGE_CHUNKS_A_TRANSACTION) {
+            let snapshot = self.snapshot().await;
+            if snapshot.version != version {
+                writer.discard().await?;
+                return Ok(ImageKept::Abandoned);
+            }
+            let batch = batch.to_vec();
+            let encoded = match tokio::task::spawn_blocking(move || {
+                batch
+                    .iter()
+                    .map(|range| custos_store::encode_chunk(snapshot.parts(), range))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            {
+                Ok(encoded) => encoded?,
+                Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+            };
+            writer.write(encoded).await?;
+        }
+        writer.finish().await?;
+        Ok(ImageKept::Written(version))
     }
 
     /// The register as of the last change this server applied.

@@ -25,7 +25,7 @@ const USAGE: &str =
                     | ledger-ingest [--events N] [--batch N] [--bulk] [--database-url URL]
                     | ledger-growth [--sizes N,N,..] [--keep DIR | --database-url URL]
                     | signin-flood | breach | breach-affected | people | writes [--database-url URL]
-                    | start --database-url URL | serve --database-url URL [--writes N] [--read-seconds S]
+                    | start --database-url URL [--from rows|image] | serve --database-url URL [--writes N] [--read-seconds S]
 
   generate DIR   write the synthetic register as manifest files under DIR
                  (organisations.yaml, activities.yaml, contracts.yaml, engagements-NNN.yaml)
@@ -58,7 +58,9 @@ const USAGE: &str =
                  PostgreSQL database instead of a temporary SQLite file; --keep DIR keeps
                  DIR/writes.db, for `custos serve` on it)
   start          the register of --database-url read and built in memory as a server starts:
-                 each phase's time and memory
+                 each phase's time and memory; --from rows (the default: every row, as with
+                 no image) or --from image (its image and the changes after it; the first
+                 run writes the image, as a server does, for the next)
   serve          `custos serve` (the binary beside this one) started over --database-url, which
                  holds the synthetic register of --engagements N (kept by writes --keep): its
                  time to ready and RSS, --writes (10000) PUTs, --read-seconds (60) of chain reads
@@ -109,6 +111,7 @@ fn main() -> anyhow::Result<()> {
                             | "--database-url"
                             | "--writes"
                             | "--read-seconds"
+                            | "--from"
                     ))
         })
         .map(|(_, a)| a)
@@ -197,7 +200,14 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(writes::start(&url))
+                .block_on(writes::start(
+                    &url,
+                    match value("--from").as_deref() {
+                        None | Some("rows") => writes::StartFrom::Rows,
+                        Some("image") => writes::StartFrom::Image,
+                        Some(other) => anyhow::bail!("--from expects rows or image, not {other}"),
+                    },
+                ))
         }
         [command] if command.as_str() == "writes" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -6,6 +6,8 @@
 //! after the writes and a read load.
 
 use std::sync::Arc;
+
+use anyhow::Context;
 use std::time::{Duration, Instant};
 
 use custos_app::{Actor, FixedClock};
@@ -145,15 +147,61 @@ pub async fn run(
 
 /// The server's start over a database kept by `writes --keep DIR` (or any): the stored
 /// register read, then made the register in memory, each phase's time and memory.
-pub async fn start(url: &str) -> anyhow::Result<()> {
+/// Where `start` reads the register from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Every row, as a server starts with no image (the first start after a large apply).
+    Rows,
+    /// The register's image and the changes after it, as a server starts once one is written
+    /// (a server writes it in the background): written first when there is none.
+    Image,
+}
+
+pub async fn start(url: &str, from: StartFrom) -> anyhow::Result<()> {
     let store = custos_store::Store::open(url).await?;
+    if from == StartFrom::Image && store.newest_register_image().await?.is_none() {
+        // The image as a server writes it: from the register it holds.
+        let live =
+            custos_app::live::LiveRegister::load(&custos_app::Store::from_store(store.clone()))
+                .await?;
+        let written = Instant::now();
+        let kept = live
+            .keep_image(&custos_app::Store::from_store(store.clone()), 0)
+            .await?;
+        println!(
+            "no image: read the rows and wrote one ({kept:?}) in {:.2} s; run again to start from it",
+            written.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let started = Instant::now();
-    let (_, parts) = store.read_register().await?;
+    let (parts, changes) = match from {
+        StartFrom::Rows => (store.read_register().await?.1, 0),
+        StartFrom::Image => match store.read_register_image().await? {
+            custos_store::ImageRead::Read { parts, since, .. } => (
+                parts,
+                since
+                    .changes
+                    .context("the image is older than the changes kept")?
+                    .len(),
+            ),
+            other => anyhow::bail!("the image cannot be read: {other:?}"),
+        },
+    };
     let (rss, peak) = memory();
     println!(
-        "read {} engagements, {} contracts: {:.2} s (RSS {rss} MB, peak {peak} MB)",
+        "read {} engagements, {} contracts from the {}{}: {:.2} s (RSS {rss} MB, peak {peak} MB)",
         parts.engagements.len(),
         parts.contracts.len(),
+        match from {
+            StartFrom::Rows => "rows",
+            StartFrom::Image => "image",
+        },
+        if from == StartFrom::Image {
+            format!(" and {changes} changes after it")
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
     let built = Instant::now();

@@ -46,3 +46,8 @@ pub mod transfer;
 pub mod values;
 
 pub use jiff::civil::Date;
+
+/// The source of the register's entry types, whose field order an image of the register
+/// depends on: the store keys its images by a digest of it, so that an image written before
+/// any change to them is never read after.
+pub const MODEL_SOURCES: [&str; 2] = [include_str!("model.rs"), include_str!("values.rs")];

@@ -430,7 +430,30 @@ impl Register {
     fn check_references(&mut self, problems: &mut Vec<Problem>) {
         let whole = Whole(self);
         let parts = &self.parts;
-        let (mut first, (links, resolved)) = in_parallel(
+        // The links are most of the work: both threads resolve them a chunk at a time, one
+        // after checking the other entries, so that neither waits for the other.
+        let chunks = parts.engagements.chunks(LINKS_A_CHUNK).enumerate();
+        let chunks = std::sync::Mutex::new(chunks);
+        let resolve_links = || {
+            let mut resolved = Vec::new();
+            loop {
+                let next = chunks.lock().ok().and_then(|mut chunks| chunks.next());
+                let Some((n, links)) = next else {
+                    return resolved;
+                };
+                let mut found = Vec::new();
+                let mut positions = Vec::with_capacity(links.len());
+                for link in links {
+                    let references = ResolvedLink::of(self, link);
+                    for message in engagement_problems(link, &references) {
+                        found.push(Problem::of(EntityKind::Engagement, &link.id, message));
+                    }
+                    positions.push(references.positions);
+                }
+                resolved.push((n, found, positions));
+            }
+        };
+        let ((mut first, mut links), more_links) = in_parallel(
             parts.engagements.len(),
             || {
                 let mut found = Vec::new();
@@ -454,22 +477,17 @@ impl Register {
                         found.push(Problem::of(EntityKind::Contract, &contract.id, message));
                     }
                 }
-                found
+                (found, resolve_links())
             },
-            || {
-                let mut found = Vec::new();
-                let mut resolved = Vec::with_capacity(parts.engagements.len());
-                for link in &parts.engagements {
-                    let references = ResolvedLink::of(self, link);
-                    for message in engagement_problems(link, &references) {
-                        found.push(Problem::of(EntityKind::Engagement, &link.id, message));
-                    }
-                    resolved.push(references.positions);
-                }
-                (found, resolved)
-            },
+            resolve_links,
         );
-        first.extend(links);
+        links.extend(more_links);
+        links.sort_unstable_by_key(|(n, _, _)| *n);
+        let mut resolved = Vec::with_capacity(parts.engagements.len());
+        for (_, mut found, positions) in links {
+            first.append(&mut found);
+            resolved.extend(positions);
+        }
         problems.append(&mut first);
         if problems.is_empty() {
             self.index_links(resolved);
@@ -967,6 +985,9 @@ fn engagement_problems(link: &Engagement, lookup: &impl Lookup) -> Vec<String> {
     }
     problems
 }
+
+/// Links resolved at a time by either of the two threads that validate a large register.
+const LINKS_A_CHUNK: usize = 16_384;
 
 /// Entries from which validation shares its work between two threads.
 const PARALLEL_FROM: usize = 10_000;

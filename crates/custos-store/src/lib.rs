@@ -11,6 +11,7 @@ mod amendments;
 mod audit;
 mod breaches;
 mod changes;
+mod image;
 mod ledger;
 mod notices;
 mod outbox;
@@ -25,6 +26,7 @@ pub use breaches::{
     BreachHistoryEntry, BreachPhase, Communication, Filing, StoredBreach, StoredCase, StoredHop,
 };
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
+pub use image::{ChunkRange, EncodedChunk, ImageRead, ImageWriter, encode_chunk, image_chunks};
 pub use ledger::{LedgerBatch, subject_halves};
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
 pub use outbox::{
@@ -98,6 +100,9 @@ pub enum StoreError {
         slug: String,
         reason: String,
     },
+    /// The register's image could not be written.
+    #[error("the register's image: {0}")]
+    Image(String),
 }
 
 /// SQLite's page cache per connection, in KiB (see `Store::open`).

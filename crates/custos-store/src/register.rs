@@ -55,7 +55,7 @@ const PAGES_IN_FLIGHT: usize = 4;
 /// `parts` in id order, sorted on a blocking thread (rows come in the order they are stored,
 /// which is id order but for entries added one at a time; each half of a two-connection read
 /// is sorted while the other is still read).
-async fn in_id_order(mut parts: RegisterParts) -> RegisterParts {
+pub(crate) async fn in_id_order(mut parts: RegisterParts) -> RegisterParts {
     match tokio::task::spawn_blocking(move || {
         parts.sort();
         parts
@@ -179,7 +179,7 @@ impl Table for Engagement {
 const SPLIT_READ_ATTEMPTS: usize = 3;
 
 /// SQLite's page cache while a table is read whole, in KiB.
-const SCAN_CACHE_KIB: i64 = 2048;
+pub(crate) const SCAN_CACHE_KIB: i64 = 2048;
 
 /// The tables one connection of a split read reads.
 #[derive(Debug, Clone, Copy)]
@@ -262,7 +262,7 @@ impl Tx {
 
     /// SQLite's page cache of this connection, in KiB: a scan reads each page once and needs
     /// little, writes want the indexes of a large register kept (`Store::open` sets 64 MiB).
-    async fn page_cache(&mut self, kib: i64) -> Result<(), StoreError> {
+    pub(crate) async fn page_cache(&mut self, kib: i64) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
             sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = -{kib}")))
                 .execute(&mut *self.inner)

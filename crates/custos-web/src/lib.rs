@@ -985,7 +985,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let follower = tokio::spawn(follow_database(self.state.clone(), stopped));
+        let follower = tokio::spawn(follow_database(self.state.clone(), stopped.clone()));
+        let image = tokio::spawn(keep_register_image(self.state.clone(), stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -995,6 +996,7 @@ impl Server {
         .await;
         let _ = stop.send(true);
         let _ = follower.await;
+        let _ = image.await;
         served
     }
 
@@ -1009,7 +1011,8 @@ impl Server {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let outbox = tokio::spawn(dispatcher.run(stopped.clone()));
         let timers = tokio::spawn(run_timers(self.state.clone(), stopped.clone()));
-        let follower = tokio::spawn(follow_database(self.state.clone(), stopped));
+        let follower = tokio::spawn(follow_database(self.state.clone(), stopped.clone()));
+        let image = tokio::spawn(keep_register_image(self.state.clone(), stopped));
         let served = axum::serve(
             self.listener,
             self.router
@@ -1021,6 +1024,7 @@ impl Server {
         let _ = outbox.await;
         let _ = timers.await;
         let _ = follower.await;
+        let _ = image.await;
         served
     }
 }
@@ -1051,6 +1055,34 @@ async fn follow_database(state: AppState, mut stop: tokio::sync::watch::Receiver
         }
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often a server looks whether the register's image has fallen behind.
+const IMAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Below this many entries the register is read from its rows in milliseconds: no image.
+const IMAGE_MIN_ENTRIES: usize = 10_000;
+
+/// Keeps the register's image (what the next start reads instead of every row) within
+/// [`custos_app::live::IMAGE_BEHIND`] versions of the register. An image cut short by the
+/// server stopping is dropped by the next attempt.
+async fn keep_register_image(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(IMAGE_INTERVAL) => {}
+            _ = stop.changed() => return,
+        }
+        tokio::select! {
+            kept = state.live.keep_image(&state.store, IMAGE_MIN_ENTRIES) => match kept {
+                Ok(custos_app::live::ImageKept::Written(version)) => {
+                    tracing::info!(version, "the register's image was written");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the register's image could not be written"),
+            },
             _ = stop.changed() => return,
         }
     }

@@ -242,6 +242,158 @@ async fn the_register_read_on_two_connections_is_of_one_version_while_writes_lan
     .await;
 }
 
+/// The register as a server loads it at start (from the image when one is usable).
+async fn loaded(store: &Store) -> (u64, custos_core::register::RegisterParts) {
+    let live = custos_app::live::LiveRegister::load(&app(store))
+        .await
+        .unwrap();
+    let snapshot = live.snapshot().await;
+    (snapshot.version, snapshot.parts().clone())
+}
+
+/// Writes the image of `parts` as the register at `version`, whatever the register is.
+async fn plant_image(store: &Store, version: u64, parts: &custos_core::register::RegisterParts) {
+    let mut writer = store.register_image_writer(version).await.unwrap();
+    let chunks = custos_store::image_chunks(parts)
+        .iter()
+        .map(|range| custos_store::encode_chunk(parts, range).unwrap())
+        .collect();
+    writer.write(chunks).await.unwrap();
+    writer.finish().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_reads_the_image_and_the_changes_after_it_as_the_rows_say() {
+    on_every_backend(|store, url| async move {
+        assert!(matches!(
+            store.read_register_image().await.unwrap(),
+            custos_store::ImageRead::Missing
+        ));
+        usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
+        let live = custos_app::live::LiveRegister::load(&app(&store))
+            .await
+            .unwrap();
+        use custos_app::live::ImageKept;
+        let too_small = live.keep_image(&app(&store), 1_000).await.unwrap();
+        assert_eq!(too_small, ImageKept::TooSmall);
+        let (version, rows) = store.read_register().await.unwrap();
+        assert_eq!(
+            live.keep_image(&app(&store), 0).await.unwrap(),
+            ImageKept::Written(version)
+        );
+        assert!(
+            count(&url, "register_image_chunks").await >= 4,
+            "a chunk per kind"
+        );
+        // Read back, every field of every entry is what the rows hold.
+        match store.read_register_image().await.unwrap() {
+            custos_store::ImageRead::Read {
+                version: at,
+                parts,
+                since,
+            } => {
+                assert_eq!(at, version);
+                assert!(parts == rows);
+                assert_eq!(since.changes, Some(Vec::new()));
+            }
+            other => panic!("expected the image, found {other:?}"),
+        }
+        // Writes after the image are read as its changes; the image stays until it is
+        // far behind.
+        for extra in 1..=3 {
+            usecase::apply(&app(&store), &examples_with_processors(extra), &actor())
+                .await
+                .unwrap();
+        }
+        let (now, rows) = store.read_register().await.unwrap();
+        match store.read_register_image().await.unwrap() {
+            custos_store::ImageRead::Read {
+                version: at, since, ..
+            } => {
+                assert_eq!(at, version);
+                assert_eq!(since.version, now);
+                assert_eq!(
+                    since.changes.map(|c| c.len()),
+                    Some(6),
+                    "an organisation and a link each"
+                );
+            }
+            other => panic!("expected the image, found {other:?}"),
+        }
+        assert_eq!(loaded(&store).await, (now, rows.clone()));
+        let live = custos_app::live::LiveRegister::load(&app(&store))
+            .await
+            .unwrap();
+        assert_eq!(
+            live.keep_image(&app(&store), 0).await.unwrap(),
+            ImageKept::Current
+        );
+        // A newer image replaces the older.
+        plant_image(&store, now, &rows).await;
+        assert_eq!(store.newest_register_image().await.unwrap(), Some(now));
+        let mut connection = raw(&url).await;
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT version FROM register_image_chunks")
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+        assert_eq!(versions, vec![now as i64]);
+        assert_eq!(loaded(&store).await, (now, rows));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_image_damaged_or_planted_is_passed_over_for_the_rows() {
+    on_every_backend(|store, url| async move {
+        usecase::apply(&app(&store), &examples(), &actor())
+            .await
+            .unwrap();
+        let (version, rows) = store.read_register().await.unwrap();
+        // An image that decodes to a register the rows do not hold (a link to a processor
+        // that does not exist): validated as rows are, refused, and the rows read.
+        let mut planted = rows.clone();
+        planted.engagements[0].processor = "nobody".parse().unwrap();
+        plant_image(&store, version, &planted).await;
+        assert!(matches!(
+            store.read_register_image().await.unwrap(),
+            custos_store::ImageRead::Read { .. }
+        ));
+        assert_eq!(loaded(&store).await, (version, rows.clone()));
+
+        // A chunk's bytes damaged: the image cannot be read.
+        let mut connection = raw(&url).await;
+        let forget_images = "DELETE FROM register_images; DELETE FROM register_image_chunks";
+        connection.execute(forget_images).await.unwrap();
+        plant_image(&store, version, &rows).await;
+        connection
+            .execute("UPDATE register_image_chunks SET data = substr(data, 1, 10) WHERE seq = 0")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.read_register_image().await.unwrap(),
+            custos_store::ImageRead::Unusable(_)
+        ));
+        assert_eq!(loaded(&store).await, (version, rows.clone()));
+
+        // A chunk missing: the same.
+        connection.execute(forget_images).await.unwrap();
+        plant_image(&store, version, &rows).await;
+        connection
+            .execute("DELETE FROM register_image_chunks WHERE seq = 1")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.read_register_image().await.unwrap(),
+            custos_store::ImageRead::Unusable(_)
+        ));
+        assert_eq!(loaded(&store).await, (version, rows));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_empty_register_erases_every_row() {
     on_every_backend(|store, url| async move {
