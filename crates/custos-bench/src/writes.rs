@@ -243,6 +243,10 @@ async fn put_links(
     writes: usize,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut times: Vec<Duration> = Vec::with_capacity(writes);
+    // Services no earlier run wrote, so that every PUT changes its link.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
     for n in 0..writes {
         let id = &links[(n * 7919) % links.len()];
         let url = format!("{base}/api/v1/engagements/{id}");
@@ -259,7 +263,7 @@ async fn put_links(
             .unwrap_or_default()
             .to_owned();
         let mut link: serde_json::Value = response.json().await?;
-        link["service"] = serde_json::json!(format!("Processing, revision {n}"));
+        link["service"] = serde_json::json!(format!("Processing, revision {n} of run {run}"));
         let started = Instant::now();
         let response = http
             .put(&url)

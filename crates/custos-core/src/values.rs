@@ -72,15 +72,25 @@ impl FromStr for Slug {
     type Err = ValueError;
 
     fn from_str(raw: &str) -> Result<Self, ValueError> {
-        // Byte by byte: every allowed character is one byte, and no byte of a longer UTF-8
-        // character is one of them (ten million ids are read at a large register's start).
+        // Byte by byte, through a table: every allowed character is one byte, and no byte of
+        // a longer UTF-8 character is one of them (ten million ids are read at a large
+        // register's start).
+        const fn allowed() -> [bool; 256] {
+            let mut allowed = [false; 256];
+            let mut byte = 0;
+            while byte < 256 {
+                allowed[byte] =
+                    matches!(byte as u8, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.');
+                byte += 1;
+            }
+            allowed
+        }
+        static ALLOWED: [bool; 256] = allowed();
         let valid_start = raw
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        let valid_chars = raw
-            .bytes()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'));
+        let valid_chars = raw.bytes().all(|b| ALLOWED[usize::from(b)]);
         if !valid_start || !valid_chars || raw.len() > Self::MAX_LEN {
             return Err(ValueError::new(format!(
                 "expected an id of lowercase letters, digits, '-', '_' or '.', starting with a \
@@ -649,6 +659,11 @@ mod tests {
 
         #[test]
         fn slug_never_accepts_uppercase(raw in "[a-z]{0,5}[A-Z][a-z]{0,5}") {
+            prop_assert!(raw.parse::<Slug>().is_err());
+        }
+
+        #[test]
+        fn slug_never_accepts_a_character_outside_its_set(raw in "[a-z]{0,5}[^a-z0-9._-][a-z]{0,5}") {
             prop_assert!(raw.parse::<Slug>().is_err());
         }
 

@@ -27,6 +27,9 @@ use crate::{ChangesSince, Store, StoreError, Tx};
 /// Entries a chunk: a chunk is encoded, stored and decoded whole (about 0.4 MB of contracts).
 const CHUNK_ENTRIES: usize = 4096;
 
+/// Chunks deleted a transaction (see `ImageWriter::delete_chunks`).
+const CHUNKS_DELETED_A_TRANSACTION: i64 = 8;
+
 /// Chunks decoded at once while the next are read.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
@@ -201,7 +204,7 @@ impl ImageWriter<'_> {
     /// Stores `chunks`, the next of the image, in one transaction. Two servers writing the
     /// image of one version write the same chunks: the second's are let go.
     pub async fn write(&mut self, chunks: Vec<EncodedChunk>) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.begin().await?;
         for chunk in chunks {
             sqlx::query(
                 "INSERT INTO register_image_chunks (format, version, seq, kind, data) \
@@ -216,11 +219,26 @@ impl ImageWriter<'_> {
             .await?;
             self.written += 1;
         }
+        self.commit(tx).await
+    }
+
+    /// A transaction of the image's writes, on a connection with a small page cache: the
+    /// image's pages are written once, and would otherwise fill the connection's 64 MiB.
+    async fn begin(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.page_cache(crate::register::SCAN_CACHE_KIB).await?;
+        Ok(tx)
+    }
+
+    /// Commits `tx` and gives its connection back its usual page cache.
+    async fn commit(&self, mut tx: Tx) -> Result<(), StoreError> {
+        tx.page_cache(crate::PAGE_CACHE_KIB).await?;
         tx.commit().await
     }
 
-    /// Makes the image readable, and drops every older one (of any format: an older
-    /// program's images are of no use once a newer program has written one).
+    /// Makes the image readable, and drops every older one and every one of another format
+    /// (an older program's images are of no use once a newer program writes its own): their
+    /// rows at once, their chunks a few a transaction after.
     pub async fn finish(self) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
         sqlx::query(
@@ -232,15 +250,13 @@ impl ImageWriter<'_> {
         .bind(self.written)
         .execute(&mut *tx.inner)
         .await?;
-        for table in ["register_images", "register_image_chunks"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE version < $1"
-            )))
+        sqlx::query("DELETE FROM register_images WHERE version < $1 OR format <> $2")
             .bind(self.version)
+            .bind(image_format())
             .execute(&mut *tx.inner)
             .await?;
-        }
-        tx.commit().await
+        tx.commit().await?;
+        self.delete_chunks("version < $1 OR format <> $2").await
     }
 
     /// Drops the chunks written so far (the register moved on before the image was whole).
@@ -248,18 +264,38 @@ impl ImageWriter<'_> {
         self.discard_chunks().await
     }
 
+    /// The chunks of this image, unless it was finished (by another server, of the same
+    /// register at the same version).
     async fn discard_chunks(&self) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "DELETE FROM register_image_chunks WHERE format = $1 AND version = $2 \
-             AND NOT EXISTS (SELECT 1 FROM register_images i \
-                             WHERE i.format = $1 AND i.version = $2)",
+        self.delete_chunks(
+            "format = $2 AND version = $1 AND NOT EXISTS \
+             (SELECT 1 FROM register_images i WHERE i.format = $2 AND i.version = $1)",
         )
-        .bind(image_format())
-        .bind(self.version)
-        .execute(&mut *tx.inner)
-        .await?;
-        tx.commit().await
+        .await
+    }
+
+    /// Deletes the chunks that `condition` (of `$1`, this image's version, and `$2`, its
+    /// format) selects, a few a transaction: each is overwritten as it is deleted
+    /// (`secure_delete`, an image holds what the register held), and the database's writer
+    /// is held meanwhile; all at once, a million entries' image held it two seconds.
+    async fn delete_chunks(&self, condition: &'static str) -> Result<(), StoreError> {
+        loop {
+            let mut tx = self.begin().await?;
+            let deleted = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM register_image_chunks WHERE (format, version, seq) IN \
+                 (SELECT format, version, seq FROM register_image_chunks WHERE {condition} \
+                  LIMIT {CHUNKS_DELETED_A_TRANSACTION})"
+            )))
+            .bind(self.version)
+            .bind(image_format())
+            .execute(&mut *tx.inner)
+            .await?
+            .rows_affected();
+            self.commit(tx).await?;
+            if deleted == 0 {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -330,10 +330,19 @@ async fn a_start_reads_the_image_and_the_changes_after_it_as_the_rows_say() {
             live.keep_image(&app(&store), 0).await.unwrap(),
             ImageKept::Current
         );
-        // A newer image replaces the older.
+        // A newer image replaces the older, and an image of another program's format.
+        let mut connection = raw(&url).await;
+        connection
+            .execute(
+                "INSERT INTO register_images (format, version, chunks) VALUES ('older-program', 1, 1); \
+                 INSERT INTO register_image_chunks (format, version, seq, kind, data) \
+                 SELECT 'older-program', 1, 0, kind, data FROM register_image_chunks WHERE seq = 0",
+            )
+            .await
+            .unwrap();
         plant_image(&store, now, &rows).await;
         assert_eq!(store.newest_register_image().await.unwrap(), Some(now));
-        let mut connection = raw(&url).await;
+        assert_eq!(count(&url, "register_images").await, 1);
         let versions: Vec<i64> =
             sqlx::query_scalar("SELECT DISTINCT version FROM register_image_chunks")
                 .fetch_all(&mut connection)
@@ -389,7 +398,21 @@ async fn an_image_damaged_or_planted_is_passed_over_for_the_rows() {
             store.read_register_image().await.unwrap(),
             custos_store::ImageRead::Unusable(_)
         ));
-        assert_eq!(loaded(&store).await, (version, rows));
+        assert_eq!(loaded(&store).await, (version, rows.clone()));
+
+        // An image abandoned halfway (the register moved on): never read, its chunks gone.
+        connection.execute(forget_images).await.unwrap();
+        let mut writer = store.register_image_writer(version).await.unwrap();
+        let first = custos_store::image_chunks(&rows)[0].clone();
+        let chunk = custos_store::encode_chunk(&rows, &first).unwrap();
+        writer.write(vec![chunk]).await.unwrap();
+        assert_eq!(count(&url, "register_image_chunks").await, 1);
+        writer.discard().await.unwrap();
+        assert_eq!(count(&url, "register_image_chunks").await, 0);
+        assert!(matches!(
+            store.read_register_image().await.unwrap(),
+            custos_store::ImageRead::Missing
+        ));
     })
     .await;
 }
