@@ -244,9 +244,10 @@ async fn put_links(
 ) -> anyhow::Result<Vec<Duration>> {
     let mut times: Vec<Duration> = Vec::with_capacity(writes);
     // Services no earlier run wrote, so that every PUT changes its link.
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
+    let run = {
+        use custos_app::Clock;
+        custos_app::SystemClock.now().as_second()
+    };
     for n in 0..writes {
         let id = &links[(n * 7919) % links.len()];
         let url = format!("{base}/api/v1/engagements/{id}");
