@@ -499,6 +499,22 @@ impl Register {
     fn index_links(&mut self, resolved: Vec<LinkPositions>) {
         let mut link_parties = Vec::with_capacity(resolved.len());
         let mut link_contracts = Vec::with_capacity(resolved.len());
+        // Each list made at its size: grown a push at a time, a million links reallocated
+        // a hundred thousand small lists several times each.
+        let mut by_activity = vec![0usize; self.engagements_by_activity.len()];
+        let mut as_processor = vec![0usize; self.engagements_as_processor.len()];
+        for at in &resolved {
+            if let (Some(activity), Some(processor)) = (at.activity, at.processor) {
+                by_activity[activity as usize] += 1;
+                as_processor[processor as usize] += 1;
+            }
+        }
+        for (list, size) in self.engagements_by_activity.iter_mut().zip(by_activity) {
+            list.reserve_exact(size);
+        }
+        for (list, size) in self.engagements_as_processor.iter_mut().zip(as_processor) {
+            list.reserve_exact(size);
+        }
         for (ix, at) in resolved.into_iter().enumerate() {
             let found = "a valid link's parties and activity are entries of the register";
             let (by, processor) = (at.by.expect(found), at.processor.expect(found));

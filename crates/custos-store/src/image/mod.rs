@@ -31,7 +31,7 @@ const CHUNK_ENTRIES: usize = 4096;
 const CHUNKS_DELETED_A_TRANSACTION: i64 = 8;
 
 /// Chunks decoded at once while the next are read.
-const CHUNKS_IN_FLIGHT: usize = 4;
+const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// Chunks read a query.
 const CHUNKS_A_QUERY: i64 = 4;
