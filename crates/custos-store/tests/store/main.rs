@@ -372,33 +372,25 @@ async fn an_image_damaged_or_planted_is_passed_over_for_the_rows() {
         ));
         assert_eq!(loaded(&store).await, (version, rows.clone()));
 
-        // A chunk's bytes damaged: the image cannot be read.
+        // A chunk's bytes cut short, or a chunk missing: the image cannot be read.
         let mut connection = raw(&url).await;
         let forget_images = "DELETE FROM register_images; DELETE FROM register_image_chunks";
-        connection.execute(forget_images).await.unwrap();
-        plant_image(&store, version, &rows).await;
-        connection
-            .execute("UPDATE register_image_chunks SET data = substr(data, 1, 10) WHERE seq = 0")
-            .await
-            .unwrap();
-        assert!(matches!(
-            store.read_register_image().await.unwrap(),
-            custos_store::ImageRead::Unusable(_)
-        ));
-        assert_eq!(loaded(&store).await, (version, rows.clone()));
-
-        // A chunk missing: the same.
-        connection.execute(forget_images).await.unwrap();
-        plant_image(&store, version, &rows).await;
-        connection
-            .execute("DELETE FROM register_image_chunks WHERE seq = 1")
-            .await
-            .unwrap();
-        assert!(matches!(
-            store.read_register_image().await.unwrap(),
-            custos_store::ImageRead::Unusable(_)
-        ));
-        assert_eq!(loaded(&store).await, (version, rows.clone()));
+        for damage in [
+            "UPDATE register_image_chunks SET data = substr(data, 1, 10) WHERE seq = 0",
+            "DELETE FROM register_image_chunks WHERE seq = 1",
+        ] {
+            connection.execute(forget_images).await.unwrap();
+            plant_image(&store, version, &rows).await;
+            connection.execute(damage).await.unwrap();
+            assert!(
+                matches!(
+                    store.read_register_image().await.unwrap(),
+                    custos_store::ImageRead::Unusable(_)
+                ),
+                "{damage}"
+            );
+            assert_eq!(loaded(&store).await, (version, rows.clone()));
+        }
 
         // An image abandoned halfway (the register moved on): never read, its chunks gone.
         connection.execute(forget_images).await.unwrap();
