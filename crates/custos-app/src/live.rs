@@ -217,16 +217,20 @@ impl LiveRegister {
         store: &Store,
         min_entries: usize,
     ) -> Result<ImageKept, AppError> {
-        let snapshot = self.snapshot().await;
-        let version = snapshot.version;
-        let parts = snapshot.parts();
-        let entries = parts.organisations.len()
-            + parts.activities.len()
-            + parts.contracts.len()
-            + parts.engagements.len();
-        if entries < min_entries {
-            return Ok(ImageKept::TooSmall);
-        }
+        // The snapshot is not held across a wait on the database: a write landing meanwhile
+        // would copy the register rather than change it in place.
+        let (version, chunks) = {
+            let snapshot = self.snapshot().await;
+            let parts = snapshot.parts();
+            let entries = parts.organisations.len()
+                + parts.activities.len()
+                + parts.contracts.len()
+                + parts.engagements.len();
+            if entries < min_entries {
+                return Ok(ImageKept::TooSmall);
+            }
+            (snapshot.version, custos_store::image_chunks(parts))
+        };
         if store
             .pool()
             .newest_register_image()
@@ -235,8 +239,6 @@ impl LiveRegister {
         {
             return Ok(ImageKept::Current);
         }
-        let chunks = custos_store::image_chunks(parts);
-        drop(snapshot);
         let mut writer = store.pool().register_image_writer(version).await?;
         for batch in chunks.chunks(IMAGE_CHUNKS_A_TRANSACTION) {
             let snapshot = self.snapshot().await;

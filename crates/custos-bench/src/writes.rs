@@ -161,13 +161,10 @@ pub async fn start(url: &str, from: StartFrom) -> anyhow::Result<()> {
     let store = custos_store::Store::open(url).await?;
     if from == StartFrom::Image && store.newest_register_image().await?.is_none() {
         // The image as a server writes it: from the register it holds.
-        let live =
-            custos_app::live::LiveRegister::load(&custos_app::Store::from_store(store.clone()))
-                .await?;
+        let app = custos_app::Store::from_store(store.clone());
+        let live = custos_app::live::LiveRegister::load(&app).await?;
         let written = Instant::now();
-        let kept = live
-            .keep_image(&custos_app::Store::from_store(store.clone()), 0)
-            .await?;
+        let kept = live.keep_image(&app, 0).await?;
         println!(
             "no image: read the rows and wrote one ({kept:?}) in {:.2} s; run again to start from it",
             written.elapsed().as_secs_f64()
