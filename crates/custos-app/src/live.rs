@@ -131,8 +131,8 @@ const KEPT_REPORTS: usize = 8;
 /// start applies at most this many versions' changes after reading the image.
 pub const IMAGE_BEHIND: u64 = 1_000;
 
-/// Chunks of an image encoded at once (32k entries, milliseconds with the snapshot held).
-const IMAGE_CHUNKS_A_TRANSACTION: usize = 8;
+/// Below this many entries the register is read from its rows in milliseconds: no image.
+pub const IMAGE_MIN_ENTRIES: usize = 10_000;
 
 /// What [`LiveRegister::keep_image`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +240,7 @@ impl LiveRegister {
             return Ok(ImageKept::Current);
         }
         let mut writer = store.pool().register_image_writer(version).await?;
-        for batch in chunks.chunks(IMAGE_CHUNKS_A_TRANSACTION) {
+        for batch in chunks.chunks(custos_store::CHUNKS_A_TRANSACTION) {
             let snapshot = self.snapshot().await;
             if snapshot.version != version {
                 writer.discard().await?;

@@ -73,8 +73,9 @@ async fn apply_as(
             return Err(AppError::Refused(refusals));
         }
     }
+    let mut version = None;
     if !plan.is_empty() {
-        tx.apply(&plan, desired.parts()).await?;
+        version = Some(tx.apply(&plan, desired.parts()).await?);
         // The audit entries (each with the bodies before and after) are made and appended a
         // batch at a time: a million of them at once would hold gigabytes.
         for batch in plan.changes.chunks(AUDIT_BATCH) {
@@ -99,8 +100,32 @@ async fn apply_as(
         crate::contracts::after_change(&mut tx, &plan, &current, actor).await?;
     }
     tx.commit().await?;
+    if let Some(version) = version {
+        image_after(store, &plan, version, desired).await;
+    }
     Ok(plan)
 }
+
+/// After an apply too large for servers to follow change by change (the first start after a
+/// bulk load, or a server following it, would read every row): the image of the register it
+/// left, for their start. The apply stands whether or not the image could be written.
+async fn image_after(store: &Store, plan: &Plan, version: u64, desired: &Register) {
+    let parts = desired.parts();
+    let entries = parts.organisations.len()
+        + parts.activities.len()
+        + parts.contracts.len()
+        + parts.engagements.len();
+    if plan.changes.len() <= IMAGE_AFTER_CHANGES || entries < crate::live::IMAGE_MIN_ENTRIES {
+        return;
+    }
+    if let Err(error) = store.pool().write_register_image(version, parts).await {
+        tracing::warn!(%error, "the register's image could not be written after the apply");
+    }
+}
+
+/// Changes from which an apply writes the register's image (servers read a write of more
+/// than a thousand changes whole, custos-store's `LISTED_CHANGES`).
+const IMAGE_AFTER_CHANGES: usize = 1_000;
 
 /// Audit entries made and appended at a time by a large apply.
 const AUDIT_BATCH: usize = 10_000;

@@ -26,7 +26,10 @@ pub use breaches::{
     BreachHistoryEntry, BreachPhase, Communication, Filing, StoredBreach, StoredCase, StoredHop,
 };
 pub use changes::{HistoryEntry, StoredParty, StoredRequest};
-pub use image::{ChunkRange, EncodedChunk, ImageRead, ImageWriter, encode_chunk, image_chunks};
+pub use image::{
+    CHUNKS_A_TRANSACTION, ChunkRange, EncodedChunk, ImageRead, ImageWriter, encode_chunk,
+    image_chunks,
+};
 pub use ledger::{LedgerBatch, subject_halves};
 pub use notices::{NewNoticeVersion, StoredNotice, StoredTemplate};
 pub use outbox::{

@@ -1063,9 +1063,6 @@ async fn follow_database(state: AppState, mut stop: tokio::sync::watch::Receiver
 /// How often a server looks whether the register's image has fallen behind.
 const IMAGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Below this many entries the register is read from its rows in milliseconds: no image.
-const IMAGE_MIN_ENTRIES: usize = 10_000;
-
 /// Keeps the register's image (what the next start reads instead of every row) within
 /// [`custos_app::live::IMAGE_BEHIND`] versions of the register. An image cut short by the
 /// server stopping is dropped by the next attempt.
@@ -1076,7 +1073,7 @@ async fn keep_register_image(state: AppState, mut stop: tokio::sync::watch::Rece
             _ = stop.changed() => return,
         }
         tokio::select! {
-            kept = state.live.keep_image(&state.store, IMAGE_MIN_ENTRIES) => match kept {
+            kept = state.live.keep_image(&state.store, custos_app::live::IMAGE_MIN_ENTRIES) => match kept {
                 Ok(custos_app::live::ImageKept::Written(version)) => {
                     tracing::info!(version, "the register's image was written");
                 }

@@ -27,6 +27,9 @@ use crate::{ChangesSince, Store, StoreError, Tx};
 /// Entries a chunk: a chunk is encoded, stored and decoded whole (about 0.4 MB of contracts).
 const CHUNK_ENTRIES: usize = 4096;
 
+/// Chunks written a transaction by `Store::write_register_image` (32k entries, a few MB).
+pub const CHUNKS_A_TRANSACTION: usize = 8;
+
 /// Chunks deleted a transaction (see `ImageWriter::delete_chunks`).
 const CHUNKS_DELETED_A_TRANSACTION: i64 = 8;
 
@@ -186,6 +189,24 @@ impl Store {
         };
         writer.discard_chunks().await?;
         Ok(writer)
+    }
+
+    /// Writes the image of `parts`, the register at `version` (as a large apply leaves it),
+    /// a few chunks a transaction.
+    pub async fn write_register_image(
+        &self,
+        version: u64,
+        parts: &RegisterParts,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.register_image_writer(version).await?;
+        for batch in image_chunks(parts).chunks(CHUNKS_A_TRANSACTION) {
+            let encoded = batch
+                .iter()
+                .map(|range| encode_chunk(parts, range))
+                .collect::<Result<Vec<_>, _>>()?;
+            writer.write(encoded).await?;
+        }
+        writer.finish().await
     }
 
     /// The register from its newest image and the changes after it (see [`ImageRead`]), in

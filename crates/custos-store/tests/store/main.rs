@@ -355,6 +355,42 @@ async fn a_start_reads_the_image_and_the_changes_after_it_as_the_rows_say() {
 }
 
 #[tokio::test]
+async fn a_large_apply_leaves_the_image_of_the_register_it_wrote() {
+    on_every_backend(|store, _| async move {
+        let large = Register::new(custos_core::synthetic::generate(
+            custos_core::synthetic::Shape::SMALL,
+        ))
+        .unwrap();
+        usecase::apply(&app(&store), &large, &actor())
+            .await
+            .unwrap();
+        let (version, rows) = store.read_register().await.unwrap();
+        assert_eq!(store.newest_register_image().await.unwrap(), Some(version));
+        match store.read_register_image().await.unwrap() {
+            custos_store::ImageRead::Read {
+                version: at, parts, ..
+            } => {
+                assert_eq!(at, version);
+                assert!(parts == rows);
+            }
+            other => panic!("expected the image, found {other:?}"),
+        }
+        // A small apply after it leaves the image as it is: a start reads its change after it.
+        let mut parts = large.into_parts();
+        parts.engagements[0].service = "Changed after the image".into();
+        let changed = Register::new(parts).unwrap();
+        usecase::apply(&app(&store), &changed, &actor())
+            .await
+            .unwrap();
+        assert_eq!(store.newest_register_image().await.unwrap(), Some(version));
+        let (now, rows) = store.read_register().await.unwrap();
+        assert_eq!(now, version + 1);
+        assert_eq!(loaded(&store).await, (now, rows));
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn an_image_damaged_or_planted_is_passed_over_for_the_rows() {
     on_every_backend(|store, url| async move {
         usecase::apply(&app(&store), &examples(), &actor())
