@@ -221,15 +221,13 @@ impl LiveRegister {
         // would copy the register rather than change it in place.
         let (version, chunks) = {
             let snapshot = self.snapshot().await;
-            let parts = snapshot.parts();
-            let entries = parts.organisations.len()
-                + parts.activities.len()
-                + parts.contracts.len()
-                + parts.engagements.len();
-            if entries < min_entries {
+            if snapshot.parts().entries() < min_entries {
                 return Ok(ImageKept::TooSmall);
             }
-            (snapshot.version, custos_store::image_chunks(parts))
+            (
+                snapshot.version,
+                custos_store::image_chunks(snapshot.parts()),
+            )
         };
         if store
             .pool()

@@ -111,11 +111,8 @@ async fn apply_as(
 /// left, for their start. The apply stands whether or not the image could be written.
 async fn image_after(store: &Store, plan: &Plan, version: u64, desired: &Register) {
     let parts = desired.parts();
-    let entries = parts.organisations.len()
-        + parts.activities.len()
-        + parts.contracts.len()
-        + parts.engagements.len();
-    if plan.changes.len() <= IMAGE_AFTER_CHANGES || entries < crate::live::IMAGE_MIN_ENTRIES {
+    if plan.changes.len() <= IMAGE_AFTER_CHANGES || parts.entries() < crate::live::IMAGE_MIN_ENTRIES
+    {
         return;
     }
     if let Err(error) = store.pool().write_register_image(version, parts).await {

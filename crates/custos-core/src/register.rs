@@ -72,6 +72,14 @@ pub struct RegisterParts {
 }
 
 impl RegisterParts {
+    /// Entries of every kind.
+    pub fn entries(&self) -> usize {
+        self.organisations.len()
+            + self.activities.len()
+            + self.contracts.len()
+            + self.engagements.len()
+    }
+
     /// Puts every section in id order, the canonical order of exports and comparisons.
     pub fn sort(&mut self) {
         // Registers read back from an export or a database usually come sorted already.
