@@ -182,11 +182,8 @@ impl LiveRegister {
             ImageRead::Read {
                 version,
                 parts,
-                since,
-            } => match since.changes {
-                Some(changes) => (version, parts, changes),
-                None => return Ok(None),
-            },
+                changes,
+            } => (version, parts, changes),
         };
         let register = match Register::new(parts) {
             Ok(register) => register,

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use std::time::{Duration, Instant};
 
 use custos_app::{Actor, FixedClock};
@@ -175,13 +174,7 @@ pub async fn start(url: &str, from: StartFrom) -> anyhow::Result<()> {
     let (parts, changes) = match from {
         StartFrom::Rows => (store.read_register().await?.1, 0),
         StartFrom::Image => match store.read_register_image().await? {
-            custos_store::ImageRead::Read { parts, since, .. } => (
-                parts,
-                since
-                    .changes
-                    .context("the image is older than the changes kept")?
-                    .len(),
-            ),
+            custos_store::ImageRead::Read { parts, changes, .. } => (parts, changes.len()),
             other => anyhow::bail!("the image cannot be read: {other:?}"),
         },
     };

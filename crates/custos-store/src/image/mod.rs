@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::{ChangesSince, Store, StoreError, Tx};
+use crate::{RegisterChange, Store, StoreError, Tx};
 
 /// Entries a chunk: a chunk is encoded, stored and decoded whole (about 0.4 MB of contracts).
 const CHUNK_ENTRIES: usize = 4096;
@@ -147,13 +147,14 @@ fn decode(kind: &str, data: &[u8]) -> Result<Decoded, String> {
 pub enum ImageRead {
     /// No image of this program's format at or before the register's version.
     Missing,
-    /// An image that could not be read, and why: read the rows.
+    /// An image that could not be read, or whose changes after it cannot be listed, and
+    /// why: read the rows.
     Unusable(String),
-    /// The register as of `version`, and the changes after it, read in one snapshot.
+    /// The register as of `version`, and the changes after it in order, read in one snapshot.
     Read {
         version: u64,
         parts: RegisterParts,
-        since: ChangesSince,
+        changes: Vec<RegisterChange>,
     },
 }
 
@@ -336,6 +337,12 @@ impl Tx {
         };
         let version: i64 = newest.try_get(0)?;
         let chunks: i64 = newest.try_get(1)?;
+        // The changes first: an image they cannot bring up to date is not decoded for nothing.
+        let Some(changes) = self.register_changes_since(version as u64).await?.changes else {
+            return Ok(ImageRead::Unusable(
+                "the changes after it are no longer kept, or one was too large to list".to_owned(),
+            ));
+        };
         let mut parts = RegisterParts::default();
         let mut decoding = VecDeque::new();
         let mut read = 0;
@@ -383,12 +390,11 @@ impl Tx {
                 "{read} chunks of the {chunks} the image has"
             )));
         }
-        let since = self.register_changes_since(version as u64).await?;
         // In id order as written (from a register); `Register::new` sorts what is not.
         Ok(ImageRead::Read {
             version: version as u64,
             parts,
-            since,
+            changes,
         })
     }
 }
